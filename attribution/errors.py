@@ -1,0 +1,35 @@
+"""Every exception the library raises on purpose, in one place.
+
+``AttributionError`` is the root, so ``except AttributionError`` catches them all. Messages say what
+went wrong and what to do about it; they never contain cookie values, credentials or personal data.
+"""
+
+from __future__ import annotations
+
+
+class AttributionError(Exception):
+    """Base class for every error raised by asgi-attribution."""
+
+
+class ConfigurationError(AttributionError, ValueError):
+    """The library was set up wrongly: a missing secret key, an impossible option, an unknown vendor."""
+
+
+class MiddlewareNotInstalledError(AttributionError, RuntimeError):
+    """Attribution was read from a request that did not pass through ``AttributionMiddleware``."""
+
+
+class InvalidConversionError(AttributionError, ValueError):
+    """An order, customer or event cannot become a conversion (negative value, unknown currency, ...)."""
+
+
+class TokenError(AttributionError, ValueError):
+    """An exported attribution token was tampered with, is malformed, or has expired."""
+
+
+class DeliveryError(AttributionError):
+    """Sending a conversion to a vendor failed; the outbox keeps the delivery and its last error."""
+
+
+class OutboxError(AttributionError):
+    """The outbox could not be read or written."""

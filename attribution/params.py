@@ -1,0 +1,77 @@
+"""What the library tracks: query parameters, click ids with their windows, and browser-id cookies.
+
+Everything here is data. Capture rules live in ``capture.py``; channel rules in ``channels.py``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from types import MappingProxyType
+from typing import Final
+
+UTM_PARAMS: Final = (
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "utm_id",
+    "utm_source_platform",
+    "utm_creative_format",
+    "utm_marketing_tactic",
+)
+
+_DAY = timedelta(days=1)
+
+#: How long each click id keeps attributing after the click. Defaults follow the longest click-through
+#: window each ad platform offers in its own reporting, so no conversion the platform would still credit
+#: is withheld. Pass ``click_id_windows=`` to the middleware to change any of them.
+DEFAULT_CLICK_ID_WINDOWS: Final = MappingProxyType(
+    {
+        "gclid": 90 * _DAY,  # Google Ads: click-through window up to 90 days
+        "gbraid": 90 * _DAY,
+        "wbraid": 90 * _DAY,
+        "dclid": 90 * _DAY,  # Campaign Manager / Display & Video 360
+        "fbclid": 28 * _DAY,  # Meta: 28-day click for offline/CAPI matching
+        "msclkid": 90 * _DAY,  # Microsoft Advertising: up to 90 days
+        "ttclid": 28 * _DAY,  # TikTok: up to 28-day click
+        "twclid": 30 * _DAY,  # X: up to 30-day click
+        "li_fat_id": 90 * _DAY,  # LinkedIn: up to 90-day click
+        "igshid": 7 * _DAY,  # Instagram share id
+        "ig_sid": 7 * _DAY,
+        "rdt_cid": 28 * _DAY,  # Reddit: up to 28-day click
+        "sccid": 28 * _DAY,  # Snapchat: up to 28-day swipe
+        "epik": 30 * _DAY,  # Pinterest: up to 30-day click
+        "ctwa_clid": 7 * _DAY,  # Meta Click-to-WhatsApp: 7-day click
+    }
+)
+
+CLICK_IDS: Final = tuple(DEFAULT_CLICK_ID_WINDOWS)
+
+#: Connectly's Click-to-WhatsApp landing parameters (``ctwa_clid`` is a click id above as well).
+CONNECTLY_PARAMS: Final = ("cnct_tracking_id", "sendout_id", "ctwa_clid", "ad_id", "attribution_source")
+
+#: Ad ids that Meta-style URL templates add (``{{campaign.id}}`` ...); Whop's ``context`` takes them.
+AD_ID_PARAMS: Final = ("ad_campaign_id", "ad_set_id", "ad_id")
+
+#: Every query parameter captured by default, in a stable order.
+TRACKED_PARAMS: Final = tuple(dict.fromkeys((*UTM_PARAMS, *CLICK_IDS, *CONNECTLY_PARAMS, *AD_ID_PARAMS)))
+
+#: First-party cookies holding browser ids, mapped to the name they get in ``Attribution.identifiers``.
+IDENTIFIER_COOKIES: Final = MappingProxyType(
+    {
+        "_fbp": "fbp",  # Meta browser id
+        "_fbc": "fbc",  # Meta click id, fb.<index>.<ms>.<fbclid>
+        "_ga": "ga",  # stored as the GA4 client id: the last two parts of the cookie
+        "_ttp": "ttp",  # TikTok browser id
+        "dp_pid": "dp_pid",  # ConvertLoop contact id
+        "_wuid": "wuid",  # Whop visitor id
+        "_rdtrk": "rdtrk",  # RD Station tracking id
+    }
+)
+
+#: Longest value kept for free-text parameters (utm_*): longer ones are cut to this many characters.
+MAX_TEXT_LENGTH: Final = 200
+#: Longest id kept (click ids, browser ids, Connectly ids). A cut id would silently attribute to nobody,
+#: so a longer one is dropped whole instead of truncated.
+MAX_ID_LENGTH: Final = 500

@@ -1,0 +1,1 @@
+"""Vendor adapters: one module per conversion API, all fulfilling ``attribution.vendors.base.Vendor``."""

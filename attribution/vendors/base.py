@@ -1,0 +1,169 @@
+"""The contract every vendor adapter fulfils, and the outcome of one delivery attempt.
+
+A vendor adapter is pure: it decides, builds and reads, but never sends. The worker sends.
+
+    conversion ──check()──▶ None (applies) | "reason it does not"
+    conversion ──prepare()──▶ [Prepared]            stored in the outbox: JSON, no credentials
+    [payload, ...] ──build_request()──▶ httpx2.Request  credentials and signatures added at send time
+    httpx2.Response ──read_response()──▶ Delivered | Retry | Failed
+
+Keeping credentials out of ``Prepared`` means the outbox never stores a secret, a rotated key applies to
+deliveries already queued, and OAuth nonces and timestamps are fresh on every attempt.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import httpx2
+
+if TYPE_CHECKING:
+    from ..conversion import Conversion
+
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """One delivery for the outbox: everything needed to send it later, except credentials."""
+
+    vendor: str
+    dedup_key: str
+    """Stable per (order or event, vendor): the outbox stores one delivery per (vendor, dedup_key)."""
+    payload: JSON
+    batch_key: str = ""
+    """Deliveries of one vendor with the same batch key may travel in one request (X: the pixel id)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """The vendor accepted the delivery. ``answer`` is its (short) response body, kept for the operator."""
+
+    answer: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Try again later. ``after`` is the delay in seconds the vendor asked for, if it asked."""
+
+    reason: str
+    after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """Failed for good (a 4xx the vendor will keep answering): the delivery becomes dead, reason kept."""
+
+    reason: str
+
+
+Outcome = Delivered | Retry | Failed
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A credential whose repr never shows it. ``str(secret)`` is still masked; use ``.value``."""
+
+    value: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __str__(self) -> str:
+        return "***"
+
+
+class Vendor(ABC):
+    """A conversion API. Subclasses live one per module in ``attribution.vendors``.
+
+    Class attributes:
+        name: registry name, also the ``vendor`` column of the outbox.
+        max_batch: how many payloads one request may carry (1 = one per call).
+        has_dedup_key: whether the vendor deduplicates on a key we send. Without one, a request that timed
+            out after it was sent may already have been recorded, so a retry can duplicate it.
+
+    Instance attributes:
+        retry_ambiguous: whether to retry such ambiguous failures. Defaults to True (at-least-once: a
+            possible duplicate rather than a lost conversion); set False for at-most-once, and the delivery
+            is parked as dead with the reason, for an operator to retry or drop.
+        base_url: overridable for sandboxes, proxies and tests.
+    """
+
+    name: ClassVar[str]
+    max_batch: ClassVar[int] = 1
+    has_dedup_key: ClassVar[bool] = True
+
+    base_url: str
+    retry_ambiguous: bool = True
+
+    @abstractmethod
+    def check(self, conversion: Conversion) -> str | None:
+        """None when this vendor applies to the conversion, else the reason it does not."""
+
+    @abstractmethod
+    def prepare(self, conversion: Conversion) -> list[Prepared]:
+        """The deliveries for a conversion that ``check`` accepted."""
+
+    @abstractmethod
+    def build_request(self, payloads: Sequence[JSON]) -> httpx2.Request:
+        """The HTTP request for up to ``max_batch`` payloads sharing one batch key, credentials included."""
+
+    def read_response(self, response: httpx2.Response) -> Outcome:
+        """Classify an answer: 2xx delivered; 408, 429 and 5xx retried; any other 4xx failed for good."""
+        status = response.status_code
+        if 200 <= status < 300:
+            return Delivered(answer=response.text[:2000])
+        message = f"HTTP {status}: {self.error_message(response)}"
+        if status in (408, 429) or status >= 500:
+            return Retry(message, after=self.retry_after(response))
+        return Failed(message)
+
+    def error_message(self, response: httpx2.Response) -> str:
+        """The vendor's own error text, short. Override to pick it out of the vendor's error shape."""
+        return response.text[:500] or response.reason_phrase
+
+    def retry_after(self, response: httpx2.Response) -> float | None:
+        """Seconds the vendor asked us to wait (Retry-After, as seconds or an HTTP date)."""
+        return parse_retry_after(response.headers)
+
+    def masked_headers(self, request: httpx2.Request) -> dict[str, str]:
+        """The request's headers with credentials masked, for ``attribution show`` and the demo."""
+        sensitive = {"authorization", "x-api-key", "api-key", "cookie"}
+        return {k: ("***" if k.lower() in sensitive else v) for k, v in request.headers.items()}
+
+    def masked_url(self, request: httpx2.Request) -> str:
+        """The request URL with credential query parameters masked."""
+        return str(request.url)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Retry-After as seconds from now: delta-seconds or an HTTP date. None when absent or unreadable."""
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if raw.isdigit():
+        return float(raw)
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = now if now is not None else time.time()
+    return max(0.0, when.timestamp() - current)
+
+
+def iso_millis(moment: datetime) -> str:
+    """``2022-02-18T01:14:00.603Z``: ISO 8601, UTC, milliseconds, as X and Whop show it."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
