@@ -61,7 +61,7 @@ class Attribution(BaseModel):
     """Browser ids from first-party cookies: ``fbp``, ``fbc``, ``ga`` (GA4 client id), ``ttp``, ``dp_pid``,
     ``wuid``, ``rdtrk``."""
 
-    _windows: Mapping[str, timedelta] = PrivateAttr(default=DEFAULT_CLICK_ID_WINDOWS)
+    _windows: Mapping[str, timedelta] | None = PrivateAttr(default=None)
     _now: datetime | None = PrivateAttr(default=None)
 
     def with_windows(self, windows: Mapping[str, timedelta], now: datetime | None = None) -> Attribution:
@@ -97,7 +97,7 @@ class Attribution(BaseModel):
     # -- reads -----------------------------------------------------------------------------------------
 
     def _expired(self, key: str, touch: Touch) -> bool:
-        window = self._windows.get(key)
+        window = (self._windows or DEFAULT_CLICK_ID_WINDOWS).get(key)
         if window is None:
             return False
         now = self._now or datetime.now(UTC)
@@ -147,7 +147,7 @@ class Attribution(BaseModel):
         if fbc is None:
             return None
         parts = fbc.split(".")
-        window = self._windows.get("fbclid")
+        window = (self._windows or DEFAULT_CLICK_ID_WINDOWS).get("fbclid")
         if window is not None and len(parts) >= 4 and parts[2].isdigit():
             clicked = datetime.fromtimestamp(int(parts[2]) / 1000, UTC)
             if (self._now or datetime.now(UTC)) - clicked > window:

@@ -1,0 +1,188 @@
+"""Capture rules as pure functions: from a request's parts to a new Attribution. No I/O, no clock.
+
+The middleware (server-side landings) and the collect endpoint (landings the browser reports) both
+reduce what they see to a ``Landing`` and call ``apply``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+from urllib.parse import parse_qsl, urlsplit
+
+from .channels import classify
+from .models import Attribution, Touch
+from .params import IDENTIFIER_COOKIES, MAX_ID_LENGTH, MAX_TEXT_LENGTH, UTM_PARAMS
+from .settings import Settings
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Ids are opaque tokens: printable ASCII with no spaces. Anything else is not an id an ad platform issued.
+_ID = re.compile(r"^[\x21-\x7e]+$")
+_FREE_TEXT = frozenset(UTM_PARAMS)
+MAX_PATH_LENGTH = 200
+MAX_QUERY_FIELDS = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Landing:
+    """What one request (or one browser report) says about where the visitor came from."""
+
+    params: dict[str, str] = field(default_factory=dict)
+    path: str = "/"
+    referrer: str | None = None
+    """External referring host, already checked against the site's own hosts."""
+    cookies: dict[str, str] = field(default_factory=dict)
+    """Browser ids found in first-party cookies, by identifier name (``fbp``, ``ga``, ...)."""
+    host: str = ""
+    via: Literal["server", "browser"] = "server"
+
+    @property
+    def is_touch(self) -> bool:
+        return bool(self.params or self.referrer)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.is_touch and not self.cookies
+
+
+def clean_value(key: str, raw: str) -> str | None:
+    """A captured value made safe to store, or None to drop it.
+
+    Free text (utm_*) loses control characters and is cut at ``MAX_TEXT_LENGTH``. Ids are kept verbatim
+    (never decoded further, lowercased or cut: a changed click id attributes to nobody) or dropped whole.
+    """
+    if key in _FREE_TEXT:
+        value = _CONTROL.sub("", raw).strip()
+        return value[:MAX_TEXT_LENGTH] or None
+    value = raw.strip()
+    if not value or len(value) > MAX_ID_LENGTH or not _ID.match(value):
+        return None
+    return value
+
+
+def tracked_params(query: str, tracked: frozenset[str]) -> dict[str, str]:
+    """The tracked parameters of a query string. The first non-empty, valid value of a key wins."""
+    if not query:
+        return {}
+    try:
+        pairs = parse_qsl(query, keep_blank_values=False, errors="replace", max_num_fields=MAX_QUERY_FIELDS)
+    except ValueError:  # more fields than anyone sends: keep what the first ones say
+        head = "&".join(query.split("&", MAX_QUERY_FIELDS)[:MAX_QUERY_FIELDS])
+        pairs = parse_qsl(head, keep_blank_values=False, errors="replace")
+    found: dict[str, str] = {}
+    for key, raw in pairs:
+        if key in tracked and key not in found:
+            value = clean_value(key, raw)
+            if value is not None:
+                found[key] = value
+    return found
+
+
+def _host_of(url: str) -> str | None:
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    return host.lower() if host else None
+
+
+def is_own_host(host: str, site_host: str, settings: Settings) -> bool:
+    """True for the site's own hosts and the referrers it ignores (payment pages, sign-in providers)."""
+    if host == site_host:
+        return True
+    if settings.domain and (host == settings.domain or host.endswith("." + settings.domain)):
+        return True
+    return any(host == h or host.endswith("." + h) for h in settings.ignored_referrers)
+
+
+def external_referrer(referer: str | None, site_host: str, settings: Settings) -> str | None:
+    """The referring host when it is outside the site, else None."""
+    if not referer:
+        return None
+    host = _host_of(referer)
+    if host is None or is_own_host(host, site_host, settings):
+        return None
+    return host
+
+
+def identifiers_from_cookies(cookies: Mapping[str, str]) -> dict[str, str]:
+    """Browser ids from first-party cookies; ``_ga`` becomes the GA4 client id (``<random>.<seconds>``)."""
+    found: dict[str, str] = {}
+    for cookie_name, name in IDENTIFIER_COOKIES.items():
+        raw = cookies.get(cookie_name)
+        if not raw:
+            continue
+        value = clean_value(name, raw)
+        if value is None:
+            continue
+        if name == "ga":
+            parts = value.split(".")
+            if len(parts) < 4:
+                continue
+            value = ".".join(parts[-2:])
+        found[name] = value
+    return found
+
+
+def fbc_subdomain_index(host: str, domain: str | None) -> int:
+    """Meta's subdomainIndex: labels of the cookie domain minus one (``example.com`` → 1), 0 for IPs.
+
+    Without a configured domain, the domain is the host less its first label when it has more than two,
+    as Meta's own parameter builder guesses.
+    """
+    name = (domain or host).strip("[]").lower()
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        pass
+    else:
+        return 0
+    if domain is None and name.count(".") >= 2:
+        name = name.split(".", 1)[1]
+    return name.count(".")
+
+
+def build_fbc(fbclid: str, clicked: datetime, host: str, domain: str | None) -> str:
+    """``fb.<subdomainIndex>.<creation time ms>.<fbclid>``, as Meta specifies the ``_fbc`` value."""
+    return f"fb.{fbc_subdomain_index(host, domain)}.{int(clicked.timestamp() * 1000)}.{fbclid}"
+
+
+def _fbclid_of(fbc: str | None) -> str | None:
+    if not fbc:
+        return None
+    parts = fbc.split(".")
+    return parts[3] if len(parts) >= 4 else None
+
+
+def apply(current: Attribution, landing: Landing, *, now: datetime, settings: Settings) -> Attribution | None:
+    """The attribution after this landing, or None when nothing changed (so no cookie is written)."""
+    identifiers = dict(current.identifiers)
+    identifiers.update(landing.cookies)
+    fbclid = landing.params.get("fbclid")
+    if fbclid and _fbclid_of(identifiers.get("fbc")) != fbclid:
+        identifiers["fbc"] = build_fbc(fbclid, now, landing.host, settings.domain)
+
+    first, history = current.first, current.history
+    if landing.is_touch:
+        touch = Touch(
+            at=now.replace(microsecond=0),
+            params=landing.params,
+            path=landing.path[:MAX_PATH_LENGTH],
+            referrer=landing.referrer,
+            channel=classify(landing.params, landing.referrer),
+            via=landing.via,
+        )
+        last = current.last
+        if last is None or not touch.same_landing(last):
+            history = [*history, touch][-settings.history_size :]
+            first = first or touch
+
+    if first is current.first and history is current.history and identifiers == current.identifiers:
+        return None
+    return Attribution(first=first, history=history, identifiers=identifiers).with_windows(
+        settings.click_id_windows
+    )

@@ -1,0 +1,88 @@
+"""The few facts about an HTTP request that capture needs, read from the ASGI scope in one pass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import crawleruseragents
+
+_LOCAL_HOSTS = frozenset(("localhost", "127.0.0.1", "::1", "[::1]"))
+
+
+@dataclass(slots=True)
+class RequestInfo:
+    """Headers capture looks at, decoded once. Missing headers are empty strings."""
+
+    host: str = ""
+    cookie: str = ""
+    referer: str = ""
+    user_agent: str = ""
+    accept: str = ""
+    sec_fetch_dest: str = ""
+    origin: str = ""
+    sec_fetch_site: str = ""
+    content_type: str = ""
+
+    @classmethod
+    def from_scope(cls, scope: dict[str, Any]) -> RequestInfo:
+        info = cls()
+        for name, value in scope["headers"]:
+            # latin-1 never fails: ASGI headers are bytes, and a header is no place for a crash
+            if name == b"host":
+                info.host = value.decode("latin-1")
+            elif name == b"cookie":
+                info.cookie = (
+                    value.decode("latin-1")
+                    if not info.cookie
+                    else info.cookie + "; " + value.decode("latin-1")
+                )
+            elif name == b"referer":
+                info.referer = value.decode("latin-1")
+            elif name == b"user-agent":
+                info.user_agent = value.decode("latin-1")
+            elif name == b"accept":
+                info.accept = value.decode("latin-1")
+            elif name == b"sec-fetch-dest":
+                info.sec_fetch_dest = value.decode("latin-1")
+            elif name == b"origin":
+                info.origin = value.decode("latin-1")
+            elif name == b"sec-fetch-site":
+                info.sec_fetch_site = value.decode("latin-1")
+            elif name == b"content-type":
+                info.content_type = value.decode("latin-1")
+        if not info.host and scope.get("server"):
+            host, port = scope["server"]
+            info.host = f"{host}:{port}" if port not in (80, 443, None) else str(host)
+        return info
+
+    @property
+    def hostname(self) -> str:
+        """The Host header without its port, lowercased (``[::1]`` keeps its brackets)."""
+        host = self.host.lower()
+        if host.startswith("["):
+            return host[: host.find("]") + 1]
+        return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+    @property
+    def is_navigation(self) -> bool:
+        """A top-level page load: Sec-Fetch-Dest says document, or (older clients) HTML is accepted."""
+        if self.sec_fetch_dest:
+            return self.sec_fetch_dest == "document"
+        return "text/html" in self.accept
+
+
+def wants_secure(scheme: str, hostname: str) -> bool:
+    """Secure everywhere except plain-HTTP localhost, where browsers would drop a Secure cookie."""
+    return scheme in ("https", "wss") or hostname not in _LOCAL_HOSTS
+
+
+@lru_cache(maxsize=4096)
+def is_bot(user_agent: str) -> bool:
+    """Crawlers, per the maintained crawler-user-agents list; an absent user agent counts as one too.
+
+    The list is a few hundred patterns (~0.3 ms a check), hence the cache and the rule that it is only
+    consulted when there is something to capture.
+    """
+    return not user_agent.strip() or crawleruseragents.is_crawler(user_agent)
