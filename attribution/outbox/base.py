@@ -1,0 +1,172 @@
+"""The outbox contract: a durable queue of deliveries, one per (vendor, dedup key).
+
+The tracker writes deliveries at checkout; workers claim due deliveries under a lease, send them and record
+the outcome. Every backend (SQLite today, PostgreSQL next) keeps these promises:
+
+- ``enqueue`` is durable when it returns, and idempotent on (vendor, dedup_key).
+- ``claim`` hands a delivery to one worker at a time: it becomes ``sending``, owned by that worker until its
+  lease expires. A worker that dies simply lets the lease run out and the delivery becomes due again, so a
+  delivery in flight during a crash is sent again (at-least-once; vendors with a dedup key drop the copy).
+- ``finish`` only applies to deliveries the worker still owns, so a worker whose lease ran out cannot
+  overwrite the result of the worker that took over.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+JSON = dict[str, Any]
+
+
+class Status(StrEnum):
+    """Where a delivery stands."""
+
+    PENDING = "pending"
+    """Waiting for its next attempt (``next_attempt_at``)."""
+    SENDING = "sending"
+    """Claimed by a worker; becomes due again when the lease (``next_attempt_at``) expires."""
+    DELIVERED = "delivered"
+    """The vendor accepted it. ``answer`` keeps the vendor's response."""
+    DEAD = "dead"
+    """Failed for good, out of attempts or too old. ``last_error`` says why; ``attribution retry`` revives
+    it."""
+    DRY_RUN = "dry_run"
+    """Built but, in dry-run mode, not sent. ``answer`` keeps the request that would have been sent."""
+
+
+TERMINAL = frozenset({Status.DELIVERED, Status.DEAD, Status.DRY_RUN})
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    """A delivery to write at checkout: what ``Vendor.prepare`` built, plus where it came from."""
+
+    vendor: str
+    dedup_key: str
+    payload: JSON = field(repr=False)
+    batch_key: str = ""
+    order_id: str = ""
+    event: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    """The outcome of writing one ``NewDelivery``: its id, and whether it already existed."""
+
+    id: int
+    vendor: str
+    dedup_key: str
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One recorded attempt: when, what came of it, and the vendor's answer or the error."""
+
+    number: int
+    at: float
+    result: str
+    """``delivered``, ``retry``, ``dead``, ``released`` or ``dry_run``."""
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One row of the outbox. ``payload`` may hold personal data: its repr never shows it."""
+
+    id: int
+    vendor: str
+    dedup_key: str
+    batch_key: str
+    payload: JSON = field(repr=False)
+    status: Status
+    attempts: int
+    created_at: float
+    updated_at: float
+    next_attempt_at: float
+    locked_by: str | None = None
+    last_error: str | None = None
+    answer: str | None = None
+    order_id: str = ""
+    event: str = ""
+    history: tuple[Attempt, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """What a worker learned about one claimed delivery, to record in one write with many others.
+
+    ``status`` is the new status: ``pending`` (retry at ``next_attempt_at``), ``delivered``, ``dead``,
+    ``dry_run``. ``released`` marks a delivery handed back unsent at shutdown: it does not count as an
+    attempt.
+    """
+
+    id: int
+    status: Status
+    at: float
+    next_attempt_at: float = 0.0
+    error: str | None = None
+    answer: str | None = None
+    released: bool = False
+
+
+class Outbox(ABC):
+    """Durable storage of deliveries. Implementations are safe to share between tasks of one event loop;
+    several processes may use one outbox at once (see each backend for how)."""
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Create the schema if needed. Idempotent."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections and threads. Idempotent."""
+
+    @abstractmethod
+    async def enqueue(self, items: Sequence[NewDelivery], *, now: float) -> list[Enqueued]:
+        """Write deliveries, skipping any (vendor, dedup_key) already present. Durable when it returns."""
+
+    @abstractmethod
+    async def claim(
+        self, worker_id: str, *, vendor: str, limit: int, now: float, lease: float
+    ) -> list[Delivery]:
+        """Take up to ``limit`` due deliveries of ``vendor`` (pending and due, or sending with an expired
+        lease), oldest due first; mark them sending, owned by ``worker_id`` until ``now + lease``, and count
+        an attempt."""
+
+    @abstractmethod
+    async def finish(self, worker_id: str, results: Sequence[Finish]) -> int:
+        """Record outcomes of deliveries this worker still owns, in one durable write. Returns how many
+        applied (a delivery whose lease expired and that another worker claimed is left alone)."""
+
+    @abstractmethod
+    async def get(self, delivery_id: int) -> Delivery | None:
+        """One delivery with its attempt history."""
+
+    @abstractmethod
+    async def list(
+        self,
+        *,
+        status: Status | None = None,
+        vendor: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Delivery]:
+        """Deliveries, newest first, without attempt history."""
+
+    @abstractmethod
+    async def counts(self) -> dict[tuple[str, Status], int]:
+        """How many deliveries per (vendor, status)."""
+
+    @abstractmethod
+    async def retry(self, *, ids: Sequence[int] = (), dead: bool = False, now: float) -> int:
+        """Make deliveries due now: those with ``ids`` (unless sending or delivered), and every dead one
+        when ``dead``. Attempts start again from zero. Returns how many were revived."""
+
+    @abstractmethod
+    async def purge(self, *, older_than: float, statuses: Sequence[Status] = tuple(TERMINAL)) -> int:
+        """Delete deliveries in ``statuses`` last updated before the timestamp ``older_than``."""

@@ -1,0 +1,71 @@
+"""Small fake vendors and helpers shared by the outbox, worker, tracker and CLI tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import httpx2
+
+from attribution.outbox import NewDelivery, Outbox, Status
+from attribution.retry import RetryPolicy
+from attribution.vendors.base import JSON, Prepared, Vendor
+
+FAST = RetryPolicy(max_attempts=6, base_delay=0.01, max_delay=0.05, max_retry_after=5.0)
+
+
+class FakeVendor(Vendor):
+    """One JSON object per request, Bearer auth, dedup key in ``event_id``."""
+
+    name: ClassVar[str] = "fake"
+
+    def __init__(self, base_url: str = "http://fake.test", *, retry_ambiguous: bool = True) -> None:
+        self.base_url = base_url
+        self.retry_ambiguous = retry_ambiguous
+
+    def check(self, conversion: Any) -> str | None:
+        return None
+
+    def prepare(self, conversion: Any) -> list[Prepared]:
+        key = f"{conversion.order.id}:{conversion.event}"
+        return [Prepared(self.name, key, {"event_id": key, "value": 1})]
+
+    def build_request(self, payloads: Sequence[JSON]) -> httpx2.Request:
+        body: Any = payloads[0] if self.max_batch == 1 else {"conversions": list(payloads)}
+        return httpx2.Request(
+            "POST", f"{self.base_url}/{self.name}", json=body, headers={"Authorization": "Bearer sekrit"}
+        )
+
+
+class FakeBatchVendor(FakeVendor):
+    name: ClassVar[str] = "fakebatch"
+    max_batch: ClassVar[int] = 500
+
+
+class FakeNoDedupVendor(FakeVendor):
+    name: ClassVar[str] = "fakenodedup"
+    has_dedup_key: ClassVar[bool] = False
+
+
+def items(n: int, vendor: str = "fake", *, batch_key: str = "", start: int = 0) -> list[NewDelivery]:
+    return [
+        NewDelivery(vendor, f"o{i}", {"event_id": f"o{i}", "value": i}, batch_key=batch_key, order_id=f"o{i}")
+        for i in range(start, start + n)
+    ]
+
+
+async def wait_for_status(
+    outbox: Outbox, ids: Sequence[int], status: Status, *, timeout: float = 10.0
+) -> None:
+    """Poll until every id has ``status`` (fails the test with what it found after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [await outbox.get(i) for i in ids]
+        if all(d is not None and d.status == status for d in found):
+            return
+        if time.monotonic() > deadline:
+            summary = {d.id: (d.status.value, d.attempts, d.last_error) for d in found if d is not None}
+            raise AssertionError(f"not all {status.value} after {timeout}s: {summary}")
+        await asyncio.sleep(0.01)

@@ -1,0 +1,148 @@
+"""The SQLite outbox: idempotent durable writes, exclusive claims under a lease, owner-only results."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from attribution.errors import OutboxError
+from attribution.outbox import Finish, NewDelivery, SQLiteOutbox, Status
+from tests.delivery_fakes import items
+
+
+@pytest.fixture
+async def outbox(tmp_path: Path):
+    box = SQLiteOutbox(tmp_path / "outbox.sqlite3")
+    await box.open()
+    yield box
+    await box.close()
+
+
+async def test_enqueue_is_idempotent_on_vendor_and_dedup_key(outbox: SQLiteOutbox) -> None:
+    first = await outbox.enqueue(items(2), now=100.0)
+    again = await outbox.enqueue([*items(2), NewDelivery("other", "o0", {"x": 1})], now=101.0)
+    assert [e.duplicate for e in first] == [False, False]
+    assert [e.duplicate for e in again] == [True, True, False]
+    assert [e.id for e in again[:2]] == [e.id for e in first]
+    assert await outbox.counts() == {("fake", Status.PENDING): 2, ("other", Status.PENDING): 1}
+
+
+async def test_concurrent_enqueues_from_two_connections_store_one_row(tmp_path: Path) -> None:
+    a, b = SQLiteOutbox(tmp_path / "o.db"), SQLiteOutbox(tmp_path / "o.db")
+    try:
+        results = await asyncio.gather(*(box.enqueue(items(50), now=1.0) for box in (a, b, a, b)))
+        assert sum(not e.duplicate for r in results for e in r) == 50
+        assert await a.counts() == {("fake", Status.PENDING): 50}
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_rows_survive_reopening_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "o.db"
+    box = SQLiteOutbox(path)
+    [e] = await box.enqueue(items(1), now=5.0)
+    await box.close()
+    box = SQLiteOutbox(path)
+    d = await box.get(e.id)
+    await box.close()
+    assert d is not None
+    assert (d.vendor, d.dedup_key, d.payload, d.status, d.created_at) == (
+        "fake",
+        "o0",
+        {"event_id": "o0", "value": 0},
+        Status.PENDING,
+        5.0,
+    )
+    journal = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
+    assert journal == "wal"
+
+
+async def test_claims_are_exclusive_until_the_lease_expires(outbox: SQLiteOutbox) -> None:
+    await outbox.enqueue(items(5), now=0.0)
+    a = await outbox.claim("A", vendor="fake", limit=3, now=1.0, lease=10.0)
+    b = await outbox.claim("B", vendor="fake", limit=10, now=1.0, lease=10.0)
+    assert len(a) == 3
+    assert len(b) == 2
+    assert not {d.id for d in a} & {d.id for d in b}
+    assert all(d.status == Status.SENDING and d.attempts == 1 for d in a + b)
+    assert await outbox.claim("C", vendor="fake", limit=10, now=10.9, lease=10.0) == []
+    # A's worker died: after its lease C takes its deliveries, and the history says what happened.
+    c = await outbox.claim("C", vendor="fake", limit=10, now=11.5, lease=10.0)
+    assert len(c) == 5
+    assert all(d.attempts == 2 for d in c)
+    got = await outbox.get(a[0].id)
+    assert got is not None
+    assert [h.result for h in got.history] == ["lost"]
+
+
+async def test_claim_skips_other_vendors_and_future_deliveries(outbox: SQLiteOutbox) -> None:
+    await outbox.enqueue(items(1, "other") + items(1), now=0.0)
+    [d] = await outbox.claim("A", vendor="fake", limit=10, now=1.0, lease=5.0)
+    await outbox.finish("A", [Finish(d.id, Status.PENDING, 1.0, next_attempt_at=50.0, error="HTTP 500")])
+    assert await outbox.claim("A", vendor="fake", limit=10, now=49.0, lease=5.0) == []
+    assert len(await outbox.claim("A", vendor="fake", limit=10, now=50.0, lease=5.0)) == 1
+
+
+async def test_only_the_owner_records_a_result(outbox: SQLiteOutbox) -> None:
+    await outbox.enqueue(items(1), now=0.0)
+    [d] = await outbox.claim("A", vendor="fake", limit=1, now=1.0, lease=1.0)
+    [d2] = await outbox.claim("B", vendor="fake", limit=1, now=3.0, lease=1.0)
+    assert await outbox.finish("A", [Finish(d.id, Status.DEAD, 3.5, error="late")]) == 0
+    assert await outbox.finish("B", [Finish(d2.id, Status.DELIVERED, 3.6, answer='{"id":"1"}')]) == 1
+    got = await outbox.get(d.id)
+    assert got is not None
+    assert (got.status, got.answer, got.attempts, got.locked_by) == (Status.DELIVERED, '{"id":"1"}', 2, None)
+    assert [(h.number, h.result) for h in got.history] == [(1, "lost"), (2, "delivered")]
+
+
+async def test_released_deliveries_do_not_count_as_attempts(outbox: SQLiteOutbox) -> None:
+    await outbox.enqueue(items(1), now=0.0)
+    [d] = await outbox.claim("A", vendor="fake", limit=1, now=1.0, lease=9.0)
+    await outbox.finish("A", [Finish(d.id, Status.PENDING, 1.0, next_attempt_at=1.0, released=True)])
+    got = await outbox.get(d.id)
+    assert got is not None
+    assert (got.status, got.attempts, got.history) == (Status.PENDING, 0, ())
+
+
+async def test_retry_revives_dead_deliveries_and_purge_removes_old_ones(outbox: SQLiteOutbox) -> None:
+    ids = [e.id for e in await outbox.enqueue(items(3), now=0.0)]
+    claimed = await outbox.claim("A", vendor="fake", limit=3, now=1.0, lease=5.0)
+    await outbox.finish(
+        "A",
+        [
+            Finish(claimed[0].id, Status.DEAD, 2.0, error="HTTP 400: bad"),
+            Finish(claimed[1].id, Status.DEAD, 2.0, error="HTTP 400: bad"),
+            Finish(claimed[2].id, Status.DELIVERED, 2.0, answer="ok"),
+        ],
+    )
+    assert await outbox.retry(ids=[claimed[2].id], now=3.0) == 0  # delivered stays delivered
+    assert await outbox.retry(ids=[claimed[0].id], now=3.0) == 1
+    assert await outbox.retry(dead=True, now=3.0) == 1
+    revived = await outbox.get(claimed[0].id)
+    assert revived is not None
+    assert (revived.status, revived.attempts, revived.next_attempt_at) == (Status.PENDING, 0, 3.0)
+    assert revived.last_error == "HTTP 400: bad"
+    assert await outbox.list(status=Status.PENDING) != []
+    assert await outbox.purge(older_than=2.5) == 1  # only the delivered one: pending rows are kept
+    assert await outbox.get(claimed[2].id) is None
+    assert sorted(d.id for d in await outbox.list()) == sorted(ids[:2])
+
+
+async def test_list_filters_and_pages(outbox: SQLiteOutbox) -> None:
+    await outbox.enqueue(items(5) + items(2, "other"), now=0.0)
+    assert [d.dedup_key for d in await outbox.list(vendor="fake", limit=2)] == ["o4", "o3"]
+    assert [d.dedup_key for d in await outbox.list(vendor="fake", limit=2, offset=2)] == ["o2", "o1"]
+    assert len(await outbox.list(status=Status.DEAD)) == 0
+    assert "value" not in repr((await outbox.list())[0])  # payload (may hold PII) stays out of reprs
+
+
+async def test_an_unusable_file_is_an_outbox_error(tmp_path: Path) -> None:
+    (tmp_path / "dir.db").mkdir()
+    box = SQLiteOutbox(tmp_path / "dir.db")
+    with pytest.raises(OutboxError, match="outbox"):
+        await box.open()
+    await box.close()
