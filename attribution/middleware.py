@@ -42,11 +42,14 @@ SCOPE_KEY = "attribution"
 class AttributionState:
     """One request's view of the cookie: decoded on first use, replaced when capture changes it."""
 
-    __slots__ = ("_attr", "changed", "cleared", "codec", "raw", "read")
+    __slots__ = ("_attr", "changed", "cleared", "clock", "codec", "raw", "read")
 
-    def __init__(self, codec: CookieCodec, raw: str | None) -> None:
+    def __init__(
+        self, codec: CookieCodec, raw: str | None, clock: Callable[[], datetime] | None = None
+    ) -> None:
         self.codec = codec
         self.raw = raw
+        self.clock = clock
         self._attr: Attribution | None = None
         self.changed = False
         self.cleared = False
@@ -55,9 +58,13 @@ class AttributionState:
     def load(self) -> Attribution:
         if self._attr is None:
             self._attr = self.codec.decode(self.raw)
+            if self.clock is not None:
+                self._attr.with_windows(self.codec.settings.click_id_windows, now=self.clock())
         return self._attr
 
     def replace(self, attr: Attribution) -> None:
+        if self.clock is not None:
+            attr.with_windows(self.codec.settings.click_id_windows, now=self.clock())
         self._attr = attr
         self.changed = True
 
@@ -119,6 +126,7 @@ class AttributionMiddleware:
         self.settings = Settings.build(secret_key=secret_key, **options)
         self.codec = CookieCodec(self.settings)
         self.tracker = tracker
+        self._custom_clock = clock
         self.clock = clock or (lambda: datetime.now(UTC))
         self._cookie_marker = self.settings.cookie_name + "="
         self._id_markers = tuple(f"{name}=" for name in IDENTIFIER_COOKIES)
@@ -141,7 +149,7 @@ class AttributionMiddleware:
 
         info = RequestInfo.from_scope(scope)
         cookies = cookie_parser(info.cookie) if info.cookie else {}
-        state = AttributionState(self.codec, cookies.get(self.settings.cookie_name))
+        state = AttributionState(self.codec, cookies.get(self.settings.cookie_name), self._custom_clock)
         scope[SCOPE_KEY] = LazyAttribution(state)
 
         if not path.startswith(self.settings.excluded_paths):
@@ -152,7 +160,7 @@ class AttributionMiddleware:
         if state.raw is None and not state.changed:
             await self.app(scope, receive, send)
             return
-        secure = wants_secure(scope.get("scheme", "http"), info.hostname)
+        secure = self.secure(scope, info)
 
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -181,6 +189,12 @@ class AttributionMiddleware:
         return capture.Landing(
             params=params, path=scope["path"], referrer=referrer, cookies=ids, host=info.hostname
         )
+
+    def secure(self, scope: Scope, info: RequestInfo) -> bool:
+        """Whether the cookie gets the Secure attribute on this request."""
+        if self.settings.secure is not None:
+            return self.settings.secure
+        return wants_secure(scope.get("scheme", "http"), info.hostname)
 
     def allowed(self, scope: Scope) -> bool:
         consent: ConsentHook | None = self.settings.consent

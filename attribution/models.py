@@ -70,6 +70,14 @@ class Attribution(BaseModel):
         self._now = now
         return self
 
+    def __eq__(self, other: object) -> bool:
+        # Equality is about what is stored, not about the windows or clock a read uses.
+        if not isinstance(other, Attribution):
+            return NotImplemented
+        return (self.first, self.history, self.identifiers) == (other.first, other.history, other.identifiers)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable model: not hashable
+
     # -- touches ---------------------------------------------------------------------------------------
 
     @property

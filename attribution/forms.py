@@ -1,0 +1,22 @@
+"""Hidden ``<input>`` fields carrying the public part of the attribution into a form post."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from markupsafe import Markup, escape
+
+from .models import Attribution
+
+
+def hidden_fields(attr: Attribution, *, names: Iterable[str] | None = None, prefix: str = "") -> Markup:
+    """``<input type="hidden">`` for each public value (UTMs, click ids, channels), every part escaped.
+
+    ``names`` limits the fields (in that order); ``prefix`` namespaces them (``prefix="attr_"``).
+    """
+    public = attr.public()
+    keys = list(public) if names is None else [n for n in names if n in public]
+    return Markup("\n").join(
+        Markup('<input type="hidden" name="{}" value="{}">').format(escape(prefix + key), escape(public[key]))
+        for key in keys
+    )

@@ -1,0 +1,70 @@
+"""Jinja2 helpers: templates read the visitor's attribution, render hidden fields and the script tag.
+
+    templates = Jinja2Templates(directory="templates")
+    install_jinja2(templates)
+
+    {{ attribution.utm.utm_source }}          the Attribution of the current request
+    {{ attribution_fields() }}                hidden <input>s for a form
+    {{ attribution_script(nonce=csp_nonce) }} the snippet's <script> tag
+
+Everything is escaped: values go through Jinja's autoescape or markupsafe.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2 import Environment, pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
+from starlette.requests import Request
+from starlette.templating import Jinja2Templates
+
+from .errors import MiddlewareNotInstalledError
+from .forms import hidden_fields
+from .middleware import get_attribution
+from .models import Attribution
+
+
+def attribution_context(request: Request) -> dict[str, Any]:
+    """A Starlette context processor: ``attribution`` in every template rendered with a request."""
+    try:
+        return {"attribution": get_attribution(request)}
+    except MiddlewareNotInstalledError:
+        return {"attribution": Attribution()}
+
+
+def _attribution_of(context: Context) -> Attribution:
+    attr = context.get("attribution")
+    if isinstance(attr, Attribution):
+        return attr
+    request = context.get("request")
+    if request is None:
+        return Attribution()
+    return get_attribution(request)
+
+
+@pass_context
+def _fields(context: Context, names: list[str] | None = None, prefix: str = "") -> Markup:
+    return hidden_fields(_attribution_of(context), names=names, prefix=prefix)
+
+
+def install_jinja2(
+    templates: Jinja2Templates | Environment, *, endpoint_prefix: str = "/_attribution/"
+) -> None:
+    """Register ``attribution``, ``attribution_fields()`` and ``attribution_script()`` in templates.
+
+    With a ``Jinja2Templates`` the ``attribution`` variable comes from a context processor; with a bare
+    ``Environment``, pass ``request`` (or ``attribution``) in the context yourself.
+    """
+    from .snippet import script_tag
+
+    env = templates.env if isinstance(templates, Jinja2Templates) else templates
+    if isinstance(templates, Jinja2Templates) and attribution_context not in templates.context_processors:
+        templates.context_processors.append(attribution_context)
+    env.globals["attribution_fields"] = _fields
+
+    def attribution_script(nonce: str | None = None) -> Markup:
+        return Markup(script_tag(prefix=endpoint_prefix, nonce=nonce))
+
+    env.globals["attribution_script"] = attribution_script

@@ -1,0 +1,170 @@
+"""The signed cookie: round trip, rotation, tampering, expiry, wrong shapes, and the size budget."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import string
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+from attribution.capture import Landing, apply
+from attribution.cookie import MAX_NAME_VALUE_BYTES, CookieCodec
+from attribution.models import Attribution, Touch
+from attribution.settings import Settings
+
+KEY = "k" * 32
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def codec(*keys: str, **options: object) -> CookieCodec:
+    return CookieCodec(Settings.build(secret_key=list(keys) or KEY, **options))  # type: ignore[arg-type]
+
+
+def sample() -> Attribution:
+    first = Touch(at=NOW - timedelta(days=3), params={"utm_source": "google", "gclid": "G"}, path="/a")
+    last = Touch(at=NOW, params={"utm_source": "news"}, path="/b", referrer="mail.google.com")
+    return Attribution(first=first, history=[first, last], identifiers={"fbp": "fb.1.2.3"})
+
+
+def test_round_trip() -> None:
+    c = codec()
+    decoded = c.decode(c.encode(sample()))
+    assert decoded == sample()
+    assert decoded.first == decoded.history[0]
+
+
+def test_first_touch_outside_history_round_trips() -> None:
+    attr = sample()
+    attr = Attribution(first=attr.first, history=attr.history[1:], identifiers={})
+    c = codec()
+    assert c.decode(c.encode(attr)) == attr
+
+
+def test_a_cookie_signed_with_an_old_key_still_reads_and_new_cookies_use_the_new_key() -> None:
+    old_key, new_key = "o" * 32, "n" * 32
+    old_value = codec(old_key).encode(sample())
+    rotated = codec(new_key, old_key)
+    assert rotated.decode(old_value) == sample()
+    fresh = rotated.encode(sample())
+    assert codec(new_key).decode(fresh) == sample()
+    assert codec(old_key).decode(fresh).is_empty
+
+
+def test_a_cookie_signed_with_an_unknown_key_reads_empty() -> None:
+    assert codec("u" * 32).decode(codec().encode(sample())).is_empty
+
+
+def test_a_tampered_cookie_reads_empty_and_logs_no_value(caplog: pytest.LogCaptureFixture) -> None:
+    value = codec().encode(sample())
+    flipped = value[:-3] + ("A" if value[-3] != "A" else "B") + value[-2:]
+    with caplog.at_level(logging.DEBUG, logger="attribution"):
+        assert codec().decode(flipped).is_empty
+    assert caplog.records
+    assert all(flipped not in r.getMessage() and r.levelno == logging.DEBUG for r in caplog.records)
+
+
+@pytest.mark.parametrize("raw", ["", "garbage", "a.b.c", "\x00\xff", "=" * 100, "é" * 50])
+def test_malformed_cookies_read_empty(raw: str) -> None:
+    assert codec().decode(raw).is_empty
+
+
+def test_an_oversized_cookie_reads_empty() -> None:
+    assert codec().decode("x" * (MAX_NAME_VALUE_BYTES + 1)).is_empty
+
+
+def test_an_expired_cookie_reads_empty(monkeypatch: pytest.MonkeyPatch) -> None:
+    from attribution.cookie import to_wire
+
+    serializer = URLSafeTimedSerializer([KEY], salt="attribution.cookie.v1")
+    with monkeypatch.context() as m:  # sign as if two minutes ago
+        m.setattr(TimestampSigner, "get_timestamp", lambda self: int(NOW.timestamp()) - 120)
+        stale = serializer.dumps(to_wire(sample()))
+    assert codec(max_age=60).decode(stale).is_empty
+    assert codec().decode(stale) == sample()  # the same value is fine under the 90-day default
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"v": 1, "f": None, "h": "not a list", "i": {}},
+        {"v": 1, "f": None, "h": [[1, 2, 3]], "i": {}},
+        {"v": 1, "f": None, "h": [["time", "/", "", "direct", "s", {}]], "i": {}},
+        {"v": 1, "f": None, "h": [[1, "/", "", "no_such_channel", "s", {}]], "i": {}},
+        {"v": 1, "f": None, "h": [], "i": {"fbp": 5}},
+        {"v": 1, "f": None, "h": []},
+        {"v": 0, "f": None, "h": [], "i": {}},
+        ["a", "list"],
+        "a string",
+        None,
+    ],
+)
+def test_a_validly_signed_cookie_of_the_wrong_shape_reads_empty(payload: object) -> None:
+    serializer = URLSafeTimedSerializer([KEY], salt="attribution.cookie.v1")
+    assert codec().decode(serializer.dumps(payload)).is_empty
+
+
+def test_an_old_format_cookie_reads_empty() -> None:
+    serializer = URLSafeTimedSerializer([KEY], salt="attribution.cookie.v0")
+    assert codec().decode(serializer.dumps({"first": {"utm_source": "x"}})).is_empty
+
+
+def _random_id(n: int) -> str:
+    return "".join(secrets.choice(string.ascii_letters + string.digits + "-_") for _ in range(n))
+
+
+def test_fifty_long_landings_stay_under_4096_bytes_and_keep_first_and_last_touch() -> None:
+    settings = Settings.build(secret_key=KEY)
+    c = CookieCodec(settings)
+    attr = Attribution()
+    for i in range(50):
+        # random (incompressible) values at the length caps, on every tracked text and id field we can
+        params = {
+            "utm_source": _random_id(200),
+            "utm_medium": _random_id(200),
+            "utm_campaign": _random_id(200),
+            "utm_content": _random_id(200),
+            "utm_term": _random_id(200),
+            "gclid": _random_id(400),
+            "fbclid": _random_id(400),
+        }
+        landing = Landing(params=params, path="/landing/" + _random_id(150), host="shop.example.com")
+        updated = apply(attr, landing, now=NOW + timedelta(seconds=i), settings=settings)
+        assert updated is not None
+        attr = updated
+        value = c.encode(attr)
+        header = c.set_cookie(value, secure=True)
+        assert len(header.encode()) < 4096
+        decoded = c.decode(value)
+        assert decoded.first is not None
+        assert decoded.last is not None
+        assert decoded.first.params["gclid"] == attr.first.params["gclid"]  # type: ignore[union-attr]
+        assert decoded.last.params["gclid"] == attr.last.params["gclid"]  # type: ignore[union-attr]
+
+
+def test_middle_touches_are_dropped_oldest_first() -> None:
+    settings = Settings.build(secret_key=KEY)
+    c = CookieCodec(settings)
+    attr = Attribution()
+    for i in range(5):
+        params = {"utm_campaign": _random_id(200), "utm_content": _random_id(200), "gclid": _random_id(450)}
+        landing = Landing(params=params, path=f"/{i}")
+        attr = apply(attr, landing, now=NOW, settings=settings) or attr
+    decoded = c.decode(c.encode(attr))
+    kept = [t.path for t in decoded.history]
+    assert kept[0] == "/0"
+    assert kept[-1] == "/4"
+    assert len(kept) < 5
+    assert kept == sorted(kept)  # what remains is the newest of the middle, in order
+    dropped = 5 - len(kept)
+    assert kept[1:-1] == [f"/{i}" for i in range(1 + dropped, 4)]
+
+
+def test_set_cookie_attributes() -> None:
+    c = codec(domain=".example.com", max_age=3600)
+    header = c.set_cookie("VALUE", secure=True)
+    assert header == "attribution=VALUE; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax; Domain=example.com; Secure"
+    cleared = c.clear_cookie(secure=False)
+    assert cleared == 'attribution=""; Path=/; Max-Age=0; HttpOnly; SameSite=Lax; Domain=example.com'

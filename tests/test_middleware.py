@@ -1,0 +1,302 @@
+"""The middleware through real HTTP on the ASGI app: capture, the cookie's attributes, laziness, consent."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocket
+
+from attribution.cookie import CookieCodec
+from attribution.errors import MiddlewareNotInstalledError
+from attribution.middleware import AttributionMiddleware, get_attribution
+from tests.helpers import BROWSER_UA, NAVIGATION, SECRET, client, make_app, set_cookie_headers
+
+LANDING = "/show?utm_source=google&utm_medium=cpc&utm_campaign=spring&gclid=Cj0KCQ"
+
+
+def test_a_landing_sets_one_signed_httponly_cookie_and_the_next_page_reads_it() -> None:
+    c = client()
+    first = c.get(LANDING)
+    assert first.status_code == 200
+    cookies = set_cookie_headers(first)
+    assert len(cookies) == 1
+    header = cookies[0]
+    assert header.startswith("attribution=")
+    for attribute in ("Path=/", "HttpOnly", "SameSite=Lax", "Secure", f"Max-Age={90 * 86400}"):
+        assert attribute in header
+    assert first.json()["utm"] == {"utm_source": "google", "utm_medium": "cpc", "utm_campaign": "spring"}
+
+    later = c.get("/show")
+    assert later.json()["click_ids"] == {"gclid": "Cj0KCQ"}
+    assert later.json()["channel"] == "paid_search"
+    assert set_cookie_headers(later) == []  # nothing changed: nothing written
+
+
+@pytest.mark.parametrize(
+    ("base_url", "secure"),
+    [
+        ("http://localhost:8000", False),
+        ("http://127.0.0.1:8000", False),
+        ("http://[::1]:8000", False),
+        ("http://shop.example.com", True),
+        ("https://shop.example.com", True),
+        ("https://localhost", True),
+    ],
+)
+def test_secure_except_on_plain_http_localhost(base_url: str, secure: bool) -> None:
+    response = client(base_url=base_url).get(LANDING)
+    (header,) = set_cookie_headers(response)
+    assert ("; Secure" in header) is secure
+
+
+def test_secure_can_be_forced_off_and_domain_set() -> None:
+    response = client(secure=False, domain=".example.com").get(LANDING)
+    (header,) = set_cookie_headers(response)
+    assert "Secure" not in header
+    assert "Domain=example.com" in header
+
+
+def test_vary_cookie_only_when_the_attribution_was_read_or_written() -> None:
+    c = client()
+    c.get(LANDING)
+    assert "cookie" in c.get("/show").headers.get("vary", "").lower()
+    assert "vary" not in c.get("/plain").headers
+
+
+def test_a_request_that_neither_captures_nor_reads_never_decodes_the_cookie(monkeypatch: pytest.MonkeyPatch) -> None:
+    c = client()
+    c.get(LANDING)
+    calls = []
+    original = CookieCodec.decode
+    monkeypatch.setattr(CookieCodec, "decode", lambda self, raw: calls.append(raw) or original(self, raw))
+    c.get("/plain")
+    assert calls == []
+    c.get("/show")
+    assert len(calls) == 1
+
+
+def test_a_direct_visit_never_replaces_the_last_touch() -> None:
+    c = client()
+    c.get(LANDING)
+    body = c.get("/show").json()  # no parameters, no referrer: direct
+    assert body["channel"] == "paid_search"
+    assert body["history"] == 1
+
+
+def test_an_external_referrer_on_a_page_load_is_a_touch_but_not_on_a_fetch() -> None:
+    c = client()
+    fetch = c.get("/show", headers={"referer": "https://www.bing.com/", "sec-fetch-dest": "empty"})
+    assert fetch.json()["history"] == 0
+    page = c.get("/show", headers={"referer": "https://www.bing.com/search?q=shoes"})
+    assert page.json()["channel"] == "organic_search"
+    assert page.json()["last"]["referrer"] == "www.bing.com"
+    internal = c.get("/show", headers={"referer": "https://shop.example.com/cart"})
+    assert internal.json()["history"] == 1
+
+
+def test_post_requests_are_not_landings() -> None:
+    app = Starlette(routes=[Route("/form", lambda r: PlainTextResponse("ok"), methods=["POST"])])
+    app.add_middleware(AttributionMiddleware, secret_key=SECRET)
+    response = TestClient(app, base_url="https://shop.example.com", headers=NAVIGATION).post("/form?utm_source=x")
+    assert set_cookie_headers(response) == []
+
+
+def test_bots_are_not_captured() -> None:
+    c = client()
+    for agent in ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "curl/8.5.0", ""):
+        response = c.get(LANDING, headers={"user-agent": agent})
+        assert response.status_code == 200
+        assert set_cookie_headers(response) == []
+        assert response.json()["utm"] == {}
+
+
+def test_bots_can_be_captured_when_asked() -> None:
+    response = client(capture_bots=True).get(LANDING, headers={"user-agent": "curl/8.5.0"})
+    assert len(set_cookie_headers(response)) == 1
+
+
+def test_excluded_paths_are_not_captured() -> None:
+    assert set_cookie_headers(client().get("/static/x?utm_source=google")) == []
+    custom = client(excluded_paths=["/plain"])
+    assert set_cookie_headers(custom.get("/plain?utm_source=google")) == []
+    assert len(set_cookie_headers(custom.get("/static/x?utm_source=google"))) == 1
+
+
+def test_without_consent_nothing_is_captured_and_an_existing_cookie_is_cleared() -> None:
+    consenting = {"yes": True}
+    c = client(consent=lambda scope: consenting["yes"])
+    c.get(LANDING)
+    consenting["yes"] = False
+    response = c.get("/show?utm_source=other")
+    (header,) = set_cookie_headers(response)
+    assert header.startswith('attribution=""') and "Max-Age=0" in header
+    assert c.get("/show").json()["utm"] == {}
+    assert set_cookie_headers(c.get(LANDING)) == []
+
+
+def test_a_failing_consent_hook_means_no_consent_and_the_site_keeps_serving() -> None:
+    def broken(scope: Any) -> bool:
+        raise RuntimeError("consent service down")
+
+    response = client(consent=broken).get(LANDING)
+    assert response.status_code == 200
+    assert set_cookie_headers(response) == []
+
+
+def test_browser_id_cookies_are_captured_on_any_page_and_written_once() -> None:
+    c = client()
+    c.cookies.set("_fbp", "fb.1.1700000000000.1234", domain="shop.example.com")
+    c.cookies.set("_ga", "GA1.1.555.1700000000", domain="shop.example.com")
+    first = c.get("/show")
+    assert first.json()["identifiers"] == {"fbp": "fb.1.1700000000000.1234", "ga": "555.1700000000"}
+    assert len(set_cookie_headers(first)) == 1
+    assert set_cookie_headers(c.get("/show")) == []
+
+
+def test_click_ids_expire_after_their_window() -> None:
+    now = {"t": datetime(2026, 1, 1, tzinfo=UTC)}
+    c = client(clock=lambda: now["t"], click_id_windows={"gclid": 30})
+    c.get(LANDING + "&ttclid=T1")
+    now["t"] += timedelta(days=27)
+    assert c.get("/show").json()["click_ids"] == {"gclid": "Cj0KCQ", "ttclid": "T1"}
+    now["t"] += timedelta(days=2)  # day 29: past ttclid's 28-day default, inside gclid's configured 30
+    assert c.get("/show").json()["click_ids"] == {"gclid": "Cj0KCQ"}
+    now["t"] += timedelta(days=2)  # day 31: both expired; the campaign itself is still remembered
+    body = c.get("/show").json()
+    assert body["click_ids"] == {}
+    assert body["utm"]["utm_campaign"] == "spring"
+
+
+def test_a_tampered_cookie_is_ignored_and_replaced() -> None:
+    c = client()
+    c.cookies.set("attribution", "eyJ0YW1wZXJlZCI6dHJ1ZX0.forged.signature", domain="shop.example.com")
+    shown = c.get("/show")
+    assert shown.status_code == 200
+    assert shown.json()["utm"] == {}
+    landing = c.get(LANDING)
+    assert len(set_cookie_headers(landing)) == 1
+    assert c.get("/show").json()["utm"]["utm_source"] == "google"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "utm_source=" + "x" * 10_000,
+        "&".join(f"k{i}=v" for i in range(1000)) + "&utm_source=many",
+        "utm_source=%zz%&gclid=%",
+        "utm_source=a%00b",
+        "utm_source=%FF%FE",
+        "utm_source=%F0%9F%98%80",
+        "utm_source=a&utm_source=b",
+        "utm_source=",
+    ],
+)
+def test_absurd_query_strings_never_break_the_site(query: str) -> None:
+    response = client().get("/show?" + query)
+    assert response.status_code == 200
+    for value in response.json()["utm"].values():
+        assert "\x00" not in value
+        assert len(value) <= 200
+
+
+def test_raw_non_utf8_bytes_in_the_query_string() -> None:
+    app = make_app()
+    scope_query = b"utm_source=\xff\xfe&gclid=ok"
+    seen: dict[str, Any] = {}
+
+    async def run() -> None:
+        messages: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            messages.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "https",
+            "path": "/show",
+            "raw_path": b"/show",
+            "query_string": scope_query,
+            "root_path": "",
+            "headers": [(b"host", b"shop.example.com"), (b"user-agent", BROWSER_UA.encode())],
+            "client": ("1.2.3.4", 1234),
+            "server": ("shop.example.com", 443),
+        }
+        await app(scope, receive, send)
+        seen["status"] = messages[0]["status"]
+        seen["body"] = b"".join(m.get("body", b"") for m in messages[1:])
+
+    import anyio
+
+    anyio.run(run)
+    assert seen["status"] == 200
+    assert b'"gclid":"ok"' in seen["body"]
+
+
+def test_websocket_and_lifespan_pass_through_untouched() -> None:
+    events: list[str] = []
+
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        assert "attribution" not in websocket.scope
+        await websocket.send_text("hi " + await websocket.receive_text())
+        await websocket.close()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):  # type: ignore[no-untyped-def]
+        events.append("startup")
+        yield
+        events.append("shutdown")
+
+    app = Starlette(routes=[WebSocketRoute("/ws", echo)], lifespan=lifespan)
+    app.add_middleware(AttributionMiddleware, secret_key=SECRET)
+    with TestClient(app) as c, c.websocket_connect("/ws?utm_source=x") as ws:
+        ws.send_text("there")
+        assert ws.receive_text() == "hi there"
+    assert events == ["startup", "shutdown"]
+
+
+def test_get_attribution_without_the_middleware_says_how_to_fix_it() -> None:
+    async def page(request: Request) -> PlainTextResponse:
+        get_attribution(request)
+        return PlainTextResponse("unreachable")
+
+    app = Starlette(routes=[Route("/", page)])
+    with pytest.raises(MiddlewareNotInstalledError, match="AttributionMiddleware"):
+        TestClient(app).get("/")
+
+
+def test_get_attribution_accepts_a_raw_scope_and_scope_attribution_reads_lazily() -> None:
+    seen: dict[str, Any] = {}
+
+    async def page(request: Request) -> PlainTextResponse:
+        seen["from_scope"] = get_attribution(request.scope).utm
+        seen["lazy"] = request.scope["attribution"].get("utm_source")
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/", page)])
+    app.add_middleware(AttributionMiddleware, secret_key=SECRET)
+    TestClient(app, base_url="https://a.example", headers=NAVIGATION).get("/?utm_source=mail")
+    assert seen == {"from_scope": {"utm_source": "mail"}, "lazy": "mail"}
+
+
+def test_a_short_secret_key_is_a_clear_configuration_error() -> None:
+    from attribution.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="at least 16 characters"):
+        AttributionMiddleware(make_app(), secret_key="short")
+    with pytest.raises(ConfigurationError, match="400 days"):
+        AttributionMiddleware(make_app(), secret_key=SECRET, max_age=timedelta(days=401))
