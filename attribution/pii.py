@@ -1,0 +1,81 @@
+"""Normalise and hash personal data the way conversion APIs match it.
+
+Emails are trimmed and lowercased; phones become E.164 (``+14155550100``) through ``phonenumbers``, the
+maintained port of Google's libphonenumber, with a default region for numbers typed without a country
+code. Hashes are SHA-256 hex of the normalised form. A value that already is a SHA-256 hex digest passes
+through (lowercased), so a site that only keeps hashes can still send them.
+
+Errors raised here never repeat the value: it is personal data and would end up in logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import phonenumbers
+
+from .errors import InvalidConversionError
+
+_SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def is_sha256(value: str) -> bool:
+    """True when ``value`` is a SHA-256 hex digest (64 hex characters)."""
+    return _SHA256_HEX.fullmatch(value) is not None
+
+
+def sha256(value: str) -> str:
+    """SHA-256 hex of ``value`` as UTF-8."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def normalize_email(value: str) -> str:
+    """Trimmed and lowercased; a SHA-256 digest passes through lowercased.
+
+    Raises ``InvalidConversionError`` for something that is neither an address nor a digest: a typo caught
+    at checkout is cheaper than a vendor silently matching nobody.
+    """
+    email = value.strip().lower()
+    if is_sha256(email):
+        return email
+    local, at, domain = email.partition("@")
+    if not at or not local or "." not in domain or "@" in domain or any(c.isspace() for c in email):
+        raise InvalidConversionError("customer email is not an email address (nor a SHA-256 hash of one)")
+    return email
+
+
+def normalize_phone(value: str, default_region: str | None = None) -> str:
+    """E.164 (``+14155550100``); a SHA-256 digest passes through lowercased.
+
+    ``default_region`` (ISO 3166-1 alpha-2, e.g. ``"US"``, ``"BR"``) is used for numbers written without
+    ``+<country code>``. Numbers are accepted when their length is possible for the region: validity
+    rules change with numbering plans faster than any library release.
+    """
+    phone = value.strip()
+    if is_sha256(phone):
+        return phone.lower()
+    region = default_region.upper() if default_region else None
+    try:
+        number = phonenumbers.parse(phone, region)
+    except phonenumbers.NumberParseException:
+        hint = "" if region else "; write it as +<country code> or set phone_region"
+        raise InvalidConversionError(f"customer phone is not a phone number{hint}") from None
+    if not phonenumbers.is_possible_number(number):
+        raise InvalidConversionError(
+            f"customer phone is not a possible number for region {region or 'given by its +prefix'}"
+        )
+    e164: str = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return e164
+
+
+def hash_email(value: str) -> str:
+    """SHA-256 hex of the normalised email (or the digest itself)."""
+    email = normalize_email(value)
+    return email if is_sha256(email) else sha256(email)
+
+
+def hash_phone(value: str, default_region: str | None = None) -> str:
+    """SHA-256 hex of the E.164 form, ``+`` included (as X's own example hash shows), or the digest itself."""
+    phone = normalize_phone(value, default_region)
+    return phone if is_sha256(phone) else sha256(phone)
