@@ -1,0 +1,405 @@
+"""The sending loop: claim due deliveries, send them, record what happened.
+
+One ``Worker`` runs inside the app (started by the tracker on ASGI lifespan) or alone (``attribution
+worker``). Several workers may share one outbox: a delivery is claimed by one worker under a lease, so no two
+send it at the same time.
+
+Per vendor the worker claims only as many deliveries as it has free request slots (``concurrency``), so a
+claimed delivery is sent at once and its lease only needs to cover one request. Outcomes are buffered and
+written in one transaction per round ("group commit"): a crash between a send and that write leaves the
+delivery claimed, its lease expires, and it is sent again — at-least-once, which the dedup key makes harmless
+for vendors that have one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+
+import httpx2
+
+from .errors import ConfigurationError
+from .outbox.base import Delivery, Finish, Outbox, Status
+from .retry import Random, RetryPolicy, is_ambiguous, out_of_time, rate_limit_reset, retry_delay
+from .vendors.base import Delivered, Failed, Outcome, Retry, Vendor
+
+log = logging.getLogger("attribution.worker")
+
+Clock = Callable[[], float]
+
+DEFAULT_TIMEOUT = httpx2.Timeout(10.0, connect=5.0)
+
+
+def describe_request(vendor: Vendor, request: httpx2.Request) -> str:
+    """The request as an operator reads it: method, URL and headers with credentials masked, and the body."""
+    lines = [f"{request.method} {vendor.masked_url(request)}"]
+    lines += [f"{k}: {v}" for k, v in vendor.masked_headers(request).items()]
+    body = request.content.decode("utf-8", "replace")
+    with contextlib.suppress(ValueError):
+        body = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    return "\n".join([*lines, "", body])
+
+
+class Worker:
+    """Sends the outbox's deliveries to the configured vendors.
+
+    Args:
+        outbox: where deliveries wait.
+        vendors: the configured adapters; deliveries of other vendors are left alone.
+        policy: retry limits and delays.
+        concurrency: requests in flight per vendor, one number for all or a mapping by vendor name.
+        timeout: per-request timeouts of the shared HTTP client.
+        lease: seconds a claimed delivery stays this worker's; must comfortably exceed the request timeout,
+            or a slow request could be claimed and sent by another worker too.
+        poll_interval: seconds between looks at the outbox when idle (a checkout in the same process
+            wakes the worker at once).
+        dry_run: build every request and record it, but send nothing.
+        transport: an httpx2 transport for the shared client (tests: ``httpx2.MockTransport``).
+        client: a ready client instead; the worker then does not close it.
+        shutdown_grace: seconds ``stop`` waits for requests in flight before abandoning them.
+        clock, rand: the time source and the jitter source, for deterministic tests.
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        vendors: Sequence[Vendor],
+        *,
+        policy: RetryPolicy | None = None,
+        concurrency: int | Mapping[str, int] = 8,
+        timeout: httpx2.Timeout | float = DEFAULT_TIMEOUT,
+        lease: float = 120.0,
+        poll_interval: float = 1.0,
+        dry_run: bool = False,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        client: httpx2.AsyncClient | None = None,
+        shutdown_grace: float = 10.0,
+        worker_id: str | None = None,
+        clock: Clock = time.time,
+        rand: Random = random.random,
+    ) -> None:
+        names = [v.name for v in vendors]
+        if len(set(names)) != len(names):
+            raise ConfigurationError("each vendor may be configured once per worker")
+        self.outbox = outbox
+        self.vendors = {v.name: v for v in vendors}
+        self.policy = policy or RetryPolicy()
+        self.timeout = timeout if isinstance(timeout, httpx2.Timeout) else httpx2.Timeout(timeout)
+        longest = max(
+            (
+                t
+                for t in (self.timeout.connect, self.timeout.read, self.timeout.write, self.timeout.pool)
+                if t
+            ),
+            default=0.0,
+        )
+        # connect + write + read may each take up to their limit on one request.
+        if lease <= 3 * longest:
+            raise ConfigurationError(
+                f"lease ({lease:g}s) must exceed three times the longest request timeout ({longest:g}s), "
+                "or another worker could claim a delivery still in flight"
+            )
+        self.lease = lease
+        self.poll_interval = poll_interval
+        self.dry_run = dry_run
+        self.shutdown_grace = shutdown_grace
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.clock = clock
+        self.rand = rand
+        self._slots = {
+            name: concurrency if isinstance(concurrency, int) else concurrency.get(name, 8)
+            for name in self.vendors
+        }
+        if any(limit < 1 for limit in self._slots.values()):
+            raise ConfigurationError("concurrency must be at least 1 per vendor")
+        self._transport = transport
+        self._client = client
+        self._own_client = client is None
+        self._inflight: dict[str, int] = dict.fromkeys(self.vendors, 0)
+        self._paused_until: dict[str, float] = dict.fromkeys(self.vendors, 0.0)
+        self._next_due: float | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._chunks: dict[asyncio.Task[None], list[Delivery]] = {}
+        """Deliveries of tasks that have not started yet."""
+        self._pending: list[Finish] = []
+        self._kick = asyncio.Event()
+        self._flush_kick = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._stopping = False
+        self._closing = False
+        self._flushing = False
+        self._loop_task: asyncio.Task[None] | None = None
+        self._flush_task: asyncio.Task[None] | None = None
+        self.sent = 0
+        """Requests this worker tried to send (for benchmarks and tests)."""
+
+    def __repr__(self) -> str:
+        return f"Worker(id={self.worker_id!r}, vendors={list(self.vendors)!r}, dry_run={self.dry_run})"
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._loop_task is not None and not self._loop_task.done()
+
+    async def start(self) -> None:
+        """Start sending in the background. Idempotent."""
+        if self.running:
+            return
+        await self.outbox.open()
+        if self._client is None:
+            total = sum(self._slots.values())
+            self._client = httpx2.AsyncClient(
+                timeout=self.timeout,
+                limits=httpx2.Limits(max_connections=total, max_keepalive_connections=total),
+                transport=self._transport,
+                trust_env=False,
+            )
+            self._own_client = True
+        self._stopping = self._closing = False
+        self._flush_task = asyncio.create_task(self._flusher(), name="attribution-outbox-writer")
+        self._loop_task = asyncio.create_task(self._loop(), name="attribution-worker")
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop claiming, let requests in flight finish (up to ``grace`` seconds), hand back the rest, and
+        write every outcome. Idempotent."""
+        if self._loop_task is None:
+            return
+        self._stopping = True
+        self._kick.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._loop_task
+        if self._tasks:
+            _, late = await asyncio.wait(
+                set(self._tasks), timeout=self.shutdown_grace if grace is None else grace
+            )
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+            # A task cancelled before it ever ran sent nothing: hand its deliveries back uncounted.
+            now = self.clock()
+            for chunk in self._chunks.values():
+                self._record(
+                    [Finish(d.id, Status.PENDING, now, next_attempt_at=now, released=True) for d in chunk]
+                )
+            self._chunks.clear()
+        if self._flush_task is not None:
+            # Never cancel the writer: a cancelled write could drop outcomes already taken from the buffer.
+            self._closing = True
+            self._flush_kick.set()
+            await self._flush_task
+        await self._flush()
+        if self._own_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        self._loop_task = self._flush_task = None
+
+    def wake(self) -> None:
+        """Look at the outbox now (called after a checkout in the same process)."""
+        self._idle.clear()
+        self._kick.set()
+
+    async def wait_idle(self, timeout: float | None = None) -> None:
+        """Wait until nothing is due or in flight and every outcome is written (tests, benchmarks)."""
+        await asyncio.wait_for(self._idle.wait(), timeout)
+
+    # -- the loop --------------------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            self._kick.clear()
+            more = False
+            for name, vendor in self.vendors.items():
+                now = self.clock()
+                free = self._slots[name] - self._inflight[name]
+                if free <= 0 or self._paused_until[name] > now:
+                    continue
+                limit = free * vendor.max_batch
+                try:
+                    claimed = await self.outbox.claim(
+                        self.worker_id, vendor=name, limit=limit, now=now, lease=self.lease
+                    )
+                except Exception:
+                    log.exception("claiming deliveries of %s failed; trying again shortly", name)
+                    break
+                if claimed:
+                    self._idle.clear()
+                    self._dispatch(vendor, claimed, free)
+                    more = more or len(claimed) == limit
+            if more:
+                continue
+            if not self._tasks and not self._pending and not self._flushing:
+                self._idle.set()
+            await self._sleep()
+
+    async def _sleep(self) -> None:
+        wait = self.poll_interval
+        now = self.clock()
+        if self._next_due is not None:
+            wait = min(wait, max(0.0, self._next_due - now))
+            if self._next_due <= now:
+                self._next_due = None
+        paused = [p for p in self._paused_until.values() if p > now]
+        if paused:
+            wait = min(wait, min(paused) - now)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._kick.wait(), max(wait, 0.001))
+
+    def _dispatch(self, vendor: Vendor, claimed: list[Delivery], free: int) -> None:
+        groups: dict[str, list[Delivery]] = {}
+        for delivery in claimed:
+            groups.setdefault(delivery.batch_key, []).append(delivery)
+        chunks = [
+            group[i : i + vendor.max_batch]
+            for group in groups.values()
+            for i in range(0, len(group), vendor.max_batch)
+        ]
+        now = self.clock()
+        for chunk in chunks[free:]:
+            # More batch keys than free slots: hand these back rather than hold them while the lease runs.
+            self._record(
+                [Finish(d.id, Status.PENDING, now, next_attempt_at=now, released=True) for d in chunk]
+            )
+        for chunk in chunks[:free]:
+            self._inflight[vendor.name] += 1
+            task = asyncio.create_task(self._send(vendor, chunk))
+            self._tasks.add(task)
+            self._chunks[task] = chunk
+            task.add_done_callback(functools.partial(self._done, vendor.name))
+
+    def _done(self, name: str, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._inflight[name] -= 1
+        self._kick.set()
+
+    async def _send(self, vendor: Vendor, chunk: list[Delivery]) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._chunks.pop(task, None)
+        try:
+            outcome = await self._attempt(vendor, chunk)
+        except asyncio.CancelledError:
+            # Abandoned at shutdown: the request may have gone out, so this counts as an attempt; the
+            # delivery is due again at once, for this or another worker.
+            now = self.clock()
+            self._record(
+                [
+                    Finish(d.id, Status.PENDING, now, next_attempt_at=now, error="interrupted by shutdown")
+                    for d in chunk
+                ]
+            )
+            raise
+        self._record(self._decide(vendor, chunk, outcome))
+
+    async def _attempt(self, vendor: Vendor, chunk: list[Delivery]) -> Outcome | tuple[str, str]:
+        """Build and send one request. Returns the vendor's outcome, or ("dead"|"dry_run", detail)."""
+        try:
+            request = vendor.build_request([d.payload for d in chunk])
+        except Exception as exc:
+            # Most likely a configuration problem (credentials, base URL); the operator fixes it and
+            # revives the deliveries with `attribution retry --dead`. The message may quote the payload.
+            log.error("%s: building a request failed (%s)", vendor.name, type(exc).__name__)
+            return Failed(f"could not build the request: {type(exc).__name__}")
+        if self.dry_run:
+            return ("dry_run", describe_request(vendor, request))
+        assert self._client is not None
+        try:
+            response = await self._client.send(request)
+        except httpx2.TransportError as exc:
+            # str(exc) may quote the URL, and RD Station's URL carries its API key: name the error only.
+            kind = type(exc).__name__
+            if not is_ambiguous(exc):
+                return Retry(f"{kind}: the request was not sent")
+            if not vendor.has_dedup_key and not vendor.retry_ambiguous:
+                return Failed(
+                    f"{kind} after the request was sent: not retried, {vendor.name} has no dedup key and "
+                    "retry_ambiguous is off (retry it if the vendor did not record it)"
+                )
+            return Retry(
+                f"{kind} after the request was sent; retried"
+                + ("" if vendor.has_dedup_key else " (may duplicate: the vendor has no dedup key)")
+            )
+        finally:
+            self.sent += 1
+        try:
+            outcome = vendor.read_response(response)
+        except Exception as exc:
+            log.error(
+                "%s: reading HTTP %s failed (%s)", vendor.name, response.status_code, type(exc).__name__
+            )
+            return Failed(f"HTTP {response.status_code}: could not read the answer ({type(exc).__name__})")
+        if isinstance(outcome, Retry) and outcome.after is None and response.status_code == 429:
+            reset = rate_limit_reset(response.headers, now=self.clock())
+            if reset is not None:
+                outcome = Retry(outcome.reason, after=reset)
+        return outcome
+
+    def _decide(
+        self, vendor: Vendor, chunk: list[Delivery], outcome: Outcome | tuple[str, str]
+    ) -> list[Finish]:
+        now = self.clock()
+        if isinstance(outcome, tuple):
+            return [Finish(d.id, Status.DRY_RUN, now, answer=outcome[1]) for d in chunk]
+        if isinstance(outcome, Delivered):
+            log.info("%s: delivered %d", vendor.name, len(chunk))
+            return [Finish(d.id, Status.DELIVERED, now, answer=outcome.answer) for d in chunk]
+        if isinstance(outcome, Failed):
+            log.warning("%s: %d dead: %s", vendor.name, len(chunk), outcome.reason[:200])
+            return [Finish(d.id, Status.DEAD, now, error=outcome.reason) for d in chunk]
+        if outcome.after is not None:
+            # The vendor asked everyone to wait, not just this delivery: pause the whole vendor.
+            until = now + min(outcome.after, self.policy.max_retry_after)
+            self._paused_until[vendor.name] = max(self._paused_until[vendor.name], until)
+        finishes = []
+        for d in chunk:
+            next_at = now + retry_delay(d.attempts, self.policy, after=outcome.after, rand=self.rand)
+            gone = out_of_time(
+                attempts=d.attempts, created_at=d.created_at, next_at=next_at, policy=self.policy
+            )
+            if gone:
+                finishes.append(Finish(d.id, Status.DEAD, now, error=f"{outcome.reason}; {gone}"))
+            else:
+                finishes.append(
+                    Finish(d.id, Status.PENDING, now, next_attempt_at=next_at, error=outcome.reason)
+                )
+                self._next_due = next_at if self._next_due is None else min(self._next_due, next_at)
+        log.info("%s: %d to retry: %s", vendor.name, len(chunk), outcome.reason[:200])
+        return finishes
+
+    # -- writing outcomes ------------------------------------------------------------------------------
+
+    def _record(self, finishes: list[Finish]) -> None:
+        self._pending.extend(finishes)
+        self._flush_kick.set()
+
+    async def _flusher(self) -> None:
+        while True:
+            await self._flush_kick.wait()
+            self._flush_kick.clear()
+            try:
+                await self._flush()
+            except Exception:
+                # The deliveries stay claimed; their lease expires and they are sent again.
+                log.exception("recording delivery outcomes failed; they will be retried after their lease")
+            self._kick.set()
+            if self._closing and not self._pending:
+                return
+
+    async def _flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        self._flushing = True
+        try:
+            await self.outbox.finish(self.worker_id, batch)
+        finally:
+            self._flushing = False
