@@ -19,6 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx2
@@ -167,3 +168,44 @@ def iso_millis(moment: datetime) -> str:
     """``2022-02-18T01:14:00.603Z``: ISO 8601, UTC, milliseconds, as X and Whop show it."""
     moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+# -- helpers shared by the adapters (added with the five vendors; nothing above changed) ---------------
+
+
+def as_secret(value: str | Secret) -> Secret:
+    """Accept a plain string or a ``Secret`` for a credential, always keep a ``Secret``."""
+    return value if isinstance(value, Secret) else Secret(value)
+
+
+def json_number(value: Decimal) -> float:
+    """A money amount as a JSON number: vendors document doubles. ``Decimal("99.97")`` gives ``99.97``."""
+    return float(value)
+
+
+def response_json(response: httpx2.Response) -> Any:
+    """The response body as JSON, or None when it is empty or not JSON."""
+    try:
+        return response.json()
+    except ValueError:  # json.JSONDecodeError and UnicodeDecodeError are both ValueErrors
+        return None
+
+
+def without_empty(fields: Mapping[str, Any]) -> JSON:
+    """The fields whose value is not None, "" or an empty container: vendors reject or mis-store blanks."""
+    return {k: v for k, v in fields.items() if v is not None and v != "" and v != [] and v != {}}
+
+
+def event_label(conversion: Conversion, events: Mapping[str, str]) -> str | None:
+    """The vendor's name (or id) for a conversion's event, or None when ``events`` does not configure it.
+
+    ``events`` maps canonical event names to the vendor's. A custom event is looked up by its
+    ``custom_name`` and, for vendors that name events freely, falls back to ``custom_name`` itself when
+    ``events`` has a ``"custom"`` entry whose value is ``"*"``.
+    """
+    if conversion.event.value == "custom" and conversion.custom_name:
+        found = events.get(conversion.custom_name)
+        if found is not None:
+            return found
+        return conversion.custom_name if events.get("custom") == "*" else None
+    return events.get(conversion.event.value)
