@@ -16,7 +16,10 @@ from attribution.vendors.base import JSON, Outcome, Vendor
 
 #: 1746480000 = 2025-05-05T21:20:00Z, the event_time of Connectly's own example.
 NOW = datetime(2025, 5, 5, 21, 20, tzinfo=UTC)
-UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/127.0.0.0 Safari/537.36"
+UA = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/127.0.0.0 Safari/537.36"
+)
 
 CTWA = {
     "cnct_tracking_id": "trk_8f3a",
@@ -30,7 +33,7 @@ CTWA = {
 def attribution(
     *touches: Touch, identifiers: dict[str, str] | None = None, now: datetime = NOW
 ) -> Attribution:
-    """Attribution as the capture code stores it: first touch, history oldest first, cookie ids; read at ``now``."""
+    """Attribution as capture stores it (first touch, history oldest first, cookie ids), read at ``now``."""
     attr = Attribution(
         first=touches[0] if touches else None, history=list(touches), identifiers=identifiers or {}
     )

@@ -149,7 +149,8 @@ def test_purchase_travels_as_custom_with_its_name_and_real_order_time() -> None:
     assert body["custom_name"] == "purchase"
     assert body["event_id"] == "purchase:ORD-7821"
     assert body["event_time"] == "2025-05-04T21:20:00.000Z"
-    assert body["value"] == 99.97 and body["currency"] == "usd"
+    assert body["value"] == 99.97
+    assert body["currency"] == "usd"
     # A visitor with nothing captured sends no empty context, and an empty customer no user.
     assert body["context"] == {"ip_address": "203.0.113.7", "user_agent": UA}
     assert "user" not in body
@@ -174,7 +175,8 @@ def test_dedup_key_is_stable_across_builds() -> None:
 def test_unlisted_currency_is_left_out_with_its_value() -> None:
     conversion = purchase(attribution(), order=order(currency="ISK", value=Decimal("1000"), items=[]))
     body = whop().prepare(conversion)[0].payload
-    assert "currency" not in body and "value" not in body
+    assert "currency" not in body
+    assert "value" not in body
 
 
 def test_unmapped_event_is_skipped_with_a_reason() -> None:
@@ -199,14 +201,16 @@ def test_hashed_customer_email_is_not_sent_as_plain_text() -> None:
 def test_path_company_field_and_base_url_are_configurable() -> None:
     vendor = whop(base_url="http://127.0.0.1:9/api/v1/", path="events", company_field="account_id")
     (prepared,) = vendor.prepare(purchase(attribution()))
-    assert prepared.payload["account_id"] == "biz_xxxxxxxxxxxxxx" and "company_id" not in prepared.payload
+    assert prepared.payload["account_id"] == "biz_xxxxxxxxxxxxxx"
+    assert "company_id" not in prepared.payload
     assert str(vendor.build_request([prepared.payload]).url) == "http://127.0.0.1:9/api/v1/events"
 
 
 def test_credentials_never_in_repr_or_payload() -> None:
     vendor = whop(api_key=Secret(KEY))
     (prepared,) = vendor.prepare(purchase(attribution()))
-    assert KEY not in repr(vendor) and KEY not in json.dumps(prepared.payload)
+    assert KEY not in repr(vendor)
+    assert KEY not in json.dumps(prepared.payload)
     assert vendor.masked_headers(vendor.build_request([prepared.payload]))["authorization"] == "***"
 
 
@@ -243,4 +247,5 @@ def test_response_classification(
 
 def test_failure_never_echoes_the_key() -> None:
     outcome = whop().read_response(response(401, text="bad token"))
-    assert isinstance(outcome, Failed) and KEY not in outcome.reason
+    assert isinstance(outcome, Failed)
+    assert KEY not in outcome.reason
