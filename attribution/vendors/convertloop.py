@@ -1,0 +1,172 @@
+"""ConvertLoop event logs: ``POST {base_url}/event_logs`` with HTTP Basic ``app_id:api_key``.
+
+An event log names the event, identifies the ``person`` (``pid`` from ConvertLoop's ``dp_pid`` cookie,
+``user_id`` or ``email``: at least one) and carries ``metadata``. Identifying the person inside the event
+makes a separate ``/people`` call unnecessary.
+
+ConvertLoop documents no dedup key, so a retried request may log the event twice (``has_dedup_key =
+False``). Its own material spells the occurrence-time key three ways (``occured_at``, ``ocurred_at``,
+``occurred_at``); which one the server reads is unconfirmed, so it is configurable.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import httpx2
+
+from .base import (
+    JSON,
+    Prepared,
+    Secret,
+    Vendor,
+    as_secret,
+    event_label,
+    json_number,
+    response_json,
+    without_empty,
+)
+
+if TYPE_CHECKING:
+    from ..conversion import Conversion
+
+BASE_URL = "https://api.convertloop.co/v1"
+OCCURRED_AT_KEYS = ("ocurred_at", "occured_at", "occurred_at")
+
+#: Canonical event → ConvertLoop event name; custom events use their own ``custom_name`` (``"*"``).
+DEFAULT_EVENTS: Mapping[str, str] = {
+    "purchase": "purchase",
+    "lead": "lead",
+    "complete_registration": "complete_registration",
+    "contact": "contact",
+    "schedule": "schedule",
+    "submit_application": "submit_application",
+    "view_content": "view_content",
+    "custom": "*",
+}
+
+
+def _iso_seconds(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ConvertLoop(Vendor):
+    """ConvertLoop's REST API, one event log per request.
+
+    Args:
+        app_id, api_key: from ConvertLoop's Settings → Account (HTTP Basic user and password).
+        events: canonical event → event name; leave an event out to not send it.
+        occurred_at_key: the occurrence-time key (default ``ocurred_at``, as in ConvertLoop's reference
+            prose and its Ruby and PHP clients).
+        add_to_segments: segments every converting person joins.
+    """
+
+    name: ClassVar[str] = "convertloop"
+    max_batch: ClassVar[int] = 1
+    has_dedup_key: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        *,
+        app_id: str,
+        api_key: str | Secret,
+        events: Mapping[str, str] = DEFAULT_EVENTS,
+        occurred_at_key: str = "ocurred_at",
+        add_to_segments: Sequence[str] = (),
+        base_url: str = BASE_URL,
+        retry_ambiguous: bool = True,
+    ) -> None:
+        if occurred_at_key not in OCCURRED_AT_KEYS:
+            raise ValueError(f"occurred_at_key is one of {OCCURRED_AT_KEYS}")
+        self.app_id = app_id
+        self.api_key = as_secret(api_key)
+        self.events = dict(events)
+        self.occurred_at_key = occurred_at_key
+        self.add_to_segments = list(add_to_segments)
+        self.base_url = base_url.rstrip("/")
+        self.retry_ambiguous = retry_ambiguous
+
+    def check(self, conversion: Conversion) -> str | None:
+        if event_label(conversion, self.events) is None:
+            return f"event {conversion.event.value!r} is not configured for ConvertLoop"
+        if not _identity(conversion):
+            return "ConvertLoop needs a pid (dp_pid cookie), an email in clear text or a user id"
+        return None
+
+    def prepare(self, conversion: Conversion) -> list[Prepared]:
+        label = event_label(conversion, self.events)
+        identity = _identity(conversion)
+        if label is None or not identity:
+            return []
+        customer = conversion.customer
+        person = {
+            **identity,
+            "first_name": customer.first_name,
+            "last_name": customer.last_name,
+            "phone": customer.plain_phone,
+            "add_to_segments": self.add_to_segments,
+        }
+        body: JSON = {
+            "name": label,
+            self.occurred_at_key: _iso_seconds(conversion.event_time),
+            "person": without_empty(person),
+            "metadata": _metadata(conversion),
+        }
+        return [Prepared(vendor=self.name, dedup_key=conversion.dedup_id, payload=without_empty(body))]
+
+    def build_request(self, payloads: Sequence[JSON]) -> httpx2.Request:
+        (payload,) = payloads
+        user_pass = f"{self.app_id}:{self.api_key.value}".encode()
+        return httpx2.Request(
+            "POST",
+            f"{self.base_url}/event_logs",
+            json=payload,
+            headers={
+                "Authorization": "Basic " + base64.b64encode(user_pass).decode(),
+                "Accept": "application/json",
+            },
+        )
+
+    def error_message(self, response: httpx2.Response) -> str:
+        # Undocumented error shape; Rails APIs answer ``{"error": "..."}``, ``{"message": "..."}`` or
+        # ``{"errors": {...}}``.
+        data = response_json(response)
+        if isinstance(data, dict):
+            for key in ("error", "message", "errors"):
+                found: Any = data.get(key)
+                if isinstance(found, str) and found:
+                    return found[:500]
+                if isinstance(found, dict | list) and found:
+                    return str(found)[:500]
+        return super().error_message(response)
+
+
+def _identity(conversion: Conversion) -> dict[str, str]:
+    customer = conversion.customer
+    return without_empty(
+        {
+            "pid": conversion.attribution.get("dp_pid"),
+            "user_id": customer.user_id or customer.external_id,
+            "email": customer.plain_email,
+        }
+    )
+
+
+def _metadata(conversion: Conversion) -> JSON:
+    """Flat event attributes: the order, the visitor's campaign and click ids."""
+    order = conversion.order
+    attribution = conversion.attribution
+    return without_empty(
+        {
+            "order_id": order.id if order is not None else None,
+            "value": json_number(conversion.value) if conversion.value is not None else None,
+            "currency": conversion.currency,
+            "num_items": order.num_items if order is not None and order.items else None,
+            **attribution.utm,
+            **attribution.click_ids,
+            "channel": attribution.channel.value if attribution.last is not None else None,
+        }
+    )
