@@ -1,0 +1,112 @@
+"""The browser snippet: where ``attribution.js`` lives, its version, and the one ``<script>`` tag a site adds.
+
+The tag carries everything the script needs (the collect endpoint, the tracked parameter names), so the
+script itself is a static file with no build step and no configuration of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from html import escape
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Final
+
+from .errors import ConfigurationError
+from .params import TRACKED_PARAMS
+from .settings import Settings
+
+SCRIPT_NAME: Final = "attribution.js"
+COLLECT_NAME: Final = "collect"
+DEFAULT_PREFIX: Final = "/_attribution/"
+#: Data attribute marking forms whose hidden fields the script fills; its value, if any, prefixes names.
+FORM_ATTRIBUTE: Final = "data-attribution"
+
+
+@dataclass(frozen=True, slots=True)
+class Snippet:
+    """The script's bytes and the content hash that names its version."""
+
+    body: bytes
+    version: str
+    """First 16 hex digits of the SHA-256 of ``body``: the ``?v=`` of the tag and the ETag."""
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.version}"'
+
+
+def _candidates() -> Iterable[Path | Traversable]:
+    # Installed wheel: hatch force-includes static/attribution.js as attribution/static/attribution.js.
+    yield resources.files("attribution") / "static" / SCRIPT_NAME
+    # Editable install or a checkout: the repository's top-level static/ folder.
+    yield Path(__file__).resolve().parent.parent / "static" / SCRIPT_NAME
+
+
+@cache
+def load_snippet() -> Snippet:
+    """The packaged script, read once per process. Raises ``ConfigurationError`` when it is missing."""
+    for candidate in _candidates():
+        if candidate.is_file():
+            body = candidate.read_bytes()
+            return Snippet(body=body, version=hashlib.sha256(body).hexdigest()[:16])
+    raise ConfigurationError(
+        f"{SCRIPT_NAME} was not found in the installed package (attribution/static/) nor in the "
+        "repository's static/ folder; reinstall asgi-attribution"
+    )
+
+
+class SafeHTML(str):
+    """A string already escaped for HTML.
+
+    It implements ``__html__``, the protocol Jinja2 and MarkupSafe honour, so templates insert it as is
+    without this module depending on either.
+    """
+
+    __slots__ = ()
+
+    def __html__(self) -> str:
+        return str(self)
+
+
+def script_tag(
+    *,
+    prefix: str = DEFAULT_PREFIX,
+    nonce: str | None = None,
+    params: Iterable[str] | None = None,
+    settings: Settings | None = None,
+) -> SafeHTML:
+    """The ``<script>`` tag that loads the snippet: put it in every page's ``<head>``, before the app's
+    own scripts (so a router that tidies the URL cannot remove the parameters before the snippet sees
+    them).
+
+    Args:
+        prefix: the middleware's ``endpoint_prefix``.
+        nonce: the page's CSP nonce, if the site's Content-Security-Policy uses one.
+        params: the query parameters that make a URL a landing (default: every tracked parameter).
+        settings: the middleware's settings (``middleware.settings``); when given, its prefix and tracked
+            parameters win over ``prefix`` and ``params``.
+
+    The ``src`` carries the script's content hash, so browsers and CDNs may cache it for a year and a new
+    release is fetched at once.
+    """
+    if settings is not None:
+        prefix = settings.endpoint_prefix
+        names: Iterable[str] = sorted(settings.tracked_params)
+    else:
+        names = TRACKED_PARAMS if params is None else params
+    attributes = {
+        "src": f"{prefix}{SCRIPT_NAME}?v={load_snippet().version}",
+        "data-endpoint": f"{prefix}{COLLECT_NAME}",
+        "data-params": ",".join(names),
+    }
+    if nonce:
+        attributes["nonce"] = nonce
+    rendered = " ".join(f'{name}="{escape(value, quote=True)}"' for name, value in attributes.items())
+    # defer: runs once the document is parsed (so decorated forms exist), before DOMContentLoaded, and
+    # never blocks rendering; document.currentScript still works for a deferred classic script.
+    return SafeHTML(f"<script {rendered} defer></script>")
