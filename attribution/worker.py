@@ -66,6 +66,8 @@ class Worker:
         transport: an httpx2 transport for the shared client (tests: ``httpx2.MockTransport``).
         client: a ready client instead; the worker then does not close it.
         shutdown_grace: seconds ``stop`` waits for requests in flight before abandoning them.
+        retention: seconds after which delivered, dead and dry-run deliveries (and the personal data in them)
+            are deleted, checked hourly; None keeps them until ``attribution purge``.
         clock, rand: the time source and the jitter source, for deterministic tests.
     """
 
@@ -83,6 +85,7 @@ class Worker:
         transport: httpx2.AsyncBaseTransport | None = None,
         client: httpx2.AsyncClient | None = None,
         shutdown_grace: float = 10.0,
+        retention: float | None = 30 * 24 * 3600.0,
         worker_id: str | None = None,
         clock: Clock = time.time,
         rand: Random = random.random,
@@ -112,6 +115,7 @@ class Worker:
         self.poll_interval = poll_interval
         self.dry_run = dry_run
         self.shutdown_grace = shutdown_grace
+        self.retention = retention
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.clock = clock
         self.rand = rand
@@ -131,9 +135,12 @@ class Worker:
         self._chunks: dict[asyncio.Task[None], list[Delivery]] = {}
         """Deliveries of tasks that have not started yet."""
         self._pending: list[Finish] = []
+        # Events are made in start(): an asyncio.Event belongs to the loop that first waits on it, and a
+        # worker may be started again in another loop (test clients run each app in a loop of their own).
         self._kick = asyncio.Event()
         self._flush_kick = asyncio.Event()
         self._idle = asyncio.Event()
+        self._last_purge = 0.0
         self._stopping = False
         self._closing = False
         self._flushing = False
@@ -166,6 +173,7 @@ class Worker:
             )
             self._own_client = True
         self._stopping = self._closing = False
+        self._kick, self._flush_kick, self._idle = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self._flush_task = asyncio.create_task(self._flusher(), name="attribution-outbox-writer")
         self._loop_task = asyncio.create_task(self._loop(), name="attribution-worker")
 
@@ -205,8 +213,9 @@ class Worker:
 
     def wake(self) -> None:
         """Look at the outbox now (called after a checkout in the same process)."""
-        self._idle.clear()
-        self._kick.set()
+        if self.running:
+            self._idle.clear()
+            self._kick.set()
 
     async def wait_idle(self, timeout: float | None = None) -> None:
         """Wait until nothing is due or in flight and every outcome is written (tests, benchmarks)."""
@@ -217,6 +226,7 @@ class Worker:
     async def _loop(self) -> None:
         while not self._stopping:
             self._kick.clear()
+            await self._purge_old()
             more = False
             for name, vendor in self.vendors.items():
                 now = self.clock()
@@ -240,6 +250,19 @@ class Worker:
             if not self._tasks and not self._pending and not self._flushing:
                 self._idle.set()
             await self._sleep()
+
+    async def _purge_old(self) -> None:
+        now = self.clock()
+        if self.retention is None or now - self._last_purge < 3600:
+            return
+        self._last_purge = now
+        try:
+            purged = await self.outbox.purge(older_than=now - self.retention)
+        except Exception:
+            log.exception("purging old deliveries failed; trying again in an hour")
+            return
+        if purged:
+            log.info("purged %d deliveries older than the retention period", purged)
 
     async def _sleep(self) -> None:
         wait = self.poll_interval

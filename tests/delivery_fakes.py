@@ -21,16 +21,30 @@ class FakeVendor(Vendor):
 
     name: ClassVar[str] = "fake"
 
-    def __init__(self, base_url: str = "http://fake.test", *, retry_ambiguous: bool = True) -> None:
+    def __init__(
+        self, base_url: str = "http://fake.test", *, retry_ambiguous: bool = True, needs_email: bool = False
+    ) -> None:
         self.base_url = base_url
         self.retry_ambiguous = retry_ambiguous
+        self.needs_email = needs_email
 
     def check(self, conversion: Any) -> str | None:
+        if self.needs_email and not conversion.customer.email:
+            return "the customer has no email"
         return None
 
     def prepare(self, conversion: Any) -> list[Prepared]:
-        key = f"{conversion.order.id}:{conversion.event}"
-        return [Prepared(self.name, key, {"event_id": key, "value": 1})]
+        key = conversion.dedup_id
+        payload = {
+            "event_id": key,
+            "value": str(conversion.value),
+            "email": conversion.customer.email,
+            "utm_source": conversion.attribution.get("utm_source"),
+            "gclid": conversion.attribution.get("gclid"),
+            "ip": conversion.context.ip,
+            "user_agent": conversion.context.user_agent,
+        }
+        return [Prepared(self.name, key, payload, batch_key="pixel" if self.max_batch > 1 else "")]
 
     def build_request(self, payloads: Sequence[JSON]) -> httpx2.Request:
         body: Any = payloads[0] if self.max_batch == 1 else {"conversions": list(payloads)}

@@ -1,0 +1,309 @@
+"""Checkout: join the visitor's attribution with an order, and queue one delivery per vendor.
+
+``Tracker`` holds the configured vendors, the outbox and the worker. A checkout asks each vendor whether it
+applies, writes what the vendors prepared to the outbox in one durable transaction and returns: sending
+happens later, in the worker, so a slow or failing vendor never slows the checkout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+import httpx2
+from starlette.datastructures import URL, Headers
+
+from .client_ip import client_ip, parse_networks
+from .conversion import Conversion, Customer, EventName, Order, RequestContext
+from .errors import ConfigurationError, InvalidConversionError
+from .middleware import get_attribution
+from .models import Attribution
+from .outbox.base import NewDelivery, Outbox
+from .outbox.sqlite import SQLiteOutbox
+from .retry import RetryPolicy
+from .token import TokenCodec
+from .vendors.base import Vendor
+from .worker import DEFAULT_TIMEOUT, Worker
+
+log = logging.getLogger("attribution.tracker")
+
+DEFAULT_OUTBOX = "attribution-outbox.sqlite3"
+
+
+@dataclass(frozen=True, slots=True)
+class VendorResult:
+    """What a checkout did for one vendor.
+
+    ``status`` is ``queued`` (new deliveries written), ``duplicate`` (this order and event were already
+    queued: nothing new) or ``skipped`` (the vendor does not apply; ``reason`` says why).
+    """
+
+    vendor: str
+    status: Literal["queued", "duplicate", "skipped"]
+    reason: str | None = None
+    delivery_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutResult:
+    """The outcome of a checkout, one ``VendorResult`` per configured vendor."""
+
+    dedup_id: str
+    vendors: tuple[VendorResult, ...] = field(default=())
+
+    def __getitem__(self, vendor: str) -> VendorResult:
+        for result in self.vendors:
+            if result.vendor == vendor:
+                return result
+        raise KeyError(vendor)
+
+    def __iter__(self) -> Iterator[VendorResult]:
+        return iter(self.vendors)
+
+    @property
+    def queued(self) -> list[str]:
+        return [r.vendor for r in self.vendors if r.status == "queued"]
+
+    @property
+    def duplicate(self) -> bool:
+        """True when nothing new was queued because every applicable vendor already had this conversion."""
+        return not self.queued and any(r.status == "duplicate" for r in self.vendors)
+
+
+class Tracker:
+    """The configured vendors, the outbox and the worker: what a site gives the middleware.
+
+    Args:
+        vendors: the vendor adapters to report to.
+        outbox: an ``Outbox``, or the path of the SQLite file (default ``attribution-outbox.sqlite3``).
+        secret_key: signs checkout tokens (``export_token``); a list rotates keys, newest first.
+        trusted_proxies: CIDRs of the site's own reverse proxies, whose ``X-Forwarded-For`` is believed
+            (``"*"`` trusts every hop: only when nothing reaches the app except through the proxy).
+        dry_run: build and record every request, send nothing (demos, checking a setup).
+        run_worker: start the in-app worker with ``start()`` (set False when ``attribution worker`` runs
+            separately).
+        policy, concurrency, timeout, lease, poll_interval, shutdown_grace, retention, transport: the
+            worker's settings (see ``Worker``).
+        token_max_age: how long an exported token stays valid.
+        clock: seconds since the epoch (tests).
+    """
+
+    def __init__(
+        self,
+        *,
+        vendors: Sequence[Vendor],
+        outbox: Outbox | str | os.PathLike[str] = DEFAULT_OUTBOX,
+        secret_key: str | Sequence[str] | None = None,
+        trusted_proxies: Sequence[str] = (),
+        dry_run: bool = False,
+        run_worker: bool = True,
+        policy: RetryPolicy | None = None,
+        concurrency: int | Mapping[str, int] = 8,
+        timeout: httpx2.Timeout | float = DEFAULT_TIMEOUT,
+        lease: float = 120.0,
+        poll_interval: float = 1.0,
+        shutdown_grace: float = 10.0,
+        retention: timedelta | None = timedelta(days=30),
+        transport: httpx2.AsyncBaseTransport | None = None,
+        token_max_age: timedelta = timedelta(days=14),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.vendors = list(vendors)
+        self.outbox = outbox if isinstance(outbox, Outbox) else SQLiteOutbox(outbox)
+        try:
+            self.trusted_proxies = parse_networks(trusted_proxies)
+        except ValueError as exc:
+            raise ConfigurationError(f"trusted_proxies: {exc}") from None
+        self.dry_run = dry_run
+        self.run_worker = run_worker
+        self.clock = clock
+        self.worker = Worker(
+            self.outbox,
+            self.vendors,
+            policy=policy,
+            concurrency=concurrency,
+            timeout=timeout,
+            lease=lease,
+            poll_interval=poll_interval,
+            dry_run=dry_run,
+            transport=transport,
+            shutdown_grace=shutdown_grace,
+            retention=retention.total_seconds() if retention is not None else None,
+            clock=clock,
+        )
+        self._tokens = (
+            TokenCodec(secret_key, max_age=token_max_age, clock=clock) if secret_key is not None else None
+        )
+        self._started = False
+
+    def __repr__(self) -> str:
+        names = [v.name for v in self.vendors]
+        return f"Tracker(vendors={names!r}, outbox={self.outbox!r}, dry_run={self.dry_run})"
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the outbox and start the in-app worker (unless ``run_worker=False``). Idempotent."""
+        await self.outbox.open()
+        if self.run_worker:
+            await self.worker.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        """Stop the worker (finishing or handing back requests in flight) and close the outbox. Idempotent."""
+        await self.worker.stop()
+        await self.outbox.close()
+        self._started = False
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[Tracker]:
+        """``async with tracker.lifespan():`` around an app's life, when not using the middleware's."""
+        await self.start()
+        try:
+            yield self
+        finally:
+            await self.stop()
+
+    # -- checkout --------------------------------------------------------------------------------------
+
+    async def checkout(
+        self,
+        request: Any,
+        order: Order | None = None,
+        *,
+        customer: Customer | None = None,
+        event: EventName | str = EventName.PURCHASE,
+        **details: Any,
+    ) -> CheckoutResult:
+        """Queue this order (or event) for every vendor that applies, with the visitor's attribution and
+        the request's context. Returns once the outbox write is durable.
+
+        ``request`` is a Starlette/FastAPI request (or an ASGI scope) that went through the middleware.
+        ``details`` go to ``Conversion`` (``custom_name``, ``event_id``, ``value``, ``currency``,
+        ``event_time``). Raises ``InvalidConversionError`` for an impossible order or event.
+        """
+        attribution = get_attribution(request)
+        return await self.record(
+            self._conversion(order, customer, event, attribution, self.context(request), details)
+        )
+
+    async def checkout_token(
+        self,
+        token: str,
+        order: Order | None = None,
+        *,
+        customer: Customer | None = None,
+        event: EventName | str = EventName.PURCHASE,
+        **details: Any,
+    ) -> CheckoutResult:
+        """Like ``checkout``, with the attribution and context of a token from ``export_token`` instead of
+        a request: for payment webhooks, which arrive without the visitor's cookie. Raises ``TokenError``
+        when the token was tampered with or has expired."""
+        attribution, context = self._codec().loads(token)
+        return await self.record(self._conversion(order, customer, event, attribution, context, details))
+
+    def export_token(self, request: Any, *, include_context: bool = True) -> str:
+        """A signed, time-limited token of the visitor's attribution (and this request's context), to put
+        in a payment provider's metadata or a hidden field and give to ``checkout_token`` later."""
+        context = self.context(request) if include_context else None
+        return self._codec().dumps(get_attribution(request), context)
+
+    def context(self, request: Any) -> RequestContext:
+        """IP (through trusted proxies), user agent, URL and referrer of a request or ASGI scope."""
+        scope = getattr(request, "scope", request)
+        headers = Headers(scope=scope)
+        ip = client_ip(scope, self.trusted_proxies)
+        return RequestContext(
+            ip=ip,
+            user_agent=headers.get("user-agent") or None,
+            url=str(URL(scope=scope)) if "path" in scope else None,
+            referrer=headers.get("referer") or None,
+        )
+
+    async def record(self, conversion: Conversion) -> CheckoutResult:
+        """Queue a ready ``Conversion`` for every vendor that applies (``checkout`` builds one for you)."""
+        results: dict[str, VendorResult] = {}
+        items: list[NewDelivery] = []
+        for vendor in self.vendors:
+            try:
+                reason = vendor.check(conversion)
+                prepared = [] if reason else vendor.prepare(conversion)
+            except InvalidConversionError as exc:
+                reason = str(exc)
+            except Exception as exc:
+                # One adapter's bug must not fail the checkout or the other vendors.
+                log.exception("%s could not prepare a conversion", vendor.name)
+                reason = f"the {vendor.name} adapter failed ({type(exc).__name__}); see the logs"
+            if reason:
+                results[vendor.name] = VendorResult(vendor.name, "skipped", reason)
+                continue
+            if not prepared:
+                results[vendor.name] = VendorResult(vendor.name, "skipped", "nothing to send")
+                continue
+            items += [
+                NewDelivery(
+                    vendor=p.vendor,
+                    dedup_key=p.dedup_key,
+                    payload=p.payload,
+                    batch_key=p.batch_key,
+                    order_id=conversion.event_id,
+                    event=conversion.event.value,
+                )
+                for p in prepared
+            ]
+        written = await self.outbox.enqueue(items, now=self.clock()) if items else []
+        by_vendor: dict[str, list[tuple[int, bool]]] = {}
+        for entry in written:
+            by_vendor.setdefault(entry.vendor, []).append((entry.id, entry.duplicate))
+        for name, entries in by_vendor.items():
+            fresh = tuple(i for i, dup in entries if not dup)
+            if fresh:
+                results[name] = VendorResult(name, "queued", delivery_ids=fresh)
+            else:
+                results[name] = VendorResult(
+                    name, "duplicate", "already queued for this order and event", tuple(i for i, _ in entries)
+                )
+        if any(r.status == "queued" for r in results.values()):
+            self.worker.wake()
+        ordered = tuple(results[v.name] for v in self.vendors if v.name in results)
+        return CheckoutResult(dedup_id=conversion.dedup_id, vendors=ordered)
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    def _codec(self) -> TokenCodec:
+        if self._tokens is None:
+            raise ConfigurationError("checkout tokens need Tracker(secret_key=...)")
+        return self._tokens
+
+    @staticmethod
+    def _conversion(
+        order: Order | None,
+        customer: Customer | None,
+        event: EventName | str,
+        attribution: Attribution,
+        context: RequestContext,
+        details: Mapping[str, Any],
+    ) -> Conversion:
+        allowed = {"custom_name", "event_id", "value", "currency", "event_time"}
+        unknown = set(details) - allowed
+        if unknown:
+            raise TypeError(f"unexpected checkout arguments: {', '.join(sorted(unknown))}")
+        value = details.get("value")
+        data: dict[str, Any] = {
+            "event": event,
+            "order": order,
+            "customer": customer or Customer(),
+            "attribution": attribution,
+            "context": context,
+            **{k: v for k, v in details.items() if v is not None},
+        }
+        if isinstance(value, float):
+            data["value"] = Decimal(str(value))  # 9.99, not 9.9900000000000002131628...
+        return Conversion(**data)

@@ -1,0 +1,302 @@
+"""Checkout through a real ASGI app with the middleware: queue, idempotency, skips, webhook tokens, and the
+in-app worker delivering to a fake vendor on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from attribution.conversion import Customer, Order
+from attribution.errors import ConfigurationError, InvalidConversionError, TokenError
+from attribution.middleware import AttributionMiddleware
+from attribution.models import Attribution
+from attribution.outbox import SQLiteOutbox, Status
+from attribution.tracker import CheckoutResult, Tracker
+from tests.delivery_fakes import FAST, FakeBatchVendor, FakeVendor, wait_for_status
+from tests.helpers import NAVIGATION, SECRET
+from tests.vendor_server import FakeVendorServer, event_ids
+
+LANDING = "/?utm_source=google&utm_medium=cpc&gclid=Cj0KCQ-test-gclid"
+
+
+def bare_scope() -> dict[str, Any]:
+    """An ASGI scope as the middleware leaves it, for calls outside an app."""
+    return {
+        "type": "http",
+        "scheme": "https",
+        "path": "/checkout",
+        "query_string": b"",
+        "client": ("1.2.3.4", 1),
+        "headers": [(b"host", b"shop.example")],
+        "attribution": Attribution(),
+    }
+
+
+def summary(result: CheckoutResult) -> dict[str, Any]:
+    return {r.vendor: (r.status, r.reason, list(r.delivery_ids)) for r in result}
+
+
+def make_site(tracker: Tracker) -> Starlette:
+    async def checkout(request: Request) -> JSONResponse:
+        form = await request.json()
+        order = Order(id=form["order"], value=form.get("value", "49.90"), currency="BRL")
+        customer = Customer(email=form.get("email"))
+        result = await tracker.checkout(request, order, customer=customer)
+        return JSONResponse(summary(result))
+
+    async def pay(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(tracker.export_token(request))
+
+    async def webhook(request: Request) -> JSONResponse:
+        event = await request.json()
+        order = Order(id=event["order"], value="10", currency="USD")
+        result = await tracker.checkout_token(event["token"], order, customer=Customer(email="a@example.com"))
+        return JSONResponse(summary(result))
+
+    async def home(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("welcome")
+
+    app = Starlette(
+        routes=[
+            Route("/", home),
+            Route("/checkout", checkout, methods=["POST"]),
+            Route("/pay", pay),
+            Route("/webhook", webhook, methods=["POST"]),
+        ]
+    )
+    app.add_middleware(AttributionMiddleware, secret_key=SECRET, tracker=tracker)
+    return app
+
+
+@pytest.fixture
+def outbox_path(tmp_path: Path) -> Path:
+    return tmp_path / "outbox.sqlite3"
+
+
+def make_tracker(outbox_path: Path, **kw: Any) -> Tracker:
+    options: dict[str, Any] = {
+        "vendors": [FakeVendor(needs_email=True), FakeBatchVendor()],
+        "outbox": outbox_path,
+        "secret_key": "tracker-token-secret-0123456789",
+        "trusted_proxies": ["10.0.0.0/8"],
+        "policy": FAST,
+        "poll_interval": 0.02,
+        "lease": 10.0,
+        "timeout": 2.0,
+        **kw,
+    }
+    return Tracker(**options)
+
+
+@pytest.fixture
+async def site(outbox_path: Path) -> AsyncIterator[tuple[Tracker, httpx2.AsyncClient]]:
+    """The site driven in this test's own loop, without the worker (so rows stay pending to inspect)."""
+    tracker = make_tracker(outbox_path, run_worker=False)
+    transport = httpx2.ASGITransport(app=make_site(tracker), client=("10.0.0.2", 5555))
+    async with httpx2.AsyncClient(
+        transport=transport, base_url="https://shop.example", headers=NAVIGATION
+    ) as http:
+        await http.get(LANDING)
+        yield tracker, http
+    await tracker.stop()
+
+
+async def test_checkout_queues_one_delivery_per_vendor_with_attribution_and_context(
+    site: tuple[Tracker, httpx2.AsyncClient],
+) -> None:
+    tracker, http = site
+    response = await http.post(
+        "/checkout",
+        json={"order": "A-1", "email": " Ana@Example.com "},
+        headers={"x-forwarded-for": "6.6.6.6, 198.51.100.7", "referer": "https://shop.example/cart"},
+    )
+    result = response.json()
+    assert result == {"fake": ["queued", None, [1]], "fakebatch": ["queued", None, [2]]}
+    d = await tracker.outbox.get(1)
+    assert d is not None
+    assert (d.status, d.dedup_key, d.order_id, d.event) == (Status.PENDING, "purchase:A-1", "A-1", "purchase")
+    assert d.payload == {
+        "event_id": "purchase:A-1",
+        "value": "49.90",
+        "email": "ana@example.com",
+        "utm_source": "google",
+        "gclid": "Cj0KCQ-test-gclid",
+        "ip": "198.51.100.7",  # the trusted proxy's view, not the spoofed 6.6.6.6
+        "user_agent": NAVIGATION["user-agent"],
+    }
+    batch = await tracker.outbox.get(2)
+    assert batch is not None
+    assert batch.batch_key == "pixel"
+
+
+async def test_the_same_order_twice_queues_nothing_new_and_says_so(
+    site: tuple[Tracker, httpx2.AsyncClient],
+) -> None:
+    tracker, http = site
+    first = (await http.post("/checkout", json={"order": "A-2", "email": "b@example.com"})).json()
+    again = (await http.post("/checkout", json={"order": "A-2", "email": "b@example.com"})).json()
+    assert [s for s, _, _ in first.values()] == ["queued", "queued"]
+    assert again == {
+        "fake": ["duplicate", "already queued for this order and event", first["fake"][2]],
+        "fakebatch": ["duplicate", "already queued for this order and event", first["fakebatch"][2]],
+    }
+    assert sum((await tracker.outbox.counts()).values()) == 2
+
+
+async def test_concurrent_checkouts_of_one_order_make_one_delivery_per_vendor(
+    site: tuple[Tracker, httpx2.AsyncClient],
+) -> None:
+    tracker, http = site
+    responses = await asyncio.gather(
+        *(http.post("/checkout", json={"order": "A-3", "email": "c@example.com"}) for _ in range(8))
+    )
+    statuses = [tuple(s for s, _, _ in r.json().values()) for r in responses]
+    assert statuses.count(("queued", "queued")) == 1
+    assert statuses.count(("duplicate", "duplicate")) == 7
+    assert await tracker.outbox.counts() == {("fake", Status.PENDING): 1, ("fakebatch", Status.PENDING): 1}
+
+
+async def test_a_vendor_that_does_not_apply_is_skipped_with_the_reason(
+    site: tuple[Tracker, httpx2.AsyncClient],
+) -> None:
+    _, http = site
+    result = (await http.post("/checkout", json={"order": "A-4"})).json()
+    assert result["fake"] == ["skipped", "the customer has no email", []]
+    assert result["fakebatch"][0] == "queued"
+
+
+async def test_an_impossible_order_is_an_error_at_the_call(outbox_path: Path) -> None:
+    with pytest.raises(InvalidConversionError):
+        Order(id="A-5", value="-1", currency="USD")
+    tracker = make_tracker(outbox_path, run_worker=False)
+    scope = {"type": "http", "attribution": None, "headers": []}
+    with pytest.raises(Exception, match="AttributionMiddleware"):
+        await tracker.checkout(scope, Order(id="A-5", value="1", currency="USD"))
+    with pytest.raises(TypeError, match="colour"):
+        tracker._conversion(None, None, "lead", None, None, {"colour": "red"})  # type: ignore[arg-type]
+
+
+async def test_a_broken_adapter_does_not_fail_the_checkout(site: tuple[Tracker, httpx2.AsyncClient]) -> None:
+    tracker, http = site
+
+    def explode(conversion: Any) -> Any:
+        raise RuntimeError("bug")
+
+    tracker.vendors[1].prepare = explode  # type: ignore[method-assign]
+    result = (await http.post("/checkout", json={"order": "A-6", "email": "d@example.com"})).json()
+    assert result["fake"][0] == "queued"
+    assert result["fakebatch"][:2] == ["skipped", "the fakebatch adapter failed (RuntimeError); see the logs"]
+
+
+async def test_webhook_checkout_with_an_exported_token(site: tuple[Tracker, httpx2.AsyncClient]) -> None:
+    tracker, http = site
+    token = (await http.get("/pay", headers={"x-forwarded-for": "198.51.100.9"})).text
+    # The webhook comes from the payment provider: no cookie, another IP.
+    async with httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=make_site(tracker), client=("203.0.113.50", 443)),
+        base_url="https://shop.example",
+    ) as provider:
+        result = (await provider.post("/webhook", json={"order": "W-1", "token": token})).json()
+        assert result["fake"][0] == "queued"
+        d = await tracker.outbox.get(result["fake"][2][0])
+        assert d is not None
+        assert (d.payload["utm_source"], d.payload["gclid"], d.payload["ip"]) == (
+            "google",
+            "Cj0KCQ-test-gclid",
+            "198.51.100.9",
+        )
+        assert d.payload["user_agent"] == NAVIGATION["user-agent"]
+        # The same webhook delivered twice (providers retry) queues nothing new.
+        again = (await provider.post("/webhook", json={"order": "W-1", "token": token})).json()
+        assert again["fake"][0] == "duplicate"
+        tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+        with pytest.raises(TokenError, match="not valid"):
+            await tracker.checkout_token(tampered, Order(id="W-2", value="1", currency="USD"))
+
+
+async def test_an_expired_token_is_refused(outbox_path: Path) -> None:
+    now = [1_800_000_000.0]
+    tracker = make_tracker(outbox_path, run_worker=False, clock=lambda: now[0])
+    scope = bare_scope()
+    token = tracker.export_token(scope)
+    now[0] += 15 * 24 * 3600
+    with pytest.raises(TokenError, match="expired"):
+        await tracker.checkout_token(token, Order(id="W-3", value="1", currency="USD"))
+    await tracker.stop()
+
+
+def test_tokens_need_a_secret_key(outbox_path: Path) -> None:
+    tracker = make_tracker(outbox_path, secret_key=None)
+    with pytest.raises(ConfigurationError, match="secret_key"):
+        tracker.export_token({"type": "http", "headers": [], "attribution": None})
+
+
+def test_bad_trusted_proxies_are_a_configuration_error(outbox_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="trusted_proxies"):
+        make_tracker(outbox_path, trusted_proxies=["not-a-network"])
+
+
+@pytest.fixture
+def vendor_server() -> Iterator[FakeVendorServer]:
+    server = FakeVendorServer().start_in_thread()
+    yield server
+    server.stop()
+
+
+def test_in_app_worker_delivers_to_a_vendor_on_loopback(
+    outbox_path: Path, vendor_server: FakeVendorServer
+) -> None:
+    tracker = make_tracker(
+        outbox_path, vendors=[FakeVendor(vendor_server.url), FakeBatchVendor(vendor_server.url)]
+    )
+    with TestClient(make_site(tracker), base_url="https://shop.example", headers=NAVIGATION) as http:
+        assert tracker.worker.running  # started by the ASGI lifespan, through the middleware
+        http.get(LANDING)
+        started = time.monotonic()
+        for n in range(5):
+            result = http.post("/checkout", json={"order": f"L-{n}", "email": "e@example.com"}).json()
+            assert [s for s, _, _ in result.values()] == ["queued", "queued"]
+        deadline = started + 10
+        while vendor_server.requests < 10 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert not tracker.worker.running  # stopped on lifespan shutdown
+    received = sorted(k for body in vendor_server.bodies for k in event_ids(body))
+    assert received == sorted([f"purchase:L-{n}" for n in range(5)] * 2)
+
+    async def statuses() -> dict[tuple[str, Status], int]:
+        box = SQLiteOutbox(outbox_path)
+        try:
+            return await box.counts()
+        finally:
+            await box.close()
+
+    assert asyncio.run(statuses()) == {("fake", Status.DELIVERED): 5, ("fakebatch", Status.DELIVERED): 5}
+
+
+async def test_dry_run_records_requests_without_sending(
+    outbox_path: Path, vendor_server: FakeVendorServer
+) -> None:
+    tracker = make_tracker(outbox_path, vendors=[FakeVendor(vendor_server.url)], dry_run=True)
+    scope = bare_scope()
+    async with tracker.lifespan():
+        result = await tracker.checkout(
+            scope, Order(id="D-1", value="5", currency="EUR"), customer=Customer(email="f@example.com")
+        )
+        [delivery_id] = result["fake"].delivery_ids
+        await wait_for_status(tracker.outbox, [delivery_id], Status.DRY_RUN)
+        d = await tracker.outbox.get(delivery_id)
+    assert vendor_server.requests == 0
+    assert d is not None
+    assert d.answer is not None
+    assert f"POST {vendor_server.url}/fake" in d.answer

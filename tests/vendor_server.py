@@ -1,0 +1,142 @@
+"""A fake vendor API on 127.0.0.1: a small keep-alive HTTP/1.1 server on raw asyncio.
+
+Used in tests (in a thread, or as a process for crash tests) and by the benchmarks. Raw asyncio rather
+than uvicorn so that the fake vendor costs as little CPU as possible and the benchmark measures the client.
+
+    python -m tests.vendor_server --port 0 --log received.txt --delay 0.5
+
+prints ``PORT <n>`` once listening, answers every POST with 200 after ``--delay`` seconds, and appends
+each request's ``event_id`` values (one line each, flushed) to the log file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+Reply = tuple[int, dict[str, str], bytes]
+Handler = Callable[[str, bytes], Awaitable[Reply]]
+
+_REASONS = {200: "OK", 400: "Bad Request", 429: "Too Many Requests", 500: "Internal Server Error"}
+
+
+async def ok(path: str, body: bytes) -> Reply:
+    return 200, {"content-type": "application/json"}, b'{"id":"ok"}'
+
+
+def event_ids(body: bytes) -> list[str]:
+    """The dedup keys in a fake vendor's request body (one object, or a batch under ``conversions``)."""
+    try:
+        data: Any = json.loads(body)
+    except ValueError:
+        return []
+    objects = data.get("conversions", [data]) if isinstance(data, dict) else data
+    return [str(o.get("event_id")) for o in objects if isinstance(o, dict) and "event_id" in o]
+
+
+@dataclass
+class FakeVendorServer:
+    """Answers with ``handler(path, body)``; counts requests; records every body."""
+
+    handler: Handler = ok
+    requests: int = 0
+    bodies: list[bytes] = field(default_factory=list)
+    record: bool = True
+    port: int = 0
+    _loop: asyncio.AbstractEventLoop | None = None
+    _server: asyncio.Server | None = None
+    _thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                path = lines[0].split(" ")[1]
+                length = 0
+                for line in lines[1:]:
+                    name, _, value = line.partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value.strip())
+                body = await reader.readexactly(length) if length else b""
+                self.requests += 1
+                if self.record:
+                    self.bodies.append(body)
+                status, headers, payload = await self.handler(path, body)
+                out = [
+                    f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
+                    f"content-length: {len(payload)}",
+                ]
+                out += [f"{k}: {v}" for k, v in headers.items()]
+                writer.write(("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + payload)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def serve(self, port: int = 0) -> None:
+        self._server = await asyncio.start_server(self._serve_client, "127.0.0.1", port, backlog=1024)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def start_in_thread(self) -> FakeVendorServer:
+        started = threading.Event()
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            self._loop.run_until_complete(self.serve())
+            started.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, daemon=True, name="fake-vendor")
+        self._thread.start()
+        started.wait(5)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._server is not None:
+            self._loop.call_soon_threadsafe(self._server.close)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--log", default=None)
+    args = parser.parse_args()
+    # Line-buffered and never closed: it lives as long as the process, and a SIGKILL must not lose lines.
+    log = Path(args.log).open("a", buffering=1) if args.log else None  # noqa: SIM115
+
+    async def handler(path: str, body: bytes) -> Reply:
+        if args.delay:
+            await asyncio.sleep(args.delay)
+        if log is not None:
+            for key in event_ids(body):
+                log.write(key + "\n")
+        return await ok(path, body)
+
+    async def run() -> None:
+        server = FakeVendorServer(handler, record=False)
+        await server.serve(args.port)
+        print(f"PORT {server.port}", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
