@@ -1,1 +1,34 @@
-"""Vendor adapters: one module per conversion API, all fulfilling ``attribution.vendors.base.Vendor``."""
+"""Vendor adapters: one module per conversion API, all fulfilling ``attribution.vendors.base.Vendor``.
+
+Adding a vendor means one module here and one line in ``VENDORS``.
+"""
+
+from __future__ import annotations
+
+from .base import Delivered, Failed, Outcome, Prepared, Retry, Secret, Vendor
+from .connectly import Connectly
+from .convertloop import ConvertLoop
+from .rdstation import RDStation
+from .whop import Whop
+from .xads import XAds
+
+#: Registry name (``Vendor.name``, also the outbox's ``vendor`` column) → adapter class.
+VENDORS: dict[str, type[Vendor]] = {
+    vendor.name: vendor for vendor in (Whop, RDStation, Connectly, ConvertLoop, XAds)
+}
+
+__all__ = [
+    "VENDORS",
+    "Connectly",
+    "ConvertLoop",
+    "Delivered",
+    "Failed",
+    "Outcome",
+    "Prepared",
+    "RDStation",
+    "Retry",
+    "Secret",
+    "Vendor",
+    "Whop",
+    "XAds",
+]
