@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from .channels import classify
 from .models import Attribution, Touch
@@ -65,18 +65,20 @@ def clean_value(key: str, raw: str) -> str | None:
 
 
 def tracked_params(query: str, tracked: frozenset[str]) -> dict[str, str]:
-    """The tracked parameters of a query string. The first non-empty, valid value of a key wins."""
-    if not query:
-        return {}
-    try:
-        pairs = parse_qsl(query, keep_blank_values=False, errors="replace", max_num_fields=MAX_QUERY_FIELDS)
-    except ValueError:  # more fields than anyone sends: keep what the first ones say
-        head = "&".join(query.split("&", MAX_QUERY_FIELDS)[:MAX_QUERY_FIELDS])
-        pairs = parse_qsl(head, keep_blank_values=False, errors="replace")
+    """The tracked parameters of a query string. The first non-empty, valid value of a key wins.
+
+    Only the first ``MAX_QUERY_FIELDS`` fields are looked at, and only tracked keys are decoded, so an
+    absurd query string costs little.
+    """
     found: dict[str, str] = {}
-    for key, raw in pairs:
+    for field_ in query.split("&", MAX_QUERY_FIELDS)[:MAX_QUERY_FIELDS]:
+        key, _, raw = field_.partition("=")
+        if not raw:
+            continue
+        if "%" in key or "+" in key:
+            key = unquote_plus(key, errors="replace")
         if key in tracked and key not in found:
-            value = clean_value(key, raw)
+            value = clean_value(key, unquote_plus(raw, errors="replace"))
             if value is not None:
                 found[key] = value
     return found
@@ -168,7 +170,7 @@ def apply(current: Attribution, landing: Landing, *, now: datetime, settings: Se
 
     first, history = current.first, current.history
     if landing.is_touch:
-        touch = Touch(
+        touch = Touch.model_construct(  # built from cleaned values: no validation needed
             at=now.replace(microsecond=0),
             params=landing.params,
             path=landing.path[:MAX_PATH_LENGTH],
@@ -183,6 +185,6 @@ def apply(current: Attribution, landing: Landing, *, now: datetime, settings: Se
 
     if first is current.first and history is current.history and identifiers == current.identifiers:
         return None
-    return Attribution(first=first, history=history, identifiers=identifiers).with_windows(
+    return Attribution.model_construct(first=first, history=history, identifiers=identifiers).with_windows(
         settings.click_id_windows
     )

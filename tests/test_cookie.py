@@ -78,10 +78,9 @@ def test_an_oversized_cookie_reads_empty() -> None:
 def test_an_expired_cookie_reads_empty(monkeypatch: pytest.MonkeyPatch) -> None:
     from attribution.cookie import to_wire
 
-    serializer = URLSafeTimedSerializer([KEY], salt="attribution.cookie.v1")
     with monkeypatch.context() as m:  # sign as if two minutes ago
         m.setattr(TimestampSigner, "get_timestamp", lambda self: int(NOW.timestamp()) - 120)
-        stale = serializer.dumps(to_wire(sample()))
+        stale = codec().sign(to_wire(sample()))
     assert codec(max_age=60).decode(stale).is_empty
     assert codec().decode(stale) == sample()  # the same value is fine under the 90-day default
 
@@ -102,13 +101,13 @@ def test_an_expired_cookie_reads_empty(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_a_validly_signed_cookie_of_the_wrong_shape_reads_empty(payload: object) -> None:
-    serializer = URLSafeTimedSerializer([KEY], salt="attribution.cookie.v1")
-    assert codec().decode(serializer.dumps(payload)).is_empty
+    assert codec().decode(codec().sign(payload)).is_empty
 
 
 def test_an_old_format_cookie_reads_empty() -> None:
-    serializer = URLSafeTimedSerializer([KEY], salt="attribution.cookie.v0")
+    serializer = URLSafeTimedSerializer([KEY], salt="attribution.cookie.v1")  # an itsdangerous-style value
     assert codec().decode(serializer.dumps({"first": {"utm_source": "x"}})).is_empty
+    assert codec().decode(codec().sign({"first": {"utm_source": "x"}})).is_empty
 
 
 def _random_id(n: int) -> str:
@@ -168,3 +167,38 @@ def test_set_cookie_attributes() -> None:
     assert header == "attribution=VALUE; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax; Domain=example.com; Secure"
     cleared = c.clear_cookie(secure=False)
     assert cleared == 'attribution=""; Path=/; Max-Age=0; HttpOnly; SameSite=Lax; Domain=example.com'
+
+
+def test_a_cached_cookie_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    from attribution import cookie as cookie_module
+
+    c = codec(max_age=60)
+    value = c.encode(sample())
+    assert c.decode(value) == sample()  # verified and cached now
+
+    class Later(datetime):
+        @classmethod
+        def now(cls, tz: object = None) -> datetime:  # type: ignore[override]
+            return NOW + timedelta(minutes=5)
+
+    monkeypatch.setattr(cookie_module, "datetime", Later)
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(NOW.timestamp()) + 300)
+    assert c.decode(value).is_empty
+
+
+def test_a_compressed_zip_bomb_reads_empty() -> None:
+    import base64
+    import zlib
+
+    c = codec()
+    bomb = b"." + base64.urlsafe_b64encode(zlib.compress(b"[" * 2_000_000, 9)).rstrip(b"=")
+    assert len(bomb) < 3000
+    assert c.decode(c._signer.sign(bomb).decode()).is_empty
+
+
+def test_cookies_verify_with_stock_itsdangerous_and_back() -> None:
+    # the one-shot HMAC is an optimisation only: values are exactly what TimestampSigner makes
+    stock = TimestampSigner([KEY], salt="attribution.cookie.v1")
+    value = codec().encode(sample())
+    assert stock.unsign(value)
+    assert codec()._signer.unsign(stock.sign(b"payload")) == b"payload"

@@ -1,0 +1,202 @@
+"""Per-request cost of the capture middleware, as ratios to a bare Starlette app, measured side by side.
+
+    python bench/bench_capture.py [--rounds 15] [--requests 2000]
+
+Two tables. "in-process HTTP" sends real requests through httpx2's ASGITransport (request building,
+header encoding, response reading: what a request costs an in-process client, and closest to what
+a server sees). "direct ASGI" calls the app with prepared scopes, so the middleware's own cost in
+microseconds stands out with nothing around it. Each round runs every case for the same number of
+requests, in turn; a case's figure is its median over rounds, and ratios compare medians from this
+one run, so a noisy, shared machine slows every case alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from attribution.capture import Landing, apply
+from attribution.cookie import CookieCodec
+from attribution.middleware import AttributionMiddleware
+from attribution.models import Attribution
+from attribution.settings import Settings
+
+SECRET = "bench-secret-key-0123456789abcdef"
+UA = (
+    b"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+    b"Chrome/130 Safari/537.36"
+)
+BASE_HEADERS = [
+    (b"host", b"shop.example.com"),
+    (b"user-agent", UA),
+    (b"accept", b"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+    (b"accept-language", b"en-US,en;q=0.9"),
+    (b"accept-encoding", b"gzip, deflate, br"),
+    (b"sec-fetch-dest", b"document"),
+    (b"sec-fetch-mode", b"navigate"),
+    (b"sec-fetch-site", b"none"),
+]
+LANDING_QUERY = b"utm_source=google&utm_medium=cpc&utm_campaign=spring_sale&utm_content=hero&gclid=Cj0KCQiA1234567890abcdef"
+
+
+async def page(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("hello")
+
+
+def site() -> Starlette:
+    return Starlette(routes=[Route("/", page)])
+
+
+def stored_cookie() -> str:
+    """A realistic cookie: two touches and three browser ids."""
+    settings = Settings.build(secret_key=SECRET)
+    attr = Attribution()
+    for query in (
+        {"utm_source": "google", "utm_medium": "cpc", "gclid": "Cj0KCQiA1234"},
+        {"utm_source": "news"},
+    ):
+        attr = apply(attr, Landing(params=query, path="/"), now=_now(), settings=settings) or attr
+    attr = Attribution(
+        first=attr.first, history=attr.history, identifiers={"fbp": "fb.1.1700000000000.12345"}
+    )
+    return CookieCodec(settings).encode(attr)
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def scope(query: bytes = b"", cookie: str | None = None) -> dict[str, Any]:
+    headers = list(BASE_HEADERS)
+    if cookie is not None:
+        headers.append((b"cookie", cookie.encode()))
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "https",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": query,
+        "root_path": "",
+        "headers": headers,
+        "client": ("203.0.113.9", 50000),
+        "server": ("shop.example.com", 443),
+    }
+
+
+async def _receive() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def _send(message: dict[str, Any]) -> None:
+    return None
+
+
+async def run(app: Any, make_scope: Callable[[], dict[str, Any]], n: int) -> float:
+    """Seconds per request over n requests."""
+    scopes = [make_scope() for _ in range(n)]
+    start = time.perf_counter()
+    for s in scopes:
+        await app(s, _receive, _send)
+    return (time.perf_counter() - start) / n
+
+
+def session_cookie(app: SessionMiddleware, payload: dict[str, Any]) -> str:
+    """A SessionMiddleware cookie holding ``payload``, signed the way it signs."""
+    import json
+    from base64 import b64encode
+
+    data = b64encode(json.dumps(payload).encode())
+    return f"session={app.signer.sign(data).decode()}"
+
+
+async def run_http(app: Any, request: dict[str, Any], n: int) -> float:
+    """Seconds per request over n requests through httpx2's ASGI transport."""
+    import httpx2
+
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url="https://shop.example.com") as client:
+        start = time.perf_counter()
+        for _ in range(n):
+            await client.get("/", **request)
+        return (time.perf_counter() - start) / n
+
+
+def report(title: str, medians: dict[str, float]) -> None:
+    bare = medians["bare"]
+    print(f"\n{title}")
+    print(f"{'case':40} {'us/request':>10} {'x bare':>8}")
+    for name, value in medians.items():
+        print(f"{name:40} {value * 1e6:10.2f} {value / bare:8.3f}")
+    no_params = medians["wrapped, cookie, no params"]
+    landing = medians["wrapped, landing, 5 params"]
+    sessions = medians["SessionMiddleware, same payload"]
+    print(f"  wrapped-no-params / bare     = {no_params / bare:.3f}  (target <= 1.05)")
+    print(f"  landing / bare               = {landing / bare:.3f}  (target <= 1.5)")
+    print(f"  wrapped-no-params / sessions = {no_params / sessions:.3f}  (target < 1)")
+
+
+async def main(rounds: int, requests: int) -> None:
+    cookie = stored_cookie()
+    wrapped = AttributionMiddleware(site(), secret_key=SECRET)
+    sessions = SessionMiddleware(site(), secret_key=SECRET, https_only=True)
+    # a comparable payload: the same touches and ids, as a session would hold them
+    session_payload = CookieCodec(Settings.build(secret_key=SECRET)).decode(cookie).model_dump(mode="json")
+    ids = "_ga=GA1.1.1234567890.1700000000; _fbp=fb.1.1700000000000.12345"
+    session = session_cookie(sessions, session_payload)
+    cases: dict[str, tuple[Any, Callable[[], dict[str, Any]], dict[str, Any]]] = {
+        "bare": (site(), lambda: scope(), {}),
+        "wrapped, cookie, no params": (
+            wrapped,
+            lambda: scope(cookie=f"attribution={cookie}"),
+            {"headers": {"cookie": f"attribution={cookie}"}},
+        ),
+        "wrapped, cookie + _ga/_fbp, no params": (
+            wrapped,
+            lambda: scope(cookie=f"attribution={cookie}; {ids}"),
+            {"headers": {"cookie": f"attribution={cookie}; {ids}"}},
+        ),
+        "wrapped, landing, 5 params": (
+            wrapped,
+            lambda: scope(query=LANDING_QUERY),
+            {"params": LANDING_QUERY.decode(), "headers": {"user-agent": UA.decode()}},
+        ),
+        "SessionMiddleware, same payload": (
+            sessions,
+            lambda: scope(cookie=session),
+            {"headers": {"cookie": session}},
+        ),
+    }
+    for app, make, request in cases.values():  # warm up caches (bot list, regexes) before measuring
+        await run(app, make, 200)
+        await run_http(app, request, 50)
+    direct: dict[str, list[float]] = {name: [] for name in cases}
+    http: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, (app, make, request) in cases.items():
+            direct[name].append(await run(app, make, requests))
+            http[name].append(await run_http(app, request, max(50, requests // 10)))
+    report("in-process HTTP (httpx2.ASGITransport)", {k: statistics.median(v) for k, v in http.items()})
+    report("direct ASGI calls", {k: statistics.median(v) for k, v in direct.items()})
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--requests", type=int, default=2000)
+    args = parser.parse_args()
+    asyncio.run(main(args.rounds, args.requests))
