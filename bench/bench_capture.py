@@ -46,7 +46,7 @@ BASE_HEADERS = [
     (b"sec-fetch-mode", b"navigate"),
     (b"sec-fetch-site", b"none"),
 ]
-LANDING_QUERY = b"utm_source=google&utm_medium=cpc&utm_campaign=spring_sale&utm_content=hero&gclid=Cj0KCQiA1234567890abcdef"
+LANDING_QUERY = b"utm_source=google&utm_medium=cpc&utm_campaign=spring_sale&utm_content=hero&gclid=Cj0KCQiA12345"
 
 
 async def page(request: Request) -> PlainTextResponse:

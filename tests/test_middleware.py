@@ -137,7 +137,8 @@ def test_without_consent_nothing_is_captured_and_an_existing_cookie_is_cleared()
     consenting["yes"] = False
     response = c.get("/show?utm_source=other")
     (header,) = set_cookie_headers(response)
-    assert header.startswith('attribution=""') and "Max-Age=0" in header
+    assert header.startswith('attribution=""')
+    assert "Max-Age=0" in header
     assert c.get("/show").json()["utm"] == {}
     assert set_cookie_headers(c.get(LANDING)) == []
 
