@@ -13,9 +13,7 @@ from .whop import Whop
 from .xads import XAds
 
 #: Registry name (``Vendor.name``, also the outbox's ``vendor`` column) → adapter class.
-VENDORS: dict[str, type[Vendor]] = {
-    vendor.name: vendor for vendor in (Whop, RDStation, Connectly, ConvertLoop, XAds)
-}
+VENDORS: dict[str, type[Vendor]] = {vendor.name: vendor for vendor in (Whop, RDStation, Connectly, ConvertLoop, XAds)}
 
 __all__ = [
     "VENDORS",

@@ -209,3 +209,10 @@ def event_label(conversion: Conversion, events: Mapping[str, str]) -> str | None
             return found
         return conversion.custom_name if events.get("custom") == "*" else None
     return events.get(conversion.event.value)
+
+
+def only_one(payloads: Sequence[JSON], vendor: str) -> JSON:
+    """The single payload of a vendor that takes one conversion per request (``max_batch = 1``)."""
+    if len(payloads) != 1:
+        raise ValueError(f"{vendor} takes one conversion per request, not {len(payloads)}")
+    return payloads[0]

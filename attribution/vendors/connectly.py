@@ -21,6 +21,7 @@ from .base import (
     as_secret,
     event_label,
     json_number,
+    only_one,
     response_json,
     without_empty,
 )
@@ -102,7 +103,7 @@ class Connectly(Vendor):
     def prepare(self, conversion: Conversion) -> list[Prepared]:
         landing = ctwa_landing(conversion.attribution)
         label = event_label(conversion, self.events)
-        if landing is None or label is None:
+        if landing is None or label is None or self.check(conversion) is not None:
             return []
         items = conversion.items
         order = conversion.order
@@ -114,8 +115,7 @@ class Connectly(Vendor):
             "content_ids": [item.id for item in items],
             "num_items": sum(item.quantity for item in items) if items else None,
             "contents": [
-                {"id": item.id, "quantity": item.quantity, "item_price": json_number(item.price)}
-                for item in items
+                {"id": item.id, "quantity": item.quantity, "item_price": json_number(item.price)} for item in items
             ],
             # Unix seconds of the order itself, not of the send: the worker may send hours later.
             "event_time": int(conversion.event_time.timestamp()),
@@ -130,7 +130,7 @@ class Connectly(Vendor):
         return [Prepared(vendor=self.name, dedup_key=conversion.dedup_id, payload=body)]
 
     def build_request(self, payloads: Sequence[JSON]) -> httpx2.Request:
-        (payload,) = payloads
+        payload = only_one(payloads, self.name)
         return httpx2.Request(
             "POST",
             f"{self.base_url}/external/v1/businesses/{self.business_id}/conversion_events",

@@ -26,6 +26,7 @@ from .base import (
     as_secret,
     event_label,
     json_number,
+    only_one,
     response_json,
     without_empty,
 )
@@ -99,7 +100,7 @@ class ConvertLoop(Vendor):
     def prepare(self, conversion: Conversion) -> list[Prepared]:
         label = event_label(conversion, self.events)
         identity = _identity(conversion)
-        if label is None or not identity:
+        if label is None or not identity or self.check(conversion) is not None:
             return []
         customer = conversion.customer
         person = {
@@ -118,7 +119,7 @@ class ConvertLoop(Vendor):
         return [Prepared(vendor=self.name, dedup_key=conversion.dedup_id, payload=without_empty(body))]
 
     def build_request(self, payloads: Sequence[JSON]) -> httpx2.Request:
-        (payload,) = payloads
+        payload = only_one(payloads, self.name)
         user_pass = f"{self.app_id}:{self.api_key.value}".encode()
         return httpx2.Request(
             "POST",

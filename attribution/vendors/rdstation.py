@@ -18,7 +18,17 @@ from urllib.parse import unquote
 
 import httpx2
 
-from .base import JSON, Prepared, Secret, Vendor, as_secret, event_label, response_json, without_empty
+from .base import (
+    JSON,
+    Prepared,
+    Secret,
+    Vendor,
+    as_secret,
+    event_label,
+    only_one,
+    response_json,
+    without_empty,
+)
 
 if TYPE_CHECKING:
     from ..conversion import Conversion
@@ -141,12 +151,12 @@ class RDStation(Vendor):
             "order_id": conversion.order.id if conversion.order else None,
             "value": str(conversion.value) if conversion.value is not None else None,
             "currency": conversion.currency,
-            "channel": conversion.attribution.channel.value,
+            "channel": conversion.attribution.channel.value if conversion.attribution.last else None,
         }
         return own[source] if source in own else conversion.attribution.get(source)
 
     def build_request(self, payloads: Sequence[JSON]) -> httpx2.Request:
-        (payload,) = payloads
+        payload = only_one(payloads, self.name)
         return httpx2.Request(
             "POST",
             f"{self.base_url}/platform/conversions",

@@ -21,6 +21,7 @@ from .base import (
     event_label,
     iso_millis,
     json_number,
+    only_one,
     response_json,
     without_empty,
 )
@@ -33,9 +34,7 @@ BASE_URL = "https://api.whop.com/api/v1"
 SANDBOX_URL = "https://sandbox-api.whop.com/api/v1"
 
 #: Whop's own ``event_name`` values.
-WHOP_EVENTS = frozenset(
-    {"lead", "submit_application", "contact", "complete_registration", "schedule", "custom"}
-)
+WHOP_EVENTS = frozenset({"lead", "submit_application", "contact", "complete_registration", "schedule", "custom"})
 ACTION_SOURCES = frozenset(
     {"email", "website", "app", "phone_call", "chat", "physical_store", "system_generated"}
     | {"business_messaging", "other"}
@@ -118,7 +117,7 @@ class Whop(Vendor):
 
     def prepare(self, conversion: Conversion) -> list[Prepared]:
         label = event_label(conversion, self.events)
-        if label is None:
+        if label is None or self.check(conversion) is not None:
             return []
         body: JSON = {self.company_field: self.company_id}
         if label in WHOP_EVENTS and label != "custom":
@@ -133,14 +132,12 @@ class Whop(Vendor):
         if conversion.value is not None and currency in WHOP_CURRENCIES:
             body["currency"] = currency
             body["value"] = json_number(conversion.value)
-        body.update(
-            without_empty({"url": conversion.context.url, "referrer_url": conversion.context.referrer})
-        )
+        body.update(without_empty({"url": conversion.context.url, "referrer_url": conversion.context.referrer}))
         body.update(without_empty({"context": _context(conversion), "user": _user(conversion)}))
         return [Prepared(vendor=self.name, dedup_key=conversion.dedup_id, payload=body)]
 
     def build_request(self, payloads: Sequence[JSON]) -> httpx2.Request:
-        (payload,) = payloads
+        payload = only_one(payloads, self.name)
         return httpx2.Request(
             "POST",
             self.base_url + self.path,

@@ -142,11 +142,7 @@ class XAds(Vendor):
                 "contents": contents,
             }
         )
-        return [
-            Prepared(
-                vendor=self.name, dedup_key=conversion.dedup_id, payload=payload, batch_key=self.pixel_id
-            )
-        ]
+        return [Prepared(vendor=self.name, dedup_key=conversion.dedup_id, payload=payload, batch_key=self.pixel_id)]
 
     def build_request(self, payloads: Sequence[JSON]) -> httpx2.Request:
         if not 1 <= len(payloads) <= self.max_batch:
@@ -179,9 +175,7 @@ class XAds(Vendor):
         errors: Any = data.get("errors") if isinstance(data, dict) else None
         if isinstance(errors, list) and errors:
             parts = [
-                ": ".join(str(e[k]) for k in ("code", "message") if e.get(k))
-                for e in errors
-                if isinstance(e, dict)
+                ": ".join(str(e[k]) for k in ("code", "message") if e.get(k)) for e in errors if isinstance(e, dict)
             ]
             if message := "; ".join(p for p in parts if p):
                 return message[:500]

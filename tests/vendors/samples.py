@@ -30,19 +30,13 @@ CTWA = {
 }
 
 
-def attribution(
-    *touches: Touch, identifiers: dict[str, str] | None = None, now: datetime = NOW
-) -> Attribution:
+def attribution(*touches: Touch, identifiers: dict[str, str] | None = None, now: datetime = NOW) -> Attribution:
     """Attribution as capture stores it (first touch, history oldest first, cookie ids), read at ``now``."""
-    attr = Attribution(
-        first=touches[0] if touches else None, history=list(touches), identifiers=identifiers or {}
-    )
+    attr = Attribution(first=touches[0] if touches else None, history=list(touches), identifiers=identifiers or {})
     return attr.with_windows(DEFAULT_CLICK_ID_WINDOWS, now=now)
 
 
-def touch(
-    ago: timedelta, channel: Channel = Channel.PAID_SOCIAL, referrer: str | None = None, **params: str
-) -> Touch:
+def touch(ago: timedelta, channel: Channel = Channel.PAID_SOCIAL, referrer: str | None = None, **params: str) -> Touch:
     return Touch(at=NOW - ago, params=params, path="/landing", referrer=referrer, channel=channel)
 
 
@@ -77,9 +71,7 @@ def purchase(attr: Attribution, customer: Customer | None = None, **overrides: A
 Handler = Callable[[httpx2.Request], httpx2.Response]
 
 
-def send(
-    vendor: Vendor, payloads: Sequence[JSON], handler: Handler | None = None
-) -> tuple[httpx2.Request, Outcome]:
+def send(vendor: Vendor, payloads: Sequence[JSON], handler: Handler | None = None) -> tuple[httpx2.Request, Outcome]:
     """Build the request, send it through a mock transport, return what went on the wire and the outcome."""
     seen: list[httpx2.Request] = []
 

@@ -33,9 +33,7 @@ def test_golden_request_matches_connectlys_example() -> None:
     assert vendor.check(conversion) is None
     (prepared,) = vendor.prepare(conversion)
     assert prepared.dedup_key == "purchase:ORD-7821"
-    wire, outcome = send(
-        vendor, [prepared.payload], lambda r: httpx2.Response(200, json={"events_received": 1})
-    )
+    wire, outcome = send(vendor, [prepared.payload], lambda r: httpx2.Response(200, json={"events_received": 1}))
 
     assert wire.method == "POST"
     assert str(wire.url) == "https://api.connectly.ai/external/v1/businesses/biz-3141/conversion_events"
@@ -128,7 +126,7 @@ def test_a_lead_mapped_to_purchase_needs_a_value() -> None:
 def test_one_event_per_call() -> None:
     assert Connectly.max_batch == 1
     payload = connectly().prepare(ctwa_visitor())[0].payload
-    with pytest.raises(ValueError, match="unpack"):
+    with pytest.raises(ValueError, match="connectly takes one conversion per request, not 2"):
         connectly().build_request([payload, payload])
 
 
@@ -170,9 +168,7 @@ def test_key_is_masked_and_kept_out_of_payload_and_repr() -> None:
         (408, None, None, Retry("HTTP 408: Request Timeout")),
     ],
 )
-def test_response_classification(
-    status: int, body: object, headers: dict[str, str] | None, expected: object
-) -> None:
+def test_response_classification(status: int, body: object, headers: dict[str, str] | None, expected: object) -> None:
     outcome = connectly().read_response(response(status, body, headers))
     if expected == "retry-with-delay":  # an HTTP date far ahead: a positive delay, measured from now
         assert isinstance(outcome, Retry)

@@ -118,8 +118,7 @@ def test_any_one_identity_is_enough(
 def test_without_pid_email_or_user_id_it_does_not_apply() -> None:
     anonymous = purchase(attribution(touch(timedelta(hours=1), gclid="Cj0")), Customer(phone="+14155550100"))
     assert (
-        convertloop().check(anonymous)
-        == "ConvertLoop needs a pid (dp_pid cookie), an email in clear text or a user id"
+        convertloop().check(anonymous) == "ConvertLoop needs a pid (dp_pid cookie), an email in clear text or a user id"
     )
     assert convertloop().prepare(anonymous) == []
 
@@ -151,7 +150,5 @@ def test_secret_stays_out_of_payload_and_repr() -> None:
         (408, None, None, Retry("HTTP 408: Request Timeout")),
     ],
 )
-def test_response_classification(
-    status: int, body: object, headers: dict[str, str] | None, expected: object
-) -> None:
+def test_response_classification(status: int, body: object, headers: dict[str, str] | None, expected: object) -> None:
     assert convertloop().read_response(response(status, body, headers)) == expected

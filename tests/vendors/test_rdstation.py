@@ -25,9 +25,7 @@ def rd(**options: object) -> RDStation:
 
 def test_golden_request_matches_rds_example() -> None:
     vendor = rd(events={"lead": "Conversão exemplo"})
-    conversion = Conversion(
-        event=EventName.LEAD, event_id="form-1", customer=Customer(email="conversao@exemplo.com")
-    )
+    conversion = Conversion(event=EventName.LEAD, event_id="form-1", customer=Customer(email="conversao@exemplo.com"))
     assert vendor.check(conversion) is None
     (prepared,) = vendor.prepare(conversion)
     wire, outcome = send(
@@ -49,9 +47,7 @@ def test_golden_request_matches_rds_example() -> None:
 
 
 def test_full_payload_from_captured_attribution() -> None:
-    older = touch(
-        timedelta(days=9), utm_source="google", utm_medium="cpc", utm_campaign="brand", utm_term="shoes"
-    )
+    older = touch(timedelta(days=9), utm_source="google", utm_medium="cpc", utm_campaign="brand", utm_term="shoes")
     newest = touch(
         timedelta(hours=1),
         Channel.EMAIL,
@@ -144,9 +140,7 @@ def test_key_is_masked_in_url_repr_and_errors() -> None:
     request = vendor.build_request([{"event_type": "CONVERSION"}])
     assert vendor.masked_url(request) == "https://api.rd.services/platform/conversions?api_key=%2A%2A%2A"
     assert KEY not in repr(vendor)
-    echoed = response(
-        401, text=f"invalid api_key {KEY} for https://api.rd.services/platform/conversions?api_key={KEY}"
-    )
+    echoed = response(401, text=f"invalid api_key {KEY} for https://api.rd.services/platform/conversions?api_key={KEY}")
     outcome = vendor.read_response(echoed)
     assert isinstance(outcome, Failed)
     assert KEY not in outcome.reason
@@ -209,7 +203,5 @@ def test_bad_custom_field_name_is_refused() -> None:
         (504, None, None, Retry("HTTP 504: Gateway Timeout")),
     ],
 )
-def test_response_classification(
-    status: int, body: object, headers: dict[str, str] | None, expected: object
-) -> None:
+def test_response_classification(status: int, body: object, headers: dict[str, str] | None, expected: object) -> None:
     assert rd().read_response(response(status, body, headers)) == expected

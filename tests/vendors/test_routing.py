@@ -58,9 +58,7 @@ def route(conversion: Conversion, vendors: list[Vendor]) -> tuple[dict[str, list
 
 
 def test_ctwa_visitor_with_email_fires_connectly_and_the_configured_vendors() -> None:
-    attr = attribution(
-        touch(timedelta(hours=2), Channel.PAID_SOCIAL, **CTWA), identifiers={"dp_pid": "pid-1"}
-    )
+    attr = attribution(touch(timedelta(hours=2), Channel.PAID_SOCIAL, **CTWA), identifiers={"dp_pid": "pid-1"})
     conversion = purchase(attr, Customer(email="maria@example.com"))
     fired, skipped = route(conversion, [*site_vendors(), x_only()])
     assert sorted(fired) == ["connectly", "convertloop", "rdstation", "whop", "xads"]

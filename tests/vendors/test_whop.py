@@ -239,9 +239,7 @@ def test_bad_action_source_is_refused_at_configuration() -> None:
         (504, None, None, Retry("HTTP 504: Gateway Timeout")),
     ],
 )
-def test_response_classification(
-    status: int, body: object, headers: dict[str, str] | None, expected: object
-) -> None:
+def test_response_classification(status: int, body: object, headers: dict[str, str] | None, expected: object) -> None:
     assert whop().read_response(response(status, body, headers)) == expected
 
 

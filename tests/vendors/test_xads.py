@@ -49,11 +49,7 @@ def xs_example() -> Conversion:
             id="23294827",
             value=Decimal("20.00"),
             currency="USD",
-            items=[
-                LineItem(
-                    id="1", name="Blankets", category="Pet supplies", price=Decimal("100.99"), quantity=1
-                )
-            ],
+            items=[LineItem(id="1", name="Blankets", category="Pet supplies", price=Decimal("100.99"), quantity=1)],
             time=at,
         ),
         customer=Customer(
@@ -225,9 +221,7 @@ def test_email_is_trimmed_lowercased_and_hashed() -> None:
     conversion = purchase(attribution(), Customer(email="  John.Smith@Example.COM "))
     identifiers = xads().prepare(conversion)[0].payload["identifiers"]
     # sha256("john.smith@example.com"), computed outside this code base
-    assert identifiers[0] == {
-        "hashed_email": "8e621e3d0368631d263d07a351fa8d34fba0d17c15fbcdec11a5f58008d022a0"
-    }
+    assert identifiers[0] == {"hashed_email": "8e621e3d0368631d263d07a351fa8d34fba0d17c15fbcdec11a5f58008d022a0"}
 
 
 def test_ip_and_user_agent_alone_are_not_enough() -> None:
@@ -265,9 +259,7 @@ def test_only_attributed_sends_only_x_clicks() -> None:
 def test_event_without_a_tag_is_skipped() -> None:
     lead = Conversion(event="lead", customer=Customer(email="a@b.co"))
     assert xads().check(lead) == "event 'lead' has no X event tag id configured"
-    custom = Conversion(
-        event="custom", custom_name="trial_start", event_id="t1", customer=Customer(email="a@b.co")
-    )
+    custom = Conversion(event="custom", custom_name="trial_start", event_id="t1", customer=Customer(email="a@b.co"))
     (prepared,) = xads(events={"trial_start": "tw9x1"}).prepare(custom)
     assert prepared.payload["event_id"] == "tw9x1"
     assert prepared.payload["conversion_id"] == "t1"
@@ -281,9 +273,7 @@ def test_up_to_500_conversions_per_request() -> None:
     assert XAds.max_batch == 500
     vendor = xads()
     payloads = [
-        vendor.prepare(purchase(attribution(), Customer(email=f"buyer{i}@example.com"), order=_order(i)))[
-            0
-        ].payload
+        vendor.prepare(purchase(attribution(), Customer(email=f"buyer{i}@example.com"), order=_order(i)))[0].payload
         for i in range(500)
     ]
     assert len({p["conversion_id"] for p in payloads}) == 500
@@ -321,21 +311,13 @@ RESET = 1_746_480_000  # the test clock's "now", in epoch seconds
         ),
         (
             400,
-            {
-                "errors": [
-                    {"code": "INVALID_PARAMETER", "message": "Invalid event_id", "parameter": "event_id"}
-                ]
-            },
+            {"errors": [{"code": "INVALID_PARAMETER", "message": "Invalid event_id", "parameter": "event_id"}]},
             None,
             Failed("HTTP 400: INVALID_PARAMETER: Invalid event_id"),
         ),
         (
             401,
-            {
-                "errors": [
-                    {"code": "UNAUTHORIZED_ACCESS", "message": "This request is not properly authenticated"}
-                ]
-            },
+            {"errors": [{"code": "UNAUTHORIZED_ACCESS", "message": "This request is not properly authenticated"}]},
             None,
             Failed("HTTP 401: UNAUTHORIZED_ACCESS: This request is not properly authenticated"),
         ),
@@ -371,8 +353,6 @@ RESET = 1_746_480_000  # the test clock's "now", in epoch seconds
         (408, None, None, Retry("HTTP 408: Request Timeout")),
     ],
 )
-def test_response_classification(
-    status: int, body: object, headers: dict[str, str] | None, expected: object
-) -> None:
+def test_response_classification(status: int, body: object, headers: dict[str, str] | None, expected: object) -> None:
     vendor = xads(clock=lambda: float(RESET))
     assert vendor.read_response(response(status, body, headers)) == expected
