@@ -1,7 +1,15 @@
-"""asgi-attribution: browser-to-server ad attribution for any ASGI site."""
+"""asgi-attribution: browser-to-server ad attribution for any ASGI site.
+
+Capture (``AttributionMiddleware``), read (``get_attribution``), check out (``Tracker``), deliver
+durably (the outbox and ``Worker``), to five vendors (``Whop``, ``RDStation``, ``Connectly``,
+``ConvertLoop``, ``XAds``). Jinja2 helpers live in ``attribution.templating`` (the ``jinja2`` extra).
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from .conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext
 from .errors import (
     AttributionError,
     ConfigurationError,
@@ -11,17 +19,65 @@ from .errors import (
     OutboxError,
     TokenError,
 )
+from .forms import hidden_fields
+from .middleware import AttributionMiddleware, get_attribution
 from .models import Attribution, Channel, Touch
+from .outbox import Delivery, Outbox, SQLiteOutbox, Status
+from .retry import RetryPolicy
+from .snippet import script_tag
+from .tracker import CheckoutResult, Tracker, VendorResult
+from .vendors import VENDORS, Connectly, ConvertLoop, RDStation, Secret, Vendor, Whop, XAds
+from .worker import Worker
+
+if TYPE_CHECKING:
+    from .templating import install_jinja2
 
 __all__ = [
+    "VENDORS",
     "Attribution",
     "AttributionError",
+    "AttributionMiddleware",
     "Channel",
+    "CheckoutResult",
     "ConfigurationError",
+    "Connectly",
+    "Conversion",
+    "ConvertLoop",
+    "Customer",
+    "Delivery",
     "DeliveryError",
+    "EventName",
     "InvalidConversionError",
+    "LineItem",
     "MiddlewareNotInstalledError",
+    "Order",
+    "Outbox",
     "OutboxError",
+    "RDStation",
+    "RequestContext",
+    "RetryPolicy",
+    "SQLiteOutbox",
+    "Secret",
+    "Status",
     "TokenError",
     "Touch",
+    "Tracker",
+    "Vendor",
+    "VendorResult",
+    "Whop",
+    "Worker",
+    "XAds",
+    "get_attribution",
+    "hidden_fields",
+    "install_jinja2",
+    "script_tag",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # install_jinja2 needs the optional jinja2 extra: import it only when asked for.
+    if name == "install_jinja2":
+        from .templating import install_jinja2
+
+        return install_jinja2
+    raise AttributeError(f"module 'attribution' has no attribute {name!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from collections.abc import Mapping
 from typing import Any
 
 import crawleruseragents
@@ -26,7 +27,7 @@ class RequestInfo:
     content_type: str = ""
 
     @classmethod
-    def from_scope(cls, scope: dict[str, Any]) -> RequestInfo:
+    def from_scope(cls, scope: Mapping[str, Any]) -> RequestInfo:
         info = cls()
         for name, value in scope["headers"]:
             # latin-1 never fails: ASGI headers are bytes, and a header is no place for a crash

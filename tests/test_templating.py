@@ -1,0 +1,63 @@
+"""Templates read the attribution, render hidden fields and the script tag, with everything escaped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from attribution.middleware import AttributionMiddleware
+from attribution.templating import install_jinja2
+from tests.helpers import SECRET, client
+
+XSS = '"><script>alert(1)</script>'
+
+
+def templated_app(tmp_path: Path) -> Starlette:
+    (tmp_path / "page.html").write_text(
+        "<p>{{ attribution.utm.utm_source }}</p>\n"
+        '<form method="post">{{ attribution_fields() }}</form>\n'
+        "{{ attribution_script(nonce=nonce) }}\n"
+        "<i>{{ attribution.channel }}</i>"
+    )
+    templates = Jinja2Templates(directory=str(tmp_path))
+    install_jinja2(templates)
+
+    async def page(request: Request) -> Response:
+        return templates.TemplateResponse(request, "page.html", {"nonce": request.query_params.get("n", "abc")})
+
+    app = Starlette(routes=[Route("/", page)])
+    app.add_middleware(AttributionMiddleware, secret_key=SECRET)
+    return app
+
+
+def test_a_script_injection_in_a_utm_value_comes_out_inert(tmp_path: Path) -> None:
+    c = client(templated_app(tmp_path))
+    c.get("/", params={"utm_source": XSS, "utm_campaign": XSS, "gclid": "G1"})
+    html = c.get("/").text
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert '<input type="hidden" name="utm_source" value="&#34;&gt;&lt;script&gt;' in html
+    assert '<input type="hidden" name="gclid" value="G1">' in html
+    assert "<i>paid_search</i>" in html
+
+
+def test_the_script_tag_carries_the_nonce_escaped(tmp_path: Path) -> None:
+    html = client(templated_app(tmp_path)).get("/", params={"n": 'x" onload="evil()'}).text
+    assert 'nonce="x&quot; onload=&quot;evil()"' in html
+    assert 'onload="evil()"' not in html
+    assert 'src="/_attribution/attribution.js?v=' in html
+
+
+def test_hidden_fields_can_be_limited_and_prefixed() -> None:
+    from attribution.forms import hidden_fields
+    from attribution.models import Attribution, Touch
+
+    attr = Attribution(history=[Touch(at="2026-11-01T00:00:00Z", params={"utm_source": "a&b", "gclid": "G"})])
+    attr.with_windows({}, now=None)
+    html = hidden_fields(attr, names=["utm_source", "missing"], prefix="attr_")
+    assert str(html) == '<input type="hidden" name="attr_utm_source" value="a&amp;b">'

@@ -1,0 +1,77 @@
+"""Capture through a real uvicorn server on 127.0.0.1, with the tracker started by the ASGI lifespan."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+import uvicorn
+
+from attribution import Tracker
+from attribution.middleware import AttributionMiddleware
+from tests.helpers import BROWSER_UA, SECRET, make_app
+
+
+class Server:
+    def __init__(self, app: Any) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert self.thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
+@pytest.fixture
+def tracker(tmp_path: Path) -> Tracker:
+    return Tracker(vendors=[], outbox=tmp_path / "outbox.sqlite3", dry_run=True)
+
+
+@pytest.fixture
+def live(tracker: Tracker) -> Iterator[Server]:
+    # make_app wraps once already; the outer layer adds the tracker, so its lifespan hook runs too
+    with Server(AttributionMiddleware(make_app(), secret_key=SECRET, tracker=tracker)) as server:
+        yield server
+
+
+def test_a_landing_through_uvicorn_sets_the_cookie_and_the_next_request_reads_it(live: Server) -> None:
+    headers = {"user-agent": BROWSER_UA, "accept": "text/html"}
+    with httpx2.Client(base_url=live.url, headers=headers) as client:
+        landing = client.get("/show", params={"utm_source": "newsletter", "utm_medium": "email", "fbclid": "IwAR0x"})
+        assert landing.status_code == 200
+        header = landing.headers["set-cookie"]
+        assert header.startswith("attribution=")
+        assert "HttpOnly" in header
+        assert "SameSite=Lax" in header
+        assert "Secure" not in header  # plain HTTP on 127.0.0.1: a Secure cookie would never come back
+        body = client.get("/show").json()
+    assert body["utm"] == {"utm_source": "newsletter", "utm_medium": "email"}
+    assert body["channel"] == "email"
+    assert body["identifiers"]["fbc"].startswith("fb.0.")  # an IP host: subdomain index 0
+    assert body["identifiers"]["fbc"].endswith(".IwAR0x")
+
+
+def test_the_tracker_runs_for_the_servers_lifetime(tracker: Tracker) -> None:
+    assert not tracker.worker.running
+    with Server(AttributionMiddleware(make_app(), secret_key=SECRET, tracker=tracker)) as server:
+        assert httpx2.get(server.url + "/plain").text == "ok"
+        assert tracker.worker.running
+    assert not tracker.worker.running
