@@ -138,9 +138,7 @@ class Tracker:
             retention=retention.total_seconds() if retention is not None else None,
             clock=clock,
         )
-        self._tokens = (
-            TokenCodec(secret_key, max_age=token_max_age, clock=clock) if secret_key is not None else None
-        )
+        self._tokens = TokenCodec(secret_key, max_age=token_max_age, clock=clock) if secret_key is not None else None
         self._started = False
 
     def __repr__(self) -> str:
@@ -190,9 +188,7 @@ class Tracker:
         ``event_time``). Raises ``InvalidConversionError`` for an impossible order or event.
         """
         attribution = get_attribution(request)
-        return await self.record(
-            self._conversion(order, customer, event, attribution, self.context(request), details)
-        )
+        return await self.record(self._conversion(order, customer, event, attribution, self.context(request), details))
 
     async def checkout_token(
         self,

@@ -98,11 +98,7 @@ class Worker:
         self.policy = policy or RetryPolicy()
         self.timeout = timeout if isinstance(timeout, httpx2.Timeout) else httpx2.Timeout(timeout)
         longest = max(
-            (
-                t
-                for t in (self.timeout.connect, self.timeout.read, self.timeout.write, self.timeout.pool)
-                if t
-            ),
+            (t for t in (self.timeout.connect, self.timeout.read, self.timeout.write, self.timeout.pool) if t),
             default=0.0,
         )
         # connect + write + read may each take up to their limit on one request.
@@ -120,8 +116,7 @@ class Worker:
         self.clock = clock
         self.rand = rand
         self._slots = {
-            name: concurrency if isinstance(concurrency, int) else concurrency.get(name, 8)
-            for name in self.vendors
+            name: concurrency if isinstance(concurrency, int) else concurrency.get(name, 8) for name in self.vendors
         }
         if any(limit < 1 for limit in self._slots.values()):
             raise ConfigurationError("concurrency must be at least 1 per vendor")
@@ -187,18 +182,14 @@ class Worker:
         with contextlib.suppress(asyncio.CancelledError):
             await self._loop_task
         if self._tasks:
-            _, late = await asyncio.wait(
-                set(self._tasks), timeout=self.shutdown_grace if grace is None else grace
-            )
+            _, late = await asyncio.wait(set(self._tasks), timeout=self.shutdown_grace if grace is None else grace)
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
             # A task cancelled before it ever ran sent nothing: hand its deliveries back uncounted.
             now = self.clock()
             for chunk in self._chunks.values():
-                self._record(
-                    [Finish(d.id, Status.PENDING, now, next_attempt_at=now, released=True) for d in chunk]
-                )
+                self._record([Finish(d.id, Status.PENDING, now, next_attempt_at=now, released=True) for d in chunk])
             self._chunks.clear()
         if self._flush_task is not None:
             # Never cancel the writer: a cancelled write could drop outcomes already taken from the buffer.
@@ -282,16 +273,12 @@ class Worker:
         for delivery in claimed:
             groups.setdefault(delivery.batch_key, []).append(delivery)
         chunks = [
-            group[i : i + vendor.max_batch]
-            for group in groups.values()
-            for i in range(0, len(group), vendor.max_batch)
+            group[i : i + vendor.max_batch] for group in groups.values() for i in range(0, len(group), vendor.max_batch)
         ]
         now = self.clock()
         for chunk in chunks[free:]:
             # More batch keys than free slots: hand these back rather than hold them while the lease runs.
-            self._record(
-                [Finish(d.id, Status.PENDING, now, next_attempt_at=now, released=True) for d in chunk]
-            )
+            self._record([Finish(d.id, Status.PENDING, now, next_attempt_at=now, released=True) for d in chunk])
         for chunk in chunks[:free]:
             self._inflight[vendor.name] += 1
             task = asyncio.create_task(self._send(vendor, chunk))
@@ -315,10 +302,7 @@ class Worker:
             # delivery is due again at once, for this or another worker.
             now = self.clock()
             self._record(
-                [
-                    Finish(d.id, Status.PENDING, now, next_attempt_at=now, error="interrupted by shutdown")
-                    for d in chunk
-                ]
+                [Finish(d.id, Status.PENDING, now, next_attempt_at=now, error="interrupted by shutdown") for d in chunk]
             )
             raise
         self._record(self._decide(vendor, chunk, outcome))
@@ -356,9 +340,7 @@ class Worker:
         try:
             outcome = vendor.read_response(response)
         except Exception as exc:
-            log.error(
-                "%s: reading HTTP %s failed (%s)", vendor.name, response.status_code, type(exc).__name__
-            )
+            log.error("%s: reading HTTP %s failed (%s)", vendor.name, response.status_code, type(exc).__name__)
             return Failed(f"HTTP {response.status_code}: could not read the answer ({type(exc).__name__})")
         if isinstance(outcome, Retry) and outcome.after is None and response.status_code == 429:
             reset = rate_limit_reset(response.headers, now=self.clock())
@@ -366,9 +348,7 @@ class Worker:
                 outcome = Retry(outcome.reason, after=reset)
         return outcome
 
-    def _decide(
-        self, vendor: Vendor, chunk: list[Delivery], outcome: Outcome | tuple[str, str]
-    ) -> list[Finish]:
+    def _decide(self, vendor: Vendor, chunk: list[Delivery], outcome: Outcome | tuple[str, str]) -> list[Finish]:
         now = self.clock()
         if isinstance(outcome, tuple):
             return [Finish(d.id, Status.DRY_RUN, now, answer=outcome[1]) for d in chunk]
@@ -385,15 +365,11 @@ class Worker:
         finishes = []
         for d in chunk:
             next_at = now + retry_delay(d.attempts, self.policy, after=outcome.after, rand=self.rand)
-            gone = out_of_time(
-                attempts=d.attempts, created_at=d.created_at, next_at=next_at, policy=self.policy
-            )
+            gone = out_of_time(attempts=d.attempts, created_at=d.created_at, next_at=next_at, policy=self.policy)
             if gone:
                 finishes.append(Finish(d.id, Status.DEAD, now, error=f"{outcome.reason}; {gone}"))
             else:
-                finishes.append(
-                    Finish(d.id, Status.PENDING, now, next_attempt_at=next_at, error=outcome.reason)
-                )
+                finishes.append(Finish(d.id, Status.PENDING, now, next_attempt_at=next_at, error=outcome.reason))
                 self._next_due = next_at if self._next_due is None else min(self._next_due, next_at)
         log.info("%s: %d to retry: %s", vendor.name, len(chunk), outcome.reason[:200])
         return finishes

@@ -70,9 +70,7 @@ def items(n: int, vendor: str = "fake", *, batch_key: str = "", start: int = 0) 
     ]
 
 
-async def wait_for_status(
-    outbox: Outbox, ids: Sequence[int], status: Status, *, timeout: float = 10.0
-) -> None:
+async def wait_for_status(outbox: Outbox, ids: Sequence[int], status: Status, *, timeout: float = 10.0) -> None:
     """Poll until every id has ``status`` (fails the test with what it found after ``timeout``)."""
     deadline = time.monotonic() + timeout
     while True:

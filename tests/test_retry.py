@@ -37,9 +37,7 @@ def test_vendor_wait_is_honoured_then_capped() -> None:
 def test_out_of_time_by_attempts_or_age() -> None:
     assert out_of_time(attempts=4, created_at=0.0, next_at=10.0, policy=POLICY) is None
     assert out_of_time(attempts=5, created_at=0.0, next_at=10.0, policy=POLICY) == "gave up after 5 attempts"
-    assert "older than 1000s" in (
-        out_of_time(attempts=1, created_at=0.0, next_at=1001.0, policy=POLICY) or ""
-    )
+    assert "older than 1000s" in (out_of_time(attempts=1, created_at=0.0, next_at=1001.0, policy=POLICY) or "")
 
 
 def test_rate_limit_reset_reads_x_headers_and_takes_the_later() -> None:

@@ -104,9 +104,7 @@ async def site(outbox_path: Path) -> AsyncIterator[tuple[Tracker, httpx2.AsyncCl
     """The site driven in this test's own loop, without the worker (so rows stay pending to inspect)."""
     tracker = make_tracker(outbox_path, run_worker=False)
     transport = httpx2.ASGITransport(app=make_site(tracker), client=("10.0.0.2", 5555))
-    async with httpx2.AsyncClient(
-        transport=transport, base_url="https://shop.example", headers=NAVIGATION
-    ) as http:
+    async with httpx2.AsyncClient(transport=transport, base_url="https://shop.example", headers=NAVIGATION) as http:
         await http.get(LANDING)
         yield tracker, http
     await tracker.stop()
@@ -254,12 +252,8 @@ def vendor_server() -> Iterator[FakeVendorServer]:
     server.stop()
 
 
-def test_in_app_worker_delivers_to_a_vendor_on_loopback(
-    outbox_path: Path, vendor_server: FakeVendorServer
-) -> None:
-    tracker = make_tracker(
-        outbox_path, vendors=[FakeVendor(vendor_server.url), FakeBatchVendor(vendor_server.url)]
-    )
+def test_in_app_worker_delivers_to_a_vendor_on_loopback(outbox_path: Path, vendor_server: FakeVendorServer) -> None:
+    tracker = make_tracker(outbox_path, vendors=[FakeVendor(vendor_server.url), FakeBatchVendor(vendor_server.url)])
     with TestClient(make_site(tracker), base_url="https://shop.example", headers=NAVIGATION) as http:
         assert tracker.worker.running  # started by the ASGI lifespan, through the middleware
         http.get(LANDING)
@@ -284,9 +278,7 @@ def test_in_app_worker_delivers_to_a_vendor_on_loopback(
     assert asyncio.run(statuses()) == {("fake", Status.DELIVERED): 5, ("fakebatch", Status.DELIVERED): 5}
 
 
-async def test_dry_run_records_requests_without_sending(
-    outbox_path: Path, vendor_server: FakeVendorServer
-) -> None:
+async def test_dry_run_records_requests_without_sending(outbox_path: Path, vendor_server: FakeVendorServer) -> None:
     tracker = make_tracker(outbox_path, vendors=[FakeVendor(vendor_server.url)], dry_run=True)
     scope = bare_scope()
     async with tracker.lifespan():

@@ -70,8 +70,10 @@ class Attempt:
     number: int
     at: float
     result: str
-    """``delivered``, ``retry``, ``dead``, ``released`` or ``dry_run``."""
+    """``delivered``, ``retry``, ``dead``, ``dry_run``, or ``lost`` (the worker's lease expired first)."""
     detail: str
+    worker: str = ""
+    """The id of the worker that made the attempt."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,9 +133,7 @@ class Outbox(ABC):
         """Write deliveries, skipping any (vendor, dedup_key) already present. Durable when it returns."""
 
     @abstractmethod
-    async def claim(
-        self, worker_id: str, *, vendor: str, limit: int, now: float, lease: float
-    ) -> list[Delivery]:
+    async def claim(self, worker_id: str, *, vendor: str, limit: int, now: float, lease: float) -> list[Delivery]:
         """Take up to ``limit`` due deliveries of ``vendor`` (pending and due, or sending with an expired
         lease), oldest due first; mark them sending, owned by ``worker_id`` until ``now + lease``, and count
         an attempt."""

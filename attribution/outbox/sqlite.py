@@ -29,6 +29,9 @@ from .base import TERMINAL, Attempt, Delivery, Enqueued, Finish, NewDelivery, Ou
 
 T = TypeVar("T")
 
+SCHEMA_VERSION = 1
+"""Stored in ``PRAGMA user_version``; a later schema migrates from it."""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
     id INTEGER PRIMARY KEY,
@@ -58,7 +61,8 @@ CREATE TABLE IF NOT EXISTS attempts (
     number INTEGER NOT NULL,
     at REAL NOT NULL,
     result TEXT NOT NULL,
-    detail TEXT NOT NULL DEFAULT ''
+    detail TEXT NOT NULL DEFAULT '',
+    worker TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts (delivery_id);
 """
@@ -112,14 +116,19 @@ class SQLiteOutbox(Outbox):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so every write transaction takes
             # the write lock up front instead of failing to upgrade a read lock under contention.
-            conn = sqlite3.connect(
-                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
-            )
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                conn.close()
+                raise OutboxError(
+                    f"outbox {self.path} was written by a newer asgi-attribution (schema {version}); upgrade"
+                )
             conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self._conn = conn
         return self._conn
 
@@ -203,9 +212,7 @@ class SQLiteOutbox(Outbox):
 
         return await self._run(work)
 
-    async def claim(
-        self, worker_id: str, *, vendor: str, limit: int, now: float, lease: float
-    ) -> list[Delivery]:
+    async def claim(self, worker_id: str, *, vendor: str, limit: int, now: float, lease: float) -> list[Delivery]:
         if limit <= 0:
             return []
 
@@ -218,12 +225,14 @@ class SQLiteOutbox(Outbox):
                 ).fetchall()
                 if not rows:
                     return []
-                lost = [(r["id"], r["attempts"], now) for r in rows if r["status"] == Status.SENDING]
+                lost = [
+                    (r["id"], r["attempts"], now, r["locked_by"] or "") for r in rows if r["status"] == Status.SENDING
+                ]
                 if lost:
                     # The worker that held these died or stalled past its lease: say so in the history.
                     conn.executemany(
-                        "INSERT INTO attempts (delivery_id, number, at, result, detail)"
-                        " VALUES (?, ?, ?, 'lost', 'lease expired before a result was recorded')",
+                        "INSERT INTO attempts (delivery_id, number, at, result, detail, worker)"
+                        " VALUES (?, ?, ?, 'lost', 'lease expired before a result was recorded', ?)",
                         lost,
                     )
                 conn.executemany(
@@ -264,9 +273,9 @@ class SQLiteOutbox(Outbox):
                         applied += 1
                         result = "retry" if r.status == Status.PENDING else r.status.value
                         conn.execute(
-                            "INSERT INTO attempts (delivery_id, number, at, result, detail)"
-                            " SELECT id, attempts, ?, ?, ? FROM deliveries WHERE id = ?",
-                            (r.at, result, (r.error or r.answer or "")[:2000], r.id),
+                            "INSERT INTO attempts (delivery_id, number, at, result, detail, worker)"
+                            " SELECT id, attempts, ?, ?, ?, ? FROM deliveries WHERE id = ?",
+                            (r.at, result, (r.error or r.answer or "")[:2000], worker_id, r.id),
                         )
                 return applied
 
@@ -280,9 +289,9 @@ class SQLiteOutbox(Outbox):
             if row is None:
                 return None
             history = tuple(
-                Attempt(number=a["number"], at=a["at"], result=a["result"], detail=a["detail"])
+                Attempt(number=a["number"], at=a["at"], result=a["result"], detail=a["detail"], worker=a["worker"])
                 for a in conn.execute(
-                    "SELECT number, at, result, detail FROM attempts WHERE delivery_id = ? ORDER BY rowid",
+                    "SELECT number, at, result, detail, worker FROM attempts WHERE delivery_id = ? ORDER BY rowid",
                     (delivery_id,),
                 )
             )
@@ -319,8 +328,7 @@ class SQLiteOutbox(Outbox):
     async def counts(self) -> dict[tuple[str, Status], int]:
         def work(conn: sqlite3.Connection) -> dict[tuple[str, Status], int]:
             rows = conn.execute(
-                "SELECT vendor, status, COUNT(*) FROM deliveries"
-                " GROUP BY vendor, status ORDER BY vendor, status"
+                "SELECT vendor, status, COUNT(*) FROM deliveries GROUP BY vendor, status ORDER BY vendor, status"
             ).fetchall()
             return {(r[0], Status(r[1])): r[2] for r in rows}
 

@@ -1,0 +1,390 @@
+"""``attribution``: the operator's view of the outbox, the worker as a process, and a setup check.
+
+    attribution status                       counts per vendor and status
+    attribution list [--status S] [--vendor V] [--limit N]
+    attribution show ID [--reveal]           a delivery, its request and the vendor's answers (PII masked)
+    attribution retry ID [ID ...] | --dead   send again (attempts start from zero)
+    attribution purge --older-than 30d       delete delivered/dead/dry-run deliveries older than that
+    attribution worker                       send deliveries until SIGTERM or Ctrl-C (needs --config)
+    attribution check                        the request each configured vendor would send for a sample
+
+``--outbox PATH`` (or ``ATTRIBUTION_OUTBOX``) picks the SQLite file; ``--config module:attr`` (or
+``ATTRIBUTION_CONFIG``) names the site's ``Tracker`` (or a function returning one), whose vendors and outbox
+``worker``, ``check`` and ``show`` use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import ipaddress
+import json
+import os
+import re
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+from .conversion import Conversion, Customer, LineItem, Order, RequestContext
+from .errors import AttributionError, ConfigurationError
+from .models import Attribution, Channel, Touch
+from .outbox.base import TERMINAL, Outbox, Status
+from .outbox.sqlite import SQLiteOutbox
+from .tracker import DEFAULT_OUTBOX, Tracker
+from .vendors.base import Vendor
+from .worker import describe_request
+
+#: Keys whose values are personal data in any vendor's payload; ``show`` masks them unless ``--reveal``.
+PII_KEYS = frozenset(
+    {
+        "email", "phone", "personal_phone", "mobile_phone", "hashed_email", "hashed_phone_number",
+        "first_name", "last_name", "name", "full_name", "username", "birthdate", "gender",
+        "city", "state", "postal_code", "zip", "country", "address", "company_address",
+        "ip", "ip_address", "client_ip_address", "user_agent", "client_user_agent",
+        "external_id", "user_id", "member_id", "membership_id", "anonymous_id", "pid", "client_tracking_id",
+        "twclid", "fbc", "fbp", "ga", "ttp",
+    }
+)  # fmt: skip
+_EMAIL = re.compile(r"[^\s@\"',;<>]+@[^\s@\"',;<>]+\.[A-Za-z]{2,}")
+_IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
+
+
+def mask_text(text: str) -> str:
+    """Emails and IPv4 addresses in free text (errors, answers) masked."""
+    return _IPV4.sub("***.***.***.***", _EMAIL.sub("***@***", text))
+
+
+def mask_pii(value: Any, key: str = "") -> Any:
+    """A copy of a JSON value with personal data masked: values under ``PII_KEYS``, and emails and IP
+    addresses anywhere."""
+    if isinstance(value, dict):
+        return {k: mask_pii(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_pii(v, key) for v in value]
+    if key.lower() in PII_KEYS and value not in (None, ""):
+        return "***"
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            ipaddress.ip_address(value)
+            return "***"
+        return mask_text(value)
+    return value
+
+
+def parse_age(text: str) -> timedelta:
+    """``30d``, ``12h``, ``45m``, ``90s`` (or ``2w``)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r}: use a number and a unit, e.g. 30d, 12h, 45m, 90s")
+    amount, unit = float(match[1]), match[2]
+    return timedelta(seconds=amount * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit])
+
+
+def load_tracker(spec: str) -> Tracker:
+    """``package.module:name``: a ``Tracker``, or a callable that returns one."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ConfigurationError(f"--config {spec!r}: use module:attribute, e.g. mysite.settings:tracker")
+    cwd = str(Path.cwd())
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)  # the site's own modules, as `python -m` would find them
+    try:
+        obj: Any = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(f"--config {spec!r}: {exc}") from None
+    if not isinstance(obj, Tracker) and callable(obj):
+        obj = obj()
+    if not isinstance(obj, Tracker):
+        raise ConfigurationError(f"--config {spec!r} is not a Tracker (got {type(obj).__name__})")
+    return obj
+
+
+def _when(ts: float | None) -> str:
+    if not ts:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _table(rows: Sequence[Sequence[object]], out: TextIO) -> None:
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
+    for row in cells:
+        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+
+
+def sample_conversion() -> Conversion:
+    """A made-up purchase carrying every identifier some vendor uses, for ``check``."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    landing = Touch(
+        at=now - timedelta(hours=2),
+        path="/landing",
+        referrer="www.google.com",
+        channel=Channel.PAID_SEARCH,
+        params={
+            "utm_source": "google",
+            "utm_medium": "cpc",
+            "utm_campaign": "spring-sale",
+            "utm_term": "running shoes",
+            "utm_content": "ad-a",
+            "gclid": "Cj0KCQiA-sample-gclid",
+            "fbclid": "IwAR-sample-fbclid",
+            "twclid": "sample-twclid",
+            "ttclid": "sample-ttclid",
+            "cnct_tracking_id": "sample-tracking-id",
+            "sendout_id": "sample-sendout",
+            "ctwa_clid": "sample-ctwa-clid",
+            "ad_id": "120200000000000001",
+            "attribution_source": "meta_ctwa",
+        },
+    )
+    ms = int((now - timedelta(hours=2)).timestamp() * 1000)
+    return Conversion(
+        order=Order(
+            id="CHECK-0001",
+            value=Decimal("99.90"),
+            currency="USD",
+            time=now,
+            items=[LineItem(id="SKU-1", name="Running shoes", quantity=1, price=Decimal("99.90"))],
+        ),
+        customer=Customer(
+            email="jane.doe@example.com",
+            phone="+14155550100",
+            first_name="Jane",
+            last_name="Doe",
+            country="US",
+            external_id="customer-42",
+        ),
+        attribution=Attribution(
+            first=landing,
+            history=[landing],
+            identifiers={
+                "fbp": f"fb.1.{ms}.1234567890",
+                "fbc": f"fb.1.{ms}.IwAR-sample-fbclid",
+                "ga": "1234567890.1740830400",
+                "ttp": "sample-ttp",
+                "dp_pid": "sample-dp-pid",
+                "wuid": "sample-wuid",
+                "rdtrk": "sample-rdtrk",
+            },
+        ),
+        context=RequestContext(
+            ip="203.0.113.7",
+            user_agent="Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/130.0 Safari/537.36",
+            url="https://shop.example/checkout",
+            referrer="https://shop.example/cart",
+        ),
+    )
+
+
+class CLI:
+    def __init__(self, args: argparse.Namespace, out: TextIO) -> None:
+        self.args = args
+        self.out = out
+        self._tracker: Tracker | None = None
+
+    @property
+    def tracker(self) -> Tracker | None:
+        spec = self.args.config or os.environ.get("ATTRIBUTION_CONFIG")
+        if self._tracker is None and spec:
+            self._tracker = load_tracker(spec)
+        return self._tracker
+
+    def require_tracker(self) -> Tracker:
+        tracker = self.tracker
+        if tracker is None:
+            raise ConfigurationError(
+                f"`attribution {self.args.command}` needs the site's tracker: pass --config module:attr "
+                "or set ATTRIBUTION_CONFIG"
+            )
+        return tracker
+
+    def outbox(self) -> Outbox:
+        path = self.args.outbox or os.environ.get("ATTRIBUTION_OUTBOX")
+        if path:
+            return SQLiteOutbox(path)
+        tracker = self.tracker
+        return tracker.outbox if tracker is not None else SQLiteOutbox(DEFAULT_OUTBOX)
+
+    def vendor(self, name: str) -> Vendor | None:
+        tracker = self.tracker
+        return next((v for v in tracker.vendors if v.name == name), None) if tracker else None
+
+    # -- commands --------------------------------------------------------------------------------------
+
+    async def status(self, box: Outbox) -> int:
+        counts = await box.counts()
+        if not counts:
+            self.out.write("the outbox is empty\n")
+            return 0
+        statuses = [s for s in Status if any(k[1] == s for k in counts)]
+        vendors = sorted({v for v, _ in counts})
+        rows: list[list[object]] = [["vendor", *[s.value for s in statuses]]]
+        for vendor in vendors:
+            rows.append([vendor, *[counts.get((vendor, s), 0) for s in statuses]])
+        rows.append(["total", *[sum(counts.get((v, s), 0) for v in vendors) for s in statuses]])
+        _table(rows, self.out)
+        return 0
+
+    async def list(self, box: Outbox) -> int:
+        status = Status(self.args.status) if self.args.status else None
+        found = await box.list(status=status, vendor=self.args.vendor, limit=self.args.limit)
+        if not found:
+            self.out.write("no deliveries\n")
+            return 0
+        rows: list[list[object]] = [["id", "vendor", "status", "attempts", "order", "event", "updated", "last error"]]
+        for d in found:
+            error = mask_text(d.last_error or "")[:60]
+            rows.append([d.id, d.vendor, d.status.value, d.attempts, d.order_id, d.event, _when(d.updated_at), error])
+        _table(rows, self.out)
+        return 0
+
+    async def show(self, box: Outbox) -> int:
+        d = await box.get(self.args.id)
+        if d is None:
+            self.out.write(f"no delivery {self.args.id}\n")
+            return 1
+        reveal = self.args.reveal
+        text = (lambda s: s) if reveal else mask_text
+        payload = d.payload if reveal else mask_pii(d.payload)
+        w = self.out.write
+        w(f"delivery {d.id}: {d.vendor} {d.status.value}\n")
+        w(f"  dedup key     {d.dedup_key}\n  order/event   {d.order_id} / {d.event}\n")
+        w(f"  batch key     {d.batch_key or '-'}\n  attempts      {d.attempts}\n")
+        w(f"  created       {_when(d.created_at)}\n  updated       {_when(d.updated_at)}\n")
+        if d.status in (Status.PENDING, Status.SENDING):
+            w(f"  next attempt  {_when(d.next_attempt_at)}\n")
+        if d.last_error:
+            w(f"  last error    {text(d.last_error)}\n")
+        if d.answer:
+            w(f"  answer        {text(d.answer)}\n")
+        w("\npayload" + ("" if reveal else " (personal data masked; --reveal shows it)") + ":\n")
+        w(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        vendor = self.vendor(d.vendor)
+        if vendor is not None:
+            with contextlib.suppress(Exception):
+                w(
+                    "\nrequest (credentials masked):\n"
+                    + describe_request(vendor, vendor.build_request([payload]))
+                    + "\n"
+                )
+        if d.history:
+            w("\nattempts:\n")
+            for a in d.history:
+                w(f"  #{a.number}  {_when(a.at)}  {a.result:<9}  {text(a.detail)[:300]}\n")
+        return 0
+
+    async def retry(self, box: Outbox) -> int:
+        if not self.args.ids and not self.args.dead:
+            self.out.write("give delivery ids, or --dead for every dead delivery\n")
+            return 2
+        n = await box.retry(ids=self.args.ids, dead=self.args.dead, now=time.time())
+        self.out.write(f"{n} deliver{'y' if n == 1 else 'ies'} will be sent again\n")
+        return 0
+
+    async def purge(self, box: Outbox) -> int:
+        statuses = [Status(s) for s in self.args.status] if self.args.status else list(TERMINAL)
+        cutoff = time.time() - self.args.older_than.total_seconds()
+        n = await box.purge(older_than=cutoff, statuses=statuses)
+        names = ", ".join(sorted(s.value for s in statuses))
+        self.out.write(f"purged {n} deliver{'y' if n == 1 else 'ies'} ({names}) last updated before {_when(cutoff)}\n")
+        return 0
+
+    async def worker(self, box: Outbox) -> int:
+        tracker = self.require_tracker()
+        worker = tracker.worker
+        if self.args.dry_run:
+            worker.dry_run = True
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        names = ", ".join(worker.vendors) or "no vendors"
+        self.out.write(f"worker {worker.worker_id} sending to {names} from {tracker.outbox!r}\n")
+        self.out.flush()
+        await tracker.outbox.open()
+        await worker.start()
+        await stop.wait()
+        self.out.write("stopping: finishing requests in flight\n")
+        self.out.flush()
+        await worker.stop()
+        await tracker.outbox.close()
+        return 0
+
+    async def check(self, box: Outbox) -> int:
+        tracker = self.require_tracker()
+        conversion = sample_conversion()
+        self.out.write("A sample purchase (made-up data) as each configured vendor would send it.\n")
+        failed = 0
+        for vendor in tracker.vendors:
+            self.out.write(f"\n== {vendor.name} ==\n")
+            try:
+                reason = vendor.check(conversion)
+                if reason:
+                    self.out.write(f"skipped: {reason}\n")
+                    continue
+                prepared = vendor.prepare(conversion)
+                self.out.write(f"dedup key: {', '.join(p.dedup_key for p in prepared)}\n")
+                request = vendor.build_request([p.payload for p in prepared[: vendor.max_batch]])
+                self.out.write(describe_request(vendor, request) + "\n")
+            except Exception as exc:
+                failed += 1
+                self.out.write(f"error: {type(exc).__name__}: {mask_text(str(exc))}\n")
+        return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="attribution", description="Inspect and run conversion deliveries.")
+    parser.add_argument("--outbox", help="the SQLite outbox file (env ATTRIBUTION_OUTBOX)")
+    parser.add_argument("--config", help="module:attr of the site's Tracker (env ATTRIBUTION_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    sub.add_parser("status", help="counts per vendor and status")
+    p = sub.add_parser("list", help="deliveries, newest first")
+    p.add_argument("--status", choices=[s.value for s in Status])
+    p.add_argument("--vendor")
+    p.add_argument("--limit", type=int, default=50)
+    p = sub.add_parser("show", help="one delivery with its request and answers")
+    p.add_argument("id", type=int)
+    p.add_argument("--reveal", action="store_true", help="show personal data unmasked")
+    p = sub.add_parser("retry", help="send deliveries again")
+    p.add_argument("ids", type=int, nargs="*")
+    p.add_argument("--dead", action="store_true", help="every dead delivery")
+    p = sub.add_parser("purge", help="delete old finished deliveries")
+    p.add_argument("--older-than", type=parse_age, required=True, help="e.g. 30d, 12h")
+    p.add_argument(
+        "--status", action="append", choices=[s.value for s in Status], help="repeatable; default: finished ones"
+    )
+    p = sub.add_parser("worker", help="send deliveries until stopped (SIGTERM, Ctrl-C)")
+    p.add_argument("--dry-run", action="store_true", help="build and record requests, send nothing")
+    sub.add_parser("check", help="the request each configured vendor would send for a sample purchase")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    cli = CLI(args, out or sys.stdout)
+
+    async def run() -> int:
+        box = cli.outbox() if args.command not in ("worker", "check") else None
+        try:
+            command = getattr(cli, args.command)
+            return int(await command(box))
+        finally:
+            if box is not None:
+                await box.close()
+
+    try:
+        return asyncio.run(run())
+    except AttributionError as exc:
+        sys.stderr.write(f"attribution: {exc}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
