@@ -1,0 +1,1 @@
+"""The demo shop (``make demo``): see ``examples/demo/README.md``."""

@@ -1,0 +1,260 @@
+"""The demo shop: capture on every page, a checkout that queues one delivery per vendor, and the outbox.
+
+    make demo            # or: python -m examples.demo, then open http://127.0.0.1:8000/
+
+See examples/demo/README.md for the environment variables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from attribution.conversion import Customer, LineItem, Order
+from attribution.errors import InvalidConversionError
+from attribution.middleware import AttributionMiddleware
+from attribution.snippet import script_tag
+from attribution.templating import install_jinja2
+from attribution.tracker import CheckoutResult, Tracker
+from attribution.vendors import Vendor
+from examples.browser_app import EdgeCache
+
+from .config import DemoConfig, load_config
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+install_jinja2(TEMPLATES)
+
+PRODUCTS: dict[str, dict[str, Any]] = {
+    "mug": {"name": "Attribution mug", "price": Decimal("24.90"), "blurb": "Holds coffee and UTM parameters."},
+    "tshirt": {"name": "First-touch T-shirt", "price": Decimal("39.00"), "blurb": "Organic cotton, paid search."},
+}
+CURRENCY = "USD"
+
+
+def landing_links(request: Request) -> list[dict[str, str]]:
+    """Sample ad and campaign links, each landing on the mug's page."""
+    other = "localhost" if request.url.hostname != "localhost" else "127.0.0.1"
+    port = f":{request.url.port}" if request.url.port else ""
+    return [
+        {
+            "id": "google",
+            "label": "Google Ads (gclid)",
+            "href": "/product/mug?gclid=Cj0KCQiA-demo-gclid&utm_source=google&utm_medium=cpc&utm_campaign=spring_sale",
+        },
+        {
+            "id": "meta",
+            "label": "Meta ad (fbclid + UTM)",
+            "href": "/product/mug?fbclid=IwAR-demo-fbclid&utm_source=facebook&utm_medium=paid_social"
+            "&utm_campaign=retargeting&utm_content=carousel",
+        },
+        {
+            "id": "x",
+            "label": "X ad (twclid)",
+            "href": "/product/mug?twclid=26ldemo-twclid&utm_source=x&utm_medium=paid_social&utm_campaign=launch",
+        },
+        {
+            "id": "tiktok",
+            "label": "TikTok ad (ttclid)",
+            "href": "/product/mug?ttclid=E.C.P.demo-ttclid&utm_source=tiktok&utm_medium=paid_social",
+        },
+        {
+            "id": "ctwa",
+            "label": "Connectly Click-to-WhatsApp",
+            "href": "/product/mug?cnct_tracking_id=cnct-trk-001&sendout_id=sendout-42&ctwa_clid=ARAkdemo-ctwa"
+            "&ad_id=120210000000001&attribution_source=meta_ctwa&utm_source=whatsapp&utm_medium=paid_social",
+        },
+        {
+            "id": "email",
+            "label": "Email campaign",
+            "href": "/product/tshirt?utm_source=newsletter&utm_medium=email&utm_campaign=november_digest",
+        },
+        {
+            "id": "referral",
+            "label": f"Organic referral (through a page on {other}, another host of this server)",
+            "href": f"http://{other}{port}/_demo/referrer",
+        },
+    ]
+
+
+def _config(request: Request) -> DemoConfig:
+    config: DemoConfig = request.app.state.config
+    return config
+
+
+def _tracker(request: Request) -> Tracker:
+    tracker: Tracker = request.app.state.tracker
+    return tracker
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    context.setdefault("config", _config(request))
+    return TEMPLATES.TemplateResponse(request, name, context, status_code=status_code)
+
+
+async def home(request: Request) -> HTMLResponse:
+    return render(request, "home.html", links=landing_links(request), products=PRODUCTS)
+
+
+async def referrer(request: Request) -> HTMLResponse:
+    """A page on the other host name of this server: following its link sends a cross-host Referer."""
+    back = "localhost" if request.url.hostname != "localhost" else "127.0.0.1"
+    port = f":{request.url.port}" if request.url.port else ""
+    return render(request, "referrer.html", target=f"http://{back}{port}/product/mug")
+
+
+async def product(request: Request) -> Response:
+    slug = request.path_params["slug"]
+    if slug not in PRODUCTS:
+        return render(request, "not_found.html", status_code=404)
+    return render(request, "product.html", slug=slug, product=PRODUCTS[slug])
+
+
+async def checkout_form(request: Request) -> Response:
+    slug = request.query_params.get("product", "mug")
+    if slug not in PRODUCTS:
+        return render(request, "not_found.html", status_code=404)
+    order_id = "demo-" + secrets.token_hex(4)
+    return render(request, "checkout.html", slug=slug, product=PRODUCTS[slug], order_id=order_id, form={})
+
+
+def describe(vendor: Vendor, payload: dict[str, Any]) -> dict[str, Any]:
+    """The request a vendor would send for a stored payload, credentials masked."""
+    built = vendor.build_request([payload])
+    body = built.content.decode("utf-8", "replace")
+    with contextlib.suppress(ValueError):
+        body = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    return {
+        "method": built.method,
+        "url": vendor.masked_url(built),
+        "headers": vendor.masked_headers(built),
+        "body": body,
+    }
+
+
+async def result_rows(tracker: Tracker, result: CheckoutResult) -> list[dict[str, Any]]:
+    vendors = {v.name: v for v in tracker.vendors}
+    rows = []
+    for item in result:
+        requests = []
+        for delivery_id in item.delivery_ids:
+            delivery = await tracker.outbox.get(delivery_id)
+            if delivery is not None:
+                requests.append(
+                    {
+                        "id": delivery_id,
+                        "status": str(delivery.status),
+                        **describe(vendors[item.vendor], delivery.payload),
+                    }
+                )
+        rows.append({"vendor": item.vendor, "status": item.status, "reason": item.reason, "requests": requests})
+    return rows
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """An urlencoded form body, parsed without python-multipart (which ``request.form()`` needs)."""
+    body = (await request.body())[:65536].decode("utf-8", "replace")
+    return dict(parse_qsl(body, keep_blank_values=True))
+
+
+async def checkout(request: Request) -> Response:
+    form = await form_fields(request)
+    slug = form.get("product", "mug")
+    if slug not in PRODUCTS:
+        return render(request, "not_found.html", status_code=404)
+    item = PRODUCTS[slug]
+    quantity = max(1, min(10, int(form.get("quantity") or 1))) if (form.get("quantity") or "1").isdigit() else 1
+    try:
+        order = Order(
+            id=form.get("order_id") or "demo-" + secrets.token_hex(4),
+            value=item["price"] * quantity,
+            currency=CURRENCY,
+            items=[LineItem(id=slug, name=item["name"], quantity=quantity, price=item["price"])],
+        )
+        customer = Customer(
+            email=form.get("email") or None,
+            phone=form.get("phone") or None,
+            name=form.get("name") or None,
+            phone_region=form.get("region") or None,
+        )
+        result = await _tracker(request).checkout(request, order, customer=customer)
+    except InvalidConversionError as exc:
+        return render(
+            request,
+            "checkout.html",
+            status_code=400,
+            slug=slug,
+            product=item,
+            order_id=form.get("order_id", ""),
+            form=form,
+            error=str(exc),
+        )
+    hidden = {k: v for k, v in form.items() if k not in ("email", "phone", "name", "region", "product", "order_id")}
+    rows = await result_rows(_tracker(request), result)
+    return render(request, "result.html", order=order, rows=rows, hidden=hidden, result=result)
+
+
+async def deliveries(request: Request) -> HTMLResponse:
+    rows = await _tracker(request).outbox.list(limit=100)
+    counts = await _tracker(request).outbox.counts()
+    return render(request, "deliveries.html", rows=rows, counts=sorted(counts.items()))
+
+
+async def spa(request: Request) -> HTMLResponse:
+    return render(request, "spa.html")
+
+
+def cached_page() -> str:
+    """The HTML an edge cache would serve: one copy for every visitor, so no attribution panel in it."""
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Cached offer</title>'
+        f'<link rel="icon" href="data:,">{script_tag()}</head><body><h1>Cached offer</h1>'
+        "<p>This page is answered by a stand-in for a CDN in front of the app (see <code>x-cache: HIT</code>):"
+        " the app and its middleware never see this request. The snippet reports the landing to "
+        "<code>/_attribution/collect</code>, which stores it in the same cookie.</p>"
+        '<p><a id="back-home" href="/">Back to the shop</a> (its panel shows what the snippet recorded)</p>'
+        "</body></html>"
+    )
+
+
+def create_app(config: DemoConfig | None = None) -> EdgeCache:
+    """The whole demo: the edge cache in front of the middleware (with the tracker) in front of the shop."""
+    config = config or load_config()
+    tracker = Tracker(
+        vendors=config.vendors,
+        outbox=config.outbox,
+        secret_key=config.secret_key,
+        dry_run=config.dry_run,
+        poll_interval=0.5,
+    )
+    shop = Starlette(
+        routes=[
+            Route("/", home),
+            Route("/_demo/referrer", referrer),
+            Route("/product/{slug}", product),
+            Route("/checkout", checkout_form, methods=["GET"]),
+            Route("/checkout", checkout, methods=["POST"]),
+            Route("/deliveries", deliveries),
+            Route("/app", spa),
+            Route("/app/{rest:path}", spa),
+        ]
+    )
+    shop.state.config = config
+    shop.state.tracker = tracker
+    captured = AttributionMiddleware(shop, secret_key=config.secret_key, tracker=tracker)
+    return EdgeCache(captured, {"/cached/offer": cached_page()})
+
+
+#: The demo as configured by the environment (``uvicorn examples.demo.app:app`` works too).
+config = load_config()
+app = create_app(config)
