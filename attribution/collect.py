@@ -70,9 +70,7 @@ class CollectError(Exception):
         self.detail = detail
 
     def response(self, headers: dict[str, str] | None = None) -> Response:
-        return JSONResponse(
-            {"error": self.error, "detail": self.detail}, status_code=self.status, headers=headers
-        )
+        return JSONResponse({"error": self.error, "detail": self.detail}, status_code=self.status, headers=headers)
 
 
 def origin_of(scheme: str, netloc: str) -> str:
@@ -210,9 +208,7 @@ class CollectEndpoints:
         # Checked before reading so an unsupported body is never read at all.
         media_type = _header(scope, b"content-type").split(";", 1)[0].strip().lower()
         if media_type not in _JSON_TYPES:
-            raise CollectError(
-                415, "unsupported_media_type", "send the body as application/json or text/plain"
-            )
+            raise CollectError(415, "unsupported_media_type", "send the body as application/json or text/plain")
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -256,9 +252,7 @@ class CollectEndpoints:
             raise CollectError(422, "foreign_url", "url must be a page of this site (or of allowed_origins)")
         return parts
 
-    def _landing(
-        self, body: CollectBody, site: SplitResult, cookies: dict[str, str]
-    ) -> capture.Landing | None:
+    def _landing(self, body: CollectBody, site: SplitResult, cookies: dict[str, str]) -> capture.Landing | None:
         """The same reduction the middleware makes of a request, made of the reported page instead."""
         host = (site.hostname or "").lower()
         path = unquote(site.path, errors="replace") or "/"
@@ -270,9 +264,7 @@ class CollectEndpoints:
             referrer = capture.external_referrer(body.referrer, host, self.settings)
         if not params and referrer is None and not ids:
             return None
-        return capture.Landing(
-            params=params, path=path, referrer=referrer, cookies=ids, host=host, via="browser"
-        )
+        return capture.Landing(params=params, path=path, referrer=referrer, cookies=ids, host=host, via="browser")
 
 
 def _header(scope: Scope, name: bytes) -> str:

@@ -167,9 +167,7 @@ def test_a_custom_prefix_moves_both_routes() -> None:
     "headers",
     [
         pytest.param({"sec-fetch-site": "cross-site", "origin": "https://evil.example"}, id="cross-site"),
-        pytest.param(
-            {"sec-fetch-site": "same-site", "origin": "https://blog.shop.example.com"}, id="same-site"
-        ),
+        pytest.param({"sec-fetch-site": "same-site", "origin": "https://blog.shop.example.com"}, id="same-site"),
         pytest.param({"sec-fetch-site": "none", "origin": ""}, id="typed-url"),
         pytest.param({"sec-fetch-site": "", "origin": "https://evil.example"}, id="old-browser-cross"),
         pytest.param({"sec-fetch-site": "", "origin": ""}, id="no-origin-no-fetch-metadata"),
@@ -314,9 +312,7 @@ def test_a_bad_content_length_is_a_400() -> None:
     assert response.json()["error"] == "bad_request"
 
 
-@pytest.mark.parametrize(
-    "content_type", ["application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""]
-)
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""])
 def test_other_content_types_are_a_415(content_type: str) -> None:
     headers = {k: v for k, v in SAME_ORIGIN.items() if k != "content-type"}
     if content_type:
