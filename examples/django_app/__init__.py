@@ -1,0 +1,1 @@
+"""A minimal Django project served through its ASGI application, wrapped by ``AttributionMiddleware``."""

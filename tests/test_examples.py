@@ -1,0 +1,251 @@
+"""Every example runs: real HTTP requests through each ASGI app, a tmp_path outbox, dry run only."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx2
+from starlette.testclient import TestClient
+
+from attribution.outbox.base import Delivery, Status
+from examples import fastapi_app, starlette_app, webhook_app
+from examples.demo.app import create_app as create_demo
+from examples.demo.config import CREDENTIALS, PLACEHOLDER_SECRETS, load_config
+from tests.helpers import NAVIGATION
+
+
+def wait_for_rows(client: TestClient, app: Any, count: int, *, status: Status, timeout: float = 5.0) -> list[Delivery]:
+    """The outbox rows once ``count`` of them have reached ``status`` (the in-app worker runs meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows: list[Delivery] = client.portal.call(app.tracker.outbox.list)  # type: ignore[union-attr]
+        if sum(r.status == status for r in rows) >= count or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)
+
+
+# -- starlette_app ----------------------------------------------------------------------------------------
+
+
+def test_starlette_example_shows_the_captured_landing_on_later_requests() -> None:
+    with TestClient(starlette_app.create_app(), base_url="http://127.0.0.1", headers=NAVIGATION) as client:
+        first = client.get("/?utm_source=google&utm_medium=cpc&utm_campaign=nov&gclid=G-1")
+        assert first.json()["utm"] == {"utm_source": "google", "utm_medium": "cpc", "utm_campaign": "nov"}
+        assert "attribution" in client.cookies
+        later = client.get("/").json()
+    assert later["channel"] == "paid_search"
+    assert later["click_ids"] == {"gclid": "G-1"}
+    assert later["landing"] == "/"
+
+
+def test_starlette_example_without_a_landing_is_direct() -> None:
+    with TestClient(starlette_app.create_app(), base_url="http://127.0.0.1", headers=NAVIGATION) as client:
+        body = client.get("/").json()
+    assert body == {"channel": "direct", "first_channel": None, "utm": {}, "click_ids": {}, "landing": None}
+
+
+# -- fastapi_app ------------------------------------------------------------------------------------------
+
+
+def test_fastapi_example_checkout_queues_the_applicable_vendors_and_the_worker_dry_runs_them(tmp_path: Path) -> None:
+    app = fastapi_app.create_app(outbox=tmp_path / "outbox.sqlite3")
+    with TestClient(app, base_url="http://127.0.0.1", headers=NAVIGATION) as client:
+        landed = client.get("/?utm_source=google&utm_medium=cpc&gclid=Cj0-fastapi").json()
+        assert landed["channel"] == "paid_search"
+        order = {"order_id": "fa-1", "sku": "mug", "price": "12.50", "quantity": 2, "email": "ana@example.com"}
+        answer = client.post("/checkout", json=order)
+        assert answer.status_code == 200
+        assert answer.json()["vendors"] == {
+            "whop": {"status": "queued", "reason": None},
+            "rdstation": {"status": "queued", "reason": None},
+        }
+        rows = wait_for_rows(client, app, 2, status=Status.DRY_RUN)
+        # The same order again: nothing new is queued.
+        again = client.post("/checkout", json=order).json()["vendors"]
+        assert {v["status"] for v in again.values()} == {"duplicate"}
+    assert sorted((r.vendor, r.status) for r in rows) == [("rdstation", Status.DRY_RUN), ("whop", Status.DRY_RUN)]
+    assert {r.order_id for r in rows} == {"fa-1"}
+    whop = next(r for r in rows if r.vendor == "whop")
+    assert whop.payload["value"] == 25.0
+    assert whop.payload["context"]["utm_source"] == "google"
+    assert (tmp_path / "outbox.sqlite3").exists()
+
+
+def test_fastapi_example_without_an_email_skips_rd_station_and_says_why(tmp_path: Path) -> None:
+    with TestClient(fastapi_app.create_app(outbox=tmp_path / "o.sqlite3"), headers=NAVIGATION) as client:
+        body = client.post("/checkout", json={"order_id": "fa-2", "sku": "mug", "price": "5"}).json()
+    assert body["vendors"]["rdstation"] == {
+        "status": "skipped",
+        "reason": "RD Station needs the customer's email (in clear text)",
+    }
+
+
+# -- django_app -------------------------------------------------------------------------------------------
+
+
+async def test_django_example_template_reads_the_attribution_escaped() -> None:
+    from examples.django_app.asgi import create_application
+
+    transport = httpx2.ASGITransport(app=create_application())
+    async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1", headers=NAVIGATION) as client:
+        landing = await client.get(
+            "/landing/",
+            params={"utm_source": "google", "utm_medium": "cpc", "utm_campaign": "<b>x</b>", "gclid": "Dj-1"},
+        )
+        assert landing.status_code == 200
+        page = (await client.get("/")).text
+    assert '<strong id="channel">paid_search</strong>' in page
+    assert "<th>gclid</th><td>Dj-1</td>" in page
+    assert "&lt;b&gt;x&lt;/b&gt;" in page
+    assert "<b>x</b>" not in page
+    assert '<span id="first-path">/landing/</span>' in page
+
+
+# -- webhook_app ------------------------------------------------------------------------------------------
+
+
+def webhook(provider: webhook_app.FakeProvider, payment_id: str, email: str) -> tuple[bytes, dict[str, str]]:
+    payment = provider.payments[payment_id]
+    event = {"type": "payment.succeeded", "data": {**payment, "email": email}}
+    raw = json.dumps(event).encode()
+    return raw, {"x-signature": provider.sign(raw), "content-type": "application/json"}
+
+
+def test_webhook_example_fires_conversions_from_a_cookieless_webhook_with_the_exported_attribution(
+    tmp_path: Path,
+) -> None:
+    provider = webhook_app.FakeProvider()
+    app = webhook_app.create_app(outbox=tmp_path / "outbox.sqlite3", provider=provider)
+    with TestClient(app, base_url="http://127.0.0.1", headers=NAVIGATION) as browser:
+        browser.get("/?utm_source=facebook&utm_medium=paid_social&fbclid=IwAR-hook")
+        payment_id = browser.post("/checkout", json={"order_id": "wh-1", "amount": "49.90", "currency": "BRL"}).json()[
+            "payment_id"
+        ]
+        token = provider.payments[payment_id]["metadata"]["attribution"]
+        assert isinstance(token, str)
+        assert len(token) > 20
+
+        # The provider's server calls without the visitor's cookie.
+        browser.cookies.clear()
+        raw, headers = webhook(provider, payment_id, "buyer@example.com")
+        assert "cookie" not in browser.build_request("POST", "/webhooks/payment").headers
+        forged = browser.post("/webhooks/payment", content=raw, headers={**headers, "x-signature": "0" * 64})
+        assert forged.status_code == 400
+        fired = browser.post("/webhooks/payment", content=raw, headers=headers)
+        assert fired.status_code == 200
+        assert fired.json() == {"whop": "queued", "rdstation": "queued"}
+        assert browser.post("/webhooks/payment", content=raw, headers=headers).json() == {
+            "whop": "duplicate",
+            "rdstation": "duplicate",
+        }
+        rows = wait_for_rows(browser, app, 2, status=Status.DRY_RUN)
+    assert sorted((r.vendor, r.status) for r in rows) == [("rdstation", Status.DRY_RUN), ("whop", Status.DRY_RUN)]
+    whop = next(r for r in rows if r.vendor == "whop")
+    # The attribution and the context came from the browser's checkout, not from the webhook request.
+    assert whop.payload["context"]["utm_source"] == "facebook"
+    assert "IwAR-hook" in json.dumps(whop.payload)
+    assert whop.payload["url"] == "http://127.0.0.1/checkout"
+    assert whop.payload["user"]["email"] == "buyer@example.com"
+
+
+def test_webhook_example_refuses_a_tampered_token(tmp_path: Path) -> None:
+    provider = webhook_app.FakeProvider()
+    app = webhook_app.create_app(outbox=tmp_path / "outbox.sqlite3", provider=provider)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        payment_id = client.post("/checkout", json={"order_id": "wh-2", "amount": "10", "currency": "USD"}).json()[
+            "payment_id"
+        ]
+        provider.payments[payment_id]["metadata"]["attribution"] += "x"
+        raw, headers = webhook(provider, payment_id, "buyer@example.com")
+        answer = client.post("/webhooks/payment", content=raw, headers=headers)
+        rows = client.portal.call(app.tracker.outbox.list)
+    assert answer.status_code == 422
+    assert answer.json()["error"] == "TokenError"
+    assert rows == []
+
+
+# -- the demo ---------------------------------------------------------------------------------------------
+
+
+def test_demo_config_dry_runs_all_five_without_credentials_and_sends_only_configured_ones_with_them() -> None:
+    none = load_config({})
+    assert none.dry_run is True
+    assert [v.name for v in none.vendors] == list(CREDENTIALS)
+    some = load_config({"RDSTATION_API_KEY": "rd-real", "WHOP_API_KEY": "whop-real"})  # Whop lacks its company id
+    assert some.dry_run is False
+    assert [v.name for v in some.vendors] == ["rdstation"]
+    assert some.left_out == ["whop", "connectly", "convertloop", "xads"]
+    forced = load_config({"RDSTATION_API_KEY": "rd-real", "DEMO_DRY_RUN": "1"})
+    assert forced.dry_run is True
+    assert len(forced.vendors) == 5
+
+
+def page_text(response: Any) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", " ", response.text))
+
+
+def test_demo_checkout_shows_each_vendor_and_its_masked_request(tmp_path: Path) -> None:
+    app = create_demo(load_config({"DEMO_OUTBOX": str(tmp_path / "demo.sqlite3")}))
+    with TestClient(app, base_url="http://127.0.0.1:8000", headers=NAVIGATION) as client:
+        home = client.get("/")
+        href = html.unescape(re.search(r'id="link-ctwa" href="([^"]+)"', home.text).group(1))  # type: ignore[union-attr]
+        product = client.get(href)
+        assert '<strong id="panel-channel">paid_social</strong>' in product.text
+        assert "<th>ctwa_clid</th><td>ARAkdemo-ctwa</td>" in product.text
+        form = client.get("/checkout?product=mug")
+        order_id = re.search(r'name="order_id" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+        assert '<input type="hidden" name="utm_source" value="whatsapp">' in form.text
+        fields = {"product": "mug", "order_id": order_id, "email": "ana@example.com", "phone": "+5511912345678"}
+        result = client.post("/checkout", data={**fields, "name": "Ana", "utm_source": "whatsapp"})
+        assert result.status_code == 200
+        statuses = dict(re.findall(r'id="vendor-(\w+)" data-status="(\w+)"', result.text))
+        assert statuses == dict.fromkeys(CREDENTIALS, "queued")
+        text = page_text(result)
+        assert "POST https://api.rd.services/platform/conversions?api_key=%2A%2A%2A" in text
+        assert "x-api-key: ***" in text
+        assert '"ctwa_clid": "ARAkdemo-ctwa"' in text
+        assert not [secret for secret in PLACEHOLDER_SECRETS if secret in result.text]
+        rows = wait_for_rows(client, app.app, 5, status=Status.DRY_RUN)
+        deliveries = client.get("/deliveries")
+        # An X visitor, then the same order again: X is skipped (no twclid), the rest are duplicates.
+        again = client.post("/checkout", data={**fields, "name": "Ana"})
+    assert sorted(r.vendor for r in rows) == sorted(CREDENTIALS)
+    assert all(r.status == Status.DRY_RUN and r.answer and r.answer.startswith("POST https://") for r in rows)
+    listed = re.findall(r'data-vendor="(\w+)" data-status="(\w+)"', deliveries.text)
+    assert sorted(listed) == sorted((name, "dry_run") for name in CREDENTIALS)
+    assert 'id="duplicate"' in again.text
+
+
+def test_demo_skips_vendors_that_do_not_apply_and_says_why(tmp_path: Path) -> None:
+    app = create_demo(load_config({"DEMO_OUTBOX": str(tmp_path / "demo.sqlite3")}))
+    with TestClient(app, base_url="http://127.0.0.1:8000", headers=NAVIGATION) as client:
+        client.get("/product/tshirt?utm_source=newsletter&utm_medium=email&utm_campaign=<i>nov</i>")
+        result = client.post("/checkout", data={"product": "tshirt", "order_id": "demo-skip", "email": "a@b.co"})
+        bad = client.post("/checkout", data={"product": "tshirt", "order_id": "demo-bad", "phone": "12"})
+    statuses = dict(re.findall(r'id="vendor-(\w+)" data-status="(\w+)"', result.text))
+    assert statuses == {
+        "whop": "queued",
+        "rdstation": "queued",
+        "connectly": "skipped",
+        "convertloop": "queued",
+        "xads": "queued",  # X matches on the email too
+    }
+    assert "Why: the visitor did not come from a Click-to-WhatsApp ad" in page_text(result)
+    assert "&lt;i&gt;nov&lt;/i&gt;" in result.text
+    assert "<i>nov</i>" not in result.text
+    assert bad.status_code == 400
+    assert 'class="error"' in bad.text
+
+
+def test_demo_cached_page_is_served_in_front_of_the_app_with_the_snippet(tmp_path: Path) -> None:
+    app = create_demo(load_config({"DEMO_OUTBOX": str(tmp_path / "demo.sqlite3")}))
+    with TestClient(app, base_url="http://127.0.0.1:8000", headers=NAVIGATION) as client:
+        cached = client.get("/cached/offer?utm_source=partner&utm_medium=affiliate")
+    assert cached.headers["x-cache"] == "HIT"
+    assert "set-cookie" not in cached.headers  # the middleware never saw it: only the snippet can record it
+    assert 'src="/_attribution/attribution.js' in cached.text
