@@ -4,11 +4,11 @@ One ``Worker`` runs inside the app (started by the tracker on ASGI lifespan) or 
 worker``). Several workers may share one outbox: a delivery is claimed by one worker under a lease, so no two
 send it at the same time.
 
-Per vendor the worker claims only as many deliveries as it has free request slots (``concurrency``), so a
-claimed delivery is sent at once and its lease only needs to cover one request. Outcomes are buffered and
-written in one transaction per round ("group commit"): a crash between a send and that write leaves the
-delivery claimed, its lease expires, and it is sent again — at-least-once, which the dedup key makes harmless
-for vendors that have one.
+Per vendor the worker keeps at most one round of claimed deliveries ready besides those in flight, so a
+freed request slot is refilled at once and claims come in few, large transactions; a delivery that waited
+there for half its lease is handed back unsent. Outcomes are buffered and written in one transaction per
+round ("group commit"): a crash between a send and that write leaves the delivery claimed, its lease
+expires, and it is sent again — at-least-once, which the dedup key makes harmless for vendors that have one.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import random
 import socket
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 
 import httpx2
@@ -124,6 +125,9 @@ class Worker:
         self._client = client
         self._own_client = client is None
         self._inflight: dict[str, int] = dict.fromkeys(self.vendors, 0)
+        self._inflight_rows: dict[str, int] = dict.fromkeys(self.vendors, 0)
+        self._ready: dict[str, deque[Delivery]] = {name: deque() for name in self.vendors}
+        """Claimed deliveries waiting for a free slot, oldest first."""
         self._paused_until: dict[str, float] = dict.fromkeys(self.vendors, 0.0)
         self._next_due: float | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -181,15 +185,17 @@ class Worker:
         self._kick.set()
         with contextlib.suppress(asyncio.CancelledError):
             await self._loop_task
+        for ready in self._ready.values():
+            self._release(list(ready))
+            ready.clear()
         if self._tasks:
             _, late = await asyncio.wait(set(self._tasks), timeout=self.shutdown_grace if grace is None else grace)
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
             # A task cancelled before it ever ran sent nothing: hand its deliveries back uncounted.
-            now = self.clock()
             for chunk in self._chunks.values():
-                self._record([Finish(d.id, Status.PENDING, now, next_attempt_at=now, released=True) for d in chunk])
+                self._release(chunk)
             self._chunks.clear()
         if self._flush_task is not None:
             # Never cancel the writer: a cancelled write could drop outcomes already taken from the buffer.
@@ -220,25 +226,31 @@ class Worker:
             await self._purge_old()
             more = False
             for name, vendor in self.vendors.items():
-                now = self.clock()
-                free = self._slots[name] - self._inflight[name]
-                if free <= 0 or self._paused_until[name] > now:
+                if self._paused_until[name] > self.clock():
                     continue
-                limit = free * vendor.max_batch
+                self._dispatch(vendor)
+                ready = self._ready[name]
+                per_round = self._slots[name] * vendor.max_batch
+                # Keep up to one round of claimed deliveries ready besides those in flight, so a freed slot
+                # is refilled without a database round trip and claims come in large, cheap transactions.
+                room = 2 * per_round - self._inflight_rows[name] - len(ready)
+                if room <= 0 or len(ready) >= per_round // 2 + 1:
+                    continue
                 try:
                     claimed = await self.outbox.claim(
-                        self.worker_id, vendor=name, limit=limit, now=now, lease=self.lease
+                        self.worker_id, vendor=name, limit=room, now=self.clock(), lease=self.lease
                     )
                 except Exception:
                     log.exception("claiming deliveries of %s failed; trying again shortly", name)
                     break
                 if claimed:
                     self._idle.clear()
-                    self._dispatch(vendor, claimed, free)
-                    more = more or len(claimed) == limit
+                    ready.extend(claimed)
+                    self._dispatch(vendor)
+                    more = more or len(claimed) == room
             if more:
                 continue
-            if not self._tasks and not self._pending and not self._flushing:
+            if not self._tasks and not self._pending and not self._flushing and not any(self._ready.values()):
                 self._idle.set()
             await self._sleep()
 
@@ -268,27 +280,43 @@ class Worker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._kick.wait(), max(wait, 0.001))
 
-    def _dispatch(self, vendor: Vendor, claimed: list[Delivery], free: int) -> None:
-        groups: dict[str, list[Delivery]] = {}
-        for delivery in claimed:
-            groups.setdefault(delivery.batch_key, []).append(delivery)
-        chunks = [
-            group[i : i + vendor.max_batch] for group in groups.values() for i in range(0, len(group), vendor.max_batch)
-        ]
-        now = self.clock()
-        for chunk in chunks[free:]:
-            # More batch keys than free slots: hand these back rather than hold them while the lease runs.
-            self._record([Finish(d.id, Status.PENDING, now, next_attempt_at=now, released=True) for d in chunk])
-        for chunk in chunks[:free]:
-            self._inflight[vendor.name] += 1
+    def _dispatch(self, vendor: Vendor) -> None:
+        """Start requests from the ready deliveries while the vendor has free slots."""
+        name, ready = vendor.name, self._ready[vendor.name]
+        while ready and self._inflight[name] < self._slots[name]:
+            head = ready.popleft()
+            chunk = [head]
+            if vendor.max_batch > 1:
+                keep: deque[Delivery] = deque()
+                while ready:
+                    d = ready.popleft()
+                    (chunk if d.batch_key == head.batch_key and len(chunk) < vendor.max_batch else keep).append(d)
+                ready.extend(keep)
+            now = self.clock()
+            # A delivery that waited here for half its lease is handed back unsent rather than risk being
+            # sent while another worker takes it over.
+            stale = [d for d in chunk if now > d.next_attempt_at - self.lease / 2]
+            if stale:
+                self._release(stale)
+                chunk = [d for d in chunk if d not in stale]
+                if not chunk:
+                    continue
+            self._inflight[name] += 1
+            self._inflight_rows[name] += len(chunk)
             task = asyncio.create_task(self._send(vendor, chunk))
             self._tasks.add(task)
             self._chunks[task] = chunk
-            task.add_done_callback(functools.partial(self._done, vendor.name))
+            task.add_done_callback(functools.partial(self._done, name, len(chunk)))
 
-    def _done(self, name: str, task: asyncio.Task[None]) -> None:
+    def _release(self, deliveries: Sequence[Delivery]) -> None:
+        """Hand claimed, unsent deliveries back: due at once, and not counted as an attempt."""
+        now = self.clock()
+        self._record([Finish(d.id, Status.PENDING, now, next_attempt_at=now, released=True) for d in deliveries])
+
+    def _done(self, name: str, rows: int, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         self._inflight[name] -= 1
+        self._inflight_rows[name] -= rows
         self._kick.set()
 
     async def _send(self, vendor: Vendor, chunk: list[Delivery]) -> None:
@@ -362,6 +390,9 @@ class Worker:
             # The vendor asked everyone to wait, not just this delivery: pause the whole vendor.
             until = now + min(outcome.after, self.policy.max_retry_after)
             self._paused_until[vendor.name] = max(self._paused_until[vendor.name], until)
+            # Deliveries claimed but not yet sent go back: held through the pause, their lease could expire.
+            self._release(list(self._ready[vendor.name]))
+            self._ready[vendor.name].clear()
         finishes = []
         for d in chunk:
             next_at = now + retry_delay(d.attempts, self.policy, after=outcome.after, rand=self.rand)

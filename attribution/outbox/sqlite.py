@@ -104,6 +104,7 @@ class SQLiteOutbox(Outbox):
         self.busy_timeout = busy_timeout
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
+        self._mode = ""
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -120,6 +121,7 @@ class SQLiteOutbox(Outbox):
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            self._mode = self.synchronous
             conn.execute("PRAGMA foreign_keys=ON")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
@@ -146,8 +148,14 @@ class SQLiteOutbox(Outbox):
 
         return await asyncio.get_running_loop().run_in_executor(executor, call)
 
-    @staticmethod
-    def _write(conn: sqlite3.Connection, fn: Callable[[], T]) -> T:
+    def _write(self, conn: sqlite3.Connection, fn: Callable[[], T], *, durable: bool = True) -> T:
+        # Only checkouts need a commit on disk before they return. A claim or a result lost to a power cut
+        # merely makes a delivery due again (at-least-once), so the worker's writes skip the fsync; the next
+        # durable commit syncs the WAL up to it anyway.
+        mode = self.synchronous if durable else "NORMAL"
+        if mode != self._mode:
+            conn.execute(f"PRAGMA synchronous={mode}")
+            self._mode = mode
         conn.execute("BEGIN IMMEDIATE")
         try:
             result = fn()
@@ -242,7 +250,7 @@ class SQLiteOutbox(Outbox):
                 )
                 return [_row_claimed(r, worker_id, now, lease) for r in rows]
 
-            return self._write(conn, tx)
+            return self._write(conn, tx, durable=False)
 
         return await self._run(work)
 
@@ -279,7 +287,7 @@ class SQLiteOutbox(Outbox):
                         )
                 return applied
 
-            return self._write(conn, tx)
+            return self._write(conn, tx, durable=False)
 
         return await self._run(work)
 
