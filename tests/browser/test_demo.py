@@ -1,0 +1,131 @@
+"""The demo shop in headless Chromium: landing links, checkout, the masked requests, the outbox, and the two
+landings only the snippet sees (a cached page and an SPA navigation)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+
+from examples.demo.app import create_app
+from examples.demo.config import CREDENTIALS, PLACEHOLDER_SECRETS, load_config
+from tests.browser.conftest import LiveServer, Tab
+
+pytestmark = pytest.mark.browser
+
+COLLECT = "/_attribution/collect"
+
+
+class DemoServer(LiveServer):
+    """The shared live server, with the ASGI lifespan on: the demo's middleware starts the tracker's worker
+    (and opens the outbox) on startup."""
+
+    def __init__(self, app: Any) -> None:
+        super().__init__(app)
+        config = uvicorn.Config(self.recorder, lifespan="on", log_level="warning", access_log=False)
+        self.server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._socket]}, daemon=True)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    outbox = tmp_path_factory.mktemp("demo") / "outbox.sqlite3"
+    with DemoServer(create_app(load_config({"DEMO_OUTBOX": str(outbox)}))) as server:
+        yield server
+
+
+def is_collect(response: Any) -> bool:
+    return bool(response.url.endswith(COLLECT))
+
+
+def panel(tab: Tab, part: str) -> str:
+    return (tab.page.text_content(f"#panel-{part}") or "").strip()
+
+
+def test_a_landing_link_then_checkout_shows_every_vendor_with_its_masked_request(demo: DemoServer, tab: Tab) -> None:
+    page = tab.page
+    page.goto(demo.url() + "/")
+    assert panel(tab, "empty").startswith("Nothing captured yet")
+    page.click("#link-ctwa")
+    page.wait_for_url("**/product/mug?*")
+    assert panel(tab, "channel") == "paid_social"
+    assert "ctwa_clidARAkdemo-ctwa" in panel(tab, "click-ids").replace("\n", "").replace(" ", "")
+    assert "cnct_tracking_id" in panel(tab, "last")
+
+    page.click("#buy")
+    page.wait_for_url("**/checkout?product=mug")
+    assert page.get_attribute("#checkout-form input[name=utm_source]", "value") == "whatsapp"
+    page.click("#place-order")
+    page.wait_for_selector("#order-id")
+
+    statuses = {name: page.get_attribute(f"#vendor-{name}", "data-status") for name in CREDENTIALS}
+    assert statuses == dict.fromkeys(CREDENTIALS, "queued")
+    requests = page.locator("pre.request").all_text_contents()
+    assert len(requests) == 5
+    assert all(text.startswith("POST https://") for text in requests)
+    connectly = page.text_content("#vendor-connectly") or ""
+    assert "x-api-key: ***" in connectly
+    assert '"ctwa_clid": "ARAkdemo-ctwa"' in connectly
+    html = page.content()
+    assert [secret for secret in PLACEHOLDER_SECRETS if secret in html] == []
+
+    page.click("#to-deliveries")
+    page.wait_for_url("**/deliveries")
+    deadline = time.monotonic() + 5
+    while True:  # the in-app worker records the dry runs within a moment
+        rows = page.eval_on_selector_all("tr.delivery", "rows => rows.map(r => [r.dataset.vendor, r.dataset.status])")
+        if sum(status == "dry_run" for _, status in rows) >= 5 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+        page.reload()
+    assert {vendor for vendor, status in rows if status == "dry_run"} >= set(CREDENTIALS)
+    assert tab.errors == []
+
+
+def test_a_google_ads_click_and_then_an_organic_referral_from_another_host(demo: DemoServer, tab: Tab) -> None:
+    page = tab.page
+    page.goto(demo.url() + "/")
+    page.click("#link-google")
+    page.wait_for_url("**/product/mug?*")
+    assert panel(tab, "channel") == "paid_search"
+    assert "Cj0KCQiA-demo-gclid" in panel(tab, "click-ids")
+
+    page.goto(demo.url() + "/")
+    page.click("#link-referral")  # a page on http://localhost:<port>, linking back to 127.0.0.1
+    page.wait_for_url(f"http://localhost:{demo.port}/_demo/referrer")
+    page.click("#referral-link")
+    page.wait_for_url(f"{demo.url()}/product/mug")
+    assert panel(tab, "channel") == "referral"
+    assert "localhost" in panel(tab, "last")
+    assert panel(tab, "first-channel") == "paid_search"  # the first touch stays
+
+
+def test_the_cached_page_and_the_spa_navigation_are_captured_by_the_snippet(demo: DemoServer, tab: Tab) -> None:
+    page = tab.page
+    with page.expect_response(is_collect) as report:
+        response = page.goto(demo.url() + "/cached/offer?utm_source=partner&utm_medium=affiliate&utm_campaign=edge")
+    assert response is not None
+    assert response.headers["x-cache"] == "HIT"
+    assert report.value.json()["recorded"] is True
+    page.click("#back-home")
+    page.wait_for_url(demo.url() + "/")
+    assert panel(tab, "channel") == "affiliate"
+    last = panel(tab, "last")
+    assert "/cached/offer" in last
+    assert "browser" in last
+
+    page.goto(demo.url() + "/app")
+    with page.expect_response(is_collect) as report:
+        page.click("#spa-offer")
+    assert report.value.json()["recorded"] is True
+    assert page.url.endswith("/app/offer?utm_source=instagram&utm_medium=social&utm_campaign=spa_launch")
+    page.goto(demo.url() + "/deliveries")
+    assert panel(tab, "channel") == "organic_social"
+    last = panel(tab, "last")
+    assert "/app/offer" in last
+    assert "spa_launch" in last
+    assert tab.errors == []
