@@ -137,7 +137,7 @@ class CollectEndpoints:
         own = self._own_origins(scope, info)
         try:
             cors = self._check_origin(info, own)
-            body = self._parse(info, await self._read_body(scope, receive))
+            body = self._parse(await self._read_body(scope, receive))
             site = self._site_url(body.url, own)
         except CollectError as exc:
             return exc.response()
@@ -223,7 +223,7 @@ class CollectEndpoints:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    def _parse(self, info: RequestInfo, raw: bytes) -> CollectBody:
+    def _parse(self, raw: bytes) -> CollectBody:
         try:
             data = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError):
