@@ -24,6 +24,7 @@ from .errors import MiddlewareNotInstalledError
 from .forms import hidden_fields
 from .middleware import get_attribution
 from .models import Attribution
+from .settings import Settings
 
 
 def attribution_context(request: Request) -> dict[str, Any]:
@@ -50,12 +51,17 @@ def _fields(context: Context, names: list[str] | None = None, prefix: str = "") 
 
 
 def install_jinja2(
-    templates: Jinja2Templates | Environment, *, endpoint_prefix: str = "/_attribution/"
+    templates: Jinja2Templates | Environment,
+    *,
+    endpoint_prefix: str = "/_attribution/",
+    settings: Settings | None = None,
 ) -> None:
     """Register ``attribution``, ``attribution_fields()`` and ``attribution_script()`` in templates.
 
     With a ``Jinja2Templates`` the ``attribution`` variable comes from a context processor; with a bare
-    ``Environment``, pass ``request`` (or ``attribution``) in the context yourself.
+    ``Environment``, pass ``request`` (or ``attribution``) in the context yourself. Pass the middleware's
+    ``settings`` when it uses ``extra_params`` or another ``endpoint_prefix``, so the script tag lists the
+    same parameters the server captures.
     """
     from .snippet import script_tag
 
@@ -65,6 +71,6 @@ def install_jinja2(
     env.globals["attribution_fields"] = _fields
 
     def attribution_script(nonce: str | None = None) -> Markup:
-        return Markup(script_tag(prefix=endpoint_prefix, nonce=nonce))
+        return Markup(script_tag(prefix=endpoint_prefix, nonce=nonce, settings=settings))
 
     env.globals["attribution_script"] = attribution_script

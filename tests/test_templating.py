@@ -61,3 +61,15 @@ def test_hidden_fields_can_be_limited_and_prefixed() -> None:
     attr.with_windows({}, now=None)
     html = hidden_fields(attr, names=["utm_source", "missing"], prefix="attr_")
     assert str(html) == '<input type="hidden" name="attr_utm_source" value="a&amp;b">'
+
+
+def test_the_script_tag_follows_the_middlewares_settings(tmp_path: Path) -> None:
+    from attribution.settings import Settings
+
+    (tmp_path / "t.html").write_text("{{ attribution_script() }}")
+    templates = Jinja2Templates(directory=str(tmp_path))
+    settings = Settings.build(secret_key=SECRET, extra_params=["ref_code"], endpoint_prefix="/_t/")
+    install_jinja2(templates, settings=settings)
+    html = templates.get_template("t.html").render()
+    assert 'src="/_t/attribution.js?v=' in html
+    assert "ref_code" in html
