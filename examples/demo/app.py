@@ -173,7 +173,8 @@ async def checkout(request: Request) -> Response:
     if slug not in PRODUCTS:
         return render(request, "not_found.html", status_code=404)
     item = PRODUCTS[slug]
-    quantity = max(1, min(10, int(form.get("quantity") or 1))) if (form.get("quantity") or "1").isdigit() else 1
+    raw_quantity = form.get("quantity", "1")
+    quantity = max(1, min(10, int(raw_quantity))) if raw_quantity.isdigit() else 1
     try:
         order = Order(
             id=form.get("order_id") or "demo-" + secrets.token_hex(4),
