@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from attribution.middleware import AttributionMiddleware, Receive, Scope, Send, get_attribution
@@ -145,6 +145,8 @@ def create_app(*, secret_key: str = SECRET, **options: Any) -> EdgeCache:
             Route("/app", spa),
             Route("/app/{rest:path}", spa),
             Route("/signup", signup, methods=["POST"]),
+            # pages that are not HTML (the JSON /signup answer) make the browser ask for /favicon.ico
+            Route("/favicon.ico", lambda request: Response(status_code=204)),
         ]
     )
     captured = AttributionMiddleware(site, secret_key=secret_key, **options)

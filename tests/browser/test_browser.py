@@ -155,7 +155,9 @@ def test_an_allowed_origin_can_record_so_the_refusal_above_is_what_stops_it(
 
 def test_marked_forms_receive_the_hidden_fields(site: LiveServer, tab: Tab) -> None:
     base = site.url()
-    tab.page.goto(f"{base}/landing?utm_source=newsletter&utm_medium=email&utm_campaign=may")
+    # Wait for the landing's own report, so the next wait cannot catch it late (its body is gone by then).
+    with tab.page.expect_response(is_collect):
+        tab.page.goto(f"{base}/landing?utm_source=newsletter&utm_medium=email&utm_campaign=may")
 
     # A cached page with no parameters: the snippet only asks for the attribution, to fill the forms.
     with tab.page.expect_response(is_collect) as report:
