@@ -32,10 +32,7 @@ from attribution.models import Attribution
 from attribution.settings import Settings
 
 SECRET = "bench-secret-key-0123456789abcdef"
-UA = (
-    b"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
-    b"Chrome/130 Safari/537.36"
-)
+UA = b"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130 Safari/537.36"
 BASE_HEADERS = [
     (b"host", b"shop.example.com"),
     (b"user-agent", UA),
@@ -67,7 +64,10 @@ def stored_cookie() -> str:
     ):
         attr = apply(attr, Landing(params=query, path="/"), now=_now(), settings=settings) or attr
     attr = Attribution(
-        first=attr.first, history=attr.history, identifiers={"fbp": "fb.1.1700000000000.12345"}
+        # the ids the browser-id case sends as cookies, as a returning visitor's cookie already holds them
+        first=attr.first,
+        history=attr.history,
+        identifiers={"fbp": "fb.1.1700000000000.12345", "ga": "1234567890.1700000000"},
     )
     return CookieCodec(settings).encode(attr)
 
