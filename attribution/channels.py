@@ -105,9 +105,7 @@ def classify(params: Mapping[str, str], referrer: str | None) -> Channel:
     """The channel of one landing from its captured parameters and referring host."""
     medium = params.get("utm_medium", "").strip().lower()
     source = params.get("utm_source", "").strip().lower()
-    social_source = bool(source) and (
-        is_social_site(source) or source in SOCIAL_SITES or source in ("fb", "ig")
-    )
+    social_source = bool(source) and (is_social_site(source) or source in SOCIAL_SITES or source in ("fb", "ig"))
 
     if any(k in params for k in _PAID_SEARCH_IDS):
         return Channel.PAID_SEARCH

@@ -44,9 +44,7 @@ class AttributionState:
 
     __slots__ = ("_attr", "_raw", "changed", "cleared", "clock", "codec", "cookie_header", "read")
 
-    def __init__(
-        self, codec: CookieCodec, cookie_header: str, clock: Callable[[], datetime] | None = None
-    ) -> None:
+    def __init__(self, codec: CookieCodec, cookie_header: str, clock: Callable[[], datetime] | None = None) -> None:
         self.codec = codec
         self.cookie_header = cookie_header
         self.clock = clock
@@ -195,9 +193,7 @@ class AttributionMiddleware:
         # substring checks beat one alternation regex by ~10x here; a false hit only costs a parse
         has_ids = bool(cookie) and any(marker in cookie for marker in self._id_markers)
         info: RequestInfo | None = None
-        if (scope["query_string"] or referer or has_ids) and not path.startswith(
-            self.settings.excluded_paths
-        ):
+        if (scope["query_string"] or referer or has_ids) and not path.startswith(self.settings.excluded_paths):
             info = RequestInfo.from_scope(scope)
             landing = self.landing(scope, info, cookie_parser(cookie) if has_ids else {})
             if landing is not None:
@@ -223,17 +219,13 @@ class AttributionMiddleware:
         if scope["method"] in ("GET", "HEAD"):
             query = scope["query_string"]
             if query:
-                params = capture.tracked_params(
-                    query.decode("utf-8", "replace"), self.settings.tracked_params
-                )
+                params = capture.tracked_params(query.decode("utf-8", "replace"), self.settings.tracked_params)
             if info.referer and info.is_navigation:
                 referrer = capture.external_referrer(info.referer, info.hostname, self.settings)
         ids = capture.identifiers_from_cookies(cookies) if cookies else {}
         if not params and referrer is None and not ids:
             return None
-        return capture.Landing(
-            params=params, path=scope["path"], referrer=referrer, cookies=ids, host=info.hostname
-        )
+        return capture.Landing(params=params, path=scope["path"], referrer=referrer, cookies=ids, host=info.hostname)
 
     def secure(self, scope: Scope, hostname: str | None = None) -> bool:
         """Whether the cookie gets the Secure attribute on this request."""
@@ -251,9 +243,7 @@ class AttributionMiddleware:
             log.exception("attribution consent hook failed; treating the visitor as not consenting")
             return False
 
-    def capture(
-        self, scope: Scope, info: RequestInfo, landing: capture.Landing, state: AttributionState
-    ) -> None:
+    def capture(self, scope: Scope, info: RequestInfo, landing: capture.Landing, state: AttributionState) -> None:
         """Apply a landing to the state, honouring consent and the bot list."""
         if not self.allowed(scope):
             if state.raw is not None:
@@ -277,9 +267,7 @@ class AttributionMiddleware:
         if state.cleared:
             headers.append("set-cookie", self.codec.clear_cookie(secure=secure))
         elif state.changed:
-            headers.append(
-                "set-cookie", self.codec.set_cookie(self.codec.encode(state.load()), secure=secure)
-            )
+            headers.append("set-cookie", self.codec.set_cookie(self.codec.encode(state.load()), secure=secure))
         if state.read or state.changed or state.cleared:
             headers.add_vary_header("Cookie")
 

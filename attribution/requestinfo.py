@@ -35,9 +35,7 @@ class RequestInfo:
                 info.host = value.decode("latin-1")
             elif name == b"cookie":
                 info.cookie = (
-                    value.decode("latin-1")
-                    if not info.cookie
-                    else info.cookie + "; " + value.decode("latin-1")
+                    value.decode("latin-1") if not info.cookie else info.cookie + "; " + value.decode("latin-1")
                 )
             elif name == b"referer":
                 info.referer = value.decode("latin-1")

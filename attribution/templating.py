@@ -25,6 +25,7 @@ from .forms import hidden_fields
 from .middleware import get_attribution
 from .models import Attribution
 from .settings import Settings
+from .snippet import SafeHTML
 
 
 def attribution_context(request: Request) -> dict[str, Any]:
@@ -70,7 +71,8 @@ def install_jinja2(
         templates.context_processors.append(attribution_context)
     env.globals["attribution_fields"] = _fields
 
-    def attribution_script(nonce: str | None = None) -> Markup:
-        return Markup(script_tag(prefix=endpoint_prefix, nonce=nonce, settings=settings))
+    def attribution_script(nonce: str | None = None) -> SafeHTML:
+        # already escaped; SafeHTML's __html__ tells Jinja's autoescape to insert it as is
+        return script_tag(prefix=endpoint_prefix, nonce=nonce, settings=settings)
 
     env.globals["attribution_script"] = attribution_script

@@ -41,9 +41,7 @@ async def plain(request: Request) -> PlainTextResponse:
 
 def make_app(**options: Any) -> Starlette:
     """A site with ``/show`` (reads the attribution), ``/plain`` and ``/static/x`` (never read it)."""
-    app = Starlette(
-        routes=[Route("/show", show), Route("/plain", plain), Route("/static/x", plain), Route("/", plain)]
-    )
+    app = Starlette(routes=[Route("/show", show), Route("/plain", plain), Route("/static/x", plain), Route("/", plain)])
     options.setdefault("secret_key", SECRET)
     app.add_middleware(AttributionMiddleware, **options)
     return app

@@ -30,7 +30,8 @@ class Server:
         self.thread.start()
         deadline = time.monotonic() + 10
         while not self.server.started:
-            assert self.thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            assert self.thread.is_alive(), "uvicorn stopped while starting"
+            assert time.monotonic() < deadline, "uvicorn did not start in 10 s"
             time.sleep(0.01)
         return self
 
