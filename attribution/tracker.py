@@ -225,6 +225,10 @@ class Tracker:
 
     async def record(self, conversion: Conversion) -> CheckoutResult:
         """Queue a ready ``Conversion`` for every vendor that applies (``checkout`` builds one for you)."""
+        with self.worker.yielding():
+            return await self._record(conversion)
+
+    async def _record(self, conversion: Conversion) -> CheckoutResult:
         results: dict[str, VendorResult] = {}
         items: list[NewDelivery] = []
         for vendor in self.vendors:

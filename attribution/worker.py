@@ -24,7 +24,7 @@ import socket
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import httpx2
 
@@ -140,6 +140,11 @@ class Worker:
         self._flush_kick = asyncio.Event()
         self._idle = asyncio.Event()
         self._last_purge = 0.0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
+        self._busy = 0
+        self.max_yield = 0.05
+        """Longest pause of new requests while checkouts run in the same loop (seconds)."""
         self._stopping = False
         self._closing = False
         self._flushing = False
@@ -173,6 +178,9 @@ class Worker:
             self._own_client = True
         self._stopping = self._closing = False
         self._kick, self._flush_kick, self._idle = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        self._quiet = asyncio.Event()
+        if not self._busy:
+            self._quiet.set()
         self._flush_task = asyncio.create_task(self._flusher(), name="attribution-outbox-writer")
         self._loop_task = asyncio.create_task(self._loop(), name="attribution-worker")
 
@@ -220,13 +228,34 @@ class Worker:
 
     # -- the loop --------------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def yielding(self) -> Iterator[None]:
+        """While any such block runs (a checkout, in the same event loop), start no new requests.
+
+        The worker shares the app's event loop; a checkout must not wait behind the CPU work of starting
+        requests. Sending resumes when the checkouts finish, or after ``max_yield`` seconds at most, so a
+        steady stream of checkouts delays deliveries but cannot stop them.
+        """
+        self._busy += 1
+        self._quiet.clear()
+        try:
+            yield
+        finally:
+            self._busy -= 1
+            if not self._busy:
+                self._quiet.set()
+
     async def _loop(self) -> None:
         while not self._stopping:
             self._kick.clear()
+            if self._busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._quiet.wait(), self.max_yield)
             await self._purge_old()
-            more = False
+            limits: dict[str, int] = {}
+            now = self.clock()
             for name, vendor in self.vendors.items():
-                if self._paused_until[name] > self.clock():
+                if self._paused_until[name] > now:
                     continue
                 self._dispatch(vendor)
                 ready = self._ready[name]
@@ -234,20 +263,20 @@ class Worker:
                 # Keep up to one round of claimed deliveries ready besides those in flight, so a freed slot
                 # is refilled without a database round trip and claims come in large, cheap transactions.
                 room = 2 * per_round - self._inflight_rows[name] - len(ready)
-                if room <= 0 or len(ready) >= per_round // 2 + 1:
-                    continue
+                if room > 0 and len(ready) <= per_round // 2:
+                    limits[name] = room
+            more = False
+            if limits:
                 try:
-                    claimed = await self.outbox.claim(
-                        self.worker_id, vendor=name, limit=room, now=self.clock(), lease=self.lease
-                    )
+                    claimed = await self.outbox.claim(self.worker_id, limits=limits, now=self.clock(), lease=self.lease)
                 except Exception:
-                    log.exception("claiming deliveries of %s failed; trying again shortly", name)
-                    break
-                if claimed:
+                    log.exception("claiming deliveries failed; trying again shortly")
+                    claimed = {}
+                for name, deliveries in claimed.items():
                     self._idle.clear()
-                    ready.extend(claimed)
-                    self._dispatch(vendor)
-                    more = more or len(claimed) == room
+                    self._ready[name].extend(deliveries)
+                    self._dispatch(self.vendors[name])
+                    more = more or len(deliveries) == limits[name]
             if more:
                 continue
             if not self._tasks and not self._pending and not self._flushing and not any(self._ready.values()):

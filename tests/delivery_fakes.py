@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import httpx2
 
-from attribution.outbox import NewDelivery, Outbox, Status
+from attribution.outbox import Delivery, NewDelivery, Outbox, Status
 from attribution.retry import RetryPolicy
 from attribution.vendors.base import JSON, Prepared, Vendor
 
@@ -81,3 +81,10 @@ async def wait_for_status(outbox: Outbox, ids: Sequence[int], status: Status, *,
             summary = {d.id: (d.status.value, d.attempts, d.last_error) for d in found if d is not None}
             raise AssertionError(f"not all {status.value} after {timeout}s: {summary}")
         await asyncio.sleep(0.01)
+
+
+async def claim_one(
+    outbox: Outbox, worker_id: str, vendor: str, limit: int, *, now: float, lease: float
+) -> list[Delivery]:
+    """Claim for one vendor (the tests' common case)."""
+    return (await outbox.claim(worker_id, limits={vendor: limit}, now=now, lease=lease)).get(vendor, [])

@@ -14,6 +14,7 @@ import pytest
 from attribution.cli import main, mask_pii, parse_age
 from attribution.outbox import Finish, NewDelivery, SQLiteOutbox, Status
 from tests.cli_site import SECRETS
+from tests.delivery_fakes import claim_one
 
 PAYLOAD = {
     "event_id": "purchase:A-1",
@@ -48,7 +49,7 @@ def outbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             ],
             now=now - 3600,
         )
-        claimed = await box.claim("w1", vendor="whop", limit=2, now=now - 3600, lease=60)
+        claimed = await claim_one(box, "w1", "whop", 2, now=now - 3600, lease=60)
         await box.finish(
             "w1",
             [

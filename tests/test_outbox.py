@@ -10,7 +10,7 @@ import pytest
 
 from attribution.errors import OutboxError
 from attribution.outbox import Finish, NewDelivery, SQLiteOutbox, Status
-from tests.delivery_fakes import items
+from tests.delivery_fakes import claim_one, items
 
 
 @pytest.fixture
@@ -63,15 +63,15 @@ async def test_rows_survive_reopening_the_file(tmp_path: Path) -> None:
 
 async def test_claims_are_exclusive_until_the_lease_expires(outbox: SQLiteOutbox) -> None:
     await outbox.enqueue(items(5), now=0.0)
-    a = await outbox.claim("A", vendor="fake", limit=3, now=1.0, lease=10.0)
-    b = await outbox.claim("B", vendor="fake", limit=10, now=1.0, lease=10.0)
+    a = await claim_one(outbox, "A", "fake", 3, now=1.0, lease=10.0)
+    b = await claim_one(outbox, "B", "fake", 10, now=1.0, lease=10.0)
     assert len(a) == 3
     assert len(b) == 2
     assert not {d.id for d in a} & {d.id for d in b}
     assert all(d.status == Status.SENDING and d.attempts == 1 for d in a + b)
-    assert await outbox.claim("C", vendor="fake", limit=10, now=10.9, lease=10.0) == []
+    assert await claim_one(outbox, "C", "fake", 10, now=10.9, lease=10.0) == []
     # A's worker died: after its lease C takes its deliveries, and the history says what happened.
-    c = await outbox.claim("C", vendor="fake", limit=10, now=11.5, lease=10.0)
+    c = await claim_one(outbox, "C", "fake", 10, now=11.5, lease=10.0)
     assert len(c) == 5
     assert all(d.attempts == 2 for d in c)
     got = await outbox.get(a[0].id)
@@ -81,16 +81,16 @@ async def test_claims_are_exclusive_until_the_lease_expires(outbox: SQLiteOutbox
 
 async def test_claim_skips_other_vendors_and_future_deliveries(outbox: SQLiteOutbox) -> None:
     await outbox.enqueue(items(1, "other") + items(1), now=0.0)
-    [d] = await outbox.claim("A", vendor="fake", limit=10, now=1.0, lease=5.0)
+    [d] = await claim_one(outbox, "A", "fake", 10, now=1.0, lease=5.0)
     await outbox.finish("A", [Finish(d.id, Status.PENDING, 1.0, next_attempt_at=50.0, error="HTTP 500")])
-    assert await outbox.claim("A", vendor="fake", limit=10, now=49.0, lease=5.0) == []
-    assert len(await outbox.claim("A", vendor="fake", limit=10, now=50.0, lease=5.0)) == 1
+    assert await claim_one(outbox, "A", "fake", 10, now=49.0, lease=5.0) == []
+    assert len(await claim_one(outbox, "A", "fake", 10, now=50.0, lease=5.0)) == 1
 
 
 async def test_only_the_owner_records_a_result(outbox: SQLiteOutbox) -> None:
     await outbox.enqueue(items(1), now=0.0)
-    [d] = await outbox.claim("A", vendor="fake", limit=1, now=1.0, lease=1.0)
-    [d2] = await outbox.claim("B", vendor="fake", limit=1, now=3.0, lease=1.0)
+    [d] = await claim_one(outbox, "A", "fake", 1, now=1.0, lease=1.0)
+    [d2] = await claim_one(outbox, "B", "fake", 1, now=3.0, lease=1.0)
     assert await outbox.finish("A", [Finish(d.id, Status.DEAD, 3.5, error="late")]) == 0
     assert await outbox.finish("B", [Finish(d2.id, Status.DELIVERED, 3.6, answer='{"id":"1"}')]) == 1
     got = await outbox.get(d.id)
@@ -101,7 +101,7 @@ async def test_only_the_owner_records_a_result(outbox: SQLiteOutbox) -> None:
 
 async def test_released_deliveries_do_not_count_as_attempts(outbox: SQLiteOutbox) -> None:
     await outbox.enqueue(items(1), now=0.0)
-    [d] = await outbox.claim("A", vendor="fake", limit=1, now=1.0, lease=9.0)
+    [d] = await claim_one(outbox, "A", "fake", 1, now=1.0, lease=9.0)
     await outbox.finish("A", [Finish(d.id, Status.PENDING, 1.0, next_attempt_at=1.0, released=True)])
     got = await outbox.get(d.id)
     assert got is not None
@@ -110,7 +110,7 @@ async def test_released_deliveries_do_not_count_as_attempts(outbox: SQLiteOutbox
 
 async def test_retry_revives_dead_deliveries_and_purge_removes_old_ones(outbox: SQLiteOutbox) -> None:
     ids = [e.id for e in await outbox.enqueue(items(3), now=0.0)]
-    claimed = await outbox.claim("A", vendor="fake", limit=3, now=1.0, lease=5.0)
+    claimed = await claim_one(outbox, "A", "fake", 3, now=1.0, lease=5.0)
     await outbox.finish(
         "A",
         [

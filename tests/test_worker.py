@@ -398,3 +398,48 @@ def test_a_lease_shorter_than_a_request_is_refused(tmp_path: Path) -> None:
         Worker(SQLiteOutbox(tmp_path / "o.db"), [FakeVendor()], timeout=10.0, lease=20.0)
     with pytest.raises(ConfigurationError, match="once"):
         Worker(SQLiteOutbox(tmp_path / "o.db"), [FakeVendor(), FakeVendor()])
+
+
+async def test_no_new_requests_start_while_a_checkout_runs_but_only_for_max_yield(outbox: SQLiteOutbox) -> None:
+    handler, seen = scripted()
+    w = worker(outbox, handler)
+    w.max_yield = 0.3
+    await w.start()
+    try:
+        with w.yielding():
+            [e] = await outbox.enqueue(items(1), now=time.time())
+            w.wake()
+            await asyncio.sleep(0.1)
+            assert seen == []  # the checkout's event loop is left to the checkout
+        await wait_for_status(outbox, [e.id], Status.DELIVERED, timeout=2)
+        with w.yielding():  # a checkout that never ends cannot stop deliveries
+            [e2] = await outbox.enqueue(items(1, start=1), now=time.time())
+            w.wake()
+            await wait_for_status(outbox, [e2.id], Status.DELIVERED, timeout=2)
+    finally:
+        await w.stop()
+    assert len(seen) == 2
+
+
+async def test_a_vendor_asking_to_wait_gets_its_claimed_deliveries_handed_back(outbox: SQLiteOutbox) -> None:
+    handler, seen = scripted(httpx2.Response(429, headers={"Retry-After": "1"}))
+    ids = [e.id for e in await outbox.enqueue(items(10), now=time.time())]
+    w = worker(outbox, handler, concurrency=1)  # one in flight, the rest claimed and ready
+    await w.start()
+    try:
+
+        async def paused() -> bool:
+            found = [await outbox.get(i) for i in ids]
+            return all(d is not None and d.status == Status.PENDING for d in found)
+
+        deadline = time.monotonic() + 2
+        while not seen or not await paused():
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        # During the pause nothing is held: only the first delivery counts an attempt.
+        attempts = sorted([(await outbox.get(i)).attempts for i in ids])  # type: ignore[union-attr]
+        assert attempts == [0] * 9 + [1]
+        await wait_for_status(outbox, ids, Status.DELIVERED, timeout=5)
+    finally:
+        await w.stop()
+    assert len(seen) == 11

@@ -14,7 +14,7 @@ the outcome. Every backend (SQLite today, PostgreSQL next) keeps these promises:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -133,10 +133,12 @@ class Outbox(ABC):
         """Write deliveries, skipping any (vendor, dedup_key) already present. Durable when it returns."""
 
     @abstractmethod
-    async def claim(self, worker_id: str, *, vendor: str, limit: int, now: float, lease: float) -> list[Delivery]:
-        """Take up to ``limit`` due deliveries of ``vendor`` (pending and due, or sending with an expired
-        lease), oldest due first; mark them sending, owned by ``worker_id`` until ``now + lease``, and count
-        an attempt."""
+    async def claim(
+        self, worker_id: str, *, limits: Mapping[str, int], now: float, lease: float
+    ) -> dict[str, list[Delivery]]:
+        """Take, per vendor, up to ``limits[vendor]`` due deliveries (pending and due, or sending with an
+        expired lease), soonest due first, in one transaction; mark them sending, owned by ``worker_id``
+        until ``now + lease``, and count an attempt. Returns the claimed deliveries by vendor."""
 
     @abstractmethod
     async def finish(self, worker_id: str, results: Sequence[Finish]) -> int:

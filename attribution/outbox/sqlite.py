@@ -15,14 +15,17 @@ PostgreSQL backend.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
+import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from ..errors import OutboxError
 from .base import TERMINAL, Attempt, Delivery, Enqueued, Finish, NewDelivery, Outbox, Status
@@ -89,6 +92,46 @@ def _row(row: sqlite3.Row, history: tuple[Attempt, ...] = ()) -> Delivery:
     )
 
 
+_AUTOCHECKPOINT_PAGES = 20_000
+"""About 80 MB of WAL (4 KiB pages) before a commit checkpoints by itself."""
+
+_CHECKOUT, _READ, _WORKER = 0, 1, 2
+"""Priorities on the database thread: a checkout waits for no queued worker write, only the one running."""
+
+
+class _DatabaseThread:
+    """One thread owning the connection, taking work by priority, then in order of arrival."""
+
+    def __init__(self) -> None:
+        self._queue: queue.PriorityQueue[tuple[int, int, Callable[[], Any] | None, Future[Any] | None]] = (
+            queue.PriorityQueue()
+        )
+        self._order = itertools.count()
+        self._thread = threading.Thread(target=self._serve, name="attribution-outbox", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            _, _, fn, future = self._queue.get()
+            if fn is None or future is None:
+                return
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+    def submit(self, fn: Callable[[], T], priority: int) -> asyncio.Future[T]:
+        future: Future[T] = Future()
+        self._queue.put((priority, next(self._order), fn, future))
+        return asyncio.wrap_future(future)
+
+    def stop(self) -> None:
+        self._queue.put((99, next(self._order), None, None))
+        self._thread.join()
+
+
 class SQLiteOutbox(Outbox):
     """The outbox in one SQLite file (WAL). ``path`` is created on first use, with its parent folder."""
 
@@ -102,9 +145,10 @@ class SQLiteOutbox(Outbox):
         self.path = Path(path)
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout
-        self._executor: ThreadPoolExecutor | None = None
+        self._thread: _DatabaseThread | None = None
         self._conn: sqlite3.Connection | None = None
         self._mode = ""
+        self._last_checkpoint = 0.0
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -123,6 +167,10 @@ class SQLiteOutbox(Outbox):
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
             self._mode = self.synchronous
             conn.execute("PRAGMA foreign_keys=ON")
+            # Checkpoints (copying the WAL into the database, with fsyncs) would otherwise run inside
+            # whichever commit crosses the threshold, often a checkout's. The worker checkpoints after
+            # writing results instead; this high threshold is only the backstop when no worker runs here.
+            conn.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_PAGES}")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 conn.close()
@@ -134,11 +182,11 @@ class SQLiteOutbox(Outbox):
             self._conn = conn
         return self._conn
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _run(self, fn: Callable[[sqlite3.Connection], T], *, priority: int = _READ) -> T:
         with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attribution-outbox")
-            executor = self._executor
+            if self._thread is None:
+                self._thread = _DatabaseThread()
+            thread = self._thread
 
         def call() -> T:
             try:
@@ -146,7 +194,7 @@ class SQLiteOutbox(Outbox):
             except sqlite3.Error as exc:
                 raise OutboxError(f"outbox {self.path} failed: {exc}") from exc
 
-        return await asyncio.get_running_loop().run_in_executor(executor, call)
+        return await thread.submit(call, priority)
 
     def _write(self, conn: sqlite3.Connection, fn: Callable[[], T], *, durable: bool = True) -> T:
         # Only checkouts need a commit on disk before they return. A claim or a result lost to a power cut
@@ -170,8 +218,8 @@ class SQLiteOutbox(Outbox):
 
     async def close(self) -> None:
         with self._lock:
-            executor, self._executor = self._executor, None
-        if executor is None:
+            thread, self._thread = self._thread, None
+        if thread is None:
             return
 
         def shut() -> None:
@@ -179,8 +227,8 @@ class SQLiteOutbox(Outbox):
                 self._conn.close()
                 self._conn = None
 
-        await asyncio.get_running_loop().run_in_executor(executor, shut)
-        executor.shutdown(wait=True)
+        await thread.submit(shut, _WORKER)
+        await asyncio.to_thread(thread.stop)
 
     # -- the contract ----------------------------------------------------------------------------------
 
@@ -218,21 +266,28 @@ class SQLiteOutbox(Outbox):
 
             return self._write(conn, tx)
 
-        return await self._run(work)
+        return await self._run(work, priority=_CHECKOUT)
 
-    async def claim(self, worker_id: str, *, vendor: str, limit: int, now: float, lease: float) -> list[Delivery]:
-        if limit <= 0:
-            return []
+    async def claim(
+        self, worker_id: str, *, limits: Mapping[str, int], now: float, lease: float
+    ) -> dict[str, list[Delivery]]:
+        wanted = {vendor: limit for vendor, limit in limits.items() if limit > 0}
+        if not wanted:
+            return {}
 
-        def work(conn: sqlite3.Connection) -> list[Delivery]:
-            def tx() -> list[Delivery]:
-                rows = conn.execute(
-                    "SELECT * FROM deliveries WHERE status IN ('pending', 'sending')"
-                    " AND vendor = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
-                    (vendor, now, limit),
-                ).fetchall()
+        def work(conn: sqlite3.Connection) -> dict[str, list[Delivery]]:
+            def tx() -> dict[str, list[Delivery]]:
+                rows = [
+                    row
+                    for vendor, limit in wanted.items()
+                    for row in conn.execute(
+                        "SELECT * FROM deliveries WHERE status IN ('pending', 'sending')"
+                        " AND vendor = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+                        (vendor, now, limit),
+                    ).fetchall()
+                ]
                 if not rows:
-                    return []
+                    return {}
                 lost = [
                     (r["id"], r["attempts"], now, r["locked_by"] or "") for r in rows if r["status"] == Status.SENDING
                 ]
@@ -248,11 +303,14 @@ class SQLiteOutbox(Outbox):
                     " attempts = attempts + 1, updated_at = ? WHERE id = ?",
                     [(worker_id, now + lease, now, r["id"]) for r in rows],
                 )
-                return [_row_claimed(r, worker_id, now, lease) for r in rows]
+                claimed: dict[str, list[Delivery]] = {}
+                for r in rows:
+                    claimed.setdefault(r["vendor"], []).append(_row_claimed(r, worker_id, now, lease))
+                return claimed
 
             return self._write(conn, tx, durable=False)
 
-        return await self._run(work)
+        return await self._run(work, priority=_WORKER)
 
     async def finish(self, worker_id: str, results: Sequence[Finish]) -> int:
         if not results:
@@ -287,9 +345,15 @@ class SQLiteOutbox(Outbox):
                         )
                 return applied
 
-            return self._write(conn, tx, durable=False)
+            applied = self._write(conn, tx, durable=False)
+            now = time.monotonic()
+            if now - self._last_checkpoint > 1.0:
+                self._last_checkpoint = now
+                # PASSIVE: copies what it can without waiting for readers or blocking writers.
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            return applied
 
-        return await self._run(work)
+        return await self._run(work, priority=_WORKER)
 
     async def get(self, delivery_id: int) -> Delivery | None:
         def work(conn: sqlite3.Connection) -> Delivery | None:
