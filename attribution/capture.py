@@ -14,8 +14,9 @@ from datetime import datetime
 from typing import Literal
 from urllib.parse import unquote_plus, urlsplit
 
+from . import wire
 from .channels import classify
-from .models import Attribution, Touch
+from .models import Attribution
 from .params import IDENTIFIER_COOKIES, MAX_ID_LENGTH, MAX_TEXT_LENGTH, UTM_PARAMS
 from .settings import Settings
 
@@ -160,31 +161,41 @@ def _fbclid_of(fbc: str | None) -> str | None:
     return parts[3] if len(parts) >= 4 else None
 
 
-def apply(current: Attribution, landing: Landing, *, now: datetime, settings: Settings) -> Attribution | None:
-    """The attribution after this landing, or None when nothing changed (so no cookie is written)."""
-    identifiers = dict(current.identifiers)
+def apply_wire(current: wire.Wire | None, landing: Landing, *, now: datetime, settings: Settings) -> wire.Wire | None:
+    """The payload after this landing, or None when nothing changed (so no cookie is written).
+
+    Works on the cookie's compact form and never mutates ``current`` (verified payloads are cached and
+    shared between requests).
+    """
+    current = current if current is not None else wire.empty()
+    identifiers: dict[str, str] = dict(current["i"])
     identifiers.update(landing.cookies)
     fbclid = landing.params.get("fbclid")
     if fbclid and _fbclid_of(identifiers.get("fbc")) != fbclid:
         identifiers["fbc"] = build_fbc(fbclid, now, landing.host, settings.domain)
 
-    first, history = current.first, current.history
+    first, history = wire.first_of(current), current["h"]
+    touched = False
     if landing.is_touch:
-        touch = Touch.model_construct(  # built from cleaned values: no validation needed
-            at=now.replace(microsecond=0),
-            params=landing.params,
-            path=landing.path[:MAX_PATH_LENGTH],
-            referrer=landing.referrer,
-            channel=classify(landing.params, landing.referrer),
-            via=landing.via,
-        )
-        last = current.last
-        if last is None or not touch.same_landing(last):
+        path = landing.path[:MAX_PATH_LENGTH]
+        referrer = landing.referrer or ""
+        last = history[-1] if history else first
+        # the same landing seen again (a reload, back/forward, a duplicate report) is not a new touch
+        if last is None or (last[5], last[2], last[1]) != (landing.params, referrer, path):
+            channel = classify(landing.params, landing.referrer).value
+            touch = [int(now.timestamp()), path, referrer, channel, landing.via[0], dict(landing.params)]
             history = [*history, touch][-settings.history_size :]
-            first = first or touch
+            first = first if first is not None else touch
+            touched = True
 
-    if first is current.first and history is current.history and identifiers == current.identifiers:
+    if not touched and identifiers == current["i"]:
         return None
-    return Attribution.model_construct(first=first, history=history, identifiers=identifiers).with_windows(
-        settings.click_id_windows
-    )
+    return wire.pack(first, history, identifiers)
+
+
+def apply(current: Attribution, landing: Landing, *, now: datetime, settings: Settings) -> Attribution | None:
+    """``apply_wire`` for models: the attribution after this landing, or None when nothing changed."""
+    updated = apply_wire(wire.to_wire(current), landing, now=now, settings=settings)
+    if updated is None:
+        return None
+    return wire.from_wire(updated).with_windows(settings.click_id_windows)

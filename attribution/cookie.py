@@ -1,9 +1,8 @@
-"""The signed cookie: a compact codec, key rotation, a size budget, and the Set-Cookie header.
+"""The signed cookie: signing, key rotation, a size budget, and the Set-Cookie header.
 
-Wire format (before signing): JSON ``{"v":1,"f":T|0|null,"h":[T,...],"i":{...}}`` where a touch T is
-``[unix seconds, path, referrer host, channel, "s"|"b", {params}]`` and ``"f":0`` means "the first touch
-is ``h[0]``". The JSON is base64url-encoded (zlib-compressed first when it is large and that helps, marked
-by a leading ``.``) and signed with itsdangerous' ``TimestampSigner`` (HMAC-SHA1 over value and time).
+The payload is ``wire.py``'s compact form as JSON, base64url-encoded (zlib-compressed first when it is
+large and that helps, marked by a leading ``.``) and signed with itsdangerous' ``TimestampSigner``
+(HMAC-SHA1 over value and time).
 """
 
 from __future__ import annotations
@@ -15,15 +14,14 @@ import json
 import logging
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from itsdangerous import BadSignature, TimestampSigner
 from itsdangerous.signer import HMACAlgorithm
 
-from .models import Attribution, Touch
-from .params import CLICK_IDS
+from . import wire
+from .models import Attribution
 from .settings import Settings
 
 log = logging.getLogger("attribution.cookie")
@@ -35,58 +33,6 @@ MAX_NAME_VALUE_BYTES: Final = 3800
 _SALT: Final = "attribution.cookie.v1"
 _COMPRESS_FROM: Final = 600  # bytes of JSON; below this zlib rarely pays for itself
 _CACHE_SIZE: Final = 2048
-_CORE_PARAMS: Final = frozenset(
-    (
-        *CLICK_IDS,
-        "utm_source",
-        "utm_medium",
-        "utm_campaign",
-        "cnct_tracking_id",
-        "sendout_id",
-        "ad_id",
-        "attribution_source",
-    )
-)
-
-
-def _touch_out(t: Touch) -> list[Any]:
-    return [int(t.at.timestamp()), t.path, t.referrer or "", t.channel.value, t.via[0], t.params]
-
-
-def _touch_in(raw: Any) -> Touch:
-    at, path, referrer, channel, via, params = raw
-    if not isinstance(at, int):
-        raise TypeError("touch time must be an integer")
-    return Touch(
-        at=datetime.fromtimestamp(at, UTC),
-        path=path,
-        referrer=referrer or None,
-        channel=channel,
-        via="browser" if via == "b" else "server",
-        params=params,
-    )
-
-
-def to_wire(attr: Attribution) -> dict[str, Any]:
-    first: Any = None
-    if attr.first is not None:
-        first = 0 if attr.history and attr.history[0] == attr.first else _touch_out(attr.first)
-    return {
-        "v": FORMAT_VERSION,
-        "f": first,
-        "h": [_touch_out(t) for t in attr.history],
-        "i": attr.identifiers,
-    }
-
-
-def from_wire(data: Any) -> Attribution:
-    """Raises (TypeError, ValueError, KeyError, ...) on anything but the current format."""
-    if not isinstance(data, dict) or data.get("v") != FORMAT_VERSION:
-        raise ValueError("not a version-1 attribution cookie")
-    history = [_touch_in(t) for t in data["h"]]
-    raw_first = data["f"]
-    first = history[0] if raw_first == 0 and history else (_touch_in(raw_first) if raw_first else None)
-    return Attribution(first=first, history=history, identifiers=data["i"])
 
 
 class _OneShotHMAC(HMACAlgorithm):
@@ -167,27 +113,47 @@ class CookieCodec:
             self._verified.popitem(last=False)
         return data
 
+    def read(self, raw: str | None) -> wire.Wire | None:
+        """The payload of a genuine, unexpired cookie of the current format; None for anything else
+        (a debug line is logged, without the value). The payload is shared: never mutate it."""
+        if not raw:
+            return None
+        if len(raw) > MAX_NAME_VALUE_BYTES:
+            log.debug("attribution cookie ignored: %d bytes is over the size limit", len(raw))
+            return None
+        try:
+            data = self.verified_payload(raw)
+        except BadSignature as exc:
+            log.debug("attribution cookie ignored: %s", type(exc).__name__)
+            return None
+        except Exception as exc:
+            log.debug("attribution cookie ignored: unreadable payload (%s)", type(exc).__name__)
+            return None
+        if not wire.is_valid(data):
+            log.debug("attribution cookie ignored: signed, but not in the current format")
+            return None
+        return data  # type: ignore[no-any-return]
+
     def decode(self, raw: str | None) -> Attribution:
         """The attribution in a cookie value; empty for a missing, tampered, expired, malformed,
-        oversized or old-format cookie (logged at debug level, without the value)."""
-        attr = Attribution.model_construct(first=None, history=[], identifiers={})
-        if raw:
-            if len(raw) > MAX_NAME_VALUE_BYTES:
-                log.debug("attribution cookie ignored: %d bytes is over the size limit", len(raw))
-            else:
-                try:
-                    attr = from_wire(self.verified_payload(raw))
-                except BadSignature as exc:
-                    log.debug("attribution cookie ignored: %s", type(exc).__name__)
-                except Exception as exc:  # a validly signed payload of the wrong shape
-                    log.debug("attribution cookie ignored: unreadable payload (%s)", type(exc).__name__)
+        oversized or old-format cookie."""
+        data = self.read(raw)
+        attr = (
+            wire.from_wire(data)
+            if data is not None
+            else Attribution.model_construct(first=None, history=[], identifiers={})
+        )
         return attr.with_windows(self.settings.click_id_windows)
 
     def encode(self, attr: Attribution) -> str:
+        """The signed cookie value for an attribution (see ``encode_wire``)."""
+        return self.encode_wire(wire.to_wire(attr))
+
+    def encode_wire(self, data: wire.Wire) -> str:
         """The signed cookie value, shrunk to the size budget (oldest middle touches go first)."""
         budget = MAX_NAME_VALUE_BYTES - len(self.settings.cookie_name) - 1
-        for candidate in _shrinking(attr):
-            value = self.sign(to_wire(candidate))
+        for candidate in wire.shrinking(data):
+            value = self.sign(candidate)
             if len(value) <= budget:
                 return value
         raise AssertionError("unreachable: an attribution with no touches always fits")  # pragma: no cover
@@ -200,24 +166,3 @@ class CookieCodec:
         """The Set-Cookie header value that deletes the cookie (consent withdrawn)."""
         attributes = self._attributes.replace(f"Max-Age={self._max_age}", "Max-Age=0")
         return f'{self.settings.cookie_name}=""{attributes}{"; Secure" if secure else ""}'
-
-
-def _core(t: Touch) -> Touch:
-    return t.model_copy(update={"params": {k: v for k, v in t.params.items() if k in _CORE_PARAMS}})
-
-
-def _shrinking(attr: Attribution) -> Iterator[Attribution]:
-    """Ever smaller versions of ``attr``: middle touches dropped oldest first, then the non-core
-    parameters of the first and last touch, then the first touch, and at last every touch."""
-    yield attr
-    first, history, ids = attr.first, list(attr.history), attr.identifiers
-    head = 1 if first is not None and history and history[0] == first else 0  # first stored as h[0]
-    while len(history) - head > 1:
-        del history[head]
-        yield Attribution(first=first, history=list(history), identifiers=ids)
-    last = attr.last
-    if last is not None:
-        yield Attribution(first=_core(first) if first else None, history=[_core(last)], identifiers=ids)
-        yield Attribution(history=[_core(last)], identifiers=ids)
-    yield Attribution(identifiers=ids)
-    yield Attribution()

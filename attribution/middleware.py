@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.datastructures import MutableHeaders
 from starlette.requests import cookie_parser
 
-from . import capture
+from . import capture, wire
 from .cookie import CookieCodec
 from .errors import MiddlewareNotInstalledError
 from .models import Attribution
@@ -40,15 +40,16 @@ SCOPE_KEY = "attribution"
 
 
 class AttributionState:
-    """One request's view of the cookie: found, verified and decoded only on first use."""
+    """One request's view of the cookie: found, verified and turned into models only on first use."""
 
-    __slots__ = ("_attr", "_raw", "changed", "cleared", "clock", "codec", "cookie_header", "read")
+    __slots__ = ("_attr", "_raw", "_wire", "changed", "cleared", "clock", "codec", "cookie_header", "read")
 
     def __init__(self, codec: CookieCodec, cookie_header: str, clock: Callable[[], datetime] | None = None) -> None:
         self.codec = codec
         self.cookie_header = cookie_header
         self.clock = clock
         self._raw: str | bool | None = False  # False: not looked for yet
+        self._wire: wire.Wire | bool | None = False  # False: not read yet
         self._attr: Attribution | None = None
         self.changed = False
         self.cleared = False
@@ -61,28 +62,24 @@ class AttributionState:
             self._raw = cookie_value(self.cookie_header, self.codec.settings.cookie_name)
         return self._raw  # type: ignore[return-value]
 
-    def stored_identifiers(self) -> dict[str, str] | None:
-        """The browser ids in the cookie without building models (None when it is absent or invalid)."""
-        raw = self.raw
-        if not raw or self._attr is not None:
-            return dict(self._attr.identifiers) if self._attr is not None else None
-        try:
-            ids = self.codec.verified_payload(raw)["i"]
-        except Exception:
-            return None
-        return ids if isinstance(ids, dict) else None
+    def payload(self) -> wire.Wire | None:
+        """The verified payload in its compact form (shared: never mutate it), None when there is none."""
+        if self._wire is False:
+            self._wire = self.codec.read(self.raw)
+        return self._wire  # type: ignore[return-value]
 
     def load(self) -> Attribution:
+        """The models, built from the payload on first use."""
         if self._attr is None:
-            self._attr = self.codec.decode(self.raw)
-            if self.clock is not None:
-                self._attr.with_windows(self.codec.settings.click_id_windows, now=self.clock())
+            data = self.payload()
+            attr = wire.from_wire(data) if data is not None else Attribution.model_construct(history=[], identifiers={})
+            now = self.clock() if self.clock is not None else None
+            self._attr = attr.with_windows(self.codec.settings.click_id_windows, now=now)
         return self._attr
 
-    def replace(self, attr: Attribution) -> None:
-        if self.clock is not None:
-            attr.with_windows(self.codec.settings.click_id_windows, now=self.clock())
-        self._attr = attr
+    def replace(self, data: wire.Wire) -> None:
+        self._wire = data
+        self._attr = None
         self.changed = True
 
 
@@ -251,13 +248,7 @@ class AttributionMiddleware:
             return
         if not self.settings.capture_bots and is_bot(info.user_agent):
             return
-        if not landing.is_touch:
-            # Only browser-id cookies: most requests of a returning visitor. Compare them with the
-            # stored ones straight from the (cached) verified payload before building any model.
-            stored = state.stored_identifiers()
-            if stored is not None and all(stored.get(k) == v for k, v in landing.cookies.items()):
-                return
-        updated = capture.apply(state.load(), landing, now=self.clock(), settings=self.settings)
+        updated = capture.apply_wire(state.payload(), landing, now=self.clock(), settings=self.settings)
         if updated is not None:
             state.replace(updated)
 
@@ -267,7 +258,8 @@ class AttributionMiddleware:
         if state.cleared:
             headers.append("set-cookie", self.codec.clear_cookie(secure=secure))
         elif state.changed:
-            headers.append("set-cookie", self.codec.set_cookie(self.codec.encode(state.load()), secure=secure))
+            value = self.codec.encode_wire(state.payload() or wire.empty())
+            headers.append("set-cookie", self.codec.set_cookie(value, secure=secure))
         if state.read or state.changed or state.cleared:
             headers.add_vary_header("Cookie")
 

@@ -22,9 +22,9 @@ from typing import Any, Final
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from .conversion import RequestContext
-from .cookie import from_wire, to_wire
 from .errors import ConfigurationError, TokenError
 from .models import Attribution
+from .wire import from_wire, is_valid, to_wire
 
 _SALT: Final = "attribution.checkout-token.v1"
 
@@ -93,6 +93,8 @@ class TokenCodec:
                 "the attribution token is not valid: altered, truncated, or signed with another key"
             ) from None
         try:
+            if not is_valid(payload["a"]):
+                raise ValueError("not an attribution payload")
             attribution = from_wire(payload["a"])
             raw = payload.get("c") or [None, None, None, None]
             ip, user_agent, url, referrer = raw

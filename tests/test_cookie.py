@@ -76,7 +76,7 @@ def test_an_oversized_cookie_reads_empty() -> None:
 
 
 def test_an_expired_cookie_reads_empty(monkeypatch: pytest.MonkeyPatch) -> None:
-    from attribution.cookie import to_wire
+    from attribution.wire import to_wire
 
     with monkeypatch.context() as m:  # sign as if two minutes ago
         m.setattr(TimestampSigner, "get_timestamp", lambda self: int(NOW.timestamp()) - 120)
