@@ -310,9 +310,23 @@ class Worker:
             await asyncio.wait_for(self._kick.wait(), max(wait, 0.001))
 
     def _dispatch(self, vendor: Vendor) -> None:
-        """Start requests from the ready deliveries while the vendor has free slots."""
+        """Start a lane per free slot while deliveries are ready."""
+        name = vendor.name
+        while self._inflight[name] < self._slots[name]:
+            chunk = self._take(vendor)
+            if chunk is None:
+                return
+            self._inflight[name] += 1
+            task = asyncio.create_task(self._lane(vendor, chunk))
+            self._tasks.add(task)
+            self._chunks[task] = chunk
+            task.add_done_callback(functools.partial(self._done, name))
+
+    def _take(self, vendor: Vendor) -> list[Delivery] | None:
+        """The next request's deliveries: the oldest ready one and, for batching vendors, others with its
+        batch key. None when nothing is ready (or the vendor asked us to wait)."""
         name, ready = vendor.name, self._ready[vendor.name]
-        while ready and self._inflight[name] < self._slots[name]:
+        while ready and not self._stopping and self._paused_until[name] <= self.clock():
             head = ready.popleft()
             chunk = [head]
             if vendor.max_batch > 1:
@@ -321,6 +335,8 @@ class Worker:
                     d = ready.popleft()
                     (chunk if d.batch_key == head.batch_key and len(chunk) < vendor.max_batch else keep).append(d)
                 ready.extend(keep)
+            if len(ready) <= self._slots[name] * vendor.max_batch // 2:
+                self._kick.set()  # time to claim more
             now = self.clock()
             # A delivery that waited here for half its lease is handed back unsent rather than risk being
             # sent while another worker takes it over.
@@ -328,41 +344,47 @@ class Worker:
             if stale:
                 self._release(stale)
                 chunk = [d for d in chunk if d not in stale]
-                if not chunk:
-                    continue
-            self._inflight[name] += 1
-            self._inflight_rows[name] += len(chunk)
-            task = asyncio.create_task(self._send(vendor, chunk))
-            self._tasks.add(task)
-            self._chunks[task] = chunk
-            task.add_done_callback(functools.partial(self._done, name, len(chunk)))
+            if chunk:
+                self._inflight_rows[name] += len(chunk)
+                return chunk
+        return None
 
     def _release(self, deliveries: Sequence[Delivery]) -> None:
         """Hand claimed, unsent deliveries back: due at once, and not counted as an attempt."""
         now = self.clock()
         self._record([Finish(d.id, Status.PENDING, now, next_attempt_at=now, released=True) for d in deliveries])
 
-    def _done(self, name: str, rows: int, task: asyncio.Task[None]) -> None:
+    def _done(self, name: str, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         self._inflight[name] -= 1
-        self._inflight_rows[name] -= rows
         self._kick.set()
 
-    async def _send(self, vendor: Vendor, chunk: list[Delivery]) -> None:
+    async def _lane(self, vendor: Vendor, chunk: list[Delivery]) -> None:
+        """Send requests one after another while deliveries are ready: like a client with one connection
+        per lane, it keeps its connection busy instead of waiting for the loop to hand it the next one."""
         task = asyncio.current_task()
         assert task is not None
         self._chunks.pop(task, None)
-        try:
-            outcome = await self._attempt(vendor, chunk)
-        except asyncio.CancelledError:
-            # Abandoned at shutdown: the request may have gone out, so this counts as an attempt; the
-            # delivery is due again at once, for this or another worker.
-            now = self.clock()
-            self._record(
-                [Finish(d.id, Status.PENDING, now, next_attempt_at=now, error="interrupted by shutdown") for d in chunk]
-            )
-            raise
-        self._record(self._decide(vendor, chunk, outcome))
+        next_chunk: list[Delivery] | None = chunk
+        while next_chunk is not None:
+            current = next_chunk
+            try:
+                outcome = await self._attempt(vendor, current)
+            except asyncio.CancelledError:
+                # Abandoned at shutdown: the request may have gone out, so this counts as an attempt; the
+                # delivery is due again at once, for this or another worker.
+                now = self.clock()
+                self._record(
+                    [
+                        Finish(d.id, Status.PENDING, now, next_attempt_at=now, error="interrupted by shutdown")
+                        for d in current
+                    ]
+                )
+                raise
+            finally:
+                self._inflight_rows[vendor.name] -= len(current)
+            self._record(self._decide(vendor, current, outcome))
+            next_chunk = self._take(vendor)
 
     async def _attempt(self, vendor: Vendor, chunk: list[Delivery]) -> Outcome | tuple[str, str]:
         """Build and send one request. Returns the vendor's outcome, or ("dead"|"dry_run", detail)."""

@@ -318,31 +318,39 @@ class SQLiteOutbox(Outbox):
 
         def work(conn: sqlite3.Connection) -> int:
             def tx() -> int:
-                applied = 0
-                for r in results:
-                    if r.released:
-                        cur = conn.execute(
-                            "UPDATE deliveries SET status = 'pending', locked_by = NULL, next_attempt_at = ?,"
-                            " attempts = attempts - 1, updated_at = ?"
-                            " WHERE id = ? AND locked_by = ? AND status = 'sending'",
-                            (r.next_attempt_at, r.at, r.id, worker_id),
+                released = [(r.next_attempt_at, r.at, r.id, worker_id) for r in results if r.released]
+                done = [r for r in results if not r.released]
+                # The history first, while ownership can still be checked: only for deliveries this worker
+                # still holds. executemany keeps the per-row work in C, off the GIL the event loop needs.
+                conn.executemany(
+                    "INSERT INTO attempts (delivery_id, number, at, result, detail, worker)"
+                    " SELECT id, attempts, ?, ?, ?, ? FROM deliveries"
+                    " WHERE id = ? AND locked_by = ? AND status = 'sending'",
+                    [
+                        (
+                            r.at,
+                            "retry" if r.status == Status.PENDING else r.status.value,
+                            (r.error or r.answer or "")[:2000],
+                            worker_id,
+                            r.id,
+                            worker_id,
                         )
-                        applied += cur.rowcount
-                        continue
-                    cur = conn.execute(
-                        "UPDATE deliveries SET status = ?, locked_by = NULL, next_attempt_at = ?,"
-                        " last_error = COALESCE(?, last_error), answer = COALESCE(?, answer), updated_at = ?"
+                        for r in done
+                    ],
+                )
+                applied = conn.executemany(
+                    "UPDATE deliveries SET status = ?, locked_by = NULL, next_attempt_at = ?,"
+                    " last_error = COALESCE(?, last_error), answer = COALESCE(?, answer), updated_at = ?"
+                    " WHERE id = ? AND locked_by = ? AND status = 'sending'",
+                    [(r.status.value, r.next_attempt_at, r.error, r.answer, r.at, r.id, worker_id) for r in done],
+                ).rowcount
+                if released:
+                    applied += conn.executemany(
+                        "UPDATE deliveries SET status = 'pending', locked_by = NULL, next_attempt_at = ?,"
+                        " attempts = attempts - 1, updated_at = ?"
                         " WHERE id = ? AND locked_by = ? AND status = 'sending'",
-                        (r.status.value, r.next_attempt_at, r.error, r.answer, r.at, r.id, worker_id),
-                    )
-                    if cur.rowcount:
-                        applied += 1
-                        result = "retry" if r.status == Status.PENDING else r.status.value
-                        conn.execute(
-                            "INSERT INTO attempts (delivery_id, number, at, result, detail, worker)"
-                            " SELECT id, attempts, ?, ?, ?, ? FROM deliveries WHERE id = ?",
-                            (r.at, result, (r.error or r.answer or "")[:2000], worker_id, r.id),
-                        )
+                        released,
+                    ).rowcount
                 return applied
 
             applied = self._write(conn, tx, durable=False)
