@@ -166,7 +166,8 @@ class RDStation(Vendor):
         )
 
     def masked_url(self, request: httpx2.Request) -> str:
-        return str(request.url.copy_set_param("api_key", "***"))
+        # built by hand: copy_set_param would percent-encode the stars into %2A%2A%2A
+        return str(request.url.copy_remove_param("api_key")) + "?api_key=***"
 
     def error_message(self, response: httpx2.Response) -> str:
         """RD's ``{"errors": [{"error_type", "error_message", "path"}]}`` (a dict of lists on older APIs)."""

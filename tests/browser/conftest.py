@@ -97,12 +97,12 @@ class Recorder:
 class LiveServer:
     """A real uvicorn server on 127.0.0.1 and a free port, in a background thread."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, lifespan: str = "off") -> None:
         self.recorder = Recorder(app)
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.bind(("127.0.0.1", 0))
         self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(self.recorder, lifespan="off", log_level="warning", access_log=False)
+        config = uvicorn.Config(self.recorder, lifespan=lifespan, log_level="warning", access_log=False)
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._socket]}, daemon=True)
 

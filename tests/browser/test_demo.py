@@ -3,13 +3,11 @@ landings only the snippet sees (a cached page and an SPA navigation)."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from examples.demo.app import create_app
 from examples.demo.config import CREDENTIALS, PLACEHOLDER_SECRETS, load_config
@@ -20,21 +18,11 @@ pytestmark = pytest.mark.browser
 COLLECT = "/_attribution/collect"
 
 
-class DemoServer(LiveServer):
-    """The shared live server, with the ASGI lifespan on: the demo's middleware starts the tracker's worker
-    (and opens the outbox) on startup."""
-
-    def __init__(self, app: Any) -> None:
-        super().__init__(app)
-        config = uvicorn.Config(self.recorder, lifespan="on", log_level="warning", access_log=False)
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._socket]}, daemon=True)
-
-
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     outbox = tmp_path_factory.mktemp("demo") / "outbox.sqlite3"
-    with DemoServer(create_app(load_config({"DEMO_OUTBOX": str(outbox)}))) as server:
+    # lifespan on: the demo's middleware starts the tracker's worker (and opens the outbox) on startup
+    with LiveServer(create_app(load_config({"DEMO_OUTBOX": str(outbox)})), lifespan="on") as server:
         yield server
 
 
@@ -46,7 +34,7 @@ def panel(tab: Tab, part: str) -> str:
     return (tab.page.text_content(f"#panel-{part}") or "").strip()
 
 
-def test_a_landing_link_then_checkout_shows_every_vendor_with_its_masked_request(demo: DemoServer, tab: Tab) -> None:
+def test_a_landing_link_then_checkout_shows_every_vendor_with_its_masked_request(demo: LiveServer, tab: Tab) -> None:
     page = tab.page
     page.goto(demo.url() + "/")
     assert panel(tab, "empty").startswith("Nothing captured yet")
@@ -86,7 +74,7 @@ def test_a_landing_link_then_checkout_shows_every_vendor_with_its_masked_request
     assert tab.errors == []
 
 
-def test_a_google_ads_click_and_then_an_organic_referral_from_another_host(demo: DemoServer, tab: Tab) -> None:
+def test_a_google_ads_click_and_then_an_organic_referral_from_another_host(demo: LiveServer, tab: Tab) -> None:
     page = tab.page
     page.goto(demo.url() + "/")
     page.click("#link-google")
@@ -104,7 +92,7 @@ def test_a_google_ads_click_and_then_an_organic_referral_from_another_host(demo:
     assert panel(tab, "first-channel") == "paid_search"  # the first touch stays
 
 
-def test_the_cached_page_and_the_spa_navigation_are_captured_by_the_snippet(demo: DemoServer, tab: Tab) -> None:
+def test_the_cached_page_and_the_spa_navigation_are_captured_by_the_snippet(demo: LiveServer, tab: Tab) -> None:
     page = tab.page
     with page.expect_response(is_collect) as report:
         response = page.goto(demo.url() + "/cached/offer?utm_source=partner&utm_medium=affiliate&utm_campaign=edge")

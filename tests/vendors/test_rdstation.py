@@ -138,7 +138,7 @@ def test_no_dedup_key_so_ambiguous_retries_are_a_choice() -> None:
 def test_key_is_masked_in_url_repr_and_errors() -> None:
     vendor = rd()
     request = vendor.build_request([{"event_type": "CONVERSION"}])
-    assert vendor.masked_url(request) == "https://api.rd.services/platform/conversions?api_key=%2A%2A%2A"
+    assert vendor.masked_url(request) == "https://api.rd.services/platform/conversions?api_key=***"
     assert KEY not in repr(vendor)
     echoed = response(401, text=f"invalid api_key {KEY} for https://api.rd.services/platform/conversions?api_key={KEY}")
     outcome = vendor.read_response(echoed)
