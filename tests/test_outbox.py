@@ -59,6 +59,7 @@ async def test_rows_survive_reopening_the_file(tmp_path: Path) -> None:
     )
     journal = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
     assert journal == "wal"
+    assert path.stat().st_mode & 0o777 == 0o600  # personal data: the site's user only
 
 
 async def test_claims_are_exclusive_until_the_lease_expires(outbox: SQLiteOutbox) -> None:

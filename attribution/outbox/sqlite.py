@@ -159,6 +159,10 @@ class SQLiteOutbox(Outbox):
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                # The outbox holds personal data: readable by the site's user only. SQLite gives the WAL
+                # and shared-memory files the database file's permissions.
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
             # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so every write transaction takes
             # the write lock up front instead of failing to upgrade a read lock under contention.
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
