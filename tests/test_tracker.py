@@ -4,6 +4,7 @@ in-app worker delivering to a fake vendor on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from attribution import cli
 from attribution.conversion import Customer, Order
 from attribution.errors import ConfigurationError, InvalidConversionError, TokenError
 from attribution.middleware import AttributionMiddleware
@@ -276,6 +278,10 @@ def test_in_app_worker_delivers_to_a_vendor_on_loopback(outbox_path: Path, vendo
             await box.close()
 
     assert asyncio.run(statuses()) == {("fake", Status.DELIVERED): 5, ("fakebatch", Status.DELIVERED): 5}
+    # ... and the operator sees it.
+    out = io.StringIO()
+    assert cli.main(["--outbox", str(outbox_path), "status"], out=out) == 0
+    assert out.getvalue().splitlines()[:3] == ["vendor     delivered", "fake       5", "fakebatch  5"]
 
 
 async def test_dry_run_records_requests_without_sending(outbox_path: Path, vendor_server: FakeVendorServer) -> None:
