@@ -159,6 +159,10 @@ class AttributionMiddleware:
         self.clock = clock or (lambda: datetime.now(UTC))
         self._cookie_marker = self.settings.cookie_name + "="
         self._id_markers = tuple(f"{name}=" for name in IDENTIFIER_COOKIES)
+        # read on every request: plain attributes, not lookups through settings
+        self._prefix = self.settings.endpoint_prefix
+        self._excluded = self.settings.excluded_paths
+        self._consent = self.settings.consent
         from .collect import CollectEndpoints  # the endpoints need the settings and codec built above
 
         self.endpoints = CollectEndpoints(self)
@@ -172,7 +176,7 @@ class AttributionMiddleware:
             return
 
         path: str = scope["path"]
-        if path.startswith(self.settings.endpoint_prefix):
+        if path.startswith(self._prefix):
             await self.endpoints(scope, receive, send)
             return
 
@@ -187,15 +191,14 @@ class AttributionMiddleware:
         state = AttributionState(self.codec, cookie, self._custom_clock)
         scope[SCOPE_KEY] = LazyAttribution(state)
 
-        # substring checks beat one alternation regex by ~10x here; a false hit only costs a parse
-        has_ids = bool(cookie) and any(marker in cookie for marker in self._id_markers)
+        has_ids = ";" in cookie and self._has_id_cookie(cookie)  # one cookie alone is ours or not an id
         info: RequestInfo | None = None
-        if (scope["query_string"] or referer or has_ids) and not path.startswith(self.settings.excluded_paths):
+        if (scope["query_string"] or referer or has_ids) and not path.startswith(self._excluded):
             info = RequestInfo.from_scope(scope)
             landing = self.landing(scope, info, cookie_parser(cookie) if has_ids else {})
             if landing is not None:
                 self.capture(scope, info, landing, state)
-        withdrawn = self.settings.consent is not None and not (state.changed or state.cleared)
+        withdrawn = self._consent is not None and not (state.changed or state.cleared)
         if withdrawn and self._cookie_marker in cookie and state.raw is not None and not self.allowed(scope):
             state.cleared = True
 
@@ -206,6 +209,14 @@ class AttributionMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)
+
+    def _has_id_cookie(self, cookie: str) -> bool:
+        # plain substring checks: ~5x cheaper here than one alternation regex; a false hit costs a parse
+        # (a loop, not any(): the generator alone costs as much as the checks)
+        for marker in self._id_markers:  # noqa: SIM110
+            if marker in cookie:
+                return True
+        return False
 
     # -- capture -----------------------------------------------------------------------------------------
 
