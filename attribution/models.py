@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Literal
@@ -87,9 +87,11 @@ class Attribution(BaseModel):
     @property
     def touches(self) -> list[Touch]:
         """Every stored touch, newest first, the first touch included once."""
-        newest_first = list(reversed(self.history))
-        if self.first is not None and not any(t is self.first or t == self.first for t in newest_first):
-            newest_first.append(self.first)
+        newest_first = self.history[::-1]
+        first = self.first
+        # the first touch is either history[0] (until the history overflows) or kept apart from it
+        if first is not None and not (self.history and (self.history[0] is first or self.history[0] == first)):
+            newest_first.append(first)
         return newest_first
 
     @property
@@ -104,28 +106,28 @@ class Attribution(BaseModel):
 
     # -- reads -----------------------------------------------------------------------------------------
 
-    def _expired(self, key: str, touch: Touch) -> bool:
-        window = (self._windows or DEFAULT_CLICK_ID_WINDOWS).get(key)
-        if window is None:
-            return False
+    def _unexpired(self) -> dict[str, str]:
+        """The newest unexpired value of every captured parameter, in one pass over the touches."""
+        windows = self._windows or DEFAULT_CLICK_ID_WINDOWS
         now = self._now or datetime.now(UTC)
-        return now - touch.at > window
-
-    def _values(self) -> Iterator[tuple[str, str]]:
-        """(key, value) of every unexpired captured parameter, newest touch first."""
+        found: dict[str, str] = {}
         for touch in self.touches:
+            age = now - touch.at
             for key, value in touch.params.items():
-                if not self._expired(key, touch):
-                    yield key, value
+                if key not in found:
+                    window = windows.get(key)
+                    if window is None or age <= window:
+                        found[key] = value
+        return found
 
     def get(self, key: str, default: str | None = None) -> str | None:
         """The newest unexpired value of a captured parameter or browser identifier.
 
         ``attribution.get("gclid")``, ``attribution.get("utm_source")``, ``attribution.get("fbp")``.
         """
-        for k, value in self._values():
-            if k == key:
-                return value
+        value = self._unexpired().get(key)
+        if value is not None:
+            return value
         if key == "fbc":
             return self.fbc or default
         return self.identifiers.get(key, default)
@@ -142,11 +144,8 @@ class Attribution(BaseModel):
     @property
     def click_ids(self) -> dict[str, str]:
         """Every unexpired click id, newest value of each."""
-        found: dict[str, str] = {}
-        for key, value in self._values():
-            if key in CLICK_IDS:
-                found.setdefault(key, value)
-        return found
+        unexpired = self._unexpired()
+        return {key: unexpired[key] for key in CLICK_IDS if key in unexpired}
 
     @property
     def fbc(self) -> str | None:
