@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx2
@@ -28,6 +29,21 @@ if TYPE_CHECKING:
     from ..conversion import Conversion
 
 JSON = dict[str, Any]
+
+#: Each canonical event under its own name; a custom event travels under its ``custom_name`` (``"*"``).
+#: The default event mapping of every vendor that takes free-form event names.
+CANONICAL_EVENTS: Mapping[str, str] = MappingProxyType(
+    {
+        "purchase": "purchase",
+        "lead": "lead",
+        "complete_registration": "complete_registration",
+        "contact": "contact",
+        "schedule": "schedule",
+        "submit_application": "submit_application",
+        "view_content": "view_content",
+        "custom": "*",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httpx2
 
 from .base import (
+    CANONICAL_EVENTS,
     JSON,
     Prepared,
     Secret,
@@ -38,16 +39,7 @@ BASE_URL = "https://api.convertloop.co/v1"
 OCCURRED_AT_KEYS = ("ocurred_at", "occured_at", "occurred_at")
 
 #: Canonical event → ConvertLoop event name; custom events use their own ``custom_name`` (``"*"``).
-DEFAULT_EVENTS: Mapping[str, str] = {
-    "purchase": "purchase",
-    "lead": "lead",
-    "complete_registration": "complete_registration",
-    "contact": "contact",
-    "schedule": "schedule",
-    "submit_application": "submit_application",
-    "view_content": "view_content",
-    "custom": "*",
-}
+DEFAULT_EVENTS: Mapping[str, str] = CANONICAL_EVENTS
 
 
 def _iso_seconds(moment: datetime) -> str:

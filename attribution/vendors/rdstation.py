@@ -19,6 +19,7 @@ from urllib.parse import unquote
 import httpx2
 
 from .base import (
+    CANONICAL_EVENTS,
     JSON,
     Prepared,
     Secret,
@@ -36,16 +37,7 @@ if TYPE_CHECKING:
 BASE_URL = "https://api.rd.services"
 
 #: Canonical event → ``conversion_identifier``; custom events use their own ``custom_name`` (``"*"``).
-DEFAULT_EVENTS: Mapping[str, str] = {
-    "purchase": "purchase",
-    "lead": "lead",
-    "complete_registration": "complete_registration",
-    "contact": "contact",
-    "schedule": "schedule",
-    "submit_application": "submit_application",
-    "view_content": "view_content",
-    "custom": "*",
-}
+DEFAULT_EVENTS: Mapping[str, str] = CANONICAL_EVENTS
 #: RD's traffic fields, filled from the UTMs of the visitor's latest campaign touch.
 TRAFFIC_FIELDS = {
     "traffic_source": "utm_source",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httpx2
 
 from .base import (
+    CANONICAL_EVENTS,
     JSON,
     Prepared,
     Secret,
@@ -48,16 +49,7 @@ _WHOP_CURRENCY_LIST = """
 #: The currencies Whop lists (lowercase). Others are left out of the body, value with them.
 WHOP_CURRENCIES = frozenset(_WHOP_CURRENCY_LIST.split())
 #: Canonical event → Whop ``event_name`` (or, when not one of Whop's, the ``custom_name``).
-DEFAULT_EVENTS: Mapping[str, str] = {
-    "purchase": "purchase",
-    "lead": "lead",
-    "complete_registration": "complete_registration",
-    "contact": "contact",
-    "schedule": "schedule",
-    "submit_application": "submit_application",
-    "view_content": "view_content",
-    "custom": "*",
-}
+DEFAULT_EVENTS: Mapping[str, str] = CANONICAL_EVENTS
 #: Captured URL parameters copied into ``context`` under the same name.
 CONTEXT_PARAMS = (
     "gclid",
