@@ -4,8 +4,11 @@ Per HTTP request it does the least it can:
 
 * no tracked parameter, no external referrer on a page load, no browser-id cookie: it only puts a lazy
   ``scope["attribution"]`` in place, and decodes the cookie if and when the app reads it;
-* otherwise it decodes the cookie, applies the capture rules, and writes the cookie back only when the
-  attribution changed.
+* otherwise it verifies the cookie (once per process for a given value), applies the capture rules to its
+  compact form, and writes the cookie back only when the attribution changed.
+
+A request that already went through an outer ``AttributionMiddleware`` passes straight through, so a
+mounted sub-app wrapped again never captures or writes the cookie twice.
 """
 
 from __future__ import annotations
@@ -173,6 +176,10 @@ class AttributionMiddleware:
                 await self._lifespan(scope, receive, send)
             else:
                 await self.app(scope, receive, send)
+            return
+
+        if SCOPE_KEY in scope:  # an outer AttributionMiddleware owns this request
+            await self.app(scope, receive, send)
             return
 
         path: str = scope["path"]

@@ -301,3 +301,11 @@ def test_a_short_secret_key_is_a_clear_configuration_error() -> None:
         AttributionMiddleware(make_app(), secret_key="short")
     with pytest.raises(ConfigurationError, match="400 days"):
         AttributionMiddleware(make_app(), secret_key=SECRET, max_age=timedelta(days=401))
+
+
+def test_a_second_middleware_inside_the_first_never_captures_twice() -> None:
+    inner = make_app()  # wrapped once already
+    outer = AttributionMiddleware(inner, secret_key=SECRET)
+    response = TestClient(outer, base_url="https://shop.example.com", headers=NAVIGATION).get(LANDING)
+    assert len(set_cookie_headers(response)) == 1
+    assert response.json()["click_ids"] == {"gclid": "Cj0KCQ"}

@@ -14,8 +14,7 @@ import pytest
 import uvicorn
 
 from attribution import Tracker
-from attribution.middleware import AttributionMiddleware
-from tests.helpers import BROWSER_UA, SECRET, make_app
+from tests.helpers import BROWSER_UA, make_app
 
 
 class Server:
@@ -48,8 +47,7 @@ def tracker(tmp_path: Path) -> Tracker:
 
 @pytest.fixture
 def live(tracker: Tracker) -> Iterator[Server]:
-    # make_app wraps once already; the outer layer adds the tracker, so its lifespan hook runs too
-    with Server(AttributionMiddleware(make_app(), secret_key=SECRET, tracker=tracker)) as server:
+    with Server(make_app(tracker=tracker)) as server:
         yield server
 
 
@@ -58,7 +56,7 @@ def test_a_landing_through_uvicorn_sets_the_cookie_and_the_next_request_reads_it
     with httpx2.Client(base_url=live.url, headers=headers) as client:
         landing = client.get("/show", params={"utm_source": "newsletter", "utm_medium": "email", "fbclid": "IwAR0x"})
         assert landing.status_code == 200
-        header = landing.headers["set-cookie"]
+        (header,) = landing.headers.get_list("set-cookie")
         assert header.startswith("attribution=")
         assert "HttpOnly" in header
         assert "SameSite=Lax" in header
@@ -72,7 +70,7 @@ def test_a_landing_through_uvicorn_sets_the_cookie_and_the_next_request_reads_it
 
 def test_the_tracker_runs_for_the_servers_lifetime(tracker: Tracker) -> None:
     assert not tracker.worker.running
-    with Server(AttributionMiddleware(make_app(), secret_key=SECRET, tracker=tracker)) as server:
+    with Server(make_app(tracker=tracker)) as server:
         assert httpx2.get(server.url + "/plain").text == "ok"
         assert tracker.worker.running
     assert not tracker.worker.running
