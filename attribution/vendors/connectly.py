@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx2
 
+from ..errors import ConfigurationError
 from .base import (
     JSON,
     Prepared,
@@ -77,7 +78,7 @@ class Connectly(Vendor):
         retry_ambiguous: bool = True,
     ) -> None:
         if bad := sorted(set(events.values()) - CONNECTLY_EVENTS):
-            raise ValueError(f"Connectly accepts only Purchase and ViewContent events, not {bad}")
+            raise ConfigurationError(f"Connectly accepts only Purchase and ViewContent events, not {bad}")
         self.api_key = as_secret(api_key)
         self.business_id = business_id
         self.events = dict(events)

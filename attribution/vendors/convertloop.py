@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx2
 
+from ..errors import ConfigurationError
 from .base import (
     CANONICAL_EVENTS,
     JSON,
@@ -73,7 +74,7 @@ class ConvertLoop(Vendor):
         retry_ambiguous: bool = True,
     ) -> None:
         if occurred_at_key not in OCCURRED_AT_KEYS:
-            raise ValueError(f"occurred_at_key is one of {OCCURRED_AT_KEYS}")
+            raise ConfigurationError(f"occurred_at_key is one of {OCCURRED_AT_KEYS}")
         self.app_id = app_id
         self.api_key = as_secret(api_key)
         self.events = dict(events)

@@ -18,6 +18,7 @@ from urllib.parse import unquote
 
 import httpx2
 
+from ..errors import ConfigurationError
 from .base import (
     CANONICAL_EVENTS,
     JSON,
@@ -94,9 +95,9 @@ class RDStation(Vendor):
     ) -> None:
         fields = dict(custom_fields or {})
         if bad := [f for f in fields.values() if not f.startswith("cf_")]:
-            raise ValueError(f"RD custom fields start with 'cf_': {bad}")
+            raise ConfigurationError(f"RD custom fields start with 'cf_': {bad}")
         if phone_field not in ("personal_phone", "mobile_phone"):
-            raise ValueError("phone_field is 'personal_phone' or 'mobile_phone'")
+            raise ConfigurationError("phone_field is 'personal_phone' or 'mobile_phone'")
         self.api_key = as_secret(api_key)
         self.events = dict(events)
         self.custom_fields = fields

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx2
 
+from ..errors import ConfigurationError
 from .base import (
     CANONICAL_EVENTS,
     JSON,
@@ -92,7 +93,7 @@ class Whop(Vendor):
         retry_ambiguous: bool = True,
     ) -> None:
         if action_source not in ACTION_SOURCES:
-            raise ValueError(f"action_source must be one of {sorted(ACTION_SOURCES)}")
+            raise ConfigurationError(f"action_source must be one of {sorted(ACTION_SOURCES)}")
         self.api_key = as_secret(api_key)
         self.company_id = company_id
         self.events = dict(events)
