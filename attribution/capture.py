@@ -45,10 +45,6 @@ class Landing:
     def is_touch(self) -> bool:
         return bool(self.params or self.referrer)
 
-    @property
-    def is_empty(self) -> bool:
-        return not self.is_touch and not self.cookies
-
 
 def clean_value(key: str, raw: str) -> str | None:
     """A captured value made safe to store, or None to drop it.

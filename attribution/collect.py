@@ -159,7 +159,7 @@ class CollectEndpoints:
             {"attribution": public, "recorded": state.changed},
             headers={"cache-control": "no-store", **cors},
         )
-        secure = self.middleware.secure(scope)
+        secure = self.middleware.secure(scope, info.hostname)
         self.middleware.finish(state, MutableHeaders(raw=response.raw_headers), secure=secure)
         return response
 

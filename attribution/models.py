@@ -43,10 +43,6 @@ class Touch(BaseModel):
     via: Literal["server", "browser"] = "server"
     """``server`` when the middleware saw the landing, ``browser`` when the snippet reported it."""
 
-    def same_landing(self, other: Touch) -> bool:
-        """True when ``other`` is the same landing seen again (a reload, back/forward, a duplicate report)."""
-        return self.params == other.params and self.referrer == other.referrer and self.path == other.path
-
 
 class Attribution(BaseModel):
     """First touch, recent history (last touch at the end) and browser identifiers of one visitor.

@@ -10,6 +10,18 @@ from typing import Any
 import crawleruseragents
 
 _LOCAL_HOSTS = frozenset(("localhost", "127.0.0.1", "::1", "[::1]"))
+#: header name → RequestInfo field
+_FIELDS = {
+    b"host": "host",
+    b"cookie": "cookie",
+    b"referer": "referer",
+    b"user-agent": "user_agent",
+    b"accept": "accept",
+    b"sec-fetch-dest": "sec_fetch_dest",
+    b"origin": "origin",
+    b"sec-fetch-site": "sec_fetch_site",
+    b"content-type": "content_type",
+}
 
 
 @dataclass(slots=True)
@@ -30,27 +42,14 @@ class RequestInfo:
     def from_scope(cls, scope: Mapping[str, Any]) -> RequestInfo:
         info = cls()
         for name, value in scope["headers"]:
+            field = _FIELDS.get(name)
+            if field is None:
+                continue
             # latin-1 never fails: ASGI headers are bytes, and a header is no place for a crash
-            if name == b"host":
-                info.host = value.decode("latin-1")
-            elif name == b"cookie":
-                info.cookie = (
-                    value.decode("latin-1") if not info.cookie else info.cookie + "; " + value.decode("latin-1")
-                )
-            elif name == b"referer":
-                info.referer = value.decode("latin-1")
-            elif name == b"user-agent":
-                info.user_agent = value.decode("latin-1")
-            elif name == b"accept":
-                info.accept = value.decode("latin-1")
-            elif name == b"sec-fetch-dest":
-                info.sec_fetch_dest = value.decode("latin-1")
-            elif name == b"origin":
-                info.origin = value.decode("latin-1")
-            elif name == b"sec-fetch-site":
-                info.sec_fetch_site = value.decode("latin-1")
-            elif name == b"content-type":
-                info.content_type = value.decode("latin-1")
+            text = value.decode("latin-1")
+            if field == "cookie" and info.cookie:  # HTTP/2 may split the Cookie header
+                text = f"{info.cookie}; {text}"
+            setattr(info, field, text)
         if not info.host and scope.get("server"):
             host, port = scope["server"]
             info.host = f"{host}:{port}" if port not in (80, 443, None) else str(host)
