@@ -37,9 +37,9 @@ from .errors import AttributionError, ConfigurationError
 from .models import Attribution, Channel, Touch
 from .outbox.base import TERMINAL, Outbox, Status
 from .outbox.sqlite import SQLiteOutbox
+from .sending import describe_request
 from .tracker import DEFAULT_OUTBOX, Tracker
 from .vendors.base import Vendor
-from .worker import describe_request
 
 #: Keys whose values are personal data in any vendor's payload; ``show`` masks them unless ``--reveal``.
 PII_KEYS = frozenset(

@@ -1,4 +1,6 @@
-"""The sending loop: claim due deliveries, send them, record what happened.
+"""The sending loop's schedule: claim due deliveries, hand them to lanes, record what happened.
+
+Sending and classifying one request is ``sending.Sender``; what to record after it is ``decision.decide``.
 
 One ``Worker`` runs inside the app (started by the tracker on ASGI lifespan) or alone (``attribution
 worker``). Several workers may share one outbox: a delivery is claimed by one worker under a lease, so no two
@@ -16,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 import os
 import random
@@ -28,26 +29,18 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import httpx2
 
+from .decision import decide
 from .errors import ConfigurationError
 from .outbox.base import Delivery, Finish, Outbox, Status
-from .retry import Random, RetryPolicy, is_ambiguous, out_of_time, rate_limit_reset, retry_delay
-from .vendors.base import Delivered, Failed, Outcome, Retry, Vendor
+from .retry import Random, RetryPolicy
+from .sending import Attempted, Sender
+from .vendors.base import Vendor
 
 log = logging.getLogger("attribution.worker")
 
 Clock = Callable[[], float]
 
 DEFAULT_TIMEOUT = httpx2.Timeout(10.0, connect=5.0)
-
-
-def describe_request(vendor: Vendor, request: httpx2.Request) -> str:
-    """The request as an operator reads it: method, URL and headers with credentials masked, and the body."""
-    lines = [f"{request.method} {vendor.masked_url(request)}"]
-    lines += [f"{k}: {v}" for k, v in vendor.masked_headers(request).items()]
-    body = request.content.decode("utf-8", "replace")
-    with contextlib.suppress(ValueError):
-        body = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
-    return "\n".join([*lines, "", body])
 
 
 class Worker:
@@ -150,8 +143,13 @@ class Worker:
         self._flushing = False
         self._loop_task: asyncio.Task[None] | None = None
         self._flush_task: asyncio.Task[None] | None = None
-        self.sent = 0
+        self._sender: Sender | None = None
+        self._sent_before = 0
+
+    @property
+    def sent(self) -> int:
         """Requests this worker tried to send (for benchmarks and tests)."""
+        return self._sent_before + (self._sender.sent if self._sender is not None else 0)
 
     def __repr__(self) -> str:
         return f"Worker(id={self.worker_id!r}, vendors={list(self.vendors)!r}, dry_run={self.dry_run})"
@@ -176,6 +174,7 @@ class Worker:
                 trust_env=False,
             )
             self._own_client = True
+        self._sender = Sender(self._client, dry_run=self.dry_run, clock=self.clock)
         self._stopping = self._closing = False
         self._kick, self._flush_kick, self._idle = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self._quiet = asyncio.Event()
@@ -214,6 +213,9 @@ class Worker:
         if self._own_client and self._client is not None:
             await self._client.aclose()
             self._client = None
+        if self._sender is not None:
+            self._sent_before += self._sender.sent
+            self._sender = None
         self._loop_task = self._flush_task = None
 
     def wake(self) -> None:
@@ -369,7 +371,8 @@ class Worker:
         while next_chunk is not None:
             current = next_chunk
             try:
-                outcome = await self._attempt(vendor, current)
+                assert self._sender is not None
+                outcomes = await self._sender(vendor, [d.payload for d in current])
             except asyncio.CancelledError:
                 # Abandoned at shutdown: the request may have gone out, so this counts as an attempt; the
                 # delivery is due again at once, for this or another worker.
@@ -383,78 +386,27 @@ class Worker:
                 raise
             finally:
                 self._inflight_rows[vendor.name] -= len(current)
-            self._record(self._decide(vendor, current, outcome))
+            self._settle(vendor, current, outcomes)
             next_chunk = self._take(vendor)
 
-    async def _attempt(self, vendor: Vendor, chunk: list[Delivery]) -> Outcome | tuple[str, str]:
-        """Build and send one request. Returns the vendor's outcome, or ("dead"|"dry_run", detail)."""
-        try:
-            request = vendor.build_request([d.payload for d in chunk])
-        except Exception as exc:
-            # Most likely a configuration problem (credentials, base URL); the operator fixes it and
-            # revives the deliveries with `attribution retry --dead`. The message may quote the payload.
-            log.error("%s: building a request failed (%s)", vendor.name, type(exc).__name__)
-            return Failed(f"could not build the request: {type(exc).__name__}")
-        if self.dry_run:
-            return ("dry_run", describe_request(vendor, request))
-        assert self._client is not None
-        try:
-            response = await self._client.send(request)
-        except httpx2.TransportError as exc:
-            # str(exc) may quote the URL, and RD Station's URL carries its API key: name the error only.
-            kind = type(exc).__name__
-            if not is_ambiguous(exc):
-                return Retry(f"{kind}: the request was not sent")
-            if not vendor.has_dedup_key and not vendor.retry_ambiguous:
-                return Failed(
-                    f"{kind} after the request was sent: not retried, {vendor.name} has no dedup key and "
-                    "retry_ambiguous is off (retry it if the vendor did not record it)"
-                )
-            return Retry(
-                f"{kind} after the request was sent; retried"
-                + ("" if vendor.has_dedup_key else " (may duplicate: the vendor has no dedup key)")
-            )
-        finally:
-            self.sent += 1
-        try:
-            outcome = vendor.read_response(response)
-        except Exception as exc:
-            log.error("%s: reading HTTP %s failed (%s)", vendor.name, response.status_code, type(exc).__name__)
-            return Failed(f"HTTP {response.status_code}: could not read the answer ({type(exc).__name__})")
-        if isinstance(outcome, Retry) and outcome.after is None and response.status_code == 429:
-            reset = rate_limit_reset(response.headers, now=self.clock())
-            if reset is not None:
-                outcome = Retry(outcome.reason, after=reset)
-        return outcome
-
-    def _decide(self, vendor: Vendor, chunk: list[Delivery], outcome: Outcome | tuple[str, str]) -> list[Finish]:
+    def _settle(self, vendor: Vendor, chunk: list[Delivery], outcomes: list[Attempted]) -> None:
+        """Record what each delivery's attempt came to; pause the vendor if it asked everyone to wait."""
         now = self.clock()
-        if isinstance(outcome, tuple):
-            return [Finish(d.id, Status.DRY_RUN, now, answer=outcome[1]) for d in chunk]
-        if isinstance(outcome, Delivered):
-            log.info("%s: delivered %d", vendor.name, len(chunk))
-            return [Finish(d.id, Status.DELIVERED, now, answer=outcome.answer) for d in chunk]
-        if isinstance(outcome, Failed):
-            log.warning("%s: %d dead: %s", vendor.name, len(chunk), outcome.reason[:200])
-            return [Finish(d.id, Status.DEAD, now, error=outcome.reason) for d in chunk]
-        if outcome.after is not None:
-            # The vendor asked everyone to wait, not just this delivery: pause the whole vendor.
-            until = now + min(outcome.after, self.policy.max_retry_after)
-            self._paused_until[vendor.name] = max(self._paused_until[vendor.name], until)
-            # Deliveries claimed but not yet sent go back: held through the pause, their lease could expire.
-            self._release(list(self._ready[vendor.name]))
-            self._ready[vendor.name].clear()
         finishes = []
-        for d in chunk:
-            next_at = now + retry_delay(d.attempts, self.policy, after=outcome.after, rand=self.rand)
-            gone = out_of_time(attempts=d.attempts, created_at=d.created_at, next_at=next_at, policy=self.policy)
-            if gone:
-                finishes.append(Finish(d.id, Status.DEAD, now, error=f"{outcome.reason}; {gone}"))
-            else:
-                finishes.append(Finish(d.id, Status.PENDING, now, next_attempt_at=next_at, error=outcome.reason))
-                self._next_due = next_at if self._next_due is None else min(self._next_due, next_at)
-        log.info("%s: %d to retry: %s", vendor.name, len(chunk), outcome.reason[:200])
-        return finishes
+        for delivery, outcome in zip(chunk, outcomes, strict=True):
+            finish, pause_until = decide(outcome, delivery, self.policy, now, rand=self.rand)
+            finishes.append(finish)
+            if finish.status == Status.PENDING:
+                due = finish.next_attempt_at
+                self._next_due = due if self._next_due is None else min(self._next_due, due)
+            if pause_until is not None and pause_until > self._paused_until[vendor.name]:
+                self._paused_until[vendor.name] = pause_until
+                # Deliveries claimed but not yet sent go back: held through the pause, their lease could expire.
+                self._release(list(self._ready[vendor.name]))
+                self._ready[vendor.name].clear()
+        self._record(finishes)
+        counts = {s: sum(1 for f in finishes if f.status == s) for s in {f.status for f in finishes}}
+        log.info("%s: %s", vendor.name, ", ".join(f"{n} {s.value}" for s, n in sorted(counts.items())))
 
     # -- writing outcomes ------------------------------------------------------------------------------
 
