@@ -15,12 +15,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx2
 
-from .retry import is_ambiguous, rate_limit_reset
+from .retry import is_ambiguous
 from .vendors.base import JSON, Failed, Outcome, Retry, Split, Vendor
 
 log = logging.getLogger("attribution.worker")
@@ -54,13 +54,11 @@ class Sender:
         client: the pooled HTTP client every request goes through.
         dry_run: build each request and answer ``DryRun`` with its description; send nothing and do not call
             ``Vendor.authorize`` (a dry run makes no network call at all).
-        clock: seconds since the epoch, for rate-limit resets given as a time.
     """
 
-    def __init__(self, client: httpx2.AsyncClient, *, dry_run: bool = False, clock: Callable[[], float]) -> None:
+    def __init__(self, client: httpx2.AsyncClient, *, dry_run: bool = False) -> None:
         self.client = client
         self.dry_run = dry_run
-        self.clock = clock
         self.sent = 0
         """Requests handed to the client (the request may or may not have reached the vendor)."""
 
@@ -101,19 +99,12 @@ class Sender:
                 return [Failed(answer.reason)]
             half = n // 2
             return [*await self(vendor, payloads[:half]), *await self(vendor, payloads[half:])]
-        outcomes = list(answer)
+        outcomes: list[Attempted] = list(answer)
         if len(outcomes) != n:
             message = f"the {vendor.name} adapter read {len(outcomes)} outcomes for {n} payloads"
             log.error("%s", message)
             return [Failed(message)] * n
-        return [self._with_reset(o, response) for o in outcomes]
-
-    def _with_reset(self, outcome: Outcome, response: httpx2.Response) -> Outcome:
-        if isinstance(outcome, Retry) and outcome.after is None and response.status_code == 429:
-            reset = rate_limit_reset(response.headers, now=self.clock())
-            if reset is not None:
-                return Retry(outcome.reason, after=reset)
-        return outcome
+        return outcomes
 
     @staticmethod
     def _transport_failure(vendor: Vendor, exc: httpx2.TransportError) -> Outcome:

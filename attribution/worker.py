@@ -174,7 +174,7 @@ class Worker:
                 trust_env=False,
             )
             self._own_client = True
-        self._sender = Sender(self._client, dry_run=self.dry_run, clock=self.clock)
+        self._sender = Sender(self._client, dry_run=self.dry_run)
         self._stopping = self._closing = False
         self._kick, self._flush_kick, self._idle = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self._quiet = asyncio.Event()

@@ -72,7 +72,7 @@ def recording(seen: list[httpx2.Request]) -> httpx2.MockTransport:
 async def test_each_payload_gets_its_own_outcome_from_one_request() -> None:
     seen: list[httpx2.Request] = []
     async with httpx2.AsyncClient(transport=recording(seen)) as client:
-        send = Sender(client, clock=time.time)
+        send = Sender(client)
         outcomes = await send(RowsVendor(), [{"id": 1}, {"id": 2, "reject": True}, {"id": 3}])
     assert outcomes == [Delivered('{"ok": true}'), Failed("unknown pixel"), Delivered('{"ok": true}')]
     assert len(seen) == 1
@@ -84,7 +84,7 @@ async def test_a_refused_batch_is_halved_until_the_bad_payload_stands_alone() ->
     vendor = RowsVendor()
     payloads = [{"id": i, "poison": i == 5} for i in range(8)]
     async with httpx2.AsyncClient(transport=recording(seen)) as client:
-        outcomes = await Sender(client, clock=time.time)(vendor, payloads)
+        outcomes = await Sender(client)(vendor, payloads)
     assert outcomes[5] == Failed("HTTP 400: the batch holds an invalid event")
     assert [type(o) for i, o in enumerate(outcomes) if i != 5] == [Delivered] * 7
     sizes = [len(json.loads(r.content)["events"]) for r in seen]
@@ -98,7 +98,7 @@ async def test_a_dry_run_describes_the_request_and_makes_no_call() -> None:
     seen: list[httpx2.Request] = []
     vendor = RowsVendor()
     async with httpx2.AsyncClient(transport=recording(seen)) as client:
-        outcomes = await Sender(client, dry_run=True, clock=time.time)(vendor, [{"id": 1}, {"id": 2}])
+        outcomes = await Sender(client, dry_run=True)(vendor, [{"id": 1}, {"id": 2}])
     assert seen == []
     assert vendor.tokens == 0  # no network at all, not even for a token
     [first, second] = outcomes
@@ -114,7 +114,7 @@ async def test_an_adapter_that_miscounts_its_answers_fails_the_batch_loudly() ->
             return [Delivered()]
 
     async with httpx2.AsyncClient(transport=recording([])) as client:
-        outcomes = await Sender(client, clock=time.time)(Miscounting(), [{"id": 1}, {"id": 2}])
+        outcomes = await Sender(client)(Miscounting(), [{"id": 1}, {"id": 2}])
     assert outcomes == [Failed("the rows adapter read 1 outcomes for 2 payloads")] * 2
 
 

@@ -93,23 +93,19 @@ async def test_retry_after_is_waited_for(outbox: SQLiteOutbox) -> None:
     assert d.history[0].detail == "HTTP 429: slow down"
 
 
-async def test_x_rate_limit_reset_pauses_the_vendor(outbox: SQLiteOutbox) -> None:
-    reset = str(int(time.time()) + 2)
-    handler, _ = scripted(httpx2.Response(429, headers={"x-rate-limit-reset": reset}))
-    times: list[float] = []
-
-    async def timed(request: httpx2.Request) -> httpx2.Response:
-        times.append(time.time())
-        return await handler(request)
-
-    ids = [e.id for e in await outbox.enqueue(items(1), now=time.time())]
-    w = worker(outbox, timed)
+async def test_another_vendors_429_with_x_rate_limit_headers_backs_off_normally(outbox: SQLiteOutbox) -> None:
+    # X's reset headers are read by XAds alone: for any other vendor they mean nothing, so a bogus far reset
+    # must not park the vendor.
+    far = str(int(time.time()) + 3600)
+    handler, seen = scripted(httpx2.Response(429, headers={"x-rate-limit-reset": far}))
+    [e] = await outbox.enqueue(items(1), now=time.time())
+    w = worker(outbox, handler)
     await w.start()
     try:
-        await wait_for_status(outbox, ids, Status.DELIVERED, timeout=5)
+        await wait_for_status(outbox, [e.id], Status.DELIVERED, timeout=5)
     finally:
         await w.stop()
-    assert times[1] >= float(reset) - 0.001
+    assert len(seen) == 2
 
 
 async def test_a_client_error_is_dead_at_once_with_the_vendor_message(outbox: SQLiteOutbox) -> None:

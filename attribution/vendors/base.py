@@ -13,7 +13,6 @@ deliveries already queued, and OAuth nonces and timestamps are fresh on every at
 
 from __future__ import annotations
 
-import email.utils
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -24,6 +23,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx2
+
+from ..retry import parse_retry_after
 
 if TYPE_CHECKING:
     from ..conversion import Conversion
@@ -160,8 +161,9 @@ class Vendor(ABC):
         return response.text[:500] or response.reason_phrase
 
     def retry_after(self, response: httpx2.Response) -> float | None:
-        """Seconds the vendor asked us to wait (Retry-After, as seconds or an HTTP date)."""
-        return parse_retry_after(response.headers)
+        """Seconds the vendor asked us to wait: ``Retry-After``, as seconds or an HTTP date. Override to read
+        a vendor's own headers as well (X's rate-limit resets)."""
+        return parse_retry_after(response.headers, now=time.time())
 
     def masked_headers(self, request: httpx2.Request) -> dict[str, str]:
         """The request's headers with credentials masked, for ``attribution show`` and the demo."""
@@ -176,31 +178,13 @@ class Vendor(ABC):
         return f"{type(self).__name__}(base_url={self.base_url!r})"
 
 
-def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Retry-After as seconds from now: delta-seconds or an HTTP date. None when absent or unreadable."""
-    raw = headers.get("retry-after")
-    if raw is None:
-        return None
-    raw = raw.strip()
-    if raw.isdigit():
-        return float(raw)
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    current = now if now is not None else time.time()
-    return max(0.0, when.timestamp() - current)
-
-
 def iso_millis(moment: datetime) -> str:
     """``2022-02-18T01:14:00.603Z``: ISO 8601, UTC, milliseconds, as X and Whop show it."""
     moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-# -- helpers shared by the adapters (added with the five vendors; nothing above changed) ---------------
+# -- helpers shared by the adapters -------------------------------------------------------------------
 
 
 def as_secret(value: str | Secret) -> Secret:
