@@ -298,9 +298,7 @@ class CLI:
 
     async def worker(self, box: Outbox) -> int:
         tracker = self.require_tracker()
-        worker = tracker.worker
-        if self.args.dry_run:
-            worker.dry_run = True
+        worker = tracker.worker.with_dry_run() if self.args.dry_run else tracker.worker
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -26,6 +26,8 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import timedelta
+from typing import TypedDict, Unpack
 
 import httpx2
 
@@ -43,26 +45,44 @@ Clock = Callable[[], float]
 DEFAULT_TIMEOUT = httpx2.Timeout(10.0, connect=5.0)
 
 
+class WorkerOptions(TypedDict, total=False):
+    """The worker's settings by keyword, for ``Worker`` and, passed through, ``Tracker`` (see ``Worker``)."""
+
+    policy: RetryPolicy | None
+    concurrency: int | Mapping[str, int]
+    timeout: httpx2.Timeout | float
+    lease: float
+    poll_interval: float
+    transport: httpx2.AsyncBaseTransport | None
+    client: httpx2.AsyncClient | None
+    shutdown_grace: float
+    retention: timedelta | float | None
+    worker_id: str | None
+    rand: Random
+
+
 class Worker:
     """Sends the outbox's deliveries to the configured vendors.
 
     Args:
         outbox: where deliveries wait.
         vendors: the configured adapters; deliveries of other vendors are left alone.
+        dry_run: build every request and record it, but send nothing. Fixed for the worker's life.
+        clock: seconds since the epoch (tests pass their own to drive retries and pauses).
         policy: retry limits and delays.
-        concurrency: requests in flight per vendor, one number for all or a mapping by vendor name.
-        timeout: per-request timeouts of the shared HTTP client.
-        lease: seconds a claimed delivery stays this worker's; must comfortably exceed the request timeout,
-            or a slow request could be claimed and sent by another worker too.
-        poll_interval: seconds between looks at the outbox when idle (a checkout in the same process
-            wakes the worker at once).
-        dry_run: build every request and record it, but send nothing.
+        concurrency: requests in flight per vendor, one number for all or a mapping by vendor name (8).
+        timeout: per-request timeouts of the shared HTTP client (10 s, 5 s to connect).
+        lease: seconds a claimed delivery stays this worker's (120); must comfortably exceed the request
+            timeout, or a slow request could be claimed and sent by another worker too.
+        poll_interval: the longest sleep between looks at the outbox when nothing is due (1 s). A checkout in
+            the same process wakes the worker at once; checkouts in other processes are seen at the next look.
         transport: an httpx2 transport for the shared client (tests: ``httpx2.MockTransport``).
         client: a ready client instead; the worker then does not close it.
-        shutdown_grace: seconds ``stop`` waits for requests in flight before abandoning them.
-        retention: seconds after which delivered, dead and dry-run deliveries (and the personal data in them)
-            are deleted, checked hourly; None keeps them until ``attribution purge``.
-        clock, rand: the time source and the jitter source, for deterministic tests.
+        shutdown_grace: seconds ``stop`` waits for requests in flight before abandoning them (10).
+        retention: how long delivered, dead and dry-run deliveries (and the personal data in them) are kept
+            (a ``timedelta`` or seconds; 30 days), checked hourly; None keeps them until ``attribution purge``.
+        worker_id: this worker's name in the outbox (default: host, process id and a random suffix).
+        rand: the jitter source, for deterministic tests.
     """
 
     def __init__(
@@ -70,31 +90,25 @@ class Worker:
         outbox: Outbox,
         vendors: Sequence[Vendor],
         *,
-        policy: RetryPolicy | None = None,
-        concurrency: int | Mapping[str, int] = 8,
-        timeout: httpx2.Timeout | float = DEFAULT_TIMEOUT,
-        lease: float = 120.0,
-        poll_interval: float = 1.0,
         dry_run: bool = False,
-        transport: httpx2.AsyncBaseTransport | None = None,
-        client: httpx2.AsyncClient | None = None,
-        shutdown_grace: float = 10.0,
-        retention: float | None = 30 * 24 * 3600.0,
-        worker_id: str | None = None,
         clock: Clock = time.time,
-        rand: Random = random.random,
+        **options: Unpack[WorkerOptions],
     ) -> None:
         names = [v.name for v in vendors]
         if len(set(names)) != len(names):
             raise ConfigurationError("each vendor may be configured once per worker")
         self.outbox = outbox
         self.vendors = {v.name: v for v in vendors}
-        self.policy = policy or RetryPolicy()
+        self._options = options
+        self._dry_run = dry_run
+        self.policy = options.get("policy") or RetryPolicy()
+        timeout = options.get("timeout", DEFAULT_TIMEOUT)
         self.timeout = timeout if isinstance(timeout, httpx2.Timeout) else httpx2.Timeout(timeout)
         longest = max(
             (t for t in (self.timeout.connect, self.timeout.read, self.timeout.write, self.timeout.pool) if t),
             default=0.0,
         )
+        lease = options.get("lease", 120.0)
         # connect + write + read may each take up to their limit on one request.
         if lease <= 3 * longest:
             raise ConfigurationError(
@@ -102,13 +116,15 @@ class Worker:
                 "or another worker could claim a delivery still in flight"
             )
         self.lease = lease
-        self.poll_interval = poll_interval
-        self.dry_run = dry_run
-        self.shutdown_grace = shutdown_grace
-        self.retention = retention
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.poll_interval = options.get("poll_interval", 1.0)
+        self.shutdown_grace = options.get("shutdown_grace", 10.0)
+        retention = options.get("retention", timedelta(days=30))
+        self.retention = retention.total_seconds() if isinstance(retention, timedelta) else retention
+        self.worker_id = options.get("worker_id") or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.clock = clock
-        self.rand = rand
+        self.rand = options.get("rand", random.random)
+        concurrency = options.get("concurrency", 8)
+        transport, client = options.get("transport"), options.get("client")
         self._slots = {
             name: concurrency if isinstance(concurrency, int) else concurrency.get(name, 8) for name in self.vendors
         }
@@ -150,6 +166,16 @@ class Worker:
     def sent(self) -> int:
         """Requests this worker tried to send (for benchmarks and tests)."""
         return self._sent_before + (self._sender.sent if self._sender is not None else 0)
+
+    @property
+    def dry_run(self) -> bool:
+        """Whether this worker builds and records requests without sending them (set at construction)."""
+        return self._dry_run
+
+    def with_dry_run(self) -> Worker:
+        """A worker with the same outbox, vendors and settings that sends nothing (``attribution worker
+        --dry-run``)."""
+        return Worker(self.outbox, list(self.vendors.values()), dry_run=True, clock=self.clock, **self._options)
 
     def __repr__(self) -> str:
         return f"Worker(id={self.worker_id!r}, vendors={list(self.vendors)!r}, dry_run={self.dry_run})"

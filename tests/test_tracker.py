@@ -25,6 +25,7 @@ from attribution.middleware import AttributionMiddleware
 from attribution.models import Attribution
 from attribution.outbox import SQLiteOutbox, Status
 from attribution.tracker import CheckoutResult, Tracker
+from attribution.worker import Worker
 from tests.delivery_fakes import FAST, FakeBatchVendor, FakeVendor, wait_for_status
 from tests.helpers import NAVIGATION, SECRET
 from tests.vendor_server import FakeVendorServer, event_ids
@@ -298,3 +299,32 @@ async def test_dry_run_records_requests_without_sending(outbox_path: Path, vendo
     assert d is not None
     assert d.answer is not None
     assert f"POST {vendor_server.url}/fake" in d.answer
+
+
+def test_dry_run_is_set_once_and_the_tracker_tells_the_truth(outbox_path: Path) -> None:
+    tracker = make_tracker(outbox_path, dry_run=True)
+    assert (tracker.dry_run, tracker.worker.dry_run) == (True, True)
+    assert "dry_run=True" in repr(tracker)
+    with pytest.raises(AttributeError):
+        tracker.worker.dry_run = False  # type: ignore[misc]
+    sending = make_tracker(outbox_path)
+    rehearsal = sending.worker.with_dry_run()  # `attribution worker --dry-run`: a worker of its own
+    assert (sending.dry_run, rehearsal.dry_run) == (False, True)
+    assert "dry_run=False" in repr(sending)
+    assert (rehearsal.outbox, rehearsal.policy, rehearsal.lease) == (sending.outbox, FAST, 10.0)
+
+
+def test_a_tracker_takes_a_ready_worker_and_refuses_two_setups(outbox_path: Path) -> None:
+    vendors = [FakeVendor()]
+    box = SQLiteOutbox(outbox_path)
+    worker = Worker(box, vendors, policy=FAST, lease=30.0, timeout=2.0, dry_run=True)
+    tracker = Tracker(vendors=vendors, outbox=box, worker=worker)
+    assert (tracker.worker, tracker.outbox, tracker.dry_run) == (worker, box, True)
+    with pytest.raises(ConfigurationError, match="lease"):
+        Tracker(vendors=vendors, outbox=box, worker=worker, lease=60.0)
+    with pytest.raises(ConfigurationError, match="same ones"):
+        Tracker(vendors=[FakeVendor(), FakeBatchVendor()], outbox=box, worker=worker)
+    with pytest.raises(ConfigurationError, match="outbox"):
+        Tracker(vendors=vendors, outbox=SQLiteOutbox(outbox_path), worker=worker)
+    with pytest.raises(ConfigurationError, match="dry_run"):
+        Tracker(vendors=vendors, outbox=box, worker=Worker(box, vendors, lease=30.0, timeout=2.0), dry_run=True)
