@@ -148,6 +148,9 @@ class Worker:
         self._kick = asyncio.Event()
         self._flush_kick = asyncio.Event()
         self._idle = asyncio.Event()
+        self._passes = 0
+        """Looks at the outbox so far; ``_idle_pass`` is the latest that found nothing left to do."""
+        self._idle_pass = 0
         self._last_purge = 0.0
         self._quiet = asyncio.Event()
         self._quiet.set()
@@ -218,6 +221,7 @@ class Worker:
         self._kick.set()
         with contextlib.suppress(asyncio.CancelledError):
             await self._loop_task
+        self._idle.set()  # whoever waits in run_until_idle sees the worker stopped
         for ready in self._ready.values():
             self._release(list(ready))
             ready.clear()
@@ -247,12 +251,40 @@ class Worker:
     def wake(self) -> None:
         """Look at the outbox now (called after a checkout in the same process)."""
         if self.running:
-            self._idle.clear()
             self._kick.set()
 
-    async def wait_idle(self, timeout: float | None = None) -> None:
-        """Wait until nothing is due or in flight and every outcome is written (tests, benchmarks)."""
-        await asyncio.wait_for(self._idle.wait(), timeout)
+    async def run_until_idle(self) -> None:
+        """Send until nothing is due by the worker's clock, ready or in flight, and every outcome is written.
+
+        A worker that is not running is started for the call and stopped before it returns (arq's burst
+        mode: ``attribution`` tests and one-off scripts drain the outbox this way); a running worker keeps
+        running. Deliveries due later (a retry, a vendor's pause) are left for a later call: with an injected
+        clock, a test moves the clock and calls again instead of sleeping.
+        """
+        started_here = not self.running
+        if started_here:
+            await self.start()
+        try:
+            target = self._passes + 1  # a look at the outbox that starts after this call
+            self._kick.set()
+            while self._idle_pass < target:
+                if not self.running:
+                    raise RuntimeError("the worker stopped before the outbox was drained")
+                self._idle.clear()
+                await self._idle.wait()
+        finally:
+            if started_here:
+                await self.stop()
+
+    async def next_due(self) -> float | None:
+        """When this worker next has something to send, by its clock: the soonest due delivery of a vendor
+        that is not paused, or the end of a vendor's pause. None when nothing waits. With ``run_until_idle``,
+        this drives a worker on an injected clock without sleeping."""
+        now = self.clock()
+        pauses = [p for p in self._paused_until.values() if p > now]
+        due = await self.outbox.next_due([n for n, p in self._paused_until.items() if p <= now])
+        times = [*pauses, *([due] if due is not None else [])]
+        return min(times) if times else None
 
     # -- the loop --------------------------------------------------------------------------------------
 
@@ -276,6 +308,8 @@ class Worker:
     async def _loop(self) -> None:
         while not self._stopping:
             self._kick.clear()
+            self._passes += 1
+            this_pass = self._passes
             if self._busy:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._quiet.wait(), self.max_yield)
@@ -294,22 +328,22 @@ class Worker:
                 if room > 0 and len(ready) <= per_round // 2:
                     limits[name] = room
             more = False
+            claimed: dict[str, list[Delivery]] = {}
             if limits:
                 try:
                     claimed = await self.outbox.claim(self.worker_id, limits=limits, now=self.clock(), lease=self.lease)
                 except Exception:
                     log.exception("claiming deliveries failed; trying again shortly")
-                    claimed = {}
                 for name, deliveries in claimed.items():
-                    self._idle.clear()
                     self._ready[name].extend(deliveries)
                     self._dispatch(self.vendors[name])
                     more = more or len(deliveries) == limits[name]
             if more:
                 continue
             if not self._tasks and not self._pending and not self._flushing and not any(self._ready.values()):
+                self._idle_pass = this_pass
                 self._idle.set()
-            await self._sleep()
+            await self._sleep([name for name in limits if not claimed.get(name)])
 
     async def _purge_old(self) -> None:
         now = self.clock()
@@ -324,18 +358,27 @@ class Worker:
         if purged:
             log.info("purged %d deliveries older than the retention period", purged)
 
-    async def _sleep(self) -> None:
-        wait = self.poll_interval
+    async def _sleep(self, found_nothing: list[str]) -> None:
+        """Until a wake-up, the end of a vendor's pause, or the next delivery's due time, whichever comes first
+        (at most ``poll_interval``: checkouts in other processes cannot wake this one)."""
         now = self.clock()
-        if self._next_due is not None:
-            wait = min(wait, max(0.0, self._next_due - now))
-            if self._next_due <= now:
-                self._next_due = None
-        paused = [p for p in self._paused_until.values() if p > now]
-        if paused:
-            wait = min(wait, min(paused) - now)
+        wakes = [self._next_due] if self._next_due is not None else []
+        if found_nothing:
+            # Nothing was due for these vendors: ask the outbox when something will be (retries, another
+            # worker's lease running out). Vendors still busy are woken by their lanes instead.
+            try:
+                due = await self.outbox.next_due(found_nothing)
+            except Exception:
+                log.exception("reading the next due time failed; looking again after the poll interval")
+                due = None
+            wakes += [due] if due is not None else []
+            self._next_due = None
+        wakes += [p for p in self._paused_until.values() if p > now]
+        wait = min([self.poll_interval, *(w - now for w in wakes)])
+        if wait <= 0:
+            return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._kick.wait(), max(wait, 0.001))
+            await asyncio.wait_for(self._kick.wait(), wait)
 
     def _dispatch(self, vendor: Vendor) -> None:
         """Start a lane per free slot while deliveries are ready."""
@@ -377,10 +420,11 @@ class Worker:
                 return chunk
         return None
 
-    def _release(self, deliveries: Sequence[Delivery]) -> None:
-        """Hand claimed, unsent deliveries back: due at once, and not counted as an attempt."""
+    def _release(self, deliveries: Sequence[Delivery], *, due: float | None = None) -> None:
+        """Hand claimed, unsent deliveries back, not counted as an attempt: due at once, or at ``due``."""
         now = self.clock()
-        self._record([Finish(d.id, Status.PENDING, now, next_attempt_at=now, released=True) for d in deliveries])
+        at = now if due is None else due
+        self._record([Finish(d.id, Status.PENDING, now, next_attempt_at=at, released=True) for d in deliveries])
 
     def _done(self, name: str, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -427,8 +471,9 @@ class Worker:
                 self._next_due = due if self._next_due is None else min(self._next_due, due)
             if pause_until is not None and pause_until > self._paused_until[vendor.name]:
                 self._paused_until[vendor.name] = pause_until
-                # Deliveries claimed but not yet sent go back: held through the pause, their lease could expire.
-                self._release(list(self._ready[vendor.name]))
+                # Deliveries claimed but not yet sent go back, due when the pause ends: held through it, their
+                # lease could expire, and due at once, another worker would send them into the same refusal.
+                self._release(list(self._ready[vendor.name]), due=pause_until)
                 self._ready[vendor.name].clear()
         self._record(finishes)
         counts = {s: sum(1 for f in finishes if f.status == s) for s in {f.status for f in finishes}}

@@ -147,3 +147,20 @@ async def test_an_unusable_file_is_an_outbox_error(tmp_path: Path) -> None:
     with pytest.raises(OutboxError, match="outbox"):
         await box.open()
     await box.close()
+
+
+async def test_next_due_is_the_soonest_pending_or_leased_delivery_of_the_vendors_asked(outbox: SQLiteOutbox) -> None:
+    assert await outbox.next_due(["fake"]) is None
+    await outbox.enqueue(items(2), now=100.0)
+    await outbox.enqueue([NewDelivery("other", "x", {})], now=50.0)
+    assert await outbox.next_due(["fake"]) == 100.0
+    assert await outbox.next_due(["fake", "other"]) == 50.0
+    [first, second] = await claim_one(outbox, "w", "fake", 2, now=200.0, lease=30.0)
+    assert await outbox.next_due(["fake"]) == 230.0  # a claimed delivery is due again when its lease runs out
+    await outbox.finish("w", [Finish(first.id, Status.PENDING, 201.0, next_attempt_at=210.0)])
+    assert await outbox.next_due(["fake"]) == 210.0
+    await outbox.finish("w", [Finish(second.id, Status.DEAD, 202.0, error="x")])
+    assert await outbox.next_due(["fake"]) == 210.0
+    await claim_one(outbox, "w", "fake", 1, now=300.0, lease=30.0)
+    await outbox.finish("w", [Finish(first.id, Status.DELIVERED, 301.0)])
+    assert await outbox.next_due(["fake"]) is None  # finished deliveries are never due

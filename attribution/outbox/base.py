@@ -140,6 +140,12 @@ class Outbox(ABC):
         expired lease), soonest due first, in one transaction; mark them sending, owned by ``worker_id``
         until ``now + lease``, and count an attempt. Returns the claimed deliveries by vendor."""
 
+    async def next_due(self, vendors: Sequence[str]) -> float | None:
+        """The earliest ``next_attempt_at`` of the pending or sending deliveries of ``vendors`` (for a sending
+        one, when its lease runs out), or None when there is none. The worker sleeps until then instead of
+        polling. The default, None, means "unknown": the worker then looks again after its poll interval."""
+        return None
+
     @abstractmethod
     async def finish(self, worker_id: str, results: Sequence[Finish]) -> int:
         """Record outcomes of deliveries this worker still owns, in one durable write. Returns how many

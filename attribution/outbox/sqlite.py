@@ -316,6 +316,23 @@ class SQLiteOutbox(Outbox):
 
         return await self._run(work, priority=_WORKER)
 
+    async def next_due(self, vendors: Sequence[str]) -> float | None:
+        names = list(vendors)
+
+        def work(conn: sqlite3.Connection) -> float | None:
+            # One index seek per vendor on deliveries_due (vendor, next_attempt_at).
+            found = [
+                conn.execute(
+                    "SELECT MIN(next_attempt_at) FROM deliveries WHERE vendor = ? AND status IN ('pending', 'sending')",
+                    (name,),
+                ).fetchone()[0]
+                for name in names
+            ]
+            due = [f for f in found if f is not None]
+            return min(due) if due else None
+
+        return await self._run(work, priority=_WORKER) if names else None
+
     async def finish(self, worker_id: str, results: Sequence[Finish]) -> int:
         if not results:
             return 0
