@@ -328,3 +328,28 @@ def test_a_tracker_takes_a_ready_worker_and_refuses_two_setups(outbox_path: Path
         Tracker(vendors=vendors, outbox=SQLiteOutbox(outbox_path), worker=worker)
     with pytest.raises(ConfigurationError, match="dry_run"):
         Tracker(vendors=vendors, outbox=box, worker=Worker(box, vendors, lease=30.0, timeout=2.0), dry_run=True)
+
+
+async def test_a_checkout_asks_each_vendor_once_whether_it_applies(outbox_path: Path) -> None:
+    class Counting(FakeVendor):
+        checks = prepares = 0
+
+        def check(self, conversion: Any) -> str | None:
+            self.checks += 1
+            return super().check(conversion)
+
+        def prepare(self, conversion: Any) -> Any:
+            self.prepares += 1
+            return super().prepare(conversion)
+
+    vendor = Counting(needs_email=True)
+    tracker = make_tracker(outbox_path, vendors=[vendor], run_worker=False)
+    skipped = await tracker.checkout(bare_scope(), Order(id="C-1", value="5", currency="EUR"))
+    assert skipped["fake"].status == "skipped"
+    assert (vendor.checks, vendor.prepares) == (1, 0)
+    queued = await tracker.checkout(
+        bare_scope(), Order(id="C-2", value="5", currency="EUR"), customer=Customer(email="g@example.com")
+    )
+    assert queued["fake"].status == "queued"
+    assert (vendor.checks, vendor.prepares) == (2, 1)
+    await tracker.stop()

@@ -1,7 +1,7 @@
 """The outbox contract: a durable queue of deliveries, one per (vendor, dedup key).
 
 The tracker writes deliveries at checkout; workers claim due deliveries under a lease, send them and record
-the outcome. Every backend (SQLite today, PostgreSQL next) keeps these promises:
+the outcome. Every backend keeps these promises:
 
 - ``enqueue`` is durable when it returns, and idempotent on (vendor, dedup_key).
 - ``claim`` hands a delivery to one worker at a time: it becomes ``sending``, owned by that worker until its
@@ -103,8 +103,8 @@ class Finish:
     """What a worker learned about one claimed delivery, to record in one write with many others.
 
     ``status`` is the new status: ``pending`` (retry at ``next_attempt_at``), ``delivered``, ``dead``,
-    ``dry_run``. ``released`` marks a delivery handed back unsent at shutdown: it does not count as an
-    attempt.
+    ``dry_run``. ``released`` marks a delivery handed back unsent (at shutdown, while its vendor is paused,
+    or after waiting too long for a free request slot): it does not count as an attempt.
     """
 
     id: int

@@ -8,8 +8,7 @@ cut may lose the last commits; pick it only where that trade is acceptable.
 Concurrency: all statements of one ``SQLiteOutbox`` run on one dedicated thread with one connection, so
 the event loop never blocks on disk. Several processes may share the file: claims run in
 ``BEGIN IMMEDIATE`` transactions, which SQLite serialises across processes, and a claimed delivery belongs
-to one worker until its lease expires. SQLite locks suit one machine; sites on several machines want the
-PostgreSQL backend.
+to one worker until its lease expires. SQLite locks suit one machine only.
 """
 
 from __future__ import annotations

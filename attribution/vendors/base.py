@@ -133,7 +133,8 @@ class Vendor(ABC):
 
     @abstractmethod
     def prepare(self, conversion: Conversion) -> list[Prepared]:
-        """The deliveries for a conversion that ``check`` accepted."""
+        """The deliveries for a conversion that ``check`` accepted. Only called after ``check`` returned None
+        (the tracker and ``attribution check`` ask first), so it does not ask again."""
 
     @abstractmethod
     def build_request(self, payloads: Sequence[JSON]) -> httpx2.Request:

@@ -116,8 +116,6 @@ class RDStation(Vendor):
         return None
 
     def prepare(self, conversion: Conversion) -> list[Prepared]:
-        if self.check(conversion) is not None:
-            return []
         customer, attribution = conversion.customer, conversion.attribution
         utm = attribution.utm
         payload: JSON = {

@@ -111,7 +111,7 @@ class XAds(Vendor):
     def prepare(self, conversion: Conversion) -> list[Prepared]:
         tag = event_label(conversion, self.events)
         identifiers = _identifiers(conversion)
-        if tag is None or not identifiers or self.check(conversion) is not None:
+        if tag is None or not identifiers:
             return []
         items = conversion.items
         number_items = sum(item.quantity for item in items)
