@@ -24,6 +24,7 @@ from starlette.requests import cookie_parser
 from . import capture, wire
 from .cookie import CookieCodec
 from .errors import MiddlewareNotInstalledError
+from .lifespan import run_lifespan
 from .models import Attribution
 from .params import IDENTIFIER_COOKIES
 from .requestinfo import RequestInfo, is_bot, wants_secure
@@ -284,17 +285,8 @@ class AttributionMiddleware:
     # -- lifespan ----------------------------------------------------------------------------------------
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Start the tracker's worker on startup and stop it on shutdown, around the app's own."""
-
-        async def receive_and_manage_worker() -> Message:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await self.tracker.start()
-            elif message["type"] == "lifespan.shutdown":
-                await self.tracker.stop()
-            return message
-
-        await self.app(scope, receive_and_manage_worker, send)
+        """Start the tracker with the app (or the server stops with the reason), stop it on shutdown."""
+        await run_lifespan(self.app, self.tracker, scope, receive, send)
 
 
 def get_attribution(conn: HTTPConnection | Scope) -> Attribution:

@@ -123,6 +123,7 @@ class Tracker:
         self.worker = worker
         self._tokens = TokenCodec(secret_key, max_age=token_max_age, clock=clock) if secret_key is not None else None
         self._started = False
+        self._said_not_started = False
 
     @property
     def dry_run(self) -> bool:
@@ -260,6 +261,15 @@ class Tracker:
                 )
         if any(r.status == "queued" for r in results.values()):
             self.worker.wake()
+            if self.run_worker and not self._started and not self._said_not_started:
+                self._said_not_started = True
+                log.error(
+                    "conversions are queued but the in-app worker never started: this server did not run the ASGI "
+                    "lifespan (Daphne, uvicorn --lifespan off) and nothing called tracker.start(). They wait in "
+                    "%r. Fix: Tracker(run_worker=False) and run `attribution worker --config module:tracker` "
+                    "beside the app, or serve it with uvicorn or Hypercorn, which run the lifespan.",
+                    self.outbox,
+                )
         ordered = tuple(results[v.name] for v in self.vendors if v.name in results)
         return CheckoutResult(dedup_id=conversion.dedup_id, vendors=ordered)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from attribution.errors import OutboxError
+from attribution.errors import AttributionError, OutboxError
 from attribution.outbox import Finish, NewDelivery, SQLiteOutbox, Status
 from tests.delivery_fakes import claim_one, items
 
@@ -164,3 +164,29 @@ async def test_next_due_is_the_soonest_pending_or_leased_delivery_of_the_vendors
     await claim_one(outbox, "w", "fake", 1, now=300.0, lease=30.0)
     await outbox.finish("w", [Finish(first.id, Status.DELIVERED, 301.0)])
     assert await outbox.next_due(["fake"]) is None  # finished deliveries are never due
+
+
+@pytest.mark.parametrize(
+    ("where", "says"),
+    [
+        ("below-a-file", "a part of its folder path is a file, not a folder"),
+        ("read-only", "this process may not write to"),
+    ],
+)
+async def test_a_path_the_system_refuses_is_an_outbox_error_naming_it_and_the_fix(
+    tmp_path: Path, where: str, says: str
+) -> None:
+    if where == "below-a-file":
+        (tmp_path / "taken").write_text("a file")
+        path = tmp_path / "taken" / "deeper" / "outbox.sqlite3"
+    else:
+        path = Path("/sys/attribution-test/outbox.sqlite3")  # refused to every user, root included
+    box = SQLiteOutbox(path)
+    with pytest.raises(AttributionError) as caught:
+        await box.open()
+    await box.close()
+    assert isinstance(caught.value, OutboxError)
+    message = str(caught.value)
+    assert str(path) in message
+    assert says in message
+    assert "choose another path" in message

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -352,4 +353,23 @@ async def test_a_checkout_asks_each_vendor_once_whether_it_applies(outbox_path: 
     )
     assert queued["fake"].status == "queued"
     assert (vendor.checks, vendor.prepares) == (2, 1)
+    await tracker.stop()
+
+
+async def test_checkouts_on_a_server_that_never_ran_the_lifespan_say_so_once_with_the_fix(
+    outbox_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    tracker = make_tracker(outbox_path)  # run_worker=True, but ASGITransport runs no lifespan
+    transport = httpx2.ASGITransport(app=make_site(tracker))
+    async with httpx2.AsyncClient(transport=transport, base_url="https://shop.example", headers=NAVIGATION) as http:
+        with caplog.at_level(logging.ERROR, logger="attribution"):
+            for n in range(2):
+                result = (await http.post("/checkout", json={"order": f"N-{n}", "email": "h@example.com"})).json()
+                assert result["fake"][0] == "queued"
+    said = [r.getMessage() for r in caplog.records if "never started" in r.getMessage()]
+    assert len(said) == 1
+    assert "run_worker=False" in said[0]
+    assert "attribution worker" in said[0]
+    assert not tracker.worker.running
+    assert await tracker.outbox.counts() == {("fake", Status.PENDING): 2, ("fakebatch", Status.PENDING): 2}
     await tracker.stop()

@@ -196,8 +196,23 @@ class SQLiteOutbox(Outbox):
                 return fn(self._connect())
             except sqlite3.Error as exc:
                 raise OutboxError(f"outbox {self.path} failed: {exc}") from exc
+            except OSError as exc:
+                raise OutboxError(self._os_failure(exc)) from exc
 
         return await thread.submit(call, priority)
+
+    def _os_failure(self, exc: OSError) -> str:
+        """What the operating system refused, said with the path and the fix."""
+        where = "choose another path (Tracker(outbox=...), or --outbox / ATTRIBUTION_OUTBOX for the CLI)"
+        if isinstance(exc, PermissionError):
+            return (
+                f"outbox {self.path} cannot be created or written: this process may not write to "
+                f"{exc.filename or self.path.parent} ({exc.strerror}); give the site's user write access there, "
+                f"or {where}"
+            )
+        if isinstance(exc, FileExistsError | NotADirectoryError):
+            return f"outbox {self.path} cannot be created: a part of its folder path is a file, not a folder; {where}"
+        return f"outbox {self.path} cannot be opened: {exc.strerror or type(exc).__name__}; {where}"
 
     def _write(self, conn: sqlite3.Connection, fn: Callable[[], T], *, durable: bool = True) -> T:
         # Only checkouts need a commit on disk before they return. A claim or a result lost to a power cut
