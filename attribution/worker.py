@@ -31,6 +31,7 @@ from typing import TypedDict, Unpack
 
 import httpx2
 
+from .activity import Activity
 from .decision import decide
 from .errors import ConfigurationError
 from .outbox.base import Delivery, Finish, Outbox, Status
@@ -59,6 +60,7 @@ class WorkerOptions(TypedDict, total=False):
     retention: timedelta | float | None
     worker_id: str | None
     rand: Random
+    summary_interval: float
 
 
 class Worker:
@@ -82,6 +84,7 @@ class Worker:
         retention: how long delivered, dead and dry-run deliveries (and the personal data in them) are kept
             (a ``timedelta`` or seconds; 30 days), checked hourly; None keeps them until ``attribution purge``.
         worker_id: this worker's name in the outbox (default: host, process id and a random suffix).
+        summary_interval: seconds between summary log lines (delivered, retrying, dead, waiting; 60).
         rand: the jitter source, for deterministic tests.
     """
 
@@ -123,6 +126,7 @@ class Worker:
         self.worker_id = options.get("worker_id") or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.clock = clock
         self.rand = options.get("rand", random.random)
+        self._activity = Activity(vendors, interval=options.get("summary_interval", 60.0), now=clock())
         concurrency = options.get("concurrency", 8)
         transport, client = options.get("transport"), options.get("client")
         self._slots = {
@@ -240,6 +244,7 @@ class Worker:
             self._flush_kick.set()
             await self._flush_task
         await self._flush()
+        await self._summarize(self.clock())
         if self._own_client and self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -316,6 +321,8 @@ class Worker:
             await self._purge_old()
             limits: dict[str, int] = {}
             now = self.clock()
+            if self._activity.due(now):
+                await self._summarize(now)
             for name, vendor in self.vendors.items():
                 if self._paused_until[name] > now:
                     continue
@@ -344,6 +351,14 @@ class Worker:
                 self._idle_pass = this_pass
                 self._idle.set()
             await self._sleep([name for name in limits if not claimed.get(name)])
+
+    async def _summarize(self, now: float) -> None:
+        try:
+            waiting = await self.outbox.count_waiting(list(self.vendors))
+        except Exception:
+            log.exception("counting waiting deliveries failed")
+            waiting = None
+        self._activity.summarize(now, waiting)
 
     async def _purge_old(self) -> None:
         now = self.clock()
@@ -447,12 +462,13 @@ class Worker:
                 # Abandoned at shutdown: the request may have gone out, so this counts as an attempt; the
                 # delivery is due again at once, for this or another worker.
                 now = self.clock()
-                self._record(
-                    [
-                        Finish(d.id, Status.PENDING, now, next_attempt_at=now, error="interrupted by shutdown")
-                        for d in current
-                    ]
-                )
+                finishes = [
+                    Finish(d.id, Status.PENDING, now, next_attempt_at=now, error="interrupted by shutdown")
+                    for d in current
+                ]
+                for finish in finishes:
+                    self._activity.attempt(vendor.name, finish)
+                self._record(finishes)
                 raise
             finally:
                 self._inflight_rows[vendor.name] -= len(current)
@@ -475,9 +491,8 @@ class Worker:
                 # lease could expire, and due at once, another worker would send them into the same refusal.
                 self._release(list(self._ready[vendor.name]), due=pause_until)
                 self._ready[vendor.name].clear()
+            self._activity.attempt(vendor.name, finish)
         self._record(finishes)
-        counts = {s: sum(1 for f in finishes if f.status == s) for s in {f.status for f in finishes}}
-        log.info("%s: %s", vendor.name, ", ".join(f"{n} {s.value}" for s, n in sorted(counts.items())))
 
     # -- writing outcomes ------------------------------------------------------------------------------
 

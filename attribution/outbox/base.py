@@ -146,6 +146,11 @@ class Outbox(ABC):
         polling. The default, None, means "unknown": the worker then looks again after its poll interval."""
         return None
 
+    async def count_waiting(self, vendors: Sequence[str]) -> int | None:
+        """How many deliveries of ``vendors`` are pending or sending, for the worker's periodic summary. The
+        default, None, means "not counted" (the summary leaves it out)."""
+        return None
+
     @abstractmethod
     async def finish(self, worker_id: str, results: Sequence[Finish]) -> int:
         """Record outcomes of deliveries this worker still owns, in one durable write. Returns how many

@@ -347,6 +347,20 @@ class SQLiteOutbox(Outbox):
 
         return await self._run(work, priority=_WORKER) if names else None
 
+    async def count_waiting(self, vendors: Sequence[str]) -> int | None:
+        names = list(vendors)
+
+        def work(conn: sqlite3.Connection) -> int:
+            # On the partial index deliveries_due: proportional to the backlog, not to the kept history.
+            return sum(
+                conn.execute(
+                    "SELECT COUNT(*) FROM deliveries WHERE vendor = ? AND status IN ('pending', 'sending')", (name,)
+                ).fetchone()[0]
+                for name in names
+            )
+
+        return await self._run(work, priority=_WORKER)
+
     async def finish(self, worker_id: str, results: Sequence[Finish]) -> int:
         if not results:
             return 0
