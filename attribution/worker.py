@@ -1,6 +1,7 @@
 """The sending loop's schedule: claim due deliveries, hand them to lanes, record what happened.
 
-Sending and classifying one request is ``sending.Sender``; what to record after it is ``decision.decide``.
+Sending and classifying one request is ``sending.Sender``; what to record after it is ``decision.decide``;
+writing outcomes in one transaction per round is ``writer.OutcomeWriter``; the log lines are ``activity``.
 
 One ``Worker`` runs inside the app (started by the tracker on ASGI lifespan) or alone (``attribution
 worker``). Several workers may share one outbox: a delivery is claimed by one worker under a lease, so no two
@@ -8,9 +9,7 @@ send it at the same time.
 
 Per vendor the worker keeps at most one round of claimed deliveries ready besides those in flight, so a
 freed request slot is refilled at once and claims come in few, large transactions; a delivery that waited
-there for half its lease is handed back unsent. Outcomes are buffered and written in one transaction per
-round ("group commit"): a crash between a send and that write leaves the delivery claimed, its lease
-expires, and it is sent again — at-least-once, which the dedup key makes harmless for vendors that have one.
+there for half its lease is handed back unsent.
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ from .outbox.base import Delivery, Finish, Outbox, Status
 from .retry import Random, RetryPolicy
 from .sending import Attempted, Sender
 from .vendors.base import Vendor
+from .writer import OutcomeWriter
 
 log = logging.getLogger("attribution.worker")
 
@@ -146,11 +146,10 @@ class Worker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._chunks: dict[asyncio.Task[None], list[Delivery]] = {}
         """Deliveries of tasks that have not started yet."""
-        self._pending: list[Finish] = []
+        self._writer = OutcomeWriter(outbox, self.worker_id, written=self._kick_loop)
         # Events are made in start(): an asyncio.Event belongs to the loop that first waits on it, and a
         # worker may be started again in another loop (test clients run each app in a loop of their own).
         self._kick = asyncio.Event()
-        self._flush_kick = asyncio.Event()
         self._idle = asyncio.Event()
         self._passes = 0
         """Looks at the outbox so far; ``_idle_pass`` is the latest that found nothing left to do."""
@@ -162,10 +161,7 @@ class Worker:
         self.max_yield = 0.05
         """Longest pause of new requests while checkouts run in the same loop (seconds)."""
         self._stopping = False
-        self._closing = False
-        self._flushing = False
         self._loop_task: asyncio.Task[None] | None = None
-        self._flush_task: asyncio.Task[None] | None = None
         self._sender: Sender | None = None
         self._sent_before = 0
 
@@ -208,12 +204,12 @@ class Worker:
             )
             self._own_client = True
         self._sender = Sender(self._client, dry_run=self.dry_run)
-        self._stopping = self._closing = False
-        self._kick, self._flush_kick, self._idle = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        self._stopping = False
+        self._kick, self._idle = asyncio.Event(), asyncio.Event()
         self._quiet = asyncio.Event()
         if not self._busy:
             self._quiet.set()
-        self._flush_task = asyncio.create_task(self._flusher(), name="attribution-outbox-writer")
+        self._writer.start()
         self._loop_task = asyncio.create_task(self._loop(), name="attribution-worker")
 
     async def stop(self, grace: float | None = None) -> None:
@@ -238,12 +234,7 @@ class Worker:
             for chunk in self._chunks.values():
                 self._release(chunk)
             self._chunks.clear()
-        if self._flush_task is not None:
-            # Never cancel the writer: a cancelled write could drop outcomes already taken from the buffer.
-            self._closing = True
-            self._flush_kick.set()
-            await self._flush_task
-        await self._flush()
+        await self._writer.close()
         await self._summarize(self.clock())
         if self._own_client and self._client is not None:
             await self._client.aclose()
@@ -251,7 +242,10 @@ class Worker:
         if self._sender is not None:
             self._sent_before += self._sender.sent
             self._sender = None
-        self._loop_task = self._flush_task = None
+        self._loop_task = None
+
+    def _kick_loop(self) -> None:
+        self._kick.set()
 
     def wake(self) -> None:
         """Look at the outbox now (called after a checkout in the same process)."""
@@ -347,7 +341,7 @@ class Worker:
                     more = more or len(deliveries) == limits[name]
             if more:
                 continue
-            if not self._tasks and not self._pending and not self._flushing and not any(self._ready.values()):
+            if not self._tasks and not self._writer.busy and not any(self._ready.values()):
                 self._idle_pass = this_pass
                 self._idle.set()
             await self._sleep([name for name in limits if not claimed.get(name)])
@@ -439,7 +433,7 @@ class Worker:
         """Hand claimed, unsent deliveries back, not counted as an attempt: due at once, or at ``due``."""
         now = self.clock()
         at = now if due is None else due
-        self._record([Finish(d.id, Status.PENDING, now, next_attempt_at=at, released=True) for d in deliveries])
+        self._writer.record([Finish(d.id, Status.PENDING, now, next_attempt_at=at, released=True) for d in deliveries])
 
     def _done(self, name: str, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -468,7 +462,7 @@ class Worker:
                 ]
                 for finish in finishes:
                     self._activity.attempt(vendor.name, finish)
-                self._record(finishes)
+                self._writer.record(finishes)
                 raise
             finally:
                 self._inflight_rows[vendor.name] -= len(current)
@@ -492,33 +486,4 @@ class Worker:
                 self._release(list(self._ready[vendor.name]), due=pause_until)
                 self._ready[vendor.name].clear()
             self._activity.attempt(vendor.name, finish)
-        self._record(finishes)
-
-    # -- writing outcomes ------------------------------------------------------------------------------
-
-    def _record(self, finishes: list[Finish]) -> None:
-        self._pending.extend(finishes)
-        self._flush_kick.set()
-
-    async def _flusher(self) -> None:
-        while True:
-            await self._flush_kick.wait()
-            self._flush_kick.clear()
-            try:
-                await self._flush()
-            except Exception:
-                # The deliveries stay claimed; their lease expires and they are sent again.
-                log.exception("recording delivery outcomes failed; they will be retried after their lease")
-            self._kick.set()
-            if self._closing and not self._pending:
-                return
-
-    async def _flush(self) -> None:
-        if not self._pending:
-            return
-        batch, self._pending = self._pending, []
-        self._flushing = True
-        try:
-            await self.outbox.finish(self.worker_id, batch)
-        finally:
-            self._flushing = False
+        self._writer.record(finishes)
