@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx2
@@ -51,13 +51,15 @@ class Sender:
     """Sends requests with one client and reports an outcome per payload.
 
     Args:
-        client: the pooled HTTP client every request goes through.
+        clients: the pooled HTTP client each vendor's requests go through, by vendor name, or one for all.
         dry_run: build each request and answer ``DryRun`` with its description; send nothing and do not call
             ``Vendor.authorize`` (a dry run makes no network call at all).
     """
 
-    def __init__(self, client: httpx2.AsyncClient, *, dry_run: bool = False) -> None:
-        self.client = client
+    def __init__(
+        self, clients: httpx2.AsyncClient | Mapping[str, httpx2.AsyncClient], *, dry_run: bool = False
+    ) -> None:
+        self.clients = clients
         self.dry_run = dry_run
         self.sent = 0
         """Requests handed to the client (the request may or may not have reached the vendor)."""
@@ -66,9 +68,10 @@ class Sender:
         """One outcome per payload, in order. A batch the vendor answers with ``Split`` is sent again as two
         halves, recursively, so one bad payload cannot sink the others."""
         n = len(payloads)
+        client = self.clients if isinstance(self.clients, httpx2.AsyncClient) else self.clients[vendor.name]
         if not self.dry_run:
             try:
-                await vendor.authorize(self.client)
+                await vendor.authorize(client)
             except httpx2.TransportError as exc:
                 return [Retry(f"{type(exc).__name__} while authorizing: the request was not sent")] * n
             except Exception as exc:
@@ -84,7 +87,7 @@ class Sender:
         if self.dry_run:
             return [DryRun(describe_request(vendor, request))] * n
         try:
-            response = await self.client.send(request)
+            response = await client.send(request)
         except httpx2.TransportError as exc:
             return [self._transport_failure(vendor, exc)] * n
         finally:

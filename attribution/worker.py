@@ -79,7 +79,8 @@ class Worker:
         poll_interval: the longest sleep between looks at the outbox when nothing is due (1 s). A checkout in
             the same process wakes the worker at once; checkouts in other processes are seen at the next look.
         transport: an httpx2 transport for the shared client (tests: ``httpx2.MockTransport``).
-        client: a ready client instead; the worker then does not close it.
+        client: one ready client for every vendor instead of the worker's own (one pool per vendor); the worker
+            then does not close it.
         shutdown_grace: seconds ``stop`` waits for requests in flight before abandoning them (10).
         retention: how long delivered, dead and dry-run deliveries (and the personal data in them) are kept
             (a ``timedelta`` or seconds; 30 days), checked hourly; None keeps them until ``attribution purge``.
@@ -136,7 +137,8 @@ class Worker:
             raise ConfigurationError("concurrency must be at least 1 per vendor")
         self._transport = transport
         self._client = client
-        self._own_client = client is None
+        self._clients: dict[str, httpx2.AsyncClient] = {}
+        """The worker's own clients, one per vendor, while it runs."""
         self._inflight: dict[str, int] = dict.fromkeys(self.vendors, 0)
         self._inflight_rows: dict[str, int] = dict.fromkeys(self.vendors, 0)
         self._ready: dict[str, deque[Delivery]] = {name: deque() for name in self.vendors}
@@ -195,15 +197,18 @@ class Worker:
             return
         await self.outbox.open()
         if self._client is None:
-            total = sum(self._slots.values())
-            self._client = httpx2.AsyncClient(
-                timeout=self.timeout,
-                limits=httpx2.Limits(max_connections=total, max_keepalive_connections=total),
-                transport=self._transport,
-                trust_env=False,
-            )
-            self._own_client = True
-        self._sender = Sender(self._client, dry_run=self.dry_run)
+            # One pool per vendor, sized to its concurrency: a pool's bookkeeping grows with its connections,
+            # and one shared pool for every vendor cost a third of the event loop the app's checkouts need.
+            self._clients = {
+                name: httpx2.AsyncClient(
+                    timeout=self.timeout,
+                    limits=httpx2.Limits(max_connections=slots, max_keepalive_connections=slots),
+                    transport=self._transport,
+                    trust_env=False,
+                )
+                for name, slots in self._slots.items()
+            }
+        self._sender = Sender(self._client or self._clients, dry_run=self.dry_run)
         self._stopping = False
         self._kick, self._idle = asyncio.Event(), asyncio.Event()
         self._quiet = asyncio.Event()
@@ -236,9 +241,9 @@ class Worker:
             self._chunks.clear()
         await self._writer.close()
         await self._summarize(self.clock())
-        if self._own_client and self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        clients, self._clients = list(self._clients.values()), {}
+        for own in clients:
+            await own.aclose()
         if self._sender is not None:
             self._sent_before += self._sender.sent
             self._sender = None
