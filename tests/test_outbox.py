@@ -190,3 +190,27 @@ async def test_a_path_the_system_refuses_is_an_outbox_error_naming_it_and_the_fi
     assert str(path) in message
     assert says in message
     assert "choose another path" in message
+
+
+async def test_purge_deletes_in_small_transactions_that_let_checkouts_through(outbox: SQLiteOutbox) -> None:
+    old = [e.id for e in await outbox.enqueue(items(20), now=100.0)]
+    claimed = await claim_one(outbox, "w", "fake", 20, now=100.0, lease=30.0)
+    await outbox.finish("w", [Finish(d.id, Status.DELIVERED, 100.0) for d in claimed])
+    kept = [e.id for e in await outbox.enqueue(items(3, start=100), now=100.0)]  # pending: never purged
+    outbox.purge_batch = 3
+    done: list[str] = []
+
+    async def purge() -> int:
+        n = await outbox.purge(older_than=200.0)
+        done.append("purge")
+        return n
+
+    async def checkout() -> None:
+        await outbox.enqueue(items(1, start=500), now=150.0)
+        done.append("checkout")
+
+    purged, _ = await asyncio.gather(purge(), checkout())
+    assert purged == 20
+    assert done == ["checkout", "purge"]  # the checkout did not wait for seven batches
+    assert [await outbox.get(i) for i in old] == [None] * 20
+    assert None not in [await outbox.get(i) for i in kept]

@@ -149,6 +149,8 @@ class SQLiteOutbox(Outbox):
         self._mode = ""
         self._last_checkpoint = 0.0
         self._lock = threading.Lock()
+        self.purge_batch = 500
+        """Rows deleted per transaction by ``purge``."""
 
     def __repr__(self) -> str:
         return f"SQLiteOutbox({str(self.path)!r})"
@@ -490,19 +492,29 @@ class SQLiteOutbox(Outbox):
         if not wanted:
             return 0
         marks = ", ".join("?" for _ in wanted)
+        batch = self.purge_batch
 
         def work(conn: sqlite3.Connection) -> int:
             return self._write(
                 conn,
                 lambda: (
                     conn.execute(
-                        f"DELETE FROM deliveries WHERE status IN ({marks}) AND updated_at < ?",  # noqa: S608
-                        (*wanted, older_than),
+                        "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries"  # noqa: S608
+                        f" WHERE status IN ({marks}) AND updated_at < ? LIMIT ?)",
+                        (*wanted, older_than, batch),
                     ).rowcount
                 ),
+                durable=False,
             )
 
-        return await self._run(work)
+        # Small transactions, each queued behind any checkout that arrived meanwhile: deleting a month of
+        # history at once held the write lock for tens of milliseconds at a million rows.
+        purged = 0
+        while True:
+            deleted = await self._run(work, priority=_WORKER)
+            purged += deleted
+            if deleted < batch:
+                return purged
 
 
 def _row_claimed(row: sqlite3.Row, worker_id: str, now: float, lease: float) -> Delivery:
