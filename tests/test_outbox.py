@@ -214,3 +214,16 @@ async def test_purge_deletes_in_small_transactions_that_let_checkouts_through(ou
     assert done == ["checkout", "purge"]  # the checkout did not wait for seven batches
     assert [await outbox.get(i) for i in old] == [None] * 20
     assert None not in [await outbox.get(i) for i in kept]
+
+
+async def test_checkouts_written_together_succeed_or_fail_each_on_its_own(outbox: SQLiteOutbox) -> None:
+    unwritable = NewDelivery("fake", "bad", {"value": object()})  # not JSON: this checkout alone fails
+    batches = [items(2, start=10 * n) for n in range(30)]
+    batches[7] = [*batches[7][:1], unwritable]
+    batches[12] = items(2, start=0)  # the same deliveries as the first checkout: duplicates
+    results = await asyncio.gather(*(outbox.enqueue(b, now=1.0) for b in batches), return_exceptions=True)
+    assert isinstance(results[7], TypeError)
+    written = [r for n, r in enumerate(results) if n != 7]
+    assert all(isinstance(r, list) and len(r) == 2 for r in written)
+    assert sorted(e.duplicate for r in written for e in r) == [False] * 56 + [True] * 2
+    assert await outbox.counts() == {("fake", Status.PENDING): 56}  # the failed checkout left nothing behind
