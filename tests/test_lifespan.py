@@ -4,22 +4,19 @@ server with the reason, and an app that does not run the lifespan (Django's) sti
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
-import uvicorn
 
 from attribution.middleware import AttributionMiddleware
 from attribution.tracker import Tracker
 from tests.delivery_fakes import FakeVendor
 from tests.helpers import BROWSER_UA, SECRET
+from tests.test_uvicorn import Server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,31 +39,6 @@ def test_a_tracker_that_cannot_start_stops_the_server_with_the_reason(tmp_path: 
     assert "appears unsupported" not in server.stderr
 
 
-class Server:
-    """uvicorn in a thread on a free loopback port, with uvicorn's default lifespan setting ("auto")."""
-
-    def __init__(self, app: Any) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert self.thread.is_alive(), "uvicorn stopped while starting"
-            assert time.monotonic() < deadline, "uvicorn did not start in 30 s"
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.sock.close()
-
-
 @pytest.fixture
 def django_site(tmp_path: Path) -> tuple[Tracker, AttributionMiddleware]:
     from django.conf import settings
@@ -87,7 +59,7 @@ def test_djangos_asgi_app_under_uvicorn_runs_the_worker_for_the_servers_life(
     # Django's handler raises on the lifespan scope; without the middleware answering for it, uvicorn would
     # call the lifespan unsupported and serve with no worker.
     tracker, app = django_site
-    with Server(app) as server:
+    with Server(app, lifespan="auto") as server:  # uvicorn's default
         assert tracker.worker.running
         page = httpx2.get(server.url + "/", headers={"user-agent": BROWSER_UA}, params={"utm_source": "news"})
         assert page.status_code == 200
@@ -109,7 +81,9 @@ def test_a_starlette_app_keeps_its_own_lifespan_around_the_trackers(tmp_path: Pa
         yield
         events.append(f"app stops, worker running: {tracker.worker.running}")
 
-    with Server(AttributionMiddleware(Starlette(lifespan=lifespan), secret_key=SECRET, tracker=tracker)):
+    with Server(
+        AttributionMiddleware(Starlette(lifespan=lifespan), secret_key=SECRET, tracker=tracker), lifespan="auto"
+    ):
         events.append(f"serving, worker running: {tracker.worker.running}")
     assert events == [
         "app starts, worker running: False",
