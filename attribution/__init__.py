@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._version import package_version
 from .conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext
 from .errors import (
     AttributionError,
@@ -28,6 +29,8 @@ from .snippet import script_tag
 from .tracker import CheckoutResult, Tracker, VendorResult
 from .vendors import VENDORS, Connectly, ConvertLoop, RDStation, Secret, Vendor, Whop, XAds
 from .worker import Worker
+
+__version__ = package_version()
 
 if TYPE_CHECKING:
     from .templating import install_jinja2
