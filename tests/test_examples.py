@@ -110,10 +110,8 @@ async def test_django_example_template_reads_the_attribution_escaped() -> None:
 
 
 def webhook(provider: webhook_app.FakeProvider, payment_id: str, email: str) -> tuple[bytes, dict[str, str]]:
-    payment = provider.payments[payment_id]
-    event = {"type": "payment.succeeded", "data": {**payment, "email": email}}
-    raw = json.dumps(event).encode()
-    return raw, {"x-signature": provider.sign(raw), "content-type": "application/json"}
+    raw, signature = provider.succeeded(payment_id, email)
+    return raw, {"x-signature": signature, "content-type": "application/json"}
 
 
 def test_webhook_example_fires_conversions_from_a_cookieless_webhook_with_the_exported_attribution(
@@ -151,6 +149,32 @@ def test_webhook_example_fires_conversions_from_a_cookieless_webhook_with_the_ex
     assert "IwAR-hook" in json.dumps(whop.payload)
     assert whop.payload["url"] == "http://127.0.0.1/checkout"
     assert whop.payload["user"]["email"] == "buyer@example.com"
+
+
+def test_webhook_example_happy_path_as_the_readme_runs_it_over_http(tmp_path: Path) -> None:
+    """The README's curl session: land, check out, fetch the webhook the stand-in provider would send
+    (the token inside), post it with its signature."""
+    app = webhook_app.create_app(outbox=tmp_path / "outbox.sqlite3")
+    with TestClient(app, base_url="http://127.0.0.1:8000", headers=NAVIGATION) as client:
+        client.get("/?utm_source=facebook&utm_medium=paid_social&fbclid=IwAR-readme")
+        payment_id = client.post("/checkout", json={"order_id": "wh-9", "amount": "49.90", "currency": "BRL"}).json()[
+            "payment_id"
+        ]
+        client.cookies.clear()
+        sent = client.get(f"/_provider/payments/{payment_id}/webhook", params={"email": "buyer@example.com"})
+        event = json.loads(sent.content)
+        fired = client.post(
+            "/webhooks/payment",
+            content=sent.content,
+            headers={"x-signature": sent.headers["x-signature"], "content-type": "application/json"},
+        )
+        missing = client.get("/_provider/payments/pay_nope/webhook")
+    assert event["type"] == "payment.succeeded"
+    assert event["data"]["metadata"]["order_id"] == "wh-9"
+    assert len(event["data"]["metadata"]["attribution"]) > 20
+    assert fired.status_code == 200
+    assert fired.json() == {"whop": "queued", "rdstation": "queued"}
+    assert missing.status_code == 404
 
 
 def test_webhook_example_refuses_a_tampered_token(tmp_path: Path) -> None:
