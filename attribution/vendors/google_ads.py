@@ -215,11 +215,15 @@ class GoogleAds(Vendor):
             # Summed up for a caller that reads one outcome per request: the worst row decides.
             return min(rows, key=lambda row: (Failed, Retry, Delivered).index(type(row)))
         message = f"HTTP {status}: {self.error_message(response)}"
+        errors = list(_errors(_error_status(response)))
         if status == 401:
+            # A new access token helps only when the token is what Google refused (not the developer token).
+            if errors and not any(code.startswith("OAUTH_TOKEN") for _, code, _, _ in errors):
+                return Failed(message)
             if self.tokens.rejected(_bearer(response)):
                 return Retry(f"{message}; the access token is refreshed and the request sent again", after=0.0)
             return Failed(f"{message}; refused again with a fresh token: check the OAuth client and refresh token")
-        families = {family for family, _, _, _ in _errors(_error_status(response))}
+        families = {family for family, _, _, _ in errors}
         if status in (408, 429) or status >= 500 or families & TRANSIENT_FAMILIES:
             return Retry(message, after=self.retry_after(response))
         return Failed(message)

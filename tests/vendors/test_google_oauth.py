@@ -218,3 +218,22 @@ async def test_credentials_never_reach_the_logs(caplog: pytest.LogCaptureFixture
     assert caplog.records  # httpx2 and our own lines were captured
     secrets = [*CREDENTIALS.values(), f"{ACCESS_TOKEN}1", f"{ACCESS_TOKEN}2", "1//revoked"]
     assert not any(secret in caplog.text for secret in secrets)
+
+
+async def test_a_401_about_the_developer_token_fails_without_a_refresh() -> None:
+    google, vendor = Google(), google_ads()
+    refusal = {
+        "error": {
+            "code": 401,
+            "status": "UNAUTHENTICATED",
+            "message": "Request had invalid authentication credentials.",
+            "details": [
+                {"errors": [{"errorCode": {"authenticationError": "DEVELOPER_TOKEN_INVALID"}, "message": "x"}]}
+            ],
+        }
+    }
+    google.answers = [httpx2.Response(401, json=refusal)]
+    async with google.client() as client:
+        outcome = await attempt(vendor, client)
+    assert outcome == Failed("HTTP 401: UNAUTHENTICATED: authenticationError.DEVELOPER_TOKEN_INVALID: x")
+    assert vendor.tokens.access_token == f"{ACCESS_TOKEN}1"
