@@ -159,7 +159,7 @@ class GoogleAds(Vendor):
         click = choose_click_id(conversion.attribution.click_ids)
         # A braid beside user identifiers is refused (VALUE_MUST_BE_UNSET); a gclid beside them wins.
         identifiers = user_identifiers(conversion.customer) if self.enhanced_conversions else []
-        payload: JSON = dict([click]) if click else {}
+        payload: JSON = {click[0]: click[1]} if click else {}
         if click is not None and click[0] != "gclid":
             identifiers = []
         payload.update(
@@ -171,7 +171,7 @@ class GoogleAds(Vendor):
                     "currencyCode": conversion.currency,
                     "orderId": conversion.event_id,
                     "userIdentifiers": identifiers,
-                    "consent": self.consent,
+                    "consent": dict(self.consent),
                 }
             )
         )
