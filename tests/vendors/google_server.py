@@ -12,13 +12,9 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -215,30 +211,3 @@ def _one_hash(identifier: Any) -> bool:
         and keys <= {"hashedEmail", "hashedPhoneNumber"}
         and bool(HASH.fullmatch(str(identifier[keys.pop()])))
     )
-
-
-class LiveGoogle:
-    """``FakeGoogle`` served by uvicorn on 127.0.0.1 in a thread."""
-
-    def __init__(self, fake: FakeGoogle) -> None:
-        self.fake = fake
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(fake.app(), lifespan="off", log_level="warning", access_log=False)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-
-    def __enter__(self) -> LiveGoogle:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert self.thread.is_alive(), "uvicorn stopped while starting"
-            assert time.monotonic() < deadline, "uvicorn did not start in 10 s"
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,18 +23,27 @@ from attribution.outbox import Outbox, SQLiteOutbox, Status
 from attribution.outbox.base import Finish
 from attribution.vendors.base import Delivered, Failed, Outcome, Retry
 from attribution.vendors.oauth2 import TokenRefreshError
+from tests.test_uvicorn import Server
 
 from .google_fakes import ACCESS_TOKEN, CREDENTIALS
-from .google_server import FakeGoogle, LiveGoogle
+from .google_server import FakeGoogle
 from .samples import attribution, order, purchase, touch
 
 NOW = 1_746_480_000.0
 
 
+@dataclass
+class LiveGoogle:
+    url: str
+    fake: FakeGoogle
+
+
 @pytest.fixture
 def live() -> Iterator[LiveGoogle]:
-    with LiveGoogle(FakeGoogle()) as server:
-        yield server
+    """The strict fake under uvicorn on 127.0.0.1."""
+    fake = FakeGoogle()
+    with Server(fake.app()) as server:
+        yield LiveGoogle(server.url, fake)
 
 
 def vendor_for(url: str, **options: Any) -> GoogleAds:
