@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -76,7 +77,8 @@ class RefreshTokenGrant:
         self.clock = clock
         self._token: _Token | None = None
         self._rejected = False
-        self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+        # One lock per event loop (a lock belongs to the loop it first waits in); gone with the loop.
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
         self.refreshes = 0
         """How many tokens were fetched (for tests and ``attribution status``)."""
 
