@@ -79,8 +79,6 @@ class RefreshTokenGrant:
         self._rejected = False
         # One lock per event loop (a lock belongs to the loop it first waits in); gone with the loop.
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
-        self.refreshes = 0
-        """How many tokens were fetched (for tests and ``attribution status``)."""
 
     def __repr__(self) -> str:
         return f"RefreshTokenGrant(token_url={self.token_url!r})"
@@ -143,7 +141,6 @@ class RefreshTokenGrant:
             lifetime = float(data.get("expires_in", 3600))
         except (TypeError, ValueError):
             lifetime = 3600.0  # Google's tokens last an hour; a 401 before then still earns a refresh
-        self.refreshes += 1
         after_rejection, self._rejected = self._rejected, False
         return _Token(Secret(value), started + lifetime, after_rejection)
 
