@@ -27,7 +27,7 @@ from .outbox import Delivery, Outbox, SQLiteOutbox, Status
 from .retry import RetryPolicy
 from .snippet import script_tag
 from .tracker import CheckoutResult, Tracker, VendorResult
-from .vendors import VENDORS, Connectly, ConvertLoop, RDStation, Secret, Vendor, Whop, XAds
+from .vendors import VENDORS, Connectly, ConvertLoop, GoogleAds, RDStation, Secret, Vendor, Whop, XAds
 from .worker import Worker
 
 __version__ = package_version()
@@ -50,6 +50,7 @@ __all__ = [
     "Delivery",
     "DeliveryError",
     "EventName",
+    "GoogleAds",
     "InvalidConversionError",
     "LineItem",
     "MiddlewareNotInstalledError",

@@ -8,12 +8,15 @@ from __future__ import annotations
 from .base import Delivered, Failed, Outcome, Prepared, Retry, Secret, Vendor
 from .connectly import Connectly
 from .convertloop import ConvertLoop
+from .google_ads import GoogleAds
 from .rdstation import RDStation
 from .whop import Whop
 from .xads import XAds
 
 #: Registry name (``Vendor.name``, also the outbox's ``vendor`` column) → adapter class.
-VENDORS: dict[str, type[Vendor]] = {vendor.name: vendor for vendor in (Whop, RDStation, Connectly, ConvertLoop, XAds)}
+VENDORS: dict[str, type[Vendor]] = {
+    vendor.name: vendor for vendor in (Whop, RDStation, Connectly, ConvertLoop, XAds, GoogleAds)
+}
 
 __all__ = [
     "VENDORS",
@@ -21,6 +24,7 @@ __all__ = [
     "ConvertLoop",
     "Delivered",
     "Failed",
+    "GoogleAds",
     "Outcome",
     "Prepared",
     "RDStation",
