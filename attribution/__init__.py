@@ -26,7 +26,7 @@ from .outbox import Delivery, Outbox, SQLiteOutbox, Status
 from .retry import RetryPolicy
 from .snippet import script_tag
 from .tracker import CheckoutResult, Tracker, VendorResult
-from .vendors import VENDORS, Connectly, ConvertLoop, RDStation, Secret, Vendor, Whop, XAds
+from .vendors import VENDORS, Connectly, ConvertLoop, RDStation, Secret, TikTok, Vendor, Whop, XAds
 from .worker import Worker
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ __all__ = [
     "SQLiteOutbox",
     "Secret",
     "Status",
+    "TikTok",
     "TokenError",
     "Touch",
     "Tracker",

@@ -9,11 +9,22 @@ from .base import Delivered, Failed, Outcome, Prepared, Retry, Secret, Vendor
 from .connectly import Connectly
 from .convertloop import ConvertLoop
 from .rdstation import RDStation
+from .tiktok import TikTok
 from .whop import Whop
 from .xads import XAds
 
 #: Registry name (``Vendor.name``, also the outbox's ``vendor`` column) → adapter class.
-VENDORS: dict[str, type[Vendor]] = {vendor.name: vendor for vendor in (Whop, RDStation, Connectly, ConvertLoop, XAds)}
+VENDORS: dict[str, type[Vendor]] = {
+    vendor.name: vendor
+    for vendor in (
+        Whop,
+        RDStation,
+        Connectly,
+        ConvertLoop,
+        XAds,
+        TikTok,
+    )
+}
 
 __all__ = [
     "VENDORS",
@@ -26,6 +37,7 @@ __all__ = [
     "RDStation",
     "Retry",
     "Secret",
+    "TikTok",
     "Vendor",
     "Whop",
     "XAds",
