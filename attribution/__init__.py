@@ -27,7 +27,7 @@ from .outbox import Delivery, Outbox, SQLiteOutbox, Status
 from .retry import RetryPolicy
 from .snippet import script_tag
 from .tracker import CheckoutResult, Tracker, VendorResult
-from .vendors import VENDORS, Connectly, ConvertLoop, GoogleAds, RDStation, Secret, Vendor, Whop, XAds
+from .vendors import VENDORS, Connectly, ConvertLoop, GoogleAds, RDStation, Secret, TikTok, Vendor, Whop, XAds
 from .worker import Worker
 
 __version__ = package_version()
@@ -63,6 +63,7 @@ __all__ = [
     "SQLiteOutbox",
     "Secret",
     "Status",
+    "TikTok",
     "TokenError",
     "Touch",
     "Tracker",

@@ -10,12 +10,22 @@ from .connectly import Connectly
 from .convertloop import ConvertLoop
 from .google_ads import GoogleAds
 from .rdstation import RDStation
+from .tiktok import TikTok
 from .whop import Whop
 from .xads import XAds
 
 #: Registry name (``Vendor.name``, also the outbox's ``vendor`` column) → adapter class.
 VENDORS: dict[str, type[Vendor]] = {
-    vendor.name: vendor for vendor in (Whop, RDStation, Connectly, ConvertLoop, XAds, GoogleAds)
+    vendor.name: vendor
+    for vendor in (
+        Whop,
+        RDStation,
+        Connectly,
+        ConvertLoop,
+        XAds,
+        GoogleAds,
+        TikTok,
+    )
 }
 
 __all__ = [
@@ -30,6 +40,7 @@ __all__ = [
     "RDStation",
     "Retry",
     "Secret",
+    "TikTok",
     "Vendor",
     "Whop",
     "XAds",

@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from attribution.conversion import Conversion, Customer, EventName, Order, RequestContext
 from attribution.middleware import AttributionMiddleware, get_attribution
 from attribution.models import Channel
-from attribution.vendors import VENDORS, Connectly, ConvertLoop, GoogleAds, RDStation, Vendor, Whop, XAds
+from attribution.vendors import VENDORS, Connectly, ConvertLoop, GoogleAds, RDStation, TikTok, Vendor, Whop, XAds
 from attribution.vendors.base import Prepared
 from tests.helpers import NAVIGATION, SECRET
 
@@ -90,6 +90,7 @@ def test_registry_names_every_vendor_once() -> None:
         "convertloop": ConvertLoop,
         "xads": XAds,
         "google_ads": GoogleAds,
+        "tiktok": TikTok,
     } == VENDORS
     assert all(name == cls.name for name, cls in VENDORS.items())
 
