@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import contextlib
 import importlib
-import ipaddress
 import json
 import os
 import re
@@ -37,45 +36,10 @@ from .errors import AttributionError, ConfigurationError
 from .models import Attribution, Channel, Touch
 from .outbox.base import TERMINAL, Outbox, Status
 from .outbox.sqlite import SQLiteOutbox
+from .redact import personal_values, redact, redact_json
 from .tracker import DEFAULT_OUTBOX, Tracker
 from .vendors.base import Vendor
 from .worker import describe_request
-
-#: Keys whose values are personal data in any vendor's payload; ``show`` masks them unless ``--reveal``.
-PII_KEYS = frozenset(
-    {
-        "email", "phone", "personal_phone", "mobile_phone", "hashed_email", "hashed_phone_number",
-        "first_name", "last_name", "name", "full_name", "username", "birthdate", "gender",
-        "city", "state", "postal_code", "zip", "country", "address", "company_address",
-        "ip", "ip_address", "client_ip_address", "user_agent", "client_user_agent",
-        "external_id", "user_id", "member_id", "membership_id", "anonymous_id", "pid", "client_tracking_id",
-        "twclid", "fbc", "fbp", "ga", "ttp",
-    }
-)  # fmt: skip
-_EMAIL = re.compile(r"[^\s@\"',;<>]+@[^\s@\"',;<>]+\.[A-Za-z]{2,}")
-_IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
-
-
-def mask_text(text: str) -> str:
-    """Emails and IPv4 addresses in free text (errors, answers) masked."""
-    return _IPV4.sub("***.***.***.***", _EMAIL.sub("***@***", text))
-
-
-def mask_pii(value: Any, key: str = "") -> Any:
-    """A copy of a JSON value with personal data masked: values under ``PII_KEYS``, and emails and IP
-    addresses anywhere."""
-    if isinstance(value, dict):
-        return {k: mask_pii(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_pii(v, key) for v in value]
-    if key.lower() in PII_KEYS and value not in (None, ""):
-        return "***"
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            ipaddress.ip_address(value)
-            return "***"
-        return mask_text(value)
-    return value
 
 
 def parse_age(text: str) -> timedelta:
@@ -240,7 +204,7 @@ class CLI:
             return 0
         rows: list[list[object]] = [["id", "vendor", "status", "attempts", "order", "event", "updated", "last error"]]
         for d in found:
-            error = mask_text(d.last_error or "")[:60]
+            error = redact(d.last_error or "", secrets=personal_values(d.payload))[:60]
             rows.append([d.id, d.vendor, d.status.value, d.attempts, d.order_id, d.event, _when(d.updated_at), error])
         _table(rows, self.out)
         return 0
@@ -251,8 +215,9 @@ class CLI:
             self.out.write(f"no delivery {self.args.id}\n")
             return 1
         reveal = self.args.reveal
-        text = (lambda s: s) if reveal else mask_text
-        payload = d.payload if reveal else mask_pii(d.payload)
+        values = personal_values(d.payload)
+        text = (lambda s: s) if reveal else (lambda s: redact(s, secrets=values))
+        payload = d.payload if reveal else redact_json(d.payload)
         w = self.out.write
         w(f"delivery {d.id}: {d.vendor} {d.status.value}\n")
         w(f"  dedup key     {d.dedup_key}\n  order/event   {d.order_id} / {d.event}\n")
@@ -335,7 +300,7 @@ class CLI:
                 self.out.write(describe_request(vendor, request) + "\n")
             except Exception as exc:
                 failed += 1
-                self.out.write(f"error: {type(exc).__name__}: {mask_text(str(exc))}\n")
+                self.out.write(f"error: {type(exc).__name__}: {redact(str(exc), secrets=vendor.secret_values())}\n")
         return 1 if failed else 0
 
 

@@ -14,6 +14,7 @@ deliveries already queued, and OAuth nonces and timestamps are fresh on every at
 from __future__ import annotations
 
 import email.utils
+import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -24,6 +25,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx2
+
+from ..redact import personal_values, redact, redact_headers, redact_url
 
 if TYPE_CHECKING:
     from ..conversion import Conversion
@@ -143,7 +146,7 @@ class Vendor(ABC):
         status = response.status_code
         if 200 <= status < 300:
             return Delivered(answer=response.text[:2000])
-        message = f"HTTP {status}: {self.error_message(response)}"
+        message = f"HTTP {status}: {self.redact(self.error_message(response), response)}"
         if status in (408, 429) or status >= 500:
             return Retry(message, after=self.retry_after(response))
         return Failed(message)
@@ -157,20 +160,32 @@ class Vendor(ABC):
 
     def error_message(self, response: httpx2.Response) -> str:
         """The vendor's own error text, short. Override to pick it out of the vendor's error shape."""
-        return response.text[:500] or response.reason_phrase
+        return body_excerpt(response, 500)
 
     def retry_after(self, response: httpx2.Response) -> float | None:
         """Seconds the vendor asked us to wait (Retry-After, as seconds or an HTTP date)."""
         return parse_retry_after(response.headers)
 
+    def secret_values(self) -> list[str]:
+        """This vendor's credentials: every ``Secret`` among its attributes (alone or in a tuple or list)."""
+        found: list[str] = []
+        for value in vars(self).values():
+            for item in value if isinstance(value, tuple | list) else (value,):
+                if isinstance(item, Secret) and item.value:
+                    found.append(item.value)
+        return found
+
+    def redact(self, text: str, response: httpx2.Response | None = None) -> str:
+        """``text`` without this vendor's credentials, nor the personal values of the request answered."""
+        return redact(text, secrets=[*self.secret_values(), *_request_values(response)])
+
     def masked_headers(self, request: httpx2.Request) -> dict[str, str]:
         """The request's headers with credentials masked, for ``attribution show`` and the demo."""
-        sensitive = {"authorization", "x-api-key", "api-key", "cookie"}
-        return {k: ("***" if k.lower() in sensitive else v) for k, v in request.headers.items()}
+        return redact_headers(request.headers.items(), secrets=self.secret_values())
 
     def masked_url(self, request: httpx2.Request) -> str:
         """The request URL with credential query parameters masked."""
-        return str(request.url)
+        return redact_url(str(request.url), secrets=self.secret_values())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -192,6 +207,34 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
         when = when.replace(tzinfo=UTC)
     current = now if now is not None else time.time()
     return max(0.0, when.timestamp() - current)
+
+
+def _request_values(response: httpx2.Response | None) -> list[str]:
+    """The personal values in the JSON body of the request a response answers (none when unknown)."""
+    try:
+        body = response.request.content if response is not None else b""
+    except (RuntimeError, httpx2.RequestNotRead):
+        return []
+    try:
+        return personal_values(json.loads(body)) if body else []
+    except ValueError:
+        return []
+
+
+def body_excerpt(response: httpx2.Response, limit: int = 300) -> str:
+    """The raw body on one line, cut to ``limit``, or the reason phrase when empty: the vendor's own words
+    when its error shape is not the one expected. ``read_response`` redacts it like every error text."""
+    text = " ".join(response.text.split())
+    return text[:limit] + ("…" if len(text) > limit else "") if text else response.reason_phrase
+
+
+def readable(value: Any) -> str:
+    """A JSON error value as text: ``{"email": ["is invalid"]}`` reads ``email: is invalid``."""
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {readable(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(readable(v) for v in value)
+    return str(value)
 
 
 def iso_millis(moment: datetime) -> str:

@@ -5,8 +5,8 @@ conversion named by ``conversion_identifier``. That identifier is a *name*, not 
 every call, so a request that timed out after RD processed it is recorded twice when retried. Hence
 ``has_dedup_key = False`` and ``retry_ambiguous`` is the operator's choice (at-least-once by default).
 
-The key travels in the query string (RD's design), so ``masked_url`` hides it, and error messages are
-scrubbed of it in case a proxy echoes the URL.
+The key travels in the query string (RD's design): ``masked_url``, error messages and the HTTP client's
+log lines mask it (``attribution.redact``), in case a proxy echoes the URL.
 """
 
 from __future__ import annotations
@@ -157,10 +157,6 @@ class RDStation(Vendor):
             json=payload,
             headers={"Accept": "application/json"},
         )
-
-    def masked_url(self, request: httpx2.Request) -> str:
-        # built by hand: copy_set_param would percent-encode the stars into %2A%2A%2A
-        return str(request.url.copy_remove_param("api_key")) + "?api_key=***"
 
     def error_message(self, response: httpx2.Response) -> str:
         """RD's ``{"errors": [{"error_type", "error_message", "path"}]}`` (a dict of lists on older APIs)."""
