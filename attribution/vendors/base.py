@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -32,6 +33,11 @@ if TYPE_CHECKING:
     from ..conversion import Conversion
 
 JSON = dict[str, Any]
+
+#: The longest error text kept from a vendor's answer (after redaction).
+ERROR_LIMIT = 500
+_RAW_LIMIT = 8 * ERROR_LIMIT  # read no more of a body than that: what is beyond ERROR_LIMIT is cut anyway
+_TAG = re.compile(r"<[^>]*>")
 
 #: Each canonical event under its own name; a custom event travels under its ``custom_name`` (``"*"``).
 #: The default event mapping of every vendor that takes free-form event names.
@@ -146,7 +152,8 @@ class Vendor(ABC):
         status = response.status_code
         if 200 <= status < 300:
             return Delivered(answer=response.text[:2000])
-        message = f"HTTP {status}: {self.redact(self.error_message(response), response)}"
+        # Redacted whole, then cut: a key or an email cut in half at the limit would escape the patterns.
+        message = f"HTTP {status}: {self.redact(self.error_message(response), response)}"[:ERROR_LIMIT]
         if status in (408, 429) or status >= 500:
             return Retry(message, after=self.retry_after(response))
         return Failed(message)
@@ -159,8 +166,9 @@ class Vendor(ABC):
         """Called at send time before ``build_request``: vendors with short-lived tokens refresh them here."""
 
     def error_message(self, response: httpx2.Response) -> str:
-        """The vendor's own error text, short. Override to pick it out of the vendor's error shape."""
-        return body_excerpt(response, 500)
+        """The vendor's own error text. Override to pick it out of the vendor's error shape; ``read_response``
+        redacts it and cuts it to ``ERROR_LIMIT``."""
+        return body_excerpt(response)
 
     def retry_after(self, response: httpx2.Response) -> float | None:
         """Seconds the vendor asked us to wait (Retry-After, as seconds or an HTTP date)."""
@@ -221,11 +229,13 @@ def _request_values(response: httpx2.Response | None) -> list[str]:
         return []
 
 
-def body_excerpt(response: httpx2.Response, limit: int = 300) -> str:
-    """The raw body on one line, cut to ``limit``, or the reason phrase when empty: the vendor's own words
-    when its error shape is not the one expected. ``read_response`` redacts it like every error text."""
-    text = " ".join(response.text.split())
-    return text[:limit] + ("…" if len(text) > limit else "") if text else response.reason_phrase
+def body_excerpt(response: httpx2.Response) -> str:
+    """The raw body as one line of text (tags of an HTML page dropped), or the reason phrase when empty: the
+    vendor's own words when its error shape is not the one expected."""
+    text = response.text[:_RAW_LIMIT]
+    if text.lstrip().startswith("<"):
+        text = _TAG.sub(" ", text)
+    return " ".join(text.split()) or response.reason_phrase
 
 
 def readable(value: Any) -> str:

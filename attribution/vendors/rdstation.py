@@ -26,6 +26,7 @@ from .base import (
     Secret,
     Vendor,
     as_secret,
+    body_excerpt,
     event_label,
     only_one,
     response_json,
@@ -176,8 +177,6 @@ class RDStation(Vendor):
                     parts.append(f"{text} ({error['path']})" if error.get("path") else text)
             message = "; ".join(p for p in parts if p)
         else:
-            message = response.text or response.reason_phrase
-        # Scrub before cutting, so a key cut in half at the limit cannot survive.
-        if self.api_key.value:
-            message = message.replace(self.api_key.value, "***")
-        return message[:500]
+            message = ""
+        # Another shape (a proxy's page, a new error format): the body itself, which read_response redacts.
+        return message or body_excerpt(response)
