@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .conversion import Conversion, Customer, LineItem, Order, RequestContext
-from .errors import AttributionError, ConfigurationError
+from .errors import AttributionError, ConfigurationError, OutboxError
 from .models import Attribution, Channel, Touch
 from .outbox.base import TERMINAL, Outbox, Status
 from .outbox.sqlite import SQLiteOutbox
@@ -62,12 +62,36 @@ def load_tracker(spec: str) -> Tracker:
     try:
         obj: Any = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
-        raise ConfigurationError(f"--config {spec!r}: {exc}") from None
+        raise ConfigurationError(f"--config {spec!r}: {redact(str(exc))}") from None
+    except Exception as exc:  # the site's module failed while importing: one line, not a traceback
+        raise ConfigurationError(f"--config {spec!r}: importing failed: {_error(exc)}") from None
     if not isinstance(obj, Tracker) and callable(obj):
-        obj = obj()
+        try:
+            obj = obj()
+        except Exception as exc:
+            raise ConfigurationError(f"--config {spec!r}: calling it failed: {_error(exc)}") from None
     if not isinstance(obj, Tracker):
         raise ConfigurationError(f"--config {spec!r} is not a Tracker (got {type(obj).__name__})")
     return obj
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {redact(str(exc))}"
+
+
+def open_outbox(spec: str | None, tracker: Tracker | None) -> Outbox:
+    """The outbox a command works on: ``spec`` (``--outbox`` or ``ATTRIBUTION_OUTBOX``), else the tracker's,
+    else ``./attribution-outbox.sqlite3``. Never created here: a missing file is an error naming its path."""
+    if spec:
+        box: Outbox = SQLiteOutbox(spec)
+        origin = "--outbox or ATTRIBUTION_OUTBOX"
+    elif tracker is not None:
+        box, origin = tracker.outbox, "the tracker given by --config"
+    else:
+        box, origin = SQLiteOutbox(DEFAULT_OUTBOX), "the default; pass --outbox PATH or --config module:attr"
+    if isinstance(box, SQLiteOutbox) and not box.path.is_file():
+        raise OutboxError(f"no outbox at {box.path.resolve()} ({origin})")
+    return box
 
 
 def _when(ts: float | None) -> str:
@@ -169,12 +193,13 @@ class CLI:
             )
         return tracker
 
+    @property
+    def outbox_spec(self) -> str | None:
+        spec: str | None = self.args.outbox or os.environ.get("ATTRIBUTION_OUTBOX")
+        return spec
+
     def outbox(self) -> Outbox:
-        path = self.args.outbox or os.environ.get("ATTRIBUTION_OUTBOX")
-        if path:
-            return SQLiteOutbox(path)
-        tracker = self.tracker
-        return tracker.outbox if tracker is not None else SQLiteOutbox(DEFAULT_OUTBOX)
+        return open_outbox(self.outbox_spec, self.tracker)
 
     def vendor(self, name: str) -> Vendor | None:
         tracker = self.tracker
@@ -212,7 +237,7 @@ class CLI:
     async def show(self, box: Outbox) -> int:
         d = await box.get(self.args.id)
         if d is None:
-            self.out.write(f"no delivery {self.args.id}\n")
+            sys.stderr.write(f"attribution: no delivery {self.args.id}\n")
             return 1
         reveal = self.args.reveal
         values = personal_values(d.payload)
@@ -249,6 +274,10 @@ class CLI:
         if not self.args.ids and not self.args.dead:
             self.out.write("give delivery ids, or --dead for every dead delivery\n")
             return 2
+        unknown = [i for i in self.args.ids if await box.get(i) is None]
+        if unknown:
+            sys.stderr.write(f"attribution: no delivery {', '.join(map(str, unknown))}: nothing retried\n")
+            return 1
         n = await box.retry(ids=self.args.ids, dead=self.args.dead, now=time.time())
         self.out.write(f"{n} deliver{'y' if n == 1 else 'ies'} will be sent again\n")
         return 0
@@ -263,6 +292,14 @@ class CLI:
 
     async def worker(self, box: Outbox) -> int:
         tracker = self.require_tracker()
+        spec = self.outbox_spec
+        if spec and not (isinstance(tracker.outbox, SQLiteOutbox) and same_file(spec, tracker.outbox.path)):
+            # The worker is the tracker's, bound to its outbox: sending from another file would leave
+            # the checkouts' deliveries unsent. Refuse rather than guess which one was meant.
+            raise ConfigurationError(
+                f"--outbox (or ATTRIBUTION_OUTBOX) {spec} is not the outbox of the tracker given by --config "
+                f"({tracker.outbox!r}); the worker sends from the tracker's outbox: drop --outbox"
+            )
         worker = tracker.worker
         if self.args.dry_run:
             worker.dry_run = True
@@ -302,6 +339,10 @@ class CLI:
                 failed += 1
                 self.out.write(f"error: {type(exc).__name__}: {redact(str(exc), secrets=vendor.secret_values())}\n")
         return 1 if failed else 0
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    return Path(a).resolve() == Path(b).resolve()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -345,10 +386,18 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                 await box.close()
 
     try:
-        return asyncio.run(run())
+        code = asyncio.run(run())
+        cli.out.flush()
+        return code
     except AttributionError as exc:
         sys.stderr.write(f"attribution: {exc}\n")
         return 2
+    except BrokenPipeError:
+        # `attribution show 10 | head`: the reader has what it wanted. Point stdout at /dev/null so the
+        # interpreter's last flush does not fail again, and stop quietly.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

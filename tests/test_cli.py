@@ -74,7 +74,14 @@ def test_status_counts_per_vendor_and_status(outbox: Path) -> None:
     ]
 
 
+async def create(path: Path) -> None:
+    box = SQLiteOutbox(path)
+    await box.open()
+    await box.close()
+
+
 def test_status_of_an_empty_outbox(tmp_path: Path) -> None:
+    asyncio.run(create(tmp_path / "empty.db"))
     assert run("--outbox", str(tmp_path / "empty.db"), "status") == (0, "the outbox is empty\n")
 
 
@@ -117,8 +124,9 @@ def test_show_with_the_site_config_adds_the_request_with_credentials_masked(
     assert "ana@example.com" not in text
 
 
-def test_show_an_unknown_delivery(outbox: Path) -> None:
-    assert run("show", "999") == (1, "no delivery 999\n")
+def test_show_an_unknown_delivery(outbox: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("show", "999") == (1, "")
+    assert capsys.readouterr().err == "attribution: no delivery 999\n"
 
 
 def test_retry_one_or_every_dead_delivery(outbox: Path) -> None:
