@@ -1,6 +1,6 @@
 """``attribution``: the operator's view of the outbox, the worker as a process, and a setup check.
 
-    attribution status                       counts per vendor and status
+    attribution status                       counts per vendor and status, oldest waiting, last errors
     attribution list [--status S] [--vendor V] [--limit N]
     attribution show ID [--reveal]           a delivery, its request and the vendor's answers (PII masked)
     attribution retry ID [ID ...] | --dead   send again (attempts start from zero)
@@ -34,12 +34,15 @@ from typing import Any, TextIO
 from .conversion import Conversion, Customer, LineItem, Order, RequestContext
 from .errors import AttributionError, ConfigurationError, OutboxError
 from .models import Attribution, Channel, Touch
-from .outbox.base import TERMINAL, Outbox, Status
+from .outbox.base import TERMINAL, Delivery, Outbox, Status
 from .outbox.sqlite import SQLiteOutbox
 from .redact import personal_values, redact, redact_json
 from .tracker import DEFAULT_OUTBOX, Tracker
 from .vendors.base import Vendor
 from .worker import describe_request
+
+#: ``status`` looks for the last error among this many of each vendor's newest deliveries.
+RECENT = 200
 
 
 def parse_age(text: str) -> timedelta:
@@ -92,6 +95,14 @@ def open_outbox(spec: str | None, tracker: Tracker | None) -> Outbox:
     if isinstance(box, SQLiteOutbox) and not box.path.is_file():
         raise OutboxError(f"no outbox at {box.path.resolve()} ({origin})")
     return box
+
+
+def _age(seconds: float) -> str:
+    """``45s``, ``12m``, ``3h``, ``2d``: the largest whole unit."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{max(0, int(seconds))}s"
 
 
 def _when(ts: float | None) -> str:
@@ -212,14 +223,44 @@ class CLI:
         if not counts:
             self.out.write("the outbox is empty\n")
             return 0
+        now = time.time()
         statuses = [s for s in Status if any(k[1] == s for k in counts)]
         vendors = sorted({v for v, _ in counts})
-        rows: list[list[object]] = [["vendor", *[s.value for s in statuses]]]
+        oldest = {v: await self._oldest_waiting(box, v, counts) for v in vendors}
+        rows: list[list[object]] = [["vendor", *[s.value for s in statuses], "oldest waiting"]]
         for vendor in vendors:
-            rows.append([vendor, *[counts.get((vendor, s), 0) for s in statuses]])
-        rows.append(["total", *[sum(counts.get((v, s), 0) for v in vendors) for s in statuses]])
+            queued = oldest[vendor]
+            age = _age(now - queued) if queued is not None else "-"
+            rows.append([vendor, *[counts.get((vendor, s), 0) for s in statuses], age])
+        waiting = [t for t in oldest.values() if t]
+        total_age = _age(now - min(waiting)) if waiting else "-"
+        rows.append(["total", *[sum(counts.get((v, s), 0) for v in vendors) for s in statuses], total_age])
         _table(rows, self.out)
+        errors = [(v, d) for v in vendors if (d := await self._last_error(box, v)) is not None]
+        if errors:
+            self.out.write(f"\nlast error (of the newest {RECENT} deliveries of each vendor):\n")
+            for vendor, d in errors:
+                error = redact(d.last_error or "", secrets=personal_values(d.payload))[:200]
+                self.out.write(f"  {vendor}  #{d.id} {d.status.value}, {_age(now - d.updated_at)} ago: {error}\n")
         return 0
+
+    @staticmethod
+    async def _oldest_waiting(box: Outbox, vendor: str, counts: dict[tuple[str, Status], int]) -> float | None:
+        """When the oldest delivery not yet sent (pending or sending) was queued. Ids grow with time, and
+        ``list`` is newest first: the oldest is the last one."""
+        found = []
+        for status in (Status.PENDING, Status.SENDING):
+            n = counts.get((vendor, status), 0)
+            if n:
+                found += await box.list(status=status, vendor=vendor, limit=1, offset=n - 1)
+        return min((d.created_at for d in found), default=None)
+
+    @staticmethod
+    async def _last_error(box: Outbox, vendor: str) -> Delivery | None:
+        """The most recently updated of the vendor's newest deliveries that is not delivered and has an error."""
+        recent = await box.list(vendor=vendor, limit=RECENT)
+        failing = [d for d in recent if d.last_error and d.status != Status.DELIVERED]
+        return max(failing, key=lambda d: d.updated_at, default=None)
 
     async def list(self, box: Outbox) -> int:
         status = Status(self.args.status) if self.args.status else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import subprocess
 import sys
 import time
@@ -66,11 +67,15 @@ def outbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_status_counts_per_vendor_and_status(outbox: Path) -> None:
     code, text = run("status")
     assert code == 0
-    assert text.split("\n")[:4] == [
-        "vendor  pending  delivered  dead",
-        "whop    1        1          1",
-        "xads    1        0          0",
-        "total   2        1          1",
+    lines = text.split("\n")
+    assert re.fullmatch(r"  whop  #2 dead, \d+s ago: HTTP 400: \*\*\*@\*\*\* is not valid", lines[6])
+    assert lines[:6] == [
+        "vendor  pending  delivered  dead  oldest waiting",
+        "whop    1        1          1     1h",
+        "xads    1        0          0     1h",
+        "total   2        1          1     1h",
+        "",
+        "last error (of the newest 200 deliveries of each vendor):",
     ]
 
 

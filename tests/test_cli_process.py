@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import time
@@ -128,3 +129,33 @@ def test_show_into_a_closed_pipe_exits_quietly(outbox: Path) -> None:
     finally:
         os.close(write)
     assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_status_shows_counts_the_oldest_waiting_and_the_last_error_redacted(outbox: Path) -> None:
+    done = cli("--outbox", str(outbox), "status")
+    assert done.returncode == 0
+    lines = done.stdout.splitlines()
+    assert lines[:3] == [
+        "vendor  pending  dead  oldest waiting",
+        "whop    2        1     1h",
+        "total   2        1     1h",
+    ]
+    assert lines[4] == "last error (of the newest 200 deliveries of each vendor):"
+    # delivery 3 was updated after 2: its error is the last one
+    assert lines[5].startswith("  whop  #3 pending, ")
+    assert lines[5].endswith(f"ago: HTTP 400: *** <***@***>, ***: phone taken (sent with {UA} to api.whop.com)")
+
+
+def test_list_and_show_print_no_personal_data_from_errors_or_history_unless_revealed(outbox: Path) -> None:
+    listed = cli("--outbox", str(outbox), "list").stdout
+    shown = cli("--outbox", str(outbox), "show", "3").stdout
+    for text in (listed, shown):
+        assert not [value for value in (EMAIL, PHONE, "Souza", "198.51.100.7") if value in text]
+        assert "HTTP 400: *** <***@***>, ***" in text
+    assert re.search(r"#1  .* retry +HTTP 400: \*\*\* <\*\*\*@\*\*\*>, \*\*\*: phone taken", shown)  # the history
+    assert f"(sent with {UA} to api.whop.com)" in shown  # user agents and hosts stay readable
+    assert f'"user_agent": "{UA}"' in shown
+    assert '"url": "https://shop.example.com/checkout"' in shown
+    revealed = cli("--outbox", str(outbox), "show", "3", "--reveal").stdout
+    assert EMAIL in revealed
+    assert '"last_name": "Souza"' in revealed
