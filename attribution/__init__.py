@@ -24,6 +24,7 @@ from .forms import hidden_fields
 from .middleware import AttributionMiddleware, get_attribution
 from .models import Attribution, Channel, Touch
 from .outbox import Delivery, Outbox, SQLiteOutbox, Status
+from .redact import redact
 from .retry import RetryPolicy
 from .snippet import script_tag
 from .tracker import CheckoutResult, Tracker, VendorResult
@@ -75,6 +76,7 @@ __all__ = [
     "get_attribution",
     "hidden_fields",
     "install_jinja2",
+    "redact",
     "script_tag",
 ]
 

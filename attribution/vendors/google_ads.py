@@ -278,7 +278,7 @@ class GoogleAds(Vendor):
         text = "; ".join(found) or str(status.get("message") or "")
         request_id = response.headers.get("request-id")
         suffix = f" (request-id {request_id})" if request_id else ""
-        return f"{status.get('status') or status.get('code')}: {text}"[:500] + suffix
+        return f"{status.get('status') or status.get('code')}: {text}" + suffix
 
     def masked_headers(self, request: httpx2.Request) -> dict[str, str]:
         headers = super().masked_headers(request)

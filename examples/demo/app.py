@@ -8,6 +8,7 @@ See examples/demo/README.md for the environment variables.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import secrets
 from decimal import Decimal
@@ -24,6 +25,8 @@ from starlette.templating import Jinja2Templates
 from attribution.conversion import Customer, LineItem, Order
 from attribution.errors import InvalidConversionError
 from attribution.middleware import AttributionMiddleware, get_attribution
+from attribution.outbox import Delivery
+from attribution.redact import personal_values, redact
 from attribution.snippet import script_tag
 from attribution.templating import install_jinja2
 from attribution.tracker import CheckoutResult, Tracker
@@ -215,8 +218,15 @@ async def checkout(request: Request) -> Response:
     return render(request, "result.html", order=order, rows=rows, hidden=hidden, result=result, captured=captured)
 
 
+def masked_error(d: Delivery) -> Delivery:
+    """Vendors' error texts may quote what was sent: masked as the CLI masks them."""
+    if not d.last_error:
+        return d
+    return dataclasses.replace(d, last_error=redact(d.last_error, secrets=personal_values(d.payload)))
+
+
 async def deliveries(request: Request) -> HTMLResponse:
-    rows = await _tracker(request).outbox.list(limit=100)
+    rows = [masked_error(d) for d in await _tracker(request).outbox.list(limit=100)]
     counts = await _tracker(request).outbox.counts()
     channels = request.app.state.channels
     return render(request, "deliveries.html", rows=rows, counts=sorted(counts.items()), channels=channels)
@@ -229,7 +239,9 @@ async def delivery(request: Request) -> HTMLResponse:
     if found is None or vendor is None:
         return render(request, "not_found.html", status_code=404)
     channel = request.app.state.channels.get(found.order_id)
-    return render(request, "delivery.html", d=found, request_sent=describe(vendor, found.payload), channel=channel)
+    return render(
+        request, "delivery.html", d=masked_error(found), request_sent=describe(vendor, found.payload), channel=channel
+    )
 
 
 async def start_over(request: Request) -> Response:
