@@ -24,6 +24,7 @@ import httpx2
 from .. import pii
 from ..errors import ConfigurationError
 from .base import (
+    ERROR_LIMIT,
     JSON,
     Delivered,
     Failed,
@@ -214,7 +215,7 @@ class GoogleAds(Vendor):
             rows = self._rows(response, None)
             # Summed up for a caller that reads one outcome per request: the worst row decides.
             return min(rows, key=lambda row: (Failed, Retry, Delivered).index(type(row)))
-        message = f"HTTP {status}: {self.error_message(response)}"
+        message = f"HTTP {status}: {self.redact(self.error_message(response), response)}"[:ERROR_LIMIT]
         errors = list(_errors(_error_status(response)))
         if status == 401:
             # A new access token helps only when the token is what Google refused (not the developer token).
@@ -245,7 +246,7 @@ class GoogleAds(Vendor):
             result = results[index] if index < len(results) and isinstance(results[index], dict) else {}
             errors = by_row.get(index) or ([] if result else unplaced)
             if errors:
-                outcomes.append(_row_outcome(errors))
+                outcomes.append(_row_outcome(errors, lambda text: self.redact(text, response)))
             elif result or self.validate_only:
                 outcomes.append(Delivered(json.dumps(result, separators=(",", ":"))[:500]))
             else:
@@ -368,8 +369,9 @@ def _row_index(error: JSON) -> int | None:
     return None
 
 
-def _row_outcome(errors: list[tuple[str, str, str]]) -> Outcome:
-    """A row's outcome from its errors: any permanent one fails it; else retry; else it is already recorded."""
+def _row_outcome(errors: list[tuple[str, str, str]], redact: Callable[[str], str]) -> Outcome:
+    """A row's outcome from its errors: any permanent one fails it; else retry; else it is already recorded.
+    Google's messages may quote what was sent: ``redact`` masks it before the text is kept or logged."""
     failed, retried, recorded, after = [], [], [], None
     for family, code, message in errors:
         text = f"{family}.{code}: {message}"
@@ -383,7 +385,7 @@ def _row_outcome(errors: list[tuple[str, str, str]]) -> Outcome:
         else:
             failed.append(text)
     if failed:
-        return Failed("; ".join(failed)[:500])
+        return Failed(redact("; ".join(failed))[:ERROR_LIMIT])
     if retried:
-        return Retry("; ".join(retried)[:500], after=after)
+        return Retry(redact("; ".join(retried))[:ERROR_LIMIT], after=after)
     return Delivered("; ".join(recorded))

@@ -22,6 +22,7 @@ import httpx2
 
 from .. import pii
 from .base import (
+    ERROR_LIMIT,
     JSON,
     Delivered,
     Failed,
@@ -177,7 +178,7 @@ class TikTok(Vendor):
                 return [Retry(f"HTTP {response.status_code}: TikTok answered without a result code")] * len(payloads)
             return [Vendor.read_response(self, response)] * len(payloads)
         assert isinstance(envelope, dict)
-        message = f"TikTok {code}: {_message(envelope)}"
+        message = f"TikTok {code}: {self.redact(_message(envelope), response)}"[:ERROR_LIMIT]
         if code in (OK, PARTIAL_OK):
             return [Delivered(answer=response.text[:2000])] * len(payloads)
         if is_retryable(code):
@@ -189,7 +190,7 @@ class TikTok(Vendor):
 
 def _message(envelope: Mapping[str, Any]) -> str:
     found = envelope.get("message")
-    return found[:500] if isinstance(found, str) and found else "(no message)"
+    return found if isinstance(found, str) and found else "(no message)"
 
 
 def _hashed(value: str | None) -> str | None:

@@ -70,3 +70,43 @@ def test_text_is_redacted_before_it_is_cut() -> None:
     assert "ana" not in reason
     long_key = reason_for(RDStation(api_key=KEY), 400, text="y" * 488 + KEY)
     assert KEY[:5] not in long_key
+
+
+def test_tiktok_and_google_ads_echoes_of_the_customer_are_masked_in_the_reason() -> None:
+    from attribution.vendors import GoogleAds, TikTok
+
+    tiktok = TikTok(access_token="tt-token-7c1d", pixel_code="COQDA8RC77U2TMR44LI0")
+    echoed = reason_for(tiktok, 200, json={"code": 40002, "message": f"user.email {EMAIL} is not hashed"})
+    assert echoed == "TikTok 40002: user.email ***@*** is not hashed"
+
+    google = GoogleAds(
+        customer_id="1234567890",
+        developer_token="dev-token-1f2e",
+        client_id="client.apps.googleusercontent.com",
+        client_secret="client-secret-9a8b",
+        refresh_token="refresh-token-3c4d",
+        conversion_actions={"purchase": "987654321"},
+        enhanced_conversions=True,
+    )
+    row_error = {
+        "errorCode": {"conversionUploadError": "INVALID_USER_IDENTIFIER"},
+        "message": f"identifier for {EMAIL} is not usable",
+        "location": {"fieldPathElements": [{"fieldName": "conversions", "index": 0}]},
+    }
+    partial = {
+        "results": [{}],
+        "partialFailureError": {
+            "code": 3,
+            "message": "partial failure",
+            "details": [
+                {"@type": "type.googleapis.com/google.ads.googleads.v25.errors.GoogleAdsFailure", "errors": [row_error]}
+            ],
+        },
+    }
+    reason = reason_for(google, 200, json=partial)
+    assert EMAIL not in reason
+    assert "***@***" in reason
+    refused = reason_for(
+        google, 400, json={"error": {"code": 400, "message": f"bad value {EMAIL}", "status": "INVALID_ARGUMENT"}}
+    )
+    assert EMAIL not in refused
