@@ -26,7 +26,7 @@ from .outbox import Delivery, Outbox, SQLiteOutbox, Status
 from .retry import RetryPolicy
 from .snippet import script_tag
 from .tracker import CheckoutResult, Tracker, VendorResult
-from .vendors import VENDORS, Connectly, ConvertLoop, RDStation, Secret, Vendor, Whop, XAds
+from .vendors import VENDORS, Connectly, ConvertLoop, MetaConversions, RDStation, Secret, Vendor, Whop, XAds
 from .worker import Worker
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ __all__ = [
     "EventName",
     "InvalidConversionError",
     "LineItem",
+    "MetaConversions",
     "MiddlewareNotInstalledError",
     "Order",
     "Outbox",

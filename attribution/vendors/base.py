@@ -84,6 +84,13 @@ Outcome = Delivered | Retry | Failed
 
 
 @dataclass(frozen=True, slots=True)
+class Split:
+    """The vendor refused a batch as a whole for what one of its payloads holds: send its halves apart."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Secret:
     """A credential whose repr never shows it. ``str(secret)`` is still masked; use ``.value``."""
 
@@ -140,6 +147,13 @@ class Vendor(ABC):
         if status in (408, 429) or status >= 500:
             return Retry(message, after=self.retry_after(response))
         return Failed(message)
+
+    def read_batch(self, response: httpx2.Response, payloads: Sequence[JSON]) -> Sequence[Outcome] | Split:
+        """One outcome per payload, in order, or ``Split`` to isolate a bad payload. Default: one for all."""
+        return [self.read_response(response)] * len(payloads)
+
+    async def authorize(self, client: httpx2.AsyncClient) -> None:  # noqa: B027 - optional hook
+        """Called at send time before ``build_request``: vendors with short-lived tokens refresh them here."""
 
     def error_message(self, response: httpx2.Response) -> str:
         """The vendor's own error text, short. Override to pick it out of the vendor's error shape."""

@@ -1,0 +1,389 @@
+"""Meta Conversions API: ``POST {base_url}/{api_version}/{pixel_id}/events?access_token=...``.
+
+Up to 1,000 events a request, all or nothing: one invalid or stale event fails the whole request. So
+``check`` skips events Meta would refuse for their age, and ``read_batch`` answers ``Split`` when Meta
+refuses a batch for what one event holds, so the halves travel apart and only the bad event dies.
+
+``event_id`` is the id the site gives its browser pixel as ``eventID`` (``attribution.event_id(order)``):
+Meta counts a conversion sent by both once. Customer data is normalised per field as Meta specifies and
+SHA-256 hashed; ``fbc``, ``fbp``, the IP address and the user agent travel as they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import httpx2
+
+from .. import pii
+from ..errors import ConfigurationError
+from .base import (
+    JSON,
+    Failed,
+    Outcome,
+    Prepared,
+    Retry,
+    Secret,
+    Split,
+    Vendor,
+    as_secret,
+    event_label,
+    json_number,
+    response_json,
+    without_empty,
+)
+
+if TYPE_CHECKING:
+    from ..conversion import Conversion, Customer
+    from ..models import Attribution
+
+BASE_URL = "https://graph.facebook.com"
+API_VERSION = "v25.0"
+ACTION_SOURCES = frozenset(
+    {"email", "website", "app", "phone_call", "chat", "physical_store", "system_generated"}
+    | {"business_messaging", "other"}
+)
+#: Canonical event → Meta standard event; custom events travel under their own ``custom_name``.
+DEFAULT_EVENTS: Mapping[str, str] = MappingProxyType(
+    {
+        "purchase": "Purchase",
+        "lead": "Lead",
+        "complete_registration": "CompleteRegistration",
+        "contact": "Contact",
+        "schedule": "Schedule",
+        "submit_application": "SubmitApplication",
+        "view_content": "ViewContent",
+        "custom": "*",
+    }
+)
+DAY = 86_400
+#: Graph error codes worth another try: unknown error (1) and service unavailable (2) ...
+TRANSIENT_CODES = frozenset({1, 2})
+#: ... and the rate limits (app, user, page, application, custom, business use case), after a pause.
+THROTTLE_CODES = frozenset({4, 17, 32, 341, 613, *range(80000, 80015)})
+#: ``error_subcode`` 33: the pixel does not exist or the token may not use it — no event is at fault.
+_NO_SUCH_OBJECT = 33
+_US_STATE_LIST = """alabama:al alaska:ak arizona:az arkansas:ar california:ca colorado:co connecticut:ct
+    delaware:de districtofcolumbia:dc florida:fl georgia:ga hawaii:hi idaho:id illinois:il indiana:in iowa:ia
+    kansas:ks kentucky:ky louisiana:la maine:me maryland:md massachusetts:ma michigan:mi minnesota:mn
+    mississippi:ms missouri:mo montana:mt nebraska:ne nevada:nv newhampshire:nh newjersey:nj newmexico:nm
+    newyork:ny northcarolina:nc northdakota:nd ohio:oh oklahoma:ok oregon:or pennsylvania:pa rhodeisland:ri
+    southcarolina:sc southdakota:sd tennessee:tn texas:tx utah:ut vermont:vt virginia:va washington:wa
+    westvirginia:wv wisconsin:wi wyoming:wy"""
+#: US state names (letters only) → their two-letter ANSI code, which Meta wants for US states.
+_US_STATES = dict(pair.split(":") for pair in _US_STATE_LIST.split())
+
+
+class MetaConversions(Vendor):
+    """Meta (Facebook, Instagram) Conversions API.
+
+    Args:
+        access_token: a system-user access token of the business that owns the pixel.
+        pixel_id: the pixel (dataset) id; also the batch key.
+        events: canonical event (or a custom event's ``custom_name``) → Meta event name; ``"*"`` under
+            ``"custom"`` sends custom events under their own name. Leave an event out to not send it.
+        api_version: the Graph API version in the path.
+        action_source: where the events happen; ``website`` events need the page URL and user agent.
+        test_event_code: from Events Manager → Test Events. Such events still count: remove it in production.
+        limited_data_use: None sends no ``data_processing_options``; False sends ``[]``; True sends
+            ``["LDU"]`` with ``ldu_country`` (1 = US, 0 = let Meta geolocate) and ``ldu_state`` (1000 =
+            California, 0 = geolocate).
+        hash_external_id: hash ``external_id`` (Meta recommends it; the pixel must send it the same way).
+        app_secret: adds ``appsecret_proof`` when the app requires it.
+        max_age_days: older events are skipped at checkout: Meta refuses them, and their batch with them.
+        throttle_pause: seconds to pause after a rate-limit error that names no delay.
+        clock: seconds since the epoch (tests).
+    """
+
+    name: ClassVar[str] = "meta"
+    max_batch: ClassVar[int] = 1000
+    has_dedup_key: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        access_token: str | Secret,
+        pixel_id: str,
+        events: Mapping[str, str] = DEFAULT_EVENTS,
+        api_version: str = API_VERSION,
+        action_source: str = "website",
+        test_event_code: str | None = None,
+        limited_data_use: bool | None = None,
+        ldu_country: int = 0,
+        ldu_state: int = 0,
+        hash_external_id: bool = True,
+        app_secret: str | Secret | None = None,
+        max_age_days: int = 7,
+        throttle_pause: float = 60.0,
+        base_url: str = BASE_URL,
+        retry_ambiguous: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if action_source not in ACTION_SOURCES:
+            raise ConfigurationError(f"action_source must be one of {sorted(ACTION_SOURCES)}")
+        if not pixel_id.isdigit():
+            raise ConfigurationError("pixel_id is the numeric pixel (dataset) id from Events Manager")
+        self.access_token = as_secret(access_token)
+        self.app_secret = as_secret(app_secret) if app_secret is not None else None
+        self.pixel_id = pixel_id
+        self.events = dict(events)
+        self.api_version = api_version.strip("/")
+        self.action_source = action_source
+        self.test_event_code = test_event_code
+        self.limited_data_use = limited_data_use
+        self.ldu = (ldu_country, ldu_state)
+        self.hash_external_id = hash_external_id
+        self.max_age = max_age_days * DAY
+        self.throttle_pause = throttle_pause
+        self.base_url = base_url.rstrip("/")
+        self.retry_ambiguous = retry_ambiguous
+        self.clock = clock
+
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}/{self.api_version}/{self.pixel_id}/events"
+
+    def check(self, conversion: Conversion) -> str | None:
+        if event_label(conversion, self.events) is None:
+            return f"event {conversion.event.value!r} is not configured for Meta"
+        age = self.clock() - conversion.event_time.timestamp()
+        if age > self.max_age:
+            return (
+                f"the event happened {age / DAY:.1f} days ago: Meta refuses events older than "
+                f"{self.max_age // DAY} days (and every event sent with them)"
+            )
+        context = conversion.context
+        if self.action_source == "website" and not (context.url and context.user_agent):
+            return "Meta's website events need the page URL and the browser's user agent (no request context)"
+        if not self._user_data(conversion):
+            return "Meta needs at least one customer detail (email, phone, fbc, fbp, IP, external id ...)"
+        return None
+
+    def prepare(self, conversion: Conversion) -> list[Prepared]:
+        label = event_label(conversion, self.events)
+        if label is None or self.check(conversion) is not None:
+            return []
+        event: JSON = {
+            "event_name": label,
+            "event_time": int(conversion.event_time.timestamp()),
+            "event_id": conversion.event_id,
+            "action_source": self.action_source,
+        }
+        event.update(
+            without_empty(
+                {
+                    "event_source_url": conversion.context.url,
+                    "referrer_url": conversion.context.referrer,
+                    "user_data": self._user_data(conversion),
+                    "custom_data": _custom_data(conversion),
+                }
+            )
+        )
+        if self.limited_data_use is not None:
+            event["data_processing_options"] = ["LDU"] if self.limited_data_use else []
+            if self.limited_data_use:
+                event["data_processing_options_country"], event["data_processing_options_state"] = self.ldu
+        return [Prepared(vendor=self.name, dedup_key=conversion.dedup_id, payload=event, batch_key=self.pixel_id)]
+
+    def build_request(self, payloads: Sequence[JSON]) -> httpx2.Request:
+        if not 1 <= len(payloads) <= self.max_batch:
+            raise ValueError(f"a Meta request carries 1 to {self.max_batch} events, not {len(payloads)}")
+        body: JSON = {"data": list(payloads)}
+        if self.test_event_code:
+            body["test_event_code"] = self.test_event_code
+        params = {"access_token": self.access_token.value}
+        if self.app_secret is not None:
+            key = self.app_secret.value.encode()
+            params["appsecret_proof"] = hmac.new(key, self.access_token.value.encode(), hashlib.sha256).hexdigest()
+        return httpx2.Request(
+            "POST",
+            self.url,
+            params=params,
+            content=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+        )
+
+    def masked_url(self, request: httpx2.Request) -> str:
+        # built by hand: copy_set_param would percent-encode the stars
+        url = request.url.copy_remove_param("access_token").copy_remove_param("appsecret_proof")
+        proof = "&appsecret_proof=***" if "appsecret_proof" in request.url.params else ""
+        return f"{url}?access_token=***{proof}"
+
+    # -- answers -------------------------------------------------------------------------------------
+
+    def read_response(self, response: httpx2.Response) -> Outcome:
+        """2xx delivered; Graph errors by code: 1, 2 and ``is_transient`` retried, rate limits retried
+        after a pause, 5xx retried; anything else (bad token, permissions, invalid event) failed."""
+        error = _graph_error(response)
+        if error is None or 200 <= response.status_code < 300:
+            return super().read_response(response)
+        message = f"HTTP {response.status_code}: {self.error_message(response)}"
+        code = error.get("code")
+        if code in THROTTLE_CODES:
+            return Retry(message, after=self.retry_after(response) or self.throttle_pause)
+        if code in TRANSIENT_CODES or error.get("is_transient") is True or response.status_code >= 500:
+            return Retry(message, after=self.retry_after(response))
+        return Failed(message)
+
+    def read_batch(self, response: httpx2.Response, payloads: Sequence[JSON]) -> Sequence[Outcome] | Split:
+        """A batch refused for what an event holds (``code 100``, invalid parameter) is split, so the event at
+        fault is found and its neighbours go through; a request-level refusal answers for every event."""
+        outcome = self.read_response(response)
+        if isinstance(outcome, Failed) and len(payloads) > 1 and _event_level(_graph_error(response)):
+            return Split(outcome.reason)
+        return [outcome] * len(payloads)
+
+    def retry_after(self, response: httpx2.Response) -> float | None:
+        """Retry-After, else the longest ``estimated_time_to_regain_access`` (minutes) Meta's usage headers give."""
+        asked = super().retry_after(response)
+        if asked is not None:
+            return asked
+        minutes = [0.0]
+        for header in ("x-business-use-case-usage", "x-ad-account-usage", "x-app-usage"):
+            for entry in _usage_entries(response.headers.get(header)):
+                found = entry.get("estimated_time_to_regain_access")
+                if isinstance(found, int | float) and not isinstance(found, bool):
+                    minutes.append(float(found))
+        return max(minutes) * 60 or None
+
+    def error_message(self, response: httpx2.Response) -> str:
+        """Meta's ``{"error": {"code", "error_subcode", "message", "error_user_title", "error_user_msg"}}``."""
+        error = _graph_error(response)
+        if error is None:
+            text = super().error_message(response)
+        else:
+            code = "/".join(str(error[k]) for k in ("code", "error_subcode") if error.get(k) is not None)
+            texts = [error.get(k) for k in ("message", "error_user_title", "error_user_msg")]
+            text = f"code {code}: " + " — ".join(t for t in texts if isinstance(t, str) and t)
+            if trace := error.get("fbtrace_id"):
+                text += f" (fbtrace_id {trace})"
+        # Scrub before cutting, so a token cut in half at the limit cannot survive.
+        for secret in (self.access_token, self.app_secret):
+            if secret is not None and secret.value:
+                text = text.replace(secret.value, "***")
+        return text[:500]
+
+    # -- user data -----------------------------------------------------------------------------------
+
+    def _user_data(self, conversion: Conversion) -> JSON:
+        customer, context = conversion.customer, conversion.context
+        external = customer.external_id or customer.user_id
+        hashed = {key: _hash(value) for key, value in normalized_customer(customer).items()}
+        if external:
+            hashed["external_id"] = _hash(external.strip()) if self.hash_external_id else external.strip()
+        return without_empty(
+            {
+                **hashed,
+                "client_ip_address": context.ip,
+                "client_user_agent": context.user_agent,
+                "fbc": fbc(conversion.attribution),
+                "fbp": conversion.attribution.get("fbp"),
+            }
+        )
+
+
+def normalized_customer(customer: Customer) -> dict[str, str]:
+    """Each customer field in the form Meta hashes it (``em``, ``ph``, ``fn``, ...); unusable ones left out.
+
+    A field already given as a SHA-256 digest (email or phone) passes through.
+    """
+    country = _letters(customer.country or "")
+    fields: dict[str, str | None] = {
+        "em": customer.email,
+        # digits only, with the country code: the E.164 form without its "+"
+        "ph": customer.phone.lstrip("+") if customer.phone else None,
+        "fn": _name(customer.first_name),
+        "ln": _name(customer.last_name),
+        "db": customer.birthdate.strftime("%Y%m%d") if customer.birthdate else None,
+        "ge": {"female": "f", "male": "m"}.get(customer.gender or ""),
+        "ct": _letters(customer.city or ""),
+        "st": _state(customer.state or "", country),
+        "zp": _zip(customer.postal_code or "", country),
+        "country": country if len(country) == 2 and country.isascii() else None,
+    }
+    return {key: value for key, value in fields.items() if value}
+
+
+def _hash(value: str) -> str:
+    return value.lower() if pii.is_sha256(value) else pii.sha256(value)
+
+
+def _letters(value: str) -> str:
+    """Lowercase letters only: no punctuation, spaces or digits (``New York`` → ``newyork``)."""
+    return "".join(ch for ch in value.lower() if ch.isalpha())
+
+
+def _name(value: str | None) -> str | None:
+    """Lowercase without punctuation, non-Latin letters kept as they are (``Valéry`` → ``valéry``)."""
+    if not value:
+        return None
+    kept = "".join(ch for ch in unicodedata.normalize("NFC", value.lower()) if unicodedata.category(ch)[0] != "P")
+    return " ".join(kept.split()) or None
+
+
+def _state(value: str, country: str) -> str | None:
+    state = _letters(value)
+    if country in ("", "us"):
+        state = _US_STATES.get(state, state)
+    return state or None
+
+
+def _zip(value: str, country: str) -> str | None:
+    """Lowercase, no spaces, the part before a dash; US: the first five digits."""
+    code = "".join(value.lower().split()).split("-")[0]
+    return (code[:5] if country == "us" else code) or None
+
+
+def fbc(attribution: Attribution) -> str | None:
+    """The ``_fbc`` value as captured (byte for byte), else one built from an unexpired fbclid's landing."""
+    captured = attribution.fbc
+    fbclid = attribution.get("fbclid")
+    if captured is not None or fbclid is None:
+        return captured
+    clicked = next((t.at for t in attribution.touches if t.params.get("fbclid") == fbclid), None)
+    return f"fb.1.{int(clicked.timestamp() * 1000)}.{fbclid}" if clicked is not None else None
+
+
+def _custom_data(conversion: Conversion) -> JSON:
+    items = conversion.items
+    return without_empty(
+        {
+            "value": json_number(conversion.value) if conversion.value is not None else None,
+            "currency": conversion.currency,
+            "order_id": conversion.order.id if conversion.order is not None else None,
+            "content_type": "product" if items else None,
+            "content_ids": [item.id for item in items],
+            "contents": [{"id": i.id, "quantity": i.quantity, "item_price": json_number(i.price)} for i in items],
+            "num_items": sum(item.quantity for item in items) or None,
+        }
+    )
+
+
+def _graph_error(response: httpx2.Response) -> dict[str, Any] | None:
+    data = response_json(response)
+    error = data.get("error") if isinstance(data, dict) else None
+    return error if isinstance(error, dict) else None
+
+
+def _event_level(error: Mapping[str, Any] | None) -> bool:
+    """Whether a refusal is about an event's content (invalid parameter), not the token or the pixel."""
+    return error is not None and error.get("code") == 100 and error.get("error_subcode") != _NO_SUCH_OBJECT
+
+
+def _usage_entries(header: str | None) -> list[Mapping[str, Any]]:
+    """The objects of a usage header: one object, or ``{"<business id>": [objects]}``."""
+    try:
+        usage: Any = json.loads(header) if header else None
+    except ValueError:
+        return []
+    if not isinstance(usage, dict):
+        return []
+    entries = [e for v in usage.values() if isinstance(v, list) for e in v if isinstance(e, dict)]
+    return [usage, *entries]
