@@ -227,7 +227,8 @@ class MetaConversions(Vendor):
         message = f"HTTP {response.status_code}: {self.error_message(response)}"
         code = error.get("code")
         if code in THROTTLE_CODES:
-            return Retry(message, after=self.retry_after(response) or self.throttle_pause)
+            asked = self.retry_after(response)
+            return Retry(message, after=self.throttle_pause if asked is None else asked)
         if code in TRANSIENT_CODES or error.get("is_transient") is True or response.status_code >= 500:
             return Retry(message, after=self.retry_after(response))
         return Failed(message)
