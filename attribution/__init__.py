@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext
+from .dedup import event_id
 from .errors import (
     AttributionError,
     ConfigurationError,
@@ -68,6 +69,7 @@ __all__ = [
     "Whop",
     "Worker",
     "XAds",
+    "event_id",
     "get_attribution",
     "hidden_fields",
     "install_jinja2",
