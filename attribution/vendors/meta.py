@@ -15,14 +15,12 @@ import hashlib
 import hmac
 import json
 import time
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx2
 
-from .. import pii
 from ..errors import ConfigurationError
 from .base import (
     JSON,
@@ -39,10 +37,10 @@ from .base import (
     response_json,
     without_empty,
 )
+from .meta_user_data import user_data
 
 if TYPE_CHECKING:
-    from ..conversion import Conversion, Customer
-    from ..models import Attribution
+    from ..conversion import Conversion
 
 BASE_URL = "https://graph.facebook.com"
 API_VERSION = "v25.0"
@@ -70,15 +68,6 @@ TRANSIENT_CODES = frozenset({1, 2})
 THROTTLE_CODES = frozenset({4, 17, 32, 341, 613, *range(80000, 80015)})
 #: ``error_subcode`` 33: the pixel does not exist or the token may not use it — no event is at fault.
 _NO_SUCH_OBJECT = 33
-_US_STATE_LIST = """alabama:al alaska:ak arizona:az arkansas:ar california:ca colorado:co connecticut:ct
-    delaware:de districtofcolumbia:dc florida:fl georgia:ga hawaii:hi idaho:id illinois:il indiana:in iowa:ia
-    kansas:ks kentucky:ky louisiana:la maine:me maryland:md massachusetts:ma michigan:mi minnesota:mn
-    mississippi:ms missouri:mo montana:mt nebraska:ne nevada:nv newhampshire:nh newjersey:nj newmexico:nm
-    newyork:ny northcarolina:nc northdakota:nd ohio:oh oklahoma:ok oregon:or pennsylvania:pa rhodeisland:ri
-    southcarolina:sc southdakota:sd tennessee:tn texas:tx utah:ut vermont:vt virginia:va washington:wa
-    westvirginia:wv wisconsin:wi wyoming:wy"""
-#: US state names (letters only) → their two-letter ANSI code, which Meta wants for US states.
-_US_STATES = dict(pair.split(":") for pair in _US_STATE_LIST.split())
 
 
 class MetaConversions(Vendor):
@@ -162,7 +151,8 @@ class MetaConversions(Vendor):
         context = conversion.context
         if self.action_source == "website" and not (context.url and context.user_agent):
             return "Meta's website events need the page URL and the browser's user agent (no request context)"
-        if not self._user_data(conversion):
+        # a website event always has the user agent; any other needs one customer detail
+        if self.action_source != "website" and not user_data(conversion, hash_external_id=self.hash_external_id):
             return "Meta needs at least one customer detail (email, phone, fbc, fbp, IP, external id ...)"
         return None
 
@@ -181,7 +171,7 @@ class MetaConversions(Vendor):
                 {
                     "event_source_url": conversion.context.url,
                     "referrer_url": conversion.context.referrer,
-                    "user_data": self._user_data(conversion),
+                    "user_data": user_data(conversion, hash_external_id=self.hash_external_id),
                     "custom_data": _custom_data(conversion),
                 }
             )
@@ -270,86 +260,6 @@ class MetaConversions(Vendor):
             if secret is not None and secret.value:
                 text = text.replace(secret.value, "***")
         return text[:500]
-
-    # -- user data -----------------------------------------------------------------------------------
-
-    def _user_data(self, conversion: Conversion) -> JSON:
-        customer, context = conversion.customer, conversion.context
-        external = customer.external_id or customer.user_id
-        hashed = {key: _hash(value) for key, value in normalized_customer(customer).items()}
-        if external:
-            hashed["external_id"] = _hash(external.strip()) if self.hash_external_id else external.strip()
-        return without_empty(
-            {
-                **hashed,
-                "client_ip_address": context.ip,
-                "client_user_agent": context.user_agent,
-                "fbc": fbc(conversion.attribution),
-                "fbp": conversion.attribution.get("fbp"),
-            }
-        )
-
-
-def normalized_customer(customer: Customer) -> dict[str, str]:
-    """Each customer field in the form Meta hashes it (``em``, ``ph``, ``fn``, ...); unusable ones left out.
-
-    A field already given as a SHA-256 digest (email or phone) passes through.
-    """
-    country = _letters(customer.country or "")
-    fields: dict[str, str | None] = {
-        "em": customer.email,
-        # digits only, with the country code: the E.164 form without its "+"
-        "ph": customer.phone.lstrip("+") if customer.phone else None,
-        "fn": _name(customer.first_name),
-        "ln": _name(customer.last_name),
-        "db": customer.birthdate.strftime("%Y%m%d") if customer.birthdate else None,
-        "ge": {"female": "f", "male": "m"}.get(customer.gender or ""),
-        "ct": _letters(customer.city or ""),
-        "st": _state(customer.state or "", country),
-        "zp": _zip(customer.postal_code or "", country),
-        "country": country if len(country) == 2 and country.isascii() else None,
-    }
-    return {key: value for key, value in fields.items() if value}
-
-
-def _hash(value: str) -> str:
-    return value.lower() if pii.is_sha256(value) else pii.sha256(value)
-
-
-def _letters(value: str) -> str:
-    """Lowercase letters only: no punctuation, spaces or digits (``New York`` → ``newyork``)."""
-    return "".join(ch for ch in value.lower() if ch.isalpha())
-
-
-def _name(value: str | None) -> str | None:
-    """Lowercase without punctuation, non-Latin letters kept as they are (``Valéry`` → ``valéry``)."""
-    if not value:
-        return None
-    kept = "".join(ch for ch in unicodedata.normalize("NFC", value.lower()) if unicodedata.category(ch)[0] != "P")
-    return " ".join(kept.split()) or None
-
-
-def _state(value: str, country: str) -> str | None:
-    state = _letters(value)
-    if country in ("", "us"):
-        state = _US_STATES.get(state, state)
-    return state or None
-
-
-def _zip(value: str, country: str) -> str | None:
-    """Lowercase, no spaces, the part before a dash; US: the first five digits."""
-    code = "".join(value.lower().split()).split("-")[0]
-    return (code[:5] if country == "us" else code) or None
-
-
-def fbc(attribution: Attribution) -> str | None:
-    """The ``_fbc`` value as captured (byte for byte), else one built from an unexpired fbclid's landing."""
-    captured = attribution.fbc
-    fbclid = attribution.get("fbclid")
-    if captured is not None or fbclid is None:
-        return captured
-    clicked = next((t.at for t in attribution.touches if t.params.get("fbclid") == fbclid), None)
-    return f"fb.1.{int(clicked.timestamp() * 1000)}.{fbclid}" if clicked is not None else None
 
 
 def _custom_data(conversion: Conversion) -> JSON:
