@@ -87,6 +87,7 @@ class MetaConversions(Vendor):
         hash_external_id: hash ``external_id`` (Meta recommends it; the pixel must send it the same way).
         app_secret: adds ``appsecret_proof`` when the app requires it.
         max_age_days: older events are skipped at checkout: Meta refuses them, and their batch with them.
+            Meta's limit: 7 days, 62 for ``physical_store`` (the default follows ``action_source``).
         throttle_pause: seconds to pause after a rate-limit error that names no delay.
         clock: seconds since the epoch (tests).
     """
@@ -109,7 +110,7 @@ class MetaConversions(Vendor):
         ldu_state: int = 0,
         hash_external_id: bool = True,
         app_secret: str | Secret | None = None,
-        max_age_days: int = 7,
+        max_age_days: int | None = None,
         throttle_pause: float = 60.0,
         base_url: str = BASE_URL,
         retry_ambiguous: bool = True,
@@ -117,6 +118,8 @@ class MetaConversions(Vendor):
     ) -> None:
         if action_source not in ACTION_SOURCES:
             raise ConfigurationError(f"action_source must be one of {sorted(ACTION_SOURCES)}")
+        if ldu_country not in (0, 1) or ldu_state not in (0, 1000):
+            raise ConfigurationError("ldu_country is 1 (US) or 0 (geolocate); ldu_state 1000 (California) or 0")
         if not pixel_id.isdigit():
             raise ConfigurationError("pixel_id is the numeric pixel (dataset) id from Events Manager")
         self.access_token = as_secret(access_token)
@@ -129,6 +132,8 @@ class MetaConversions(Vendor):
         self.limited_data_use = limited_data_use
         self.ldu = (ldu_country, ldu_state)
         self.hash_external_id = hash_external_id
+        if max_age_days is None:
+            max_age_days = 62 if action_source == "physical_store" else 7
         self.max_age = max_age_days * DAY
         self.throttle_pause = throttle_pause
         self.base_url = base_url.rstrip("/")

@@ -232,6 +232,11 @@ def test_an_event_older_than_seven_days_is_skipped_with_a_reason() -> None:
     )
     assert vendor.prepare(metas_example()) == []
     assert meta(clock=lambda: NOW.timestamp() + 7 * 86400 - 60).check(metas_example()) is None
+    in_store = meta(action_source="physical_store", clock=lambda: NOW.timestamp() + 61 * 86400)
+    assert in_store.check(metas_example()) is None  # Meta takes store events for 62 days
+    assert "older than 62 days" in (
+        meta(action_source="physical_store", clock=lambda: NOW.timestamp() + 63 * 86400).check(metas_example()) or ""
+    )
 
 
 def test_website_events_need_the_page_url_and_user_agent() -> None:
@@ -281,6 +286,8 @@ def test_version_base_url_and_settings_are_checked() -> None:
         meta(action_source="fax")
     with pytest.raises(ConfigurationError, match="pixel_id"):
         meta(pixel_id="my-pixel")
+    with pytest.raises(ConfigurationError, match="ldu_state"):
+        meta(limited_data_use=True, ldu_state=6)
 
 
 # -- credentials -----------------------------------------------------------------------------------------
