@@ -68,6 +68,8 @@ TRANSIENT_CODES = frozenset({1, 2})
 THROTTLE_CODES = frozenset({4, 17, 32, 341, 613, *range(80000, 80015)})
 #: ``error_subcode`` 33: the pixel does not exist or the token may not use it — no event is at fault.
 _NO_SUCH_OBJECT = 33
+#: Words of code-100 messages about the request itself rather than an event.
+_REQUEST_LEVEL = ("appsecret_proof", "access token", "unsupported post request")
 
 
 class MetaConversions(Vendor):
@@ -289,8 +291,12 @@ def _graph_error(response: httpx2.Response) -> dict[str, Any] | None:
 
 
 def _event_level(error: Mapping[str, Any] | None) -> bool:
-    """Whether a refusal is about an event's content (invalid parameter), not the token or the pixel."""
-    return error is not None and error.get("code") == 100 and error.get("error_subcode") != _NO_SUCH_OBJECT
+    """Whether a refusal is about an event's content (``100``, invalid parameter), not the token, the app
+    secret proof or the pixel, which every half of the batch would meet again."""
+    if error is None or error.get("code") != 100 or error.get("error_subcode") == _NO_SUCH_OBJECT:
+        return False
+    message = str(error.get("message", "")).lower()
+    return not any(words in message for words in _REQUEST_LEVEL)
 
 
 def _usage_entries(header: str | None) -> list[Mapping[str, Any]]:

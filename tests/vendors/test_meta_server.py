@@ -31,17 +31,19 @@ from .fake_meta import FakeMeta
 TOKEN = "EAAB-system-user-token"
 PIXEL = "987654321098765"
 FBCLID = "IwAR2F4-Kq_MixedCase"
+APP_SECRET = "app-secret-of-the-shop"
 
 
 @pytest.fixture
 def fake() -> Iterator[tuple[FakeMeta, str]]:
-    meta = FakeMeta(token=TOKEN, pixel_id=PIXEL)
+    meta = FakeMeta(token=TOKEN, pixel_id=PIXEL, app_secret=APP_SECRET)
     with Server(meta.app()) as server:
         yield meta, server.url
 
 
 def vendor(url: str, **options: Any) -> MetaConversions:
-    return MetaConversions(access_token=TOKEN, pixel_id=PIXEL, base_url=url, **options)
+    settings: dict[str, Any] = {"access_token": TOKEN, "pixel_id": PIXEL, "app_secret": APP_SECRET, "base_url": url}
+    return MetaConversions(**{**settings, **options})
 
 
 def shop(tracker: Tracker) -> Starlette:
@@ -208,15 +210,19 @@ def test_the_fake_refuses_what_meta_refuses_and_the_adapter_splits_or_fails(
 def test_request_level_refusals_fail_every_event_without_splitting(fake: tuple[FakeMeta, str]) -> None:
     _, url = fake
     good = vendor(url).prepare(conversion("G-1", datetime.now(UTC)))[0].payload
-    wrong_token = MetaConversions(access_token="EAAB-revoked", pixel_id=PIXEL, base_url=url)
+    wrong_token = vendor(url, access_token="EAAB-revoked")
     outcomes = wrong_token.read_batch(post(wrong_token, [good, good]), [good, good])
     assert not isinstance(outcomes, Split)
     assert [type(o) for o in outcomes] == [Failed, Failed]
     assert "code 190" in outcomes[0].reason
-    other_pixel = MetaConversions(access_token=TOKEN, pixel_id="111", base_url=url)
+    other_pixel = vendor(url, pixel_id="111")
     outcomes = other_pixel.read_batch(post(other_pixel, [good, good]), [good, good])
     assert not isinstance(outcomes, Split)
     assert "code 100/33" in outcomes[0].reason
+    wrong_secret = MetaConversions(access_token=TOKEN, pixel_id=PIXEL, base_url=url, app_secret="not-the-secret")
+    outcomes = wrong_secret.read_batch(post(wrong_secret, [good, good]), [good, good])
+    assert not isinstance(outcomes, Split)
+    assert "Invalid appsecret_proof" in outcomes[0].reason
 
 
 def test_the_fake_takes_a_thousand_events_and_refuses_more(fake: tuple[FakeMeta, str]) -> None:
