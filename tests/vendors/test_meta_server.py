@@ -116,7 +116,10 @@ async def test_checkouts_reach_the_fake_in_one_batch_through_the_worker(
     assert delivery is not None
     assert json.loads(delivery.answer or "{}")["events_received"] == 3
     # Our own log lines never carry the token (httpx2's request line is masked by the redaction filter).
-    assert TOKEN not in "".join(r.getMessage() for r in caplog.records if r.name.startswith("attribution"))
+    ours = "".join(r.getMessage() for r in caplog.records if r.name.startswith("attribution"))
+    assert "delivered" in ours  # the worker did log, at DEBUG ...
+    assert TOKEN not in ours  # ... neither the token
+    assert "a@b.de" not in ours.lower()  # nor the customer's email
 
 
 async def test_transient_and_throttling_errors_are_retried_to_delivery(
