@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._version import package_version
 from .conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext
 from .dedup import event_id
 from .errors import (
@@ -27,8 +28,22 @@ from .outbox import Delivery, Outbox, SQLiteOutbox, Status
 from .retry import RetryPolicy
 from .snippet import script_tag
 from .tracker import CheckoutResult, Tracker, VendorResult
-from .vendors import VENDORS, Connectly, ConvertLoop, MetaConversions, RDStation, Secret, Vendor, Whop, XAds
+from .vendors import (
+    VENDORS,
+    Connectly,
+    ConvertLoop,
+    GoogleAds,
+    MetaConversions,
+    RDStation,
+    Secret,
+    TikTok,
+    Vendor,
+    Whop,
+    XAds,
+)
 from .worker import Worker
+
+__version__ = package_version()
 
 if TYPE_CHECKING:
     from .templating import install_jinja2
@@ -48,6 +63,7 @@ __all__ = [
     "Delivery",
     "DeliveryError",
     "EventName",
+    "GoogleAds",
     "InvalidConversionError",
     "LineItem",
     "MetaConversions",
@@ -61,6 +77,7 @@ __all__ = [
     "SQLiteOutbox",
     "Secret",
     "Status",
+    "TikTok",
     "TokenError",
     "Touch",
     "Tracker",

@@ -1,5 +1,6 @@
 """One dedup id for pixel and server: the id a thank-you page renders for the Meta, TikTok, X and Google
-pixels is the one queued for Meta's ``event_id`` and X's ``conversion_id`` for the same order."""
+pixels is the one queued for Meta's ``event_id``, TikTok's ``event_id``, X's ``conversion_id`` and Google's
+``orderId`` for the same order."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from starlette.templating import Jinja2Templates
 import attribution
 from attribution import AttributionMiddleware, Conversion, Customer, InvalidConversionError, Order, Tracker
 from attribution.templating import install_jinja2
-from attribution.vendors import MetaConversions, XAds
+from attribution.vendors import GoogleAds, MetaConversions, TikTok, XAds
 from tests.helpers import NAVIGATION, SECRET
 
 #: The documented snippets of docs/vendors.md, as a site's thank-you page uses them.
@@ -66,13 +67,19 @@ def shop(tracker: Tracker) -> Starlette:
     return app
 
 
-async def test_the_page_renders_the_id_the_server_queues_for_meta_and_x(tmp_path: Path) -> None:
+async def test_the_page_renders_the_id_the_server_queues_for_every_pixel_vendor(tmp_path: Path) -> None:
     meta = MetaConversions(access_token="EAAB-token", pixel_id="1234567890")
     x = XAds(
         consumer_key="ck", consumer_secret="cs", access_token="at", access_token_secret="as",
         pixel_id="oka17", events={"purchase": "ol288"},
     )  # fmt: skip
-    tracker = Tracker(vendors=[meta, x], outbox=tmp_path / "outbox.sqlite3", run_worker=False)
+    tiktok = TikTok(access_token="tt-token", pixel_code="C4PIXEL0001")
+    google = GoogleAds(
+        customer_id="123-456-7890", developer_token="dev", client_id="cid", client_secret="cs",
+        refresh_token="rt", conversion_actions={"purchase": "987654"}, enhanced_conversions=True,
+    )  # fmt: skip
+    vendors = [meta, x, tiktok, google]
+    tracker = Tracker(vendors=vendors, outbox=tmp_path / "outbox.sqlite3", run_worker=False)
     await tracker.start()
     try:
         transport = httpx2.ASGITransport(app=shop(tracker))
@@ -84,10 +91,12 @@ async def test_the_page_renders_the_id_the_server_queues_for_meta_and_x(tmp_path
     finally:
         await tracker.stop()
     payloads = {d.vendor: d.payload for d in queued if d is not None}
-    assert sorted(payloads) == ["meta", "xads"]
+    assert sorted(payloads) == ["google_ads", "meta", "tiktok", "xads"]
     assert set(ids.values()) == {ORDER_ID}
     assert payloads["meta"]["event_id"] == ids["eventID"]
+    assert payloads["tiktok"]["event_id"] == ids["event_id"]
     assert payloads["xads"]["conversion_id"] == ids["conversion_id"]
+    assert payloads["google_ads"]["orderId"] == ids["transaction_id"]
     assert ORDER_ID not in page.text  # escaped for the script: no quote or tag can break out
 
 

@@ -8,14 +8,26 @@ from __future__ import annotations
 from .base import Delivered, Failed, Outcome, Prepared, Retry, Secret, Split, Vendor
 from .connectly import Connectly
 from .convertloop import ConvertLoop
+from .google_ads import GoogleAds
 from .meta import MetaConversions
 from .rdstation import RDStation
+from .tiktok import TikTok
 from .whop import Whop
 from .xads import XAds
 
 #: Registry name (``Vendor.name``, also the outbox's ``vendor`` column) → adapter class.
 VENDORS: dict[str, type[Vendor]] = {
-    vendor.name: vendor for vendor in (Whop, RDStation, Connectly, ConvertLoop, XAds, MetaConversions)
+    vendor.name: vendor
+    for vendor in (
+        Whop,
+        RDStation,
+        Connectly,
+        ConvertLoop,
+        XAds,
+        GoogleAds,
+        TikTok,
+        MetaConversions,
+    )
 }
 
 __all__ = [
@@ -24,6 +36,7 @@ __all__ = [
     "ConvertLoop",
     "Delivered",
     "Failed",
+    "GoogleAds",
     "MetaConversions",
     "Outcome",
     "Prepared",
@@ -31,6 +44,7 @@ __all__ = [
     "Retry",
     "Secret",
     "Split",
+    "TikTok",
     "Vendor",
     "Whop",
     "XAds",

@@ -117,3 +117,30 @@ def test_the_cached_page_and_the_spa_navigation_are_captured_by_the_snippet(demo
     assert "/app/offer" in last
     assert "spa_launch" in last
     assert tab.errors == []
+
+
+def test_the_panel_follows_an_spa_navigation_and_start_over_empties_it(demo: LiveServer, tab: Tab) -> None:
+    page = tab.page
+    page.goto(demo.url() + "/app")
+    assert panel(tab, "empty").startswith("Nothing captured yet")
+    page.evaluate("window.__samePage = true")  # gone if anything below reloads the page
+    with page.expect_response(lambda r: r.url.endswith("/_demo/panel")):
+        page.click("#spa-offer")
+    page.wait_for_selector("#panel-channel")
+    assert page.evaluate("window.__samePage") is True
+    assert panel(tab, "channel") == "organic_social"
+    assert "spa_launch" in panel(tab, "last")
+    assert tab.cookie(demo.url()) is not None
+
+    page.click("#start-over")
+    page.wait_for_url(demo.url() + "/")
+    assert panel(tab, "empty").startswith("Nothing captured yet")
+    assert tab.cookie(demo.url()) is None
+
+    # a new visitor again: the same SPA link is a landing once more, and the panel shows it
+    page.goto(demo.url() + "/app")
+    with page.expect_response(lambda r: r.url.endswith("/_demo/panel")):
+        page.click("#spa-offer")
+    page.wait_for_selector("#panel-channel")
+    assert panel(tab, "channel") == "organic_social"
+    assert tab.errors == []
