@@ -201,17 +201,17 @@ def test_webhook_example_refuses_a_tampered_token(tmp_path: Path) -> None:
 # -- the demo ---------------------------------------------------------------------------------------------
 
 
-def test_demo_config_dry_runs_all_five_without_credentials_and_sends_only_configured_ones_with_them() -> None:
+def test_demo_config_dry_runs_every_vendor_without_credentials_and_sends_only_configured_ones_with_them() -> None:
     none = load_config({})
     assert none.dry_run is True
     assert [v.name for v in none.vendors] == list(CREDENTIALS)
     some = load_config({"RDSTATION_API_KEY": "rd-real", "WHOP_API_KEY": "whop-real"})  # Whop lacks its company id
     assert some.dry_run is False
     assert [v.name for v in some.vendors] == ["rdstation"]
-    assert some.left_out == ["whop", "connectly", "convertloop", "xads"]
+    assert some.left_out == ["whop", "connectly", "convertloop", "xads", "google_ads", "tiktok"]
     forced = load_config({"RDSTATION_API_KEY": "rd-real", "DEMO_DRY_RUN": "1"})
     assert forced.dry_run is True
-    assert len(forced.vendors) == 5
+    assert [v.name for v in forced.vendors] == list(CREDENTIALS)
 
 
 def page_text(response: Any) -> str:
@@ -233,21 +233,23 @@ def test_demo_checkout_shows_each_vendor_and_its_masked_request(tmp_path: Path) 
         result = client.post("/checkout", data={**fields, "name": "Ana", "utm_source": "whatsapp"})
         assert result.status_code == 200
         statuses = dict(re.findall(r'id="vendor-(\w+)" data-status="(\w+)"', result.text))
-        assert statuses == dict.fromkeys(CREDENTIALS, "queued")
+        # A Click-to-WhatsApp landing carries no Google click id: Google Ads says so and skips.
+        assert statuses == {**dict.fromkeys(CREDENTIALS, "queued"), "google_ads": "skipped"}
         text = page_text(result)
         # RD's key travels in the query string: masked there
         assert re.search(r"POST https://api\.rd\.services/platform/conversions\?api_key=\*\*\*\s", text)
         assert "x-api-key: ***" in text
         assert '"ctwa_clid": "ARAkdemo-ctwa"' in text
         assert not [secret for secret in PLACEHOLDER_SECRETS if secret in result.text]
-        rows = wait_for_rows(client, app.app, 5, status=Status.DRY_RUN)
+        sent = [name for name in CREDENTIALS if name != "google_ads"]
+        rows = wait_for_rows(client, app.app, len(sent), status=Status.DRY_RUN)
         deliveries = client.get("/deliveries")
         # An X visitor, then the same order again: X is skipped (no twclid), the rest are duplicates.
         again = client.post("/checkout", data={**fields, "name": "Ana"})
-    assert sorted(r.vendor for r in rows) == sorted(CREDENTIALS)
+    assert sorted(r.vendor for r in rows) == sorted(sent)
     assert all(r.status == Status.DRY_RUN and r.answer and r.answer.startswith("POST https://") for r in rows)
     listed = re.findall(r'data-vendor="(\w+)" data-status="(\w+)"', deliveries.text)
-    assert sorted(listed) == sorted((name, "dry_run") for name in CREDENTIALS)
+    assert sorted(listed) == sorted((name, "dry_run") for name in sent)
     assert 'id="duplicate"' in again.text
 
 
@@ -264,6 +266,8 @@ def test_demo_skips_vendors_that_do_not_apply_and_says_why(tmp_path: Path) -> No
         "connectly": "skipped",
         "convertloop": "queued",
         "xads": "queued",  # X matches on the email too
+        "google_ads": "skipped",  # no Google click id
+        "tiktok": "queued",  # TikTok matches on the email too
     }
     assert "Why: the visitor did not come from a Click-to-WhatsApp ad" in page_text(result)
     assert "&lt;i&gt;nov&lt;/i&gt;" in result.text
@@ -296,7 +300,7 @@ def test_demo_result_opens_with_a_per_vendor_summary_of_fields_fed_and_skips(tmp
     page = result.text
     assert page.index('id="summary"') < page.index('class="request"')  # the summary comes first
     rows = dict(re.findall(r'<tr class="summary" id="summary-(\w+)" data-status="(\w+)">', page))
-    assert rows == dict.fromkeys(CREDENTIALS, "queued")
+    assert rows == {**dict.fromkeys(CREDENTIALS, "queued"), "google_ads": "skipped"}
     connectly = page_text_of(page, "summary-connectly")
     assert "ctwa_clid → ctwa_clid" not in connectly  # the body nests it: the path says where
     assert "ctwa_clid → attribution.meta_ctwa.ctwa_clid" in connectly
@@ -308,6 +312,7 @@ def test_demo_result_opens_with_a_per_vendor_summary_of_fields_fed_and_skips(tmp
     assert "skipped" in other
     assert "did not come from a Click-to-WhatsApp ad" in other
     assert "gclid → context.gclid" in page_text_of(skipped.text, "summary-whop")
+    assert "gclid → conversions[0].gclid" in page_text_of(skipped.text, "summary-google_ads")
 
 
 def page_text_of(page: str, element_id: str) -> str:
@@ -322,18 +327,18 @@ def test_demo_deliveries_show_time_vendor_status_channel_attempts_and_link_each_
     with TestClient(app, base_url="http://127.0.0.1:8000", headers=NAVIGATION) as client:
         client.get("/product/mug?gclid=Cj0-deliveries&utm_source=google&utm_medium=cpc")
         client.post("/checkout", data={"product": "mug", "order_id": "dl-1", "email": "a@b.co"})
-        rows = wait_for_rows(client, app.app, 4, status=Status.DRY_RUN)
+        rows = wait_for_rows(client, app.app, len(CREDENTIALS) - 1, status=Status.DRY_RUN)
         listing = client.get("/deliveries")
         whop = next(r for r in rows if r.vendor == "whop")
         detail = client.get(f"/deliveries/{whop.id}")
         missing = client.get("/deliveries/999999")
-    assert len(rows) == 4  # connectly is skipped: no Click-to-WhatsApp ids
+    assert len(rows) == len(CREDENTIALS) - 1  # connectly is skipped: no Click-to-WhatsApp ids
     links = re.findall(r'<a class="delivery-link" href="/deliveries/(\d+)">', listing.text)
     assert sorted(int(i) for i in links) == sorted(r.id for r in rows)
     text = page_text(listing)
     assert "sending" not in text
-    assert re.findall(r'<td class="status">([^<]+)</td>', listing.text) == ["dry run: built, not sent"] * 4
-    assert re.findall(r'<td class="channel">(\w+)</td>', listing.text) == ["paid_search"] * 4
+    assert re.findall(r'<td class="status">([^<]+)</td>', listing.text) == ["dry run: built, not sent"] * len(rows)
+    assert re.findall(r'<td class="channel">(\w+)</td>', listing.text) == ["paid_search"] * len(rows)
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", text)
     assert detail.status_code == 200
     assert 'data-status="dry_run">dry run: built, not sent<' in detail.text
