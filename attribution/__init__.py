@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._version import package_version
 from .conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext
+from .dedup import event_id
 from .errors import (
     AttributionError,
     ConfigurationError,
@@ -28,7 +29,19 @@ from .redact import redact
 from .retry import RetryPolicy
 from .snippet import script_tag
 from .tracker import CheckoutResult, Tracker, VendorResult
-from .vendors import VENDORS, Connectly, ConvertLoop, GoogleAds, RDStation, Secret, TikTok, Vendor, Whop, XAds
+from .vendors import (
+    VENDORS,
+    Connectly,
+    ConvertLoop,
+    GoogleAds,
+    MetaConversions,
+    RDStation,
+    Secret,
+    TikTok,
+    Vendor,
+    Whop,
+    XAds,
+)
 from .worker import Worker
 
 __version__ = package_version()
@@ -54,6 +67,7 @@ __all__ = [
     "GoogleAds",
     "InvalidConversionError",
     "LineItem",
+    "MetaConversions",
     "MiddlewareNotInstalledError",
     "Order",
     "Outbox",
@@ -73,6 +87,7 @@ __all__ = [
     "Whop",
     "Worker",
     "XAds",
+    "event_id",
     "get_attribution",
     "hidden_fields",
     "install_jinja2",

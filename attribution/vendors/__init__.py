@@ -5,10 +5,11 @@ Adding a vendor means one module here and one line in ``VENDORS``.
 
 from __future__ import annotations
 
-from .base import Delivered, Failed, Outcome, Prepared, Retry, Secret, Vendor
+from .base import Delivered, Failed, Outcome, Prepared, Retry, Secret, Split, Vendor
 from .connectly import Connectly
 from .convertloop import ConvertLoop
 from .google_ads import GoogleAds
+from .meta import MetaConversions
 from .rdstation import RDStation
 from .tiktok import TikTok
 from .whop import Whop
@@ -25,6 +26,7 @@ VENDORS: dict[str, type[Vendor]] = {
         XAds,
         GoogleAds,
         TikTok,
+        MetaConversions,
     )
 }
 
@@ -35,11 +37,13 @@ __all__ = [
     "Delivered",
     "Failed",
     "GoogleAds",
+    "MetaConversions",
     "Outcome",
     "Prepared",
     "RDStation",
     "Retry",
     "Secret",
+    "Split",
     "TikTok",
     "Vendor",
     "Whop",

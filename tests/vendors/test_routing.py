@@ -15,7 +15,18 @@ from starlette.testclient import TestClient
 from attribution.conversion import Conversion, Customer, EventName, Order, RequestContext
 from attribution.middleware import AttributionMiddleware, get_attribution
 from attribution.models import Channel
-from attribution.vendors import VENDORS, Connectly, ConvertLoop, GoogleAds, RDStation, TikTok, Vendor, Whop, XAds
+from attribution.vendors import (
+    VENDORS,
+    Connectly,
+    ConvertLoop,
+    GoogleAds,
+    MetaConversions,
+    RDStation,
+    TikTok,
+    Vendor,
+    Whop,
+    XAds,
+)
 from attribution.vendors.base import Prepared
 from tests.helpers import NAVIGATION, SECRET
 
@@ -91,6 +102,7 @@ def test_registry_names_every_vendor_once() -> None:
         "xads": XAds,
         "google_ads": GoogleAds,
         "tiktok": TikTok,
+        "meta": MetaConversions,
     } == VENDORS
     assert all(name == cls.name for name, cls in VENDORS.items())
 
