@@ -17,26 +17,16 @@ from datetime import UTC, datetime
 
 from .outbox.base import Finish, Status
 from .redact import redact
-from .vendors.base import Secret, Vendor
+from .vendors.base import Vendor
 
 log = logging.getLogger("attribution.worker")
-
-
-def credentials(vendor: Vendor) -> tuple[str, ...]:
-    """The values of a vendor's ``Secret`` attributes (alone or in a tuple), to mask wherever they appear."""
-    found: list[str] = []
-    for value in vars(vendor).values():
-        for item in value if isinstance(value, tuple | list) else (value,):
-            if isinstance(item, Secret) and item.value:
-                found.append(item.value)
-    return tuple(found)
 
 
 class Activity:
     """Counts outcomes between summaries and writes the lines."""
 
     def __init__(self, vendors: Iterable[Vendor], *, interval: float, now: float) -> None:
-        self.secrets = {v.name: credentials(v) for v in vendors}
+        self.secrets = {v.name: v.secret_values() for v in vendors}
         self.interval = interval
         self.since = now
         self.counts: Counter[Status] = Counter()
