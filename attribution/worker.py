@@ -216,6 +216,7 @@ class Worker:
             self._quiet.set()
         self._writer.start()
         self._loop_task = asyncio.create_task(self._loop(), name="attribution-worker")
+        self._loop_task.add_done_callback(self._loop_ended)
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop claiming, let requests in flight finish (up to ``grace`` seconds), hand back the rest, and
@@ -224,9 +225,7 @@ class Worker:
             return
         self._stopping = True
         self._kick.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._loop_task
-        self._idle.set()  # whoever waits in run_until_idle sees the worker stopped
+        await asyncio.wait({self._loop_task})  # its own error, if any, was logged when it ended
         for ready in self._ready.values():
             self._release(list(ready))
             ready.clear()
@@ -248,6 +247,11 @@ class Worker:
             self._sent_before += self._sender.sent
             self._sender = None
         self._loop_task = None
+
+    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+        self._idle.set()  # run_until_idle must not wait for a loop that is gone
+        if not task.cancelled() and task.exception() is not None:
+            log.error("the worker stopped on an unexpected error", exc_info=task.exception())
 
     def _kick_loop(self) -> None:
         self._kick.set()

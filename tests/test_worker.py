@@ -379,3 +379,26 @@ async def test_a_vendor_asking_to_wait_gets_its_claimed_deliveries_handed_back(o
     await drain(w, clock)
     assert await outbox.counts() == {("fake", Status.DELIVERED): 10}
     assert len(seen) == 11
+
+
+async def test_a_loop_that_dies_is_reported_instead_of_waited_for(
+    outbox: Outbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Broken(BaseException):
+        """Not an Exception: gets past every handler the loop has."""
+
+    class BrokenClaims:
+        """The test's outbox, except that claiming fails beyond repair."""
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(outbox, name)
+
+        async def claim(self, *args: object, **kwargs: object) -> dict[str, list[object]]:
+            raise Broken
+
+    handler, _ = scripted()
+    w = worker(BrokenClaims(), handler)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="stopped before the outbox was drained"):
+        await w.run_until_idle()
+    assert not w.running
+    assert "the worker stopped on an unexpected error" in caplog.text
