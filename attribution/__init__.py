@@ -20,11 +20,12 @@ from .errors import (
     TokenError,
 )
 from .forms import hidden_fields
-from .middleware import AttributionMiddleware, get_attribution
+from .middleware import AttributionMiddleware
 from .models import Attribution, Channel, Touch
 from .outbox import Delivery, Outbox, SQLiteOutbox, Status
 from .retry import RetryPolicy
 from .snippet import script_tag
+from .state import get_attribution
 from .tracker import CheckoutResult, Tracker, VendorResult
 from .vendors import VENDORS, Connectly, ConvertLoop, RDStation, Secret, Vendor, Whop, XAds
 from .worker import Worker

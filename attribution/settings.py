@@ -31,7 +31,6 @@ DEFAULT_IGNORED_REFERRERS: Final = (
 )
 DEFAULT_EXCLUDED_PATHS: Final = ("/static/", "/assets/", "/favicon.ico", "/robots.txt", "/sitemap.xml")
 
-Scope = dict[str, Any]
 ConsentHook = Callable[[Any], bool]
 
 

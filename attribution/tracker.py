@@ -23,11 +23,11 @@ from starlette.datastructures import URL, Headers
 from .client_ip import client_ip, parse_networks
 from .conversion import Conversion, Customer, EventName, Order, RequestContext
 from .errors import ConfigurationError, InvalidConversionError
-from .middleware import get_attribution
 from .models import Attribution
 from .outbox.base import NewDelivery, Outbox
 from .outbox.sqlite import SQLiteOutbox
 from .retry import RetryPolicy
+from .state import get_attribution
 from .token import TokenCodec
 from .vendors.base import Vendor
 from .worker import DEFAULT_TIMEOUT, Worker
