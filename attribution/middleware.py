@@ -111,7 +111,7 @@ class AttributionMiddleware:
         state = capturer.state(cookie)
         scope[SCOPE_KEY] = LazyAttribution(state)
 
-        has_ids = ";" in cookie and self._has_id_cookie(cookie)  # one cookie alone is ours or not an id
+        has_ids = self._has_id_cookie(cookie)
         info: RequestInfo | None = None
         if (scope["query_string"] or referer or has_ids) and not path.startswith(self._excluded):
             info = RequestInfo.from_scope(scope)
@@ -139,6 +139,9 @@ class AttributionMiddleware:
         await self.app(scope, receive, send_with_cookie)
 
     def _has_id_cookie(self, cookie: str) -> bool:
+        if ";" not in cookie:
+            # one cookie (ours, or a direct visitor's browser id alone): its name says it, no scan needed
+            return cookie.lstrip().startswith(self._id_markers)
         # plain substring checks: ~5x cheaper here than one alternation regex; a false hit costs a parse
         # (a loop, not any(): the generator alone costs as much as the checks)
         for marker in self._id_markers:  # noqa: SIM110

@@ -162,6 +162,32 @@ def test_browser_id_cookies_are_captured_on_any_page_and_written_once() -> None:
     assert set_cookie_headers(c.get("/show")) == []
 
 
+@pytest.mark.parametrize(
+    ("cookie", "name", "value"),
+    [
+        ("dp_pid=4f1c2a9e", "dp_pid", "4f1c2a9e"),
+        ("_fbp=fb.1.1700000000000.1234", "fbp", "fb.1.1700000000000.1234"),
+        ("_fbc=fb.1.1700000000000.IwAR2x", "fbc", "fb.1.1700000000000.IwAR2x"),
+        ("_ga=GA1.1.555.1700000000", "ga", "555.1700000000"),
+        ("_ttp=2abcTTPxyz", "ttp", "2abcTTPxyz"),
+        ("_wuid=wuid_8c1f", "wuid", "wuid_8c1f"),
+        ("_rdtrk=rd-3f2a-77", "rdtrk", "rd-3f2a-77"),
+    ],
+)
+def test_a_browser_id_cookie_that_arrives_alone_is_captured(cookie: str, name: str, value: str) -> None:
+    c = client()
+    first = c.get("/plain", headers={"cookie": cookie})  # a direct visitor: the id is the only cookie
+    assert len(set_cookie_headers(first)) == 1
+    assert c.get("/show").json()["identifiers"] == {name: value}
+
+
+@pytest.mark.parametrize("cookie", ["csrftoken=abc", "x_ga=GA1.1.555.1700000000", "my_fbp=fb.1.1.1"])
+def test_a_lone_cookie_that_only_resembles_a_browser_id_is_not_captured(cookie: str) -> None:
+    response = client().get("/show", headers={"cookie": cookie})
+    assert response.json()["identifiers"] == {}
+    assert set_cookie_headers(response) == []
+
+
 def test_click_ids_expire_after_their_window() -> None:
     now = {"t": datetime(2026, 1, 1, tzinfo=UTC)}
     c = client(clock=lambda: now["t"], click_id_windows={"gclid": 30})
