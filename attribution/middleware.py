@@ -133,6 +133,7 @@ class AttributionMiddleware:
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start" and (state.read or state.changed or state.cleared):
                 secure = capturer.secure(scope, info.hostname if info is not None else None)
+                message.setdefault("headers", [])  # optional in ASGI
                 capturer.finish(state, MutableHeaders(scope=message), secure=secure)
             await send(message)
 

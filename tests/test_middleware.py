@@ -335,3 +335,25 @@ def test_a_second_middleware_inside_the_first_never_captures_twice() -> None:
     response = TestClient(outer, base_url="https://shop.example.com", headers=NAVIGATION).get(LANDING)
     assert len(set_cookie_headers(response)) == 1
     assert response.json()["click_ids"] == {"gclid": "Cj0KCQ"}
+
+
+@pytest.mark.parametrize("path", ["/landing?utm_source=google&gclid=Cj0KCQ", "/read"])
+def test_a_response_start_without_headers_still_gets_the_cookie(path: str) -> None:
+    """ASGI makes ``headers`` optional in ``http.response.start``."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        if scope["path"] == "/read":
+            get_attribution(scope)
+        await send({"type": "http.response.start", "status": 200})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    c = TestClient(
+        AttributionMiddleware(app, secret_key=SECRET), base_url="https://shop.example.com", headers=NAVIGATION
+    )
+    response = c.get(path)
+    assert response.status_code == 200
+    assert response.text == "ok"
+    assert "cookie" in response.headers["vary"].lower()
+    assert len(set_cookie_headers(response)) == (1 if "utm_source" in path else 0)
