@@ -203,11 +203,13 @@ class CollectEndpoints:
         return {}
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
-        length = _header(scope, b"content-length")
-        if length:
-            if not length.isdigit():
-                raise CollectError(400, "bad_request", "Content-Length is not a number")
-            if int(length) > MAX_BODY_BYTES:
+        lengths = {value for key, value in scope["headers"] if key == b"content-length"}
+        if lengths:
+            # ASCII digits only (str.isdigit() also takes "²"), one value however often it is repeated
+            length = lengths.pop().strip()
+            if lengths or not length.isdigit():
+                raise CollectError(400, "bad_request", "Content-Length must be one number of ASCII digits")
+            if len(length.lstrip(b"0")) > len(str(MAX_BODY_BYTES)) or int(length) > MAX_BODY_BYTES:
                 raise CollectError(413, "body_too_large", f"the body must be at most {MAX_BODY_BYTES} bytes")
         # Checked before reading so an unsupported body is never read at all.
         media_type = _header(scope, b"content-type").split(";", 1)[0].strip().lower()
