@@ -14,7 +14,7 @@ from typing import Literal
 
 from starlette.datastructures import MutableHeaders
 
-from . import capture, wire
+from . import capture, debug, wire
 from .cookie import CookieCodec
 from .requestinfo import RequestInfo, is_bot, wants_secure
 from .settings import Settings
@@ -31,8 +31,10 @@ def _now() -> datetime:
 class Capturer:
     """The capture rules of one configured site, with its cookie codec and clock."""
 
-    def __init__(self, settings: Settings, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] | None = None, *, debug: bool = False) -> None:
         self.settings = settings
+        self.debug = debug
+        """Say on every response why it was or was not a capture (``attribution.debug``)."""
         self.codec = CookieCodec(settings)
         self._state_clock = clock  # None: the state reads windows against the real time
         self.clock = clock or _now
@@ -80,17 +82,25 @@ class Capturer:
             return self.settings.secure
         return wants_secure(scope.get("scheme", "http"), hostname or RequestInfo.from_scope(scope).hostname)
 
-    def apply(self, scope: Scope, info: RequestInfo, landing: capture.Landing, state: AttributionState) -> None:
-        """Apply a landing to the state, honouring consent and the bot list."""
+    def apply(self, scope: Scope, info: RequestInfo, landing: capture.Landing, state: AttributionState) -> str:
+        """Apply a landing to the state, honouring consent and the bot list; say what came of it
+        (one of ``attribution.debug``'s outcomes)."""
         if not self.allowed(scope):
             if state.raw is not None:
                 state.cleared = True
-            return
+            return debug.CONSENT_REFUSED
         if not self.settings.capture_bots and is_bot(info.user_agent):
-            return
+            return debug.BOT
         updated = capture.apply_wire(state.payload(), landing, now=self.clock(), settings=self.settings)
-        if updated is not None:
-            state.replace(updated)
+        if updated is None:
+            return debug.UNCHANGED
+        state.replace(updated)
+        return debug.CAPTURED
+
+    def explain(self, state: AttributionState, headers: MutableHeaders, method: str, path: str, outcome: str) -> None:
+        """Under ``debug``: log why this request was (not) a capture and say it in a response header."""
+        note = debug.report(method, path, outcome, debug.cookie_problem(self.codec, state.raw))
+        headers.append(debug.HEADER, note)
 
     def finish(self, state: AttributionState, headers: MutableHeaders, *, secure: bool) -> None:
         """Add Set-Cookie when the attribution changed (or consent was withdrawn), and Vary: Cookie

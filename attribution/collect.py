@@ -27,6 +27,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse, Response
 
+from . import debug
 from .capturer import Capturer
 from .errors import ConfigurationError
 from .requestinfo import RequestInfo, is_bot
@@ -153,10 +154,12 @@ class CollectEndpoints:
             cookies=cookie_parser(info.cookie) if info.cookie else None,
             via="browser",
         )
+        outcome = None
         if landing is not None:
-            capturer.apply(scope, info, landing, state)
+            outcome = capturer.apply(scope, info, landing, state)
         elif state.raw is not None and not capturer.allowed(scope):
             state.cleared = True  # consent withdrawn: forget, as the middleware does on any request
+            outcome = debug.CONSENT_REFUSED
         # Without consent the state is empty or cleared; a bot is told nothing either.
         hidden = state.cleared or (not self.settings.capture_bots and is_bot(info.user_agent))
         public = {} if hidden else state.load().public()
@@ -164,7 +167,14 @@ class CollectEndpoints:
             {"attribution": public, "recorded": state.changed},
             headers={"cache-control": "no-store", **cors},
         )
-        capturer.finish(state, MutableHeaders(raw=response.raw_headers), secure=capturer.secure(scope, info.hostname))
+        headers = MutableHeaders(raw=response.raw_headers)
+        capturer.finish(state, headers, secure=capturer.secure(scope, info.hostname))
+        if capturer.debug:
+            if outcome is None:
+                outcome = debug.EXCLUDED_PATH if body.record and not record else debug.NO_TRACKED_PARAMETER
+                if record and body.referrer and _host(body.referrer):
+                    outcome = debug.INTERNAL_REFERRER  # a referrer, but the site's own or an ignored host
+            capturer.explain(state, headers, "POST", path, outcome)
         return response
 
     def _own_origins(self, scope: Scope, info: RequestInfo) -> frozenset[str]:
@@ -257,6 +267,13 @@ class CollectEndpoints:
         if origin not in own and origin not in self.settings.allowed_origins:
             raise CollectError(422, "foreign_url", "url must be a page of this site (or of allowed_origins)")
         return parts
+
+
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
 
 
 def _header(scope: Scope, name: bytes) -> str:

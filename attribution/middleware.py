@@ -20,8 +20,10 @@ from typing import Any, Protocol
 from starlette.datastructures import MutableHeaders
 from starlette.requests import cookie_parser
 
+from . import capture, debug
 from .capturer import Capturer
 from .collect import CollectEndpoints
+from .debug import from_environment as _debug_from_environment
 from .params import IDENTIFIER_COOKIES
 from .requestinfo import RequestInfo
 from .settings import Settings
@@ -59,6 +61,8 @@ class AttributionMiddleware:
         allowed_origins: extra origins allowed to post to the collect endpoint.
         tracker: a ``Tracker`` whose worker starts and stops with the app's lifespan.
         clock: the time source (tests and replays).
+        debug: say on every response why it was or was not captured (an ``Attribution-Debug`` header
+            and one log line); ``None`` reads the ``ATTRIBUTION_DEBUG`` environment variable.
     """
 
     def __init__(
@@ -68,11 +72,13 @@ class AttributionMiddleware:
         secret_key: str | list[str] | tuple[str, ...],
         tracker: ManagedWorker | None = None,
         clock: Callable[[], datetime] | None = None,
+        debug: bool | None = None,
         **options: Any,
     ) -> None:
         self.app = app
         self.settings = Settings.build(secret_key=secret_key, **options)
-        self.capturer = Capturer(self.settings, clock)
+        self.debug = debug if debug is not None else _debug_from_environment()
+        self.capturer = Capturer(self.settings, clock, debug=self.debug)
         self.endpoints = CollectEndpoints(self.capturer)
         self.tracker = tracker
         self._cookie_marker = self.settings.cookie_name + "="
@@ -113,6 +119,7 @@ class AttributionMiddleware:
 
         has_ids = self._has_id_cookie(cookie)
         info: RequestInfo | None = None
+        outcome: str | None = None
         if (scope["query_string"] or referer or has_ids) and not path.startswith(self._excluded):
             info = RequestInfo.from_scope(scope)
             page_load = scope["method"] in ("GET", "HEAD")
@@ -125,16 +132,20 @@ class AttributionMiddleware:
                 cookies=cookie_parser(cookie) if has_ids else None,
             )
             if landing is not None:
-                capturer.apply(scope, info, landing, state)
+                outcome = capturer.apply(scope, info, landing, state)
         withdrawn = self._consent is not None and not (state.changed or state.cleared)
         if withdrawn and self._cookie_marker in cookie and state.raw is not None and not capturer.allowed(scope):
             state.cleared = True
+        note = self._why(scope, info, outcome, state.cleared) if self.debug else None
 
         async def send_with_cookie(message: Message) -> None:
-            if message["type"] == "http.response.start" and (state.read or state.changed or state.cleared):
+            if message["type"] == "http.response.start" and (state.read or state.changed or state.cleared or note):
                 secure = capturer.secure(scope, info.hostname if info is not None else None)
                 message.setdefault("headers", [])  # optional in ASGI
-                capturer.finish(state, MutableHeaders(scope=message), secure=secure)
+                headers = MutableHeaders(scope=message)
+                capturer.finish(state, headers, secure=secure)
+                if note is not None:
+                    capturer.explain(state, headers, scope["method"], path, note)
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)
@@ -149,6 +160,22 @@ class AttributionMiddleware:
             if marker in cookie:
                 return True
         return False
+
+    def _why(self, scope: Scope, info: RequestInfo | None, outcome: str | None, cleared: bool) -> str:
+        """Under ``debug``: the outcome of a request the capture step did not see."""
+        if outcome is not None:
+            return outcome
+        if cleared:
+            return debug.CONSENT_REFUSED
+        path: str = scope["path"]
+        if path.startswith(self._excluded):
+            return debug.EXCLUDED_PATH
+        info = info or RequestInfo.from_scope(scope)
+        external = capture.external_referrer(info.referer, info.hostname, self.settings) is not None
+        page_load = scope["method"] in ("GET", "HEAD")
+        return debug.no_landing(
+            info, page_load=page_load, has_query=bool(scope["query_string"]), external_referrer=external
+        )
 
     # -- lifespan ----------------------------------------------------------------------------------------
 
