@@ -13,9 +13,9 @@ mounted sub-app wrapped again never captures or writes the cookie twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
 
 from starlette.datastructures import MutableHeaders
 from starlette.requests import cookie_parser
@@ -26,7 +26,7 @@ from .collect import CollectEndpoints
 from .debug import from_environment as _debug_from_environment
 from .params import IDENTIFIER_COOKIES
 from .requestinfo import RequestInfo
-from .settings import Settings
+from .settings import DEFAULT_COOKIE_AGE, DEFAULT_EXCLUDED_PATHS, DEFAULT_IGNORED_REFERRERS, ConsentHook, Settings
 from .state import SCOPE_KEY, LazyAttribution, get_attribution
 from .types import ASGIApp, Message, Receive, Scope, Send
 
@@ -69,14 +69,41 @@ class AttributionMiddleware:
         self,
         app: ASGIApp,
         *,
-        secret_key: str | list[str] | tuple[str, ...],
+        secret_key: str | Sequence[str],
+        cookie_name: str = "attribution",
+        max_age: timedelta | int = DEFAULT_COOKIE_AGE,
+        domain: str | None = None,
+        secure: bool | None = None,
+        history_size: int = 5,
+        extra_params: Sequence[str] = (),
+        click_id_windows: Mapping[str, timedelta | int] | None = None,
+        excluded_paths: Sequence[str] = DEFAULT_EXCLUDED_PATHS,
+        ignored_referrers: Sequence[str] = DEFAULT_IGNORED_REFERRERS,
+        consent: ConsentHook | None = None,
+        capture_bots: bool = False,
+        endpoint_prefix: str = "/_attribution/",
+        allowed_origins: Sequence[str] = (),
         tracker: ManagedWorker | None = None,
         clock: Callable[[], datetime] | None = None,
         debug: bool | None = None,
-        **options: Any,
     ) -> None:
         self.app = app
-        self.settings = Settings.build(secret_key=secret_key, **options)
+        self.settings = Settings.build(
+            secret_key=secret_key,
+            cookie_name=cookie_name,
+            max_age=max_age,
+            domain=domain,
+            secure=secure,
+            history_size=history_size,
+            extra_params=extra_params,
+            click_id_windows=click_id_windows,
+            excluded_paths=excluded_paths,
+            ignored_referrers=ignored_referrers,
+            consent=consent,
+            capture_bots=capture_bots,
+            endpoint_prefix=endpoint_prefix,
+            allowed_origins=allowed_origins,
+        )
         self.debug = debug if debug is not None else _debug_from_environment()
         self.capturer = Capturer(self.settings, clock, debug=self.debug)
         self.endpoints = CollectEndpoints(self.capturer)
