@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .consent import Consent
 from .conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext
 from .errors import (
     AttributionError,
@@ -25,7 +26,7 @@ from .models import Attribution, Channel, Touch
 from .outbox import Delivery, Outbox, SQLiteOutbox, Status
 from .retry import RetryPolicy
 from .snippet import script_tag
-from .state import get_attribution
+from .state import get_attribution, get_consent
 from .tracker import CheckoutResult, Tracker, VendorResult
 from .vendors import VENDORS, Connectly, ConvertLoop, RDStation, Secret, Vendor, Whop, XAds
 from .worker import Worker
@@ -42,6 +43,7 @@ __all__ = [
     "CheckoutResult",
     "ConfigurationError",
     "Connectly",
+    "Consent",
     "Conversion",
     "ConvertLoop",
     "Customer",
@@ -69,6 +71,7 @@ __all__ = [
     "Worker",
     "XAds",
     "get_attribution",
+    "get_consent",
     "hidden_fields",
     "install_jinja2",
     "script_tag",

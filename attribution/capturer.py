@@ -7,7 +7,6 @@ list, and finish the response with the cookie.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Literal
@@ -20,8 +19,6 @@ from .requestinfo import RequestInfo, is_bot, wants_secure
 from .settings import Settings
 from .state import AttributionState
 from .types import Scope
-
-log = logging.getLogger("attribution")
 
 
 def _now() -> datetime:
@@ -65,16 +62,10 @@ class Capturer:
             return None
         return capture.Landing(params=params, path=path, referrer=external, cookies=ids, host=host, via=via)
 
-    def allowed(self, scope: Scope) -> bool:
-        """What the consent hook says about this request (yes when there is none; no when it fails)."""
-        consent = self.settings.consent
-        if consent is None:
-            return True
-        try:
-            return bool(consent(scope))
-        except Exception:
-            log.exception("attribution consent hook failed; treating the visitor as not consenting")
-            return False
+    def allowed(self, scope: Scope, state: AttributionState) -> bool:
+        """Whether the consent hook allows capture on this request (yes without a hook; no when it
+        fails). Its answer, per purpose, stays on the state for checkout."""
+        return state.consent(scope).captures
 
     def secure(self, scope: Scope, hostname: str | None = None) -> bool:
         """Whether the cookie gets the Secure attribute on this request."""
@@ -85,7 +76,7 @@ class Capturer:
     def apply(self, scope: Scope, info: RequestInfo, landing: capture.Landing, state: AttributionState) -> str:
         """Apply a landing to the state, honouring consent and the bot list; say what came of it
         (one of ``attribution.debug``'s outcomes)."""
-        if not self.allowed(scope):
+        if not self.allowed(scope, state):
             if state.raw is not None:
                 state.cleared = True
             return debug.CONSENT_REFUSED

@@ -157,7 +157,7 @@ class CollectEndpoints:
         outcome = None
         if landing is not None:
             outcome = capturer.apply(scope, info, landing, state)
-        elif state.raw is not None and not capturer.allowed(scope):
+        elif state.raw is not None and not capturer.allowed(scope, state):
             state.cleared = True  # consent withdrawn: forget, as the middleware does on any request
             outcome = debug.CONSENT_REFUSED
         # Without consent the state is empty or cleared; a bot is told nothing either.

@@ -54,8 +54,9 @@ class AttributionMiddleware:
         click_id_windows: per click id, how long it attributes (timedelta or days).
         excluded_paths: path prefixes never captured (static assets).
         ignored_referrers: hosts whose referrals are not touches (payment pages, sign-in providers).
-        consent: ``callable(scope) -> bool``; when it says no, nothing is captured and the cookie is
-            cleared.
+        consent: ``callable(scope)`` answering ``True``/``False``, a ``Consent`` or a mapping of its
+            purposes (``attribution.consent``); without consent for measurement nothing is captured and
+            the cookie is cleared. Checkout reads the answer from the request.
         capture_bots: capture crawlers too (off by default).
         endpoint_prefix: where the snippet and the collect endpoint are served.
         allowed_origins: extra origins allowed to post to the collect endpoint.
@@ -161,7 +162,7 @@ class AttributionMiddleware:
             if landing is not None:
                 outcome = capturer.apply(scope, info, landing, state)
         withdrawn = self._consent is not None and not (state.changed or state.cleared)
-        if withdrawn and self._cookie_marker in cookie and state.raw is not None and not capturer.allowed(scope):
+        if withdrawn and self._cookie_marker in cookie and state.raw is not None and not capturer.allowed(scope, state):
             state.cleared = True
         note = self._why(scope, info, outcome, state.cleared) if self.debug else None
 

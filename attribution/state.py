@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from . import wire
+from .consent import GRANTED, Consent, decide
 from .cookie import CookieCodec
 from .errors import MiddlewareNotInstalledError
 from .models import Attribution
@@ -25,7 +26,7 @@ SCOPE_KEY: Final = "attribution"
 class AttributionState:
     """One request's view of the cookie: found, verified and turned into models only on first use."""
 
-    __slots__ = ("_attr", "_raw", "_wire", "changed", "cleared", "clock", "codec", "cookie_header", "read")
+    __slots__ = ("_attr", "_consent", "_raw", "_wire", "changed", "cleared", "clock", "codec", "cookie_header", "read")
 
     def __init__(self, codec: CookieCodec, cookie_header: str, clock: Callable[[], datetime] | None = None) -> None:
         self.codec = codec
@@ -34,6 +35,7 @@ class AttributionState:
         self._raw: str | bool | None = False  # False: not looked for yet
         self._wire: wire.Wire | bool | None = False  # False: not read yet
         self._attr: Attribution | None = None
+        self._consent: Consent | None = None
         self.changed = False
         self.cleared = False
         self.read = False
@@ -59,6 +61,12 @@ class AttributionState:
             now = self.clock() if self.clock is not None else None
             self._attr = attr.with_windows(self.codec.settings.click_id_windows, now=now)
         return self._attr
+
+    def consent(self, scope: Scope) -> Consent:
+        """The consent hook's answer for this request, asked once (everything granted without a hook)."""
+        if self._consent is None:
+            self._consent = decide(self.codec.settings.consent, scope)
+        return self._consent
 
     def replace(self, data: wire.Wire) -> None:
         self._wire = data
@@ -101,6 +109,14 @@ class LazyAttribution:
 
     def __repr__(self) -> str:
         return f"LazyAttribution({self.load()!r})"
+
+
+def get_consent(conn: HTTPConnection | Scope) -> Consent:
+    """What the visitor allowed (``attribution.consent``), as the middleware's consent hook answered for
+    this request; everything granted when no hook is configured or the middleware is not installed."""
+    scope = conn.scope if hasattr(conn, "scope") else conn
+    lazy = scope.get(SCOPE_KEY)
+    return lazy._state.consent(scope) if isinstance(lazy, LazyAttribution) else GRANTED
 
 
 def get_attribution(conn: HTTPConnection | Scope) -> Attribution:
