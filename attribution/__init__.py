@@ -21,6 +21,7 @@ from .errors import (
     TokenError,
 )
 from .forms import hidden_fields
+from .meta_cookies import MetaCookies
 from .middleware import AttributionMiddleware
 from .models import Attribution, Channel, Touch
 from .outbox import Delivery, Outbox, SQLiteOutbox, Status
@@ -52,6 +53,7 @@ __all__ = [
     "EventName",
     "InvalidConversionError",
     "LineItem",
+    "MetaCookies",
     "MiddlewareNotInstalledError",
     "Order",
     "Outbox",

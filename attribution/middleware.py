@@ -20,10 +20,11 @@ from typing import Protocol
 from starlette.datastructures import MutableHeaders
 from starlette.requests import cookie_parser
 
-from . import capture, debug
+from . import capture, debug, meta_cookies
 from .capturer import Capturer
 from .collect import CollectEndpoints
 from .debug import from_environment as _debug_from_environment
+from .meta_cookies import MetaCookies
 from .params import IDENTIFIER_COOKIES
 from .requestinfo import RequestInfo
 from .settings import DEFAULT_COOKIE_AGE, DEFAULT_EXCLUDED_PATHS, DEFAULT_IGNORED_REFERRERS, ConsentHook, Settings
@@ -64,6 +65,8 @@ class AttributionMiddleware:
         clock: the time source (tests and replays).
         debug: say on every response why it was or was not captured (an ``Attribution-Debug`` header
             and one log line); ``None`` reads the ``ATTRIBUTION_DEBUG`` environment variable.
+        meta_cookies: write Meta's ``_fbp`` / ``_fbc`` from the server (``True``, or a ``MetaCookies``
+            with the site's registrable domains); off by default. See ``attribution.meta_cookies``.
     """
 
     def __init__(
@@ -87,6 +90,7 @@ class AttributionMiddleware:
         tracker: ManagedWorker | None = None,
         clock: Callable[[], datetime] | None = None,
         debug: bool | None = None,
+        meta_cookies: bool | MetaCookies = False,
     ) -> None:
         self.app = app
         self.settings = Settings.build(
@@ -115,6 +119,7 @@ class AttributionMiddleware:
         self._prefix = self.settings.endpoint_prefix
         self._excluded = self.settings.excluded_paths
         self._consent = self.settings.consent
+        self._meta = MetaCookies() if meta_cookies is True else (meta_cookies or None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -148,8 +153,14 @@ class AttributionMiddleware:
         has_ids = self._has_id_cookie(cookie)
         info: RequestInfo | None = None
         outcome: str | None = None
-        if (scope["query_string"] or referer or has_ids) and not path.startswith(self._excluded):
+        meta: dict[str, str] = {}  # server-set Meta cookies (opt-in): name → value
+        options = self._meta
+        if options is not None and scope["method"] in ("GET", "HEAD") and not path.startswith(self._excluded):
             info = RequestInfo.from_scope(scope)
+            meta = meta_cookies.for_request(options, scope, info, state, capturer.clock())
+            host = info.hostname
+        if (scope["query_string"] or referer or has_ids or meta) and not path.startswith(self._excluded):
+            info = info or RequestInfo.from_scope(scope)
             page_load = scope["method"] in ("GET", "HEAD")
             query = scope["query_string"]
             landing = capturer.landing(
@@ -157,7 +168,7 @@ class AttributionMiddleware:
                 host=info.hostname,
                 query=query.decode("utf-8", "replace") if page_load and query else "",
                 referrer=info.referer if page_load and info.is_navigation else None,
-                cookies=cookie_parser(cookie) if has_ids else None,
+                cookies={**cookie_parser(cookie), **meta} if has_ids or meta else None,
             )
             if landing is not None:
                 outcome = capturer.apply(scope, info, landing, state)
@@ -167,11 +178,15 @@ class AttributionMiddleware:
         note = self._why(scope, info, outcome, state.cleared) if self.debug else None
 
         async def send_with_cookie(message: Message) -> None:
-            if message["type"] == "http.response.start" and (state.read or state.changed or state.cleared or note):
+            start = message["type"] == "http.response.start"
+            if start and (state.read or state.changed or state.cleared or note or meta):
                 secure = capturer.secure(scope, info.hostname if info is not None else None)
                 message.setdefault("headers", [])  # optional in ASGI
                 headers = MutableHeaders(scope=message)
                 capturer.finish(state, headers, secure=secure)
+                if meta and options is not None:
+                    for name, value in meta.items():
+                        headers.append("set-cookie", options.set_cookie(name, value, host, secure=secure))
                 if note is not None:
                     capturer.explain(state, headers, scope["method"], path, note)
             await send(message)
