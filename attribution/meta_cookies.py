@@ -1,6 +1,7 @@
 """Server-set Meta browser cookies (``_fbp``, ``_fbc``), as Meta's parameter builder writes them.
 
-Opt-in (``AttributionMiddleware(meta_cookies=True)`` or a ``MetaCookies``). On a page load of a visitor
+Opt-in (``AttributionMiddleware(meta_cookies=True)`` or a ``MetaCookies``). On a top-level page load
+(``GET``/``HEAD``, ``Sec-Fetch-Dest: document`` or HTML accepted, outside the excluded paths) of a visitor
 whose consent grants measurement for ``meta``, and who is not a crawler:
 
 * ``_fbp`` is created when the request has no valid one (``fb.{index}.{ms}.{random}.{appendix}``); a
@@ -138,9 +139,12 @@ class MetaCookies:
 def for_request(
     options: MetaCookies, scope: Scope, info: RequestInfo, state: AttributionState, now: datetime
 ) -> dict[str, str]:
-    """The Meta cookies to write on this page load: none for crawlers, nor without consent for
+    """The Meta cookies to write on this request: only on a top-level page load (not a fetch or an image,
+    whose responses then stay free of ``Set-Cookie``), never for crawlers, nor without consent for
     measurement by ``meta`` (the consent hook's answer, shared with capture and checkout)."""
-    if is_bot(info.user_agent) or not state.consent(scope).for_vendor("meta").ad_measurement:
+    if not info.is_navigation or is_bot(info.user_agent):
+        return {}
+    if not state.consent(scope).for_vendor("meta").ad_measurement:
         return {}
     host = info.hostname
     cookies = cookie_parser(info.cookie) if "_fb" in info.cookie else {}

@@ -92,12 +92,15 @@ def test_a_pixel_written_cookie_is_written_once_from_the_server_with_its_value_k
     assert response.json()["identifiers"]["fbp"] == value_of(header)
 
 
-def test_a_malformed_fbp_is_replaced_and_a_crawler_gets_nothing() -> None:
+def test_a_malformed_fbp_is_replaced_and_a_crawler_a_fetch_or_an_asset_gets_nothing() -> None:
     c = uk_client()
-    c.cookies.set("_fbp", "fb.1.not-a-time.123")
-    assert value_of(meta_cookie_headers(c.get("/plain"))["_fbp"]).endswith(f".{NET_NEW}")
     bot = c.get("/plain", headers={"user-agent": "Googlebot/2.1 (+http://www.google.com/bot.html)"})
     assert meta_cookie_headers(bot) == {}
+    fetch = c.get(f"/plain?fbclid={FBCLID}", headers={"sec-fetch-dest": "empty", "accept": "application/json"})
+    assert meta_cookie_headers(fetch) == {}
+    assert meta_cookie_headers(c.get(f"/static/x?fbclid={FBCLID}")) == {}
+    c.cookies.set("_fbp", "fb.1.not-a-time.123")
+    assert value_of(meta_cookie_headers(c.get("/plain"))["_fbp"]).endswith(f".{NET_NEW}")
 
 
 def test_off_by_default() -> None:
