@@ -28,16 +28,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from .errors import ConfigurationError
 
 log = logging.getLogger("attribution")
-
-Purpose = Literal["ad_measurement", "ad_personalization"]
-PURPOSES: Final[tuple[Purpose, ...]] = ("ad_measurement", "ad_personalization")
 
 _WORDS: Final = {"granted": True, "denied": False}
 
