@@ -4,6 +4,8 @@ Per HTTP request it does the least it can:
 
 * no tracked parameter, no external referrer on a page load, no browser-id cookie: it only puts a lazy
   ``scope["attribution"]`` in place, and decodes the cookie if and when the app reads it;
+* browser-id cookies only (a returning visitor with ``_ga``/``_fbp``): it cuts their values out of the
+  header and compares them with the ids the verified cookie holds; equal, it stops there;
 * otherwise it verifies the cookie (once per process for a given value), applies the capture rules to its
   compact form, and writes the cookie back only when the attribution changed.
 
