@@ -1,15 +1,18 @@
 """asgi-attribution: browser-to-server ad attribution for any ASGI site.
 
 Capture (``AttributionMiddleware``), read (``get_attribution``), check out (``Tracker``), deliver
-durably (the outbox and ``Worker``), to five vendors (``Whop``, ``RDStation``, ``Connectly``,
-``ConvertLoop``, ``XAds``). Jinja2 helpers live in ``attribution.templating`` (the ``jinja2`` extra).
+durably (the outbox and ``Worker``), to the vendors in ``VENDORS`` (``Whop``, ``RDStation``, ``Connectly``,
+``ConvertLoop``, ``XAds``, ``MetaConversions``, ``GoogleAds``, ``TikTok``). Jinja2 helpers live in
+``attribution.templating`` (the ``jinja2`` extra).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._version import package_version
 from .conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext
+from .dedup import event_id
 from .errors import (
     AttributionError,
     ConfigurationError,
@@ -23,12 +26,27 @@ from .forms import hidden_fields
 from .middleware import AttributionMiddleware
 from .models import Attribution, Channel, Touch
 from .outbox import Delivery, Outbox, SQLiteOutbox, Status
+from .redact import redact
 from .retry import RetryPolicy
 from .snippet import script_tag
 from .state import get_attribution
 from .tracker import CheckoutResult, Tracker, VendorResult
-from .vendors import VENDORS, Connectly, ConvertLoop, RDStation, Secret, Vendor, Whop, XAds
+from .vendors import (
+    VENDORS,
+    Connectly,
+    ConvertLoop,
+    GoogleAds,
+    MetaConversions,
+    RDStation,
+    Secret,
+    TikTok,
+    Vendor,
+    Whop,
+    XAds,
+)
 from .worker import Worker
+
+__version__ = package_version()
 
 if TYPE_CHECKING:
     from .templating import install_jinja2
@@ -48,8 +66,10 @@ __all__ = [
     "Delivery",
     "DeliveryError",
     "EventName",
+    "GoogleAds",
     "InvalidConversionError",
     "LineItem",
+    "MetaConversions",
     "MiddlewareNotInstalledError",
     "Order",
     "Outbox",
@@ -60,6 +80,7 @@ __all__ = [
     "SQLiteOutbox",
     "Secret",
     "Status",
+    "TikTok",
     "TokenError",
     "Touch",
     "Tracker",
@@ -68,9 +89,11 @@ __all__ = [
     "Whop",
     "Worker",
     "XAds",
+    "event_id",
     "get_attribution",
     "hidden_fields",
     "install_jinja2",
+    "redact",
     "script_tag",
 ]
 
