@@ -4,6 +4,8 @@ Per HTTP request it does the least it can:
 
 * no tracked parameter, no external referrer on a page load, no browser-id cookie: it only puts a lazy
   ``scope["attribution"]`` in place, and decodes the cookie if and when the app reads it;
+* browser-id cookies only (a returning visitor with ``_ga``/``_fbp``): it cuts their values out of the
+  header and compares them with the ids the verified cookie holds; equal, it stops there;
 * otherwise it verifies the cookie (once per process for a given value), applies the capture rules to its
   compact form, and writes the cookie back only when the attribution changed.
 
@@ -28,7 +30,7 @@ from .meta_cookies import MetaCookies
 from .params import IDENTIFIER_COOKIES
 from .requestinfo import RequestInfo
 from .settings import DEFAULT_COOKIE_AGE, DEFAULT_EXCLUDED_PATHS, DEFAULT_IGNORED_REFERRERS, ConsentHook, Settings
-from .state import SCOPE_KEY, LazyAttribution, get_attribution
+from .state import SCOPE_KEY, AttributionState, LazyAttribution, get_attribution
 from .types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["AttributionMiddleware", "ManagedWorker", "get_attribution"]
@@ -115,6 +117,7 @@ class AttributionMiddleware:
         self.tracker = tracker
         self._cookie_marker = self.settings.cookie_name + "="
         self._id_markers = tuple(f"{name}=" for name in IDENTIFIER_COOKIES)
+        self._id_cookies = tuple((f"{cookie}=", name) for cookie, name in IDENTIFIER_COOKIES.items())
         # read on every request: plain attributes, not lookups through settings
         self._prefix = self.settings.endpoint_prefix
         self._excluded = self.settings.excluded_paths
@@ -159,19 +162,22 @@ class AttributionMiddleware:
             info = RequestInfo.from_scope(scope)
             meta = meta_cookies.for_request(options, scope, info, state, capturer.clock())
             host = info.hostname
-        if (scope["query_string"] or referer or has_ids or meta) and not path.startswith(self._excluded):
-            info = info or RequestInfo.from_scope(scope)
-            page_load = scope["method"] in ("GET", "HEAD")
-            query = scope["query_string"]
-            landing = capturer.landing(
-                path=path,
-                host=info.hostname,
-                query=query.decode("utf-8", "replace") if page_load and query else "",
-                referrer=info.referer if page_load and info.is_navigation else None,
-                cookies={**cookie_parser(cookie), **meta} if has_ids or meta else None,
-            )
-            if landing is not None:
-                outcome = capturer.apply(scope, info, landing, state)
+        query = scope["query_string"]
+        if (query or referer or has_ids or meta) and not path.startswith(self._excluded):
+            if not (query or referer or meta) and self._ids_known(cookie, state):
+                outcome = debug.UNCHANGED  # a returning visitor whose ids the cookie holds: nothing can change
+            else:
+                info = info or RequestInfo.from_scope(scope)
+                page_load = scope["method"] in ("GET", "HEAD")
+                landing = capturer.landing(
+                    path=path,
+                    host=info.hostname,
+                    query=query.decode("utf-8", "replace") if page_load and query else "",
+                    referrer=info.referer if page_load and info.is_navigation else None,
+                    cookies={**cookie_parser(cookie), **meta} if has_ids or meta else None,
+                )
+                if landing is not None:
+                    outcome = capturer.apply(scope, info, landing, state)
         withdrawn = self._consent is not None and not (state.changed or state.cleared)
         if withdrawn and self._cookie_marker in cookie and state.raw is not None and not capturer.allowed(scope, state):
             state.cleared = True
@@ -204,12 +210,41 @@ class AttributionMiddleware:
                 return True
         return False
 
+    def _ids_known(self, cookie: str, state: AttributionState) -> bool:
+        """True when every browser-id cookie equals the id the verified payload already holds.
+
+        A cheap scan instead of a parse: each id cookie found by substring, its value cut out and compared
+        with the stored one (``_ga`` by its last two parts, as it is stored). Any doubt answers False,
+        and the full capture step decides.
+        """
+        data = state.payload()
+        if data is None:
+            return False
+        known = data["i"]
+        for marker, name in self._id_cookies:
+            if marker not in cookie:  # the operator, not find(): no method call for the usual miss
+                continue
+            at = cookie.find(marker)
+            if at and cookie[at - 1] not in "; ":
+                return False  # first seen inside another cookie's name (x_ga=): let the parse decide
+            end = cookie.find(";", at)
+            value = cookie[at + len(marker) : end if end >= 0 else None].strip()
+            stored = known.get(name)
+            if stored is None:
+                return False
+            if name == "ga":
+                if not (value.endswith("." + stored) and value.count(".") >= 3):
+                    return False
+            elif value != stored:
+                return False
+        return True
+
     def _why(self, scope: Scope, info: RequestInfo | None, outcome: str | None, cleared: bool) -> str:
         """Under ``debug``: the outcome of a request the capture step did not see."""
-        if outcome is not None:
-            return outcome
         if cleared:
             return debug.CONSENT_REFUSED
+        if outcome is not None:
+            return outcome
         path: str = scope["path"]
         if path.startswith(self._excluded):
             return debug.EXCLUDED_PATH

@@ -357,3 +357,49 @@ def test_a_response_start_without_headers_still_gets_the_cookie(path: str) -> No
     assert response.text == "ok"
     assert "cookie" in response.headers["vary"].lower()
     assert len(set_cookie_headers(response)) == (1 if "utm_source" in path else 0)
+
+
+def test_a_returning_visitor_whose_id_cookies_are_stored_costs_no_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    import attribution.middleware as middleware_module
+    from attribution.requestinfo import RequestInfo
+
+    c = client()
+    c.cookies.set("_fbp", "fb.1.1700000000000.1234", domain="shop.example.com")
+    c.cookies.set("_ga", "GA1.1.555.1700000000", domain="shop.example.com")
+    c.cookies.set("x_ga", "GA1.1.999.1700000000", domain="shop.example.com")  # only looks like one
+    assert len(set_cookie_headers(c.get("/plain"))) == 1
+    parsed: list[str] = []
+    monkeypatch.setattr(middleware_module, "cookie_parser", lambda header: parsed.append(header) or {})
+    built: list[int] = []
+    original = RequestInfo.from_scope
+    monkeypatch.setattr(RequestInfo, "from_scope", classmethod(lambda cls, scope: built.append(1) or original(scope)))
+    again = c.get("/plain")
+    assert set_cookie_headers(again) == []
+    assert (parsed, built) == ([], [])
+    # a changed id takes the full path and is written
+    monkeypatch.undo()
+    c.cookies.set("_ga", "GA1.1.777.1800000000", domain="shop.example.com")
+    changed = c.get("/plain")
+    assert len(set_cookie_headers(changed)) == 1
+    assert c.get("/show").json()["identifiers"] == {"fbp": "fb.1.1700000000000.1234", "ga": "777.1800000000"}
+
+
+@pytest.mark.parametrize("new", [("_fbp", "fb.1.1700000000000.9999"), ("_ttp", "newTTP1"), ("dp_pid", "p-2")])
+def test_a_new_or_changed_id_next_to_stored_ones_is_captured(new: tuple[str, str]) -> None:
+    c = client()
+    c.cookies.set("_fbp", "fb.1.1700000000000.1234", domain="shop.example.com")
+    c.get("/plain")
+    c.cookies.set(*new, domain="shop.example.com")
+    assert len(set_cookie_headers(c.get("/plain"))) == 1
+    identifiers = c.get("/show").json()["identifiers"]
+    assert identifiers[{"_fbp": "fbp", "_ttp": "ttp", "dp_pid": "dp_pid"}[new[0]]] == new[1]
+
+
+def test_consent_withdrawn_clears_the_cookie_of_a_returning_visitor_with_ids() -> None:
+    consent = {"given": True}
+    c = client(consent=lambda scope: consent["given"])
+    c.cookies.set("_fbp", "fb.1.1700000000000.1234", domain="shop.example.com")
+    c.get(LANDING)
+    consent["given"] = False
+    (header,) = set_cookie_headers(c.get("/plain"))
+    assert "Max-Age=0" in header
