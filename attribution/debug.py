@@ -1,9 +1,9 @@
 """Why a request was or was not captured, for the ``debug=True`` switch (or ``ATTRIBUTION_DEBUG=1``).
 
 Each answer is a short token list, sent as the ``Attribution-Debug`` response header and logged as one
-line on the ``attribution`` logger at INFO: ``captured``, ``unchanged`` (nothing new), or
-``skipped=<reason>``, then ``; cookie=<problem>`` when the request's attribution cookie was refused. Never
-the cookie's content, the query string or any captured value.
+line on the ``attribution`` logger at INFO with the method and the redacted path: ``captured``,
+``unchanged`` (nothing new), or ``skipped=<reason>``, then ``; cookie=<problem>`` when the request's
+attribution cookie was refused. Never the cookie's content, the query string or any captured value.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Final
 from itsdangerous import BadSignature, SignatureExpired
 
 from .cookie import MAX_NAME_VALUE_BYTES, CookieCodec
+from .redact import redact
 from .requestinfo import RequestInfo
 
 log = logging.getLogger("attribution")
@@ -70,7 +71,8 @@ def cookie_problem(codec: CookieCodec, raw: str | None) -> str | None:
 
 
 def report(method: str, path: str, outcome: str, cookie: str | None) -> str:
-    """The header value, logged once as well (method and path only: no query string, no values)."""
+    """The header value, logged once as well (method and path only, the path redacted: no query string, no
+    captured value)."""
     note = outcome if cookie is None else f"{outcome}; cookie={cookie}"
-    log.info("attribution debug: %s %s: %s", method, path[:200], note)
+    log.info("attribution debug: %s %s: %s", method, redact(path[:200]), note)
     return note

@@ -8,11 +8,16 @@ from typing import Any
 
 import pytest
 from itsdangerous import TimestampSigner
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
 
 from attribution.cookie import CookieCodec
+from attribution.middleware import AttributionMiddleware
 from attribution.models import Attribution
 from attribution.settings import Settings
-from tests.helpers import BROWSER_UA, SECRET, client, set_cookie_headers
+from tests.helpers import BROWSER_UA, NAVIGATION, SECRET, client, set_cookie_headers
 
 LANDING = "/show?utm_source=spring-newsletter&utm_medium=email&gclid=Cj0KCQdebug"
 HEADER = "attribution-debug"
@@ -142,3 +147,17 @@ def test_the_collect_endpoint_says_why_too() -> None:
     bot = c.post("/_attribution/collect", content=json.dumps(body), headers={**site, "user-agent": "curl/8.5.0"})
     assert bot.headers[HEADER] == "skipped=bot"
     assert BROWSER_UA in c.headers["user-agent"]
+
+
+def test_a_path_holding_an_email_is_logged_masked(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    app = Starlette(routes=[Route("/users/{who}/orders", lambda request: PlainTextResponse("ok"))])
+    app.add_middleware(AttributionMiddleware, secret_key=SECRET, debug=True)
+    response = TestClient(app, base_url="https://shop.example.com", headers=NAVIGATION).get(
+        "/users/jane.doe@example.com/orders?utm_source=x"
+    )
+    assert response.headers[HEADER] == "captured"
+    lines = [r.getMessage() for r in caplog.records if r.name == "attribution"]
+    assert len(lines) == 1
+    assert lines[0].startswith("attribution debug: GET /users/")
+    assert "jane.doe@example.com" not in lines[0]
