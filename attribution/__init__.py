@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._version import package_version
+from .consent import Consent
 from .conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext
 from .dedup import event_id
 from .errors import (
@@ -23,12 +24,14 @@ from .errors import (
     TokenError,
 )
 from .forms import hidden_fields
-from .middleware import AttributionMiddleware, get_attribution
+from .meta_cookies import MetaCookies
+from .middleware import AttributionMiddleware
 from .models import Attribution, Channel, Touch
 from .outbox import Delivery, Outbox, SQLiteOutbox, Status
 from .redact import redact
 from .retry import RetryPolicy
 from .snippet import script_tag
+from .state import get_attribution, get_consent
 from .tracker import CheckoutResult, Tracker, VendorResult
 from .vendors import (
     VENDORS,
@@ -59,6 +62,7 @@ __all__ = [
     "CheckoutResult",
     "ConfigurationError",
     "Connectly",
+    "Consent",
     "Conversion",
     "ConvertLoop",
     "Customer",
@@ -69,6 +73,7 @@ __all__ = [
     "InvalidConversionError",
     "LineItem",
     "MetaConversions",
+    "MetaCookies",
     "MiddlewareNotInstalledError",
     "Order",
     "Outbox",
@@ -90,6 +95,7 @@ __all__ = [
     "XAds",
     "event_id",
     "get_attribution",
+    "get_consent",
     "hidden_fields",
     "install_jinja2",
     "redact",

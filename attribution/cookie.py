@@ -92,7 +92,7 @@ class CookieCodec:
         self._attributes = f"; Path=/; Max-Age={self._max_age}; HttpOnly; SameSite=Lax"
         if settings.domain:
             self._attributes += f"; Domain={settings.domain}"
-        self._verified: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self._verified: OrderedDict[str, tuple[float, Any, bool]] = OrderedDict()  # (signed at, payload, valid)
 
     def sign(self, data: Any) -> str:
         """Sign any JSON-serialisable payload as a cookie value (``to_wire`` output, normally)."""
@@ -108,7 +108,7 @@ class CookieCodec:
             return hit[1]
         payload, signed_at = self._signer.unsign(raw, max_age=self._max_age, return_timestamp=True)
         data = _load(payload)
-        self._verified[raw] = (signed_at.timestamp(), data)
+        self._verified[raw] = (signed_at.timestamp(), data, wire.is_valid(data))  # validated once, not per hit
         if len(self._verified) > _CACHE_SIZE:
             self._verified.popitem(last=False)
         return data
@@ -129,7 +129,7 @@ class CookieCodec:
         except Exception as exc:
             log.debug("attribution cookie ignored: unreadable payload (%s)", type(exc).__name__)
             return None
-        if not wire.is_valid(data):
+        if not self._verified[raw][2]:  # the entry verified_payload just found or made
             log.debug("attribution cookie ignored: signed, but not in the current format")
             return None
         return data  # type: ignore[no-any-return]

@@ -13,20 +13,17 @@ stops with the server.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Protocol
+from typing import Protocol
 
 from .errors import AttributionError
+from .types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("attribution")
 
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-App = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
-
 
 class Startable(Protocol):
+    """What the lifespan needs of a ``Tracker`` (the middleware's ``ManagedWorker``)."""
+
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
@@ -38,9 +35,7 @@ def _reason(exc: BaseException) -> str:
     return f"asgi-attribution: the tracker could not start, so no conversion would be sent: {detail}"
 
 
-async def run_lifespan(
-    app: App, tracker: Startable, scope: MutableMapping[str, Any], receive: Receive, send: Send
-) -> None:
+async def run_lifespan(app: ASGIApp, tracker: Startable, scope: Scope, receive: Receive, send: Send) -> None:
     """Run ``app``'s lifespan with ``tracker`` started once the app has started, and stopped at shutdown."""
     startup_received = False
     answered = False

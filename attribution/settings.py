@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Final
 
+from .consent import Consent
 from .errors import ConfigurationError
 from .params import DEFAULT_CLICK_ID_WINDOWS, TRACKED_PARAMS
 
@@ -31,8 +32,8 @@ DEFAULT_IGNORED_REFERRERS: Final = (
 )
 DEFAULT_EXCLUDED_PATHS: Final = ("/static/", "/assets/", "/favicon.ico", "/robots.txt", "/sitemap.xml")
 
-Scope = dict[str, Any]
-ConsentHook = Callable[[Any], bool]
+#: ``hook(scope)`` answers ``True``/``False``, a ``Consent`` or a mapping of its fields (``attribution.consent``).
+ConsentHook = Callable[[Any], bool | Consent | Mapping[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)

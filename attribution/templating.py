@@ -24,10 +24,10 @@ from starlette.templating import Jinja2Templates
 from .dedup import event_id
 from .errors import MiddlewareNotInstalledError
 from .forms import hidden_fields
-from .middleware import get_attribution
 from .models import Attribution
 from .settings import Settings
 from .snippet import SafeHTML
+from .state import get_attribution
 
 
 def attribution_context(request: Request) -> dict[str, Any]:

@@ -17,16 +17,25 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
+from .consent import Consent
 from .conversion import RequestContext
 from .errors import ConfigurationError, TokenError
 from .models import Attribution
 from .wire import from_wire, is_valid, to_wire
 
 _SALT: Final = "attribution.checkout-token.v1"
+
+
+class Exported(NamedTuple):
+    """What a token holds."""
+
+    attribution: Attribution
+    context: RequestContext
+    consent: Consent
 
 
 class TokenCodec:
@@ -66,8 +75,10 @@ class TokenCodec:
     def __repr__(self) -> str:
         return f"TokenCodec(max_age={self.max_age:g})"
 
-    def dumps(self, attribution: Attribution, context: RequestContext | None = None) -> str:
-        """The token for this attribution (and request context)."""
+    def dumps(
+        self, attribution: Attribution, context: RequestContext | None = None, consent: Consent | None = None
+    ) -> str:
+        """The token for this attribution (and request context, and the visitor's consent)."""
         history = attribution.history[-self.max_touches :] if self.max_touches > 0 else []
         first = attribution.first
         trimmed = Attribution(first=first, history=history, identifiers=attribution.identifiers)
@@ -76,11 +87,20 @@ class TokenCodec:
         fields = [ctx.ip, ctx.user_agent, ctx.url, ctx.referrer]
         if any(fields):
             payload["c"] = fields
+        compact = consent.compact() if consent is not None else None
+        if compact is not None:
+            payload["k"] = compact
         return self._serializer.dumps(payload)
 
     def loads(self, token: str) -> tuple[Attribution, RequestContext]:
         """The attribution and request context in a token. Raises ``TokenError`` when it was tampered
         with, signed with another key, malformed or older than ``max_age``."""
+        attribution, context, _ = self.read(token)
+        return attribution, context
+
+    def read(self, token: str) -> Exported:
+        """Everything in a token: attribution, request context and consent (the default, everything
+        granted, for tokens exported without one). Raises ``TokenError`` as ``loads`` does."""
         try:
             payload = self._serializer.loads(token, max_age=int(self.max_age))
         except SignatureExpired:
@@ -99,6 +119,7 @@ class TokenCodec:
             raw = payload.get("c") or [None, None, None, None]
             ip, user_agent, url, referrer = raw
             context = RequestContext(ip=ip, user_agent=user_agent, url=url, referrer=referrer)
+            consent = Consent.from_compact(payload.get("k"))
         except Exception:
             raise TokenError("the attribution token is signed but its content is not understood") from None
-        return attribution, context
+        return Exported(attribution, context, consent)

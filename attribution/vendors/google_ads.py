@@ -78,7 +78,8 @@ class GoogleAds(Vendor):
             leads: the account must have accepted the customer data terms), which also lets a conversion
             without a click id through.
         ad_user_data, ad_personalization: ``"GRANTED"`` / ``"DENIED"`` for the ``consent`` field, or None
-            to leave it out. Google documents ``adPersonalization`` for other upload services only.
+            to leave it out; ``ad_user_data=None`` sends the visitor's own answer when the site's consent
+            hook gave one. Google documents ``adPersonalization`` for other upload services only.
         timezone: the offset ``conversionDateTime`` is written in; None keeps the conversion time's own.
         api_version: the version in the path. validate_only: ask Google to check without recording.
         token_url: the OAuth token endpoint. clock: monotonic seconds, for the token's expiry.
@@ -171,11 +172,20 @@ class GoogleAds(Vendor):
                     "currencyCode": conversion.currency,
                     "orderId": conversion.event_id,
                     "userIdentifiers": identifiers,
-                    "consent": dict(self.consent),
+                    "consent": self._consent(conversion),
                 }
             )
         )
         return [Prepared(vendor=self.name, dedup_key=conversion.dedup_id, payload=payload, batch_key=self.customer_id)]
+
+    def _consent(self, conversion: Conversion) -> dict[str, str]:
+        """The configured consent field, else the visitor's own answer (only when the site's hook gave one).
+        Only ``adUserData``: Google documents ``adPersonalization`` for other upload services."""
+        fields = dict(self.consent)
+        visitor = conversion.consent.for_vendor(self.name)
+        if visitor.decided:
+            fields.setdefault("adUserData", "GRANTED" if visitor.ad_measurement else "DENIED")
+        return fields
 
     async def authorize(self, client: httpx2.AsyncClient) -> None:
         await self.tokens.ensure(client)

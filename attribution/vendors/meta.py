@@ -83,9 +83,10 @@ class MetaConversions(Vendor):
         api_version: the Graph API version in the path.
         action_source: where the events happen; ``website`` events need the page URL and user agent.
         test_event_code: from Events Manager → Test Events. Such events still count: remove it in production.
-        limited_data_use: None sends no ``data_processing_options``; False sends ``[]``; True sends
-            ``["LDU"]`` with ``ldu_country`` (1 = US, 0 = let Meta geolocate) and ``ldu_state`` (1000 =
-            California, 0 = geolocate).
+        limited_data_use: None sends no ``data_processing_options`` (``["LDU"]`` for visitors who refused
+            ``ad_personalization``, ``Conversion.consent``); False sends ``[]``; True sends ``["LDU"]`` with
+            ``ldu_country`` (1 = US, 0 = let Meta geolocate) and ``ldu_state`` (1000 = California, 0 =
+            geolocate).
         hash_external_id: hash ``external_id`` (Meta recommends it; the pixel must send it the same way).
         app_secret: adds ``appsecret_proof`` when the app requires it.
         max_age_days: older events are skipped at checkout: Meta refuses them, and their batch with them.
@@ -183,9 +184,12 @@ class MetaConversions(Vendor):
                 }
             )
         )
-        if self.limited_data_use is not None:
-            event["data_processing_options"] = ["LDU"] if self.limited_data_use else []
-            if self.limited_data_use:
+        ldu = self.limited_data_use  # configured, else LDU when the visitor refused personalisation for Meta
+        if ldu is None and not conversion.consent.for_vendor(self.name).ad_personalization:
+            ldu = True
+        if ldu is not None:
+            event["data_processing_options"] = ["LDU"] if ldu else []
+            if ldu:
                 event["data_processing_options_country"], event["data_processing_options_state"] = self.ldu
         return [Prepared(vendor=self.name, dedup_key=conversion.dedup_id, payload=event, batch_key=self.pixel_id)]
 

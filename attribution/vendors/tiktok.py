@@ -85,7 +85,8 @@ class TikTok(Vendor):
         events: canonical event (or a custom event's ``custom_name``) → TikTok event name; leave an event out
             to not send it.
         test_event_code: from Events Manager → Test Events; such requests carry one event each.
-        limited_data_use: sent as ``limited_data_use`` on every event.
+        limited_data_use: sent as ``limited_data_use`` on every event; without it, on the events of visitors
+            who refused ``ad_personalization`` (``Conversion.consent``).
         only_attributed: send only conversions of visitors who came from a TikTok ad (a ttclid in its window).
     """
 
@@ -139,7 +140,10 @@ class TikTok(Vendor):
                 "properties": _properties(conversion),
             }
         )
-        event["limited_data_use"] = self.limited_data_use
+        # configured on, or the visitor refused personalisation for TikTok
+        event["limited_data_use"] = (
+            self.limited_data_use or not conversion.consent.for_vendor(self.name).ad_personalization
+        )
         # A test event code makes TikTok refuse batches: give each such delivery a batch of its own.
         batch_key = self.pixel_code if self.test_event_code is None else f"{self.pixel_code}:{conversion.dedup_id}"
         return [Prepared(vendor=self.name, dedup_key=conversion.dedup_id, payload=event, batch_key=batch_key)]

@@ -248,7 +248,8 @@ async def start_over(request: Request) -> Response:
     """Forget this visitor: the attribution cookie is cleared, as a new browser would arrive."""
     middleware: AttributionMiddleware = request.app.state.middleware
     # the middleware's own expiring Set-Cookie: same name, path, domain and Secure as the cookie it set
-    cleared = middleware.codec.clear_cookie(secure=middleware.secure(request.scope))
+    capturer = middleware.capturer
+    cleared = capturer.codec.clear_cookie(secure=capturer.secure(request.scope))
     return RedirectResponse("/", status_code=303, headers={"set-cookie": cleared})
 
 
