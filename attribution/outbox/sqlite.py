@@ -157,7 +157,7 @@ class SQLiteOutbox(Outbox):
         """Rows deleted per transaction by ``purge``."""
         self._arrivals: list[_Arrival] = []
         self._group_scheduled = False
-        """Rows deleted per transaction by ``purge``."""
+        """Checkouts waiting for the next group commit, and whether one is queued on the database thread."""
 
     def __repr__(self) -> str:
         return f"SQLiteOutbox({str(self.path)!r})"
