@@ -30,6 +30,7 @@ from .vendors import VENDORS, Connectly, ConvertLoop, RDStation, Secret, Vendor,
 from .worker import Worker
 
 if TYPE_CHECKING:
+    from .outbox.postgres import PostgresOutbox
     from .templating import install_jinja2
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "Order",
     "Outbox",
     "OutboxError",
+    "PostgresOutbox",
     "RDStation",
     "RequestContext",
     "RetryPolicy",
@@ -80,4 +82,8 @@ def __getattr__(name: str) -> Any:
         from .templating import install_jinja2
 
         return install_jinja2
+    if name == "PostgresOutbox":  # needs the optional postgres extra (psycopg)
+        from .outbox.postgres import PostgresOutbox
+
+        return PostgresOutbox
     raise AttributeError(f"module 'attribution' has no attribute {name!r}")

@@ -32,7 +32,7 @@ from .base import TERMINAL, Attempt, Delivery, Enqueued, Finish, NewDelivery, Ou
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Stored in ``PRAGMA user_version``; a later schema migrates from it."""
 
 _SCHEMA = """
@@ -68,6 +68,11 @@ CREATE TABLE IF NOT EXISTS attempts (
     worker TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts (delivery_id);
+-- Schema 2: a vendor's "wait" (429, Retry-After), shared by every worker on the file.
+CREATE TABLE IF NOT EXISTS vendor_pauses (
+    vendor TEXT PRIMARY KEY,
+    until REAL NOT NULL
+);
 """
 
 
@@ -281,9 +286,11 @@ class SQLiteOutbox(Outbox):
 
         def work(conn: sqlite3.Connection) -> dict[str, list[Delivery]]:
             def tx() -> dict[str, list[Delivery]]:
+                paused = {r[0] for r in conn.execute("SELECT vendor FROM vendor_pauses WHERE until > ?", (now,))}
                 rows = [
                     row
                     for vendor, limit in wanted.items()
+                    if vendor not in paused
                     for row in conn.execute(
                         "SELECT * FROM deliveries WHERE status IN ('pending', 'sending')"
                         " AND vendor = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
@@ -366,6 +373,27 @@ class SQLiteOutbox(Outbox):
             return applied
 
         return await self._run(work, priority=_WORKER)
+
+    async def pause(self, vendor: str, until: float) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            self._write(
+                conn,
+                lambda: conn.execute(
+                    "INSERT INTO vendor_pauses (vendor, until) VALUES (?, ?)"
+                    " ON CONFLICT (vendor) DO UPDATE SET until = max(until, excluded.until)",
+                    (vendor, until),
+                ),
+                durable=False,
+            )
+
+        await self._run(work, priority=_WORKER)
+
+    async def paused(self, *, now: float) -> dict[str, float]:
+        def work(conn: sqlite3.Connection) -> dict[str, float]:
+            rows = conn.execute("SELECT vendor, until FROM vendor_pauses WHERE until > ?", (now,)).fetchall()
+            return {r[0]: r[1] for r in rows}
+
+        return await self._run(work)
 
     async def get(self, delivery_id: int) -> Delivery | None:
         def work(conn: sqlite3.Connection) -> Delivery | None:
