@@ -25,8 +25,8 @@ from .conversion import Conversion, Customer, EventName, Order, RequestContext
 from .errors import ConfigurationError, InvalidConversionError
 from .middleware import get_attribution
 from .models import Attribution
+from .outbox import open_outbox
 from .outbox.base import NewDelivery, Outbox
-from .outbox.sqlite import SQLiteOutbox
 from .retry import RetryPolicy
 from .token import TokenCodec
 from .vendors.base import Vendor
@@ -82,7 +82,8 @@ class Tracker:
 
     Args:
         vendors: the vendor adapters to report to.
-        outbox: an ``Outbox``, or the path of the SQLite file (default ``attribution-outbox.sqlite3``).
+        outbox: an ``Outbox``, a ``postgresql://`` URL (``PostgresOutbox``), or the path of the SQLite file
+            (default ``attribution-outbox.sqlite3``).
         secret_key: signs checkout tokens (``export_token``); a list rotates keys, newest first.
         trusted_proxies: CIDRs of the site's own reverse proxies, whose ``X-Forwarded-For`` is believed
             (``"*"`` trusts every hop: only when nothing reaches the app except through the proxy).
@@ -116,7 +117,7 @@ class Tracker:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.vendors = list(vendors)
-        self.outbox = outbox if isinstance(outbox, Outbox) else SQLiteOutbox(outbox)
+        self.outbox = open_outbox(outbox)
         try:
             self.trusted_proxies = parse_networks(trusted_proxies)
         except ValueError as exc:
