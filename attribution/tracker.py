@@ -179,17 +179,22 @@ class Tracker:
         *,
         customer: Customer | None = None,
         event: EventName | str = EventName.PURCHASE,
+        connection: Any = None,
         **details: Any,
     ) -> CheckoutResult:
         """Queue this order (or event) for every vendor that applies, with the visitor's attribution and
         the request's context. Returns once the outbox write is durable.
+
+        ``connection``: the site's open psycopg ``AsyncConnection`` (PostgreSQL outbox only). The deliveries are
+        written inside its current transaction: they exist if, and only if, the caller commits it (with the order).
 
         ``request`` is a Starlette/FastAPI request (or an ASGI scope) that went through the middleware.
         ``details`` go to ``Conversion`` (``custom_name``, ``event_id``, ``value``, ``currency``,
         ``event_time``). Raises ``InvalidConversionError`` for an impossible order or event.
         """
         attribution = get_attribution(request)
-        return await self.record(self._conversion(order, customer, event, attribution, self.context(request), details))
+        conversion = self._conversion(order, customer, event, attribution, self.context(request), details)
+        return await self.record(conversion, connection=connection)
 
     async def checkout_token(
         self,
@@ -198,13 +203,15 @@ class Tracker:
         *,
         customer: Customer | None = None,
         event: EventName | str = EventName.PURCHASE,
+        connection: Any = None,
         **details: Any,
     ) -> CheckoutResult:
         """Like ``checkout``, with the attribution and context of a token from ``export_token`` instead of
         a request: for payment webhooks, which arrive without the visitor's cookie. Raises ``TokenError``
         when the token was tampered with or has expired."""
         attribution, context = self._codec().loads(token)
-        return await self.record(self._conversion(order, customer, event, attribution, context, details))
+        conversion = self._conversion(order, customer, event, attribution, context, details)
+        return await self.record(conversion, connection=connection)
 
     def export_token(self, request: Any, *, include_context: bool = True) -> str:
         """A signed, time-limited token of the visitor's attribution (and this request's context), to put
@@ -224,12 +231,12 @@ class Tracker:
             referrer=headers.get("referer") or None,
         )
 
-    async def record(self, conversion: Conversion) -> CheckoutResult:
+    async def record(self, conversion: Conversion, *, connection: Any = None) -> CheckoutResult:
         """Queue a ready ``Conversion`` for every vendor that applies (``checkout`` builds one for you)."""
         with self.worker.yielding():
-            return await self._record(conversion)
+            return await self._record(conversion, connection)
 
-    async def _record(self, conversion: Conversion) -> CheckoutResult:
+    async def _record(self, conversion: Conversion, connection: Any = None) -> CheckoutResult:
         results: dict[str, VendorResult] = {}
         items: list[NewDelivery] = []
         for vendor in self.vendors:
@@ -259,7 +266,12 @@ class Tracker:
                 )
                 for p in prepared
             ]
-        written = await self.outbox.enqueue(items, now=self.clock()) if items else []
+        if not items:
+            written = []
+        elif connection is not None:
+            written = await self.outbox.enqueue_with(connection, items, now=self.clock())
+        else:
+            written = await self.outbox.enqueue(items, now=self.clock())
         by_vendor: dict[str, list[tuple[int, bool]]] = {}
         for entry in written:
             by_vendor.setdefault(entry.vendor, []).append((entry.id, entry.duplicate))
