@@ -8,9 +8,9 @@
     attribution worker                       send deliveries until SIGTERM or Ctrl-C (needs --config)
     attribution check                        the request each configured vendor would send for a sample
 
-``--outbox PATH`` (or ``ATTRIBUTION_OUTBOX``) picks the SQLite file; ``--config module:attr`` (or
-``ATTRIBUTION_CONFIG``) names the site's ``Tracker`` (or a function returning one), whose vendors and outbox
-``worker``, ``check`` and ``show`` use.
+``--outbox PATH|URL`` (or ``ATTRIBUTION_OUTBOX``) picks the outbox: a SQLite file or a ``postgresql://`` URL;
+``--config module:attr`` (or ``ATTRIBUTION_CONFIG``) names the site's ``Tracker`` (or a function returning one),
+whose vendors and outbox ``worker``, ``check`` and ``show`` use.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from typing import Any, TextIO
 from .conversion import Conversion, Customer, LineItem, Order, RequestContext
 from .errors import AttributionError, ConfigurationError
 from .models import Attribution, Channel, Touch
+from .outbox import open_outbox
 from .outbox.base import TERMINAL, Outbox, Status
-from .outbox.sqlite import SQLiteOutbox
 from .tracker import DEFAULT_OUTBOX, Tracker
 from .vendors.base import Vendor
 from .worker import describe_request
@@ -206,11 +206,12 @@ class CLI:
         return tracker
 
     def outbox(self) -> Outbox:
-        path = self.args.outbox or os.environ.get("ATTRIBUTION_OUTBOX")
-        if path:
-            return SQLiteOutbox(path)
+        """``--outbox`` or ``ATTRIBUTION_OUTBOX`` (a SQLite path or a ``postgresql://`` URL), else the tracker's."""
+        spec = self.args.outbox or os.environ.get("ATTRIBUTION_OUTBOX")
+        if spec:
+            return open_outbox(spec)
         tracker = self.tracker
-        return tracker.outbox if tracker is not None else SQLiteOutbox(DEFAULT_OUTBOX)
+        return tracker.outbox if tracker is not None else open_outbox(DEFAULT_OUTBOX)
 
     def vendor(self, name: str) -> Vendor | None:
         tracker = self.tracker
@@ -341,7 +342,7 @@ class CLI:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="attribution", description="Inspect and run conversion deliveries.")
-    parser.add_argument("--outbox", help="the SQLite outbox file (env ATTRIBUTION_OUTBOX)")
+    parser.add_argument("--outbox", help="a SQLite file or a postgresql:// URL (env ATTRIBUTION_OUTBOX)")
     parser.add_argument("--config", help="module:attr of the site's Tracker (env ATTRIBUTION_CONFIG)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     sub.add_parser("status", help="counts per vendor and status")
