@@ -6,6 +6,7 @@
     attribution retry ID [ID ...] | --dead   send again (attempts start from zero)
     attribution purge --older-than 30d       delete delivered/dead/dry-run deliveries older than that
     attribution worker                       send deliveries until SIGTERM or Ctrl-C (needs --config)
+    attribution migrate                      bring the outbox's schema up to date
     attribution check                        the request each configured vendor would send for a sample
 
 ``--outbox PATH|URL`` (or ``ATTRIBUTION_OUTBOX``) picks the outbox: a SQLite file or a ``postgresql://`` URL;
@@ -318,6 +319,11 @@ class CLI:
         await tracker.outbox.close()
         return 0
 
+    async def migrate(self, box: Outbox) -> int:
+        found, now = await box.migrate()
+        self.out.write(f"outbox schema {found} -> {now}\n" if found != now else f"outbox schema {now}: up to date\n")
+        return 0
+
     async def check(self, box: Outbox) -> int:
         tracker = self.require_tracker()
         conversion = sample_conversion()
@@ -364,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="send deliveries until stopped (SIGTERM, Ctrl-C)")
     p.add_argument("--dry-run", action="store_true", help="build and record requests, send nothing")
     sub.add_parser("check", help="the request each configured vendor would send for a sample purchase")
+    sub.add_parser("migrate", help="bring the outbox's schema up to date (when opened with migrate=False)")
     return parser
 
 

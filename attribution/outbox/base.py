@@ -131,11 +131,16 @@ class Outbox(ABC):
 
     @abstractmethod
     async def open(self) -> None:
-        """Create the schema if needed. Idempotent."""
+        """Create the schema, or migrate an older one forward, if needed. Idempotent."""
 
     @abstractmethod
     async def close(self) -> None:
         """Release connections and threads. Idempotent."""
+
+    @abstractmethod
+    async def migrate(self) -> tuple[int, int]:
+        """Bring the schema up to date now, whatever the backend's ``migrate=`` option says. Returns (the version
+        found, the version now). Raises ``OutboxError`` when the stored schema is newer than this code's."""
 
     @abstractmethod
     async def enqueue(self, items: Sequence[NewDelivery], *, now: float) -> list[Enqueued]:
