@@ -10,6 +10,7 @@ skipped with the reason otherwise. ``make test`` installs Debian's ``postgresql`
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -53,6 +54,8 @@ class PostgresServer:
     root: Path
     port: int
     as_user: list[str] = field(default_factory=list)
+    fsync: bool = False
+    """Benchmarks turn it on, to compare commits that reach the disk with SQLite's."""
     _names: Iterator[int] = field(default_factory=itertools.count)
 
     @property
@@ -87,12 +90,11 @@ class PostgresServer:
         )
 
     def start(self) -> None:
-        # fsync off: the tests stop the server cleanly and never survive a power cut; it keeps CREATE DATABASE
-        # cheap on a shared machine. Durability semantics (commit, rollback, restart) are unchanged.
-        options = (
-            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c full_page_writes=off -c max_connections=200"
-        )
+        # fsync off (tests): the server is stopped cleanly and never has to survive a power cut; it keeps CREATE
+        # DATABASE cheap on a shared machine. Commit, rollback and restart behave the same.
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c max_connections=200"
+        if not self.fsync:
+            options += " -c fsync=off -c full_page_writes=off"
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
 
     def stop(self) -> None:
@@ -131,22 +133,17 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"PostgreSQL not available: {reason} (install Debian's postgresql, or run `make test`)")
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """One PostgreSQL server for the session, in a temporary directory, stopped at the end."""
+@contextlib.contextmanager
+def temporary_server(*, fsync: bool = False) -> Iterator[PostgresServer]:
+    """A new cluster in a temporary directory, started on a free port; stopped and deleted afterwards."""
     bindir = find_bindir()
     if bindir is None:
-        _unavailable("initdb/pg_ctl not found (PG_BINDIR, /usr/lib/postgresql/*/bin, PATH)")
-    assert bindir is not None
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        _unavailable("psycopg is not installed (pip install 'asgi-attribution[postgres]')")
+        raise LookupError("initdb/pg_ctl not found (PG_BINDIR, /usr/lib/postgresql/*/bin, PATH)")
     as_user = _run_as()
     root = Path(tempfile.mkdtemp(prefix="attribution-pg-"))
     if as_user:
         shutil.chown(root, SERVER_USER, SERVER_USER)
-    server = PostgresServer(bindir=bindir, root=root, port=free_port(), as_user=as_user)
+    server = PostgresServer(bindir=bindir, root=root, port=free_port(), as_user=as_user, fsync=fsync)
     try:
         server.init()
         server.start()
@@ -160,6 +157,19 @@ def postgres_server() -> Iterator[PostgresServer]:
             server.stop()
         finally:
             shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session, in a temporary directory, stopped at the end."""
+    if find_bindir() is None:
+        _unavailable("initdb/pg_ctl not found (PG_BINDIR, /usr/lib/postgresql/*/bin, PATH)")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        _unavailable("psycopg is not installed (pip install 'asgi-attribution[postgres]')")
+    with temporary_server() as server:
+        yield server
 
 
 @pytest.fixture
