@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 import psycopg
@@ -287,3 +288,28 @@ async def test_postgres_errors_name_the_database_but_never_the_password(postgres
     assert "127.0.0.1" in str(caught.value)
     assert "hunter2" not in str(caught.value)
     assert "hunter2" not in repr(box)
+
+
+async def test_postgres_down_is_a_clear_outbox_error_then_it_recovers(
+    postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    box = PostgresOutbox(postgres_url, connect_timeout=1)
+    try:
+        await box.enqueue(items(1), now=0.0)
+        await asyncio.to_thread(postgres_server.stop)
+        try:
+            with pytest.raises(OutboxError, match=r"no database connection within 1s"):
+                await box.enqueue(items(1, start=1), now=0.0)
+        finally:
+            await asyncio.to_thread(postgres_server.start)
+        # The same object recovers once its pool reconnects (it backs off between attempts, 1 s at first).
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                await box.enqueue(items(1, start=1), now=0.0)
+                break
+            except OutboxError:
+                assert time.monotonic() < deadline, "the outbox did not reconnect"
+        assert await box.counts() == {("fake", Status.PENDING): 2}
+    finally:
+        await box.close()

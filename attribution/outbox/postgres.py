@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..errors import OutboxError
 from .base import TERMINAL, Attempt, Delivery, Enqueued, Finish, NewDelivery, Outbox, Status
@@ -189,6 +189,8 @@ class PostgresOutbox(Outbox):
             try:
                 async with pool.connection() as conn:
                     return await fn(conn)
+            except PoolTimeout as exc:  # the database stayed out of reach for connect_timeout: waiting again won't help
+                raise OutboxError(f"outbox {self!r}: no database connection within {self.connect_timeout:g}s") from exc
             except psycopg.OperationalError as exc:
                 if attempt == 2 or (exc.sqlstate is not None and not exc.sqlstate.startswith(("08", "57"))):
                     raise OutboxError(f"outbox {self!r} failed: {_describe(exc)}") from exc
@@ -196,8 +198,6 @@ class PostgresOutbox(Outbox):
                 await pool.check()
             except psycopg.Error as exc:
                 raise OutboxError(f"outbox {self!r} failed: {_describe(exc)}") from exc
-            except TimeoutError as exc:  # psycopg_pool.PoolTimeout
-                raise OutboxError(f"outbox {self!r}: no database connection within {self.connect_timeout:g}s") from exc
         raise AssertionError("unreachable")
 
     # -- the contract ----------------------------------------------------------------------------------
