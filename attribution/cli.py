@@ -36,7 +36,7 @@ from typing import Any, TextIO
 from .conversion import Conversion, Customer, LineItem, Order, RequestContext
 from .errors import AttributionError, ConfigurationError
 from .models import Attribution, Channel, Touch
-from .outbox import open_outbox
+from .outbox import outbox_from
 from .outbox.base import TERMINAL, Outbox, Status
 from .tracker import DEFAULT_OUTBOX, Tracker
 from .vendors.base import Vendor
@@ -210,9 +210,9 @@ class CLI:
         """``--outbox`` or ``ATTRIBUTION_OUTBOX`` (a SQLite path or a ``postgresql://`` URL), else the tracker's."""
         spec = self.args.outbox or os.environ.get("ATTRIBUTION_OUTBOX")
         if spec:
-            return open_outbox(spec)
+            return outbox_from(spec)
         tracker = self.tracker
-        return tracker.outbox if tracker is not None else open_outbox(DEFAULT_OUTBOX)
+        return tracker.outbox if tracker is not None else outbox_from(DEFAULT_OUTBOX)
 
     def vendor(self, name: str) -> Vendor | None:
         tracker = self.tracker

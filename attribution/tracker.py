@@ -25,7 +25,7 @@ from .conversion import Conversion, Customer, EventName, Order, RequestContext
 from .errors import ConfigurationError, InvalidConversionError
 from .middleware import get_attribution
 from .models import Attribution
-from .outbox import open_outbox
+from .outbox import outbox_from
 from .outbox.base import NewDelivery, Outbox
 from .retry import RetryPolicy
 from .token import TokenCodec
@@ -117,7 +117,7 @@ class Tracker:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.vendors = list(vendors)
-        self.outbox = open_outbox(outbox)
+        self.outbox = outbox_from(outbox)
         try:
             self.trusted_proxies = parse_networks(trusted_proxies)
         except ValueError as exc:

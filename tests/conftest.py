@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from attribution.outbox import Outbox, open_outbox
+from attribution.outbox import Outbox, outbox_from
 
 pytest_plugins = ["tests.postgres"]
 
@@ -23,7 +23,7 @@ def outbox_spec(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 async def outbox(outbox_spec: str) -> AsyncIterator[Outbox]:
     """A fresh, open outbox, once per backend."""
-    box = open_outbox(outbox_spec)
+    box = outbox_from(outbox_spec)
     await box.open()
     yield box
     await box.close()

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from attribution.cli import main
-from attribution.outbox import Finish, NewDelivery, Status, open_outbox
+from attribution.outbox import Finish, NewDelivery, Status, outbox_from
 from tests.delivery_fakes import claim_one
 
 
@@ -21,7 +21,7 @@ def run(*argv: str) -> tuple[int, str]:
 
 
 async def fill(spec: str) -> list[int]:
-    box = open_outbox(spec)
+    box = outbox_from(spec)
     try:
         now = time.time()
         written = await box.enqueue(

@@ -13,7 +13,7 @@ import pytest
 
 from attribution.cli import main
 from attribution.errors import OutboxError
-from attribution.outbox import Outbox, PostgresOutbox, SQLiteOutbox, Status, open_outbox
+from attribution.outbox import Outbox, PostgresOutbox, SQLiteOutbox, Status, outbox_from
 from tests.delivery_fakes import claim_one, items
 
 # The SQLite schema 1 exactly as the first release wrote it (PRAGMA user_version = 1).
@@ -116,7 +116,7 @@ async def test_an_outbox_written_by_a_newer_release_is_refused(outbox: Outbox, o
     else:
         with psycopg.connect(outbox_spec, autocommit=True) as conn:
             conn.execute("UPDATE attribution_schema SET version = 99")
-    newer = open_outbox(outbox_spec)
+    newer = outbox_from(outbox_spec)
     try:
         with pytest.raises(OutboxError, match=r"schema 99, written by a newer asgi-attribution .* upgrade"):
             await newer.counts()

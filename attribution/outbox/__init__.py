@@ -23,13 +23,13 @@ __all__ = [
     "PostgresOutbox",
     "SQLiteOutbox",
     "Status",
-    "open_outbox",
+    "outbox_from",
 ]
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
-def open_outbox(spec: Outbox | str | os.PathLike[str]) -> Outbox:
+def outbox_from(spec: Outbox | str | os.PathLike[str]) -> Outbox:
     """The outbox a string names: a ``postgresql://`` URL is a ``PostgresOutbox``, anything else a SQLite file."""
     if isinstance(spec, Outbox):
         return spec
