@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._version import package_version
 from .conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext
+from .dedup import event_id
 from .errors import (
     AttributionError,
     ConfigurationError,
@@ -23,11 +25,26 @@ from .forms import hidden_fields
 from .middleware import AttributionMiddleware, get_attribution
 from .models import Attribution, Channel, Touch
 from .outbox import Delivery, Outbox, SQLiteOutbox, Status
+from .redact import redact
 from .retry import RetryPolicy
 from .snippet import script_tag
 from .tracker import CheckoutResult, Tracker, VendorResult
-from .vendors import VENDORS, Connectly, ConvertLoop, RDStation, Secret, Vendor, Whop, XAds
+from .vendors import (
+    VENDORS,
+    Connectly,
+    ConvertLoop,
+    GoogleAds,
+    MetaConversions,
+    RDStation,
+    Secret,
+    TikTok,
+    Vendor,
+    Whop,
+    XAds,
+)
 from .worker import Worker
+
+__version__ = package_version()
 
 if TYPE_CHECKING:
     from .outbox.postgres import PostgresOutbox
@@ -48,8 +65,10 @@ __all__ = [
     "Delivery",
     "DeliveryError",
     "EventName",
+    "GoogleAds",
     "InvalidConversionError",
     "LineItem",
+    "MetaConversions",
     "MiddlewareNotInstalledError",
     "Order",
     "Outbox",
@@ -61,6 +80,7 @@ __all__ = [
     "SQLiteOutbox",
     "Secret",
     "Status",
+    "TikTok",
     "TokenError",
     "Touch",
     "Tracker",
@@ -69,9 +89,11 @@ __all__ = [
     "Whop",
     "Worker",
     "XAds",
+    "event_id",
     "get_attribution",
     "hidden_fields",
     "install_jinja2",
+    "redact",
     "script_tag",
 ]
 

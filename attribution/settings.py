@@ -76,7 +76,12 @@ class Settings:
         endpoint_prefix: str = "/_attribution/",
         allowed_origins: Sequence[str] = (),
     ) -> Settings:
-        keys = (secret_key,) if isinstance(secret_key, str | bytes) else tuple(secret_key)
+        if isinstance(secret_key, str | bytes):
+            keys: tuple[Any, ...] = (secret_key,)
+        elif isinstance(secret_key, Sequence):
+            keys = tuple(secret_key)
+        else:  # ``...`` copied from an example, None from a missing setting: say so, not a TypeError later
+            keys = ()
         if not keys or any(not isinstance(k, str) or len(k) < 16 for k in keys):
             raise ConfigurationError(
                 "secret_key must be a string of at least 16 characters (or a list of them, newest first); "

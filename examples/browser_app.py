@@ -160,6 +160,6 @@ def create_app(*, secret_key: str = SECRET, **options: Any) -> EdgeCache:
 app = create_app()
 
 if __name__ == "__main__":
-    import uvicorn
+    from examples.serve import serve
 
-    uvicorn.run(app, host="127.0.0.1", port=8000)
+    serve(app, "browser example")

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import io
 import time
+from pathlib import Path
 
 import pytest
 
-from attribution.cli import main
-from attribution.outbox import Finish, NewDelivery, Status, outbox_from
+from attribution.cli import main, same_outbox
+from attribution.outbox import Finish, NewDelivery, PostgresOutbox, SQLiteOutbox, Status, outbox_from
 from tests.delivery_fakes import claim_one
 
 
@@ -41,7 +42,7 @@ def test_the_cli_reads_and_changes_either_backend(outbox_spec: str, monkeypatch:
     ids = asyncio.run(fill(outbox_spec))
     code, out = run("--outbox", outbox_spec, "status")
     assert code == 0
-    assert out.split("\n")[1].split() == ["whop", "2", "1"]  # pending, dead
+    assert out.split("\n")[1].split()[:3] == ["whop", "2", "1"]  # pending, dead
     code, out = run("--outbox", outbox_spec, "list", "--status", "dead")
     assert (code, out.count("HTTP 400: bad currency")) == (0, 1)
 
@@ -53,4 +54,13 @@ def test_the_cli_reads_and_changes_either_backend(outbox_spec: str, monkeypatch:
     # The two never-claimed ones are an hour old; the revived one was updated just now.
     assert run("purge", "--older-than", "60s", "--status", "pending")[0] == 0
     code, out = run("status")
-    assert out.split("\n")[1].split() == ["whop", "1"]
+    assert out.split("\n")[1].split()[:2] == ["whop", "1"]
+
+
+def test_the_worker_command_knows_its_trackers_outbox_by_path_or_url(tmp_path: Path) -> None:
+    url = "postgresql://shop@db.internal/shop"
+    assert same_outbox(url, PostgresOutbox(url))
+    assert not same_outbox("postgresql://shop@db.internal/other", PostgresOutbox(url))
+    assert not same_outbox(url, SQLiteOutbox(tmp_path / "o.db"))
+    assert same_outbox(str(tmp_path / "." / "o.db"), SQLiteOutbox(tmp_path / "o.db"))
+    assert not same_outbox(str(tmp_path / "other.db"), SQLiteOutbox(tmp_path / "o.db"))
