@@ -1,8 +1,9 @@
 """asgi-attribution: browser-to-server ad attribution for any ASGI site.
 
 Capture (``AttributionMiddleware``), read (``get_attribution``), check out (``Tracker``), deliver
-durably (the outbox and ``Worker``), to five vendors (``Whop``, ``RDStation``, ``Connectly``,
-``ConvertLoop``, ``XAds``). Jinja2 helpers live in ``attribution.templating`` (the ``jinja2`` extra).
+durably (the outbox and ``Worker``), to the vendors in ``VENDORS`` (``Whop``, ``RDStation``, ``Connectly``,
+``ConvertLoop``, ``XAds``, ``MetaConversions``, ``GoogleAds``, ``TikTok``). Jinja2 helpers live in
+``attribution.templating`` (the ``jinja2`` extra).
 """
 
 from __future__ import annotations

@@ -40,11 +40,14 @@ CREDENTIAL_KEYS = frozenset(
         "api_key", "apikey", "api-key", "x-api-key", "key", "token", "access_token", "refresh_token", "id_token",
         "client_secret", "secret", "password", "passwd", "authorization", "proxy-authorization", "cookie",
         "set-cookie", "signature", "sig", "oauth_signature", "oauth_token", "oauth_consumer_key", "developer-token",
+        "appsecret_proof",
     }
 )  # fmt: skip
 #: Personal fields whose values are matched in free text by their key (``"email": "..."``, ``phone=...``).
 _TEXT_KEYS = "email|phone|personal_phone|mobile_phone|phone_number|name|first_name|last_name|full_name|ip_address"
-_CREDENTIAL_PARAMS = "api_key|apikey|key|token|access_token|refresh_token|client_secret|secret|password|signature"
+_CREDENTIAL_PARAMS = (
+    "api_key|apikey|key|token|access_token|refresh_token|client_secret|secret|password|signature|appsecret_proof"
+)
 
 _EMAIL = re.compile(r"[\w.+%-]+(?:@|%40)[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
 # +<8..15 digits> with separators, or a national form with separators: (11) 99999-8888, 415-555-0100.
@@ -52,8 +55,11 @@ _EMAIL = re.compile(r"[\w.+%-]+(?:@|%40)[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"(?<![\w+/.-])(?:\+\d[\d ().-]{6,22}\d|\(?\d{2,3}\)?[ .-]?\d{3,5}[ .-]\d{4})(?!\w)(?![.-]\d)")
 # An address standing alone; after "/" it is a version (Chrome/131.0.0.0) or a URL's host.
 _IPV4 = re.compile(r"(?<![\w./:@-])(?:\d{1,3}\.){3}\d{1,3}(?![\w.:/-])")
-# Scheme names as headers write them; a token of at least 8 characters, or OAuth's key="value" list.
-_AUTH_SCHEME = re.compile(r"\b(Bearer|Basic|Token|OAuth)\s+(?:(?:\w+=\"[^\"]*\",?\s*)+|[\w\-.~+/=]{8,})")
+# Scheme names as headers write them; a token of at least 8 characters, or OAuth's key="value" list. After
+# "Token", which is also a word in prose ("Token expired."), only a value with a digit is taken for a token.
+_AUTH_SCHEME = re.compile(
+    r"\b(Bearer|Basic|OAuth|Token(?=\s+[\w\-.~+/=]*\d))\s+(?:(?:\w+=\"[^\"]*\",?\s*)+|[\w\-.~+/=]{8,})"
+)
 _CREDENTIAL_PARAM = re.compile(rf"(?<![\w-])((?:{_CREDENTIAL_PARAMS})=)[^&\s\"'<>]+", re.I)
 _QUOTED_FIELD = re.compile(
     rf"""(?<![\w-])((?:{_TEXT_KEYS}|{_CREDENTIAL_PARAMS})["']\s*:\s*)(["'])(?:(?!\2).)+\2""", re.I

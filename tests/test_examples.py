@@ -208,7 +208,7 @@ def test_demo_config_dry_runs_every_vendor_without_credentials_and_sends_only_co
     some = load_config({"RDSTATION_API_KEY": "rd-real", "WHOP_API_KEY": "whop-real"})  # Whop lacks its company id
     assert some.dry_run is False
     assert [v.name for v in some.vendors] == ["rdstation"]
-    assert some.left_out == ["whop", "connectly", "convertloop", "xads", "google_ads", "tiktok"]
+    assert some.left_out == ["whop", "connectly", "convertloop", "xads", "meta", "google_ads", "tiktok"]
     forced = load_config({"RDSTATION_API_KEY": "rd-real", "DEMO_DRY_RUN": "1"})
     assert forced.dry_run is True
     assert [v.name for v in forced.vendors] == list(CREDENTIALS)
@@ -266,6 +266,7 @@ def test_demo_skips_vendors_that_do_not_apply_and_says_why(tmp_path: Path) -> No
         "connectly": "skipped",
         "convertloop": "queued",
         "xads": "queued",  # X matches on the email too
+        "meta": "queued",  # Meta matches on the email too
         "google_ads": "skipped",  # no Google click id
         "tiktok": "queued",  # TikTok matches on the email too
     }

@@ -207,6 +207,8 @@ def test_hosts_ids_dates_amounts_and_field_names_stay_readable(text: str) -> Non
         ),
         ("GET /c?api_key=abc123&name=Ana&utm_source=google", "GET /c?api_key=***&name=***&utm_source=google"),
         ("Authorization: Bearer apik_0123456789", "Authorization: Bearer ***"),
+        ("Authorization: Token 9944b09199c62bcf", "Authorization: Token ***"),
+        ("OAUTH_TOKEN_EXPIRED: Token expired.", "OAUTH_TOKEN_EXPIRED: Token expired."),
         ('OAuth oauth_consumer_key="ck", oauth_signature="s%3D"', "OAuth ***"),
         ("Ana Souza refused", "*** refused"),
     ],
@@ -241,6 +243,8 @@ def test_urls_and_headers() -> None:
     url = "https://api.rd.services/platform/conversions?api_key=rd-key-5f1c9a7e&utm_source=google"
     assert redact_url(url) == "https://api.rd.services/platform/conversions?api_key=***&utm_source=google"
     assert redact_url("https://u:pw@h.example/p?Email=a%40b.co&x=1") == "https://***@h.example/p?Email=***&x=1"
+    meta = "https://graph.facebook.com/v25.0/123/events?access_token=EAAB9x&appsecret_proof=6f1e2d"
+    assert redact_url(meta) == "https://graph.facebook.com/v25.0/123/events?access_token=***&appsecret_proof=***"
     headers = {"Authorization": "Bearer t", "X-API-KEY": "k", "User-Agent": UA, "Host": "api.connectly.ai"}
     assert redact_headers(headers) == {
         "Authorization": "***",

@@ -17,7 +17,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from attribution.vendors import Connectly, ConvertLoop, GoogleAds, RDStation, TikTok, Vendor, Whop, XAds
+from attribution.vendors import (
+    Connectly,
+    ConvertLoop,
+    GoogleAds,
+    MetaConversions,
+    RDStation,
+    TikTok,
+    Vendor,
+    Whop,
+    XAds,
+)
 
 #: Per vendor, the environment variables it needs (all of them) and the placeholder used in dry run.
 CREDENTIALS: dict[str, dict[str, str]] = {
@@ -33,6 +43,7 @@ CREDENTIALS: dict[str, dict[str, str]] = {
         "X_PIXEL_ID": "o8z6j",
         "X_PURCHASE_EVENT_ID": "tw-o8z6j-o8z6k",
     },
+    "meta": {"META_ACCESS_TOKEN": "demo-meta-access-token-SECRET", "META_PIXEL_ID": "1234567890123456"},
     "google_ads": {
         "GOOGLE_ADS_CUSTOMER_ID": "123-456-7890",
         "GOOGLE_ADS_DEVELOPER_TOKEN": "demo-google-developer-token-SECRET",
@@ -86,6 +97,8 @@ def _vendor(name: str, values: Mapping[str, str]) -> Vendor:
             pixel_id=values["X_PIXEL_ID"],
             events={"purchase": values["X_PURCHASE_EVENT_ID"]},
         )
+    if name == "meta":
+        return MetaConversions(access_token=values["META_ACCESS_TOKEN"], pixel_id=values["META_PIXEL_ID"])
     if name == "google_ads":
         return GoogleAds(
             customer_id=values["GOOGLE_ADS_CUSTOMER_ID"],
