@@ -292,7 +292,7 @@ class PostgresOutbox(Outbox):
                     wake()  # whatever was committed while nobody listened
                     async for _ in conn.notifies():
                         wake()
-            except psycopg.OperationalError as exc:
+            except psycopg.Error as exc:
                 log.warning("outbox %r: listening for new deliveries failed (%s); reconnecting", self, _describe(exc))
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
