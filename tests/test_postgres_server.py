@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import psycopg
+from pathlib import Path
 
-from tests.postgres import PostgresServer
+import psycopg
+import pytest
+
+from tests.postgres import PostgresServer, _unavailable, find_bindir
 
 
 def test_each_test_gets_an_empty_database_on_a_server_it_can_restart(
@@ -26,3 +29,25 @@ def test_each_test_gets_an_empty_database_on_a_server_it_can_restart(
     assert tables == (0,)
     owner = postgres_server.data.stat().st_uid
     assert owner != 0  # PostgreSQL refuses root; the cluster belongs to an ordinary user
+
+
+def test_without_postgresql_ci_fails_and_a_developer_is_told_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="PostgreSQL is required in CI: initdb missing"):
+        _unavailable("initdb missing")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match=r"PostgreSQL not available: initdb missing .*make test"):
+        _unavailable("initdb missing")
+
+
+def test_the_binaries_are_found_where_debian_puts_them_or_where_pg_bindir_says(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    found = find_bindir()
+    assert found is not None
+    assert (found / "initdb").exists()
+    for tool in ("initdb", "pg_ctl", "postgres"):
+        (tmp_path / tool).write_text("#!/bin/sh\n")
+        (tmp_path / tool).chmod(0o755)
+    monkeypatch.setenv("PG_BINDIR", str(tmp_path))
+    assert find_bindir() == tmp_path
