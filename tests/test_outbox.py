@@ -27,6 +27,12 @@ async def test_enqueue_is_idempotent_on_vendor_and_dedup_key(outbox: Outbox) -> 
     assert await outbox.counts() == {("fake", Status.PENDING): 2, ("other", Status.PENDING): 1}
 
 
+async def test_one_key_twice_in_one_enqueue_is_one_row(outbox: Outbox) -> None:
+    first, second = await outbox.enqueue(items(1) + items(1), now=0.0)
+    assert (first.duplicate, second.duplicate, second.id) == (False, True, first.id)
+    assert await outbox.counts() == {("fake", Status.PENDING): 1}
+
+
 async def test_concurrent_enqueues_from_two_connections_store_one_row(outbox: Outbox) -> None:
     a, b = outbox, twin(outbox)
     try:

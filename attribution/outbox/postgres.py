@@ -147,6 +147,8 @@ class PostgresOutbox(Outbox):
     async def close(self) -> None:
         async with self._opening:
             pool, self._pool = self._pool, None
+        # A closed outbox may be opened again from another event loop (test clients run one per app).
+        self._opening = asyncio.Lock()
         if pool is not None:
             await pool.close()
 
