@@ -119,6 +119,12 @@ class PostgresOutbox(Outbox):
 
     # -- plumbing --------------------------------------------------------------------------------------
 
+    async def _connect(self) -> Connection:
+        """A connection of its own (migrations, the listener), given up after ``connect_timeout``."""
+        return await psycopg.AsyncConnection.connect(
+            self.url, autocommit=True, connect_timeout=max(1, round(self.connect_timeout))
+        )
+
     async def open(self) -> None:
         await self._open()
 
@@ -127,7 +133,7 @@ class PostgresOutbox(Outbox):
             if self._pool is not None:
                 return self._pool
             try:
-                async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+                async with await self._connect() as conn:
                     await self._migrate(conn, apply=self.auto_migrate)
             except psycopg.Error as exc:
                 raise OutboxError(f"outbox {self!r} could not be opened: {_describe(exc)}") from exc
@@ -135,7 +141,7 @@ class PostgresOutbox(Outbox):
                 self.url,
                 min_size=1,
                 max_size=self.pool_size,
-                kwargs={"autocommit": True},
+                kwargs={"autocommit": True, "connect_timeout": max(1, round(self.connect_timeout))},
                 timeout=self.connect_timeout,
                 name="attribution-outbox",
                 open=False,
@@ -155,7 +161,7 @@ class PostgresOutbox(Outbox):
     async def migrate(self) -> tuple[int, int]:
         """Bring the schema up to date now. Returns (version found, version now)."""
         try:
-            async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+            async with await self._connect() as conn:
                 return await self._migrate(conn, apply=True)
         except psycopg.Error as exc:
             raise OutboxError(f"outbox {self!r} could not be migrated: {_describe(exc)}") from exc
@@ -185,7 +191,8 @@ class PostgresOutbox(Outbox):
 
     async def _run(self, fn: Callable[[Connection], Awaitable[T]]) -> T:
         """Run ``fn`` on a pooled connection. A connection broken by a database restart is dropped and ``fn`` runs
-        once more on a fresh one: every statement here is safe to repeat (idempotent, or owner-checked)."""
+        once more on a fresh one. Every statement here may run twice: writes are idempotent or owner-checked, and a
+        claim whose answer was lost only holds its rows until their lease expires."""
         pool = await self._open()
         for attempt in (1, 2):
             try:
@@ -288,7 +295,7 @@ class PostgresOutbox(Outbox):
         delay = 0.2
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+                async with await self._connect() as conn:
                     await conn.execute(Q["listen"])
                     delay = 0.2
                     wake()  # whatever was committed while nobody listened
