@@ -164,6 +164,7 @@ class Worker:
         """Longest pause of new requests while checkouts run in the same loop (seconds)."""
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
+        self._watch_task: asyncio.Task[None] | None = None
         self._sender: Sender | None = None
         self._sent_before = 0
 
@@ -217,6 +218,8 @@ class Worker:
         self._writer.start()
         self._loop_task = asyncio.create_task(self._loop(), name="attribution-worker")
         self._loop_task.add_done_callback(self._loop_ended)
+        # Backends that can tell (PostgreSQL's LISTEN) wake the worker when another process checks out.
+        self._watch_task = asyncio.create_task(self.outbox.watch(self.wake), name="attribution-outbox-watch")
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop claiming, let requests in flight finish (up to ``grace`` seconds), hand back the rest, and
@@ -225,6 +228,10 @@ class Worker:
             return
         self._stopping = True
         self._kick.set()
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            await asyncio.wait({self._watch_task})
+            self._watch_task = None
         await asyncio.wait({self._loop_task})  # its own error, if any, was logged when it ended
         for ready in self._ready.values():
             self._release(list(ready))
@@ -383,9 +390,14 @@ class Worker:
         wakes = [self._next_due] if self._next_due is not None else []
         if found_nothing:
             # Nothing was due for these vendors: ask the outbox when something will be (retries, another
-            # worker's lease running out). Vendors still busy are woken by their lanes instead.
+            # worker's lease running out). Vendors still busy are woken by their lanes instead. A vendor that
+            # another worker paused was skipped by the claim: wait for the end of its pause, not its deliveries.
             try:
-                due = await self.outbox.next_due(found_nothing)
+                for name, until in (await self.outbox.paused(now=now)).items():
+                    if name in self._paused_until and until > self._paused_until[name]:
+                        self._paused_until[name] = until
+                found_nothing = [n for n in found_nothing if self._paused_until[n] <= now]
+                due = await self.outbox.next_due(found_nothing) if found_nothing else None
             except Exception:
                 log.exception("reading the next due time failed; looking again after the poll interval")
                 due = None
@@ -490,6 +502,7 @@ class Worker:
                 self._next_due = due if self._next_due is None else min(self._next_due, due)
             if pause_until is not None and pause_until > self._paused_until[vendor.name]:
                 self._paused_until[vendor.name] = pause_until
+                self._writer.pause(vendor.name, pause_until)  # stored, so every worker on the outbox waits
                 # Deliveries claimed but not yet sent go back, due when the pause ends: held through it, their
                 # lease could expire, and due at once, another worker would send them into the same refusal.
                 self._release(list(self._ready[vendor.name]), due=pause_until)

@@ -27,6 +27,7 @@ class OutcomeWriter:
         self.worker_id = worker_id
         self.written = written
         self._pending: list[Finish] = []
+        self._pauses: dict[str, float] = {}
         self._writing = False
         self._closing = False
         self._kick: asyncio.Event | None = None
@@ -35,7 +36,7 @@ class OutcomeWriter:
     @property
     def busy(self) -> bool:
         """Whether outcomes wait to be written or are being written."""
-        return bool(self._pending) or self._writing
+        return bool(self._pending) or bool(self._pauses) or self._writing
 
     def start(self) -> None:
         # Made here: an asyncio.Event belongs to the loop that first waits on it, and a worker may be started
@@ -45,6 +46,12 @@ class OutcomeWriter:
 
     def record(self, finishes: list[Finish]) -> None:
         self._pending.extend(finishes)
+        if self._kick is not None:
+            self._kick.set()
+
+    def pause(self, vendor: str, until: float) -> None:
+        """Store a vendor's pause with the next round, before its outcomes."""
+        self._pauses[vendor] = max(until, self._pauses.get(vendor, 0.0))
         if self._kick is not None:
             self._kick.set()
 
@@ -69,15 +76,19 @@ class OutcomeWriter:
                 # The deliveries stay claimed; their lease expires and they are sent again.
                 log.exception("recording delivery outcomes failed; they will be retried after their lease")
             self.written()
-            if self._closing and not self._pending:
+            if self._closing and not self._pending and not self._pauses:
                 return
 
     async def _write(self) -> None:
-        if not self._pending:
+        if not self._pending and not self._pauses:
             return
+        pauses, self._pauses = self._pauses, {}
         batch, self._pending = self._pending, []
         self._writing = True
         try:
-            await self.outbox.finish(self.worker_id, batch)
+            for vendor, until in pauses.items():
+                await self.outbox.pause(vendor, until)
+            if batch:
+                await self.outbox.finish(self.worker_id, batch)
         finally:
             self._writing = False

@@ -17,10 +17,11 @@ import httpx2
 import pytest
 
 from attribution.errors import ConfigurationError
-from attribution.outbox import Outbox, Status
+from attribution.outbox import Outbox, PostgresOutbox, Status
 from attribution.retry import RetryPolicy
 from attribution.vendors.base import Vendor
 from attribution.worker import Worker
+from tests.backends import twin
 from tests.delivery_fakes import (
     FAST,
     FakeBatchVendor,
@@ -32,6 +33,7 @@ from tests.delivery_fakes import (
     running,
     wait_for_status,
 )
+from tests.postgres import PostgresServer
 
 Handler = Callable[[httpx2.Request], Awaitable[httpx2.Response]]
 
@@ -316,8 +318,12 @@ async def test_two_workers_on_one_outbox_never_send_a_delivery_twice(outbox: Out
         return httpx2.Response(200)
 
     await outbox.enqueue(items(400), now=time.time())
-    workers = [worker(outbox, handler, concurrency=4) for _ in range(2)]
-    await asyncio.gather(*(w.run_until_idle() for w in workers))
+    other = twin(outbox)  # connections of its own, as another process would have
+    workers = [worker(box, handler, concurrency=4) for box in (outbox, other)]
+    try:
+        await asyncio.gather(*(w.run_until_idle() for w in workers))
+    finally:
+        await other.close()
     assert await outbox.counts() == {("fake", Status.DELIVERED): 400}
     assert len(sent) == 400
     assert set(sent.values()) == {1}
@@ -402,3 +408,61 @@ async def test_a_loop_that_dies_is_reported_instead_of_waited_for(
         await w.run_until_idle()
     assert not w.running
     assert "the worker stopped on an unexpected error" in caplog.text
+
+
+async def test_a_vendor_asking_to_wait_pauses_every_worker_on_the_outbox(outbox: Outbox) -> None:
+    handler, seen = scripted(httpx2.Response(429, headers={"Retry-After": "600"}))
+    clock = FakeClock()
+    policy = RetryPolicy(base_delay=0.01, max_delay=0.05, max_retry_after=600.0)
+    await outbox.enqueue(items(1), now=clock())
+    await worker(outbox, handler, policy=policy, clock=clock).run_until_idle()
+    assert await outbox.paused(now=clock()) == {"fake": clock() + 600}
+
+    # Another worker, in another process for all it knows, sends nothing to the paused vendor.
+    other = twin(outbox)
+    try:
+        await other.enqueue(items(1, start=1), now=clock())
+        second = worker(other, handler, policy=policy, clock=clock)
+        await second.run_until_idle()
+        assert len(seen) == 1
+        assert await second.next_due() == clock() + 600  # it knows when to look again
+        clock.advance(600)
+        await drain(second, clock)
+    finally:
+        await other.close()
+    assert await outbox.counts() == {("fake", Status.DELIVERED): 2}
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_postgres_restart_while_the_worker_sends_loses_nothing(
+    postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    sent: Counter[str] = Counter()
+
+    async def handler(request: httpx2.Request) -> httpx2.Response:
+        sent[json.loads(request.content)["event_id"]] += 1
+        await asyncio.sleep(0.01)
+        return httpx2.Response(200)
+
+    box = PostgresOutbox(postgres_url)
+    ids = [e.id for e in await box.enqueue(items(200), now=time.time())]
+    w = worker(box, handler, concurrency=2, lease=3.0, timeout=0.5)
+    await w.start()
+    try:
+        await wait_for(lambda: sum(sent.values()) >= 20)
+        await asyncio.to_thread(postgres_server.restart)
+        ids += [e.id for e in await box.enqueue(items(50, start=200), now=time.time())]  # checkouts work at once
+        await wait_for_status(box, ids, Status.DELIVERED, timeout=60)
+        counts = await box.counts()
+    finally:
+        await w.stop()
+        await box.close()
+    assert counts == {("fake", Status.DELIVERED): 250}
+    assert set(sent) == {f"o{i}" for i in range(250)}  # nothing lost
+    assert max(sent.values()) <= 2  # a result lost with the connection means one more send, no more
