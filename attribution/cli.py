@@ -84,11 +84,16 @@ def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {redact(str(exc))}"
 
 
-def open_outbox(spec: str | None, tracker: Tracker | None) -> Outbox:
+#: Commands that only read: they never create an outbox nor migrate one.
+READ_ONLY = frozenset({"status", "list", "show"})
+
+
+def open_outbox(spec: str | None, tracker: Tracker | None, *, read_only: bool = False) -> Outbox:
     """The outbox a command works on: ``spec`` (``--outbox`` or ``ATTRIBUTION_OUTBOX``), else the tracker's,
-    else ``./attribution-outbox.sqlite3``. Never created here: a missing file is an error naming its path."""
+    else ``./attribution-outbox.sqlite3``. Never created here: a missing file is an error naming its path, and
+    a read-only command leaves a PostgreSQL database as it found it (no tables created, no migration)."""
     if spec:
-        box: Outbox = outbox_from(spec)  # a SQLite path or a postgresql:// URL
+        box: Outbox = outbox_from(spec, migrate=not read_only)  # a SQLite path or a postgresql:// URL
         origin = "--outbox or ATTRIBUTION_OUTBOX"
     elif tracker is not None:
         box, origin = tracker.outbox, "the tracker given by --config"
@@ -212,7 +217,7 @@ class CLI:
         return spec
 
     def outbox(self) -> Outbox:
-        return open_outbox(self.outbox_spec, self.tracker)
+        return open_outbox(self.outbox_spec, self.tracker, read_only=self.args.command in READ_ONLY)
 
     def vendor(self, name: str) -> Vendor | None:
         tracker = self.tracker

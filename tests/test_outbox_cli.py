@@ -64,3 +64,19 @@ def test_the_worker_command_knows_its_trackers_outbox_by_path_or_url(tmp_path: P
     assert not same_outbox(url, SQLiteOutbox(tmp_path / "o.db"))
     assert same_outbox(str(tmp_path / "." / "o.db"), SQLiteOutbox(tmp_path / "o.db"))
     assert not same_outbox(str(tmp_path / "other.db"), SQLiteOutbox(tmp_path / "o.db"))
+
+
+def test_read_only_commands_leave_an_empty_postgresql_database_untouched(
+    postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import psycopg
+
+    for command in (["status"], ["list"], ["show", "1"]):
+        code, _ = run("--outbox", postgres_url, *command)
+        assert code == 2
+        assert "no outbox in PostgresOutbox(" in capsys.readouterr().err
+    with psycopg.connect(postgres_url) as conn:
+        tables = conn.execute("select count(*) from information_schema.tables where table_schema = 'public'")
+        assert tables.fetchone() == (0,)
+    assert run("--outbox", postgres_url, "migrate")[0] == 0
+    assert run("--outbox", postgres_url, "status") == (0, "the outbox is empty\n")

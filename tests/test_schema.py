@@ -98,7 +98,7 @@ async def test_with_migrate_off_an_old_schema_waits_for_attribution_migrate(tmp_
 
 async def test_postgres_with_migrate_off_waits_for_attribution_migrate(postgres_url: str) -> None:
     box = PostgresOutbox(postgres_url, migrate=False)
-    with pytest.raises(OutboxError, match=r"schema 0, older .* run `attribution migrate`"):
+    with pytest.raises(OutboxError, match=r"no outbox in .*: run `attribution migrate` to create one"):
         await box.open()
     assert await asyncio.to_thread(run, "--outbox", postgres_url, "migrate") == (0, "outbox schema 0 -> 1\n")
     try:

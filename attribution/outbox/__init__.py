@@ -29,14 +29,15 @@ __all__ = [
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
-def outbox_from(spec: Outbox | str | os.PathLike[str]) -> Outbox:
-    """The outbox a string names: a ``postgresql://`` URL is a ``PostgresOutbox``, anything else a SQLite file."""
+def outbox_from(spec: Outbox | str | os.PathLike[str], *, migrate: bool = True) -> Outbox:
+    """The outbox a string names: a ``postgresql://`` URL is a ``PostgresOutbox``, anything else a SQLite file.
+    ``migrate=False`` opens a PostgreSQL outbox without creating or migrating its tables."""
     if isinstance(spec, Outbox):
         return spec
     if isinstance(spec, str) and spec.startswith(POSTGRES_SCHEMES):
         from .postgres import PostgresOutbox
 
-        return PostgresOutbox(spec)
+        return PostgresOutbox(spec, migrate=migrate)
     return SQLiteOutbox(spec)
 
 

@@ -178,6 +178,8 @@ class PostgresOutbox(Outbox):
                     f"outbox {self!r} has schema {found}, written by a newer asgi-attribution (this one knows "
                     f"schema {SCHEMA_VERSION}): upgrade asgi-attribution"
                 )
+            if found == 0 and not apply:
+                raise OutboxError(f"no outbox in {self!r}: run `attribution migrate` to create one")
             if found < SCHEMA_VERSION and not apply:
                 raise OutboxError(
                     f"outbox {self!r} has schema {found}, older than this asgi-attribution's {SCHEMA_VERSION}: "
