@@ -350,7 +350,8 @@ class Worker:
                 try:
                     claimed = await self.outbox.claim(self.worker_id, limits=limits, now=self.clock(), lease=self.lease)
                 except Exception:
-                    log.exception("claiming deliveries failed; trying again shortly")
+                    log.exception("claiming deliveries failed; trying again after the poll interval")
+                    limits = {}  # not "nothing due": sleep rather than ask again at once
                 for name, deliveries in claimed.items():
                     self._ready[name].extend(deliveries)
                     self._dispatch(self.vendors[name])
@@ -385,8 +386,11 @@ class Worker:
 
     async def _sleep(self, found_nothing: list[str]) -> None:
         """Until a wake-up, the end of a vendor's pause, or the next delivery's due time, whichever comes first
-        (at most ``poll_interval``: checkouts in other processes cannot wake this one)."""
+        (at most ``poll_interval``: where the outbox cannot tell of other processes' checkouts, they are seen at
+        the next look)."""
         now = self.clock()
+        if self._next_due is not None and self._next_due <= now:
+            self._next_due = None  # passed: this pass's claim has looked for it
         wakes = [self._next_due] if self._next_due is not None else []
         if found_nothing:
             # Nothing was due for these vendors: ask the outbox when something will be (retries, another

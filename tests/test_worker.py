@@ -466,3 +466,28 @@ async def test_a_postgres_restart_while_the_worker_sends_loses_nothing(
     assert counts == {("fake", Status.DELIVERED): 250}
     assert set(sent) == {f"o{i}" for i in range(250)}  # nothing lost
     assert max(sent.values()) <= 2  # a result lost with the connection means one more send, no more
+
+
+async def test_an_outbox_that_fails_to_claim_is_asked_again_after_the_poll_interval_not_at_once(
+    outbox: Outbox,
+) -> None:
+    claims = 0
+
+    class FailingClaims:
+        """The test's outbox, except that every claim fails (a database out of reach)."""
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(outbox, name)
+
+        async def claim(self, *args: object, **kwargs: object) -> dict[str, list[object]]:
+            nonlocal claims
+            claims += 1
+            raise OSError("database unreachable")
+
+    await outbox.enqueue(items(1), now=time.time())
+    handler, _ = scripted()
+    w = worker(FailingClaims(), handler, poll_interval=3600.0)  # type: ignore[arg-type]
+    async with running(w):
+        await asyncio.sleep(0.2)
+    # One look, then a sleep (PostgreSQL's listener wakes it once more when it connects): no hot loop.
+    assert 1 <= claims <= 2
