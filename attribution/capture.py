@@ -1,7 +1,7 @@
 """Capture rules as pure functions: from a request's parts to a new Attribution. No I/O, no clock.
 
 The middleware (server-side landings) and the collect endpoint (landings the browser reports) both
-reduce what they see to a ``Landing`` and call ``apply``.
+reduce what they see to a ``Landing`` and call ``apply_wire`` on the cookie's compact form.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 from urllib.parse import unquote_plus, urlsplit
 
 from . import wire
 from .channels import classify
-from .models import Attribution
+from .models import Attribution, companions
 from .params import IDENTIFIER_COOKIES, MAX_ID_LENGTH, MAX_TEXT_LENGTH, UTM_PARAMS
 from .settings import Settings
 
@@ -157,6 +157,20 @@ def _fbclid_of(fbc: str | None) -> str | None:
     return parts[3] if len(parts) >= 4 else None
 
 
+def _clicks_after(
+    stored: dict[str, wire.WireClick], params: Mapping[str, str], now: int, windows: Mapping[str, timedelta]
+) -> dict[str, wire.WireClick]:
+    """The click-id store after a landing: ids past their window dropped, each new value kept with its time."""
+    clicks = {key: c for key, c in stored.items() if key in windows and now - c[1] <= windows[key].total_seconds()}
+    for key, value in params.items():
+        if key in windows:
+            held = clicks.get(key)
+            if held is None or held[0] != value:
+                extra = companions(key, params)
+                clicks[key] = [value, now, extra] if extra else [value, now]
+    return clicks
+
+
 def apply_wire(current: wire.Wire | None, landing: Landing, *, now: datetime, settings: Settings) -> wire.Wire | None:
     """The payload after this landing, or None when nothing changed (so no cookie is written).
 
@@ -164,11 +178,15 @@ def apply_wire(current: wire.Wire | None, landing: Landing, *, now: datetime, se
     shared between requests).
     """
     current = current if current is not None else wire.empty()
+    seconds = int(now.timestamp())
     identifiers: dict[str, str] = dict(current["i"])
     identifiers.update(landing.cookies)
     fbclid = landing.params.get("fbclid")
     if fbclid and _fbclid_of(identifiers.get("fbc")) != fbclid:
         identifiers["fbc"] = build_fbc(fbclid, now, landing.host, settings.domain)
+    stored = current["c"]
+    windows = settings.click_id_windows
+    clicks = _clicks_after(stored, landing.params, seconds, windows) if landing.params or stored else {}
 
     first, history = wire.first_of(current), current["h"]
     touched = False
@@ -179,14 +197,14 @@ def apply_wire(current: wire.Wire | None, landing: Landing, *, now: datetime, se
         # the same landing seen again (a reload, back/forward, a duplicate report) is not a new touch
         if last is None or (last[5], last[2], last[1]) != (landing.params, referrer, path):
             channel = classify(landing.params, landing.referrer).value
-            touch = [int(now.timestamp()), path, referrer, channel, landing.via[0], dict(landing.params)]
+            touch = [seconds, path, referrer, channel, landing.via[0], dict(landing.params)]
             history = [*history, touch][-settings.history_size :]
             first = first if first is not None else touch
             touched = True
 
-    if not touched and identifiers == current["i"]:
+    if not touched and identifiers == current["i"] and clicks == stored:
         return None
-    return wire.pack(first, history, identifiers)
+    return wire.pack(first, history, identifiers, clicks)
 
 
 def apply(current: Attribution, landing: Landing, *, now: datetime, settings: Settings) -> Attribution | None:

@@ -114,8 +114,9 @@ class CookieCodec:
         return data
 
     def read(self, raw: str | None) -> wire.Wire | None:
-        """The payload of a genuine, unexpired cookie of the current format; None for anything else
-        (a debug line is logged, without the value). The payload is shared: never mutate it."""
+        """The payload of a genuine, unexpired cookie (of the current format, or the previous one read
+        forward); None for anything else (a debug line is logged, without the value). The payload is
+        shared: never mutate it."""
         if not raw:
             return None
         if len(raw) > MAX_NAME_VALUE_BYTES:
@@ -129,10 +130,10 @@ class CookieCodec:
         except Exception as exc:
             log.debug("attribution cookie ignored: unreadable payload (%s)", type(exc).__name__)
             return None
-        if not wire.is_valid(data):
-            log.debug("attribution cookie ignored: signed, but not in the current format")
-            return None
-        return data  # type: ignore[no-any-return]
+        parsed = wire.parse(data, self.settings.click_id_windows)
+        if parsed is None:
+            log.debug("attribution cookie ignored: signed, but not in a format this version reads")
+        return parsed
 
     def decode(self, raw: str | None) -> Attribution:
         """The attribution in a cookie value; empty for a missing, tampered, expired, malformed,
@@ -141,7 +142,7 @@ class CookieCodec:
         attr = (
             wire.from_wire(data)
             if data is not None
-            else Attribution.model_construct(first=None, history=[], identifiers={})
+            else Attribution.model_construct(first=None, history=[], identifiers={}, clicks={})
         )
         return attr.with_windows(self.settings.click_id_windows)
 
@@ -153,7 +154,7 @@ class CookieCodec:
         """The signed cookie value, shrunk to the size budget (oldest middle touches go first)."""
         budget = MAX_NAME_VALUE_BYTES - len(self.settings.cookie_name) - 1
         for candidate in wire.shrinking(data):
-            value = self.sign(candidate)
+            value = self.sign(wire.compact(candidate, self.settings.click_id_windows))
             if len(value) <= budget:
                 return value
         raise AssertionError("unreachable: an attribution with no touches always fits")  # pragma: no cover

@@ -75,7 +75,10 @@ class AttributionState:
         """The models, built from the payload on first use."""
         if self._attr is None:
             data = self.payload()
-            attr = wire.from_wire(data) if data is not None else Attribution.model_construct(history=[], identifiers={})
+            if data is not None:
+                attr = wire.from_wire(data)
+            else:
+                attr = Attribution.model_construct(history=[], identifiers={}, clicks={})
             now = self.clock() if self.clock is not None else None
             self._attr = attr.with_windows(self.codec.settings.click_id_windows, now=now)
         return self._attr
