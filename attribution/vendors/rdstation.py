@@ -119,7 +119,8 @@ class RDStation(Vendor):
         if self.check(conversion) is not None:
             return []
         customer, attribution = conversion.customer, conversion.attribution
-        utm = attribution.utm
+        source = attribution.source  # UTMs and channel of one touch, never mixed
+        utm = source.utm if source is not None else {}
         payload: JSON = {
             "conversion_identifier": event_label(conversion, self.events),
             "email": customer.plain_email,
@@ -144,7 +145,7 @@ class RDStation(Vendor):
             "order_id": conversion.order.id if conversion.order else None,
             "value": str(conversion.value) if conversion.value is not None else None,
             "currency": conversion.currency,
-            "channel": conversion.attribution.channel.value if conversion.attribution.last else None,
+            "channel": touch.channel.value if (touch := conversion.attribution.source) is not None else None,
         }
         return own[source] if source in own else conversion.attribution.get(source)
 
