@@ -30,6 +30,9 @@ FORMAT_VERSION: Final = 1
 #: Budget for ``name=value``. Browsers keep cookies up to 4096 bytes of name, value and attributes;
 #: the attributes we add take well under 200.
 MAX_NAME_VALUE_BYTES: Final = 3800
+#: Most bytes of JSON a cookie may decode to. The reader stops there (no zip bombs), so the writer never
+#: produces more: repetitive values compress so well that a 1.7 KB cookie could otherwise hold 77 KB.
+MAX_DECODED_BYTES: Final = 64 * 1024
 _SALT: Final = "attribution.cookie.v1"
 _COMPRESS_FROM: Final = 600  # bytes of JSON; below this zlib rarely pays for itself
 _CACHE_SIZE: Final = 2048
@@ -58,8 +61,15 @@ class _Signer(TimestampSigner):
         return derived
 
 
+def _json(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def _dump(data: Any) -> bytes:
-    raw = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return _pack(_json(data))
+
+
+def _pack(raw: bytes) -> bytes:
     if len(raw) >= _COMPRESS_FROM:
         packed = zlib.compress(raw, 6)
         if len(packed) < len(raw):
@@ -72,7 +82,7 @@ def _load(payload: bytes) -> Any:
     data = payload[1:] if compressed else payload
     raw = base64.urlsafe_b64decode(data + b"=" * (-len(data) % 4))
     if compressed:
-        raw = zlib.decompressobj().decompress(raw, 64 * 1024)  # bounded: no zip bombs
+        raw = zlib.decompressobj().decompress(raw, MAX_DECODED_BYTES)  # bounded: no zip bombs
     return json.loads(raw)
 
 
@@ -151,10 +161,14 @@ class CookieCodec:
         return self.encode_wire(wire.to_wire(attr))
 
     def encode_wire(self, data: wire.Wire) -> str:
-        """The signed cookie value, shrunk to the size budget (oldest middle touches go first)."""
+        """The signed cookie value, shrunk until it fits the size budget and decodes within
+        ``MAX_DECODED_BYTES`` (oldest middle touches go first), so every cookie written reads back."""
         budget = MAX_NAME_VALUE_BYTES - len(self.settings.cookie_name) - 1
         for candidate in wire.shrinking(data):
-            value = self.sign(wire.compact(candidate, self.settings.click_id_windows))
+            raw = _json(wire.compact(candidate, self.settings.click_id_windows))
+            if len(raw) > MAX_DECODED_BYTES:
+                continue
+            value = self._signer.sign(_pack(raw)).decode("ascii")
             if len(value) <= budget:
                 return value
         raise AssertionError("unreachable: an attribution with no touches always fits")  # pragma: no cover

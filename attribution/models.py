@@ -229,8 +229,8 @@ class Attribution(BaseModel):
         window = windows.get("fbclid")
         if window is not None and len(parts) >= 4 and parts[2].isascii() and parts[2].isdigit():
             # in milliseconds, not datetimes: the cookie is the browser's, and any number may be in it
-            age_ms = now.timestamp() * 1000 - int(parts[2])
-            if age_ms > window.total_seconds() * 1000:
+            age_ms = int(now.timestamp() * 1000) - int(parts[2])
+            if age_ms > int(window.total_seconds() * 1000):
                 return None
         return fbc
 
