@@ -13,7 +13,6 @@ import hmac
 import json
 import logging
 import zlib
-from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -21,6 +20,7 @@ from itsdangerous import BadSignature, TimestampSigner
 from itsdangerous.signer import HMACAlgorithm
 
 from . import wire
+from .lru import ByteLRU
 from .models import Attribution
 from .settings import Settings
 
@@ -35,7 +35,9 @@ MAX_NAME_VALUE_BYTES: Final = 3800
 MAX_DECODED_BYTES: Final = 64 * 1024
 _SALT: Final = "attribution.cookie.v1"
 _COMPRESS_FROM: Final = 600  # bytes of JSON; below this zlib rarely pays for itself
-_CACHE_SIZE: Final = 2048
+#: What the verified-cookie cache may hold, and the most one entry may weigh (a larger one is re-verified).
+CACHE_BYTES: Final = 4 * 1024 * 1024
+_CACHE_ENTRY_BYTES: Final = 48 * 1024
 
 
 class _OneShotHMAC(HMACAlgorithm):
@@ -77,21 +79,23 @@ def _pack(raw: bytes) -> bytes:
     return base64.urlsafe_b64encode(raw).rstrip(b"=")
 
 
-def _load(payload: bytes) -> Any:
+def _load(payload: bytes) -> bytes:
+    """The JSON text of a payload, at most ``MAX_DECODED_BYTES`` of it."""
     compressed = payload.startswith(b".")
     data = payload[1:] if compressed else payload
     raw = base64.urlsafe_b64decode(data + b"=" * (-len(data) % 4))
     if compressed:
         raw = zlib.decompressobj().decompress(raw, MAX_DECODED_BYTES)  # bounded: no zip bombs
-    return json.loads(raw)
+    return raw
 
 
 class CookieCodec:
     """Encodes and decodes the attribution cookie; never raises on what a browser sends.
 
-    Verified payloads are kept in a small LRU cache keyed by the cookie value, so a returning visitor's
-    requests verify the signature once per process, not once per request. The cache holds the signing
-    time, so a cached value still expires on time.
+    Verified, parsed payloads are kept in an LRU cache keyed by the cookie value, so a returning visitor's
+    requests verify and parse once per process, not once per request. The cache is bounded by bytes
+    (``CACHE_BYTES``), so distinct large cookies cannot grow the process; it holds the signing time, so a
+    cached value still expires on time.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -102,26 +106,11 @@ class CookieCodec:
         self._attributes = f"; Path=/; Max-Age={self._max_age}; HttpOnly; SameSite=Lax"
         if settings.domain:
             self._attributes += f"; Domain={settings.domain}"
-        self._verified: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self._verified: ByteLRU[str, tuple[float, wire.Wire | None]] = ByteLRU(CACHE_BYTES, _CACHE_ENTRY_BYTES)
 
     def sign(self, data: Any) -> str:
         """Sign any JSON-serialisable payload as a cookie value (``to_wire`` output, normally)."""
         return self._signer.sign(_dump(data)).decode("ascii")
-
-    def verified_payload(self, raw: str) -> Any:
-        """The payload of a genuine, unexpired cookie value. Raises BadSignature (and its subclasses)
-        or a decoding error otherwise."""
-        hit = self._verified.get(raw)
-        now = datetime.now(UTC).timestamp()
-        if hit is not None and now - hit[0] <= self._max_age:
-            self._verified.move_to_end(raw)
-            return hit[1]
-        payload, signed_at = self._signer.unsign(raw, max_age=self._max_age, return_timestamp=True)
-        data = _load(payload)
-        self._verified[raw] = (signed_at.timestamp(), data)
-        if len(self._verified) > _CACHE_SIZE:
-            self._verified.popitem(last=False)
-        return data
 
     def read(self, raw: str | None) -> wire.Wire | None:
         """The payload of a genuine, unexpired cookie (of the current format, or the previous one read
@@ -132,8 +121,13 @@ class CookieCodec:
         if len(raw) > MAX_NAME_VALUE_BYTES:
             log.debug("attribution cookie ignored: %d bytes is over the size limit", len(raw))
             return None
+        hit = self._verified.get(raw)
+        if hit is not None and datetime.now(UTC).timestamp() - hit[0] <= self._max_age:
+            return hit[1]
         try:
-            data = self.verified_payload(raw)
+            payload, signed_at = self._signer.unsign(raw, max_age=self._max_age, return_timestamp=True)
+            text = _load(payload)
+            data = json.loads(text)
         except BadSignature as exc:
             log.debug("attribution cookie ignored: %s", type(exc).__name__)
             return None
@@ -143,6 +137,8 @@ class CookieCodec:
         parsed = wire.parse(data, self.settings.click_id_windows)
         if parsed is None:
             log.debug("attribution cookie ignored: signed, but not in a format this version reads")
+        # what the entry keeps alive: the value, and the parsed payload at about twice its JSON's size
+        self._verified.put(raw, (signed_at.timestamp(), parsed), len(raw) + 2 * len(text))
         return parsed
 
     def decode(self, raw: str | None) -> Attribution:
