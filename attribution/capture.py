@@ -16,7 +16,7 @@ from urllib.parse import unquote_plus, urlsplit
 
 from . import wire
 from .channels import classify
-from .models import Attribution, companions
+from .models import companions
 from .params import IDENTIFIER_COOKIES, MAX_ID_LENGTH, MAX_TEXT_LENGTH, UTM_PARAMS
 from .settings import Settings
 
@@ -205,11 +205,3 @@ def apply_wire(current: wire.Wire | None, landing: Landing, *, now: datetime, se
     if not touched and identifiers == current["i"] and clicks == stored:
         return None
     return wire.pack(first, history, identifiers, clicks)
-
-
-def apply(current: Attribution, landing: Landing, *, now: datetime, settings: Settings) -> Attribution | None:
-    """``apply_wire`` for models: the attribution after this landing, or None when nothing changed."""
-    updated = apply_wire(wire.to_wire(current), landing, now=now, settings=settings)
-    if updated is None:
-        return None
-    return wire.from_wire(updated).with_windows(settings.click_id_windows)

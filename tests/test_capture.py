@@ -8,9 +8,10 @@ from urllib.parse import urlencode
 import pytest
 from capi_param_builder import ParamBuilder
 
+from attribution import wire
 from attribution.capture import (
     Landing,
-    apply,
+    apply_wire,
     build_fbc,
     external_referrer,
     fbc_subdomain_index,
@@ -18,7 +19,7 @@ from attribution.capture import (
     tracked_params,
 )
 from attribution.channels import classify
-from attribution.models import Attribution, Channel
+from attribution.models import Channel
 from attribution.params import MAX_TEXT_LENGTH, TRACKED_PARAMS
 from attribution.settings import Settings
 
@@ -155,32 +156,42 @@ def test_fbc_subdomain_index() -> None:
 
 def test_fbclid_builds_fbc_when_the_cookie_is_missing_or_holds_another_click() -> None:
     landing = Landing(params={"fbclid": "NEW"}, host="example.com", cookies={"fbc": "fb.1.1.OLD"})
-    attr = apply(Attribution(), landing, now=NOW, settings=SETTINGS)
-    assert attr is not None
-    assert attr.identifiers["fbc"] == f"fb.1.{int(NOW.timestamp() * 1000)}.NEW"
+    updated = apply_wire(None, landing, now=NOW, settings=SETTINGS)
+    assert updated is not None
+    assert updated["i"]["fbc"] == f"fb.1.{int(NOW.timestamp() * 1000)}.NEW"
 
 
 def test_an_fbc_cookie_for_the_same_click_passes_through_unchanged() -> None:
     cookie = "fb.1.1700000000000.SAME.AQIBAAAB"
     landing = Landing(params={"fbclid": "SAME"}, host="example.com", cookies={"fbc": cookie})
-    attr = apply(Attribution(), landing, now=NOW, settings=SETTINGS)
-    assert attr is not None
-    assert attr.identifiers["fbc"] == cookie
+    updated = apply_wire(None, landing, now=NOW, settings=SETTINGS)
+    assert updated is not None
+    assert updated["i"]["fbc"] == cookie
 
 
 def test_the_same_landing_twice_changes_nothing() -> None:
     landing = Landing(params={"utm_source": "x"}, path="/a")
-    once = apply(Attribution(), landing, now=NOW, settings=SETTINGS)
+    once = apply_wire(None, landing, now=NOW, settings=SETTINGS)
     assert once is not None
-    assert apply(once, landing, now=NOW + timedelta(minutes=1), settings=SETTINGS) is None
+    assert apply_wire(once, landing, now=NOW + timedelta(minutes=1), settings=SETTINGS) is None
+
+
+def test_capture_never_mutates_the_payload_it_is_given() -> None:
+    current = apply_wire(None, Landing(params={"utm_source": "x", "gclid": "G"}, path="/a"), now=NOW, settings=SETTINGS)
+    assert current is not None
+    before = repr(current)
+    later = Landing(params={"gclid": "G2"}, path="/b", cookies={"fbp": "fb.1.1.2"})
+    assert apply_wire(current, later, now=NOW + timedelta(days=1), settings=SETTINGS) is not None
+    assert repr(current) == before
 
 
 def test_history_is_capped_and_first_touch_kept() -> None:
-    attr = Attribution()
+    data = None
     for i in range(12):
-        updated = apply(attr, Landing(params={"utm_campaign": f"c{i}"}), now=NOW, settings=SETTINGS)
-        assert updated is not None
-        attr = updated
+        data = apply_wire(data, Landing(params={"utm_campaign": f"c{i}"}), now=NOW, settings=SETTINGS)
+        assert data is not None
+    assert data is not None
+    attr = wire.from_wire(data)
     assert len(attr.history) == 5
     assert attr.first is not None
     assert attr.first.params == {"utm_campaign": "c0"}
