@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Literal, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
@@ -13,6 +13,29 @@ from .params import CLICK_ID_COMPANIONS, CLICK_IDS, DEFAULT_CLICK_ID_WINDOWS, UT
 
 _UTM = frozenset(UTM_PARAMS)
 _T = TypeVar("_T")
+_M = TypeVar("_M", bound=BaseModel)
+_set = object.__setattr__
+
+
+def trusted(cls: type[_M], fields: dict[str, Any]) -> _M:
+    """A model from complete, already-checked field values (every field given, in declaration order).
+
+    What ``model_construct`` makes for these models (no aliases, no extra fields), without its per-field
+    work: a page that reads six touches pays about a fifth. A test checks both give the same instance.
+    """
+    m = cls.__new__(cls)
+    _set(m, "__dict__", fields)
+    _set(m, "__pydantic_fields_set__", set(fields))
+    _set(m, "__pydantic_extra__", None)
+    private = _private_defaults.get(cls)
+    if private is None:
+        attributes = cls.__private_attributes__
+        private = _private_defaults[cls] = {k: a.get_default() for k, a in attributes.items()} if attributes else {}
+    _set(m, "__pydantic_private__", dict(private) if private else None)
+    return m
+
+
+_private_defaults: dict[type[BaseModel], dict[str, Any]] = {}
 
 
 class Channel(StrEnum):
@@ -115,8 +138,11 @@ class Attribution(BaseModel):
 
     def with_windows(self, windows: Mapping[str, timedelta], now: datetime | None = None) -> Attribution:
         """Use these click-id windows (and, for tests and replays, this clock) for every read."""
-        self._windows = windows
-        self._now = now
+        private = self.__pydantic_private__
+        if private is None:  # pragma: no cover - pydantic always sets it for a model with private attributes
+            self._windows, self._now = windows, now
+        else:  # straight into the private dict: pydantic's __setattr__ costs a microsecond each
+            private["_windows"], private["_now"] = windows, now
         return self
 
     def __eq__(self, other: object) -> bool:
@@ -140,7 +166,9 @@ class Attribution(BaseModel):
         newest_first = self.history[::-1]
         first = self.first
         # the first touch is either history[0] (until the history overflows) or kept apart from it
-        if first is not None and not (self.history and (self.history[0] is first or self.history[0] == first)):
+        # (times compared first: a model's own == costs microseconds, and they nearly always differ)
+        head = self.history[0] if self.history else None
+        if first is not None and not (head is first or (head is not None and head.at == first.at and head == first)):
             newest_first.append(first)
         return newest_first
 

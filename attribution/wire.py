@@ -18,7 +18,7 @@ from collections.abc import Collection, Iterator
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from .models import Attribution, Channel, Click, Touch, clicks_from
+from .models import Attribution, Channel, Click, Touch, clicks_from, trusted
 from .params import CLICK_IDS
 
 VERSION: Final = 2
@@ -29,7 +29,7 @@ WireClick = list[Any]
 #: The last second ``datetime`` can hold (9999-12-31): a signed payload's times beyond it read as invalid.
 MAX_TIME: Final = 253_402_300_799
 
-_CHANNELS: Final = frozenset(c.value for c in Channel)
+_CHANNELS: Final = {c.value: c for c in Channel}
 _KEYS_V1: Final = frozenset(("v", "f", "h", "i"))
 _KEYS: Final = frozenset(("v", "f", "h", "i", "c"))
 _CORE_PARAMS: Final = frozenset(
@@ -147,16 +147,31 @@ def touch_to_wire(t: Touch) -> WireTouch:
     return [int(t.at.timestamp()), t.path, t.referrer or "", t.channel.value, t.via[0], dict(t.params)]
 
 
+_times: dict[int, datetime] = {}
+_TIMES_KEPT: Final = 4096  # ~0.5 MB at most; datetimes are immutable, so shared safely
+
+
+def _datetime(at: int) -> datetime:
+    """``datetime.fromtimestamp(at, UTC)``, remembered: a returning visitor's touches are read on every page."""
+    found = _times.get(at)
+    if found is None:
+        if len(_times) >= _TIMES_KEPT:
+            _times.clear()
+        found = _times[at] = datetime.fromtimestamp(at, UTC)
+    return found
+
+
 def touch_from_wire(t: WireTouch) -> Touch:
     at, path, referrer, channel, via, params = t
-    return Touch.model_construct(  # validated by parse already
-        at=datetime.fromtimestamp(at, UTC),
-        path=path,
-        referrer=referrer or None,
-        channel=Channel(channel),
-        via="browser" if via == "b" else "server",
-        params=dict(params),
-    )
+    fields = {  # checked by parse already
+        "at": _datetime(at),
+        "params": dict(params),
+        "path": path,
+        "referrer": referrer or None,
+        "channel": _CHANNELS[channel],
+        "via": "browser" if via == "b" else "server",
+    }
+    return trusted(Touch, fields)
 
 
 def to_wire(attr: Attribution) -> Wire:
@@ -176,12 +191,14 @@ def from_wire(wire: Wire) -> Attribution:
     if raw_first is not None:
         first = history[0] if wire["f"] == 0 else touch_from_wire(raw_first)
     clicks = {
-        key: Click.model_construct(
-            value=c[0], at=datetime.fromtimestamp(c[1], UTC), params=dict(c[2]) if len(c) == 3 else {}
+        key: trusted(
+            Click,
+            {"value": c[0], "at": _datetime(c[1]), "params": dict(c[2]) if len(c) == 3 else {}},
         )
         for key, c in wire["c"].items()
     }
-    return Attribution.model_construct(first=first, history=history, identifiers=dict(wire["i"]), clicks=clicks)
+    fields = {"first": first, "history": history, "identifiers": dict(wire["i"]), "clicks": clicks}
+    return trusted(Attribution, fields)
 
 
 def _core(t: WireTouch) -> WireTouch:

@@ -140,3 +140,21 @@ def test_any_field_replaced_by_any_json_value_never_raises(path: tuple[Any, ...]
 @given(payload=JSON)
 def test_any_json_payload_never_raises(payload: Any) -> None:
     exercise(payload)
+
+
+def test_models_built_from_a_payload_equal_what_pydantic_itself_constructs() -> None:
+    from attribution.models import Click, Touch
+    from attribution.wire import from_wire, parse
+
+    data = parse(valid())
+    assert data is not None
+    attr = from_wire(data)
+    assert attr.first is not None
+    for model in (attr.first, *attr.history, *attr.clicks.values()):
+        twin = type(model).model_construct(**model.__dict__)
+        assert (model, model.model_dump(), repr(model)) == (twin, twin.model_dump(), repr(twin))
+        assert model.model_fields_set == twin.model_fields_set
+    twin_attr = Attribution.model_construct(**attr.__dict__)
+    assert (attr.model_dump(), repr(attr)) == (twin_attr.model_dump(), repr(twin_attr))
+    assert isinstance(attr.first, Touch)
+    assert all(isinstance(c, Click) for c in attr.clicks.values())
