@@ -21,8 +21,6 @@ from .params import IDENTIFIER_COOKIES, MAX_ID_LENGTH, MAX_TEXT_LENGTH, UTM_PARA
 from .settings import Settings
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# Ids are opaque tokens: printable ASCII with no spaces. Anything else is not an id an ad platform issued.
-_ID = re.compile(r"^[\x21-\x7e]+$")
 _FREE_TEXT = frozenset(UTM_PARAMS)
 MAX_PATH_LENGTH = 200
 MAX_QUERY_FIELDS = 2000
@@ -53,10 +51,11 @@ def clean_value(key: str, raw: str) -> str | None:
     (never decoded further, lowercased or cut: a changed click id attributes to nobody) or dropped whole.
     """
     if key in _FREE_TEXT:
-        value = _CONTROL.sub("", raw).strip()
+        value = (raw if raw.isprintable() else _CONTROL.sub("", raw)).strip()
         return value[:MAX_TEXT_LENGTH] or None
     value = raw.strip()
-    if not value or len(value) > MAX_ID_LENGTH or not _ID.match(value):
+    # Ids are opaque tokens: printable ASCII with no spaces; anything else is not an id an ad platform issued.
+    if not value or len(value) > MAX_ID_LENGTH or not (value.isascii() and value.isprintable()) or " " in value:
         return None
     return value
 

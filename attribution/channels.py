@@ -103,16 +103,19 @@ def is_social_site(host: str) -> bool:
 
 def classify(params: Mapping[str, str], referrer: str | None) -> Channel:
     """The channel of one landing from its captured parameters and referring host."""
+    # click ids first: they decide alone, before any look at the source's host
+    for key in _PAID_SEARCH_IDS:
+        if key in params:
+            return Channel.PAID_SEARCH
+    if "dclid" in params:
+        return Channel.DISPLAY
+    for key in _PAID_SOCIAL_IDS:
+        if key in params:
+            return Channel.PAID_SOCIAL
+
     medium = params.get("utm_medium", "").strip().lower()
     source = params.get("utm_source", "").strip().lower()
     social_source = bool(source) and (is_social_site(source) or source in SOCIAL_SITES or source in ("fb", "ig"))
-
-    if any(k in params for k in _PAID_SEARCH_IDS):
-        return Channel.PAID_SEARCH
-    if "dclid" in params:
-        return Channel.DISPLAY
-    if any(k in params for k in _PAID_SOCIAL_IDS):
-        return Channel.PAID_SOCIAL
 
     if medium:
         if medium in _EMAIL_MEDIUM:

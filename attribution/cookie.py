@@ -40,18 +40,28 @@ CACHE_BYTES: Final = 4 * 1024 * 1024
 _CACHE_ENTRY_BYTES: Final = 48 * 1024
 
 
-class _OneShotHMAC(HMACAlgorithm):
-    """HMAC-SHA1 through ``hmac.digest``: OpenSSL's one-shot call, ~10x faster than ``hmac.new`` here."""
+class _PreKeyedHMAC(HMACAlgorithm):
+    """HMAC-SHA1 from a keyed object made once per key and copied per call: the key's two hash blocks
+    are not recomputed on every sign and verify (cheaper than even ``hmac.digest``'s one-shot call)."""
+
+    def __init__(self) -> None:
+        super().__init__(hashlib.sha1)
+        self._keyed: dict[bytes, hmac.HMAC] = {}
 
     def get_signature(self, key: bytes, value: bytes) -> bytes:
-        return hmac.digest(key, value, "sha1")
+        keyed = self._keyed.get(key)
+        if keyed is None:
+            keyed = self._keyed[key] = hmac.new(key, digestmod=hashlib.sha1)
+        mac = keyed.copy()
+        mac.update(value)
+        return mac.digest()
 
 
 class _Signer(TimestampSigner):
     """itsdangerous' TimestampSigner, deriving each key once instead of on every sign and verify."""
 
     def __init__(self, keys: list[str]) -> None:
-        super().__init__(keys, salt=_SALT, algorithm=_OneShotHMAC(hashlib.sha1))
+        super().__init__(keys, salt=_SALT, algorithm=_PreKeyedHMAC())
         self._derived: dict[bytes, bytes] = {}
 
     def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
@@ -63,8 +73,11 @@ class _Signer(TimestampSigner):
         return derived
 
 
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # json.dumps makes one per call
+
+
 def _json(data: Any) -> bytes:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(data).encode()
 
 
 def _dump(data: Any) -> bytes:

@@ -18,7 +18,7 @@ from collections.abc import Collection, Iterator
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from .models import Attribution, Channel, Click, Touch, clicks_from, trusted
+from .models import Attribution, Channel, Click, Touch, clicks_from, companions, trusted
 from .params import CLICK_IDS
 
 VERSION: Final = 2
@@ -128,8 +128,31 @@ def parse(data: Any, click_keys: Collection[str] = CLICK_IDS) -> Wire | None:
 def compact(data: Wire, click_keys: Collection[str] = CLICK_IDS) -> Wire:
     """The payload as stored: click ids whose value and time a kept touch already says are left out of
     ``"c"`` (``parse`` derives them back), so a click id is not paid for twice."""
-    derived = _derived(data, click_keys)
-    return {**data, "c": {k: c for k, c in data["c"].items() if derived.get(k) != c}}
+    stored = data["c"]
+    if not stored:
+        return data
+    first, history = first_of(data), data["h"]
+    newest_first = history[::-1] + ([first] if first is not None and data["f"] != 0 else [])
+    kept = {k: c for k, c in stored.items() if k not in click_keys or not _said_by(newest_first, k, c)}
+    return data if len(kept) == len(stored) else {**data, "c": kept}
+
+
+def _said_by(newest_first: list[WireTouch], key: str, entry: WireClick) -> bool:
+    """Whether ``_derived`` gives exactly ``entry`` for ``key``: the newest value's time is that of the
+    oldest touch in its latest unbroken run (per key, without building the whole derivation)."""
+    found: WireTouch | None = None
+    for touch in newest_first:
+        value = touch[5].get(key)
+        if value is None:
+            continue
+        if value != entry[0]:
+            if found is None:
+                return False
+            break
+        found = touch
+    if found is None or found[0] != entry[1]:
+        return False
+    return companions(key, found[5]) == (entry[2] if len(entry) == 3 else {})
 
 
 def _derived(data: Wire, click_keys: Collection[str]) -> dict[str, WireClick]:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
 from capi_param_builder import ParamBuilder
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from attribution import wire
 from attribution.capture import (
     Landing,
     apply_wire,
     build_fbc,
+    clean_value,
     external_referrer,
     fbc_subdomain_index,
     identifiers_from_cookies,
@@ -230,3 +234,21 @@ def test_history_is_capped_and_first_touch_kept() -> None:
 )
 def test_channels(params: dict[str, str], referrer: str | None, channel: Channel) -> None:
     assert classify(params, referrer) is channel
+
+
+_REFERENCE_ID = re.compile(r"^[\x21-\x7e]+$")
+_REFERENCE_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    raw=st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
+    | st.text(alphabet="ab \t\x00\x7f\x1f\u200b", max_size=12)
+)
+def test_the_cleaner_keeps_exactly_what_the_rules_say(raw: str) -> None:
+    # the rules, written the plain way: ids are printable ASCII without spaces, text loses control characters
+    stripped = raw.strip()
+    expected_id = stripped if stripped and len(stripped) <= 500 and _REFERENCE_ID.match(stripped) else None
+    assert clean_value("gclid", raw) == expected_id
+    expected_text = _REFERENCE_CONTROL.sub("", raw).strip()[:MAX_TEXT_LENGTH] or None
+    assert clean_value("utm_source", raw) == expected_text

@@ -158,3 +158,33 @@ def test_models_built_from_a_payload_equal_what_pydantic_itself_constructs() -> 
     assert (attr.model_dump(), repr(attr)) == (twin_attr.model_dump(), repr(twin_attr))
     assert isinstance(attr.first, Touch)
     assert all(isinstance(c, Click) for c in attr.clicks.values())
+
+
+_KEYS = ("gclid", "ctwa_clid")
+_PARAMS = st.dictionaries(
+    st.sampled_from((*_KEYS, "utm_source", "sendout_id")), st.sampled_from(("A", "B", "C")), max_size=3
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    touches=st.lists(st.tuples(st.integers(0, 50), _PARAMS), min_size=0, max_size=7),
+    first_apart=st.booleans(),
+    stored=st.dictionaries(
+        st.sampled_from(_KEYS),
+        st.tuples(st.sampled_from(("A", "B", "C")), st.integers(0, 50), st.sampled_from(({}, {"sendout_id": "A"}))),
+        max_size=2,
+    ),
+)
+def test_the_stored_form_reads_back_to_the_same_click_ids(
+    touches: list[tuple[int, dict[str, str]]], first_apart: bool, stored: dict[str, tuple[str, int, dict[str, str]]]
+) -> None:
+    from attribution import wire
+
+    wire_touches = [[at, "/", "", "other", "s", params] for at, params in sorted(touches, key=lambda t: t[0])]
+    first = wire_touches[0] if wire_touches else None
+    history = wire_touches[1:] if first_apart else wire_touches
+    clicks = {k: [v, at, p] if p else [v, at] for k, (v, at, p) in stored.items()}
+    full = wire.parse(wire.pack(first, history, {}, clicks))
+    assert full is not None
+    assert wire.parse(wire.compact(full)) == full
