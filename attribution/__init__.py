@@ -1,15 +1,19 @@
 """asgi-attribution: browser-to-server ad attribution for any ASGI site.
 
 Capture (``AttributionMiddleware``), read (``get_attribution``), check out (``Tracker``), deliver
-durably (the outbox and ``Worker``), to five vendors (``Whop``, ``RDStation``, ``Connectly``,
-``ConvertLoop``, ``XAds``). Jinja2 helpers live in ``attribution.templating`` (the ``jinja2`` extra).
+durably (the outbox and ``Worker``), to the vendors in ``VENDORS`` (``Whop``, ``RDStation``, ``Connectly``,
+``ConvertLoop``, ``XAds``, ``MetaConversions``, ``GoogleAds``, ``TikTok``). Jinja2 helpers live in
+``attribution.templating`` (the ``jinja2`` extra).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._version import package_version
+from .consent import Consent
 from .conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext
+from .dedup import event_id
 from .errors import (
     AttributionError,
     ConfigurationError,
@@ -20,14 +24,31 @@ from .errors import (
     TokenError,
 )
 from .forms import hidden_fields
-from .middleware import AttributionMiddleware, get_attribution
+from .meta_cookies import MetaCookies
+from .middleware import AttributionMiddleware
 from .models import Attribution, Channel, Touch
 from .outbox import Delivery, Outbox, SQLiteOutbox, Status
+from .redact import redact
 from .retry import RetryPolicy
 from .snippet import script_tag
+from .state import get_attribution, get_consent
 from .tracker import CheckoutResult, Tracker, VendorResult
-from .vendors import VENDORS, Connectly, ConvertLoop, RDStation, Secret, Vendor, Whop, XAds
+from .vendors import (
+    VENDORS,
+    Connectly,
+    ConvertLoop,
+    GoogleAds,
+    MetaConversions,
+    RDStation,
+    Secret,
+    TikTok,
+    Vendor,
+    Whop,
+    XAds,
+)
 from .worker import Worker
+
+__version__ = package_version()
 
 if TYPE_CHECKING:
     from .templating import install_jinja2
@@ -41,14 +62,18 @@ __all__ = [
     "CheckoutResult",
     "ConfigurationError",
     "Connectly",
+    "Consent",
     "Conversion",
     "ConvertLoop",
     "Customer",
     "Delivery",
     "DeliveryError",
     "EventName",
+    "GoogleAds",
     "InvalidConversionError",
     "LineItem",
+    "MetaConversions",
+    "MetaCookies",
     "MiddlewareNotInstalledError",
     "Order",
     "Outbox",
@@ -59,6 +84,7 @@ __all__ = [
     "SQLiteOutbox",
     "Secret",
     "Status",
+    "TikTok",
     "TokenError",
     "Touch",
     "Tracker",
@@ -67,9 +93,12 @@ __all__ = [
     "Whop",
     "Worker",
     "XAds",
+    "event_id",
     "get_attribution",
+    "get_consent",
     "hidden_fields",
     "install_jinja2",
+    "redact",
     "script_tag",
 ]
 

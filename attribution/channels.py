@@ -1,5 +1,9 @@
 """Which channel a landing belongs to: click ids first, then utm_medium/utm_source, then the referrer.
 
+Search engines, social networks and AI assistants come from Matomo's maintained lists (generated into
+``referrers.py``), so ``chatgpt.com`` or ``perplexity.ai`` as a referrer or ``utm_source`` is
+``ai_assistant``, not a plain referral.
+
 The rules follow GA4's default channel grouping in spirit, with one deliberate difference: a lone
 ``fbclid`` or ``igshid`` counts as organic social, because Meta adds them to organic outbound links as
 well as ads; an ad click is told apart by its utm_medium (``paid_social``, ``cpc`` ...).
@@ -12,8 +16,16 @@ from collections.abc import Mapping
 from typing import Final
 
 from .models import Channel
+from .referrers import (
+    AI_ASSISTANT_HOSTS,
+    AI_ASSISTANT_NAMES,
+    SEARCH_HOSTS,
+    SEARCH_NAMES,
+    SOCIAL_HOSTS,
+    SOCIAL_NAMES,
+)
 
-_PAID_SEARCH_IDS: Final = ("gclid", "gbraid", "wbraid", "msclkid")
+_PAID_SEARCH_IDS: Final = ("gclid", "gbraid", "wbraid", "msclkid", "yclid", "gad_source")
 _PAID_SOCIAL_IDS: Final = (
     "ttclid",
     "twclid",
@@ -21,101 +33,85 @@ _PAID_SOCIAL_IDS: Final = (
     "rdt_cid",
     "sccid",
     "epik",
+    "qclid",
     "ctwa_clid",
     "cnct_tracking_id",
 )
 _ORGANIC_SOCIAL_IDS: Final = ("fbclid", "igshid", "ig_sid")
+_EMAIL_IDS: Final = ("mc_cid", "_kx")  # Mailchimp campaign, Klaviyo profile exchange
 
-SEARCH_ENGINES: Final = frozenset(
-    (
-        "google",
-        "bing",
-        "yahoo",
-        "duckduckgo",
-        "baidu",
-        "yandex",
-        "ecosia",
-        "ask",
-        "naver",
-        "seznam",
-        "qwant",
-        "startpage",
-        "brave",
-        "aol",
-    )
-)
-SOCIAL_SITES: Final = frozenset(
-    (
-        "facebook",
-        "fb",
-        "instagram",
-        "t.co",
-        "twitter",
-        "x.com",
-        "linkedin",
-        "lnkd.in",
-        "pinterest",
-        "reddit",
-        "tiktok",
-        "youtube",
-        "youtu.be",
-        "whatsapp",
-        "wa.me",
-        "threads",
-        "snapchat",
-        "tumblr",
-        "vk.com",
-        "quora",
-        "discord",
-        "telegram",
-        "t.me",
-        "mastodon",
-        "bsky",
-    )
-)
+#: What Matomo's list lacks: messaging apps and the short names sites put in ``utm_source``.
+EXTRA_SOCIAL_HOSTS: Final = frozenset(("whatsapp.com", "wa.me", "web.whatsapp.com", "fb.com", "quora.com"))
+EXTRA_SOCIAL_NAMES: Final = frozenset(("fb", "ig", "tw", "yt", "li", "whatsapp", "quora"))
 EMAIL_SITES: Final = frozenset(("mail.google.com", "outlook.live.com", "mail.yahoo.com", "mail.proton.me"))
 
 _PAID_MEDIUM = re.compile(r"^(.*cp.|ppc|retargeting|paid.*)$")
 _SOCIAL_MEDIUM = frozenset(("social", "social-network", "social-media", "social_media", "sm", "network"))
 _DISPLAY_MEDIUM = frozenset(("display", "banner", "expandable", "interstitial", "cpm"))
 _EMAIL_MEDIUM = frozenset(("email", "e-mail", "e_mail", "newsletter"))
+_NOT_NAME = re.compile(r"[^a-z0-9]")
 
 
-def _host_matches(host: str, names: frozenset[str]) -> bool:
-    """``www.google.co.uk`` matches ``google``; ``t.co`` matches ``t.co`` but ``nyt.com`` does not."""
-    labels = host.lower().split(".")
-    for name in names:
-        if "." in name:
-            if host == name or host.endswith("." + name):
-                return True
-        elif name in labels[:-1]:
-            return True
-    return False
+def _listed(host: str, hosts: frozenset[str], *, parents: bool) -> bool:
+    """``host`` is in ``hosts``, directly, as ``name.{}`` (any TLD, ``co.uk`` too) or ``{}.domain`` (any
+    country subdomain); with ``parents``, a subdomain of a listed host counts (``l.facebook.com``)."""
+    host = host.lower().removeprefix("www.")
+    if host in hosts:
+        return True
+    labels = host.split(".")
+    count = len(labels)
+    if any(k >= 1 and ".".join(labels[:k]) + ".{}" in hosts for k in (count - 1, count - 2)):
+        return True
+    if count >= 3 and "{}." + ".".join(labels[1:]) in hosts:
+        return True
+    return parents and any(".".join(labels[i:]) in hosts for i in range(1, count - 1))
 
 
 def is_search_engine(host: str) -> bool:
-    return _host_matches(host, SEARCH_ENGINES)
+    return _listed(host, SEARCH_HOSTS, parents=False)
 
 
 def is_social_site(host: str) -> bool:
-    return _host_matches(host, SOCIAL_SITES)
+    return _listed(host, SOCIAL_HOSTS, parents=True) or _listed(host, EXTRA_SOCIAL_HOSTS, parents=True)
+
+
+def is_ai_assistant(host: str) -> bool:
+    return _listed(host, AI_ASSISTANT_HOSTS, parents=True)
+
+
+def _source_kind(source: str) -> Channel | None:
+    """What a ``utm_source`` names: a host (``chatgpt.com``) or a name (``google``, ``fb``)."""
+    if "." in source:
+        if is_ai_assistant(source):
+            return Channel.AI_ASSISTANT
+        if is_social_site(source):
+            return Channel.ORGANIC_SOCIAL
+        if is_search_engine(source):
+            return Channel.ORGANIC_SEARCH
+    name = _NOT_NAME.sub("", source)
+    if name in AI_ASSISTANT_NAMES:
+        return Channel.AI_ASSISTANT
+    if name in SOCIAL_NAMES or name in EXTRA_SOCIAL_NAMES:
+        return Channel.ORGANIC_SOCIAL
+    if name in SEARCH_NAMES:
+        return Channel.ORGANIC_SEARCH
+    return None
 
 
 def classify(params: Mapping[str, str], referrer: str | None) -> Channel:
     """The channel of one landing from its captured parameters and referring host."""
-    # click ids first: they decide alone, before any look at the source's host
-    for key in _PAID_SEARCH_IDS:
-        if key in params:
-            return Channel.PAID_SEARCH
+    if any(k in params for k in _PAID_SEARCH_IDS):
+        return Channel.PAID_SEARCH
     if "dclid" in params:
         return Channel.DISPLAY
-    for key in _PAID_SOCIAL_IDS:
-        if key in params:
-            return Channel.PAID_SOCIAL
+    if any(k in params for k in _PAID_SOCIAL_IDS):
+        return Channel.PAID_SOCIAL
+    if "irclickid" in params:
+        return Channel.AFFILIATE
 
     medium = params.get("utm_medium", "").strip().lower()
     source = params.get("utm_source", "").strip().lower()
-    social_source = bool(source) and (is_social_site(source) or source in SOCIAL_SITES or source in ("fb", "ig"))
+    kind = _source_kind(source) if source else None
 
     if medium:
         if medium in _EMAIL_MEDIUM:
@@ -127,30 +123,34 @@ def classify(params: Mapping[str, str], referrer: str | None) -> Channel:
         if medium in _DISPLAY_MEDIUM:
             return Channel.DISPLAY
         if _PAID_MEDIUM.match(medium):
-            social = social_source or "social" in medium or any(k in params for k in _ORGANIC_SOCIAL_IDS)
-            if social:
+            social = kind is Channel.ORGANIC_SOCIAL or "social" in medium
+            if social or any(k in params for k in _ORGANIC_SOCIAL_IDS):
                 return Channel.PAID_SOCIAL
-            search = medium in ("cpc", "ppc", "paid_search", "paidsearch") or is_search_engine(source)
+            search = medium in ("cpc", "ppc", "paid_search", "paidsearch") or kind is Channel.ORGANIC_SEARCH
             return Channel.PAID_SEARCH if search else Channel.PAID_OTHER
         if medium in _SOCIAL_MEDIUM or "social" in medium:
             return Channel.ORGANIC_SOCIAL
         if medium == "organic":
             return Channel.ORGANIC_SEARCH
         if medium == "referral":
-            return Channel.REFERRAL
+            return Channel.AI_ASSISTANT if kind is Channel.AI_ASSISTANT else Channel.REFERRAL
 
-    if any(k in params for k in _ORGANIC_SOCIAL_IDS) or social_source:
+    if any(k in params for k in _ORGANIC_SOCIAL_IDS):
         return Channel.ORGANIC_SOCIAL
-    if source and is_search_engine(source):
-        return Channel.ORGANIC_SEARCH
+    if any(k in params for k in _EMAIL_IDS):
+        return Channel.EMAIL
+    if kind is not None:
+        return kind
 
     if referrer:
         host = referrer.lower()
         if host in EMAIL_SITES:
             return Channel.EMAIL
-        if is_search_engine(host):
-            return Channel.ORGANIC_SEARCH
+        if is_ai_assistant(host):
+            return Channel.AI_ASSISTANT
         if is_social_site(host):
             return Channel.ORGANIC_SOCIAL
+        if is_search_engine(host):
+            return Channel.ORGANIC_SEARCH
         return Channel.REFERRAL
     return Channel.OTHER if params else Channel.DIRECT

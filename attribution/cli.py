@@ -1,6 +1,6 @@
 """``attribution``: the operator's view of the outbox, the worker as a process, and a setup check.
 
-    attribution status                       counts per vendor and status
+    attribution status                       counts per vendor and status, oldest waiting, last errors
     attribution list [--status S] [--vendor V] [--limit N]
     attribution show ID [--reveal]           a delivery, its request and the vendor's answers (PII masked)
     attribution retry ID [ID ...] | --dead   send again (attempts start from zero)
@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import contextlib
 import importlib
-import ipaddress
 import json
 import os
 import re
@@ -33,49 +32,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .conversion import Conversion, Customer, LineItem, Order, RequestContext
-from .errors import AttributionError, ConfigurationError
+from .errors import AttributionError, ConfigurationError, OutboxError
 from .models import Attribution, Channel, Touch
-from .outbox.base import TERMINAL, Outbox, Status
+from .outbox.base import TERMINAL, Delivery, Outbox, Status
 from .outbox.sqlite import SQLiteOutbox
+from .redact import personal_values, redact, redact_json
 from .tracker import DEFAULT_OUTBOX, Tracker
 from .vendors.base import Vendor
 from .worker import describe_request
 
-#: Keys whose values are personal data in any vendor's payload; ``show`` masks them unless ``--reveal``.
-PII_KEYS = frozenset(
-    {
-        "email", "phone", "personal_phone", "mobile_phone", "hashed_email", "hashed_phone_number",
-        "first_name", "last_name", "name", "full_name", "username", "birthdate", "gender",
-        "city", "state", "postal_code", "zip", "country", "address", "company_address",
-        "ip", "ip_address", "client_ip_address", "user_agent", "client_user_agent",
-        "external_id", "user_id", "member_id", "membership_id", "anonymous_id", "pid", "client_tracking_id",
-        "twclid", "fbc", "fbp", "ga", "ttp",
-    }
-)  # fmt: skip
-_EMAIL = re.compile(r"[^\s@\"',;<>]+@[^\s@\"',;<>]+\.[A-Za-z]{2,}")
-_IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
-
-
-def mask_text(text: str) -> str:
-    """Emails and IPv4 addresses in free text (errors, answers) masked."""
-    return _IPV4.sub("***.***.***.***", _EMAIL.sub("***@***", text))
-
-
-def mask_pii(value: Any, key: str = "") -> Any:
-    """A copy of a JSON value with personal data masked: values under ``PII_KEYS``, and emails and IP
-    addresses anywhere."""
-    if isinstance(value, dict):
-        return {k: mask_pii(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_pii(v, key) for v in value]
-    if key.lower() in PII_KEYS and value not in (None, ""):
-        return "***"
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            ipaddress.ip_address(value)
-            return "***"
-        return mask_text(value)
-    return value
+#: ``status`` looks for the last error among this many of each vendor's newest deliveries.
+RECENT = 200
 
 
 def parse_age(text: str) -> timedelta:
@@ -98,12 +65,44 @@ def load_tracker(spec: str) -> Tracker:
     try:
         obj: Any = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
-        raise ConfigurationError(f"--config {spec!r}: {exc}") from None
+        raise ConfigurationError(f"--config {spec!r}: {redact(str(exc))}") from None
+    except Exception as exc:  # the site's module failed while importing: one line, not a traceback
+        raise ConfigurationError(f"--config {spec!r}: importing failed: {_error(exc)}") from None
     if not isinstance(obj, Tracker) and callable(obj):
-        obj = obj()
+        try:
+            obj = obj()
+        except Exception as exc:
+            raise ConfigurationError(f"--config {spec!r}: calling it failed: {_error(exc)}") from None
     if not isinstance(obj, Tracker):
         raise ConfigurationError(f"--config {spec!r} is not a Tracker (got {type(obj).__name__})")
     return obj
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {redact(str(exc))}"
+
+
+def open_outbox(spec: str | None, tracker: Tracker | None) -> Outbox:
+    """The outbox a command works on: ``spec`` (``--outbox`` or ``ATTRIBUTION_OUTBOX``), else the tracker's,
+    else ``./attribution-outbox.sqlite3``. Never created here: a missing file is an error naming its path."""
+    if spec:
+        box: Outbox = SQLiteOutbox(spec)
+        origin = "--outbox or ATTRIBUTION_OUTBOX"
+    elif tracker is not None:
+        box, origin = tracker.outbox, "the tracker given by --config"
+    else:
+        box, origin = SQLiteOutbox(DEFAULT_OUTBOX), "the default; pass --outbox PATH or --config module:attr"
+    if isinstance(box, SQLiteOutbox) and not box.path.is_file():
+        raise OutboxError(f"no outbox at {box.path.resolve()} ({origin})")
+    return box
+
+
+def _age(seconds: float) -> str:
+    """``45s``, ``12m``, ``3h``, ``2d``: the largest whole unit."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{max(0, int(seconds))}s"
 
 
 def _when(ts: float | None) -> str:
@@ -205,12 +204,13 @@ class CLI:
             )
         return tracker
 
+    @property
+    def outbox_spec(self) -> str | None:
+        spec: str | None = self.args.outbox or os.environ.get("ATTRIBUTION_OUTBOX")
+        return spec
+
     def outbox(self) -> Outbox:
-        path = self.args.outbox or os.environ.get("ATTRIBUTION_OUTBOX")
-        if path:
-            return SQLiteOutbox(path)
-        tracker = self.tracker
-        return tracker.outbox if tracker is not None else SQLiteOutbox(DEFAULT_OUTBOX)
+        return open_outbox(self.outbox_spec, self.tracker)
 
     def vendor(self, name: str) -> Vendor | None:
         tracker = self.tracker
@@ -223,14 +223,44 @@ class CLI:
         if not counts:
             self.out.write("the outbox is empty\n")
             return 0
+        now = time.time()
         statuses = [s for s in Status if any(k[1] == s for k in counts)]
         vendors = sorted({v for v, _ in counts})
-        rows: list[list[object]] = [["vendor", *[s.value for s in statuses]]]
+        oldest = {v: await self._oldest_waiting(box, v, counts) for v in vendors}
+        rows: list[list[object]] = [["vendor", *[s.value for s in statuses], "oldest waiting"]]
         for vendor in vendors:
-            rows.append([vendor, *[counts.get((vendor, s), 0) for s in statuses]])
-        rows.append(["total", *[sum(counts.get((v, s), 0) for v in vendors) for s in statuses]])
+            queued = oldest[vendor]
+            age = _age(now - queued) if queued is not None else "-"
+            rows.append([vendor, *[counts.get((vendor, s), 0) for s in statuses], age])
+        waiting = [t for t in oldest.values() if t]
+        total_age = _age(now - min(waiting)) if waiting else "-"
+        rows.append(["total", *[sum(counts.get((v, s), 0) for v in vendors) for s in statuses], total_age])
         _table(rows, self.out)
+        errors = [(v, d) for v in vendors if (d := await self._last_error(box, v)) is not None]
+        if errors:
+            self.out.write(f"\nlast error (of the newest {RECENT} deliveries of each vendor):\n")
+            for vendor, d in errors:
+                error = redact(d.last_error or "", secrets=personal_values(d.payload))[:200]
+                self.out.write(f"  {vendor}  #{d.id} {d.status.value}, {_age(now - d.updated_at)} ago: {error}\n")
         return 0
+
+    @staticmethod
+    async def _oldest_waiting(box: Outbox, vendor: str, counts: dict[tuple[str, Status], int]) -> float | None:
+        """When the oldest delivery not yet sent (pending or sending) was queued. Ids grow with time, and
+        ``list`` is newest first: the oldest is the last one."""
+        found = []
+        for status in (Status.PENDING, Status.SENDING):
+            n = counts.get((vendor, status), 0)
+            if n:
+                found += await box.list(status=status, vendor=vendor, limit=1, offset=n - 1)
+        return min((d.created_at for d in found), default=None)
+
+    @staticmethod
+    async def _last_error(box: Outbox, vendor: str) -> Delivery | None:
+        """The most recently updated of the vendor's newest deliveries that is not delivered and has an error."""
+        recent = await box.list(vendor=vendor, limit=RECENT)
+        failing = [d for d in recent if d.last_error and d.status != Status.DELIVERED]
+        return max(failing, key=lambda d: d.updated_at, default=None)
 
     async def list(self, box: Outbox) -> int:
         status = Status(self.args.status) if self.args.status else None
@@ -240,7 +270,7 @@ class CLI:
             return 0
         rows: list[list[object]] = [["id", "vendor", "status", "attempts", "order", "event", "updated", "last error"]]
         for d in found:
-            error = mask_text(d.last_error or "")[:60]
+            error = redact(d.last_error or "", secrets=personal_values(d.payload))[:60]
             rows.append([d.id, d.vendor, d.status.value, d.attempts, d.order_id, d.event, _when(d.updated_at), error])
         _table(rows, self.out)
         return 0
@@ -248,11 +278,12 @@ class CLI:
     async def show(self, box: Outbox) -> int:
         d = await box.get(self.args.id)
         if d is None:
-            self.out.write(f"no delivery {self.args.id}\n")
+            sys.stderr.write(f"attribution: no delivery {self.args.id}\n")
             return 1
         reveal = self.args.reveal
-        text = (lambda s: s) if reveal else mask_text
-        payload = d.payload if reveal else mask_pii(d.payload)
+        values = personal_values(d.payload)
+        text = (lambda s: s) if reveal else (lambda s: redact(s, secrets=values))
+        payload = d.payload if reveal else redact_json(d.payload)
         w = self.out.write
         w(f"delivery {d.id}: {d.vendor} {d.status.value}\n")
         w(f"  dedup key     {d.dedup_key}\n  order/event   {d.order_id} / {d.event}\n")
@@ -284,6 +315,10 @@ class CLI:
         if not self.args.ids and not self.args.dead:
             self.out.write("give delivery ids, or --dead for every dead delivery\n")
             return 2
+        unknown = [i for i in self.args.ids if await box.get(i) is None]
+        if unknown:
+            sys.stderr.write(f"attribution: no delivery {', '.join(map(str, unknown))}: nothing retried\n")
+            return 1
         n = await box.retry(ids=self.args.ids, dead=self.args.dead, now=time.time())
         self.out.write(f"{n} deliver{'y' if n == 1 else 'ies'} will be sent again\n")
         return 0
@@ -298,6 +333,14 @@ class CLI:
 
     async def worker(self, box: Outbox) -> int:
         tracker = self.require_tracker()
+        spec = self.outbox_spec
+        if spec and not (isinstance(tracker.outbox, SQLiteOutbox) and same_file(spec, tracker.outbox.path)):
+            # The worker is the tracker's, bound to its outbox: sending from another file would leave
+            # the checkouts' deliveries unsent. Refuse rather than guess which one was meant.
+            raise ConfigurationError(
+                f"--outbox (or ATTRIBUTION_OUTBOX) {spec} is not the outbox of the tracker given by --config "
+                f"({tracker.outbox!r}); the worker sends from the tracker's outbox: drop --outbox"
+            )
         worker = tracker.worker
         if self.args.dry_run:
             worker.dry_run = True
@@ -335,8 +378,12 @@ class CLI:
                 self.out.write(describe_request(vendor, request) + "\n")
             except Exception as exc:
                 failed += 1
-                self.out.write(f"error: {type(exc).__name__}: {mask_text(str(exc))}\n")
+                self.out.write(f"error: {type(exc).__name__}: {redact(str(exc), secrets=vendor.secret_values())}\n")
         return 1 if failed else 0
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    return Path(a).resolve() == Path(b).resolve()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -380,10 +427,18 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                 await box.close()
 
     try:
-        return asyncio.run(run())
+        code = asyncio.run(run())
+        cli.out.flush()
+        return code
     except AttributionError as exc:
         sys.stderr.write(f"attribution: {exc}\n")
         return 2
+    except BrokenPipeError:
+        # `attribution show 10 | head`: the reader has what it wanted. Point stdout at /dev/null so the
+        # interpreter's last flush does not fail again, and stop quietly.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

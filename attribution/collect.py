@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Final
+from typing import Final
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -27,13 +27,12 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse, Response
 
-from . import capture
+from . import debug
+from .capturer import Capturer
 from .errors import ConfigurationError
 from .requestinfo import RequestInfo, is_bot
 from .snippet import COLLECT_NAME, SCRIPT_NAME, load_snippet
-
-if TYPE_CHECKING:
-    from .middleware import AttributionMiddleware, Receive, Scope, Send
+from .types import Receive, Scope, Send
 
 log = logging.getLogger("attribution.collect")
 
@@ -83,11 +82,12 @@ def origin_of(scheme: str, netloc: str) -> str:
 
 
 class CollectEndpoints:
-    """ASGI app for ``{prefix}attribution.js`` and ``{prefix}collect``, built by the middleware."""
+    """ASGI app for ``{prefix}attribution.js`` and ``{prefix}collect``, capturing with the middleware's
+    capturer."""
 
-    def __init__(self, middleware: AttributionMiddleware) -> None:
-        self.middleware = middleware
-        self.settings = middleware.settings
+    def __init__(self, capturer: Capturer) -> None:
+        self.capturer = capturer
+        self.settings = capturer.settings
         prefix = self.settings.endpoint_prefix
         self.script_path = prefix + SCRIPT_NAME
         self.collect_path = prefix + COLLECT_NAME
@@ -142,16 +142,24 @@ class CollectEndpoints:
         except CollectError as exc:
             return exc.response()
 
-        from .middleware import AttributionState  # the middleware imports this module at start-up
-
-        # The middleware's clock also decides which click ids have expired in the answer.
-        state = AttributionState(self.middleware.codec, info.cookie, self.middleware.clock)
-        landing = self._landing(body, site, cookie_parser(info.cookie) if info.cookie else {})
+        capturer = self.capturer
+        state = capturer.state(info.cookie)
+        path = unquote(site.path, errors="replace") or "/"
+        record = body.record and not path.startswith(self.settings.excluded_paths)
+        landing = capturer.landing(
+            path=path,
+            host=(site.hostname or "").lower(),
+            query=site.query if record else "",
+            referrer=body.referrer if record else None,
+            cookies=cookie_parser(info.cookie) if info.cookie else None,
+            via="browser",
+        )
+        outcome = None
         if landing is not None:
-            # The middleware's own capture step: consent hook, bot list, capture.apply with its clock.
-            self.middleware.capture(scope, info, landing, state)
-        elif state.raw is not None and not self.middleware.allowed(scope):
+            outcome = capturer.apply(scope, info, landing, state)
+        elif state.raw is not None and not capturer.allowed(scope, state):
             state.cleared = True  # consent withdrawn: forget, as the middleware does on any request
+            outcome = debug.CONSENT_REFUSED
         # Without consent the state is empty or cleared; a bot is told nothing either.
         hidden = state.cleared or (not self.settings.capture_bots and is_bot(info.user_agent))
         public = {} if hidden else state.load().public()
@@ -159,8 +167,14 @@ class CollectEndpoints:
             {"attribution": public, "recorded": state.changed},
             headers={"cache-control": "no-store", **cors},
         )
-        secure = self.middleware.secure(scope, info.hostname)
-        self.middleware.finish(state, MutableHeaders(raw=response.raw_headers), secure=secure)
+        headers = MutableHeaders(raw=response.raw_headers)
+        capturer.finish(state, headers, secure=capturer.secure(scope, info.hostname))
+        if capturer.debug:
+            if outcome is None:
+                outcome = debug.EXCLUDED_PATH if body.record and not record else debug.NO_TRACKED_PARAMETER
+                if record and body.referrer and _host(body.referrer):
+                    outcome = debug.INTERNAL_REFERRER  # a referrer, but the site's own or an ignored host
+            capturer.explain(state, headers, "POST", path, outcome)
         return response
 
     def _own_origins(self, scope: Scope, info: RequestInfo) -> frozenset[str]:
@@ -199,11 +213,13 @@ class CollectEndpoints:
         return {}
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
-        length = _header(scope, b"content-length")
-        if length:
-            if not length.isdigit():
-                raise CollectError(400, "bad_request", "Content-Length is not a number")
-            if int(length) > MAX_BODY_BYTES:
+        lengths = {value for key, value in scope["headers"] if key == b"content-length"}
+        if lengths:
+            # ASCII digits only (str.isdigit() also takes "²"), one value however often it is repeated
+            length = lengths.pop().strip()
+            if lengths or not length.isdigit():
+                raise CollectError(400, "bad_request", "Content-Length must be one number of ASCII digits")
+            if len(length.lstrip(b"0")) > len(str(MAX_BODY_BYTES)) or int(length) > MAX_BODY_BYTES:
                 raise CollectError(413, "body_too_large", f"the body must be at most {MAX_BODY_BYTES} bytes")
         # Checked before reading so an unsupported body is never read at all.
         media_type = _header(scope, b"content-type").split(";", 1)[0].strip().lower()
@@ -252,19 +268,12 @@ class CollectEndpoints:
             raise CollectError(422, "foreign_url", "url must be a page of this site (or of allowed_origins)")
         return parts
 
-    def _landing(self, body: CollectBody, site: SplitResult, cookies: dict[str, str]) -> capture.Landing | None:
-        """The same reduction the middleware makes of a request, made of the reported page instead."""
-        host = (site.hostname or "").lower()
-        path = unquote(site.path, errors="replace") or "/"
-        ids = capture.identifiers_from_cookies(cookies)
-        params: dict[str, str] = {}
-        referrer = None
-        if body.record and not path.startswith(self.settings.excluded_paths):
-            params = capture.tracked_params(site.query, self.settings.tracked_params)
-            referrer = capture.external_referrer(body.referrer, host, self.settings)
-        if not params and referrer is None and not ids:
-            return None
-        return capture.Landing(params=params, path=path, referrer=referrer, cookies=ids, host=host, via="browser")
+
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
 
 
 def _header(scope: Scope, name: bytes) -> str:

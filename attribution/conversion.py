@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from . import pii
+from .consent import Consent
 from .errors import InvalidConversionError
 from .models import Attribution
 
@@ -240,6 +241,8 @@ class Conversion(_Model):
     customer: Customer = Field(default_factory=Customer)
     attribution: Attribution = Field(default_factory=Attribution)
     context: RequestContext = Field(default_factory=RequestContext)
+    consent: Consent = Field(default_factory=Consent)
+    """What the visitor allowed, per purpose and vendor (everything, when the site has no consent hook)."""
 
     @model_validator(mode="before")
     @classmethod

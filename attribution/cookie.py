@@ -125,6 +125,12 @@ class CookieCodec:
         """Sign any JSON-serialisable payload as a cookie value (``to_wire`` output, normally)."""
         return self._signer.sign(_dump(data)).decode("ascii")
 
+    def verified_payload(self, raw: str) -> Any:
+        """The decoded JSON of a genuine, unexpired cookie value, uncached and unchecked (diagnostics).
+        Raises BadSignature (and its subclasses) or a decoding error otherwise."""
+        payload = self._signer.unsign(raw, max_age=self._max_age)
+        return json.loads(_load(payload))
+
     def read(self, raw: str | None) -> wire.Wire | None:
         """The payload of a genuine, unexpired cookie (of the current format, or the previous one read
         forward); None for anything else (a debug line is logged, without the value). The payload is

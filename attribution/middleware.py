@@ -4,6 +4,8 @@ Per HTTP request it does the least it can:
 
 * no tracked parameter, no external referrer on a page load, no browser-id cookie: it only puts a lazy
   ``scope["attribution"]`` in place, and decodes the cookie if and when the app reads it;
+* browser-id cookies only (a returning visitor with ``_ga``/``_fbp``): it cuts their values out of the
+  header and compares them with the ids the verified cookie holds; equal, it stops there;
 * otherwise it verifies the cookie (once per process for a given value), applies the capture rules to its
   compact form, and writes the cookie back only when the attribution changed.
 
@@ -13,117 +15,33 @@ mounted sub-app wrapped again never captures or writes the cookie twice.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable, MutableMapping
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
 
 from starlette.datastructures import MutableHeaders
 from starlette.requests import cookie_parser
 
-from . import capture, wire
-from .cookie import CookieCodec
-from .errors import MiddlewareNotInstalledError
-from .models import Attribution
+from . import capture, debug, meta_cookies
+from .capturer import Capturer
+from .collect import CollectEndpoints
+from .debug import from_environment as _debug_from_environment
+from .meta_cookies import MetaCookies
 from .params import IDENTIFIER_COOKIES
-from .requestinfo import RequestInfo, is_bot, wants_secure
-from .settings import ConsentHook, Settings
+from .requestinfo import RequestInfo
+from .settings import DEFAULT_COOKIE_AGE, DEFAULT_EXCLUDED_PATHS, DEFAULT_IGNORED_REFERRERS, ConsentHook, Settings
+from .state import SCOPE_KEY, AttributionState, LazyAttribution, get_attribution
+from .types import ASGIApp, Message, Receive, Scope, Send
 
-if TYPE_CHECKING:
-    from starlette.requests import HTTPConnection
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-log = logging.getLogger("attribution")
-SCOPE_KEY = "attribution"
+__all__ = ["AttributionMiddleware", "ManagedWorker", "get_attribution"]
 
 
-class AttributionState:
-    """One request's view of the cookie: found, verified and turned into models only on first use."""
+class ManagedWorker(Protocol):
+    """What the middleware needs of a ``Tracker``: a worker it starts and stops with the app's lifespan."""
 
-    __slots__ = ("_attr", "_raw", "_wire", "changed", "cleared", "clock", "codec", "cookie_header", "read")
+    async def start(self) -> None: ...
 
-    def __init__(self, codec: CookieCodec, cookie_header: str, clock: Callable[[], datetime] | None = None) -> None:
-        self.codec = codec
-        self.cookie_header = cookie_header
-        self.clock = clock
-        self._raw: str | bool | None = False  # False: not looked for yet
-        self._wire: wire.Wire | bool | None = False  # False: not read yet
-        self._attr: Attribution | None = None
-        self.changed = False
-        self.cleared = False
-        self.read = False
-
-    @property
-    def raw(self) -> str | None:
-        """This site's attribution cookie value, if the request carries one."""
-        if self._raw is False:
-            self._raw = cookie_value(self.cookie_header, self.codec.settings.cookie_name)
-        return self._raw  # type: ignore[return-value]
-
-    def payload(self) -> wire.Wire | None:
-        """The verified payload in its compact form (shared: never mutate it), None when there is none."""
-        if self._wire is False:
-            self._wire = self.codec.read(self.raw)
-        return self._wire  # type: ignore[return-value]
-
-    def load(self) -> Attribution:
-        """The models, built from the payload on first use."""
-        if self._attr is None:
-            data = self.payload()
-            if data is not None:
-                attr = wire.from_wire(data)
-            else:
-                attr = Attribution.model_construct(history=[], identifiers={}, clicks={})
-            now = self.clock() if self.clock is not None else None
-            self._attr = attr.with_windows(self.codec.settings.click_id_windows, now=now)
-        return self._attr
-
-    def replace(self, data: wire.Wire) -> None:
-        self._wire = data
-        self._attr = None
-        self.changed = True
-
-
-def cookie_value(header: str, name: str) -> str | None:
-    """One cookie's value from a Cookie header, without parsing the others."""
-    start = 0
-    marker = name + "="
-    while True:
-        at = header.find(marker, start)
-        if at < 0:
-            return None
-        if at == 0 or header[at - 1] in "; ":
-            end = header.find(";", at)
-            value = header[at + len(marker) : end if end >= 0 else None].strip()
-            return value.strip('"') or None
-        start = at + 1
-
-
-class LazyAttribution:
-    """What ``scope["attribution"]`` holds: reads through to the decoded ``Attribution``.
-
-    Decoding waits until an attribute is first read, so requests that never look cost nothing.
-    """
-
-    __slots__ = ("_state",)
-
-    def __init__(self, state: AttributionState) -> None:
-        self._state = state
-
-    def load(self) -> Attribution:
-        self._state.read = True
-        return self._state.load()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.load(), name)
-
-    def __repr__(self) -> str:
-        return f"LazyAttribution({self.load()!r})"
+    async def stop(self) -> None: ...
 
 
 class AttributionMiddleware:
@@ -139,39 +57,72 @@ class AttributionMiddleware:
         click_id_windows: per click id, how long it attributes (timedelta or days).
         excluded_paths: path prefixes never captured (static assets).
         ignored_referrers: hosts whose referrals are not touches (payment pages, sign-in providers).
-        consent: ``callable(scope) -> bool``; when it says no, nothing is captured and the cookie is
-            cleared.
+        consent: ``callable(scope)`` answering ``True``/``False``, a ``Consent`` or a mapping of its
+            purposes (``attribution.consent``); without consent for measurement nothing is captured and
+            the cookie is cleared. Checkout reads the answer from the request.
         capture_bots: capture crawlers too (off by default).
         endpoint_prefix: where the snippet and the collect endpoint are served.
         allowed_origins: extra origins allowed to post to the collect endpoint.
         tracker: a ``Tracker`` whose worker starts and stops with the app's lifespan.
         clock: the time source (tests and replays).
+        debug: say on every response why it was or was not captured (an ``Attribution-Debug`` header
+            and one log line); ``None`` reads the ``ATTRIBUTION_DEBUG`` environment variable.
+        meta_cookies: write Meta's ``_fbp`` / ``_fbc`` from the server (``True``, or a ``MetaCookies``
+            with the site's registrable domains); off by default. See ``attribution.meta_cookies``.
     """
 
     def __init__(
         self,
         app: ASGIApp,
         *,
-        secret_key: str | list[str] | tuple[str, ...],
-        tracker: Any = None,
+        secret_key: str | Sequence[str],
+        cookie_name: str = "attribution",
+        max_age: timedelta | int = DEFAULT_COOKIE_AGE,
+        domain: str | None = None,
+        secure: bool | None = None,
+        history_size: int = 5,
+        extra_params: Sequence[str] = (),
+        click_id_windows: Mapping[str, timedelta | int] | None = None,
+        excluded_paths: Sequence[str] = DEFAULT_EXCLUDED_PATHS,
+        ignored_referrers: Sequence[str] = DEFAULT_IGNORED_REFERRERS,
+        consent: ConsentHook | None = None,
+        capture_bots: bool = False,
+        endpoint_prefix: str = "/_attribution/",
+        allowed_origins: Sequence[str] = (),
+        tracker: ManagedWorker | None = None,
         clock: Callable[[], datetime] | None = None,
-        **options: Any,
+        debug: bool | None = None,
+        meta_cookies: bool | MetaCookies = False,
     ) -> None:
         self.app = app
-        self.settings = Settings.build(secret_key=secret_key, **options)
-        self.codec = CookieCodec(self.settings)
+        self.settings = Settings.build(
+            secret_key=secret_key,
+            cookie_name=cookie_name,
+            max_age=max_age,
+            domain=domain,
+            secure=secure,
+            history_size=history_size,
+            extra_params=extra_params,
+            click_id_windows=click_id_windows,
+            excluded_paths=excluded_paths,
+            ignored_referrers=ignored_referrers,
+            consent=consent,
+            capture_bots=capture_bots,
+            endpoint_prefix=endpoint_prefix,
+            allowed_origins=allowed_origins,
+        )
+        self.debug = debug if debug is not None else _debug_from_environment()
+        self.capturer = Capturer(self.settings, clock, debug=self.debug)
+        self.endpoints = CollectEndpoints(self.capturer)
         self.tracker = tracker
-        self._custom_clock = clock
-        self.clock = clock or (lambda: datetime.now(UTC))
         self._cookie_marker = self.settings.cookie_name + "="
         self._id_markers = tuple(f"{name}=" for name in IDENTIFIER_COOKIES)
+        self._id_cookies = tuple((f"{cookie}=", name) for cookie, name in IDENTIFIER_COOKIES.items())
         # read on every request: plain attributes, not lookups through settings
         self._prefix = self.settings.endpoint_prefix
         self._excluded = self.settings.excluded_paths
         self._consent = self.settings.consent
-        from .collect import CollectEndpoints  # the endpoints need the settings and codec built above
-
-        self.endpoints = CollectEndpoints(self)
+        self._meta = MetaCookies() if meta_cookies is True else (meta_cookies or None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -198,29 +149,60 @@ class AttributionMiddleware:
                 cookie = value.decode("latin-1") if not cookie else f"{cookie}; {value.decode('latin-1')}"
             elif name == b"referer":
                 referer = True
-        state = AttributionState(self.codec, cookie, self._custom_clock)
+        capturer = self.capturer
+        state = capturer.state(cookie)
         scope[SCOPE_KEY] = LazyAttribution(state)
 
-        has_ids = ";" in cookie and self._has_id_cookie(cookie)  # one cookie alone is ours or not an id
+        has_ids = self._has_id_cookie(cookie)
         info: RequestInfo | None = None
-        if (scope["query_string"] or referer or has_ids) and not path.startswith(self._excluded):
+        outcome: str | None = None
+        meta: dict[str, str] = {}  # server-set Meta cookies (opt-in): name → value
+        options = self._meta
+        if options is not None and scope["method"] in ("GET", "HEAD") and not path.startswith(self._excluded):
             info = RequestInfo.from_scope(scope)
-            landing = self.landing(scope, info, cookie_parser(cookie) if has_ids else {})
-            if landing is not None:
-                self.capture(scope, info, landing, state)
+            meta = meta_cookies.for_request(options, scope, info, state, capturer.clock())
+            host = info.hostname
+        query = scope["query_string"]
+        if (query or referer or has_ids or meta) and not path.startswith(self._excluded):
+            if not (query or referer or meta) and self._ids_known(cookie, state):
+                outcome = debug.UNCHANGED  # a returning visitor whose ids the cookie holds: nothing can change
+            else:
+                info = info or RequestInfo.from_scope(scope)
+                page_load = scope["method"] in ("GET", "HEAD")
+                landing = capturer.landing(
+                    path=path,
+                    host=info.hostname,
+                    query=query.decode("utf-8", "replace") if page_load and query else "",
+                    referrer=info.referer if page_load and info.is_navigation else None,
+                    cookies={**cookie_parser(cookie), **meta} if has_ids or meta else None,
+                )
+                if landing is not None:
+                    outcome = capturer.apply(scope, info, landing, state)
         withdrawn = self._consent is not None and not (state.changed or state.cleared)
-        if withdrawn and self._cookie_marker in cookie and state.raw is not None and not self.allowed(scope):
+        if withdrawn and self._cookie_marker in cookie and state.raw is not None and not capturer.allowed(scope, state):
             state.cleared = True
+        note = self._why(scope, info, outcome, state.cleared) if self.debug else None
 
         async def send_with_cookie(message: Message) -> None:
-            if message["type"] == "http.response.start" and (state.read or state.changed or state.cleared):
-                secure = self.secure(scope, info.hostname if info is not None else None)
-                self.finish(state, MutableHeaders(scope=message), secure=secure)
+            start = message["type"] == "http.response.start"
+            if start and (state.read or state.changed or state.cleared or note or meta):
+                secure = capturer.secure(scope, info.hostname if info is not None else None)
+                message.setdefault("headers", [])  # optional in ASGI
+                headers = MutableHeaders(scope=message)
+                capturer.finish(state, headers, secure=secure)
+                if meta and options is not None:
+                    for name, value in meta.items():
+                        headers.append("set-cookie", options.set_cookie(name, value, host, secure=secure))
+                if note is not None:
+                    capturer.explain(state, headers, scope["method"], path, note)
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)
 
     def _has_id_cookie(self, cookie: str) -> bool:
+        if ";" not in cookie:
+            # one cookie (ours, or a direct visitor's browser id alone): its name says it, no scan needed
+            return cookie.lstrip().startswith(self._id_markers)
         # plain substring checks: ~5x cheaper here than one alternation regex; a false hit costs a parse
         # (a loop, not any(): the generator alone costs as much as the checks)
         for marker in self._id_markers:  # noqa: SIM110
@@ -228,90 +210,64 @@ class AttributionMiddleware:
                 return True
         return False
 
-    # -- capture -----------------------------------------------------------------------------------------
+    def _ids_known(self, cookie: str, state: AttributionState) -> bool:
+        """True when every browser-id cookie equals the id the verified payload already holds.
 
-    def landing(self, scope: Scope, info: RequestInfo, cookies: dict[str, str]) -> capture.Landing | None:
-        """What this request says about the visitor's origin, or None when it says nothing."""
-        params: dict[str, str] = {}
-        referrer = None
-        if scope["method"] in ("GET", "HEAD"):
-            query = scope["query_string"]
-            if query:
-                params = capture.tracked_params(query.decode("utf-8", "replace"), self.settings.tracked_params)
-            if info.referer and info.is_navigation:
-                referrer = capture.external_referrer(info.referer, info.hostname, self.settings)
-        ids = capture.identifiers_from_cookies(cookies) if cookies else {}
-        if not params and referrer is None and not ids:
-            return None
-        return capture.Landing(params=params, path=scope["path"], referrer=referrer, cookies=ids, host=info.hostname)
-
-    def secure(self, scope: Scope, hostname: str | None = None) -> bool:
-        """Whether the cookie gets the Secure attribute on this request."""
-        if self.settings.secure is not None:
-            return self.settings.secure
-        return wants_secure(scope.get("scheme", "http"), hostname or RequestInfo.from_scope(scope).hostname)
-
-    def allowed(self, scope: Scope) -> bool:
-        consent: ConsentHook | None = self.settings.consent
-        if consent is None:
-            return True
-        try:
-            return bool(consent(scope))
-        except Exception:
-            log.exception("attribution consent hook failed; treating the visitor as not consenting")
+        A cheap scan instead of a parse: each id cookie found by substring, its value cut out and compared
+        with the stored one (``_ga`` by its last two parts, as it is stored). Any doubt answers False,
+        and the full capture step decides.
+        """
+        data = state.payload()
+        if data is None:
             return False
+        known = data["i"]
+        for marker, name in self._id_cookies:
+            if marker not in cookie:  # the operator, not find(): no method call for the usual miss
+                continue
+            at = cookie.find(marker)
+            if at and cookie[at - 1] not in "; ":
+                return False  # first seen inside another cookie's name (x_ga=): let the parse decide
+            end = cookie.find(";", at)
+            value = cookie[at + len(marker) : end if end >= 0 else None].strip()
+            stored = known.get(name)
+            if stored is None:
+                return False
+            if name == "ga":
+                if not (value.endswith("." + stored) and value.count(".") >= 3):
+                    return False
+            elif value != stored:
+                return False
+        return True
 
-    def capture(self, scope: Scope, info: RequestInfo, landing: capture.Landing, state: AttributionState) -> None:
-        """Apply a landing to the state, honouring consent and the bot list."""
-        if not self.allowed(scope):
-            if state.raw is not None:
-                state.cleared = True
-            return
-        if not self.settings.capture_bots and is_bot(info.user_agent):
-            return
-        updated = capture.apply_wire(state.payload(), landing, now=self.clock(), settings=self.settings)
-        if updated is not None:
-            state.replace(updated)
-
-    def finish(self, state: AttributionState, headers: MutableHeaders, *, secure: bool) -> None:
-        """Add Set-Cookie when the attribution changed (or consent was withdrawn), and Vary: Cookie
-        when the response may depend on it."""
-        if state.cleared:
-            headers.append("set-cookie", self.codec.clear_cookie(secure=secure))
-        elif state.changed:
-            value = self.codec.encode_wire(state.payload() or wire.empty())
-            headers.append("set-cookie", self.codec.set_cookie(value, secure=secure))
-        if state.read or state.changed or state.cleared:
-            headers.add_vary_header("Cookie")
+    def _why(self, scope: Scope, info: RequestInfo | None, outcome: str | None, cleared: bool) -> str:
+        """Under ``debug``: the outcome of a request the capture step did not see."""
+        if cleared:
+            return debug.CONSENT_REFUSED
+        if outcome is not None:
+            return outcome
+        path: str = scope["path"]
+        if path.startswith(self._excluded):
+            return debug.EXCLUDED_PATH
+        info = info or RequestInfo.from_scope(scope)
+        external = capture.external_referrer(info.referer, info.hostname, self.settings) is not None
+        page_load = scope["method"] in ("GET", "HEAD")
+        return debug.no_landing(
+            info, page_load=page_load, has_query=bool(scope["query_string"]), external_referrer=external
+        )
 
     # -- lifespan ----------------------------------------------------------------------------------------
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Start the tracker's worker on startup and stop it on shutdown, around the app's own."""
+        tracker = self.tracker
+        assert tracker is not None
 
         async def receive_and_manage_worker() -> Message:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                await self.tracker.start()
+                await tracker.start()
             elif message["type"] == "lifespan.shutdown":
-                await self.tracker.stop()
+                await tracker.stop()
             return message
 
         await self.app(scope, receive_and_manage_worker, send)
-
-
-def get_attribution(conn: HTTPConnection | Scope) -> Attribution:
-    """The visitor's attribution, from a Starlette/FastAPI ``Request`` (or any ``HTTPConnection``) or a
-    raw ASGI scope. Raises ``MiddlewareNotInstalledError`` when the request did not pass through
-    ``AttributionMiddleware``."""
-    scope = conn.scope if hasattr(conn, "scope") else conn
-    lazy = scope.get(SCOPE_KEY)
-    if isinstance(lazy, LazyAttribution):
-        return lazy.load()
-    if isinstance(lazy, Attribution):
-        return lazy
-    raise MiddlewareNotInstalledError(
-        "no attribution on this request: wrap your ASGI app with "
-        "AttributionMiddleware(app, secret_key=...) (or add it with app.add_middleware) so it sees every "
-        "request"
-    )

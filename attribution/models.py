@@ -51,6 +51,7 @@ class Channel(StrEnum):
     SMS = "sms"
     AFFILIATE = "affiliate"
     REFERRAL = "referral"
+    AI_ASSISTANT = "ai_assistant"
     DIRECT = "direct"
     OTHER = "other"
 

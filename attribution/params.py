@@ -43,6 +43,10 @@ DEFAULT_CLICK_ID_WINDOWS: Final = MappingProxyType(
         "sccid": 28 * _DAY,  # Snapchat: up to 28-day swipe
         "epik": 30 * _DAY,  # Pinterest: up to 30-day click
         "ctwa_clid": 7 * _DAY,  # Meta Click-to-WhatsApp: 7-day click
+        "yclid": 90 * _DAY,  # Yandex Direct
+        "qclid": 28 * _DAY,  # Quora Ads: up to 28-day click
+        "irclickid": 30 * _DAY,  # impact.com affiliate click
+        "_kx": 30 * _DAY,  # Klaviyo: the email recipient's profile exchange id
     }
 )
 
@@ -60,8 +64,13 @@ CLICK_ID_COMPANIONS: Final = MappingProxyType(
 #: Ad ids that Meta-style URL templates add (``{{campaign.id}}`` ...); Whop's ``context`` takes them.
 AD_ID_PARAMS: Final = ("ad_campaign_id", "ad_set_id", "ad_id")
 
+#: Campaign parameters beside the UTMs: Google's ad source and click source, Mailchimp's campaign id.
+CAMPAIGN_PARAMS: Final = ("gad_source", "gclsrc", "mc_cid")
+
 #: Every query parameter captured by default, in a stable order.
-TRACKED_PARAMS: Final = tuple(dict.fromkeys((*UTM_PARAMS, *CLICK_IDS, *CONNECTLY_PARAMS, *AD_ID_PARAMS)))
+TRACKED_PARAMS: Final = tuple(
+    dict.fromkeys((*UTM_PARAMS, *CLICK_IDS, *CONNECTLY_PARAMS, *AD_ID_PARAMS, *CAMPAIGN_PARAMS))
+)
 
 #: First-party cookies holding browser ids, mapped to the name they get in ``Attribution.identifiers``.
 IDENTIFIER_COOKIES: Final = MappingProxyType(
@@ -73,6 +82,11 @@ IDENTIFIER_COOKIES: Final = MappingProxyType(
         "dp_pid": "dp_pid",  # ConvertLoop contact id
         "_wuid": "wuid",  # Whop visitor id
         "_rdtrk": "rdtrk",  # RD Station tracking id
+        "_gcl_aw": "gcl_aw",  # Google Ads click, GCL.<seconds>.<gclid>
+        "_gcl_gb": "gcl_gb",  # Google Ads app/iOS click, GCL.<seconds>.<gbraid>
+        "_uetmsclkid": "uetmsclkid",  # Microsoft Ads click, _uet<msclkid>
+        "_scid": "scid",  # Snap pixel browser id
+        "_epik": "epik",  # Pinterest click id, as its tag keeps it
     }
 )
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Final
 
+from .consent import Consent
 from .errors import ConfigurationError
 from .params import DEFAULT_CLICK_ID_WINDOWS, TRACKED_PARAMS
 
@@ -31,8 +32,8 @@ DEFAULT_IGNORED_REFERRERS: Final = (
 )
 DEFAULT_EXCLUDED_PATHS: Final = ("/static/", "/assets/", "/favicon.ico", "/robots.txt", "/sitemap.xml")
 
-Scope = dict[str, Any]
-ConsentHook = Callable[[Any], bool]
+#: ``hook(scope)`` answers ``True``/``False``, a ``Consent`` or a mapping of its fields (``attribution.consent``).
+ConsentHook = Callable[[Any], bool | Consent | Mapping[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +77,12 @@ class Settings:
         endpoint_prefix: str = "/_attribution/",
         allowed_origins: Sequence[str] = (),
     ) -> Settings:
-        keys = (secret_key,) if isinstance(secret_key, str | bytes) else tuple(secret_key)
+        if isinstance(secret_key, str | bytes):
+            keys: tuple[Any, ...] = (secret_key,)
+        elif isinstance(secret_key, Sequence):
+            keys = tuple(secret_key)
+        else:  # ``...`` copied from an example, None from a missing setting: say so, not a TypeError later
+            keys = ()
         if not keys or any(not isinstance(k, str) or len(k) < 16 for k in keys):
             raise ConfigurationError(
                 "secret_key must be a string of at least 16 characters (or a list of them, newest first); "

@@ -6,6 +6,7 @@
     {{ attribution.utm.utm_source }}          the Attribution of the current request
     {{ attribution_fields() }}                hidden <input>s for a form
     {{ attribution_script(nonce=csp_nonce) }} the snippet's <script> tag
+    {{ attribution_event_id(order)|tojson }}  the dedup id the server sends, for the pixels
 
 Everything is escaped: values go through Jinja's autoescape or markupsafe.
 """
@@ -20,12 +21,13 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
+from .dedup import event_id
 from .errors import MiddlewareNotInstalledError
 from .forms import hidden_fields
-from .middleware import get_attribution
 from .models import Attribution
 from .settings import Settings
 from .snippet import SafeHTML
+from .state import get_attribution
 
 
 def attribution_context(request: Request) -> dict[str, Any]:
@@ -70,6 +72,7 @@ def install_jinja2(
     if isinstance(templates, Jinja2Templates) and attribution_context not in templates.context_processors:
         templates.context_processors.append(attribution_context)
     env.globals["attribution_fields"] = _fields
+    env.globals["attribution_event_id"] = event_id  # the pixels' dedup id: see attribution.dedup
 
     def attribution_script(nonce: str | None = None) -> SafeHTML:
         # already escaped; SafeHTML's __html__ tells Jinja's autoescape to insert it as is

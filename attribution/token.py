@@ -18,16 +18,25 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
+from .consent import Consent
 from .conversion import RequestContext
 from .errors import ConfigurationError, TokenError
 from .models import Attribution
 from .wire import compact, from_wire, parse, to_wire
 
 _SALT: Final = "attribution.checkout-token.v1"
+
+
+class Exported(NamedTuple):
+    """What a token holds."""
+
+    attribution: Attribution
+    context: RequestContext
+    consent: Consent
 
 
 class TokenCodec:
@@ -67,8 +76,10 @@ class TokenCodec:
     def __repr__(self) -> str:
         return f"TokenCodec(max_age={self.max_age:g})"
 
-    def dumps(self, attribution: Attribution, context: RequestContext | None = None) -> str:
-        """The token for this attribution (and request context)."""
+    def dumps(
+        self, attribution: Attribution, context: RequestContext | None = None, consent: Consent | None = None
+    ) -> str:
+        """The token for this attribution (and request context, and the visitor's consent)."""
         history = attribution.history[-self.max_touches :] if self.max_touches > 0 else []
         first = attribution.first
         trimmed = Attribution(
@@ -79,11 +90,20 @@ class TokenCodec:
         fields = [ctx.ip, ctx.user_agent, ctx.url, ctx.referrer]
         if any(fields):
             payload["c"] = fields
+        choices = consent.compact() if consent is not None else None
+        if choices is not None:
+            payload["k"] = choices
         return self._serializer.dumps(payload)
 
     def loads(self, token: str) -> tuple[Attribution, RequestContext]:
         """The attribution and request context in a token. Raises ``TokenError`` when it was tampered
         with, signed with another key, malformed or older than ``max_age``."""
+        attribution, context, _ = self.read(token)
+        return attribution, context
+
+    def read(self, token: str) -> Exported:
+        """Everything in a token: attribution, request context and consent (the default, everything
+        granted, for tokens exported without one). Raises ``TokenError`` as ``loads`` does."""
         try:
             payload = self._serializer.loads(token, max_age=int(self.max_age))
         except SignatureExpired:
@@ -103,6 +123,7 @@ class TokenCodec:
             raw = payload.get("c") or [None, None, None, None]
             ip, user_agent, url, referrer = raw
             context = RequestContext(ip=ip, user_agent=user_agent, url=url, referrer=referrer)
+            consent = Consent.from_compact(payload.get("k"))
         except Exception:
             raise TokenError("the attribution token is signed but its content is not understood") from None
-        return attribution, context
+        return Exported(attribution, context, consent)

@@ -21,13 +21,14 @@ import httpx2
 from starlette.datastructures import URL, Headers
 
 from .client_ip import client_ip, parse_networks
+from .consent import Consent
 from .conversion import Conversion, Customer, EventName, Order, RequestContext
 from .errors import ConfigurationError, InvalidConversionError
-from .middleware import get_attribution
 from .models import Attribution
 from .outbox.base import NewDelivery, Outbox
 from .outbox.sqlite import SQLiteOutbox
 from .retry import RetryPolicy
+from .state import get_attribution, get_consent
 from .token import TokenCodec
 from .vendors.base import Vendor
 from .worker import DEFAULT_TIMEOUT, Worker
@@ -188,7 +189,10 @@ class Tracker:
         ``event_time``). Raises ``InvalidConversionError`` for an impossible order or event.
         """
         attribution = get_attribution(request)
-        return await self.record(self._conversion(order, customer, event, attribution, self.context(request), details))
+        context = self.context(request)
+        return await self.record(
+            self._conversion(order, customer, event, attribution, context, details, get_consent(request))
+        )
 
     async def checkout_token(
         self,
@@ -202,14 +206,14 @@ class Tracker:
         """Like ``checkout``, with the attribution and context of a token from ``export_token`` instead of
         a request: for payment webhooks, which arrive without the visitor's cookie. Raises ``TokenError``
         when the token was tampered with or has expired."""
-        attribution, context = self._codec().loads(token)
-        return await self.record(self._conversion(order, customer, event, attribution, context, details))
+        attribution, context, consent = self._codec().read(token)
+        return await self.record(self._conversion(order, customer, event, attribution, context, details, consent))
 
     def export_token(self, request: Any, *, include_context: bool = True) -> str:
         """A signed, time-limited token of the visitor's attribution (and this request's context), to put
         in a payment provider's metadata or a hidden field and give to ``checkout_token`` later."""
         context = self.context(request) if include_context else None
-        return self._codec().dumps(get_attribution(request), context)
+        return self._codec().dumps(get_attribution(request), context, get_consent(request))
 
     def context(self, request: Any) -> RequestContext:
         """IP (through trusted proxies), user agent, URL and referrer of a request or ASGI scope."""
@@ -233,7 +237,7 @@ class Tracker:
         items: list[NewDelivery] = []
         for vendor in self.vendors:
             try:
-                reason = vendor.check(conversion)
+                reason = conversion.consent.refusal(vendor.name) or vendor.check(conversion)
                 prepared = [] if reason else vendor.prepare(conversion)
             except InvalidConversionError as exc:
                 reason = str(exc)
@@ -290,6 +294,7 @@ class Tracker:
         attribution: Attribution,
         context: RequestContext,
         details: Mapping[str, Any],
+        consent: Consent | None = None,
     ) -> Conversion:
         allowed = {"custom_name", "event_id", "value", "currency", "event_time"}
         unknown = set(details) - allowed
@@ -302,6 +307,7 @@ class Tracker:
             "customer": customer or Customer(),
             "attribution": attribution,
             "context": context,
+            "consent": consent or Consent(),
             **{k: v for k, v in details.items() if v is not None},
         }
         if isinstance(value, float):

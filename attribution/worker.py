@@ -30,6 +30,7 @@ import httpx2
 
 from .errors import ConfigurationError
 from .outbox.base import Delivery, Finish, Outbox, Status
+from .redact import redact
 from .retry import Random, RetryPolicy, is_ambiguous, out_of_time, rate_limit_reset, retry_delay
 from .vendors.base import Delivered, Failed, Outcome, Retry, Vendor
 
@@ -435,7 +436,7 @@ class Worker:
             log.info("%s: delivered %d", vendor.name, len(chunk))
             return [Finish(d.id, Status.DELIVERED, now, answer=outcome.answer) for d in chunk]
         if isinstance(outcome, Failed):
-            log.warning("%s: %d dead: %s", vendor.name, len(chunk), outcome.reason[:200])
+            log.warning("%s: %d dead: %s", vendor.name, len(chunk), redact(outcome.reason)[:200])
             return [Finish(d.id, Status.DEAD, now, error=outcome.reason) for d in chunk]
         if outcome.after is not None:
             # The vendor asked everyone to wait, not just this delivery: pause the whole vendor.
@@ -453,7 +454,7 @@ class Worker:
             else:
                 finishes.append(Finish(d.id, Status.PENDING, now, next_attempt_at=next_at, error=outcome.reason))
                 self._next_due = next_at if self._next_due is None else min(self._next_due, next_at)
-        log.info("%s: %d to retry: %s", vendor.name, len(chunk), outcome.reason[:200])
+        log.info("%s: %d to retry: %s", vendor.name, len(chunk), redact(outcome.reason)[:200])
         return finishes
 
     # -- writing outcomes ------------------------------------------------------------------------------

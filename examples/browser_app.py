@@ -26,8 +26,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from attribution.middleware import AttributionMiddleware, Receive, Scope, Send, get_attribution
+from attribution.middleware import AttributionMiddleware, get_attribution
 from attribution.snippet import script_tag
+from attribution.types import Receive, Scope, Send
 
 SECRET = "browser-example-secret-key-0123456789"
 
@@ -160,6 +161,6 @@ def create_app(*, secret_key: str = SECRET, **options: Any) -> EdgeCache:
 app = create_app()
 
 if __name__ == "__main__":
-    import uvicorn
+    from examples.serve import serve
 
-    uvicorn.run(app, host="127.0.0.1", port=8000)
+    serve(app, "browser example")

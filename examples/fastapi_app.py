@@ -69,6 +69,6 @@ def create_app(
 app = create_app()
 
 if __name__ == "__main__":
-    import uvicorn
+    from examples.serve import serve
 
-    uvicorn.run(app, host="127.0.0.1", port=8000)
+    serve(app, "FastAPI example")

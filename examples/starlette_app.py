@@ -35,6 +35,6 @@ def create_app(secret_key: str = SECRET_KEY) -> AttributionMiddleware:
 app = create_app()
 
 if __name__ == "__main__":
-    import uvicorn
+    from examples.serve import serve
 
-    uvicorn.run(app, host="127.0.0.1", port=8000)
+    serve(app, "Starlette example", hint="?utm_source=newsletter&utm_medium=email")

@@ -8,6 +8,11 @@
 
 The provider here is a stand-in (``FakeProvider``): a dict of payments and an HMAC-signed webhook, as real
 providers sign theirs. Verify the signature before trusting anything in the body.
+``GET /_provider/payments/{id}/webhook`` answers with the exact body the stand-in would post for that payment
+(the token is in ``data.metadata.attribution``) and its signature in an ``x-signature`` header, so the whole
+flow can be tried with curl (the README's Examples section shows the commands):
+
+    python -m examples.webhook_app --port 8000
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from attribution.conversion import Customer, Order
@@ -55,6 +60,12 @@ class FakeProvider:
 
     def verify(self, body: bytes, signature: str) -> bool:
         return hmac.compare_digest(self.sign(body), signature)
+
+    def succeeded(self, payment_id: str, email: str | None = None) -> tuple[bytes, str]:
+        """The webhook this provider posts once the payment succeeds: its body and its signature."""
+        event = {"type": "payment.succeeded", "data": {**self.payments[payment_id], "email": email}}
+        body = json.dumps(event).encode()
+        return body, self.sign(body)
 
 
 def example_vendors() -> list[Vendor]:
@@ -103,11 +114,20 @@ def create_app(
             return JSONResponse({"error": type(exc).__name__, "detail": str(exc)}, status_code=422)
         return JSONResponse({r.vendor: r.status for r in result})
 
+    async def provider_webhook(request: Request) -> Response:
+        """Not part of a real site: what the stand-in provider would post to /webhooks/payment."""
+        payment_id = request.path_params["payment_id"]
+        if payment_id not in payments.payments:
+            return JSONResponse({"error": "no such payment"}, status_code=404)
+        body, signature = payments.succeeded(payment_id, request.query_params.get("email"))
+        return Response(body, media_type="application/json", headers={"x-signature": signature})
+
     site = Starlette(
         routes=[
             Route("/", home),
             Route("/checkout", checkout, methods=["POST"]),
             Route("/webhooks/payment", webhook, methods=["POST"]),
+            Route("/_provider/payments/{payment_id}/webhook", provider_webhook),
         ]
     )
     site.state.provider = payments
@@ -118,6 +138,6 @@ def create_app(
 app = create_app()
 
 if __name__ == "__main__":
-    import uvicorn
+    from examples.serve import serve
 
-    uvicorn.run(app, host="127.0.0.1", port=8000)
+    serve(app, "webhook example")

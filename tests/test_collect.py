@@ -453,3 +453,110 @@ def test_head_gets_the_headers_without_the_body() -> None:
     assert response.content == b""
     assert response.headers["content-length"] == str(len(SCRIPT_BYTES))
     assert response.headers["etag"] == f'"{VERSION}"'
+
+
+# -- hostile headers: never a 500 -------------------------------------------------------------------------
+
+
+async def raw_request(
+    method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes = b""
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """One request as raw ASGI, so header bytes reach the app exactly as a server could pass them."""
+    app = make_app()
+    path, _, query = path.partition("?")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "https",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": headers,
+        "client": ("203.0.113.9", 50000),
+        "server": ("shop.example.com", 443),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent[0]["status"], sent[0].get("headers", []), b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def _headers(**overrides: bytes) -> list[tuple[bytes, bytes]]:
+    base = {k.encode(): v.encode() for k, v in {**SAME_ORIGIN, "host": "shop.example.com"}.items()}
+    base.update({k.replace("_", "-").encode(): v for k, v in overrides.items()})
+    return list(base.items())
+
+
+@pytest.mark.parametrize(
+    "length",
+    [
+        b"\xb2",
+        b"\xb9\xb3",
+        "١٢".encode(),
+        b"9" * 5000,
+        b"99999999999999999999",
+        b"-1",
+        b"+2",
+        b"1e3",
+        b"0x10",
+        b" ",
+        b"\x00",
+    ],
+)
+async def test_a_content_length_that_is_not_ascii_digits_is_a_4xx(length: bytes) -> None:
+    body = json.dumps(LANDING).encode()
+    status, _, answer = await raw_request("POST", COLLECT, _headers(content_length=length), body)
+    assert status in (400, 413)
+    assert json.loads(answer)["error"] in ("bad_request", "body_too_large")
+
+
+async def test_conflicting_content_lengths_are_a_400_and_equal_ones_are_fine() -> None:
+    body = json.dumps(LANDING).encode()
+    size = str(len(body)).encode()
+    status, _, answer = await raw_request(
+        "POST", COLLECT, [*_headers(), (b"content-length", size), (b"content-length", b"4000")], body
+    )
+    assert status == 400
+    assert json.loads(answer)["error"] == "bad_request"
+    status, _, answer = await raw_request(
+        "POST", COLLECT, [*_headers(), (b"content-length", size), (b"content-length", size)], body
+    )
+    assert status == 200
+    assert json.loads(answer)["recorded"] is True
+
+
+HOSTILE_VALUES = [
+    b"\xff\xfe\xfd",
+    b"\x00",
+    b"[",
+    b"[::1",
+    b"a:b:c:",
+    b"http://[",
+    b"\xb2" * 10,
+    b"x" * 100_000,
+    b";;=;",
+    b"==",
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES)
+@pytest.mark.parametrize(
+    "name", ["host", "origin", "sec_fetch_site", "content_type", "cookie", "user_agent", "referer", "if_none_match"]
+)
+async def test_no_header_bytes_make_the_collect_endpoint_or_a_page_answer_500(name: str, value: bytes) -> None:
+    status, _, answer = await raw_request("POST", COLLECT, _headers(**{name: value}), json.dumps(LANDING).encode())
+    assert status < 500
+    assert "error" in json.loads(answer) or "attribution" in json.loads(answer)
+    status, _, _ = await raw_request("GET", SCRIPT, _headers(**{name: value}))
+    assert status < 500
+    status, _, _ = await raw_request("GET", "/show?utm_source=x&gclid=abc", _headers(**{name: value}))
+    assert status == 200

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,8 @@ from examples import fastapi_app, starlette_app, webhook_app
 from examples.demo.app import create_app as create_demo
 from examples.demo.config import CREDENTIALS, PLACEHOLDER_SECRETS, load_config
 from tests.helpers import NAVIGATION
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def wait_for_rows(client: TestClient, app: Any, count: int, *, status: Status, timeout: float = 5.0) -> list[Delivery]:
@@ -110,10 +115,8 @@ async def test_django_example_template_reads_the_attribution_escaped() -> None:
 
 
 def webhook(provider: webhook_app.FakeProvider, payment_id: str, email: str) -> tuple[bytes, dict[str, str]]:
-    payment = provider.payments[payment_id]
-    event = {"type": "payment.succeeded", "data": {**payment, "email": email}}
-    raw = json.dumps(event).encode()
-    return raw, {"x-signature": provider.sign(raw), "content-type": "application/json"}
+    raw, signature = provider.succeeded(payment_id, email)
+    return raw, {"x-signature": signature, "content-type": "application/json"}
 
 
 def test_webhook_example_fires_conversions_from_a_cookieless_webhook_with_the_exported_attribution(
@@ -153,6 +156,32 @@ def test_webhook_example_fires_conversions_from_a_cookieless_webhook_with_the_ex
     assert whop.payload["user"]["email"] == "buyer@example.com"
 
 
+def test_webhook_example_happy_path_as_the_readme_runs_it_over_http(tmp_path: Path) -> None:
+    """The README's curl session: land, check out, fetch the webhook the stand-in provider would send
+    (the token inside), post it with its signature."""
+    app = webhook_app.create_app(outbox=tmp_path / "outbox.sqlite3")
+    with TestClient(app, base_url="http://127.0.0.1:8000", headers=NAVIGATION) as client:
+        client.get("/?utm_source=facebook&utm_medium=paid_social&fbclid=IwAR-readme")
+        payment_id = client.post("/checkout", json={"order_id": "wh-9", "amount": "49.90", "currency": "BRL"}).json()[
+            "payment_id"
+        ]
+        client.cookies.clear()
+        sent = client.get(f"/_provider/payments/{payment_id}/webhook", params={"email": "buyer@example.com"})
+        event = json.loads(sent.content)
+        fired = client.post(
+            "/webhooks/payment",
+            content=sent.content,
+            headers={"x-signature": sent.headers["x-signature"], "content-type": "application/json"},
+        )
+        missing = client.get("/_provider/payments/pay_nope/webhook")
+    assert event["type"] == "payment.succeeded"
+    assert event["data"]["metadata"]["order_id"] == "wh-9"
+    assert len(event["data"]["metadata"]["attribution"]) > 20
+    assert fired.status_code == 200
+    assert fired.json() == {"whop": "queued", "rdstation": "queued"}
+    assert missing.status_code == 404
+
+
 def test_webhook_example_refuses_a_tampered_token(tmp_path: Path) -> None:
     provider = webhook_app.FakeProvider()
     app = webhook_app.create_app(outbox=tmp_path / "outbox.sqlite3", provider=provider)
@@ -172,17 +201,17 @@ def test_webhook_example_refuses_a_tampered_token(tmp_path: Path) -> None:
 # -- the demo ---------------------------------------------------------------------------------------------
 
 
-def test_demo_config_dry_runs_all_five_without_credentials_and_sends_only_configured_ones_with_them() -> None:
+def test_demo_config_dry_runs_every_vendor_without_credentials_and_sends_only_configured_ones_with_them() -> None:
     none = load_config({})
     assert none.dry_run is True
     assert [v.name for v in none.vendors] == list(CREDENTIALS)
     some = load_config({"RDSTATION_API_KEY": "rd-real", "WHOP_API_KEY": "whop-real"})  # Whop lacks its company id
     assert some.dry_run is False
     assert [v.name for v in some.vendors] == ["rdstation"]
-    assert some.left_out == ["whop", "connectly", "convertloop", "xads"]
+    assert some.left_out == ["whop", "connectly", "convertloop", "xads", "meta", "google_ads", "tiktok"]
     forced = load_config({"RDSTATION_API_KEY": "rd-real", "DEMO_DRY_RUN": "1"})
     assert forced.dry_run is True
-    assert len(forced.vendors) == 5
+    assert [v.name for v in forced.vendors] == list(CREDENTIALS)
 
 
 def page_text(response: Any) -> str:
@@ -204,21 +233,23 @@ def test_demo_checkout_shows_each_vendor_and_its_masked_request(tmp_path: Path) 
         result = client.post("/checkout", data={**fields, "name": "Ana", "utm_source": "whatsapp"})
         assert result.status_code == 200
         statuses = dict(re.findall(r'id="vendor-(\w+)" data-status="(\w+)"', result.text))
-        assert statuses == dict.fromkeys(CREDENTIALS, "queued")
+        # A Click-to-WhatsApp landing carries no Google click id: Google Ads says so and skips.
+        assert statuses == {**dict.fromkeys(CREDENTIALS, "queued"), "google_ads": "skipped"}
         text = page_text(result)
         # RD's key travels in the query string: masked there
         assert re.search(r"POST https://api\.rd\.services/platform/conversions\?api_key=\*\*\*\s", text)
         assert "x-api-key: ***" in text
         assert '"ctwa_clid": "ARAkdemo-ctwa"' in text
         assert not [secret for secret in PLACEHOLDER_SECRETS if secret in result.text]
-        rows = wait_for_rows(client, app.app, 5, status=Status.DRY_RUN)
+        sent = [name for name in CREDENTIALS if name != "google_ads"]
+        rows = wait_for_rows(client, app.app, len(sent), status=Status.DRY_RUN)
         deliveries = client.get("/deliveries")
         # An X visitor, then the same order again: X is skipped (no twclid), the rest are duplicates.
         again = client.post("/checkout", data={**fields, "name": "Ana"})
-    assert sorted(r.vendor for r in rows) == sorted(CREDENTIALS)
+    assert sorted(r.vendor for r in rows) == sorted(sent)
     assert all(r.status == Status.DRY_RUN and r.answer and r.answer.startswith("POST https://") for r in rows)
     listed = re.findall(r'data-vendor="(\w+)" data-status="(\w+)"', deliveries.text)
-    assert sorted(listed) == sorted((name, "dry_run") for name in CREDENTIALS)
+    assert sorted(listed) == sorted((name, "dry_run") for name in sent)
     assert 'id="duplicate"' in again.text
 
 
@@ -235,6 +266,9 @@ def test_demo_skips_vendors_that_do_not_apply_and_says_why(tmp_path: Path) -> No
         "connectly": "skipped",
         "convertloop": "queued",
         "xads": "queued",  # X matches on the email too
+        "meta": "queued",  # Meta matches on the email too
+        "google_ads": "skipped",  # no Google click id
+        "tiktok": "queued",  # TikTok matches on the email too
     }
     assert "Why: the visitor did not come from a Click-to-WhatsApp ad" in page_text(result)
     assert "&lt;i&gt;nov&lt;/i&gt;" in result.text
@@ -250,3 +284,124 @@ def test_demo_cached_page_is_served_in_front_of_the_app_with_the_snippet(tmp_pat
     assert cached.headers["x-cache"] == "HIT"
     assert "set-cookie" not in cached.headers  # the middleware never saw it: only the snippet can record it
     assert 'src="/_attribution/attribution.js' in cached.text
+
+
+def test_demo_result_opens_with_a_per_vendor_summary_of_fields_fed_and_skips(tmp_path: Path) -> None:
+    app = create_demo(load_config({"DEMO_OUTBOX": str(tmp_path / "demo.sqlite3")}))
+    ctwa = (
+        "/product/mug?cnct_tracking_id=cnct-trk-9&sendout_id=sendout-9&ctwa_clid=ARAk-summary&ad_id=1202"
+        "&attribution_source=meta_ctwa&utm_source=whatsapp&utm_medium=paid_social"
+    )
+    with TestClient(app, base_url="http://127.0.0.1:8000", headers=NAVIGATION) as client:
+        client.get(ctwa)
+        result = client.post("/checkout", data={"product": "mug", "order_id": "sum-1", "email": "a@b.co"})
+        client.cookies.clear()
+        client.get("/product/mug?gclid=Cj0-summary-gclid&utm_source=google&utm_medium=cpc")
+        skipped = client.post("/checkout", data={"product": "mug", "order_id": "sum-2", "email": "a@b.co"})
+    page = result.text
+    assert page.index('id="summary"') < page.index('class="request"')  # the summary comes first
+    rows = dict(re.findall(r'<tr class="summary" id="summary-(\w+)" data-status="(\w+)">', page))
+    assert rows == {**dict.fromkeys(CREDENTIALS, "queued"), "google_ads": "skipped"}
+    connectly = page_text_of(page, "summary-connectly")
+    assert "ctwa_clid → ctwa_clid" not in connectly  # the body nests it: the path says where
+    assert "ctwa_clid → attribution.meta_ctwa.ctwa_clid" in connectly
+    assert "cnct_tracking_id → cnct_tracking_id" in connectly
+    assert "POST https://api.connectly.ai/" in connectly
+    assert "utm_source → payload.traffic_source" in page_text_of(page, "summary-rdstation")
+    assert "queued (dry run)" in connectly
+    other = page_text_of(skipped.text, "summary-connectly")
+    assert "skipped" in other
+    assert "did not come from a Click-to-WhatsApp ad" in other
+    assert "gclid → context.gclid" in page_text_of(skipped.text, "summary-whop")
+    assert "gclid → conversions[0].gclid" in page_text_of(skipped.text, "summary-google_ads")
+
+
+def page_text_of(page: str, element_id: str) -> str:
+    """The text of the table row with this id."""
+    start = page.index(f'id="{element_id}"')
+    row = page[start : page.index("</tr>", start)]
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)))
+
+
+def test_demo_deliveries_show_time_vendor_status_channel_attempts_and_link_each_row(tmp_path: Path) -> None:
+    app = create_demo(load_config({"DEMO_OUTBOX": str(tmp_path / "demo.sqlite3")}))
+    with TestClient(app, base_url="http://127.0.0.1:8000", headers=NAVIGATION) as client:
+        client.get("/product/mug?gclid=Cj0-deliveries&utm_source=google&utm_medium=cpc")
+        client.post("/checkout", data={"product": "mug", "order_id": "dl-1", "email": "a@b.co"})
+        rows = wait_for_rows(client, app.app, len(CREDENTIALS) - 1, status=Status.DRY_RUN)
+        listing = client.get("/deliveries")
+        whop = next(r for r in rows if r.vendor == "whop")
+        detail = client.get(f"/deliveries/{whop.id}")
+        missing = client.get("/deliveries/999999")
+    assert len(rows) == len(CREDENTIALS) - 1  # connectly is skipped: no Click-to-WhatsApp ids
+    links = re.findall(r'<a class="delivery-link" href="/deliveries/(\d+)">', listing.text)
+    assert sorted(int(i) for i in links) == sorted(r.id for r in rows)
+    text = page_text(listing)
+    assert "sending" not in text
+    assert re.findall(r'<td class="status">([^<]+)</td>', listing.text) == ["dry run: built, not sent"] * len(rows)
+    assert re.findall(r'<td class="channel">(\w+)</td>', listing.text) == ["paid_search"] * len(rows)
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", text)
+    assert detail.status_code == 200
+    assert 'data-status="dry_run">dry run: built, not sent<' in detail.text
+    assert "POST https://api.whop.com/api/v1/conversions" in page_text(detail)
+    assert "authorization: ***" in page_text(detail)
+    assert not [secret for secret in PLACEHOLDER_SECRETS if secret in detail.text]
+    assert missing.status_code == 404
+
+
+def test_demo_dry_run_labels_never_say_sending() -> None:
+    from examples.demo.summary import status_label
+
+    assert status_label(Status.SENDING, dry_run=True) == "dry run in progress"
+    assert status_label(Status.PENDING, dry_run=True) == "queued for a dry run"
+    assert status_label(Status.SENDING, dry_run=False) == "sending"
+    assert status_label(Status.DELIVERED, dry_run=False) == "delivered"
+
+
+def test_demo_start_over_clears_the_cookie_and_the_panel_and_pages_fit_a_phone(tmp_path: Path) -> None:
+    app = create_demo(load_config({"DEMO_OUTBOX": str(tmp_path / "demo.sqlite3")}))
+    with TestClient(app, base_url="http://127.0.0.1:8000", headers=NAVIGATION) as client:
+        landed = client.get("/product/mug?utm_source=newsletter&utm_medium=email")
+        assert "attribution" in client.cookies
+        assert 'id="panel-channel">email<' in client.get("/_demo/panel").text
+        cleared = client.post("/_demo/start-over", follow_redirects=False)
+        panel = client.get("/_demo/panel").text
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in landed.text
+    assert 'id="start-over"' in landed.text
+    assert cleared.status_code == 303
+    assert cleared.headers["location"] == "/"
+    assert re.match(r'attribution=""; .*Max-Age=0', cleared.headers["set-cookie"])
+    assert "attribution" not in client.cookies
+    assert 'id="panel-empty"' in panel
+    assert "<html" not in panel  # the panel alone, for the page to swap in
+
+
+def test_demo_prints_the_port_it_listens_on(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "examples.demo", "--port", "0"],
+        cwd=ROOT,
+        env={**os.environ, "DEMO_OUTBOX": str(tmp_path / "demo.sqlite3"), "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("asgi-attribution demo: outbox ")
+        found = re.search(r"listening on http://127\.0\.0\.1:(\d+)/", proc.stdout.readline())
+        assert found
+        port = int(found.group(1))
+        assert port != 0
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                home = httpx2.get(f"http://127.0.0.1:{port}/", headers=NAVIGATION)
+                break
+            except httpx2.ConnectError:
+                assert time.monotonic() < deadline, "the demo did not answer"
+                time.sleep(0.1)
+        assert home.status_code == 200
+        assert "Demo shop" in home.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -162,6 +162,32 @@ def test_browser_id_cookies_are_captured_on_any_page_and_written_once() -> None:
     assert set_cookie_headers(c.get("/show")) == []
 
 
+@pytest.mark.parametrize(
+    ("cookie", "name", "value"),
+    [
+        ("dp_pid=4f1c2a9e", "dp_pid", "4f1c2a9e"),
+        ("_fbp=fb.1.1700000000000.1234", "fbp", "fb.1.1700000000000.1234"),
+        ("_fbc=fb.1.1700000000000.IwAR2x", "fbc", "fb.1.1700000000000.IwAR2x"),
+        ("_ga=GA1.1.555.1700000000", "ga", "555.1700000000"),
+        ("_ttp=2abcTTPxyz", "ttp", "2abcTTPxyz"),
+        ("_wuid=wuid_8c1f", "wuid", "wuid_8c1f"),
+        ("_rdtrk=rd-3f2a-77", "rdtrk", "rd-3f2a-77"),
+    ],
+)
+def test_a_browser_id_cookie_that_arrives_alone_is_captured(cookie: str, name: str, value: str) -> None:
+    c = client()
+    first = c.get("/plain", headers={"cookie": cookie})  # a direct visitor: the id is the only cookie
+    assert len(set_cookie_headers(first)) == 1
+    assert c.get("/show").json()["identifiers"] == {name: value}
+
+
+@pytest.mark.parametrize("cookie", ["csrftoken=abc", "x_ga=GA1.1.555.1700000000", "my_fbp=fb.1.1.1"])
+def test_a_lone_cookie_that_only_resembles_a_browser_id_is_not_captured(cookie: str) -> None:
+    response = client().get("/show", headers={"cookie": cookie})
+    assert response.json()["identifiers"] == {}
+    assert set_cookie_headers(response) == []
+
+
 def test_click_ids_expire_after_their_window() -> None:
     now = {"t": datetime(2026, 1, 1, tzinfo=UTC)}
     c = client(clock=lambda: now["t"], click_id_windows={"gclid": 30})
@@ -309,3 +335,71 @@ def test_a_second_middleware_inside_the_first_never_captures_twice() -> None:
     response = TestClient(outer, base_url="https://shop.example.com", headers=NAVIGATION).get(LANDING)
     assert len(set_cookie_headers(response)) == 1
     assert response.json()["click_ids"] == {"gclid": "Cj0KCQ"}
+
+
+@pytest.mark.parametrize("path", ["/landing?utm_source=google&gclid=Cj0KCQ", "/read"])
+def test_a_response_start_without_headers_still_gets_the_cookie(path: str) -> None:
+    """ASGI makes ``headers`` optional in ``http.response.start``."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        if scope["path"] == "/read":
+            get_attribution(scope)
+        await send({"type": "http.response.start", "status": 200})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    c = TestClient(
+        AttributionMiddleware(app, secret_key=SECRET), base_url="https://shop.example.com", headers=NAVIGATION
+    )
+    response = c.get(path)
+    assert response.status_code == 200
+    assert response.text == "ok"
+    assert "cookie" in response.headers["vary"].lower()
+    assert len(set_cookie_headers(response)) == (1 if "utm_source" in path else 0)
+
+
+def test_a_returning_visitor_whose_id_cookies_are_stored_costs_no_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    import attribution.middleware as middleware_module
+    from attribution.requestinfo import RequestInfo
+
+    c = client()
+    c.cookies.set("_fbp", "fb.1.1700000000000.1234", domain="shop.example.com")
+    c.cookies.set("_ga", "GA1.1.555.1700000000", domain="shop.example.com")
+    c.cookies.set("x_ga", "GA1.1.999.1700000000", domain="shop.example.com")  # only looks like one
+    assert len(set_cookie_headers(c.get("/plain"))) == 1
+    parsed: list[str] = []
+    monkeypatch.setattr(middleware_module, "cookie_parser", lambda header: parsed.append(header) or {})
+    built: list[int] = []
+    original = RequestInfo.from_scope
+    monkeypatch.setattr(RequestInfo, "from_scope", classmethod(lambda cls, scope: built.append(1) or original(scope)))
+    again = c.get("/plain")
+    assert set_cookie_headers(again) == []
+    assert (parsed, built) == ([], [])
+    # a changed id takes the full path and is written
+    monkeypatch.undo()
+    c.cookies.set("_ga", "GA1.1.777.1800000000", domain="shop.example.com")
+    changed = c.get("/plain")
+    assert len(set_cookie_headers(changed)) == 1
+    assert c.get("/show").json()["identifiers"] == {"fbp": "fb.1.1700000000000.1234", "ga": "777.1800000000"}
+
+
+@pytest.mark.parametrize("new", [("_fbp", "fb.1.1700000000000.9999"), ("_ttp", "newTTP1"), ("dp_pid", "p-2")])
+def test_a_new_or_changed_id_next_to_stored_ones_is_captured(new: tuple[str, str]) -> None:
+    c = client()
+    c.cookies.set("_fbp", "fb.1.1700000000000.1234", domain="shop.example.com")
+    c.get("/plain")
+    c.cookies.set(*new, domain="shop.example.com")
+    assert len(set_cookie_headers(c.get("/plain"))) == 1
+    identifiers = c.get("/show").json()["identifiers"]
+    assert identifiers[{"_fbp": "fbp", "_ttp": "ttp", "dp_pid": "dp_pid"}[new[0]]] == new[1]
+
+
+def test_consent_withdrawn_clears_the_cookie_of_a_returning_visitor_with_ids() -> None:
+    consent = {"given": True}
+    c = client(consent=lambda scope: consent["given"])
+    c.cookies.set("_fbp", "fb.1.1700000000000.1234", domain="shop.example.com")
+    c.get(LANDING)
+    consent["given"] = False
+    (header,) = set_cookie_headers(c.get("/plain"))
+    assert "Max-Age=0" in header

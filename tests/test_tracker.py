@@ -281,7 +281,11 @@ def test_in_app_worker_delivers_to_a_vendor_on_loopback(outbox_path: Path, vendo
     # ... and the operator sees it.
     out = io.StringIO()
     assert cli.main(["--outbox", str(outbox_path), "status"], out=out) == 0
-    assert out.getvalue().splitlines()[:3] == ["vendor     delivered", "fake       5", "fakebatch  5"]
+    assert [line.split() for line in out.getvalue().splitlines()[:3]] == [
+        ["vendor", "delivered", "oldest", "waiting"],
+        ["fake", "5", "-"],
+        ["fakebatch", "5", "-"],
+    ]
 
 
 async def test_dry_run_records_requests_without_sending(outbox_path: Path, vendor_server: FakeVendorServer) -> None:

@@ -5,15 +5,30 @@ Adding a vendor means one module here and one line in ``VENDORS``.
 
 from __future__ import annotations
 
-from .base import Delivered, Failed, Outcome, Prepared, Retry, Secret, Vendor
+from .base import Delivered, Failed, Outcome, Prepared, Retry, Secret, Split, Vendor
 from .connectly import Connectly
 from .convertloop import ConvertLoop
+from .google_ads import GoogleAds
+from .meta import MetaConversions
 from .rdstation import RDStation
+from .tiktok import TikTok
 from .whop import Whop
 from .xads import XAds
 
 #: Registry name (``Vendor.name``, also the outbox's ``vendor`` column) → adapter class.
-VENDORS: dict[str, type[Vendor]] = {vendor.name: vendor for vendor in (Whop, RDStation, Connectly, ConvertLoop, XAds)}
+VENDORS: dict[str, type[Vendor]] = {
+    vendor.name: vendor
+    for vendor in (
+        Whop,
+        RDStation,
+        Connectly,
+        ConvertLoop,
+        XAds,
+        GoogleAds,
+        TikTok,
+        MetaConversions,
+    )
+}
 
 __all__ = [
     "VENDORS",
@@ -21,11 +36,15 @@ __all__ = [
     "ConvertLoop",
     "Delivered",
     "Failed",
+    "GoogleAds",
+    "MetaConversions",
     "Outcome",
     "Prepared",
     "RDStation",
     "Retry",
     "Secret",
+    "Split",
+    "TikTok",
     "Vendor",
     "Whop",
     "XAds",

@@ -14,6 +14,8 @@ deliveries already queued, and OAuth nonces and timestamps are fresh on every at
 from __future__ import annotations
 
 import email.utils
+import json
+import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -25,10 +27,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx2
 
+from ..redact import personal_values, redact, redact_headers, redact_url
+
 if TYPE_CHECKING:
     from ..conversion import Conversion
 
 JSON = dict[str, Any]
+
+#: The longest error text kept from a vendor's answer (after redaction).
+ERROR_LIMIT = 500
+_RAW_LIMIT = 8 * ERROR_LIMIT  # read no more of a body than that: what is beyond ERROR_LIMIT is cut anyway
+_TAG = re.compile(r"<[^>]*>")
 
 #: Each canonical event under its own name; a custom event travels under its ``custom_name`` (``"*"``).
 #: The default event mapping of every vendor that takes free-form event names.
@@ -84,6 +93,13 @@ Outcome = Delivered | Retry | Failed
 
 
 @dataclass(frozen=True, slots=True)
+class Split:
+    """The vendor refused a batch as a whole for what one of its payloads holds: send its halves apart."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Secret:
     """A credential whose repr never shows it. ``str(secret)`` is still masked; use ``.value``."""
 
@@ -136,27 +152,48 @@ class Vendor(ABC):
         status = response.status_code
         if 200 <= status < 300:
             return Delivered(answer=response.text[:2000])
-        message = f"HTTP {status}: {self.error_message(response)}"
+        # Redacted whole, then cut: a key or an email cut in half at the limit would escape the patterns.
+        message = f"HTTP {status}: {self.redact(self.error_message(response), response)}"[:ERROR_LIMIT]
         if status in (408, 429) or status >= 500:
             return Retry(message, after=self.retry_after(response))
         return Failed(message)
 
+    def read_batch(self, response: httpx2.Response, payloads: Sequence[JSON]) -> Sequence[Outcome] | Split:
+        """One outcome per payload, in order, or ``Split`` to isolate a bad payload. Default: one for all."""
+        return [self.read_response(response)] * len(payloads)
+
+    async def authorize(self, client: httpx2.AsyncClient) -> None:  # noqa: B027 - optional hook
+        """Called at send time before ``build_request``: vendors with short-lived tokens refresh them here."""
+
     def error_message(self, response: httpx2.Response) -> str:
-        """The vendor's own error text, short. Override to pick it out of the vendor's error shape."""
-        return response.text[:500] or response.reason_phrase
+        """The vendor's own error text. Override to pick it out of the vendor's error shape; ``read_response``
+        redacts it and cuts it to ``ERROR_LIMIT``."""
+        return body_excerpt(response)
 
     def retry_after(self, response: httpx2.Response) -> float | None:
         """Seconds the vendor asked us to wait (Retry-After, as seconds or an HTTP date)."""
         return parse_retry_after(response.headers)
 
+    def secret_values(self) -> list[str]:
+        """This vendor's credentials: every ``Secret`` among its attributes (alone or in a tuple or list)."""
+        found: list[str] = []
+        for value in vars(self).values():
+            for item in value if isinstance(value, tuple | list) else (value,):
+                if isinstance(item, Secret) and item.value:
+                    found.append(item.value)
+        return found
+
+    def redact(self, text: str, response: httpx2.Response | None = None) -> str:
+        """``text`` without this vendor's credentials, nor the personal values of the request answered."""
+        return redact(text, secrets=[*self.secret_values(), *_request_values(response)])
+
     def masked_headers(self, request: httpx2.Request) -> dict[str, str]:
         """The request's headers with credentials masked, for ``attribution show`` and the demo."""
-        sensitive = {"authorization", "x-api-key", "api-key", "cookie"}
-        return {k: ("***" if k.lower() in sensitive else v) for k, v in request.headers.items()}
+        return redact_headers(request.headers.items(), secrets=self.secret_values())
 
     def masked_url(self, request: httpx2.Request) -> str:
         """The request URL with credential query parameters masked."""
-        return str(request.url)
+        return redact_url(str(request.url), secrets=self.secret_values())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -178,6 +215,36 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
         when = when.replace(tzinfo=UTC)
     current = now if now is not None else time.time()
     return max(0.0, when.timestamp() - current)
+
+
+def _request_values(response: httpx2.Response | None) -> list[str]:
+    """The personal values in the JSON body of the request a response answers (none when unknown)."""
+    try:
+        body = response.request.content if response is not None else b""
+    except (RuntimeError, httpx2.RequestNotRead):
+        return []
+    try:
+        return personal_values(json.loads(body)) if body else []
+    except ValueError:
+        return []
+
+
+def body_excerpt(response: httpx2.Response) -> str:
+    """The raw body as one line of text (tags of an HTML page dropped), or the reason phrase when empty: the
+    vendor's own words when its error shape is not the one expected."""
+    text = response.text[:_RAW_LIMIT]
+    if text.lstrip().startswith("<"):
+        text = _TAG.sub(" ", text)
+    return " ".join(text.split()) or response.reason_phrase
+
+
+def readable(value: Any) -> str:
+    """A JSON error value as text: ``{"email": ["is invalid"]}`` reads ``email: is invalid``."""
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {readable(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(readable(v) for v in value)
+    return str(value)
 
 
 def iso_millis(moment: datetime) -> str:

@@ -148,5 +148,5 @@ class Connectly(Vendor):
             error: Any = data.get("error") if isinstance(data.get("error"), dict) else data
             message, status = error.get("message"), error.get("status") or error.get("code")
             if isinstance(message, str) and message:
-                return (f"{status}: {message}" if isinstance(status, str) else message)[:500]
+                return f"{status}: {message}" if isinstance(status, str) else message
         return super().error_message(response)

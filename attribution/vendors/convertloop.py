@@ -29,6 +29,7 @@ from .base import (
     event_label,
     json_number,
     only_one,
+    readable,
     response_json,
     without_empty,
 )
@@ -132,9 +133,9 @@ class ConvertLoop(Vendor):
             for key in ("error", "message", "errors"):
                 found: Any = data.get(key)
                 if isinstance(found, str) and found:
-                    return found[:500]
+                    return found
                 if isinstance(found, dict | list) and found:
-                    return str(found)[:500]
+                    return readable(found)
         return super().error_message(response)
 
 

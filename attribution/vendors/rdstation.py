@@ -5,8 +5,8 @@ conversion named by ``conversion_identifier``. That identifier is a *name*, not 
 every call, so a request that timed out after RD processed it is recorded twice when retried. Hence
 ``has_dedup_key = False`` and ``retry_ambiguous`` is the operator's choice (at-least-once by default).
 
-The key travels in the query string (RD's design), so ``masked_url`` hides it, and error messages are
-scrubbed of it in case a proxy echoes the URL.
+The key travels in the query string (RD's design): ``masked_url``, error messages and the HTTP client's
+log lines mask it (``attribution.redact``), in case a proxy echoes the URL.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from .base import (
     Secret,
     Vendor,
     as_secret,
+    body_excerpt,
     event_label,
     only_one,
     response_json,
@@ -39,7 +40,7 @@ BASE_URL = "https://api.rd.services"
 
 #: Canonical event → ``conversion_identifier``; custom events use their own ``custom_name`` (``"*"``).
 DEFAULT_EVENTS: Mapping[str, str] = CANONICAL_EVENTS
-#: RD's traffic fields, filled from the UTMs of the visitor's latest campaign touch.
+#: RD's traffic fields, filled from the UTMs of the visitor's source touch (``Attribution.source``).
 TRAFFIC_FIELDS = {
     "traffic_source": "utm_source",
     "traffic_medium": "utm_medium",
@@ -159,10 +160,6 @@ class RDStation(Vendor):
             headers={"Accept": "application/json"},
         )
 
-    def masked_url(self, request: httpx2.Request) -> str:
-        # built by hand: copy_set_param would percent-encode the stars into %2A%2A%2A
-        return str(request.url.copy_remove_param("api_key")) + "?api_key=***"
-
     def error_message(self, response: httpx2.Response) -> str:
         """RD's ``{"errors": [{"error_type", "error_message", "path"}]}`` (a dict of lists on older APIs)."""
         data = response_json(response)
@@ -181,8 +178,6 @@ class RDStation(Vendor):
                     parts.append(f"{text} ({error['path']})" if error.get("path") else text)
             message = "; ".join(p for p in parts if p)
         else:
-            message = response.text or response.reason_phrase
-        # Scrub before cutting, so a key cut in half at the limit cannot survive.
-        if self.api_key.value:
-            message = message.replace(self.api_key.value, "***")
-        return message[:500]
+            message = ""
+        # Another shape (a proxy's page, a new error format): the body itself, which read_response redacts.
+        return message or body_excerpt(response)

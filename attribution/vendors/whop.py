@@ -146,7 +146,7 @@ class Whop(Vendor):
             error: Any = data.get("error")
             for found in (error.get("message") if isinstance(error, dict) else error, data.get("message")):
                 if isinstance(found, str) and found:
-                    return found[:500]
+                    return found
         return super().error_message(response)
 
 

@@ -178,7 +178,7 @@ class XAds(Vendor):
                 ": ".join(str(e[k]) for k in ("code", "message") if e.get(k)) for e in errors if isinstance(e, dict)
             ]
             if message := "; ".join(p for p in parts if p):
-                return message[:500]
+                return message
         return super().error_message(response)
 
 

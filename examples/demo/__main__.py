@@ -1,20 +1,24 @@
-"""``python -m examples.demo``: serve the demo shop on http://127.0.0.1:8000/ (``DEMO_PORT`` to change)."""
+"""``python -m examples.demo [--port N]``: serve the demo shop on http://127.0.0.1:8000/.
+
+The port: ``--port``, else ``PORT`` (or the older ``DEMO_PORT``), else 8000; ``--port 0`` picks a free one.
+The line ``... listening on http://127.0.0.1:PORT/`` says which.
+"""
 
 from __future__ import annotations
 
 import os
 
-import uvicorn
+from examples.serve import serve
 
 from .app import app, config
 
 
 def main() -> None:
+    if not os.environ.get("PORT") and os.environ.get("DEMO_PORT"):
+        os.environ["PORT"] = os.environ["DEMO_PORT"]
     mode = "dry run: nothing is sent" if config.dry_run else f"SENDING for real to {', '.join(config.configured)}"
-    port = int(os.environ.get("DEMO_PORT", "8000"))
-    print(f"asgi-attribution demo: outbox {config.outbox} ({mode})")
-    print(f"open http://127.0.0.1:{port}/")
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="info")
+    print(f"asgi-attribution demo: outbox {config.outbox} ({mode})", flush=True)
+    serve(app, "asgi-attribution demo")
 
 
 if __name__ == "__main__":

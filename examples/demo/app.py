@@ -8,6 +8,7 @@ See examples/demo/README.md for the environment variables.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import secrets
 from decimal import Decimal
@@ -17,13 +18,15 @@ from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from attribution.conversion import Customer, LineItem, Order
 from attribution.errors import InvalidConversionError
-from attribution.middleware import AttributionMiddleware
+from attribution.middleware import AttributionMiddleware, get_attribution
+from attribution.outbox import Delivery
+from attribution.redact import personal_values, redact
 from attribution.snippet import script_tag
 from attribution.templating import install_jinja2
 from attribution.tracker import CheckoutResult, Tracker
@@ -31,9 +34,11 @@ from attribution.vendors import Vendor
 from examples.browser_app import EdgeCache
 
 from .config import DemoConfig, load_config
+from .summary import captured_values, fed_fields, status_label, when
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 install_jinja2(TEMPLATES)
+TEMPLATES.env.filters["when"] = when
 
 PRODUCTS: dict[str, dict[str, Any]] = {
     "mug": {"name": "Attribution mug", "price": Decimal("24.90"), "blurb": "Holds coffee and UTM parameters."},
@@ -99,6 +104,7 @@ def _tracker(request: Request) -> Tracker:
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     context.setdefault("config", _config(request))
+    context.setdefault("label", lambda status: status_label(status, dry_run=_config(request).dry_run))
     return TEMPLATES.TemplateResponse(request, name, context, status_code=status_code)
 
 
@@ -142,7 +148,8 @@ def describe(vendor: Vendor, payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def result_rows(tracker: Tracker, result: CheckoutResult) -> list[dict[str, Any]]:
+async def result_rows(tracker: Tracker, result: CheckoutResult, captured: dict[str, str]) -> list[dict[str, Any]]:
+    """Per vendor: what came of the checkout, the requests it queued, and which captured values they carry."""
     vendors = {v.name: v for v in tracker.vendors}
     rows = []
     for item in result:
@@ -157,7 +164,10 @@ async def result_rows(tracker: Tracker, result: CheckoutResult) -> list[dict[str
                         **describe(vendors[item.vendor], delivery.payload),
                     }
                 )
-        rows.append({"vendor": item.vendor, "status": item.status, "reason": item.reason, "requests": requests})
+        fed = sorted({pair for req in requests for pair in fed_fields(req["body"], captured)})
+        rows.append(
+            {"vendor": item.vendor, "status": item.status, "reason": item.reason, "requests": requests, "fed": fed}
+        )
     return rows
 
 
@@ -189,6 +199,8 @@ async def checkout(request: Request) -> Response:
             phone_region=form.get("region") or None,
         )
         result = await _tracker(request).checkout(request, order, customer=customer)
+        attr = get_attribution(request)
+        request.app.state.channels[order.id] = attr.channel.value  # for the deliveries page
     except InvalidConversionError as exc:
         return render(
             request,
@@ -201,14 +213,49 @@ async def checkout(request: Request) -> Response:
             error=str(exc),
         )
     hidden = {k: v for k, v in form.items() if k not in ("email", "phone", "name", "region", "product", "order_id")}
-    rows = await result_rows(_tracker(request), result)
-    return render(request, "result.html", order=order, rows=rows, hidden=hidden, result=result)
+    captured = captured_values(attr)
+    rows = await result_rows(_tracker(request), result, captured)
+    return render(request, "result.html", order=order, rows=rows, hidden=hidden, result=result, captured=captured)
+
+
+def masked_error(d: Delivery) -> Delivery:
+    """Vendors' error texts may quote what was sent: masked as the CLI masks them."""
+    if not d.last_error:
+        return d
+    return dataclasses.replace(d, last_error=redact(d.last_error, secrets=personal_values(d.payload)))
 
 
 async def deliveries(request: Request) -> HTMLResponse:
-    rows = await _tracker(request).outbox.list(limit=100)
+    rows = [masked_error(d) for d in await _tracker(request).outbox.list(limit=100)]
     counts = await _tracker(request).outbox.counts()
-    return render(request, "deliveries.html", rows=rows, counts=sorted(counts.items()))
+    channels = request.app.state.channels
+    return render(request, "deliveries.html", rows=rows, counts=sorted(counts.items()), channels=channels)
+
+
+async def delivery(request: Request) -> HTMLResponse:
+    tracker = _tracker(request)
+    found = await tracker.outbox.get(request.path_params["delivery_id"])
+    vendor = next((v for v in tracker.vendors if found is not None and v.name == found.vendor), None)
+    if found is None or vendor is None:
+        return render(request, "not_found.html", status_code=404)
+    channel = request.app.state.channels.get(found.order_id)
+    return render(
+        request, "delivery.html", d=masked_error(found), request_sent=describe(vendor, found.payload), channel=channel
+    )
+
+
+async def start_over(request: Request) -> Response:
+    """Forget this visitor: the attribution cookie is cleared, as a new browser would arrive."""
+    middleware: AttributionMiddleware = request.app.state.middleware
+    # the middleware's own expiring Set-Cookie: same name, path, domain and Secure as the cookie it set
+    capturer = middleware.capturer
+    cleared = capturer.codec.clear_cookie(secure=capturer.secure(request.scope))
+    return RedirectResponse("/", status_code=303, headers={"set-cookie": cleared})
+
+
+async def panel(request: Request) -> HTMLResponse:
+    """The attribution panel alone: the page fetches it again when the snippet reports an SPA navigation."""
+    return render(request, "_panel.html")
 
 
 async def spa(request: Request) -> HTMLResponse:
@@ -246,13 +293,18 @@ def create_app(config: DemoConfig | None = None) -> EdgeCache:
             Route("/checkout", checkout_form, methods=["GET"]),
             Route("/checkout", checkout, methods=["POST"]),
             Route("/deliveries", deliveries),
+            Route("/deliveries/{delivery_id:int}", delivery),
+            Route("/_demo/start-over", start_over, methods=["POST"]),
+            Route("/_demo/panel", panel),
             Route("/app", spa),
             Route("/app/{rest:path}", spa),
         ]
     )
     shop.state.config = config
     shop.state.tracker = tracker
+    shop.state.channels = {}  # order id -> the visitor's channel at checkout, while this server runs
     captured = AttributionMiddleware(shop, secret_key=config.secret_key, tracker=tracker)
+    shop.state.middleware = captured
     return EdgeCache(captured, {"/cached/offer": cached_page()})
 
 

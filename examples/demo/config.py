@@ -3,10 +3,10 @@
 Dry run is a property of the whole tracker (its worker either sends or records), so the demo picks one of
 two honest set-ups:
 
-* no credentials at all (the default): all five vendors with placeholder credentials, dry run. Every request
+* no credentials at all (the default): every vendor with placeholder credentials, dry run. Every request
   is built, masked and recorded in the outbox; nothing leaves the machine.
 * credentials for some vendors: only those vendors, sending for real. Vendors without credentials are left
-  out (the home page lists them). ``DEMO_DRY_RUN=1`` keeps dry run on and keeps all five.
+  out (the home page lists them). ``DEMO_DRY_RUN=1`` keeps dry run on and keeps them all.
 """
 
 from __future__ import annotations
@@ -17,7 +17,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from attribution.vendors import Connectly, ConvertLoop, RDStation, Vendor, Whop, XAds
+from attribution.vendors import (
+    Connectly,
+    ConvertLoop,
+    GoogleAds,
+    MetaConversions,
+    RDStation,
+    TikTok,
+    Vendor,
+    Whop,
+    XAds,
+)
 
 #: Per vendor, the environment variables it needs (all of them) and the placeholder used in dry run.
 CREDENTIALS: dict[str, dict[str, str]] = {
@@ -33,6 +43,16 @@ CREDENTIALS: dict[str, dict[str, str]] = {
         "X_PIXEL_ID": "o8z6j",
         "X_PURCHASE_EVENT_ID": "tw-o8z6j-o8z6k",
     },
+    "meta": {"META_ACCESS_TOKEN": "demo-meta-access-token-SECRET", "META_PIXEL_ID": "1234567890123456"},
+    "google_ads": {
+        "GOOGLE_ADS_CUSTOMER_ID": "123-456-7890",
+        "GOOGLE_ADS_DEVELOPER_TOKEN": "demo-google-developer-token-SECRET",
+        "GOOGLE_ADS_CLIENT_ID": "demo-client.apps.googleusercontent.com",
+        "GOOGLE_ADS_CLIENT_SECRET": "demo-google-client-secret-SECRET",
+        "GOOGLE_ADS_REFRESH_TOKEN": "demo-google-refresh-token-SECRET",
+        "GOOGLE_ADS_PURCHASE_ACTION_ID": "987654321",
+    },
+    "tiktok": {"TIKTOK_ACCESS_TOKEN": "demo-tiktok-access-token-SECRET", "TIKTOK_PIXEL_CODE": "COQDA8RC77U2TMR44LI0"},
 }
 
 #: Placeholder values that are credentials (the ids are not secret): none may ever appear on a page.
@@ -77,6 +97,19 @@ def _vendor(name: str, values: Mapping[str, str]) -> Vendor:
             pixel_id=values["X_PIXEL_ID"],
             events={"purchase": values["X_PURCHASE_EVENT_ID"]},
         )
+    if name == "meta":
+        return MetaConversions(access_token=values["META_ACCESS_TOKEN"], pixel_id=values["META_PIXEL_ID"])
+    if name == "google_ads":
+        return GoogleAds(
+            customer_id=values["GOOGLE_ADS_CUSTOMER_ID"],
+            developer_token=values["GOOGLE_ADS_DEVELOPER_TOKEN"],
+            client_id=values["GOOGLE_ADS_CLIENT_ID"],
+            client_secret=values["GOOGLE_ADS_CLIENT_SECRET"],
+            refresh_token=values["GOOGLE_ADS_REFRESH_TOKEN"],
+            conversion_actions={"purchase": values["GOOGLE_ADS_PURCHASE_ACTION_ID"]},
+        )
+    if name == "tiktok":
+        return TikTok(access_token=values["TIKTOK_ACCESS_TOKEN"], pixel_code=values["TIKTOK_PIXEL_CODE"])
     raise ValueError(f"unknown vendor {name!r}")
 
 

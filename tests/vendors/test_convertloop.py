@@ -144,7 +144,7 @@ def test_secret_stays_out_of_payload_and_repr() -> None:
         (400, {"error": "name can't be blank"}, None, Failed("HTTP 400: name can't be blank")),
         (401, {"message": "Invalid credentials"}, None, Failed("HTTP 401: Invalid credentials")),
         (404, None, None, Failed("HTTP 404: Not Found")),
-        (422, {"errors": {"email": ["is invalid"]}}, None, Failed("HTTP 422: {'email': ['is invalid']}")),
+        (422, {"errors": {"email": ["is invalid"]}}, None, Failed("HTTP 422: email: is invalid")),
         (429, None, {"Retry-After": "12"}, Retry("HTTP 429: Too Many Requests", after=12.0)),
         (429, None, None, Retry("HTTP 429: Too Many Requests")),
         (500, {"error": "Internal Server Error"}, None, Retry("HTTP 500: Internal Server Error")),

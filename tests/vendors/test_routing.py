@@ -15,7 +15,18 @@ from starlette.testclient import TestClient
 from attribution.conversion import Conversion, Customer, EventName, Order, RequestContext
 from attribution.middleware import AttributionMiddleware, get_attribution
 from attribution.models import Channel
-from attribution.vendors import VENDORS, Connectly, ConvertLoop, RDStation, Vendor, Whop, XAds
+from attribution.vendors import (
+    VENDORS,
+    Connectly,
+    ConvertLoop,
+    GoogleAds,
+    MetaConversions,
+    RDStation,
+    TikTok,
+    Vendor,
+    Whop,
+    XAds,
+)
 from attribution.vendors.base import Prepared
 from tests.helpers import NAVIGATION, SECRET
 
@@ -89,6 +100,9 @@ def test_registry_names_every_vendor_once() -> None:
         "connectly": Connectly,
         "convertloop": ConvertLoop,
         "xads": XAds,
+        "google_ads": GoogleAds,
+        "tiktok": TikTok,
+        "meta": MetaConversions,
     } == VENDORS
     assert all(name == cls.name for name, cls in VENDORS.items())
 

@@ -1,0 +1,105 @@
+"""One site's capture step, shared by the middleware and the collect endpoint.
+
+Both reduce what they see (a request, or a page the browser reports) to a ``capture.Landing`` with the
+one builder here, apply it to the request's ``AttributionState`` under the consent hook and the bot
+list, and finish the response with the cookie.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Literal
+
+from starlette.datastructures import MutableHeaders
+
+from . import capture, debug, wire
+from .cookie import CookieCodec
+from .requestinfo import RequestInfo, is_bot, wants_secure
+from .settings import Settings
+from .state import AttributionState
+from .types import Scope
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Capturer:
+    """The capture rules of one configured site, with its cookie codec and clock."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] | None = None, *, debug: bool = False) -> None:
+        self.settings = settings
+        self.debug = debug
+        """Say on every response why it was or was not a capture (``attribution.debug``)."""
+        self.codec = CookieCodec(settings)
+        self._state_clock = clock  # None: the state reads windows against the real time
+        self.clock = clock or _now
+
+    def state(self, cookie_header: str) -> AttributionState:
+        """A fresh per-request state over this Cookie header (nothing is read yet)."""
+        return AttributionState(self.codec, cookie_header, self._state_clock)
+
+    def landing(
+        self,
+        *,
+        path: str,
+        host: str,
+        query: str = "",
+        referrer: str | None = None,
+        cookies: Mapping[str, str] | None = None,
+        via: Literal["server", "browser"] = "server",
+    ) -> capture.Landing | None:
+        """What a page says about the visitor's origin, or None when it says nothing.
+
+        ``query`` and ``referrer`` are what may count as a touch (the caller leaves them out for a POST, a
+        fetch or an excluded path); ``cookies`` are the request's, for the browser ids they hold.
+        """
+        params = capture.tracked_params(query, self.settings.tracked_params) if query else {}
+        external = capture.external_referrer(referrer, host, self.settings) if referrer else None
+        ids = capture.identifiers_from_cookies(cookies) if cookies else {}
+        if not params and external is None and not ids:
+            return None
+        return capture.Landing(params=params, path=path, referrer=external, cookies=ids, host=host, via=via)
+
+    def allowed(self, scope: Scope, state: AttributionState) -> bool:
+        """Whether the consent hook allows capture on this request (yes without a hook; no when it
+        fails). Its answer, per purpose, stays on the state for checkout."""
+        return state.consent(scope).captures
+
+    def secure(self, scope: Scope, hostname: str | None = None) -> bool:
+        """Whether the cookie gets the Secure attribute on this request."""
+        if self.settings.secure is not None:
+            return self.settings.secure
+        return wants_secure(scope.get("scheme", "http"), hostname or RequestInfo.from_scope(scope).hostname)
+
+    def apply(self, scope: Scope, info: RequestInfo, landing: capture.Landing, state: AttributionState) -> str:
+        """Apply a landing to the state, honouring consent and the bot list; say what came of it
+        (one of ``attribution.debug``'s outcomes)."""
+        if not self.allowed(scope, state):
+            if state.raw is not None:
+                state.cleared = True
+            return debug.CONSENT_REFUSED
+        if not self.settings.capture_bots and is_bot(info.user_agent):
+            return debug.BOT
+        updated = capture.apply_wire(state.payload(), landing, now=self.clock(), settings=self.settings)
+        if updated is None:
+            return debug.UNCHANGED
+        state.replace(updated)
+        return debug.CAPTURED
+
+    def explain(self, state: AttributionState, headers: MutableHeaders, method: str, path: str, outcome: str) -> None:
+        """Under ``debug``: log why this request was (not) a capture and say it in a response header."""
+        note = debug.report(method, path, outcome, debug.cookie_problem(self.codec, state.raw))
+        headers.append(debug.HEADER, note)
+
+    def finish(self, state: AttributionState, headers: MutableHeaders, *, secure: bool) -> None:
+        """Add Set-Cookie when the attribution changed (or consent was withdrawn), and Vary: Cookie
+        when the response may depend on it."""
+        if state.cleared:
+            headers.append("set-cookie", self.codec.clear_cookie(secure=secure))
+        elif state.changed:
+            value = self.codec.encode_wire(state.payload() or wire.empty())
+            headers.append("set-cookie", self.codec.set_cookie(value, secure=secure))
+        if state.read or state.changed or state.cleared:
+            headers.add_vary_header("Cookie")

@@ -1,0 +1,210 @@
+"""One place that decides what personal data and credentials look like, for logs, errors, the CLI and the demo.
+
+``redact(text)`` masks, in free text: emails, phone numbers, IPv4 addresses standing alone, the values of
+personal fields written ``"name": "..."`` or ``phone=...``, credentials (``Bearer``/``Basic``/``OAuth``
+values, ``api_key=`` and similar parameters), and any exact value passed in ``secrets`` (a vendor's
+credentials, or the personal values of the payload an error is about: a name echoed in prose has no shape).
+It leaves alone what an operator needs to read: versions (``Chrome/131.0.0.0``), hosts (``//127.0.0.1:9``),
+ids, dates, times and amounts. ``redact_json``, ``redact_url`` and ``redact_headers`` apply the same rules to
+structured values, field by field.
+
+Importing this module also masks httpx2's and httpcore2's own log records (``HTTP Request: POST <url>``
+carries RD Station's ``api_key`` in its query string); see ``install_log_redaction``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+MASK = "***"
+
+#: Fields whose value is a person's data (or points at one person): masked whole in structured values.
+PERSONAL_KEYS = frozenset(
+    {
+        "email", "emails", "phone", "phones", "personal_phone", "mobile_phone", "phone_number", "name",
+        "first_name", "last_name", "full_name", "username", "birthdate", "gender", "city", "state",
+        "postal_code", "zip", "address", "company_address", "ip", "ip_address", "client_ip_address",
+        "external_id", "user_id", "member_id", "membership_id", "anonymous_id", "pid", "client_tracking_id",
+        "twclid", "fbc", "fbp", "ga", "ttp",
+    }
+)  # fmt: skip
+#: Fields holding SHA-256 digests of personal data: shortened, enough to compare two deliveries by eye.
+HASHED_KEYS = frozenset({"hashed_email", "hashed_phone_number", "email_sha256", "phone_sha256", "em", "ph"})
+#: Fields, query parameters and headers that carry credentials.
+CREDENTIAL_KEYS = frozenset(
+    {
+        "api_key", "apikey", "api-key", "x-api-key", "key", "token", "access_token", "refresh_token", "id_token",
+        "client_secret", "secret", "password", "passwd", "authorization", "proxy-authorization", "cookie",
+        "set-cookie", "signature", "sig", "oauth_signature", "oauth_token", "oauth_consumer_key", "developer-token",
+        "appsecret_proof",
+    }
+)  # fmt: skip
+#: Personal fields whose values are matched in free text by their key (``"email": "..."``, ``phone=...``).
+_TEXT_KEYS = "email|phone|personal_phone|mobile_phone|phone_number|name|first_name|last_name|full_name|ip_address"
+_CREDENTIAL_PARAMS = (
+    "api_key|apikey|key|token|access_token|refresh_token|client_secret|secret|password|signature|appsecret_proof"
+)
+
+_EMAIL = re.compile(r"[\w.+%-]+(?:@|%40)[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
+# +<8..15 digits> with separators, or a national form with separators: (11) 99999-8888, 415-555-0100.
+# A bare run of digits is left alone: it is far more often an id or a timestamp than a phone.
+_PHONE = re.compile(r"(?<![\w+/.-])(?:\+\d[\d ().-]{6,22}\d|\(?\d{2,3}\)?[ .-]?\d{3,5}[ .-]\d{4})(?!\w)(?![.-]\d)")
+# An address standing alone; after "/" it is a version (Chrome/131.0.0.0) or a URL's host.
+_IPV4 = re.compile(r"(?<![\w./:@-])(?:\d{1,3}\.){3}\d{1,3}(?![\w.:/-])")
+# Scheme names as headers write them; a token of at least 8 characters, or OAuth's key="value" list. After
+# "Token", which is also a word in prose ("Token expired."), only a value with a digit is taken for a token.
+_AUTH_SCHEME = re.compile(
+    r"\b(Bearer|Basic|OAuth|Token(?=\s+[\w\-.~+/=]*\d))\s+(?:(?:\w+=\"[^\"]*\",?\s*)+|[\w\-.~+/=]{8,})"
+)
+_CREDENTIAL_PARAM = re.compile(rf"(?<![\w-])((?:{_CREDENTIAL_PARAMS})=)[^&\s\"'<>]+", re.I)
+_QUOTED_FIELD = re.compile(
+    rf"""(?<![\w-])((?:{_TEXT_KEYS}|{_CREDENTIAL_PARAMS})["']\s*:\s*)(["'])(?:(?!\2).)+\2""", re.I
+)
+_FORM_FIELD = re.compile(rf"(?<![\w-])((?:{_TEXT_KEYS})=)[^&\s\"'<>]+", re.I)
+
+
+def redact(text: str, *, secrets: Iterable[str] = ()) -> str:
+    """``text`` with personal data and credentials masked (see the module's docstring)."""
+    text = _AUTH_SCHEME.sub(lambda m: f"{m[1]} {MASK}", text)
+    text = _CREDENTIAL_PARAM.sub(rf"\1{MASK}", text)
+    text = _QUOTED_FIELD.sub(rf"\1\2{MASK}\2", text)
+    text = _FORM_FIELD.sub(rf"\1{MASK}", text)
+    text = _EMAIL.sub(f"{MASK}@{MASK}", text)
+    text = _PHONE.sub(_phone, text)
+    text = _IPV4.sub(MASK, text)
+    return _mask_values(text, secrets)
+
+
+def _phone(match: re.Match[str]) -> str:
+    digits = sum(c.isdigit() for c in match[0])
+    return MASK if digits >= 8 else match[0]
+
+
+def _mask_values(text: str, values: Iterable[str]) -> str:
+    """Every occurrence of each value (as written, or percent-encoded), whole words only, ignoring case."""
+    variants = {v for value in values if len(value) >= 3 for v in (value, quote(value, safe=""))}
+    for value in sorted(variants, key=len, reverse=True):  # longest first: a name before its parts
+        before = r"(?<!\w)" if value[0].isalnum() else ""
+        after = r"(?!\w)" if value[-1].isalnum() else ""
+        text = re.sub(before + re.escape(value) + after, MASK, text, flags=re.I)
+    return text
+
+
+def redact_json(value: Any, *, secrets: Iterable[str] = (), _key: str = "", _depth: int = 0) -> Any:
+    """A copy of a JSON value with personal fields masked, hashes shortened and free text redacted.
+
+    ``name`` at the top of a document is an event's name (ConvertLoop's body); anywhere deeper it is a person's.
+    """
+    key = _key.lower()
+    if isinstance(value, dict):
+        return {k: redact_json(v, secrets=secrets, _key=k, _depth=_depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_json(v, secrets=secrets, _key=_key, _depth=_depth) for v in value]
+    if value is None or value == "" or isinstance(value, bool):
+        return value
+    if key in CREDENTIAL_KEYS or (key in PERSONAL_KEYS and not (key == "name" and _depth == 1)):
+        return MASK
+    if key in HASHED_KEYS and isinstance(value, str):
+        return value[:8] + "…"
+    return redact(value, secrets=secrets) if isinstance(value, str) else value
+
+
+def personal_values(payload: Any) -> list[str]:
+    """The personal values a payload holds (and the words of names), to mask wherever a vendor echoes them."""
+    return sorted(set(_personal(payload, "", 0)))
+
+
+def _personal(value: Any, key: str, depth: int) -> Iterator[str]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _personal(v, k.lower(), depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _personal(v, key, depth)
+    elif isinstance(value, str) and key in PERSONAL_KEYS and not (key == "name" and depth == 1):
+        if key in ("gender", "state", "city"):  # short common words: they would mask half a message
+            return
+        yield value
+        if "name" in key:
+            yield from (word for word in value.split() if len(word) >= 3)
+        if "phone" in key:
+            yield value.lstrip("+")
+
+
+def redact_url(url: str, *, secrets: Iterable[str] = ()) -> str:
+    """The URL with credential and personal query parameters and a password masked; host and path kept."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = MASK + "@" + netloc.rpartition("@")[2]
+    query = "&".join(_param(pair) for pair in parts.query.split("&")) if parts.query else ""
+    rebuilt = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return redact(rebuilt, secrets=secrets)
+
+
+def _param(pair: str) -> str:
+    name, eq, _ = pair.partition("=")
+    lowered = unquote(name).lower()
+    if eq and (lowered in CREDENTIAL_KEYS or lowered in PERSONAL_KEYS or lowered.startswith("oauth_")):
+        return f"{name}={MASK}"
+    return pair
+
+
+def redact_headers(
+    headers: Mapping[str, str] | Iterable[tuple[str, str]], *, secrets: Iterable[str] = ()
+) -> dict[str, str]:
+    """Headers with credential headers masked whole and the other values redacted as text."""
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    secrets = list(secrets)
+    return {k: MASK if k.lower() in CREDENTIAL_KEYS else redact(v, secrets=secrets) for k, v in items}
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites a record's message, arguments and traceback through ``redact`` before any handler sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_arg(a) for a in record.args)
+        elif isinstance(record.args, Mapping):
+            record.args = {k: _arg(v) for k, v in record.args.items()}
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+def _arg(value: object) -> object:
+    if value is None or isinstance(value, int | float):
+        return value
+    return redact(str(value))
+
+
+#: The loggers of the HTTP client the worker sends with: their records may quote a request's URL.
+HTTP_LOGGERS = (
+    "httpx2",
+    "httpcore2.connection",
+    "httpcore2.http11",
+    "httpcore2.http2",
+    "httpcore2.proxy",
+    "httpcore2.socks",
+)
+
+
+def install_log_redaction(names: Iterable[str] = HTTP_LOGGERS) -> None:
+    """Attach one ``RedactingFilter`` to each named logger (idempotent).
+
+    A filter on the logger that creates a record runs before the record reaches any handler, the site's own
+    included (a JSON log shipper, an error tracker), and whatever level the site sets.
+    """
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())
+
+
+install_log_redaction()

@@ -1,0 +1,136 @@
+"""One request's attribution: the cookie found, verified and decoded only when used.
+
+The middleware puts a ``LazyAttribution`` at ``scope["attribution"]``; ``get_attribution`` reads it
+from a Starlette request or a raw scope. Checkout and templates read the attribution through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from . import wire
+from .consent import GRANTED, Consent, decide
+from .cookie import CookieCodec
+from .errors import MiddlewareNotInstalledError
+from .models import Attribution
+from .types import Scope
+
+if TYPE_CHECKING:
+    from starlette.requests import HTTPConnection
+
+SCOPE_KEY: Final = "attribution"
+
+
+class AttributionState:
+    """One request's view of the cookie: found, verified and turned into models only on first use."""
+
+    __slots__ = ("_attr", "_consent", "_raw", "_wire", "changed", "cleared", "clock", "codec", "cookie_header", "read")
+
+    def __init__(self, codec: CookieCodec, cookie_header: str, clock: Callable[[], datetime] | None = None) -> None:
+        self.codec = codec
+        self.cookie_header = cookie_header
+        self.clock = clock
+        self._raw: str | bool | None = False  # False: not looked for yet
+        self._wire: wire.Wire | bool | None = False  # False: not read yet
+        self._attr: Attribution | None = None
+        self._consent: Consent | None = None
+        self.changed = False
+        self.cleared = False
+        self.read = False
+
+    @property
+    def raw(self) -> str | None:
+        """This site's attribution cookie value, if the request carries one."""
+        if self._raw is False:
+            self._raw = cookie_value(self.cookie_header, self.codec.settings.cookie_name)
+        return self._raw  # type: ignore[return-value]
+
+    def payload(self) -> wire.Wire | None:
+        """The verified payload in its compact form (shared: never mutate it), None when there is none."""
+        if self._wire is False:
+            self._wire = self.codec.read(self.raw)
+        return self._wire  # type: ignore[return-value]
+
+    def load(self) -> Attribution:
+        """The models, built from the payload on first use."""
+        if self._attr is None:
+            data = self.payload()
+            attr = wire.from_wire(data) if data is not None else Attribution.model_construct(history=[], identifiers={})
+            now = self.clock() if self.clock is not None else None
+            self._attr = attr.with_windows(self.codec.settings.click_id_windows, now=now)
+        return self._attr
+
+    def consent(self, scope: Scope) -> Consent:
+        """The consent hook's answer for this request, asked once (everything granted without a hook)."""
+        if self._consent is None:
+            self._consent = decide(self.codec.settings.consent, scope)
+        return self._consent
+
+    def replace(self, data: wire.Wire) -> None:
+        self._wire = data
+        self._attr = None
+        self.changed = True
+
+
+def cookie_value(header: str, name: str) -> str | None:
+    """One cookie's value from a Cookie header, without parsing the others."""
+    start = 0
+    marker = name + "="
+    while True:
+        at = header.find(marker, start)
+        if at < 0:
+            return None
+        if at == 0 or header[at - 1] in "; ":
+            end = header.find(";", at)
+            value = header[at + len(marker) : end if end >= 0 else None].strip()
+            return value.strip('"') or None
+        start = at + 1
+
+
+class LazyAttribution:
+    """What ``scope["attribution"]`` holds: reads through to the decoded ``Attribution``.
+
+    Decoding waits until an attribute is first read, so requests that never look cost nothing.
+    """
+
+    __slots__ = ("_state",)
+
+    def __init__(self, state: AttributionState) -> None:
+        self._state = state
+
+    def load(self) -> Attribution:
+        self._state.read = True
+        return self._state.load()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.load(), name)
+
+    def __repr__(self) -> str:
+        return f"LazyAttribution({self.load()!r})"
+
+
+def get_consent(conn: HTTPConnection | Scope) -> Consent:
+    """What the visitor allowed (``attribution.consent``), as the middleware's consent hook answered for
+    this request; everything granted when no hook is configured or the middleware is not installed."""
+    scope = conn.scope if hasattr(conn, "scope") else conn
+    lazy = scope.get(SCOPE_KEY)
+    return lazy._state.consent(scope) if isinstance(lazy, LazyAttribution) else GRANTED
+
+
+def get_attribution(conn: HTTPConnection | Scope) -> Attribution:
+    """The visitor's attribution, from a Starlette/FastAPI ``Request`` (or any ``HTTPConnection``) or a
+    raw ASGI scope. Raises ``MiddlewareNotInstalledError`` when the request did not pass through
+    ``AttributionMiddleware``."""
+    scope = conn.scope if hasattr(conn, "scope") else conn
+    lazy = scope.get(SCOPE_KEY)
+    if isinstance(lazy, LazyAttribution):
+        return lazy.load()
+    if isinstance(lazy, Attribution):
+        return lazy
+    raise MiddlewareNotInstalledError(
+        "no attribution on this request: wrap your ASGI app with "
+        "AttributionMiddleware(app, secret_key=...) (or add it with app.add_middleware) so it sees every "
+        "request"
+    )

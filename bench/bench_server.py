@@ -1,0 +1,229 @@
+"""The middleware's cost as a real server sees it: uvicorn on 127.0.0.1, saturated by ``wrk``.
+
+    python bench/bench_server.py [--runs 3] [--duration 3] [--connections 16] [--max-seconds 600]
+
+Three servers start once, each its own process: a bare Starlette app, the same app wrapped in
+``AttributionMiddleware``, and the same app in Starlette's ``SessionMiddleware`` (uvicorn with httptools
+and uvloop when installed, as production runs it). ``wrk`` (with keep-alive) then measures requests per
+second for every case, in a shuffled order each run. A case's ratio is the bare app's throughput on the
+same request over the wrapped one's ("x bare": how much longer a request takes), the two measured back to
+back; the report gives min/median/max over the runs, and the extra server time per request.
+
+Cases: a returning visitor's cookie with no parameters; the same with ``_ga``/``_fbp`` cookies (most visitors
+of a site with GA or a Meta pixel); a landing with five tracked parameters (no cookie yet, so every request
+captures and writes the cookie); and SessionMiddleware reading a session of the same payload.
+
+``wrk`` is Debian's package: when it is missing and the bench runs as root, it installs it with apt-get.
+Everything listens on 127.0.0.1 only; the servers stop when the bench ends, and on their own if it dies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_capture import LANDING_QUERY, SECRET, UA, session_cookie, site, stored_cookie
+
+HOST = "127.0.0.1"
+KINDS = ("bare", "wrapped", "session")
+IDS = "_ga=GA1.1.1234567890.1700000000; _fbp=fb.1.1700000000000.12345"
+PAGE_HEADERS = {
+    "User-Agent": UA.decode(),
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "Sec-Fetch-Dest": "document",
+    "Sec-Fetch-Mode": "navigate",
+    "Sec-Fetch-Site": "none",
+}
+
+
+def make_app(kind: str) -> Any:
+    if kind == "bare":
+        return site()
+    if kind == "wrapped":
+        from attribution.middleware import AttributionMiddleware
+
+        return AttributionMiddleware(site(), secret_key=SECRET)
+    from starlette.middleware.sessions import SessionMiddleware
+
+    return SessionMiddleware(site(), secret_key=SECRET, https_only=False)
+
+
+def serve(kind: str, port: int, parent: int) -> None:
+    """Run one server until the bench stops it, or until the bench is gone."""
+    import importlib.util
+
+    import uvicorn
+
+    def orphan_watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=orphan_watch, daemon=True).start()
+    uvicorn.run(
+        make_app(kind),
+        host=HOST,
+        port=port,
+        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        lifespan="off",
+        access_log=False,
+        log_level="warning",
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_listening(port: int, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((HOST, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"the server on port {port} did not start")
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() != 0:
+        raise SystemExit("wrk is not installed: apt-get install wrk (Debian), then run this again")
+    print("installing wrk with apt-get ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", "wrk"]
+    if subprocess.run(install, env=env, stdout=subprocess.DEVNULL, timeout=300, check=False).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL, timeout=300, check=False)
+        subprocess.run(install, env=env, stdout=subprocess.DEVNULL, timeout=300, check=True)
+    return shutil.which("wrk") or "wrk"
+
+
+def measure(wrk: str, port: int, path: str, headers: dict[str, str], duration: float, connections: int) -> float:
+    """Requests per second over ``duration`` seconds of keep-alive load."""
+    command = [wrk, "-t1", f"-c{connections}", f"-d{duration:g}s", "--timeout", "5s"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    command.append(f"http://{HOST}:{port}{path}")
+    out = subprocess.run(command, capture_output=True, text=True, timeout=duration + 30, check=True).stdout
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if match is None or re.search(r"Non-2xx", out):
+        raise SystemExit(f"wrk could not measure {path}:\n{out}")
+    return float(match.group(1))
+
+
+def cases() -> dict[str, tuple[str, str, dict[str, str]]]:
+    """name: (server, path, headers). Every wrapped case has a bare twin sending the same request."""
+    cookie = f"attribution={stored_cookie()}"
+    from attribution.cookie import CookieCodec
+    from attribution.settings import Settings
+
+    payload = CookieCodec(Settings.build(secret_key=SECRET)).decode(stored_cookie()).model_dump(mode="json")
+    session = session_cookie(make_app("session"), payload)
+    landing = f"/?{LANDING_QUERY.decode()}"
+    found: dict[str, tuple[str, str, dict[str, str]]] = {}
+    for name, path, cookies in (
+        ("cookie, no params", "/", cookie),
+        ("cookie + _ga/_fbp", "/", f"{cookie}; {IDS}"),
+        ("landing, 5 params", landing, None),
+    ):
+        headers = {**PAGE_HEADERS, **({"Cookie": cookies} if cookies else {})}
+        found[f"bare: {name}"] = ("bare", path, headers)
+        found[f"wrapped: {name}"] = ("wrapped", path, headers)
+    found["bare: session cookie + ids"] = ("bare", "/", {**PAGE_HEADERS, "Cookie": f"{session}; {IDS}"})
+    found["SessionMiddleware: same payload + ids"] = ("session", "/", {**PAGE_HEADERS, "Cookie": f"{session}; {IDS}"})
+    return found
+
+
+def twin_of(name: str) -> str:
+    """The bare case sending the same request as a wrapped (or SessionMiddleware) case."""
+    return "bare: " + ("session cookie + ids" if name.startswith("SessionMiddleware") else name.split(": ", 1)[1])
+
+
+def report(runs: list[dict[str, float]]) -> None:
+    print(f"\n{'case':40} {'x bare min/median/max':>24} {'extra us/request (median)':>27}")
+    for name in runs[0]:
+        if name.startswith("bare: "):
+            continue
+        twin = twin_of(name)
+        ratios = sorted(run[twin] / run[name] for run in runs)
+        extra = statistics.median((1 / run[name] - 1 / run[twin]) * 1e6 for run in runs)
+        figures = "/".join(f"{r:.2f}" for r in (ratios[0], statistics.median(ratios), ratios[-1]))
+        print(f"{name:40} {figures:>24} {extra:>27.1f}")
+
+
+def main(args: argparse.Namespace) -> None:
+    started = time.monotonic()
+    wrk = ensure_wrk()
+    todo = cases()
+    ports = {kind: free_port() for kind in KINDS}
+    servers = [
+        subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port), "--parent", str(os.getpid())])
+        for kind, port in ports.items()
+    ]
+    try:
+        for port in ports.values():
+            wait_listening(port, time.monotonic() + 30)
+        for server, path, headers in todo.values():  # warm up: imports, caches, the bot list
+            measure(wrk, ports[server], path, headers, 1, args.connections)
+        runs: list[dict[str, float]] = []
+        per_run = len(todo) * (args.duration + 0.5)
+        for number in range(args.runs):
+            if time.monotonic() - started + per_run > args.max_seconds:
+                print(f"stopping after {number} runs: --max-seconds {args.max_seconds} reached")
+                break
+            # a wrapped case and its bare twin back to back (in either order), the pairs shuffled: drift in
+            # the machine's load between the two halves of a ratio stays small
+            pairs = [[name, twin_of(name)] for name in todo if not name.startswith("bare: ")]
+            random.shuffle(pairs)
+            for pair in pairs:
+                random.shuffle(pair)
+            run: dict[str, float] = {}
+            for name in (name for pair in pairs for name in pair):
+                server, path, headers = todo[name]
+                run[name] = measure(wrk, ports[server], path, headers, args.duration, args.connections)
+            runs.append({name: run[name] for name in todo})
+            print(f"run {number + 1}: " + ", ".join(f"{n} {rps:.0f}/s" for n, rps in runs[-1].items()), flush=True)
+        if runs:
+            report(runs)
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds of load per case and run")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--max-seconds", type=float, default=600, help="stop starting new runs after this")
+    parser.add_argument("--serve", choices=KINDS, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--parent", type=int, help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.serve:
+        serve(options.serve, options.port, options.parent)
+    else:
+        main(options)

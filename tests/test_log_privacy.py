@@ -1,0 +1,121 @@
+"""With the root logger at DEBUG, a whole flow logs no credential and no personal data.
+
+A visitor lands, checks out with an email, a phone and a name; the in-app worker sends to all five vendors
+through ``httpx2.MockTransport``: Whop refuses with a 400 quoting the customer, ConvertLoop fails with 500s
+quoting them too, X times out, RD Station (whose key travels in the query string) and Connectly accept. Every
+record any logger emits, formatted in full (arguments and tracebacks included), is searched.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx2
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from attribution.conversion import Customer, Order
+from attribution.middleware import AttributionMiddleware
+from attribution.outbox import Status
+from attribution.tracker import Tracker
+from attribution.vendors import Connectly, ConvertLoop, RDStation, Whop, XAds
+
+from .delivery_fakes import FAST, wait_for_status
+from .helpers import NAVIGATION, SECRET
+
+EMAIL = "ana.souza@example.com"
+PHONE = "+5511999998888"
+NAME = "Ana Souza"
+KEYS = {
+    "whop": "whop-key-7c1d2e3f",
+    "rdstation": "rd-key-7c1d2e3f",
+    "connectly": "cnct-key-7c1d2e3f",
+    "convertloop": "cl-key-7c1d2e3f",
+    "x_consumer": "x-consumer-7c1d2e3f",
+    "x_token": "x-token-7c1d2e3f",
+}
+FORBIDDEN = (EMAIL, quote(EMAIL, safe=""), PHONE, PHONE.lstrip("+"), "Souza", *KEYS.values())
+LANDING = (
+    "/?utm_source=google&utm_medium=cpc&twclid=tw-5521&cnct_tracking_id=trk_1&sendout_id=so_1"
+    "&ctwa_clid=ARAkclid&ad_id=120210000000001&attribution_source=meta_ctwa"
+)
+
+
+def answer(request: httpx2.Request) -> httpx2.Response:
+    """Each vendor as described in the module docstring; refusals quote the customer."""
+    host_path = request.url.path
+    if host_path.endswith("/conversions") and request.url.host == "api.whop.com":
+        user = json.loads(request.content)["user"]
+        return httpx2.Response(400, json={"error": {"message": f"{user['name']} <{user['email']}> {user['phone']}"}})
+    if request.url.host == "api.convertloop.co":
+        person = json.loads(request.content)["person"]
+        return httpx2.Response(500, text=f"Internal error for {person['email']} ({person['first_name']} Souza)")
+    if request.url.host == "ads-api.x.com":
+        raise httpx2.ReadTimeout("timed out", request=request)
+    return httpx2.Response(200, json={"event_uuid": "5408c5a3-4711-4f2e-8d0b-13407a3e30f3"})
+
+
+def make_site(tracker: Tracker) -> Starlette:
+    async def checkout(request: Request) -> JSONResponse:
+        order = Order(id="LOG-1", value="99.90", currency="USD")
+        customer = Customer(email=EMAIL, phone=PHONE, first_name="Ana", last_name="Souza")
+        result = await tracker.checkout(request, order, customer=customer)
+        return JSONResponse({r.vendor: r.status for r in result})
+
+    async def home(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("welcome")
+
+    app = Starlette(routes=[Route("/", home), Route("/checkout", checkout, methods=["POST"])])
+    app.add_middleware(AttributionMiddleware, secret_key=SECRET, tracker=tracker)
+    return app
+
+
+def test_no_credential_or_personal_data_in_any_log_record(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tracker = Tracker(
+        vendors=[
+            Whop(api_key=KEYS["whop"], company_id="biz_1"),
+            RDStation(api_key=KEYS["rdstation"]),
+            Connectly(api_key=KEYS["connectly"], business_id="b-1"),
+            ConvertLoop(app_id="app-1", api_key=KEYS["convertloop"]),
+            XAds(
+                consumer_key="ck-1",
+                consumer_secret=KEYS["x_consumer"],
+                access_token="at-1",
+                access_token_secret=KEYS["x_token"],
+                pixel_id="o8z6j",
+                events={"purchase": "o87ne"},
+            ),
+        ],
+        outbox=tmp_path / "outbox.sqlite3",
+        secret_key="log-privacy-token-secret-0123456789",
+        policy=FAST,
+        poll_interval=0.02,
+        transport=httpx2.MockTransport(answer),
+    )
+    caplog.set_level(logging.DEBUG)  # the root logger, and so every logger without its own level
+    with TestClient(make_site(tracker), base_url="https://shop.example", headers=NAVIGATION) as http:
+        http.get(LANDING)
+        queued = http.post("/checkout").json()
+        assert queued == dict.fromkeys(["whop", "rdstation", "connectly", "convertloop", "xads"], "queued")
+        box = tracker.outbox
+        portal = http.portal
+        assert portal is not None
+        portal.call(wait_for_status, box, [1, 4, 5], Status.DEAD)  # whop, convertloop, xads: out of attempts
+        portal.call(wait_for_status, box, [2, 3], Status.DELIVERED)  # rdstation, connectly
+
+    formatter = logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s")
+    text = "\n".join(formatter.format(record) for record in caplog.records)
+    leaks = [value for value in FORBIDDEN if value.lower() in text.lower()]
+    assert leaks == [], text
+    # the flow really logged what the operator needs, so the search above searched something
+    assert "HTTP Request: POST https://api.rd.services/platform/conversions?api_key=*** " in text
+    assert "whop: 1 dead: HTTP 400: *** <***@***> ***" in text
+    assert "convertloop: 1 to retry: HTTP 500: Internal error for ***@*** (*** ***)" in text
+    assert "xads: 1 to retry: ReadTimeout" in text
