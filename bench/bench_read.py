@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 from attribution.capture import Landing, apply_wire
 from attribution.cookie import CookieCodec
 from attribution.forms import hidden_fields
-from attribution.middleware import AttributionState, LazyAttribution
 from attribution.settings import Settings
+from attribution.state import AttributionState, LazyAttribution
 
 SECRET = "bench-secret-key-0123456789abcdef"
 
