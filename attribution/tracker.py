@@ -25,8 +25,8 @@ from .consent import Consent
 from .conversion import Conversion, Customer, EventName, Order, RequestContext
 from .errors import ConfigurationError, InvalidConversionError
 from .models import Attribution
+from .outbox import outbox_from
 from .outbox.base import NewDelivery, Outbox
-from .outbox.sqlite import SQLiteOutbox
 from .retry import RetryPolicy
 from .state import get_attribution, get_consent
 from .token import TokenCodec
@@ -83,7 +83,8 @@ class Tracker:
 
     Args:
         vendors: the vendor adapters to report to.
-        outbox: an ``Outbox``, or the path of the SQLite file (default ``attribution-outbox.sqlite3``).
+        outbox: an ``Outbox``, a ``postgresql://`` URL (``PostgresOutbox``), or the path of the SQLite file
+            (default ``attribution-outbox.sqlite3``).
         secret_key: signs checkout tokens (``export_token``); a list rotates keys, newest first.
         trusted_proxies: CIDRs of the site's own reverse proxies, whose ``X-Forwarded-For`` is believed
             (``"*"`` trusts every hop: only when nothing reaches the app except through the proxy).
@@ -117,7 +118,7 @@ class Tracker:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.vendors = list(vendors)
-        self.outbox = outbox if isinstance(outbox, Outbox) else SQLiteOutbox(outbox)
+        self.outbox = outbox_from(outbox)
         try:
             self.trusted_proxies = parse_networks(trusted_proxies)
         except ValueError as exc:
@@ -179,10 +180,14 @@ class Tracker:
         *,
         customer: Customer | None = None,
         event: EventName | str = EventName.PURCHASE,
+        connection: Any = None,
         **details: Any,
     ) -> CheckoutResult:
         """Queue this order (or event) for every vendor that applies, with the visitor's attribution and
         the request's context. Returns once the outbox write is durable.
+
+        ``connection``: the site's open psycopg ``AsyncConnection`` (PostgreSQL outbox only). The deliveries are
+        written inside its current transaction: they exist if, and only if, the caller commits it (with the order).
 
         ``request`` is a Starlette/FastAPI request (or an ASGI scope) that went through the middleware.
         ``details`` go to ``Conversion`` (``custom_name``, ``event_id``, ``value``, ``currency``,
@@ -190,9 +195,8 @@ class Tracker:
         """
         attribution = get_attribution(request)
         context = self.context(request)
-        return await self.record(
-            self._conversion(order, customer, event, attribution, context, details, get_consent(request))
-        )
+        conversion = self._conversion(order, customer, event, attribution, context, details, get_consent(request))
+        return await self.record(conversion, connection=connection)
 
     async def checkout_token(
         self,
@@ -201,13 +205,15 @@ class Tracker:
         *,
         customer: Customer | None = None,
         event: EventName | str = EventName.PURCHASE,
+        connection: Any = None,
         **details: Any,
     ) -> CheckoutResult:
         """Like ``checkout``, with the attribution and context of a token from ``export_token`` instead of
         a request: for payment webhooks, which arrive without the visitor's cookie. Raises ``TokenError``
         when the token was tampered with or has expired."""
         attribution, context, consent = self._codec().read(token)
-        return await self.record(self._conversion(order, customer, event, attribution, context, details, consent))
+        conversion = self._conversion(order, customer, event, attribution, context, details, consent)
+        return await self.record(conversion, connection=connection)
 
     def export_token(self, request: Any, *, include_context: bool = True) -> str:
         """A signed, time-limited token of the visitor's attribution (and this request's context), to put
@@ -227,12 +233,12 @@ class Tracker:
             referrer=headers.get("referer") or None,
         )
 
-    async def record(self, conversion: Conversion) -> CheckoutResult:
+    async def record(self, conversion: Conversion, *, connection: Any = None) -> CheckoutResult:
         """Queue a ready ``Conversion`` for every vendor that applies (``checkout`` builds one for you)."""
         with self.worker.yielding():
-            return await self._record(conversion)
+            return await self._record(conversion, connection)
 
-    async def _record(self, conversion: Conversion) -> CheckoutResult:
+    async def _record(self, conversion: Conversion, connection: Any = None) -> CheckoutResult:
         results: dict[str, VendorResult] = {}
         items: list[NewDelivery] = []
         for vendor in self.vendors:
@@ -262,7 +268,12 @@ class Tracker:
                 )
                 for p in prepared
             ]
-        written = await self.outbox.enqueue(items, now=self.clock()) if items else []
+        if not items:
+            written = []
+        elif connection is not None:
+            written = await self.outbox.enqueue_with(connection, items, now=self.clock())
+        else:
+            written = await self.outbox.enqueue(items, now=self.clock())
         by_vendor: dict[str, list[tuple[int, bool]]] = {}
         for entry in written:
             by_vendor.setdefault(entry.vendor, []).append((entry.id, entry.duplicate))

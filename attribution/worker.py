@@ -130,6 +130,8 @@ class Worker:
         self._ready: dict[str, deque[Delivery]] = {name: deque() for name in self.vendors}
         """Claimed deliveries waiting for a free slot, oldest first."""
         self._paused_until: dict[str, float] = dict.fromkeys(self.vendors, 0.0)
+        self._pauses: dict[str, float] = {}
+        """Pauses to store in the outbox, where every worker sees them."""
         self._next_due: float | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._chunks: dict[asyncio.Task[None], list[Delivery]] = {}
@@ -151,6 +153,7 @@ class Worker:
         self._flushing = False
         self._loop_task: asyncio.Task[None] | None = None
         self._flush_task: asyncio.Task[None] | None = None
+        self._watch_task: asyncio.Task[None] | None = None
         self.sent = 0
         """Requests this worker tried to send (for benchmarks and tests)."""
 
@@ -184,6 +187,7 @@ class Worker:
             self._quiet.set()
         self._flush_task = asyncio.create_task(self._flusher(), name="attribution-outbox-writer")
         self._loop_task = asyncio.create_task(self._loop(), name="attribution-worker")
+        self._watch_task = asyncio.create_task(self.outbox.watch(self.wake), name="attribution-outbox-watch")
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop claiming, let requests in flight finish (up to ``grace`` seconds), hand back the rest, and
@@ -192,6 +196,11 @@ class Worker:
             return
         self._stopping = True
         self._kick.set()
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch_task
+            self._watch_task = None
         with contextlib.suppress(asyncio.CancelledError):
             await self._loop_task
         for ready in self._ready.values():
@@ -442,6 +451,7 @@ class Worker:
             # The vendor asked everyone to wait, not just this delivery: pause the whole vendor.
             until = now + min(outcome.after, self.policy.max_retry_after)
             self._paused_until[vendor.name] = max(self._paused_until[vendor.name], until)
+            self._pauses[vendor.name] = self._paused_until[vendor.name]
             # Deliveries claimed but not yet sent go back: held through the pause, their lease could expire.
             self._release(list(self._ready[vendor.name]))
             self._ready[vendor.name].clear()
@@ -477,6 +487,9 @@ class Worker:
                 return
 
     async def _flush(self) -> None:
+        pauses, self._pauses = self._pauses, {}
+        for name, until in pauses.items():
+            await self.outbox.pause(name, until)
         if not self._pending:
             return
         batch, self._pending = self._pending, []

@@ -86,7 +86,7 @@ def outbox_path(tmp_path: Path) -> Path:
     return tmp_path / "outbox.sqlite3"
 
 
-def make_tracker(outbox_path: Path, **kw: Any) -> Tracker:
+def make_tracker(outbox_path: Path | str, **kw: Any) -> Tracker:
     options: dict[str, Any] = {
         "vendors": [FakeVendor(needs_email=True), FakeBatchVendor()],
         "outbox": outbox_path,
@@ -102,9 +102,10 @@ def make_tracker(outbox_path: Path, **kw: Any) -> Tracker:
 
 
 @pytest.fixture
-async def site(outbox_path: Path) -> AsyncIterator[tuple[Tracker, httpx2.AsyncClient]]:
-    """The site driven in this test's own loop, without the worker (so rows stay pending to inspect)."""
-    tracker = make_tracker(outbox_path, run_worker=False)
+async def site(outbox_spec: str) -> AsyncIterator[tuple[Tracker, httpx2.AsyncClient]]:
+    """The site driven in this test's own loop, without the worker (so rows stay pending to inspect), on each
+    outbox backend."""
+    tracker = make_tracker(outbox_spec, run_worker=False)
     transport = httpx2.ASGITransport(app=make_site(tracker), client=("10.0.0.2", 5555))
     async with httpx2.AsyncClient(transport=transport, base_url="https://shop.example", headers=NAVIGATION) as http:
         await http.get(LANDING)

@@ -7,30 +7,24 @@ import asyncio
 import json
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx2
 import pytest
 
 from attribution.errors import ConfigurationError
-from attribution.outbox import SQLiteOutbox, Status
+from attribution.outbox import Outbox, PostgresOutbox, SQLiteOutbox, Status
 from attribution.retry import RetryPolicy
 from attribution.worker import Worker
+from tests.backends import twin
 from tests.delivery_fakes import FAST, FakeBatchVendor, FakeNoDedupVendor, FakeVendor, items, wait_for_status
+from tests.postgres import PostgresServer
 
 Handler = Callable[[httpx2.Request], Awaitable[httpx2.Response]]
 
 
-@pytest.fixture
-async def outbox(tmp_path: Path) -> AsyncIterator[SQLiteOutbox]:
-    box = SQLiteOutbox(tmp_path / "outbox.sqlite3")
-    await box.open()
-    yield box
-    await box.close()
-
-
-def worker(outbox: SQLiteOutbox, handler: Handler, vendors: list | None = None, **kw: object) -> Worker:
+def worker(outbox: Outbox, handler: Handler, vendors: list | None = None, **kw: object) -> Worker:
     options: dict = {"policy": FAST, "poll_interval": 0.01, "lease": 5.0, "timeout": 1.0, **kw}
     return Worker(outbox, vendors or [FakeVendor()], transport=httpx2.MockTransport(handler), **options)
 
@@ -51,7 +45,7 @@ def scripted(*answers: httpx2.Response | Exception) -> tuple[Handler, list[httpx
     return handler, seen
 
 
-async def test_three_server_errors_then_success_delivers_once(outbox: SQLiteOutbox) -> None:
+async def test_three_server_errors_then_success_delivers_once(outbox: Outbox) -> None:
     handler, seen = scripted(*(httpx2.Response(500, text="oops") for _ in range(3)))
     [e] = await outbox.enqueue(items(1), now=time.time())
     w = worker(outbox, handler)
@@ -71,7 +65,7 @@ async def test_three_server_errors_then_success_delivers_once(outbox: SQLiteOutb
     assert [r.headers["authorization"] for r in seen] == ["Bearer sekrit"] * 4
 
 
-async def test_retry_after_is_waited_for(outbox: SQLiteOutbox) -> None:
+async def test_retry_after_is_waited_for(outbox: Outbox) -> None:
     handler, seen = scripted(httpx2.Response(429, headers={"Retry-After": "1"}, text="slow down"))
     times: list[float] = []
 
@@ -93,7 +87,7 @@ async def test_retry_after_is_waited_for(outbox: SQLiteOutbox) -> None:
     assert d.history[0].detail == "HTTP 429: slow down"
 
 
-async def test_x_rate_limit_reset_pauses_the_vendor(outbox: SQLiteOutbox) -> None:
+async def test_x_rate_limit_reset_pauses_the_vendor(outbox: Outbox) -> None:
     reset = str(int(time.time()) + 2)
     handler, _ = scripted(httpx2.Response(429, headers={"x-rate-limit-reset": reset}))
     times: list[float] = []
@@ -112,7 +106,7 @@ async def test_x_rate_limit_reset_pauses_the_vendor(outbox: SQLiteOutbox) -> Non
     assert times[1] >= float(reset) - 0.001
 
 
-async def test_a_client_error_is_dead_at_once_with_the_vendor_message(outbox: SQLiteOutbox) -> None:
+async def test_a_client_error_is_dead_at_once_with_the_vendor_message(outbox: Outbox) -> None:
     handler, seen = scripted(httpx2.Response(400, json={"error": "currency XYZ is not supported"}))
     [e] = await outbox.enqueue(items(1), now=time.time())
     w = worker(outbox, handler)
@@ -129,7 +123,7 @@ async def test_a_client_error_is_dead_at_once_with_the_vendor_message(outbox: SQ
     assert d.last_error == 'HTTP 400: {"error":"currency XYZ is not supported"}'
 
 
-async def test_a_timeout_is_retried_for_a_vendor_with_a_dedup_key(outbox: SQLiteOutbox) -> None:
+async def test_a_timeout_is_retried_for_a_vendor_with_a_dedup_key(outbox: Outbox) -> None:
     handler, seen = scripted(httpx2.ReadTimeout("timed out"))
     [e] = await outbox.enqueue(items(1), now=time.time())
     w = worker(outbox, handler)
@@ -144,7 +138,7 @@ async def test_a_timeout_is_retried_for_a_vendor_with_a_dedup_key(outbox: SQLite
     assert d.history[0].detail == "ReadTimeout after the request was sent; retried"
 
 
-async def test_a_real_timeout_against_a_slow_vendor_is_retried(outbox: SQLiteOutbox) -> None:
+async def test_a_real_timeout_against_a_slow_vendor_is_retried(outbox: Outbox) -> None:
     calls = 0
 
     async def slow_once(request: httpx2.Request) -> httpx2.Response:
@@ -175,7 +169,7 @@ def _with_timeout(handler: Handler, seconds: float) -> Handler:
     return bounded
 
 
-async def test_without_a_dedup_key_an_ambiguous_timeout_follows_retry_ambiguous(outbox: SQLiteOutbox) -> None:
+async def test_without_a_dedup_key_an_ambiguous_timeout_follows_retry_ambiguous(outbox: Outbox) -> None:
     handler, seen = scripted(httpx2.ReadTimeout("timed out"), httpx2.ReadTimeout("timed out"))
     careful = FakeNoDedupVendor(retry_ambiguous=False)
     [e] = await outbox.enqueue(items(1, "fakenodedup"), now=time.time())
@@ -205,7 +199,7 @@ async def test_without_a_dedup_key_an_ambiguous_timeout_follows_retry_ambiguous(
     assert "may duplicate" in d2.history[0].detail
 
 
-async def test_a_connection_refused_is_retried_even_without_a_dedup_key(outbox: SQLiteOutbox) -> None:
+async def test_a_connection_refused_is_retried_even_without_a_dedup_key(outbox: Outbox) -> None:
     handler, seen = scripted(httpx2.ConnectError("refused"))
     [e] = await outbox.enqueue(items(1, "fakenodedup"), now=time.time())
     w = worker(outbox, handler, [FakeNoDedupVendor(retry_ambiguous=False)])
@@ -217,7 +211,7 @@ async def test_a_connection_refused_is_retried_even_without_a_dedup_key(outbox: 
     assert len(seen) == 2
 
 
-async def test_dead_after_max_attempts(outbox: SQLiteOutbox) -> None:
+async def test_dead_after_max_attempts(outbox: Outbox) -> None:
     handler, seen = scripted(*(httpx2.Response(503) for _ in range(10)))
     [e] = await outbox.enqueue(items(1), now=time.time())
     w = worker(outbox, handler, policy=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02))
@@ -232,7 +226,7 @@ async def test_dead_after_max_attempts(outbox: SQLiteOutbox) -> None:
     assert d.last_error == "HTTP 503: Service Unavailable; gave up after 3 attempts"
 
 
-async def test_dead_when_too_old_to_retry(outbox: SQLiteOutbox) -> None:
+async def test_dead_when_too_old_to_retry(outbox: Outbox) -> None:
     handler, seen = scripted(httpx2.Response(500))
     [e] = await outbox.enqueue(items(1), now=time.time() - 100)
     w = worker(outbox, handler, policy=RetryPolicy(max_age=60.0, base_delay=0.01))
@@ -247,7 +241,7 @@ async def test_dead_when_too_old_to_retry(outbox: SQLiteOutbox) -> None:
     assert len(seen) == 1
 
 
-async def test_batching_vendor_gets_up_to_max_batch_per_request_per_batch_key(outbox: SQLiteOutbox) -> None:
+async def test_batching_vendor_gets_up_to_max_batch_per_request_per_batch_key(outbox: Outbox) -> None:
     sizes: list[tuple[str, int]] = []
 
     async def handler(request: httpx2.Request) -> httpx2.Response:
@@ -268,7 +262,7 @@ async def test_batching_vendor_gets_up_to_max_batch_per_request_per_batch_key(ou
     assert len(sizes) <= 5  # 1100 in three requests at best, 30 in one; a batch may be split between rounds
 
 
-async def test_dry_run_builds_and_records_but_sends_nothing(outbox: SQLiteOutbox) -> None:
+async def test_dry_run_builds_and_records_but_sends_nothing(outbox: Outbox) -> None:
     handler, seen = scripted()
     [e] = await outbox.enqueue(items(1), now=time.time())
     w = worker(outbox, handler, dry_run=True)
@@ -287,7 +281,7 @@ async def test_dry_run_builds_and_records_but_sends_nothing(outbox: SQLiteOutbox
     assert '"event_id": "o0"' in d.answer
 
 
-async def test_a_broken_adapter_makes_the_delivery_dead_without_quoting_it(outbox: SQLiteOutbox) -> None:
+async def test_a_broken_adapter_makes_the_delivery_dead_without_quoting_it(outbox: Outbox) -> None:
     class Broken(FakeVendor):
         def build_request(self, payloads):  # type: ignore[no-untyped-def]
             raise KeyError("someone@example.com")
@@ -305,7 +299,7 @@ async def test_a_broken_adapter_makes_the_delivery_dead_without_quoting_it(outbo
     assert d.last_error == "could not build the request: KeyError"
 
 
-async def test_stop_hands_back_requests_still_in_flight(outbox: SQLiteOutbox) -> None:
+async def test_stop_hands_back_requests_still_in_flight(outbox: Outbox) -> None:
     started = asyncio.Event()
 
     async def hanging(request: httpx2.Request) -> httpx2.Response:
@@ -335,7 +329,7 @@ async def test_stop_hands_back_requests_still_in_flight(outbox: SQLiteOutbox) ->
     assert len(seen) == 3
 
 
-async def test_stop_lets_quick_requests_finish(outbox: SQLiteOutbox) -> None:
+async def test_stop_lets_quick_requests_finish(outbox: Outbox) -> None:
     started = asyncio.Event()
 
     async def quick(request: httpx2.Request) -> httpx2.Response:
@@ -353,8 +347,7 @@ async def test_stop_lets_quick_requests_finish(outbox: SQLiteOutbox) -> None:
     assert d.status == Status.DELIVERED
 
 
-async def test_two_workers_on_one_outbox_never_send_a_delivery_twice(tmp_path: Path) -> None:
-    path = tmp_path / "shared.sqlite3"
+async def test_two_workers_on_one_outbox_never_send_a_delivery_twice(outbox: Outbox) -> None:
     sent: Counter[str] = Counter()
 
     async def handler(request: httpx2.Request) -> httpx2.Response:
@@ -362,7 +355,7 @@ async def test_two_workers_on_one_outbox_never_send_a_delivery_twice(tmp_path: P
         await asyncio.sleep(0.001)
         return httpx2.Response(200)
 
-    boxes = [SQLiteOutbox(path), SQLiteOutbox(path)]  # one connection each, as two processes would have
+    boxes = [outbox, twin(outbox)]  # connections of their own each, as two processes would have
     ids = [e.id for e in await boxes[0].enqueue(items(400), now=time.time())]
     workers = [worker(box, handler, concurrency=4) for box in boxes]
     try:
@@ -370,14 +363,13 @@ async def test_two_workers_on_one_outbox_never_send_a_delivery_twice(tmp_path: P
         await wait_for_status(boxes[0], ids, Status.DELIVERED, timeout=30)
     finally:
         await asyncio.gather(*(w.stop() for w in workers))
-        for box in boxes:
-            await box.close()
+        await boxes[1].close()
     assert len(sent) == 400
     assert set(sent.values()) == {1}
     assert all(w.sent > 0 for w in workers)  # both did share the work
 
 
-async def test_start_and_stop_are_idempotent_and_wake_sends_at_once(outbox: SQLiteOutbox) -> None:
+async def test_start_and_stop_are_idempotent_and_wake_sends_at_once(outbox: Outbox) -> None:
     handler, _ = scripted()
     w = worker(outbox, handler, poll_interval=30.0)
     await w.start()
@@ -400,7 +392,7 @@ def test_a_lease_shorter_than_a_request_is_refused(tmp_path: Path) -> None:
         Worker(SQLiteOutbox(tmp_path / "o.db"), [FakeVendor(), FakeVendor()])
 
 
-async def test_no_new_requests_start_while_a_checkout_runs_but_only_for_max_yield(outbox: SQLiteOutbox) -> None:
+async def test_no_new_requests_start_while_a_checkout_runs_but_only_for_max_yield(outbox: Outbox) -> None:
     handler, seen = scripted()
     w = worker(outbox, handler)
     w.max_yield = 0.3
@@ -421,7 +413,7 @@ async def test_no_new_requests_start_while_a_checkout_runs_but_only_for_max_yiel
     assert len(seen) == 2
 
 
-async def test_a_vendor_asking_to_wait_gets_its_claimed_deliveries_handed_back(outbox: SQLiteOutbox) -> None:
+async def test_a_vendor_asking_to_wait_gets_its_claimed_deliveries_handed_back(outbox: Outbox) -> None:
     handler, seen = scripted(httpx2.Response(429, headers={"Retry-After": "1"}))
     ids = [e.id for e in await outbox.enqueue(items(10), now=time.time())]
     w = worker(outbox, handler, concurrency=1)  # one in flight, the rest claimed and ready
@@ -443,3 +435,65 @@ async def test_a_vendor_asking_to_wait_gets_its_claimed_deliveries_handed_back(o
     finally:
         await w.stop()
     assert len(seen) == 11
+
+
+async def test_a_vendor_asking_to_wait_pauses_every_worker_on_the_outbox(outbox: Outbox) -> None:
+    handler, seen = scripted(httpx2.Response(429, headers={"Retry-After": "600"}))
+    policy = RetryPolicy(base_delay=0.01, max_delay=0.05, max_retry_after=600.0)
+    await outbox.enqueue(items(1), now=time.time())
+    first = worker(outbox, handler, policy=policy)
+    await first.start()
+    try:
+        await wait_for(lambda: len(seen) == 1)
+    finally:
+        await first.stop()
+    paused = await outbox.paused(now=time.time())
+    assert set(paused) == {"fake"}
+    assert paused["fake"] > time.time() + 500
+
+    # Another worker, in another process for all it knows, sends nothing to the paused vendor.
+    other = twin(outbox)
+    await other.enqueue(items(1, start=1), now=time.time())
+    second = worker(other, handler, policy=policy)
+    await second.start()
+    try:
+        await second.wait_idle(timeout=10)
+    finally:
+        await second.stop()
+        await other.close()
+    assert len(seen) == 1
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_postgres_restart_while_the_worker_sends_loses_nothing(
+    postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    sent: Counter[str] = Counter()
+
+    async def handler(request: httpx2.Request) -> httpx2.Response:
+        sent[json.loads(request.content)["event_id"]] += 1
+        await asyncio.sleep(0.01)
+        return httpx2.Response(200)
+
+    box = PostgresOutbox(postgres_url)
+    ids = [e.id for e in await box.enqueue(items(200), now=time.time())]
+    w = worker(box, handler, concurrency=2, lease=3.0, timeout=0.5)
+    await w.start()
+    try:
+        await wait_for(lambda: sum(sent.values()) >= 20)
+        await asyncio.to_thread(postgres_server.restart)
+        ids += [e.id for e in await box.enqueue(items(50, start=200), now=time.time())]  # checkouts work at once
+        await wait_for_status(box, ids, Status.DELIVERED, timeout=60)
+        counts = await box.counts()
+    finally:
+        await w.stop()
+        await box.close()
+    assert counts == {("fake", Status.DELIVERED): 250}
+    assert set(sent) == {f"o{i}" for i in range(250)}  # nothing lost
+    assert max(sent.values()) <= 2  # a result lost with the connection means one more send, no more

@@ -32,10 +32,11 @@ from .base import TERMINAL, Attempt, Delivery, Enqueued, Finish, NewDelivery, Ou
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
-"""Stored in ``PRAGMA user_version``; a later schema migrates from it."""
+SCHEMA_VERSION = 2
+"""Stored in ``PRAGMA user_version``; ``_MIGRATIONS[n]`` leads from schema n - 1 to n."""
 
-_SCHEMA = """
+_MIGRATIONS = {
+    1: """
 CREATE TABLE IF NOT EXISTS deliveries (
     id INTEGER PRIMARY KEY,
     vendor TEXT NOT NULL,
@@ -67,8 +68,16 @@ CREATE TABLE IF NOT EXISTS attempts (
     detail TEXT NOT NULL DEFAULT '',
     worker TEXT NOT NULL DEFAULT ''
 );
-CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts (delivery_id);
-"""
+CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts (delivery_id)
+""",
+    # A vendor's "wait" (429, Retry-After), shared by every worker on the file.
+    2: """
+CREATE TABLE vendor_pauses (
+    vendor TEXT PRIMARY KEY,
+    until REAL NOT NULL
+)
+""",
+}
 
 
 def _row(row: sqlite3.Row, history: tuple[Attempt, ...] = ()) -> Delivery:
@@ -133,7 +142,11 @@ class _DatabaseThread:
 
 
 class SQLiteOutbox(Outbox):
-    """The outbox in one SQLite file (WAL). ``path`` is created on first use, with its parent folder."""
+    """The outbox in one SQLite file (WAL). ``path`` is created on first use, with its parent folder.
+
+    ``migrate``: bring an older schema up to date when first used (the default); with False, refuse it and say
+    to run ``attribution migrate``.
+    """
 
     def __init__(
         self,
@@ -141,8 +154,10 @@ class SQLiteOutbox(Outbox):
         *,
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
         busy_timeout: float = 10.0,
+        migrate: bool = True,
     ) -> None:
         self.path = Path(path)
+        self.auto_migrate = migrate
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout
         self._thread: _DatabaseThread | None = None
@@ -156,7 +171,7 @@ class SQLiteOutbox(Outbox):
 
     # -- plumbing --------------------------------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, *, check: bool = True) -> sqlite3.Connection:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if not self.path.exists():
@@ -175,18 +190,47 @@ class SQLiteOutbox(Outbox):
             # whichever commit crosses the threshold, often a checkout's. The worker checkpoints after
             # writing results instead; this high threshold is only the backstop when no worker runs here.
             conn.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_PAGES}")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                conn.close()
-                raise OutboxError(
-                    f"outbox {self.path} was written by a newer asgi-attribution (schema {version}); upgrade"
-                )
-            conn.executescript(_SCHEMA)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            if check:
+                try:
+                    self._migrate(conn, apply=self.auto_migrate)
+                except BaseException:
+                    conn.close()
+                    raise
             self._conn = conn
         return self._conn
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T], *, priority: int = _READ) -> T:
+    def _migrate(self, conn: sqlite3.Connection, *, apply: bool) -> tuple[int, int]:
+        if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+            return SCHEMA_VERSION, SCHEMA_VERSION
+        # One transaction, under the write lock: another process starting at once waits, then finds it done.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            found = conn.execute("PRAGMA user_version").fetchone()[0]
+            if found > SCHEMA_VERSION:
+                raise OutboxError(
+                    f"outbox {self.path} has schema {found}, written by a newer asgi-attribution (this one knows "
+                    f"schema {SCHEMA_VERSION}): upgrade asgi-attribution"
+                )
+            if found < SCHEMA_VERSION and not apply:
+                raise OutboxError(
+                    f"outbox {self.path} has schema {found}, older than this asgi-attribution's {SCHEMA_VERSION}: "
+                    "run `attribution migrate`"
+                )
+            for version in range(found + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return found, SCHEMA_VERSION
+
+    async def migrate(self) -> tuple[int, int]:
+        return await self._run(lambda conn: self._migrate(conn, apply=True), check=False)
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T], *, priority: int = _READ, check: bool = True) -> T:
         with self._lock:
             if self._thread is None:
                 self._thread = _DatabaseThread()
@@ -194,7 +238,7 @@ class SQLiteOutbox(Outbox):
 
         def call() -> T:
             try:
-                return fn(self._connect())
+                return fn(self._connect(check=check))
             except sqlite3.Error as exc:
                 raise OutboxError(f"outbox {self.path} failed: {exc}") from exc
 
@@ -281,9 +325,11 @@ class SQLiteOutbox(Outbox):
 
         def work(conn: sqlite3.Connection) -> dict[str, list[Delivery]]:
             def tx() -> dict[str, list[Delivery]]:
+                paused = {r[0] for r in conn.execute("SELECT vendor FROM vendor_pauses WHERE until > ?", (now,))}
                 rows = [
                     row
                     for vendor, limit in wanted.items()
+                    if vendor not in paused
                     for row in conn.execute(
                         "SELECT * FROM deliveries WHERE status IN ('pending', 'sending')"
                         " AND vendor = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
@@ -366,6 +412,27 @@ class SQLiteOutbox(Outbox):
             return applied
 
         return await self._run(work, priority=_WORKER)
+
+    async def pause(self, vendor: str, until: float) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            self._write(
+                conn,
+                lambda: conn.execute(
+                    "INSERT INTO vendor_pauses (vendor, until) VALUES (?, ?)"
+                    " ON CONFLICT (vendor) DO UPDATE SET until = max(until, excluded.until)",
+                    (vendor, until),
+                ),
+                durable=False,
+            )
+
+        await self._run(work, priority=_WORKER)
+
+    async def paused(self, *, now: float) -> dict[str, float]:
+        def work(conn: sqlite3.Connection) -> dict[str, float]:
+            rows = conn.execute("SELECT vendor, until FROM vendor_pauses WHERE until > ?", (now,)).fetchall()
+            return {r[0]: r[1] for r in rows}
+
+        return await self._run(work)
 
     async def get(self, delivery_id: int) -> Delivery | None:
         def work(conn: sqlite3.Connection) -> Delivery | None:
