@@ -10,13 +10,13 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 from urllib.parse import unquote_plus, urlsplit
 
 from . import wire
 from .channels import classify
-from .models import companions
+from .clicks import clicks_after
 from .params import IDENTIFIER_COOKIES, MAX_ID_LENGTH, MAX_TEXT_LENGTH, UTM_PARAMS
 from .settings import Settings
 
@@ -156,20 +156,6 @@ def _fbclid_of(fbc: str | None) -> str | None:
     return parts[3] if len(parts) >= 4 else None
 
 
-def _clicks_after(
-    stored: dict[str, wire.WireClick], params: Mapping[str, str], now: int, windows: Mapping[str, timedelta]
-) -> dict[str, wire.WireClick]:
-    """The click-id store after a landing: ids past their window dropped, each new value kept with its time."""
-    clicks = {key: c for key, c in stored.items() if key in windows and now - c[1] <= windows[key].total_seconds()}
-    for key, value in params.items():
-        if key in windows:
-            held = clicks.get(key)
-            if held is None or held[0] != value:
-                extra = companions(key, params)
-                clicks[key] = [value, now, extra] if extra else [value, now]
-    return clicks
-
-
 def apply_wire(current: wire.Wire | None, landing: Landing, *, now: datetime, settings: Settings) -> wire.Wire | None:
     """The payload after this landing, or None when nothing changed (so no cookie is written).
 
@@ -185,7 +171,7 @@ def apply_wire(current: wire.Wire | None, landing: Landing, *, now: datetime, se
         identifiers["fbc"] = build_fbc(fbclid, now, landing.host, settings.domain)
     stored = current["c"]
     windows = settings.click_id_windows
-    clicks = _clicks_after(stored, landing.params, seconds, windows) if landing.params or stored else {}
+    clicks = clicks_after(stored, landing.params, seconds, windows) if landing.params or stored else {}
 
     first, history = wire.first_of(current), current["h"]
     touched = False

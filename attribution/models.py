@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from .params import CLICK_ID_COMPANIONS, CLICK_IDS, DEFAULT_CLICK_ID_WINDOWS, UTM_PARAMS
+from .clicks import clicks_from
+from .params import CLICK_IDS, DEFAULT_CLICK_ID_WINDOWS, UTM_PARAMS
 
 _UTM = frozenset(UTM_PARAMS)
-_T = TypeVar("_T")
 _M = TypeVar("_M", bound=BaseModel)
 _set = object.__setattr__
 
@@ -86,27 +86,6 @@ class Click(BaseModel):
     params: dict[str, str] = Field(default_factory=dict)
     """Ids of the same landing that belong to this click (``CLICK_ID_COMPANIONS``: Connectly's with
     ``ctwa_clid``)."""
-
-
-def companions(key: str, params: Mapping[str, str]) -> dict[str, str]:
-    """The ids in a landing's parameters that are kept with click id ``key``."""
-    names = CLICK_ID_COMPANIONS.get(key)
-    return {name: params[name] for name in names if name in params} if names else {}
-
-
-def clicks_from(
-    landings: Iterable[tuple[_T, Mapping[str, str]]], keys: Collection[str]
-) -> dict[str, tuple[str, _T, dict[str, str]]]:
-    """The click-id store for landings given oldest first: the newest value of each id in ``keys``, with
-    the time of the landing that first brought that value (a repeat of the same click keeps its time)."""
-    found: dict[str, tuple[str, _T, dict[str, str]]] = {}
-    for at, params in landings:
-        for key, value in params.items():
-            if key in keys:
-                held = found.get(key)
-                if held is None or held[0] != value:
-                    found[key] = (value, at, companions(key, params))
-    return found
 
 
 class Attribution(BaseModel):
@@ -216,7 +195,7 @@ class Attribution(BaseModel):
         A click id comes from ``clicks`` (unexpired); a UTM parameter from ``source``; any other parameter
         from the newest touch that carried it. ``attribution.get("gclid")``, ``attribution.get("fbp")``.
         """
-        if key in self.clicks or key in self._now_and_windows()[1]:
+        if key in self.clicks or key in (self._windows or DEFAULT_CLICK_ID_WINDOWS):
             click = self.click(key)
             return click.value if click is not None else default
         if key in _UTM:

@@ -18,7 +18,8 @@ from collections.abc import Collection, Iterator
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from .models import Attribution, Channel, Click, Touch, clicks_from, companions, trusted
+from .clicks import clicks_from, companions
+from .models import Attribution, Channel, Click, Touch, trusted
 from .params import CLICK_IDS
 
 VERSION: Final = 2
