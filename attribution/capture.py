@@ -187,6 +187,8 @@ def apply_wire(current: wire.Wire | None, landing: Landing, *, now: datetime, se
             first = first if first is not None else touch
             touched = True
 
-    if not touched and identifiers == current["i"] and clicks == stored:
+    # a click id that only expired is no change worth a cookie: reads leave it out already
+    new_click = any(stored.get(key) != click for key, click in clicks.items())
+    if not touched and identifiers == current["i"] and not new_click:
         return None
     return wire.pack(first, history, identifiers, clicks)

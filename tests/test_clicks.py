@@ -92,3 +92,15 @@ def test_every_click_id_at_its_length_limit_stays_within_the_cookie_budget() -> 
     assert kept  # the newest clicks are kept, each with its own value
     assert all(sent[name] == value for name, value in kept.items())
     assert ids[-1] in kept
+
+
+def test_a_click_id_that_merely_expired_does_not_rewrite_the_cookie_on_every_page() -> None:
+    now = {"t": T0}
+    c = client(clock=lambda: now["t"])
+    c.get("/show?gclid=G-1&utm_source=google&utm_medium=cpc")
+    now["t"] += timedelta(days=1)
+    c.get("/show?utm_source=news&utm_medium=email")
+    now["t"] += timedelta(days=100)  # gclid's 90 days are over
+    reload = c.get("/show?utm_source=news&utm_medium=email")  # the same landing again: nothing new
+    assert reload.json()["click_ids"] == {}
+    assert set_cookie_headers(reload) == []
