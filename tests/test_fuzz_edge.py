@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,7 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from attribution import AttributionMiddleware, get_attribution
-from tests.helpers import BROWSER_UA, SECRET
+from tests.helpers import BROWSER_UA, SECRET, raw_asgi
 
 HOST = b"shop.example.com"
 PAGE = [(b"host", HOST), (b"user-agent", BROWSER_UA.encode()), (b"sec-fetch-dest", b"document")]
@@ -43,30 +42,7 @@ APP = AttributionMiddleware(Starlette(routes=[Route("/{path:path}", show)]), sec
 def call(
     method: str, path: str, query: bytes, headers: list[tuple[bytes, bytes]], body: bytes = b""
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "https",
-        "path": path,
-        "raw_path": path.encode("utf-8", "surrogateescape"),
-        "query_string": query,
-        "root_path": "",
-        "headers": headers,
-        "client": ("203.0.113.9", 50000),
-        "server": ("shop.example.com", 443),
-    }
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    asyncio.run(APP(scope, receive, send))
-    return sent[0]["status"], sent[0].get("headers", []), b"".join(m.get("body", b"") for m in sent[1:])
+    return asyncio.run(raw_asgi(APP, method, path, query, headers, body))
 
 
 def set_cookies(headers: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
