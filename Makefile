@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SOURCES := attribution tests examples bench
 
-.PHONY: install chromium lint test demo bench clean
+.PHONY: install chromium postgresql lint test demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,12 +18,16 @@ install: $(STAMP)
 chromium:
 	@bash scripts/ensure-chromium.sh
 
+# PostgreSQL's server binaries for the PostgreSQL outbox tests (they start their own throwaway server).
+postgresql:
+	@bash scripts/ensure-postgresql.sh
+
 lint: install
 	$(BIN)/ruff check $(SOURCES)
 	$(BIN)/ruff format --check $(SOURCES)
 	$(BIN)/mypy
 
-test: install chromium lint
+test: install chromium postgresql lint
 	$(BIN)/python -m pytest
 
 demo: install

@@ -51,6 +51,7 @@ from .worker import Worker
 __version__ = package_version()
 
 if TYPE_CHECKING:
+    from .outbox.postgres import PostgresOutbox
     from .templating import install_jinja2
 
 __all__ = [
@@ -78,6 +79,7 @@ __all__ = [
     "Order",
     "Outbox",
     "OutboxError",
+    "PostgresOutbox",
     "RDStation",
     "RequestContext",
     "RetryPolicy",
@@ -109,4 +111,8 @@ def __getattr__(name: str) -> Any:
         from .templating import install_jinja2
 
         return install_jinja2
+    if name == "PostgresOutbox":  # needs the optional postgres extra (psycopg)
+        from .outbox.postgres import PostgresOutbox
+
+        return PostgresOutbox
     raise AttributeError(f"module 'attribution' has no attribute {name!r}")

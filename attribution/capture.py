@@ -1,7 +1,7 @@
 """Capture rules as pure functions: from a request's parts to a new Attribution. No I/O, no clock.
 
 The middleware (server-side landings) and the collect endpoint (landings the browser reports) both
-reduce what they see to a ``Landing`` and call ``apply``.
+reduce what they see to a ``Landing`` and call ``apply_wire`` on the cookie's compact form.
 """
 
 from __future__ import annotations
@@ -16,13 +16,11 @@ from urllib.parse import unquote_plus, urlsplit
 
 from . import wire
 from .channels import classify
-from .models import Attribution
+from .clicks import clicks_after
 from .params import IDENTIFIER_COOKIES, MAX_ID_LENGTH, MAX_TEXT_LENGTH, UTM_PARAMS
 from .settings import Settings
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# Ids are opaque tokens: printable ASCII with no spaces. Anything else is not an id an ad platform issued.
-_ID = re.compile(r"^[\x21-\x7e]+$")
 _FREE_TEXT = frozenset(UTM_PARAMS)
 MAX_PATH_LENGTH = 200
 MAX_QUERY_FIELDS = 2000
@@ -53,10 +51,11 @@ def clean_value(key: str, raw: str) -> str | None:
     (never decoded further, lowercased or cut: a changed click id attributes to nobody) or dropped whole.
     """
     if key in _FREE_TEXT:
-        value = _CONTROL.sub("", raw).strip()
+        value = (raw if raw.isprintable() else _CONTROL.sub("", raw)).strip()
         return value[:MAX_TEXT_LENGTH] or None
     value = raw.strip()
-    if not value or len(value) > MAX_ID_LENGTH or not _ID.match(value):
+    # Ids are opaque tokens: printable ASCII with no spaces; anything else is not an id an ad platform issued.
+    if not value or len(value) > MAX_ID_LENGTH or not (value.isascii() and value.isprintable()) or " " in value:
         return None
     return value
 
@@ -164,11 +163,15 @@ def apply_wire(current: wire.Wire | None, landing: Landing, *, now: datetime, se
     shared between requests).
     """
     current = current if current is not None else wire.empty()
+    seconds = int(now.timestamp())
     identifiers: dict[str, str] = dict(current["i"])
     identifiers.update(landing.cookies)
     fbclid = landing.params.get("fbclid")
     if fbclid and _fbclid_of(identifiers.get("fbc")) != fbclid:
         identifiers["fbc"] = build_fbc(fbclid, now, landing.host, settings.domain)
+    stored = current["c"]
+    windows = settings.click_id_windows
+    clicks = clicks_after(stored, landing.params, seconds, windows) if landing.params or stored else {}
 
     first, history = wire.first_of(current), current["h"]
     touched = False
@@ -179,19 +182,13 @@ def apply_wire(current: wire.Wire | None, landing: Landing, *, now: datetime, se
         # the same landing seen again (a reload, back/forward, a duplicate report) is not a new touch
         if last is None or (last[5], last[2], last[1]) != (landing.params, referrer, path):
             channel = classify(landing.params, landing.referrer).value
-            touch = [int(now.timestamp()), path, referrer, channel, landing.via[0], dict(landing.params)]
+            touch = [seconds, path, referrer, channel, landing.via[0], dict(landing.params)]
             history = [*history, touch][-settings.history_size :]
             first = first if first is not None else touch
             touched = True
 
-    if not touched and identifiers == current["i"]:
+    # a click id that only expired is no change worth a cookie: reads leave it out already
+    new_click = any(stored.get(key) != click for key, click in clicks.items())
+    if not touched and identifiers == current["i"] and not new_click:
         return None
-    return wire.pack(first, history, identifiers)
-
-
-def apply(current: Attribution, landing: Landing, *, now: datetime, settings: Settings) -> Attribution | None:
-    """``apply_wire`` for models: the attribution after this landing, or None when nothing changed."""
-    updated = apply_wire(wire.to_wire(current), landing, now=now, settings=settings)
-    if updated is None:
-        return None
-    return wire.from_wire(updated).with_windows(settings.click_id_windows)
+    return wire.pack(first, history, identifiers, clicks)

@@ -6,11 +6,12 @@
     attribution retry ID [ID ...] | --dead   send again (attempts start from zero)
     attribution purge --older-than 30d       delete delivered/dead/dry-run deliveries older than that
     attribution worker                       send deliveries until SIGTERM or Ctrl-C (needs --config)
+    attribution migrate                      bring the outbox's schema up to date
     attribution check                        the request each configured vendor would send for a sample
 
-``--outbox PATH`` (or ``ATTRIBUTION_OUTBOX``) picks the SQLite file; ``--config module:attr`` (or
-``ATTRIBUTION_CONFIG``) names the site's ``Tracker`` (or a function returning one), whose vendors and outbox
-``worker``, ``check`` and ``show`` use.
+``--outbox PATH|URL`` (or ``ATTRIBUTION_OUTBOX``) picks the outbox: a SQLite file or a ``postgresql://`` URL;
+``--config module:attr`` (or ``ATTRIBUTION_CONFIG``) names the site's ``Tracker`` (or a function returning one),
+whose vendors and outbox ``worker``, ``check`` and ``show`` use.
 """
 
 from __future__ import annotations
@@ -34,12 +35,13 @@ from typing import Any, TextIO
 from .conversion import Conversion, Customer, LineItem, Order, RequestContext
 from .errors import AttributionError, ConfigurationError, OutboxError
 from .models import Attribution, Channel, Touch
+from .outbox import POSTGRES_SCHEMES, outbox_from
 from .outbox.base import TERMINAL, Delivery, Outbox, Status
 from .outbox.sqlite import SQLiteOutbox
 from .redact import personal_values, redact, redact_json
+from .sending import describe_request
 from .tracker import DEFAULT_OUTBOX, Tracker
 from .vendors.base import Vendor
-from .worker import describe_request
 
 #: ``status`` looks for the last error among this many of each vendor's newest deliveries.
 RECENT = 200
@@ -82,11 +84,16 @@ def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {redact(str(exc))}"
 
 
-def open_outbox(spec: str | None, tracker: Tracker | None) -> Outbox:
+#: Commands that only read: they never create an outbox nor migrate one.
+READ_ONLY = frozenset({"status", "list", "show"})
+
+
+def open_outbox(spec: str | None, tracker: Tracker | None, *, read_only: bool = False) -> Outbox:
     """The outbox a command works on: ``spec`` (``--outbox`` or ``ATTRIBUTION_OUTBOX``), else the tracker's,
-    else ``./attribution-outbox.sqlite3``. Never created here: a missing file is an error naming its path."""
+    else ``./attribution-outbox.sqlite3``. Never created here: a missing file is an error naming its path, and
+    a read-only command leaves a PostgreSQL database as it found it (no tables created, no migration)."""
     if spec:
-        box: Outbox = SQLiteOutbox(spec)
+        box: Outbox = outbox_from(spec, migrate=not read_only)  # a SQLite path or a postgresql:// URL
         origin = "--outbox or ATTRIBUTION_OUTBOX"
     elif tracker is not None:
         box, origin = tracker.outbox, "the tracker given by --config"
@@ -210,7 +217,7 @@ class CLI:
         return spec
 
     def outbox(self) -> Outbox:
-        return open_outbox(self.outbox_spec, self.tracker)
+        return open_outbox(self.outbox_spec, self.tracker, read_only=self.args.command in READ_ONLY)
 
     def vendor(self, name: str) -> Vendor | None:
         tracker = self.tracker
@@ -334,16 +341,14 @@ class CLI:
     async def worker(self, box: Outbox) -> int:
         tracker = self.require_tracker()
         spec = self.outbox_spec
-        if spec and not (isinstance(tracker.outbox, SQLiteOutbox) and same_file(spec, tracker.outbox.path)):
+        if spec and not same_outbox(spec, tracker.outbox):
             # The worker is the tracker's, bound to its outbox: sending from another file would leave
             # the checkouts' deliveries unsent. Refuse rather than guess which one was meant.
             raise ConfigurationError(
                 f"--outbox (or ATTRIBUTION_OUTBOX) {spec} is not the outbox of the tracker given by --config "
                 f"({tracker.outbox!r}); the worker sends from the tracker's outbox: drop --outbox"
             )
-        worker = tracker.worker
-        if self.args.dry_run:
-            worker.dry_run = True
+        worker = tracker.worker.with_dry_run() if self.args.dry_run else tracker.worker
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -358,6 +363,11 @@ class CLI:
         self.out.flush()
         await worker.stop()
         await tracker.outbox.close()
+        return 0
+
+    async def migrate(self, box: Outbox) -> int:
+        found, now = await box.migrate()
+        self.out.write(f"outbox schema {found} -> {now}\n" if found != now else f"outbox schema {now}: up to date\n")
         return 0
 
     async def check(self, box: Outbox) -> int:
@@ -382,13 +392,16 @@ class CLI:
         return 1 if failed else 0
 
 
-def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
-    return Path(a).resolve() == Path(b).resolve()
+def same_outbox(spec: str, box: Outbox) -> bool:
+    """Whether ``--outbox``'s string names ``box``: the same SQLite file, or the same PostgreSQL URL."""
+    if isinstance(box, SQLiteOutbox):
+        return not spec.startswith(POSTGRES_SCHEMES) and Path(spec).resolve() == box.path.resolve()
+    return spec == getattr(box, "url", None)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="attribution", description="Inspect and run conversion deliveries.")
-    parser.add_argument("--outbox", help="the SQLite outbox file (env ATTRIBUTION_OUTBOX)")
+    parser.add_argument("--outbox", help="a SQLite file or a postgresql:// URL (env ATTRIBUTION_OUTBOX)")
     parser.add_argument("--config", help="module:attr of the site's Tracker (env ATTRIBUTION_CONFIG)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     sub.add_parser("status", help="counts per vendor and status")
@@ -410,6 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="send deliveries until stopped (SIGTERM, Ctrl-C)")
     p.add_argument("--dry-run", action="store_true", help="build and record requests, send nothing")
     sub.add_parser("check", help="the request each configured vendor would send for a sample purchase")
+    sub.add_parser("migrate", help="bring the outbox's schema up to date (when opened with migrate=False)")
     return parser
 
 

@@ -13,7 +13,6 @@ import hmac
 import json
 import logging
 import zlib
-from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -21,6 +20,7 @@ from itsdangerous import BadSignature, TimestampSigner
 from itsdangerous.signer import HMACAlgorithm
 
 from . import wire
+from .lru import ByteLRU
 from .models import Attribution
 from .settings import Settings
 
@@ -30,23 +30,38 @@ FORMAT_VERSION: Final = 1
 #: Budget for ``name=value``. Browsers keep cookies up to 4096 bytes of name, value and attributes;
 #: the attributes we add take well under 200.
 MAX_NAME_VALUE_BYTES: Final = 3800
+#: Most bytes of JSON a cookie may decode to. The reader stops there (no zip bombs), so the writer never
+#: produces more: repetitive values compress so well that a 1.7 KB cookie could otherwise hold 77 KB.
+MAX_DECODED_BYTES: Final = 64 * 1024
 _SALT: Final = "attribution.cookie.v1"
 _COMPRESS_FROM: Final = 600  # bytes of JSON; below this zlib rarely pays for itself
-_CACHE_SIZE: Final = 2048
+#: What the verified-cookie cache may hold, and the most one entry may weigh (a larger one is re-verified).
+CACHE_BYTES: Final = 4 * 1024 * 1024
+_CACHE_ENTRY_BYTES: Final = 48 * 1024
 
 
-class _OneShotHMAC(HMACAlgorithm):
-    """HMAC-SHA1 through ``hmac.digest``: OpenSSL's one-shot call, ~10x faster than ``hmac.new`` here."""
+class _PreKeyedHMAC(HMACAlgorithm):
+    """HMAC-SHA1 from a keyed object made once per key and copied per call: the key's two hash blocks
+    are not recomputed on every sign and verify (cheaper than even ``hmac.digest``'s one-shot call)."""
+
+    def __init__(self) -> None:
+        super().__init__(hashlib.sha1)
+        self._keyed: dict[bytes, hmac.HMAC] = {}
 
     def get_signature(self, key: bytes, value: bytes) -> bytes:
-        return hmac.digest(key, value, "sha1")
+        keyed = self._keyed.get(key)
+        if keyed is None:
+            keyed = self._keyed[key] = hmac.new(key, digestmod=hashlib.sha1)
+        mac = keyed.copy()
+        mac.update(value)
+        return mac.digest()
 
 
 class _Signer(TimestampSigner):
     """itsdangerous' TimestampSigner, deriving each key once instead of on every sign and verify."""
 
     def __init__(self, keys: list[str]) -> None:
-        super().__init__(keys, salt=_SALT, algorithm=_OneShotHMAC(hashlib.sha1))
+        super().__init__(keys, salt=_SALT, algorithm=_PreKeyedHMAC())
         self._derived: dict[bytes, bytes] = {}
 
     def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
@@ -58,8 +73,18 @@ class _Signer(TimestampSigner):
         return derived
 
 
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # json.dumps makes one per call
+
+
+def _json(data: Any) -> bytes:
+    return _ENCODER.encode(data).encode()
+
+
 def _dump(data: Any) -> bytes:
-    raw = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return _pack(_json(data))
+
+
+def _pack(raw: bytes) -> bytes:
     if len(raw) >= _COMPRESS_FROM:
         packed = zlib.compress(raw, 6)
         if len(packed) < len(raw):
@@ -67,21 +92,23 @@ def _dump(data: Any) -> bytes:
     return base64.urlsafe_b64encode(raw).rstrip(b"=")
 
 
-def _load(payload: bytes) -> Any:
+def _load(payload: bytes) -> bytes:
+    """The JSON text of a payload, at most ``MAX_DECODED_BYTES`` of it."""
     compressed = payload.startswith(b".")
     data = payload[1:] if compressed else payload
     raw = base64.urlsafe_b64decode(data + b"=" * (-len(data) % 4))
     if compressed:
-        raw = zlib.decompressobj().decompress(raw, 64 * 1024)  # bounded: no zip bombs
-    return json.loads(raw)
+        raw = zlib.decompressobj().decompress(raw, MAX_DECODED_BYTES)  # bounded: no zip bombs
+    return raw
 
 
 class CookieCodec:
     """Encodes and decodes the attribution cookie; never raises on what a browser sends.
 
-    Verified payloads are kept in a small LRU cache keyed by the cookie value, so a returning visitor's
-    requests verify the signature once per process, not once per request. The cache holds the signing
-    time, so a cached value still expires on time.
+    Verified, parsed payloads are kept in an LRU cache keyed by the cookie value, so a returning visitor's
+    requests verify and parse once per process, not once per request. The cache is bounded by bytes
+    (``CACHE_BYTES``), so distinct large cookies cannot grow the process; it holds the signing time, so a
+    cached value still expires on time.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -92,47 +119,46 @@ class CookieCodec:
         self._attributes = f"; Path=/; Max-Age={self._max_age}; HttpOnly; SameSite=Lax"
         if settings.domain:
             self._attributes += f"; Domain={settings.domain}"
-        self._verified: OrderedDict[str, tuple[float, Any, bool]] = OrderedDict()  # (signed at, payload, valid)
+        self._verified: ByteLRU[str, tuple[float, wire.Wire | None]] = ByteLRU(CACHE_BYTES, _CACHE_ENTRY_BYTES)
 
     def sign(self, data: Any) -> str:
         """Sign any JSON-serialisable payload as a cookie value (``to_wire`` output, normally)."""
         return self._signer.sign(_dump(data)).decode("ascii")
 
     def verified_payload(self, raw: str) -> Any:
-        """The payload of a genuine, unexpired cookie value. Raises BadSignature (and its subclasses)
-        or a decoding error otherwise."""
-        hit = self._verified.get(raw)
-        now = datetime.now(UTC).timestamp()
-        if hit is not None and now - hit[0] <= self._max_age:
-            self._verified.move_to_end(raw)
-            return hit[1]
-        payload, signed_at = self._signer.unsign(raw, max_age=self._max_age, return_timestamp=True)
-        data = _load(payload)
-        self._verified[raw] = (signed_at.timestamp(), data, wire.is_valid(data))  # validated once, not per hit
-        if len(self._verified) > _CACHE_SIZE:
-            self._verified.popitem(last=False)
-        return data
+        """The decoded JSON of a genuine, unexpired cookie value, uncached and unchecked (diagnostics).
+        Raises BadSignature (and its subclasses) or a decoding error otherwise."""
+        payload = self._signer.unsign(raw, max_age=self._max_age)
+        return json.loads(_load(payload))
 
     def read(self, raw: str | None) -> wire.Wire | None:
-        """The payload of a genuine, unexpired cookie of the current format; None for anything else
-        (a debug line is logged, without the value). The payload is shared: never mutate it."""
+        """The payload of a genuine, unexpired cookie (of the current format, or the previous one read
+        forward); None for anything else (a debug line is logged, without the value). The payload is
+        shared: never mutate it."""
         if not raw:
             return None
         if len(raw) > MAX_NAME_VALUE_BYTES:
             log.debug("attribution cookie ignored: %d bytes is over the size limit", len(raw))
             return None
+        hit = self._verified.get(raw)
+        if hit is not None and datetime.now(UTC).timestamp() - hit[0] <= self._max_age:
+            return hit[1]
         try:
-            data = self.verified_payload(raw)
+            payload, signed_at = self._signer.unsign(raw, max_age=self._max_age, return_timestamp=True)
+            text = _load(payload)
+            data = json.loads(text)
         except BadSignature as exc:
             log.debug("attribution cookie ignored: %s", type(exc).__name__)
             return None
         except Exception as exc:
             log.debug("attribution cookie ignored: unreadable payload (%s)", type(exc).__name__)
             return None
-        if not self._verified[raw][2]:  # the entry verified_payload just found or made
-            log.debug("attribution cookie ignored: signed, but not in the current format")
-            return None
-        return data  # type: ignore[no-any-return]
+        parsed = wire.parse(data, self.settings.click_id_windows)
+        if parsed is None:
+            log.debug("attribution cookie ignored: signed, but not in a format this version reads")
+        # what the entry keeps alive: the value, and the parsed payload at about twice its JSON's size
+        self._verified.put(raw, (signed_at.timestamp(), parsed), len(raw) + 2 * len(text))
+        return parsed
 
     def decode(self, raw: str | None) -> Attribution:
         """The attribution in a cookie value; empty for a missing, tampered, expired, malformed,
@@ -141,7 +167,7 @@ class CookieCodec:
         attr = (
             wire.from_wire(data)
             if data is not None
-            else Attribution.model_construct(first=None, history=[], identifiers={})
+            else Attribution.model_construct(first=None, history=[], identifiers={}, clicks={})
         )
         return attr.with_windows(self.settings.click_id_windows)
 
@@ -150,10 +176,14 @@ class CookieCodec:
         return self.encode_wire(wire.to_wire(attr))
 
     def encode_wire(self, data: wire.Wire) -> str:
-        """The signed cookie value, shrunk to the size budget (oldest middle touches go first)."""
+        """The signed cookie value, shrunk until it fits the size budget and decodes within
+        ``MAX_DECODED_BYTES`` (oldest middle touches go first), so every cookie written reads back."""
         budget = MAX_NAME_VALUE_BYTES - len(self.settings.cookie_name) - 1
         for candidate in wire.shrinking(data):
-            value = self.sign(candidate)
+            raw = _json(wire.compact(candidate, self.settings.click_id_windows))
+            if len(raw) > MAX_DECODED_BYTES:
+                continue
+            value = self._signer.sign(_pack(raw)).decode("ascii")
             if len(value) <= budget:
                 return value
         raise AssertionError("unreachable: an attribution with no touches always fits")  # pragma: no cover

@@ -5,11 +5,37 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from .clicks import clicks_from
 from .params import CLICK_IDS, DEFAULT_CLICK_ID_WINDOWS, UTM_PARAMS
+
+_UTM = frozenset(UTM_PARAMS)
+_M = TypeVar("_M", bound=BaseModel)
+_set = object.__setattr__
+
+
+def trusted(cls: type[_M], fields: dict[str, Any]) -> _M:
+    """A model from complete, already-checked field values (every field given, in declaration order).
+
+    What ``model_construct`` makes for these models (no aliases, no extra fields), without its per-field
+    work: a page that reads six touches pays about a fifth. A test checks both give the same instance.
+    """
+    m = cls.__new__(cls)
+    _set(m, "__dict__", fields)
+    _set(m, "__pydantic_fields_set__", set(fields))
+    _set(m, "__pydantic_extra__", None)
+    private = _private_defaults.get(cls)
+    if private is None:
+        attributes = cls.__private_attributes__
+        private = _private_defaults[cls] = {k: a.get_default() for k, a in attributes.items()} if attributes else {}
+    _set(m, "__pydantic_private__", dict(private) if private else None)
+    return m
+
+
+_private_defaults: dict[type[BaseModel], dict[str, Any]] = {}
 
 
 class Channel(StrEnum):
@@ -44,11 +70,30 @@ class Touch(BaseModel):
     via: Literal["server", "browser"] = "server"
     """``server`` when the middleware saw the landing, ``browser`` when the snippet reported it."""
 
+    @property
+    def utm(self) -> dict[str, str]:
+        """This touch's UTM parameters."""
+        return {k: v for k, v in self.params.items() if k in _UTM}
+
+
+class Click(BaseModel):
+    """One click id: its newest value, when that click landed, and the ids that came with it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    value: str
+    at: datetime
+    params: dict[str, str] = Field(default_factory=dict)
+    """Ids of the same landing that belong to this click (``CLICK_ID_COMPANIONS``: Connectly's with
+    ``ctwa_clid``)."""
+
 
 class Attribution(BaseModel):
-    """First touch, recent history (last touch at the end) and browser identifiers of one visitor.
+    """First touch, recent history (last touch at the end), click ids and browser identifiers of one visitor.
 
-    Reads honour each click id's window: an expired ``gclid`` is simply not returned.
+    Click ids live in ``clicks``, one per id, for their whole window however many touches came after; reads
+    honour each window: an expired ``gclid`` is simply not returned. Where the visitor came from (UTMs,
+    channel, referrer) is read from one touch, ``source``.
     """
 
     first: Touch | None = None
@@ -57,21 +102,35 @@ class Attribution(BaseModel):
     identifiers: dict[str, str] = Field(default_factory=dict)
     """Browser ids from first-party cookies: ``fbp``, ``fbc``, ``ga`` (GA4 client id), ``ttp``, ``dp_pid``,
     ``wuid``, ``rdtrk``."""
+    clicks: dict[str, Click] = Field(default_factory=dict)
+    """The newest value of each click id with its click time, kept until its window ends. When an
+    ``Attribution`` is built from touches alone, this is derived from them."""
 
     _windows: Mapping[str, timedelta] | None = PrivateAttr(default=None)
     _now: datetime | None = PrivateAttr(default=None)
 
+    @model_validator(mode="after")
+    def _derive_clicks(self) -> Self:
+        if "clicks" not in self.model_fields_set and (self.first is not None or self.history):
+            found = clicks_from(((t.at, t.params) for t in reversed(self.touches)), CLICK_IDS)
+            self.clicks = {k: Click(value=v, at=at, params=p) for k, (v, at, p) in found.items()}
+        return self
+
     def with_windows(self, windows: Mapping[str, timedelta], now: datetime | None = None) -> Attribution:
         """Use these click-id windows (and, for tests and replays, this clock) for every read."""
-        self._windows = windows
-        self._now = now
+        private = self.__pydantic_private__
+        if private is None:  # pragma: no cover - pydantic always sets it for a model with private attributes
+            self._windows, self._now = windows, now
+        else:  # straight into the private dict: pydantic's __setattr__ costs a microsecond each
+            private["_windows"], private["_now"] = windows, now
         return self
 
     def __eq__(self, other: object) -> bool:
         # Equality is about what is stored, not about the windows or clock a read uses.
         if not isinstance(other, Attribution):
             return NotImplemented
-        return (self.first, self.history, self.identifiers) == (other.first, other.history, other.identifiers)
+        mine = (self.first, self.history, self.identifiers, self.clicks)
+        return mine == (other.first, other.history, other.identifiers, other.clicks)
 
     __hash__ = None  # type: ignore[assignment]  # mutable model: not hashable
 
@@ -87,62 +146,85 @@ class Attribution(BaseModel):
         newest_first = self.history[::-1]
         first = self.first
         # the first touch is either history[0] (until the history overflows) or kept apart from it
-        if first is not None and not (self.history and (self.history[0] is first or self.history[0] == first)):
+        # (times compared first: a model's own == costs microseconds, and they nearly always differ)
+        head = self.history[0] if self.history else None
+        if first is not None and not (head is first or (head is not None and head.at == first.at and head == first)):
             newest_first.append(first)
         return newest_first
 
     @property
     def is_empty(self) -> bool:
-        return self.first is None and not self.history and not self.identifiers
+        return self.first is None and not self.history and not self.identifiers and not self.clicks
+
+    @property
+    def source(self) -> Touch | None:
+        """The one touch that says where the visitor came from: the last non-direct touch (capture never
+        records a direct visit, so this is the last touch unless one was added by hand).
+
+        Its UTMs, channel and referrer are reported together, never mixed across touches (``utm`` and
+        ``channel`` read it); click ids come from ``clicks``, each for its own window.
+        """
+        for touch in self.touches:
+            if touch.params or touch.referrer or touch.channel is not Channel.DIRECT:
+                return touch
+        return None
 
     @property
     def channel(self) -> Channel:
-        """The channel of the last touch, or ``direct`` for a visitor with none."""
-        last = self.last
-        return last.channel if last is not None else Channel.DIRECT
+        """The channel of ``source``, or ``direct`` for a visitor with none."""
+        source = self.source
+        return source.channel if source is not None else Channel.DIRECT
 
     # -- reads -----------------------------------------------------------------------------------------
 
-    def _unexpired(self) -> dict[str, str]:
-        """The newest unexpired value of every captured parameter, in one pass over the touches."""
-        windows = self._windows or DEFAULT_CLICK_ID_WINDOWS
-        now = self._now or datetime.now(UTC)
-        found: dict[str, str] = {}
-        for touch in self.touches:
-            age = now - touch.at
-            for key, value in touch.params.items():
-                if key not in found:
-                    window = windows.get(key)
-                    if window is None or age <= window:
-                        found[key] = value
-        return found
+    def _now_and_windows(self) -> tuple[datetime, Mapping[str, timedelta]]:
+        return self._now or datetime.now(UTC), self._windows or DEFAULT_CLICK_ID_WINDOWS
+
+    def click(self, key: str) -> Click | None:
+        """Click id ``key`` with its click time and companion ids, unless its window has ended."""
+        click = self.clicks.get(key)
+        if click is None:
+            return None
+        now, windows = self._now_and_windows()
+        window = windows.get(key)
+        return click if window is None or now - click.at <= window else None
 
     def get(self, key: str, default: str | None = None) -> str | None:
-        """The newest unexpired value of a captured parameter or browser identifier.
+        """The value of a captured parameter or browser identifier, or ``default``.
 
-        ``attribution.get("gclid")``, ``attribution.get("utm_source")``, ``attribution.get("fbp")``.
+        A click id comes from ``clicks`` (unexpired); a UTM parameter from ``source``; any other parameter
+        from the newest touch that carried it. ``attribution.get("gclid")``, ``attribution.get("fbp")``.
         """
-        value = self._unexpired().get(key)
-        if value is not None:
-            return value
+        if key in self.clicks or key in (self._windows or DEFAULT_CLICK_ID_WINDOWS):
+            click = self.click(key)
+            return click.value if click is not None else default
+        if key in _UTM:
+            source = self.source
+            return source.params.get(key, default) if source is not None else default
+        for touch in self.touches:
+            value = touch.params.get(key)
+            if value is not None:
+                return value
         if key == "fbc":
             return self.fbc or default
         return self.identifiers.get(key, default)
 
     @property
     def utm(self) -> dict[str, str]:
-        """The UTM parameters of the newest touch that carried any."""
-        for touch in self.touches:
-            utm = {k: v for k, v in touch.params.items() if k in UTM_PARAMS}
-            if utm:
-                return utm
-        return {}
+        """The UTM parameters of ``source`` (empty when that touch carried none, as an organic referral)."""
+        source = self.source
+        return source.utm if source is not None else {}
 
     @property
     def click_ids(self) -> dict[str, str]:
         """Every unexpired click id, newest value of each."""
-        unexpired = self._unexpired()
-        return {key: unexpired[key] for key in CLICK_IDS if key in unexpired}
+        now, windows = self._now_and_windows()
+        found: dict[str, str] = {}
+        for key, click in self.clicks.items():
+            window = windows.get(key)
+            if window is None or now - click.at <= window:
+                found[key] = click.value
+        return found
 
     @property
     def fbc(self) -> str | None:
@@ -151,20 +233,22 @@ class Attribution(BaseModel):
         if fbc is None:
             return None
         parts = fbc.split(".")
-        window = (self._windows or DEFAULT_CLICK_ID_WINDOWS).get("fbclid")
-        if window is not None and len(parts) >= 4 and parts[2].isdigit():
-            clicked = datetime.fromtimestamp(int(parts[2]) / 1000, UTC)
-            if (self._now or datetime.now(UTC)) - clicked > window:
+        now, windows = self._now_and_windows()
+        window = windows.get("fbclid")
+        if window is not None and len(parts) >= 4 and parts[2].isascii() and parts[2].isdigit():
+            # in milliseconds, not datetimes: the cookie is the browser's, and any number may be in it
+            age_ms = int(now.timestamp() * 1000) - int(parts[2])
+            if age_ms > int(window.total_seconds() * 1000):
                 return None
         return fbc
 
     def public(self) -> dict[str, str]:
         """What a page may see: UTMs, unexpired click ids and channels. No browser identifiers."""
-        out = dict(self.utm)
+        source, first = self.source, self.first
+        out = source.utm if source is not None else {}
         out.update(self.click_ids)
-        last, first = self.last, self.first
-        if last is not None:
-            out["channel"] = last.channel.value
+        if source is not None:
+            out["channel"] = source.channel.value
         if first is not None:
             out["first_channel"] = first.channel.value
         return out

@@ -55,6 +55,12 @@ CLICK_IDS: Final = tuple(DEFAULT_CLICK_ID_WINDOWS)
 #: Connectly's Click-to-WhatsApp landing parameters (``ctwa_clid`` is a click id above as well).
 CONNECTLY_PARAMS: Final = ("cnct_tracking_id", "sendout_id", "ctwa_clid", "ad_id", "attribution_source")
 
+#: Ids that belong to one click and are kept with it for its window: a ``sendout_id`` from one landing with
+#: the ``ctwa_clid`` of another would credit the wrong campaign.
+CLICK_ID_COMPANIONS: Final = MappingProxyType(
+    {"ctwa_clid": ("cnct_tracking_id", "sendout_id", "ad_id", "attribution_source")}
+)
+
 #: Ad ids that Meta-style URL templates add (``{{campaign.id}}`` ...); Whop's ``context`` takes them.
 AD_ID_PARAMS: Final = ("ad_campaign_id", "ad_set_id", "ad_id")
 

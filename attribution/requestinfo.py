@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 import crawleruseragents
 
@@ -76,11 +76,25 @@ def wants_secure(scheme: str, hostname: str) -> bool:
     return scheme in ("https", "wss") or hostname not in _LOCAL_HOSTS
 
 
-@lru_cache(maxsize=4096)
+#: The longest user agent the crawler list is run on whole. Every example in the list is under 300
+#: characters and matches within its first 211; a longer agent is looked at by its head and tail only.
+UA_CHECKED_LENGTH: Final = 512
+_UA_HEAD: Final = 384
+
+
 def is_bot(user_agent: str) -> bool:
     """Crawlers, per the maintained crawler-user-agents list; an absent user agent counts as one too.
 
     The list is a few hundred patterns (~0.3 ms a check), hence the cache and the rule that it is only
-    consulted when there is something to capture.
+    consulted when there is something to capture. Its cost and the cache's size do not grow with the
+    user agent: one longer than ``UA_CHECKED_LENGTH`` is checked by its first 384 and last 128
+    characters (patterns match near the start, and a few anchor at the end).
     """
+    if len(user_agent) > UA_CHECKED_LENGTH:
+        user_agent = user_agent[:_UA_HEAD] + user_agent[_UA_HEAD - UA_CHECKED_LENGTH :]
+    return _is_bot(user_agent)
+
+
+@lru_cache(maxsize=4096)  # keys of at most 512 characters: about 2.5 MB at most
+def _is_bot(user_agent: str) -> bool:
     return not user_agent.strip() or crawleruseragents.is_crawler(user_agent)

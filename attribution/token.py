@@ -4,12 +4,13 @@ A payment webhook arrives from the payment provider, without the visitor's cooki
 visitor is still on the site (put it in the payment's metadata or a hidden field), and give it back to
 ``Tracker.checkout_token`` when the webhook arrives.
 
-The token carries the attribution in the cookie's compact form (first touch, the latest touches, browser
-ids) and the request context of the export (IP, user agent, URL, referrer), zlib-compressed when shorter,
-HMAC-signed with a timestamp. It is signed, not encrypted: whoever holds it can read it, so it holds only
-what the visitor's own browser already sent. One paid landing with the checkout's context comes to about
-490 characters; Stripe's metadata values allow 500, so for a visitor with distinct first and last touches
-pass ``max_touches=0`` (first touch only) or leave the context out where space is tight.
+The token carries the attribution in the cookie's compact form (first touch, the latest touches, the newest
+value of each click id, browser ids) and the request context of the export (IP, user agent, URL, referrer),
+zlib-compressed when shorter, HMAC-signed with a timestamp. It is signed, not encrypted: whoever holds it
+can read it, so it holds only what the visitor's own browser already sent. One paid landing with the
+checkout's context comes to about 490 characters; Stripe's metadata values allow 500, so for a visitor with
+distinct first and last touches pass ``max_touches=0`` (first touch only, click ids still the newest) and
+leave the context out where space is tight.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from .consent import Consent
 from .conversion import RequestContext
 from .errors import ConfigurationError, TokenError
 from .models import Attribution
-from .wire import from_wire, is_valid, to_wire
+from .wire import compact, from_wire, parse, to_wire
 
 _SALT: Final = "attribution.checkout-token.v1"
 
@@ -81,15 +82,17 @@ class TokenCodec:
         """The token for this attribution (and request context, and the visitor's consent)."""
         history = attribution.history[-self.max_touches :] if self.max_touches > 0 else []
         first = attribution.first
-        trimmed = Attribution(first=first, history=history, identifiers=attribution.identifiers)
+        trimmed = Attribution(
+            first=first, history=history, identifiers=attribution.identifiers, clicks=attribution.clicks
+        )
         ctx = context or RequestContext()
-        payload: dict[str, Any] = {"a": to_wire(trimmed)}
+        payload: dict[str, Any] = {"a": compact(to_wire(trimmed))}
         fields = [ctx.ip, ctx.user_agent, ctx.url, ctx.referrer]
         if any(fields):
             payload["c"] = fields
-        compact = consent.compact() if consent is not None else None
-        if compact is not None:
-            payload["k"] = compact
+        choices = consent.compact() if consent is not None else None
+        if choices is not None:
+            payload["k"] = choices
         return self._serializer.dumps(payload)
 
     def loads(self, token: str) -> tuple[Attribution, RequestContext]:
@@ -113,9 +116,10 @@ class TokenCodec:
                 "the attribution token is not valid: altered, truncated, or signed with another key"
             ) from None
         try:
-            if not is_valid(payload["a"]):
+            data = parse(payload["a"])
+            if data is None:
                 raise ValueError("not an attribution payload")
-            attribution = from_wire(payload["a"])
+            attribution = from_wire(data)
             raw = payload.get("c") or [None, None, None, None]
             ip, user_agent, url, referrer = raw
             context = RequestContext(ip=ip, user_agent=user_agent, url=url, referrer=referrer)

@@ -26,10 +26,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from attribution.capture import Landing, apply
+from attribution.capture import Landing, apply_wire
 from attribution.cookie import CookieCodec
 from attribution.middleware import AttributionMiddleware
-from attribution.models import Attribution
 from attribution.settings import Settings
 
 SECRET = "bench-secret-key-0123456789abcdef"
@@ -58,19 +57,16 @@ def site() -> Starlette:
 def stored_cookie() -> str:
     """A realistic cookie: two touches and three browser ids."""
     settings = Settings.build(secret_key=SECRET)
-    attr = Attribution()
+    data = None
     for query in (
         {"utm_source": "google", "utm_medium": "cpc", "gclid": "Cj0KCQiA1234"},
         {"utm_source": "news"},
     ):
-        attr = apply(attr, Landing(params=query, path="/"), now=_now(), settings=settings) or attr
-    attr = Attribution(
-        # the ids the browser-id case sends as cookies, as a returning visitor's cookie already holds them
-        first=attr.first,
-        history=attr.history,
-        identifiers={"fbp": "fb.1.1700000000000.12345", "ga": "1234567890.1700000000"},
-    )
-    return CookieCodec(settings).encode(attr)
+        data = apply_wire(data, Landing(params=query, path="/"), now=_now(), settings=settings) or data
+    assert data is not None
+    # the ids the browser-id case sends as cookies, as a returning visitor's cookie already holds them
+    data["i"] = {"fbp": "fb.1.1700000000000.12345", "ga": "1234567890.1700000000"}
+    return CookieCodec(settings).encode_wire(data)
 
 
 def _now() -> Any:

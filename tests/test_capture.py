@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
 from capi_param_builder import ParamBuilder
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from attribution import wire
 from attribution.capture import (
     Landing,
-    apply,
+    apply_wire,
     build_fbc,
+    clean_value,
     external_referrer,
     fbc_subdomain_index,
     identifiers_from_cookies,
     tracked_params,
 )
 from attribution.channels import classify
-from attribution.models import Attribution, Channel
+from attribution.models import Channel
 from attribution.params import MAX_TEXT_LENGTH, TRACKED_PARAMS
 from attribution.settings import Settings
 
@@ -155,32 +160,42 @@ def test_fbc_subdomain_index() -> None:
 
 def test_fbclid_builds_fbc_when_the_cookie_is_missing_or_holds_another_click() -> None:
     landing = Landing(params={"fbclid": "NEW"}, host="example.com", cookies={"fbc": "fb.1.1.OLD"})
-    attr = apply(Attribution(), landing, now=NOW, settings=SETTINGS)
-    assert attr is not None
-    assert attr.identifiers["fbc"] == f"fb.1.{int(NOW.timestamp() * 1000)}.NEW"
+    updated = apply_wire(None, landing, now=NOW, settings=SETTINGS)
+    assert updated is not None
+    assert updated["i"]["fbc"] == f"fb.1.{int(NOW.timestamp() * 1000)}.NEW"
 
 
 def test_an_fbc_cookie_for_the_same_click_passes_through_unchanged() -> None:
     cookie = "fb.1.1700000000000.SAME.AQIBAAAB"
     landing = Landing(params={"fbclid": "SAME"}, host="example.com", cookies={"fbc": cookie})
-    attr = apply(Attribution(), landing, now=NOW, settings=SETTINGS)
-    assert attr is not None
-    assert attr.identifiers["fbc"] == cookie
+    updated = apply_wire(None, landing, now=NOW, settings=SETTINGS)
+    assert updated is not None
+    assert updated["i"]["fbc"] == cookie
 
 
 def test_the_same_landing_twice_changes_nothing() -> None:
     landing = Landing(params={"utm_source": "x"}, path="/a")
-    once = apply(Attribution(), landing, now=NOW, settings=SETTINGS)
+    once = apply_wire(None, landing, now=NOW, settings=SETTINGS)
     assert once is not None
-    assert apply(once, landing, now=NOW + timedelta(minutes=1), settings=SETTINGS) is None
+    assert apply_wire(once, landing, now=NOW + timedelta(minutes=1), settings=SETTINGS) is None
+
+
+def test_capture_never_mutates_the_payload_it_is_given() -> None:
+    current = apply_wire(None, Landing(params={"utm_source": "x", "gclid": "G"}, path="/a"), now=NOW, settings=SETTINGS)
+    assert current is not None
+    before = repr(current)
+    later = Landing(params={"gclid": "G2"}, path="/b", cookies={"fbp": "fb.1.1.2"})
+    assert apply_wire(current, later, now=NOW + timedelta(days=1), settings=SETTINGS) is not None
+    assert repr(current) == before
 
 
 def test_history_is_capped_and_first_touch_kept() -> None:
-    attr = Attribution()
+    data = None
     for i in range(12):
-        updated = apply(attr, Landing(params={"utm_campaign": f"c{i}"}), now=NOW, settings=SETTINGS)
-        assert updated is not None
-        attr = updated
+        data = apply_wire(data, Landing(params={"utm_campaign": f"c{i}"}), now=NOW, settings=SETTINGS)
+        assert data is not None
+    assert data is not None
+    attr = wire.from_wire(data)
     assert len(attr.history) == 5
     assert attr.first is not None
     assert attr.first.params == {"utm_campaign": "c0"}
@@ -241,3 +256,21 @@ def test_history_is_capped_and_first_touch_kept() -> None:
 )
 def test_channels(params: dict[str, str], referrer: str | None, channel: Channel) -> None:
     assert classify(params, referrer) is channel
+
+
+_REFERENCE_ID = re.compile(r"^[\x21-\x7e]+$")
+_REFERENCE_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    raw=st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
+    | st.text(alphabet="ab \t\x00\x7f\x1f\u200b", max_size=12)
+)
+def test_the_cleaner_keeps_exactly_what_the_rules_say(raw: str) -> None:
+    # the rules, written the plain way: ids are printable ASCII without spaces, text loses control characters
+    stripped = raw.strip()
+    expected_id = stripped if stripped and len(stripped) <= 500 and _REFERENCE_ID.match(stripped) else None
+    assert clean_value("gclid", raw) == expected_id
+    expected_text = _REFERENCE_CONTROL.sub("", raw).strip()[:MAX_TEXT_LENGTH] or None
+    assert clean_value("utm_source", raw) == expected_text

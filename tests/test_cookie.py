@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import secrets
 import string
+import zlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from attribution.capture import Landing, apply
+from attribution import wire
+from attribution.capture import Landing, apply_wire
 from attribution.cookie import MAX_NAME_VALUE_BYTES, CookieCodec
 from attribution.models import Attribution, Touch
 from attribution.settings import Settings
@@ -117,7 +120,7 @@ def _random_id(n: int) -> str:
 def test_fifty_long_landings_stay_under_4096_bytes_and_keep_first_and_last_touch() -> None:
     settings = Settings.build(secret_key=KEY)
     c = CookieCodec(settings)
-    attr = Attribution()
+    data = None
     for i in range(50):
         # random (incompressible) values at the length caps, on every tracked text and id field we can
         params = {
@@ -130,10 +133,10 @@ def test_fifty_long_landings_stay_under_4096_bytes_and_keep_first_and_last_touch
             "fbclid": _random_id(400),
         }
         landing = Landing(params=params, path="/landing/" + _random_id(150), host="shop.example.com")
-        updated = apply(attr, landing, now=NOW + timedelta(seconds=i), settings=settings)
-        assert updated is not None
-        attr = updated
-        value = c.encode(attr)
+        data = apply_wire(data, landing, now=NOW + timedelta(seconds=i), settings=settings)
+        assert data is not None
+        attr = wire.from_wire(data)
+        value = c.encode_wire(data)
         header = c.set_cookie(value, secure=True)
         assert len(header.encode()) < 4096
         decoded = c.decode(value)
@@ -146,12 +149,13 @@ def test_fifty_long_landings_stay_under_4096_bytes_and_keep_first_and_last_touch
 def test_middle_touches_are_dropped_oldest_first() -> None:
     settings = Settings.build(secret_key=KEY)
     c = CookieCodec(settings)
-    attr = Attribution()
+    data = None
     for i in range(5):
         params = {"utm_campaign": _random_id(200), "utm_content": _random_id(200), "gclid": _random_id(450)}
         landing = Landing(params=params, path=f"/{i}")
-        attr = apply(attr, landing, now=NOW, settings=settings) or attr
-    decoded = c.decode(c.encode(attr))
+        data = apply_wire(data, landing, now=NOW, settings=settings) or data
+    assert data is not None
+    decoded = c.decode(c.encode_wire(data))
     kept = [t.path for t in decoded.history]
     assert kept[0] == "/0"
     assert kept[-1] == "/4"
@@ -187,9 +191,6 @@ def test_a_cached_cookie_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_compressed_zip_bomb_reads_empty() -> None:
-    import base64
-    import zlib
-
     c = codec()
     bomb = b"." + base64.urlsafe_b64encode(zlib.compress(b"[" * 2_000_000, 9)).rstrip(b"=")
     assert len(bomb) < 3000
@@ -202,3 +203,27 @@ def test_cookies_verify_with_stock_itsdangerous_and_back() -> None:
     value = codec().encode(sample())
     assert stock.unsign(value)
     assert codec()._signer.unsign(stock.sign(b"payload")) == b"payload"
+
+
+def test_a_cookie_the_site_wrote_always_reads_back_even_when_it_would_decode_past_the_readers_cap() -> None:
+    """Every tracked parameter at its length limit with repetitive values compresses very well: six such
+    landings once made a 1.7 KB cookie that decoded to 77 KB, past the reader's cap, so it read empty."""
+    from attribution.cookie import MAX_DECODED_BYTES
+    from attribution.params import TRACKED_PARAMS, UTM_PARAMS
+    from tests.helpers import SECRET, client
+
+    c = client()
+    for i in range(6):
+        params = {key: (str(i) + "a" * 199 if key in UTM_PARAMS else str(i) + "b" * 499) for key in TRACKED_PARAMS}
+        query = "&".join(f"{key}={value}" for key, value in params.items())
+        response = c.get(f"/show?{query}", headers={"referer": f"https://ref{i}.example.org/"})
+        assert response.status_code == 200
+    value = c.cookies["attribution"]
+    raw = codec(SECRET)._signer.unsign(value)
+    decoded = base64.urlsafe_b64decode(raw[1:] + b"=" * (-len(raw[1:]) % 4))
+    assert len(zlib.decompress(decoded)) <= MAX_DECODED_BYTES
+    body = c.get("/show").json()
+    assert body["first"] is not None
+    assert body["first"]["params"]["utm_source"] == "0" + "a" * 199  # the first touch survived
+    assert body["last"]["params"]["utm_source"] == "5" + "a" * 199
+    assert body["click_ids"]["gclid"] == "5" + "b" * 499

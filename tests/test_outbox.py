@@ -1,27 +1,24 @@
-"""The SQLite outbox: idempotent durable writes, exclusive claims under a lease, owner-only results."""
+"""The outbox contract on every backend: idempotent durable writes, exclusive claims under a lease, owner-only
+results, shared vendor pauses; then what is particular to SQLite and to PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
-from attribution.errors import OutboxError
-from attribution.outbox import Finish, NewDelivery, SQLiteOutbox, Status
+from attribution.errors import AttributionError, ConfigurationError, OutboxError
+from attribution.outbox import Finish, NewDelivery, Outbox, PostgresOutbox, SQLiteOutbox, Status
+from tests.backends import twin
 from tests.delivery_fakes import claim_one, items
+from tests.postgres import PostgresServer, free_port
 
 
-@pytest.fixture
-async def outbox(tmp_path: Path):
-    box = SQLiteOutbox(tmp_path / "outbox.sqlite3")
-    await box.open()
-    yield box
-    await box.close()
-
-
-async def test_enqueue_is_idempotent_on_vendor_and_dedup_key(outbox: SQLiteOutbox) -> None:
+async def test_enqueue_is_idempotent_on_vendor_and_dedup_key(outbox: Outbox) -> None:
     first = await outbox.enqueue(items(2), now=100.0)
     again = await outbox.enqueue([*items(2), NewDelivery("other", "o0", {"x": 1})], now=101.0)
     assert [e.duplicate for e in first] == [False, False]
@@ -30,14 +27,19 @@ async def test_enqueue_is_idempotent_on_vendor_and_dedup_key(outbox: SQLiteOutbo
     assert await outbox.counts() == {("fake", Status.PENDING): 2, ("other", Status.PENDING): 1}
 
 
-async def test_concurrent_enqueues_from_two_connections_store_one_row(tmp_path: Path) -> None:
-    a, b = SQLiteOutbox(tmp_path / "o.db"), SQLiteOutbox(tmp_path / "o.db")
+async def test_one_key_twice_in_one_enqueue_is_one_row(outbox: Outbox) -> None:
+    first, second = await outbox.enqueue(items(1) + items(1), now=0.0)
+    assert (first.duplicate, second.duplicate, second.id) == (False, True, first.id)
+    assert await outbox.counts() == {("fake", Status.PENDING): 1}
+
+
+async def test_concurrent_enqueues_from_two_connections_store_one_row(outbox: Outbox) -> None:
+    a, b = outbox, twin(outbox)
     try:
         results = await asyncio.gather(*(box.enqueue(items(50), now=1.0) for box in (a, b, a, b)))
         assert sum(not e.duplicate for r in results for e in r) == 50
         assert await a.counts() == {("fake", Status.PENDING): 50}
     finally:
-        await a.close()
         await b.close()
 
 
@@ -62,7 +64,7 @@ async def test_rows_survive_reopening_the_file(tmp_path: Path) -> None:
     assert path.stat().st_mode & 0o777 == 0o600  # personal data: the site's user only
 
 
-async def test_claims_are_exclusive_until_the_lease_expires(outbox: SQLiteOutbox) -> None:
+async def test_claims_are_exclusive_until_the_lease_expires(outbox: Outbox) -> None:
     await outbox.enqueue(items(5), now=0.0)
     a = await claim_one(outbox, "A", "fake", 3, now=1.0, lease=10.0)
     b = await claim_one(outbox, "B", "fake", 10, now=1.0, lease=10.0)
@@ -80,7 +82,7 @@ async def test_claims_are_exclusive_until_the_lease_expires(outbox: SQLiteOutbox
     assert [h.result for h in got.history] == ["lost"]
 
 
-async def test_claim_skips_other_vendors_and_future_deliveries(outbox: SQLiteOutbox) -> None:
+async def test_claim_skips_other_vendors_and_future_deliveries(outbox: Outbox) -> None:
     await outbox.enqueue(items(1, "other") + items(1), now=0.0)
     [d] = await claim_one(outbox, "A", "fake", 10, now=1.0, lease=5.0)
     await outbox.finish("A", [Finish(d.id, Status.PENDING, 1.0, next_attempt_at=50.0, error="HTTP 500")])
@@ -88,7 +90,7 @@ async def test_claim_skips_other_vendors_and_future_deliveries(outbox: SQLiteOut
     assert len(await claim_one(outbox, "A", "fake", 10, now=50.0, lease=5.0)) == 1
 
 
-async def test_only_the_owner_records_a_result(outbox: SQLiteOutbox) -> None:
+async def test_only_the_owner_records_a_result(outbox: Outbox) -> None:
     await outbox.enqueue(items(1), now=0.0)
     [d] = await claim_one(outbox, "A", "fake", 1, now=1.0, lease=1.0)
     [d2] = await claim_one(outbox, "B", "fake", 1, now=3.0, lease=1.0)
@@ -100,7 +102,7 @@ async def test_only_the_owner_records_a_result(outbox: SQLiteOutbox) -> None:
     assert [(h.number, h.result) for h in got.history] == [(1, "lost"), (2, "delivered")]
 
 
-async def test_released_deliveries_do_not_count_as_attempts(outbox: SQLiteOutbox) -> None:
+async def test_released_deliveries_do_not_count_as_attempts(outbox: Outbox) -> None:
     await outbox.enqueue(items(1), now=0.0)
     [d] = await claim_one(outbox, "A", "fake", 1, now=1.0, lease=9.0)
     await outbox.finish("A", [Finish(d.id, Status.PENDING, 1.0, next_attempt_at=1.0, released=True)])
@@ -109,7 +111,7 @@ async def test_released_deliveries_do_not_count_as_attempts(outbox: SQLiteOutbox
     assert (got.status, got.attempts, got.history) == (Status.PENDING, 0, ())
 
 
-async def test_retry_revives_dead_deliveries_and_purge_removes_old_ones(outbox: SQLiteOutbox) -> None:
+async def test_retry_revives_dead_deliveries_and_purge_removes_old_ones(outbox: Outbox) -> None:
     ids = [e.id for e in await outbox.enqueue(items(3), now=0.0)]
     claimed = await claim_one(outbox, "A", "fake", 3, now=1.0, lease=5.0)
     await outbox.finish(
@@ -133,7 +135,7 @@ async def test_retry_revives_dead_deliveries_and_purge_removes_old_ones(outbox: 
     assert sorted(d.id for d in await outbox.list()) == sorted(ids[:2])
 
 
-async def test_list_filters_and_pages(outbox: SQLiteOutbox) -> None:
+async def test_list_filters_and_pages(outbox: Outbox) -> None:
     await outbox.enqueue(items(5) + items(2, "other"), now=0.0)
     assert [d.dedup_key for d in await outbox.list(vendor="fake", limit=2)] == ["o4", "o3"]
     assert [d.dedup_key for d in await outbox.list(vendor="fake", limit=2, offset=2)] == ["o2", "o1"]
@@ -147,3 +149,257 @@ async def test_an_unusable_file_is_an_outbox_error(tmp_path: Path) -> None:
     with pytest.raises(OutboxError, match="outbox"):
         await box.open()
     await box.close()
+
+
+async def test_the_dedup_holds_after_delivery_not_only_while_queued(outbox: Outbox) -> None:
+    [e] = await outbox.enqueue(items(1), now=0.0)
+    [d] = await claim_one(outbox, "A", "fake", 1, now=1.0, lease=5.0)
+    assert await outbox.finish("A", [Finish(d.id, Status.DELIVERED, 2.0, answer="ok")]) == 1
+    [again] = await outbox.enqueue(items(1), now=3.0)
+    assert (again.id, again.duplicate) == (e.id, True)
+    assert await outbox.counts() == {("fake", Status.DELIVERED): 1}
+
+
+async def test_a_batch_is_claimed_together_soonest_first(outbox: Outbox) -> None:
+    await outbox.enqueue(items(3, "fakebatch", batch_key="px", start=10), now=2.0)
+    await outbox.enqueue(items(600, "fakebatch", batch_key="px"), now=1.0)
+    claimed = await claim_one(outbox, "A", "fakebatch", 500, now=5.0, lease=5.0)
+    assert len(claimed) == 500
+    assert [d.dedup_key for d in claimed[:2]] == ["o0", "o1"]  # the older deliveries first
+    assert all(d.created_at == 1.0 and d.locked_by == "A" for d in claimed)
+
+
+async def test_concurrent_claims_from_two_connections_never_share_a_delivery(outbox: Outbox) -> None:
+    other = twin(outbox)
+    try:
+        await outbox.enqueue(items(300), now=0.0)
+        rounds = await asyncio.gather(
+            *(claim_one(box, f"W{i}", "fake", 25, now=1.0, lease=60.0) for i, box in enumerate([outbox, other] * 8))
+        )
+    finally:
+        await other.close()
+    ids = [d.id for r in rounds for d in r]
+    assert len(ids) == 300  # 16 claims of 25 for 300 rows: every row once
+    assert len(set(ids)) == 300
+
+
+async def test_a_vendor_pause_holds_every_worker_and_never_shortens(outbox: Outbox) -> None:
+    other = twin(outbox)
+    try:
+        await outbox.enqueue(items(2) + items(1, "other"), now=0.0)
+        await outbox.pause("fake", until=50.0)
+        await other.pause("fake", until=20.0)  # an earlier end does not shorten the pause
+        assert await other.paused(now=10.0) == {"fake": 50.0}
+        claimed = await other.claim("B", limits={"fake": 10, "other": 10}, now=10.0, lease=5.0)
+        assert set(claimed) == {"other"}  # the pause holds one vendor only
+        assert await claim_one(other, "B", "fake", 10, now=49.0, lease=5.0) == []
+        assert len(await claim_one(other, "B", "fake", 10, now=50.0, lease=5.0)) == 2
+        assert await outbox.paused(now=50.0) == {}
+    finally:
+        await other.close()
+
+
+async def test_purge_removes_only_old_finished_deliveries(outbox: Outbox) -> None:
+    await outbox.enqueue(items(7), now=0.0)
+    claimed = await claim_one(outbox, "A", "fake", 7, now=1.0, lease=5.0)
+    await outbox.finish("A", [Finish(d.id, Status.DELIVERED, 2.0 if d.dedup_key != "o6" else 9.0) for d in claimed])
+    assert await outbox.purge(older_than=5.0) == 6
+    assert [d.dedup_key for d in await outbox.list()] == ["o6"]
+
+
+async def test_the_sqlite_outbox_cannot_join_a_callers_transaction(tmp_path: Path) -> None:
+    box = SQLiteOutbox(tmp_path / "o.db")
+    try:
+        with pytest.raises(ConfigurationError, match="PostgreSQL"):
+            await box.enqueue_with(object(), items(1), now=0.0)
+    finally:
+        await box.close()
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------------------
+
+
+async def test_postgres_purges_in_small_batches(postgres_url: str) -> None:
+    box = PostgresOutbox(postgres_url, purge_batch=2)
+    try:
+        await box.enqueue(items(5), now=0.0)
+        claimed = await claim_one(box, "A", "fake", 5, now=1.0, lease=5.0)
+        await box.finish("A", [Finish(d.id, Status.DEAD, 2.0, error="HTTP 400") for d in claimed])
+        assert await box.purge(older_than=5.0) == 5
+        assert await box.counts() == {}
+    finally:
+        await box.close()
+
+
+async def test_postgres_enqueue_in_a_rolled_back_transaction_leaves_nothing(postgres_url: str) -> None:
+    box = PostgresOutbox(postgres_url)
+    try:
+        async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
+            written = await box.enqueue_with(conn, items(2), now=0.0)
+            assert [e.duplicate for e in written] == [False, False]
+            await conn.rollback()
+            assert await box.counts() == {}
+            await box.enqueue_with(conn, items(1), now=0.0)
+            assert await box.counts() == {}  # not visible before the caller commits
+            await conn.commit()
+        assert await box.counts() == {("fake", Status.PENDING): 1}
+    finally:
+        await box.close()
+
+
+async def test_postgres_notifies_listeners_on_commit_only(postgres_url: str) -> None:
+    box, writer = PostgresOutbox(postgres_url), PostgresOutbox(postgres_url)
+    wakes: list[int] = []
+    woken = asyncio.Event()
+
+    def wake() -> None:
+        wakes.append(1)
+        woken.set()
+
+    watching = asyncio.create_task(box.watch(wake))
+    try:
+        await asyncio.wait_for(woken.wait(), 10)  # the listener wakes once when it starts
+        woken.clear()
+        async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
+            await writer.enqueue_with(conn, items(1), now=0.0)
+            await conn.rollback()
+        await writer.enqueue(items(1, start=1), now=0.0)
+        await asyncio.wait_for(woken.wait(), 10)
+        # Notifications arrive in commit order: had the rolled-back write notified, it would be counted by now.
+        assert len(wakes) == 2
+        assert await writer.counts() == {("fake", Status.PENDING): 1}
+    finally:
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
+        await writer.close()
+        await box.close()
+
+
+async def test_postgres_reconnects_after_a_database_restart(postgres_server: PostgresServer, postgres_url: str) -> None:
+    box = PostgresOutbox(postgres_url, pool_size=3)
+    try:
+        await box.enqueue(items(1), now=0.0)
+        await asyncio.gather(*(box.counts() for _ in range(3)))  # three pooled connections, all about to break
+        await asyncio.to_thread(postgres_server.restart)
+        await box.enqueue(items(1, start=1), now=0.0)
+        assert await box.counts() == {("fake", Status.PENDING): 2}
+    finally:
+        await box.close()
+
+
+async def test_postgres_errors_name_the_database_but_never_the_password(postgres_server: PostgresServer) -> None:
+    box = PostgresOutbox(f"postgresql://shop:hunter2@127.0.0.1:{free_port()}/shop", connect_timeout=1)
+    with pytest.raises(OutboxError) as caught:
+        await box.open()
+    assert "127.0.0.1" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+    assert "hunter2" not in repr(box)
+
+
+async def test_postgres_down_is_a_clear_outbox_error_then_it_recovers(
+    postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    box = PostgresOutbox(postgres_url, connect_timeout=1)
+    try:
+        await box.enqueue(items(1), now=0.0)
+        await asyncio.to_thread(postgres_server.stop)
+        try:
+            with pytest.raises(OutboxError, match=r"no database connection within 1s"):
+                await box.enqueue(items(1, start=1), now=0.0)
+        finally:
+            await asyncio.to_thread(postgres_server.start)
+        # The same object recovers once its pool reconnects (it backs off between attempts, 1 s at first).
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                await box.enqueue(items(1, start=1), now=0.0)
+                break
+            except OutboxError:
+                assert time.monotonic() < deadline, "the outbox did not reconnect"
+        assert await box.counts() == {("fake", Status.PENDING): 2}
+    finally:
+        await box.close()
+
+
+async def test_next_due_is_the_soonest_pending_or_leased_delivery_of_the_vendors_asked(outbox: Outbox) -> None:
+    assert await outbox.next_due(["fake"]) is None
+    await outbox.enqueue(items(2), now=100.0)
+    await outbox.enqueue([NewDelivery("other", "x", {})], now=50.0)
+    assert await outbox.next_due(["fake"]) == 100.0
+    assert await outbox.next_due(["fake", "other"]) == 50.0
+    [first, second] = await claim_one(outbox, "w", "fake", 2, now=200.0, lease=30.0)
+    assert await outbox.next_due(["fake"]) == 230.0  # a claimed delivery is due again when its lease runs out
+    await outbox.finish("w", [Finish(first.id, Status.PENDING, 201.0, next_attempt_at=210.0)])
+    assert await outbox.next_due(["fake"]) == 210.0
+    await outbox.finish("w", [Finish(second.id, Status.DEAD, 202.0, error="x")])
+    assert await outbox.next_due(["fake"]) == 210.0
+    await claim_one(outbox, "w", "fake", 1, now=300.0, lease=30.0)
+    await outbox.finish("w", [Finish(first.id, Status.DELIVERED, 301.0)])
+    assert await outbox.next_due(["fake"]) is None  # finished deliveries are never due
+
+
+@pytest.mark.parametrize(
+    ("where", "says"),
+    [
+        ("below-a-file", "a part of its folder path is a file, not a folder"),
+        ("read-only", "this process may not write to"),
+    ],
+)
+async def test_a_path_the_system_refuses_is_an_outbox_error_naming_it_and_the_fix(
+    tmp_path: Path, where: str, says: str
+) -> None:
+    if where == "below-a-file":
+        (tmp_path / "taken").write_text("a file")
+        path = tmp_path / "taken" / "deeper" / "outbox.sqlite3"
+    else:
+        path = Path("/sys/attribution-test/outbox.sqlite3")  # refused to every user, root included
+    box = SQLiteOutbox(path)
+    with pytest.raises(AttributionError) as caught:
+        await box.open()
+    await box.close()
+    assert isinstance(caught.value, OutboxError)
+    message = str(caught.value)
+    assert str(path) in message
+    assert says in message
+    assert "choose another path" in message
+
+
+async def test_purge_deletes_in_small_transactions_that_let_checkouts_through(tmp_path: Path) -> None:
+    outbox = SQLiteOutbox(tmp_path / "outbox.sqlite3")
+    try:
+        old = [e.id for e in await outbox.enqueue(items(20), now=100.0)]
+        claimed = await claim_one(outbox, "w", "fake", 20, now=100.0, lease=30.0)
+        await outbox.finish("w", [Finish(d.id, Status.DELIVERED, 100.0) for d in claimed])
+        kept = [e.id for e in await outbox.enqueue(items(3, start=100), now=100.0)]  # pending: never purged
+        outbox.purge_batch = 3
+        done: list[str] = []
+
+        async def purge() -> int:
+            n = await outbox.purge(older_than=200.0)
+            done.append("purge")
+            return n
+
+        async def checkout() -> None:
+            await outbox.enqueue(items(1, start=500), now=150.0)
+            done.append("checkout")
+
+        purged, _ = await asyncio.gather(purge(), checkout())
+        assert purged == 20
+        assert done == ["checkout", "purge"]  # the checkout did not wait for seven batches
+        assert [await outbox.get(i) for i in old] == [None] * 20
+        assert None not in [await outbox.get(i) for i in kept]
+    finally:
+        await outbox.close()
+
+
+async def test_checkouts_written_together_succeed_or_fail_each_on_its_own(outbox: Outbox) -> None:
+    unwritable = NewDelivery("fake", "bad", {"value": object()})  # not JSON: this checkout alone fails
+    batches = [items(2, start=10 * n) for n in range(30)]
+    batches[7] = [*batches[7][:1], unwritable]
+    batches[12] = items(2, start=0)  # the same deliveries as the first checkout: duplicates
+    results = await asyncio.gather(*(outbox.enqueue(b, now=1.0) for b in batches), return_exceptions=True)
+    assert isinstance(results[7], TypeError)
+    written = [r for n, r in enumerate(results) if n != 7]
+    assert all(isinstance(r, list) and len(r) == 2 for r in written)
+    assert sorted(e.duplicate for r in written for e in r) == [False] * 56 + [True] * 2
+    assert await outbox.counts() == {("fake", Status.PENDING): 56}  # the failed checkout left nothing behind

@@ -100,3 +100,16 @@ def test_without_settings_the_script_tag_follows_the_middleware_that_served_the_
     assert script.headers["content-type"].startswith("text/javascript")
     # rendered outside a request (a bare render), the tag keeps install_jinja2's prefix
     assert 'src="/_attribution/attribution.js?v=' in templates.get_template("t.html").render()
+
+
+def test_hidden_fields_escape_every_part() -> None:
+    from attribution.forms import hidden_fields
+    from attribution.models import Attribution, Channel, Touch
+
+    hostile = '"><script>alert(1)</script>'
+    touch = Touch(at="2026-11-01T00:00:00Z", params={"utm_source": hostile}, channel=Channel.OTHER)
+    html = str(hidden_fields(Attribution(history=[touch]), names=["utm_source"], prefix='x"'))
+    assert "<script>" not in html
+    assert html == (
+        '<input type="hidden" name="x&#34;utm_source" value="&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;">'
+    )

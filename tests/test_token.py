@@ -66,10 +66,18 @@ def test_a_typical_token_fits_in_payment_metadata() -> None:
     token = TokenCodec(KEY).dumps(visitor(1), CONTEXT)
     assert len(token) <= 500
     assert all(c.isalnum() or c in "-_." for c in token)  # safe in URLs, form fields and metadata
-    # Distinct first and last touches cost more; keeping the first touch only (or leaving out the
-    # context) brings it back under Stripe's 500 characters.
-    assert len(TokenCodec(KEY, max_touches=0).dumps(visitor(4), CONTEXT)) <= 500
+    # Distinct first and last touches (and so the first click id and the newest) cost more; leaving out
+    # the context brings it back under Stripe's 500 characters.
+    assert len(TokenCodec(KEY, max_touches=0).dumps(visitor(4))) <= 500
     assert len(TokenCodec(KEY).dumps(visitor(4))) <= 500
+
+
+def test_the_newest_click_id_travels_even_when_its_touch_is_left_out() -> None:
+    codec = TokenCodec(KEY, max_touches=0, clock=lambda: T0.timestamp())
+    attr, _ = codec.loads(codec.dumps(visitor(4)))
+    assert attr.history == []
+    newest = visitor(4).history[-1].params["gclid"]
+    assert attr.with_windows({}, now=T0 + timedelta(days=4)).click_ids == {"gclid": newest}
 
 
 def test_empty_attribution_and_no_context() -> None:

@@ -1,23 +1,32 @@
 """The outbox contract: a durable queue of deliveries, one per (vendor, dedup key).
 
 The tracker writes deliveries at checkout; workers claim due deliveries under a lease, send them and record
-the outcome. Every backend (SQLite today, PostgreSQL next) keeps these promises:
+the outcome. Every backend (SQLite for one machine, PostgreSQL for many) keeps these promises:
 
-- ``enqueue`` is durable when it returns, and idempotent on (vendor, dedup_key).
+- ``enqueue`` is durable when it returns, and idempotent on (vendor, dedup_key) for as long as the row is kept:
+  a delivered or dead delivery still absorbs a duplicate, not only a queued one.
 - ``claim`` hands a delivery to one worker at a time: it becomes ``sending``, owned by that worker until its
   lease expires. A worker that dies simply lets the lease run out and the delivery becomes due again, so a
   delivery in flight during a crash is sent again (at-least-once; vendors with a dedup key drop the copy).
 - ``finish`` only applies to deliveries the worker still owns, so a worker whose lease ran out cannot
   overwrite the result of the worker that took over.
+- A claim takes many deliveries in one transaction (a batching vendor's batch is claimed together).
+- ``pause`` is stored with the deliveries, so a vendor's "wait" (429, Retry-After) holds every worker that
+  shares the outbox, in any process on any machine.
+- ``purge`` deletes in small batches, so it never holds up checkouts for long.
+- The schema carries a version; ``open`` migrates an older one forward, and refuses a newer one (written by a
+  newer release) with an ``OutboxError`` that says to upgrade.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from ..errors import ConfigurationError
 
 JSON = dict[str, Any]
 
@@ -103,8 +112,8 @@ class Finish:
     """What a worker learned about one claimed delivery, to record in one write with many others.
 
     ``status`` is the new status: ``pending`` (retry at ``next_attempt_at``), ``delivered``, ``dead``,
-    ``dry_run``. ``released`` marks a delivery handed back unsent at shutdown: it does not count as an
-    attempt.
+    ``dry_run``. ``released`` marks a delivery handed back unsent (at shutdown, while its vendor is paused,
+    or after waiting too long for a free request slot): it does not count as an attempt.
     """
 
     id: int
@@ -122,15 +131,27 @@ class Outbox(ABC):
 
     @abstractmethod
     async def open(self) -> None:
-        """Create the schema if needed. Idempotent."""
+        """Create the schema, or migrate an older one forward, if needed. Idempotent."""
 
     @abstractmethod
     async def close(self) -> None:
         """Release connections and threads. Idempotent."""
 
     @abstractmethod
+    async def migrate(self) -> tuple[int, int]:
+        """Bring the schema up to date now, whatever the backend's ``migrate=`` option says. Returns (the version
+        found, the version now). Raises ``OutboxError`` when the stored schema is newer than this code's."""
+
+    @abstractmethod
     async def enqueue(self, items: Sequence[NewDelivery], *, now: float) -> list[Enqueued]:
         """Write deliveries, skipping any (vendor, dedup_key) already present. Durable when it returns."""
+
+    async def enqueue_with(self, connection: Any, items: Sequence[NewDelivery], *, now: float) -> list[Enqueued]:
+        """Like ``enqueue``, with the caller's open database connection and inside the caller's transaction:
+        the deliveries exist only if the caller commits. Only backends on the site's own database can."""
+        raise ConfigurationError(
+            f"{type(self).__name__} cannot write in the caller's transaction; use the PostgreSQL outbox"
+        )
 
     @abstractmethod
     async def claim(
@@ -139,6 +160,17 @@ class Outbox(ABC):
         """Take, per vendor, up to ``limits[vendor]`` due deliveries (pending and due, or sending with an
         expired lease), soonest due first, in one transaction; mark them sending, owned by ``worker_id``
         until ``now + lease``, and count an attempt. Returns the claimed deliveries by vendor."""
+
+    async def next_due(self, vendors: Sequence[str]) -> float | None:
+        """The earliest ``next_attempt_at`` of the pending or sending deliveries of ``vendors`` (for a sending
+        one, when its lease runs out), or None when there is none. The worker sleeps until then instead of
+        polling. The default, None, means "unknown": the worker then looks again after its poll interval."""
+        return None
+
+    async def count_waiting(self, vendors: Sequence[str]) -> int | None:
+        """How many deliveries of ``vendors`` are pending or sending, for the worker's periodic summary. The
+        default, None, means "not counted" (the summary leaves it out)."""
+        return None
 
     @abstractmethod
     async def finish(self, worker_id: str, results: Sequence[Finish]) -> int:
@@ -172,3 +204,16 @@ class Outbox(ABC):
     @abstractmethod
     async def purge(self, *, older_than: float, statuses: Sequence[Status] = tuple(TERMINAL)) -> int:
         """Delete deliveries in ``statuses`` last updated before the timestamp ``older_than``."""
+
+    @abstractmethod
+    async def pause(self, vendor: str, until: float) -> None:
+        """Hold ``vendor``'s deliveries for every worker on this outbox: ``claim`` skips the vendor before the
+        timestamp ``until``. A pause never shortens one already stored."""
+
+    @abstractmethod
+    async def paused(self, *, now: float) -> dict[str, float]:
+        """Vendors paused at ``now``, with the time each pause ends."""
+
+    async def watch(self, wake: Callable[[], None]) -> None:  # noqa: B027 - optional: polling is the default
+        """Call ``wake`` whenever any process commits new deliveries, until cancelled, so an idle worker need not
+        poll often. Backends that cannot tell return at once (the worker then polls)."""

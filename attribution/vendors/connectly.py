@@ -38,19 +38,20 @@ DEFAULT_EVENTS: Mapping[str, str] = {"purchase": "Purchase", "view_content": "Vi
 
 
 def ctwa_landing(attribution: Attribution) -> dict[str, str] | None:
-    """The four Click-to-WhatsApp ids of the visitor's newest CTWA landing whose click is still in window.
+    """The four Click-to-WhatsApp ids of the visitor's newest CTWA click, while it is in its window.
 
-    Taken from one touch, never mixed across landings: a ``sendout_id`` from one ad with the ``ctwa_clid``
-    of another would credit the wrong campaign.
+    Taken from one landing, never mixed across landings: a ``sendout_id`` from one ad with the ``ctwa_clid``
+    of another would credit the wrong campaign (capture keeps them together with the click).
     """
-    clid = attribution.click_ids.get("ctwa_clid")
-    if clid is None:
+    ids = _ctwa_ids(attribution)
+    if ids is None or not all(ids.get(key) for key in CTWA_PARAMS):
         return None
-    for touch in attribution.touches:
-        params = touch.params
-        if params.get("ctwa_clid") == clid and all(params.get(key) for key in CTWA_PARAMS):
-            return {key: params[key] for key in CTWA_PARAMS}
-    return None
+    return {key: ids[key] for key in CTWA_PARAMS}
+
+
+def _ctwa_ids(attribution: Attribution) -> dict[str, str] | None:
+    click = attribution.click("ctwa_clid")
+    return None if click is None else {**click.params, "ctwa_clid": click.value}
 
 
 class Connectly(Vendor):
@@ -93,18 +94,18 @@ class Connectly(Vendor):
         if label == "Purchase" and conversion.value is None:
             return "a Connectly Purchase needs value and currency"
         attribution = conversion.attribution
-        if attribution.click_ids.get("ctwa_clid") is None:
+        ids = _ctwa_ids(attribution)
+        if ids is None:
             return "the visitor did not come from a Click-to-WhatsApp ad (no ctwa_clid within its window)"
         if ctwa_landing(attribution) is None:
-            latest = next((t.params for t in attribution.touches if "ctwa_clid" in t.params), {})
-            missing = [key for key in CTWA_PARAMS if not latest.get(key)]
+            missing = [key for key in CTWA_PARAMS if not ids.get(key)]
             return f"the Click-to-WhatsApp landing lacks {', '.join(missing) or 'a complete set of ids'}"
         return None
 
     def prepare(self, conversion: Conversion) -> list[Prepared]:
         landing = ctwa_landing(conversion.attribution)
         label = event_label(conversion, self.events)
-        if landing is None or label is None or self.check(conversion) is not None:
+        if landing is None or label is None:
             return []
         items = conversion.items
         order = conversion.order

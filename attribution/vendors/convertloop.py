@@ -94,7 +94,7 @@ class ConvertLoop(Vendor):
     def prepare(self, conversion: Conversion) -> list[Prepared]:
         label = event_label(conversion, self.events)
         identity = _identity(conversion)
-        if label is None or not identity or self.check(conversion) is not None:
+        if label is None or not identity:
             return []
         customer = conversion.customer
         person = {
@@ -151,17 +151,19 @@ def _identity(conversion: Conversion) -> dict[str, str]:
 
 
 def _metadata(conversion: Conversion) -> JSON:
-    """Flat event attributes: the order, the visitor's campaign and click ids."""
+    """Flat event attributes: the order, where the visitor came from (one touch) and the click ids."""
     order = conversion.order
     attribution = conversion.attribution
+    source = attribution.source
     return without_empty(
         {
             "order_id": order.id if order is not None else None,
             "value": json_number(conversion.value) if conversion.value is not None else None,
             "currency": conversion.currency,
             "num_items": order.num_items if order is not None and order.items else None,
-            **attribution.utm,
+            **(source.utm if source is not None else {}),
             **attribution.click_ids,
-            "channel": attribution.channel.value if attribution.last is not None else None,
+            "channel": source.channel.value if source is not None else None,
+            "referrer": source.referrer if source is not None else None,
         }
     )

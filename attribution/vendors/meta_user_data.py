@@ -98,10 +98,9 @@ def _zip(value: str, country: str) -> str | None:
 
 
 def fbc(attribution: Attribution) -> str | None:
-    """The ``_fbc`` value as captured (byte for byte), else one built from an unexpired fbclid's landing."""
+    """The ``_fbc`` value as captured (byte for byte), else one built from an unexpired fbclid and its click time."""
     captured = attribution.fbc
-    fbclid = attribution.get("fbclid")
-    if captured is not None or fbclid is None:
+    click = attribution.click("fbclid")
+    if captured is not None or click is None:
         return captured
-    clicked = next((t.at for t in attribution.touches if t.params.get("fbclid") == fbclid), None)
-    return f"fb.1.{int(clicked.timestamp() * 1000)}.{fbclid}" if clicked is not None else None
+    return f"fb.1.{int(click.at.timestamp() * 1000)}.{click.value}"

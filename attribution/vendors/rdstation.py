@@ -40,7 +40,7 @@ BASE_URL = "https://api.rd.services"
 
 #: Canonical event → ``conversion_identifier``; custom events use their own ``custom_name`` (``"*"``).
 DEFAULT_EVENTS: Mapping[str, str] = CANONICAL_EVENTS
-#: RD's traffic fields, filled from the UTMs of the visitor's latest campaign touch.
+#: RD's traffic fields, filled from the UTMs of the visitor's source touch (``Attribution.source``).
 TRAFFIC_FIELDS = {
     "traffic_source": "utm_source",
     "traffic_medium": "utm_medium",
@@ -117,10 +117,9 @@ class RDStation(Vendor):
         return None
 
     def prepare(self, conversion: Conversion) -> list[Prepared]:
-        if self.check(conversion) is not None:
-            return []
         customer, attribution = conversion.customer, conversion.attribution
-        utm = attribution.utm
+        source = attribution.source  # UTMs and channel of one touch, never mixed
+        utm = source.utm if source is not None else {}
         payload: JSON = {
             "conversion_identifier": event_label(conversion, self.events),
             "email": customer.plain_email,
@@ -145,7 +144,7 @@ class RDStation(Vendor):
             "order_id": conversion.order.id if conversion.order else None,
             "value": str(conversion.value) if conversion.value is not None else None,
             "currency": conversion.currency,
-            "channel": conversion.attribution.channel.value if conversion.attribution.last else None,
+            "channel": touch.channel.value if (touch := conversion.attribution.source) is not None else None,
         }
         return own[source] if source in own else conversion.attribution.get(source)
 

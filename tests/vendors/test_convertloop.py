@@ -75,6 +75,7 @@ def test_golden_event_log() -> None:
             "utm_campaign": "brand",
             "gclid": "Cj0KCQ",
             "channel": "paid_search",
+            "referrer": "www.google.com",
         },
     }
     assert outcome == Delivered('{"ok":true}')

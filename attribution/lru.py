@@ -1,0 +1,47 @@
+"""A least-recently-used cache bounded by bytes, not by entries: what hostile input can make it hold is
+fixed, whatever size each entry has."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Generic, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class ByteLRU(Generic[K, V]):
+    """Entries carry a size in bytes (an estimate of what they keep alive); the total stays within
+    ``max_bytes`` by evicting the least recently used, and an entry over ``max_entry_bytes`` is never
+    kept at all (it is simply computed again when needed)."""
+
+    __slots__ = ("_entries", "_max_bytes", "_max_entry_bytes", "size")
+
+    def __init__(self, max_bytes: int, max_entry_bytes: int) -> None:
+        self._entries: OrderedDict[K, tuple[V, int]] = OrderedDict()
+        self._max_bytes = max_bytes
+        self._max_entry_bytes = min(max_entry_bytes, max_bytes)
+        self.size = 0
+        """Bytes held now."""
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: K) -> V | None:
+        hit = self._entries.get(key)
+        if hit is None:
+            return None
+        self._entries.move_to_end(key)
+        return hit[0]
+
+    def put(self, key: K, value: V, size: int) -> None:
+        if size > self._max_entry_bytes:
+            return
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self.size -= old[1]
+        self._entries[key] = (value, size)
+        self.size += size
+        while self.size > self._max_bytes:
+            _, (_, dropped) = self._entries.popitem(last=False)
+            self.size -= dropped

@@ -1,0 +1,434 @@
+"""The outbox on PostgreSQL, for sites on several machines: ``pip install 'asgi-attribution[postgres]'``.
+
+Any number of web and worker processes on any number of machines share one database:
+
+- ``enqueue`` is one ``INSERT ... ON CONFLICT (vendor, dedup_key) DO NOTHING``, committed (and so durable) when
+  it returns; ``enqueue_with`` runs it on the site's own connection, in the order's own transaction.
+- ``claim`` takes rows with ``FOR UPDATE SKIP LOCKED`` under a lease: no two workers hold one delivery, and a dead
+  worker's deliveries are taken over when its lease expires.
+- A commit that enqueued deliveries sends ``NOTIFY``; ``watch`` listens, so idle workers start at once.
+- Vendor pauses (429, Retry-After) live in a table every worker reads at each claim.
+- After a database restart, pooled connections that broke are dropped and the operation is tried once more on a
+  fresh one; the listener reconnects by itself.
+
+Every statement is in ``postgres.sql``, next to this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from importlib import resources
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from ..errors import OutboxError
+from .base import TERMINAL, Attempt, Delivery, Enqueued, Finish, NewDelivery, Outbox, Status
+
+T = TypeVar("T")
+log = logging.getLogger("attribution.outbox")
+
+SCHEMA_VERSION = 1
+"""Recorded in the ``attribution_schema`` table; ``open`` migrates an older database forward."""
+
+
+def _load_queries() -> dict[str, str]:
+    text = resources.files(__package__).joinpath("postgres.sql").read_text(encoding="utf-8")
+    parts = re.split(r"^-- name: (\w+)\s*$", text, flags=re.MULTILINE)
+    return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+Q = _load_queries()
+
+Connection = psycopg.AsyncConnection[Any]
+
+
+def _row(row: DictRow, history: tuple[Attempt, ...] = ()) -> Delivery:
+    return Delivery(
+        id=row["id"],
+        vendor=row["vendor"],
+        dedup_key=row["dedup_key"],
+        batch_key=row["batch_key"],
+        payload=row["payload"],
+        status=Status(row["status"]),
+        attempts=row["attempts"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        next_attempt_at=row["next_attempt_at"],
+        locked_by=row["locked_by"],
+        last_error=row["last_error"],
+        answer=row["answer"],
+        order_id=row["order_id"],
+        event=row["event"],
+        history=history,
+    )
+
+
+def _describe(exc: psycopg.Error) -> str:
+    # Connection failures say where and why; other messages may quote a value from a row, so only their class.
+    if isinstance(exc, psycopg.OperationalError) and not exc.sqlstate:
+        return str(exc).strip().splitlines()[0]
+    return f"{type(exc).__name__} (SQLSTATE {exc.sqlstate})"
+
+
+class PostgresOutbox(Outbox):
+    """The outbox in PostgreSQL tables named ``attribution_*``, in the database (and search path) of ``url``.
+
+    Args:
+        url: a libpq connection string or URL, e.g. ``postgresql://shop@db.internal/shop``.
+        pool_size: the most connections this process opens (the listener takes one more while a worker runs).
+        connect_timeout: seconds to wait for a pooled connection (or for the database to come back) before an
+            operation fails with ``OutboxError``.
+        migrate: bring an older schema up to date on ``open`` (the default). With False, ``open`` refuses an
+            older schema and says to run ``attribution migrate``.
+        purge_batch: rows deleted per transaction by ``purge``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        connect_timeout: float = 10.0,
+        migrate: bool = True,
+        purge_batch: int = 1000,
+    ) -> None:
+        self.url = url
+        self.pool_size = pool_size
+        self.connect_timeout = connect_timeout
+        self.auto_migrate = migrate
+        self.purge_batch = purge_batch
+        self._pool: AsyncConnectionPool | None = None
+        self._opening = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        # Never the password: host, port and database only.
+        try:
+            parts = conninfo_to_dict(self.url)
+        except psycopg.ProgrammingError:
+            return "PostgresOutbox(<invalid url>)"
+        where = f"{parts.get('host', '')}{':' + str(parts['port']) if parts.get('port') else ''}"
+        return f"PostgresOutbox('postgresql://{where}/{parts.get('dbname', '')}')"
+
+    # -- plumbing --------------------------------------------------------------------------------------
+
+    async def _connect(self) -> Connection:
+        """A connection of its own (migrations, the listener), given up after ``connect_timeout``."""
+        return await psycopg.AsyncConnection.connect(
+            self.url, autocommit=True, connect_timeout=max(1, round(self.connect_timeout))
+        )
+
+    async def open(self) -> None:
+        await self._open()
+
+    async def _open(self) -> AsyncConnectionPool:
+        async with self._opening:
+            if self._pool is not None:
+                return self._pool
+            try:
+                async with await self._connect() as conn:
+                    await self._migrate(conn, apply=self.auto_migrate)
+            except psycopg.Error as exc:
+                raise OutboxError(f"outbox {self!r} could not be opened: {_describe(exc)}") from exc
+            pool = AsyncConnectionPool(
+                self.url,
+                min_size=1,
+                max_size=self.pool_size,
+                kwargs={"autocommit": True, "connect_timeout": max(1, round(self.connect_timeout))},
+                timeout=self.connect_timeout,
+                name="attribution-outbox",
+                open=False,
+            )
+            await pool.open()
+            self._pool = pool
+            return pool
+
+    async def close(self) -> None:
+        async with self._opening:
+            pool, self._pool = self._pool, None
+        # A closed outbox may be opened again from another event loop (test clients run one per app).
+        self._opening = asyncio.Lock()
+        if pool is not None:
+            await pool.close()
+
+    async def migrate(self) -> tuple[int, int]:
+        """Bring the schema up to date now. Returns (version found, version now)."""
+        try:
+            async with await self._connect() as conn:
+                return await self._migrate(conn, apply=True)
+        except psycopg.Error as exc:
+            raise OutboxError(f"outbox {self!r} could not be migrated: {_describe(exc)}") from exc
+
+    async def _migrate(self, conn: Connection, *, apply: bool) -> tuple[int, int]:
+        async with conn.transaction():
+            cur = conn.cursor()
+            await cur.execute(Q["schema_lock"])
+            await cur.execute(Q["schema_table"])
+            await cur.execute(Q["schema_version"])
+            found = (await cur.fetchone() or (0,))[0]
+            if found > SCHEMA_VERSION:
+                raise OutboxError(
+                    f"outbox {self!r} has schema {found}, written by a newer asgi-attribution (this one knows "
+                    f"schema {SCHEMA_VERSION}): upgrade asgi-attribution"
+                )
+            if found == 0 and not apply:
+                raise OutboxError(f"no outbox in {self!r}: run `attribution migrate` to create one")
+            if found < SCHEMA_VERSION and not apply:
+                raise OutboxError(
+                    f"outbox {self!r} has schema {found}, older than this asgi-attribution's {SCHEMA_VERSION}: "
+                    "run `attribution migrate`"
+                )
+            for version in range(found + 1, SCHEMA_VERSION + 1):
+                await cur.execute(Q[f"migration_{version}"])
+            if found != SCHEMA_VERSION:
+                await cur.execute(Q["schema_set_version"], {"version": SCHEMA_VERSION})
+            return found, SCHEMA_VERSION
+
+    async def _run(self, fn: Callable[[Connection], Awaitable[T]]) -> T:
+        """Run ``fn`` on a pooled connection. A connection broken by a database restart is dropped and ``fn`` runs
+        once more on a fresh one. Every statement here may run twice: writes are idempotent or owner-checked, and a
+        claim whose answer was lost only holds its rows until their lease expires."""
+        pool = await self._open()
+        for attempt in (1, 2):
+            try:
+                async with pool.connection() as conn:
+                    return await fn(conn)
+            except PoolTimeout as exc:  # the database stayed out of reach for connect_timeout: waiting again won't help
+                raise OutboxError(f"outbox {self!r}: no database connection within {self.connect_timeout:g}s") from exc
+            except psycopg.OperationalError as exc:
+                if attempt == 2 or (exc.sqlstate is not None and not exc.sqlstate.startswith(("08", "57"))):
+                    raise OutboxError(f"outbox {self!r} failed: {_describe(exc)}") from exc
+                log.warning("outbox %r: lost the database connection; retrying on a fresh one", self)
+                await pool.check()
+            except psycopg.Error as exc:
+                raise OutboxError(f"outbox {self!r} failed: {_describe(exc)}") from exc
+        raise AssertionError("unreachable")
+
+    # -- the contract ----------------------------------------------------------------------------------
+
+    async def enqueue(self, items: Sequence[NewDelivery], *, now: float) -> list[Enqueued]:
+        if not items:
+            return []
+
+        async def work(conn: Connection) -> list[Enqueued]:
+            async with conn.transaction():
+                return await _enqueue(conn, items, now)
+
+        return await self._run(work)
+
+    async def enqueue_with(self, connection: Any, items: Sequence[NewDelivery], *, now: float) -> list[Enqueued]:
+        if not isinstance(connection, psycopg.AsyncConnection):
+            raise TypeError(f"connection must be a psycopg AsyncConnection, not {type(connection).__name__}")
+        await self._open()  # the schema must exist; the write itself is the caller's
+        if not items:
+            return []
+        try:
+            return await _enqueue(connection, items, now)
+        except psycopg.Error as exc:
+            raise OutboxError(f"outbox {self!r}: writing in the caller's transaction failed: {_describe(exc)}") from exc
+
+    async def claim(
+        self, worker_id: str, *, limits: Mapping[str, int], now: float, lease: float
+    ) -> dict[str, list[Delivery]]:
+        wanted = {vendor: limit for vendor, limit in limits.items() if limit > 0}
+        if not wanted:
+            return {}
+        params = {
+            "vendors": list(wanted),
+            "limits": list(wanted.values()),
+            "now": now,
+            "until": now + lease,
+            "worker": worker_id,
+        }
+
+        async def work(conn: Connection) -> list[DictRow]:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(Q["claim"], params)
+            return await cur.fetchall()
+
+        claimed: dict[str, list[Delivery]] = {}
+        for row in sorted(await self._run(work), key=lambda r: (r["due"], r["id"])):
+            claimed.setdefault(row["vendor"], []).append(_row(row))
+        return claimed
+
+    async def finish(self, worker_id: str, results: Sequence[Finish]) -> int:
+        if not results:
+            return 0
+        params = {
+            "worker": worker_id,
+            "ids": [r.id for r in results],
+            "statuses": [r.status.value for r in results],
+            "ats": [r.at for r in results],
+            "next_ats": [r.next_attempt_at for r in results],
+            "errors": [r.error for r in results],
+            "answers": [r.answer for r in results],
+            "released": [r.released for r in results],
+            "results": ["retry" if r.status == Status.PENDING else r.status.value for r in results],
+            "details": [(r.error or r.answer or "")[:2000] for r in results],
+        }
+
+        async def work(conn: Connection) -> int:
+            cur = await conn.execute(Q["finish"], params)
+            return cur.rowcount
+
+        return await self._run(work)
+
+    async def pause(self, vendor: str, until: float) -> None:
+        async def work(conn: Connection) -> None:
+            await conn.execute(Q["pause"], {"vendor": vendor, "until": until})
+
+        await self._run(work)
+
+    async def paused(self, *, now: float) -> dict[str, float]:
+        async def work(conn: Connection) -> dict[str, float]:
+            cur = await conn.execute(Q["paused"], {"now": now})
+            return dict(await cur.fetchall())
+
+        return await self._run(work)
+
+    async def next_due(self, vendors: Sequence[str]) -> float | None:
+        async def work(conn: Connection) -> float | None:
+            cur = await conn.execute(Q["next_due"], {"vendors": list(vendors)})
+            row = await cur.fetchone()
+            return None if row is None or row[0] is None else float(row[0])
+
+        return await self._run(work) if vendors else None
+
+    async def count_waiting(self, vendors: Sequence[str]) -> int | None:
+        async def work(conn: Connection) -> int:
+            cur = await conn.execute(Q["count_waiting"], {"vendors": list(vendors)})
+            row = await cur.fetchone()
+            return int(row[0]) if row is not None else 0
+
+        return await self._run(work)
+
+    async def watch(self, wake: Callable[[], None]) -> None:
+        delay = 0.2
+        while True:
+            try:
+                async with await self._connect() as conn:
+                    await conn.execute(Q["listen"])
+                    delay = 0.2
+                    wake()  # whatever was committed while nobody listened
+                    async for _ in conn.notifies():
+                        wake()
+            except psycopg.Error as exc:
+                log.warning("outbox %r: listening for new deliveries failed (%s); reconnecting", self, _describe(exc))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    async def get(self, delivery_id: int) -> Delivery | None:
+        async def work(conn: Connection) -> Delivery | None:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(Q["get"], {"id": delivery_id})
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            await cur.execute(Q["history"], {"id": delivery_id})
+            history = tuple(Attempt(**a) for a in await cur.fetchall())
+            return _row(row, history)
+
+        return await self._run(work)
+
+    async def list(
+        self,
+        *,
+        status: Status | None = None,
+        vendor: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Delivery]:
+        params = {
+            "status": Status(status).value if status is not None else None,
+            "vendor": vendor,
+            "limit": limit,
+            "offset": offset,
+        }
+
+        async def work(conn: Connection) -> list[Delivery]:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(Q["list"], params)
+            return [_row(r) for r in await cur.fetchall()]
+
+        return await self._run(work)
+
+    async def counts(self) -> dict[tuple[str, Status], int]:
+        async def work(conn: Connection) -> dict[tuple[str, Status], int]:
+            cur = await conn.execute(Q["counts"])
+            return {(vendor, Status(status)): n for vendor, status, n in await cur.fetchall()}
+
+        return await self._run(work)
+
+    async def retry(self, *, ids: Sequence[int] = (), dead: bool = False, now: float) -> int:
+        id_list = [int(i) for i in ids]
+
+        async def work(conn: Connection) -> int:
+            changed = 0
+            async with conn.transaction():
+                if id_list:
+                    changed += (await conn.execute(Q["retry_ids"], {"ids": id_list, "now": now})).rowcount
+                if dead:
+                    changed += (await conn.execute(Q["retry_dead"], {"now": now})).rowcount
+            return changed
+
+        return await self._run(work)
+
+    async def purge(self, *, older_than: float, statuses: Sequence[Status] = tuple(TERMINAL)) -> int:
+        params = {"statuses": [Status(s).value for s in statuses], "older_than": older_than, "batch": self.purge_batch}
+        if not params["statuses"]:
+            return 0
+
+        async def work(conn: Connection) -> int:
+            return (await conn.execute(Q["purge"], params)).rowcount
+
+        total = 0
+        while True:
+            deleted = await self._run(work)
+            total += deleted
+            if deleted < self.purge_batch:
+                return total
+            await asyncio.sleep(0)  # let checkouts in this process go first
+
+
+async def _enqueue(conn: Connection, items: Sequence[NewDelivery], now: float) -> list[Enqueued]:
+    """The enqueue statements on ``conn``, in whatever transaction it is in."""
+    cur = conn.cursor()
+    await cur.execute(
+        Q["enqueue"],
+        {
+            "now": now,
+            "vendors": [i.vendor for i in items],
+            "dedup_keys": [i.dedup_key for i in items],
+            "batch_keys": [i.batch_key for i in items],
+            "payloads": [json.dumps(i.payload, separators=(",", ":"), ensure_ascii=False) for i in items],
+            "order_ids": [i.order_id for i in items],
+            "events": [i.event for i in items],
+        },
+    )
+    fresh: dict[tuple[str, str], int] = {(v, k): i for i, v, k in await cur.fetchall()}
+    known: dict[tuple[str, str], int] = {}
+    missing = [i for i in items if (i.vendor, i.dedup_key) not in fresh]
+    if missing:
+        await cur.execute(
+            Q["existing"],
+            {"vendors": [i.vendor for i in missing], "dedup_keys": [i.dedup_key for i in missing]},
+        )
+        known = {(v, k): i for i, v, k in await cur.fetchall()}
+    if fresh:
+        await cur.execute(Q["notify"])
+    out = []
+    for item in items:
+        key = (item.vendor, item.dedup_key)
+        if key in fresh:
+            out.append(Enqueued(fresh.pop(key), item.vendor, item.dedup_key, duplicate=False))
+            known[key] = out[-1].id
+        else:
+            out.append(Enqueued(known[key], item.vendor, item.dedup_key, duplicate=True))
+    return out

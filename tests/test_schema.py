@@ -1,0 +1,126 @@
+"""Schema versions: an outbox written by the previous schema opens and migrates forward; a newer one is refused;
+with ``migrate=False`` the operator migrates explicitly with ``attribution migrate``."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import sqlite3
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from attribution.cli import main
+from attribution.errors import OutboxError
+from attribution.outbox import Outbox, PostgresOutbox, SQLiteOutbox, Status, outbox_from
+from tests.delivery_fakes import claim_one, items
+
+# The SQLite schema 1 exactly as the first release wrote it (PRAGMA user_version = 1).
+SQLITE_SCHEMA_1 = """
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY,
+    vendor TEXT NOT NULL,
+    dedup_key TEXT NOT NULL,
+    batch_key TEXT NOT NULL DEFAULT '',
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    next_attempt_at REAL NOT NULL,
+    locked_by TEXT,
+    last_error TEXT,
+    answer TEXT,
+    order_id TEXT NOT NULL DEFAULT '',
+    event TEXT NOT NULL DEFAULT '',
+    UNIQUE (vendor, dedup_key)
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (vendor, next_attempt_at)
+    WHERE status IN ('pending', 'sending');
+CREATE INDEX IF NOT EXISTS deliveries_updated ON deliveries (status, updated_at);
+CREATE TABLE IF NOT EXISTS attempts (
+    delivery_id INTEGER NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+    number INTEGER NOT NULL,
+    at REAL NOT NULL,
+    result TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '',
+    worker TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts (delivery_id);
+PRAGMA user_version = 1;
+INSERT INTO deliveries (vendor, dedup_key, payload, status, created_at, updated_at, next_attempt_at, order_id)
+    VALUES ('fake', 'o0', '{"event_id":"o0","value":0}', 'pending', 1.0, 1.0, 1.0, 'o0');
+"""
+
+
+def schema_1_file(path: Path) -> Path:
+    conn = sqlite3.connect(path)
+    conn.executescript(SQLITE_SCHEMA_1)
+    conn.close()
+    return path
+
+
+def run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    return main(list(argv), out=out), out.getvalue()
+
+
+async def test_a_schema_1_sqlite_file_opens_migrated_with_its_deliveries(tmp_path: Path) -> None:
+    path = schema_1_file(tmp_path / "old.sqlite3")
+    box = SQLiteOutbox(path)
+    try:
+        [d] = await claim_one(box, "A", "fake", 5, now=2.0, lease=5.0)
+        assert (d.dedup_key, d.payload, d.attempts) == ("o0", {"event_id": "o0", "value": 0}, 1)
+        await box.pause("fake", until=50.0)  # schema 2's table
+        assert await box.paused(now=3.0) == {"fake": 50.0}
+        [again] = await box.enqueue(items(1), now=4.0)
+        assert again.duplicate
+    finally:
+        await box.close()
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+async def test_with_migrate_off_an_old_schema_waits_for_attribution_migrate(tmp_path: Path) -> None:
+    path = schema_1_file(tmp_path / "old.sqlite3")
+    box = SQLiteOutbox(path, migrate=False)
+    with pytest.raises(OutboxError, match=r"schema 1, older .* run `attribution migrate`"):
+        await box.counts()
+    await box.close()
+    assert await asyncio.to_thread(run, "--outbox", str(path), "migrate") == (0, "outbox schema 1 -> 2\n")
+    assert await asyncio.to_thread(run, "--outbox", str(path), "migrate") == (0, "outbox schema 2: up to date\n")
+    box = SQLiteOutbox(path, migrate=False)
+    try:
+        assert await box.counts() == {("fake", Status.PENDING): 1}
+    finally:
+        await box.close()
+
+
+async def test_postgres_with_migrate_off_waits_for_attribution_migrate(postgres_url: str) -> None:
+    box = PostgresOutbox(postgres_url, migrate=False)
+    with pytest.raises(OutboxError, match=r"no outbox in .*: run `attribution migrate` to create one"):
+        await box.open()
+    assert await asyncio.to_thread(run, "--outbox", postgres_url, "migrate") == (0, "outbox schema 0 -> 1\n")
+    try:
+        await box.open()
+        assert await box.enqueue(items(1), now=0.0) != []
+    finally:
+        await box.close()
+
+
+async def test_an_outbox_written_by_a_newer_release_is_refused(outbox: Outbox, outbox_spec: str) -> None:
+    await outbox.enqueue(items(1), now=0.0)
+    await outbox.close()
+    if isinstance(outbox, SQLiteOutbox):
+        sqlite3.connect(outbox.path).execute("PRAGMA user_version = 99")
+    else:
+        with psycopg.connect(outbox_spec, autocommit=True) as conn:
+            conn.execute("UPDATE attribution_schema SET version = 99")
+    newer = outbox_from(outbox_spec)
+    try:
+        with pytest.raises(OutboxError, match=r"schema 99, written by a newer asgi-attribution .* upgrade"):
+            await newer.counts()
+        with pytest.raises(OutboxError, match="newer"):
+            await newer.migrate()
+    finally:
+        await newer.close()
