@@ -427,8 +427,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Options of the program itself, which argparse only takes before the command.
+GLOBAL_OPTIONS = ("--outbox", "--config")
+
+
+def global_options_first(argv: Sequence[str]) -> list[str]:
+    """``status --outbox X`` as ``--outbox X status``: where an operator types them, they mean the same."""
+    front: list[str] = []
+    rest: list[str] = []
+    args = list(argv)
+    while args:
+        arg = args.pop(0)
+        if arg in GLOBAL_OPTIONS and args:
+            front += [arg, args.pop(0)]
+        elif arg.startswith(tuple(f"{option}=" for option in GLOBAL_OPTIONS)):
+            front.append(arg)
+        else:
+            rest.append(arg)
+    return front + rest
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(global_options_first(sys.argv[1:] if argv is None else argv))
     cli = CLI(args, out or sys.stdout)
 
     async def run() -> int:

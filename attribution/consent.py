@@ -91,8 +91,9 @@ class Consent(BaseModel):
 
     @classmethod
     def of(cls, answer: Any) -> Consent:
-        """A hook's answer (``bool``, ``Consent`` or mapping) as a decided ``Consent``. Raises
-        ``ConfigurationError`` for a mapping with unknown keys or values."""
+        """A hook's answer (``bool``, ``"granted"``/``"denied"``, ``Consent`` or mapping) as a decided
+        ``Consent``; ``None`` (no answer) refuses. Raises ``ConfigurationError`` for anything else, and for a
+        mapping with unknown keys or values."""
         if isinstance(answer, Consent):
             return answer if answer.decided else answer.model_copy(update={"decided": True})
         if isinstance(answer, Mapping):
@@ -104,7 +105,13 @@ class Consent(BaseModel):
                     f"consent answer not understood ({', '.join(fields)}): use ad_measurement, "
                     "ad_personalization and vendors, with True/False or 'granted'/'denied'"
                 ) from None
-        granted = bool(answer)
+        # Only a bool or a word: "denied" (a banner's cookie returned as is) is truthy, and must not grant.
+        granted = _word(answer) if answer is not None else False
+        if not isinstance(granted, bool):
+            raise ConfigurationError(
+                f"consent answer not understood (a {type(answer).__name__}): answer True/False, "
+                "'granted'/'denied', a Consent or a mapping of its purposes"
+            )
         return cls(ad_measurement=granted, ad_personalization=granted, decided=True)
 
     def for_vendor(self, name: str) -> Consent:

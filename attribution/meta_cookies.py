@@ -63,6 +63,10 @@ _LEGACY_APPENDIXES: Final = frozenset({"AQ", "Ag", "Aw", "BA", "BQ", "Bg"})
 _BASE64URL: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 #: What an fbclid is made of; anything else (a dot, a cookie separator) would break the cookie's format.
 _FBCLID: Final = re.compile(r"[A-Za-z0-9_-]{1,500}")
+_INDEX: Final = re.compile(r"[0-9]{1,3}")
+_MILLIS: Final = re.compile(r"[0-9]{1,16}")
+#: Longest value read as valid: "fb.", an index, a time, the longest fbclid and an appendix.
+_MAX_VALUE: Final = 3 + 4 + 17 + 500 + 9
 
 
 def appendix(kind: int) -> str:
@@ -176,10 +180,13 @@ def _valid(value: str | None) -> list[str] | None:
     """The parts of a well-formed ``fb.{index}.{ms}.{payload}[.{appendix}]`` value, else None."""
     if not value:
         return None
-    parts = value.split(".")
-    if len(parts) not in (4, 5) or parts[0] != "fb" or not parts[1].isdigit() or not parts[2].isdigit():
+    if len(value) > _MAX_VALUE:  # a hostile cookie must not come back as a huge Set-Cookie
         return None
-    if not parts[3]:
+    parts = value.split(".")
+    if len(parts) not in (4, 5) or parts[0] != "fb" or not _INDEX.fullmatch(parts[1]):
+        return None
+    # the payload (the pixel's random number, or the fbclid) is echoed in Set-Cookie: its alphabet only
+    if not _MILLIS.fullmatch(parts[2]) or not _FBCLID.fullmatch(parts[3]):
         return None
     if len(parts) == 5:
         extra = parts[4]

@@ -40,7 +40,9 @@ def normalize_email(value: str) -> str:
     if is_sha256(email):
         return email
     local, at, domain = email.partition("@")
-    if not at or not local or "." not in domain or "@" in domain or any(c.isspace() for c in email):
+    shaped = at and local and "." in domain and "@" not in domain and " " not in email
+    # printable only (a NUL or a zero-width space, hashed, matches nobody), and within RFC 5321's lengths
+    if not shaped or not email.isprintable() or len(local) > 64 or len(email) > 254:
         raise InvalidConversionError("customer email is not an email address (nor a SHA-256 hash of one)")
     return email
 

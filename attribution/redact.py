@@ -51,8 +51,11 @@ _CREDENTIAL_PARAMS = (
 
 _EMAIL = re.compile(r"[\w.+%-]+(?:@|%40)[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
 # +<8..15 digits> with separators, or a national form with separators: (11) 99999-8888, 415-555-0100.
-# A bare run of digits is left alone: it is far more often an id or a timestamp than a phone.
-_PHONE = re.compile(r"(?<![\w+/.-])(?:\+\d[\d ().-]{6,22}\d|\(?\d{2,3}\)?[ .-]?\d{3,5}[ .-]\d{4})(?!\w)(?![.-]\d)")
+# A bare run of digits is left alone: it is far more often an id or a timestamp than a phone. "+digits" may
+# follow "/" (a path segment such as /customers/+5511.../); a national form may not (a version, a date).
+_PHONE = re.compile(
+    r"(?:(?<![\w+.-])\+\d[\d ().-]{6,22}\d|(?<![\w+/.-])\(?\d{2,3}\)?[ .-]?\d{3,5}[ .-]\d{4})(?!\w)(?![.-]\d)"
+)
 # An address standing alone; after "/" it is a version (Chrome/131.0.0.0) or a URL's host.
 _IPV4 = re.compile(r"(?<![\w./:@-])(?:\d{1,3}\.){3}\d{1,3}(?![\w.:/-])")
 # Scheme names as headers write them; a token of at least 8 characters, or OAuth's key="value" list. After

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -30,6 +31,10 @@ DEFAULT_IGNORED_REFERRERS: Final = (
     "login.microsoftonline.com",
     "whop.com",
 )
+#: RFC 6265's cookie-name token: anything else (a space, ";", "=") would break or extend the Set-Cookie line.
+_NAME_PUNCTUATION: Final = "!#$%&'*+-.^_`|~"
+_COOKIE_NAME: Final = re.compile(f"[A-Za-z0-9{re.escape(_NAME_PUNCTUATION)}]+")
+_DOMAIN: Final = re.compile(r"\.?[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 DEFAULT_EXCLUDED_PATHS: Final = ("/static/", "/assets/", "/favicon.ico", "/robots.txt", "/sitemap.xml")
 
 #: ``hook(scope)`` answers ``True``/``False``, a ``Consent`` or a mapping of its fields (``attribution.consent``).
@@ -93,11 +98,33 @@ class Settings:
             raise ConfigurationError("max_age must be positive and at most 400 days (Chrome's cookie cap)")
         if not 1 <= history_size <= 20:
             raise ConfigurationError("history_size must be between 1 and 20 touches")
-        if not endpoint_prefix.startswith("/") or not endpoint_prefix.endswith("/"):
+        if len(endpoint_prefix) < 3 or not endpoint_prefix.startswith("/") or not endpoint_prefix.endswith("/"):
+            # "/" alone would route every page of the site to the collect endpoint
             raise ConfigurationError("endpoint_prefix must start and end with '/', like '/_attribution/'")
+        if not _COOKIE_NAME.fullmatch(cookie_name):
+            raise ConfigurationError(f"cookie_name must be a cookie name (letters, digits, {_NAME_PUNCTUATION!r})")
+        if domain is not None and not _DOMAIN.fullmatch(domain):
+            raise ConfigurationError("domain must be a host name such as '.example.com'")
+        lists = {
+            "extra_params": extra_params,
+            "excluded_paths": excluded_paths,
+            "ignored_referrers": ignored_referrers,
+            "allowed_origins": allowed_origins,
+        }
+        for name, given in lists.items():
+            if isinstance(given, str | bytes):  # a list of its characters to Python: "/" would exclude every path
+                raise ConfigurationError(f"{name} takes a list of strings, not one string: {name}=[{given!r}]")
+        tracked = frozenset((*TRACKED_PARAMS, *extra_params))
         windows: dict[str, timedelta] = dict(DEFAULT_CLICK_ID_WINDOWS)
         for key, value in (click_id_windows or {}).items():
-            windows[key] = value if isinstance(value, timedelta) else timedelta(days=value)
+            if key not in tracked:
+                raise ConfigurationError(
+                    f"click_id_windows names {key!r}, which is not captured: a known click id or one of extra_params"
+                )
+            window = value if isinstance(value, timedelta) else timedelta(days=value)
+            if window <= timedelta(0):
+                raise ConfigurationError(f"click_id_windows[{key!r}] must be a positive number of days or timedelta")
+            windows[key] = window
         return cls(
             secret_keys=keys,
             cookie_name=cookie_name,
@@ -105,7 +132,7 @@ class Settings:
             domain=domain.lstrip(".").lower() if domain else None,
             secure=secure,
             history_size=history_size,
-            tracked_params=frozenset((*TRACKED_PARAMS, *extra_params)),
+            tracked_params=tracked,
             click_id_windows=windows,
             excluded_paths=tuple(excluded_paths),
             ignored_referrers=tuple(h.lower() for h in ignored_referrers),

@@ -20,6 +20,8 @@ from .types import Scope
 if TYPE_CHECKING:
     from starlette.requests import HTTPConnection
 
+    from .settings import Settings
+
 SCOPE_KEY: Final = "attribution"
 
 
@@ -117,6 +119,13 @@ def get_consent(conn: HTTPConnection | Scope) -> Consent:
     scope = conn.scope if hasattr(conn, "scope") else conn
     lazy = scope.get(SCOPE_KEY)
     return lazy._state.consent(scope) if isinstance(lazy, LazyAttribution) else GRANTED
+
+
+def settings_of(conn: HTTPConnection | Scope) -> Settings | None:
+    """The settings of the middleware that served this request, None outside one."""
+    scope = conn.scope if hasattr(conn, "scope") else conn
+    lazy = scope.get(SCOPE_KEY)
+    return lazy._state.codec.settings if isinstance(lazy, LazyAttribution) else None
 
 
 def get_attribution(conn: HTTPConnection | Scope) -> Attribution:

@@ -27,7 +27,7 @@ from .forms import hidden_fields
 from .models import Attribution
 from .settings import Settings
 from .snippet import SafeHTML
-from .state import get_attribution
+from .state import get_attribution, settings_of
 
 
 def attribution_context(request: Request) -> dict[str, Any]:
@@ -62,9 +62,9 @@ def install_jinja2(
     """Register ``attribution``, ``attribution_fields()`` and ``attribution_script()`` in templates.
 
     With a ``Jinja2Templates`` the ``attribution`` variable comes from a context processor; with a bare
-    ``Environment``, pass ``request`` (or ``attribution``) in the context yourself. Pass the middleware's
-    ``settings`` when it uses ``extra_params`` or another ``endpoint_prefix``, so the script tag lists the
-    same parameters the server captures.
+    ``Environment``, pass ``request`` (or ``attribution``) in the context yourself. The script tag follows
+    the settings of the middleware that served the request (its ``endpoint_prefix`` and ``extra_params``);
+    pass ``settings`` (or ``endpoint_prefix``) for templates rendered outside a request.
     """
     from .snippet import script_tag
 
@@ -74,8 +74,13 @@ def install_jinja2(
     env.globals["attribution_fields"] = _fields
     env.globals["attribution_event_id"] = event_id  # the pixels' dedup id: see attribution.dedup
 
-    def attribution_script(nonce: str | None = None) -> SafeHTML:
+    @pass_context
+    def attribution_script(context: Context, nonce: str | None = None) -> SafeHTML:
+        # Settings given win; else those of the middleware that served the request, so a site's own
+        # endpoint_prefix and extra_params reach the tag without being repeated here.
+        request = context.get("request")
+        found = settings or (settings_of(request) if request is not None else None)
         # already escaped; SafeHTML's __html__ tells Jinja's autoescape to insert it as is
-        return script_tag(prefix=endpoint_prefix, nonce=nonce, settings=settings)
+        return script_tag(prefix=endpoint_prefix, nonce=nonce, settings=found)
 
     env.globals["attribution_script"] = attribution_script

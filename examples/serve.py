@@ -6,6 +6,7 @@ The port actually listened on is printed first, so a script (or a test) starting
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import socket
 from collections.abc import Mapping, Sequence
@@ -36,4 +37,6 @@ def serve(app: Any, name: str, *, argv: Sequence[str] | None = None, hint: str =
     sock.bind(("127.0.0.1", port_from(argv)))
     port = sock.getsockname()[1]
     print(f"{name}: listening on http://127.0.0.1:{port}/{hint}", flush=True)
-    uvicorn.Server(uvicorn.Config(app, log_level="info")).run(sockets=[sock])
+    # Ctrl-C: uvicorn shuts the app down, then re-raises the signal: a traceback that would read as a crash
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(uvicorn.Config(app, log_level="info")).run(sockets=[sock])

@@ -53,3 +53,34 @@ def client(app: Starlette | None = None, *, base_url: str = "https://shop.exampl
 
 def set_cookie_headers(response: Any) -> list[str]:
     return [v for k, v in response.headers.multi_items() if k.lower() == "set-cookie"]
+
+
+async def raw_asgi(
+    app: Any, method: str, path: str, query: bytes, headers: list[tuple[bytes, bytes]], body: bytes = b""
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """One request as raw ASGI messages, so any bytes (NUL, invalid UTF-8) reach the app as a server could pass
+    them: the status, the response headers and the body."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "https",
+        "path": path,
+        "raw_path": path.encode("utf-8", "surrogateescape"),
+        "query_string": query,
+        "root_path": "",
+        "headers": headers,
+        "client": ("203.0.113.9", 50000),
+        "server": ("shop.example.com", 443),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent[0]["status"], sent[0].get("headers", []), b"".join(m.get("body", b"") for m in sent[1:])

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,6 +83,20 @@ def test_a_missing_outbox_is_an_error_naming_the_path_and_is_not_created(tmp_pat
     assert done.returncode == 2
     assert f"no outbox at {tmp_path / 'attribution-outbox.sqlite3'} (the default; pass --outbox" in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        lambda path: ["status", "--outbox", path],
+        lambda path: ["list", "--limit", "2", "--outbox=" + path],
+        lambda path: ["--outbox", path, "status"],
+    ],
+)
+def test_the_global_options_may_come_after_the_command(outbox: Path, where: Any) -> None:
+    done = cli(*where(str(outbox)))
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "whop" in done.stdout
 
 
 def test_unknown_ids_are_errors_and_nothing_is_retried(outbox: Path) -> None:

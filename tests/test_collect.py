@@ -19,7 +19,7 @@ from attribution.cookie import CookieCodec
 from attribution.middleware import AttributionMiddleware
 from attribution.models import Attribution
 from attribution.settings import Settings
-from tests.helpers import BROWSER_UA, NAVIGATION, SECRET, make_app, set_cookie_headers
+from tests.helpers import BROWSER_UA, NAVIGATION, SECRET, make_app, raw_asgi, set_cookie_headers
 
 SITE = "https://shop.example.com"
 COLLECT = "/_attribution/collect"
@@ -462,32 +462,8 @@ async def raw_request(
     method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes = b""
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """One request as raw ASGI, so header bytes reach the app exactly as a server could pass them."""
-    app = make_app()
     path, _, query = path.partition("?")
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "https",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query.encode(),
-        "root_path": "",
-        "headers": headers,
-        "client": ("203.0.113.9", 50000),
-        "server": ("shop.example.com", 443),
-    }
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    return sent[0]["status"], sent[0].get("headers", []), b"".join(m.get("body", b"") for m in sent[1:])
+    return await raw_asgi(make_app(), method, path, query.encode(), headers, body)
 
 
 def _headers(**overrides: bytes) -> list[tuple[bytes, bytes]]:

@@ -241,3 +241,28 @@ def test_an_answer_not_understood_is_a_configuration_error_and_decides_refusal(a
     with pytest.raises(ConfigurationError, match="consent answer not understood"):
         Consent.of(answer)
     assert decide(lambda scope: answer, {}).captures is False
+
+
+@pytest.mark.parametrize(
+    ("answer", "captured", "understood"),
+    [
+        ("denied", False, True),  # a banner's cookie value returned as it is: a refusal, never "truthy"
+        ("false", False, False),
+        ("no", False, False),
+        ("0", False, False),
+        (1, False, False),
+        (None, False, True),  # no answer
+        ("granted", True, True),
+        (" Granted ", True, True),
+        (True, True, True),
+    ],
+)
+def test_only_true_or_granted_grants_and_an_answer_not_understood_refuses(
+    answer: Any, captured: bool, understood: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    response = client(consent=lambda scope: answer).get(LANDING)
+    assert response.status_code == 200
+    assert bool(response.json()["utm"]) is captured
+    refused_loudly = any("consent hook" in record.getMessage() for record in caplog.records)
+    assert refused_loudly is not understood

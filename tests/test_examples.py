@@ -340,6 +340,9 @@ def test_demo_deliveries_show_time_vendor_status_channel_attempts_and_link_each_
     assert "sending" not in text
     assert re.findall(r'<td class="status">([^<]+)</td>', listing.text) == ["dry run: built, not sent"] * len(rows)
     assert re.findall(r'<td class="channel">(\w+)</td>', listing.text) == ["paid_search"] * len(rows)
+    # the totals: one line per vendor, its count before the status it counts
+    counts = re.findall(r'<li class="count"><strong>(\w+)</strong>: (\d+) ([^<]+)</li>', listing.text)
+    assert counts == sorted((r.vendor, "1", "dry run: built, not sent") for r in rows)
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", text)
     assert detail.status_code == 200
     assert 'data-status="dry_run">dry run: built, not sent<' in detail.text

@@ -104,3 +104,26 @@ def test_an_impossible_port_is_refused_with_a_message(capsys: pytest.CaptureFixt
     with pytest.raises(SystemExit):
         port_from(["--port", "70000"], {})
     assert "between 0 and 65535" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", ["examples.starlette_app", "examples.demo"])
+def test_ctrl_c_stops_an_example_quietly(module: str, tmp_path: Path) -> None:
+    """Ctrl-C is how a reader stops an example: a clean shutdown, exit status 0, no traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, "--port", "0"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "DEMO_OUTBOX": str(tmp_path / "demo.sqlite3")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "Application startup complete" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, rest = proc.communicate(timeout=20)
+    assert "Application shutdown complete" in rest
+    assert "Traceback" not in rest
+    assert "KeyboardInterrupt" not in rest
+    assert proc.returncode == 0

@@ -103,6 +103,29 @@ def test_a_malformed_fbp_is_replaced_and_a_crawler_a_fetch_or_an_asset_gets_noth
     assert value_of(meta_cookie_headers(c.get("/plain"))["_fbp"]).endswith(f".{NET_NEW}")
 
 
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "fb.2.1790000000000." + "9" * 100_000,  # a 100 KB cookie must not come back as a 100 KB Set-Cookie
+        "fb.2.1790000000000.<script>alert(1)</script>",  # not what the pixel writes: never echoed
+        "fb.2.1790000000000.1 2",
+        "fb.2." + "1" * 400 + ".123",
+    ],
+)
+def test_a_hostile_fbp_or_fbc_is_never_echoed_back_and_is_replaced(hostile: str) -> None:
+    c = uk_client()
+    c.cookies.set("_fbp", hostile)
+    c.cookies.set("_fbc", hostile)
+    response = c.get(f"/show?fbclid={FBCLID}")
+    cookies = meta_cookie_headers(response)
+    fbp, fbc = value_of(cookies["_fbp"]), value_of(cookies["_fbc"])
+    assert fbp.endswith(f".{NET_NEW}")
+    assert hostile not in fbp
+    assert fbc == f"fb.2.{NOW_MS}.{FBCLID}.{NET_NEW}"
+    assert all(len(header) < 300 for header in cookies.values())
+    assert response.json()["identifiers"]["fbp"] == fbp
+
+
 def test_off_by_default() -> None:
     response = client(base_url=UK).get(f"/show?fbclid={FBCLID}")
     assert meta_cookie_headers(response) == {}

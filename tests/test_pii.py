@@ -22,7 +22,21 @@ def test_normalize_email(raw: str, expected: str) -> None:
     assert normalize_email(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["not-an-email", "a@b", "@example.com", "a b@example.com", "a@b@c.com", ""])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "not-an-email",
+        "a@b",
+        "@example.com",
+        "a b@example.com",
+        "a@b@c.com",
+        "",
+        "ana@example.com\x00",  # a control character: hashed, it would match nobody
+        "an\u200ba@example.com",
+        "a" * 65 + "@example.com",  # longer than an address can be (64 before the @, 254 in all)
+        "ana@" + "b" * 250 + ".com",
+    ],
+)
 def test_malformed_email_is_refused_without_repeating_it(raw: str) -> None:
     with pytest.raises(InvalidConversionError) as caught:
         normalize_email(raw)

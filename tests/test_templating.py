@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -73,6 +74,32 @@ def test_the_script_tag_follows_the_middlewares_settings(tmp_path: Path) -> None
     html = templates.get_template("t.html").render()
     assert 'src="/_t/attribution.js?v=' in html
     assert "ref_code" in html
+
+
+def test_without_settings_the_script_tag_follows_the_middleware_that_served_the_page(tmp_path: Path) -> None:
+    """A site with its own endpoint_prefix or extra_params need not repeat them to install_jinja2: the tag
+    rendered for a request points at that request's middleware, so the script it loads is really there."""
+    (tmp_path / "t.html").write_text("{{ attribution_script() }}")
+    templates = Jinja2Templates(directory=str(tmp_path))
+    install_jinja2(templates)
+
+    async def page(request: Request) -> Response:
+        return templates.TemplateResponse(request, "t.html")
+
+    app = Starlette(routes=[Route("/", page)])
+    app.add_middleware(AttributionMiddleware, secret_key=SECRET, endpoint_prefix="/_t/", extra_params=["ref_code"])
+    c = client(app)
+    html = c.get("/").text
+    src = re.search(r'src="([^"]+)"', html)
+    assert src is not None
+    assert src.group(1).startswith("/_t/attribution.js?v=")
+    assert 'data-endpoint="/_t/collect"' in html
+    assert "ref_code" in html
+    script = c.get(src.group(1))
+    assert script.status_code == 200
+    assert script.headers["content-type"].startswith("text/javascript")
+    # rendered outside a request (a bare render), the tag keeps install_jinja2's prefix
+    assert 'src="/_attribution/attribution.js?v=' in templates.get_template("t.html").render()
 
 
 def test_hidden_fields_escape_every_part() -> None:

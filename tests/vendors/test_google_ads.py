@@ -315,6 +315,21 @@ def test_partial_failure_gives_each_row_its_own_outcome() -> None:
     assert vendor.read_response(response(200, body)) == outcomes[3]
 
 
+def test_a_row_error_quoting_what_was_sent_is_kept_redacted() -> None:
+    body = partial_failure(
+        results=[{}, {}],
+        errors=[
+            row_error(0, "fieldError", "INVALID_VALUE", "Email 'ana.souza@example.com' is not hashed."),
+            row_error(1, "internalError", "TRANSIENT_ERROR", "Retry for +55 11 91234-5678."),
+        ],
+    )
+    failed, retried = google_ads().read_batch(response(200, body), [{"orderId": "A"}, {"orderId": "B"}])
+    assert isinstance(failed, Failed)
+    assert isinstance(retried, Retry)
+    assert failed.reason == "fieldError.INVALID_VALUE: Email '***@***' is not hashed."
+    assert retried.reason == "internalError.TRANSIENT_ERROR: Retry for ***."
+
+
 def test_rows_without_result_or_error_are_retried_and_duplicates_inside_a_request_too() -> None:
     body = partial_failure(
         results=[{}, {}],
