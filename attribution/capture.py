@@ -20,7 +20,8 @@ from .clicks import clicks_after
 from .params import IDENTIFIER_COOKIES, MAX_ID_LENGTH, MAX_TEXT_LENGTH, UTM_PARAMS
 from .settings import Settings
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters, and the replacement character that stands for bytes that were not UTF-8.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ufffd]")
 _FREE_TEXT = frozenset(UTM_PARAMS)
 MAX_PATH_LENGTH = 200
 MAX_QUERY_FIELDS = 2000
@@ -47,11 +48,12 @@ class Landing:
 def clean_value(key: str, raw: str) -> str | None:
     """A captured value made safe to store, or None to drop it.
 
-    Free text (utm_*) loses control characters and is cut at ``MAX_TEXT_LENGTH``. Ids are kept verbatim
-    (never decoded further, lowercased or cut: a changed click id attributes to nobody) or dropped whole.
+    Free text (utm_*) loses control characters and undecodable bytes and is cut at ``MAX_TEXT_LENGTH``. Ids
+    are kept verbatim (never decoded further, lowercased or cut: a changed click id attributes to nobody) or
+    dropped whole.
     """
     if key in _FREE_TEXT:
-        value = (raw if raw.isprintable() else _CONTROL.sub("", raw)).strip()
+        value = (raw if raw.isprintable() and "\ufffd" not in raw else _CONTROL.sub("", raw)).strip()
         return value[:MAX_TEXT_LENGTH] or None
     value = raw.strip()
     # Ids are opaque tokens: printable ASCII with no spaces; anything else is not an id an ad platform issued.
@@ -156,6 +158,12 @@ def _fbclid_of(fbc: str | None) -> str | None:
     return parts[3] if len(parts) >= 4 else None
 
 
+def _fbc_time(fbc: str) -> int:
+    """The click time (ms) an ``_fbc`` value records, 0 when it records none."""
+    parts = fbc.split(".")
+    return int(parts[2]) if len(parts) >= 4 and parts[2].isdigit() and len(parts[2]) <= 16 else 0
+
+
 def apply_wire(current: wire.Wire | None, landing: Landing, *, now: datetime, settings: Settings) -> wire.Wire | None:
     """The payload after this landing, or None when nothing changed (so no cookie is written).
 
@@ -166,6 +174,11 @@ def apply_wire(current: wire.Wire | None, landing: Landing, *, now: datetime, se
     seconds = int(now.timestamp())
     identifiers: dict[str, str] = dict(current["i"])
     identifiers.update(landing.cookies)
+    # A browser's _fbc older than the one already kept (built here from a newer click the browser's
+    # script has not seen) must not bring the old click back.
+    kept_fbc = current["i"].get("fbc")
+    if "fbc" in landing.cookies and kept_fbc and _fbc_time(landing.cookies["fbc"]) < _fbc_time(kept_fbc):
+        identifiers["fbc"] = kept_fbc
     fbclid = landing.params.get("fbclid")
     if fbclid and _fbclid_of(identifiers.get("fbc")) != fbclid:
         identifiers["fbc"] = build_fbc(fbclid, now, landing.host, settings.domain)

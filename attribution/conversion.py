@@ -47,6 +47,19 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: Longest order, item or event id accepted: it becomes a dedup key at every vendor, so it must fit theirs.
+MAX_ID_LENGTH = 255
+
+
+def _id(value: str) -> str:
+    """An order, item or event id: printable text without control characters, at most ``MAX_ID_LENGTH``."""
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidConversionError(f"an id is at most {MAX_ID_LENGTH} characters long")
+    if not value.isprintable():
+        raise InvalidConversionError("an id must be printable text (no control or invisible characters)")
+    return value
+
+
 def _currency(value: str) -> str:
     code = value.strip().upper()
     if code not in ISO_4217:
@@ -112,6 +125,8 @@ class LineItem(_Model):
     price: Decimal = Field(ge=0, allow_inf_nan=False)
     category: str | None = None
 
+    _check_id = field_validator("id")(_id)
+
 
 class Order(_Model):
     """A completed order. ``value`` is what the vendor should credit (usually the total paid)."""
@@ -122,6 +137,8 @@ class Order(_Model):
     items: list[LineItem] = Field(default_factory=list)
     time: AwareDatetime = Field(default_factory=_utcnow)
     """When the order was placed. Pass your shop's own timestamp when reporting later (webhooks)."""
+
+    _check_id = field_validator("id")(_id)
 
     @field_validator("currency")
     @classmethod
@@ -261,6 +278,8 @@ class Conversion(_Model):
             if data.get(key) is None and found is not None:
                 data[key] = found
         return data
+
+    _check_event_id = field_validator("event_id")(_id)
 
     @field_validator("currency")
     @classmethod

@@ -167,3 +167,14 @@ def test_models_are_frozen() -> None:
 def test_attribution_instance_is_kept_with_its_clock() -> None:
     attr = Attribution()
     assert Conversion(order=order(), attribution=attr).attribution is attr
+
+
+@pytest.mark.parametrize("bad", ["ORD\x00-1", "ORD\u200b-1", "x" * 256])
+def test_order_item_and_event_ids_must_be_printable_and_fit_a_dedup_key(bad: str) -> None:
+    with pytest.raises(InvalidConversionError, match="id"):
+        Order(id=bad, value=Decimal("1"), currency="USD")
+    with pytest.raises(InvalidConversionError, match="id"):
+        LineItem(id=bad, price=Decimal("1"))
+    with pytest.raises(InvalidConversionError, match="id"):
+        Conversion(event=EventName.LEAD, event_id=bad)
+    assert Order(id="ORD-7821/ä", value=Decimal("1"), currency="USD").id == "ORD-7821/ä"

@@ -403,3 +403,22 @@ def test_consent_withdrawn_clears_the_cookie_of_a_returning_visitor_with_ids() -
     consent["given"] = False
     (header,) = set_cookie_headers(c.get("/plain"))
     assert "Max-Age=0" in header
+
+
+def test_an_older_fbc_cookie_does_not_bring_back_the_click_a_newer_fbclid_replaced() -> None:
+    site = client()
+    site.cookies.set("_fbc", "fb.1.1700000000000.OLDCLICK", domain="shop.example.com")
+    first = site.get("/show?fbclid=NEWCLICK").json()["identifiers"]["fbc"]
+    assert first.startswith("fb.1.")
+    assert first.endswith(".NEWCLICK")
+    # The browser still sends the pixel's old _fbc: the click kept is the newer one.
+    assert site.get("/show").json()["identifiers"]["fbc"] == first
+    # A click the pixel recorded later than ours is taken.
+    newer = f"fb.1.{int(first.split('.')[2]) + 5000}.LATERCLICK"
+    site.cookies.set("_fbc", newer, domain="shop.example.com")
+    assert site.get("/show").json()["identifiers"]["fbc"] == newer
+
+
+def test_undecodable_bytes_in_a_utm_value_are_dropped_not_stored_as_replacement_characters() -> None:
+    shown = client().get("/show?utm_source=news%C0%AFletter&utm_campaign=%E0%80%AF").json()
+    assert shown["utm"] == {"utm_source": "newsletter"}

@@ -85,8 +85,9 @@ class TikTok(Vendor):
         events: canonical event (or a custom event's ``custom_name``) → TikTok event name; leave an event out
             to not send it.
         test_event_code: from Events Manager → Test Events; such requests carry one event each.
-        limited_data_use: sent as ``limited_data_use`` on every event; without it, on the events of visitors
-            who refused ``ad_personalization`` (``Conversion.consent``).
+        limited_data_use: sent as ``limited_data_use`` on every event when set; when None, sent only where a
+            consent hook answered for the visitor (``Conversion.consent``): true when they refused
+            ``ad_personalization``. Without either, the field is left out: nothing is claimed.
         only_attributed: send only conversions of visitors who came from a TikTok ad (a ttclid in its window).
     """
 
@@ -101,7 +102,7 @@ class TikTok(Vendor):
         pixel_code: str,
         events: Mapping[str, str] = DEFAULT_EVENTS,
         test_event_code: str | None = None,
-        limited_data_use: bool = False,
+        limited_data_use: bool | None = None,
         only_attributed: bool = False,
         base_url: str = BASE_URL,
         retry_ambiguous: bool = True,
@@ -140,10 +141,11 @@ class TikTok(Vendor):
                 "properties": _properties(conversion),
             }
         )
-        # configured on, or the visitor refused personalisation for TikTok
-        event["limited_data_use"] = (
-            self.limited_data_use or not conversion.consent.for_vendor(self.name).ad_personalization
-        )
+        visitor = conversion.consent.for_vendor(self.name)
+        if self.limited_data_use is not None:
+            event["limited_data_use"] = self.limited_data_use
+        elif visitor.decided:
+            event["limited_data_use"] = not visitor.ad_personalization
         # A test event code makes TikTok refuse batches: give each such delivery a batch of its own.
         batch_key = self.pixel_code if self.test_event_code is None else f"{self.pixel_code}:{conversion.dedup_id}"
         return [Prepared(vendor=self.name, dedup_key=conversion.dedup_id, payload=event, batch_key=batch_key)]

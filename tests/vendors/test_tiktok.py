@@ -94,7 +94,6 @@ def test_golden_request_has_the_2_0_shape_with_raw_click_ids_and_hashed_personal
                     ],
                     "order_id": "ORD-7821",
                 },
-                "limited_data_use": False,
             }
         ],
     }
