@@ -117,7 +117,8 @@ class Vendor(ABC):
 
     Class attributes:
         name: registry name, also the ``vendor`` column of the outbox.
-        max_batch: how many payloads one request may carry (1 = one per call).
+        max_batch: how many payloads one request may carry (1 = one per call); an adapter may let a site lower
+            it per instance.
         has_dedup_key: whether the vendor deduplicates on a key we send. Without one, a request that timed
             out after it was sent may already have been recorded, so a retry can duplicate it.
 
@@ -129,7 +130,7 @@ class Vendor(ABC):
     """
 
     name: ClassVar[str]
-    max_batch: ClassVar[int] = 1
+    max_batch: int = 1
     has_dedup_key: ClassVar[bool] = True
 
     base_url: str

@@ -65,7 +65,7 @@ class Connectly(Vendor):
     """
 
     name: ClassVar[str] = "connectly"
-    max_batch: ClassVar[int] = 1
+    max_batch: int = 1
     has_dedup_key: ClassVar[bool] = True
 
     def __init__(

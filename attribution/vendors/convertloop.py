@@ -60,7 +60,7 @@ class ConvertLoop(Vendor):
     """
 
     name: ClassVar[str] = "convertloop"
-    max_batch: ClassVar[int] = 1
+    max_batch: int = 1
     has_dedup_key: ClassVar[bool] = False
 
     def __init__(

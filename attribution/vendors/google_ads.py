@@ -86,7 +86,7 @@ class GoogleAds(Vendor):
     """
 
     name: ClassVar[str] = "google_ads"
-    max_batch: ClassVar[int] = 2000
+    max_batch: int = 2000
     has_dedup_key: ClassVar[bool] = True
 
     def __init__(

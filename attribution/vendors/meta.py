@@ -96,7 +96,7 @@ class MetaConversions(Vendor):
     """
 
     name: ClassVar[str] = "meta"
-    max_batch: ClassVar[int] = 1000
+    max_batch: int = 1000
     has_dedup_key: ClassVar[bool] = True
 
     def __init__(

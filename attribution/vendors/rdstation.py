@@ -78,7 +78,7 @@ class RDStation(Vendor):
     """
 
     name: ClassVar[str] = "rdstation"
-    max_batch: ClassVar[int] = 1
+    max_batch: int = 1
     has_dedup_key: ClassVar[bool] = False
 
     def __init__(

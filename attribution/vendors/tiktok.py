@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httpx2
 
 from .. import pii
+from ..errors import ConfigurationError
 from .base import (
     ERROR_LIMIT,
     JSON,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from ..conversion import Conversion
 
 BASE_URL = "https://business-api.tiktok.com"
+MAX_BATCH = 1000
 PATH = "/open_api/v1.3/event/track/"
 
 #: Canonical event → TikTok standard event. ``"*"`` under ``custom`` sends custom events by their own name.
@@ -89,10 +91,11 @@ class TikTok(Vendor):
             consent hook answered for the visitor (``Conversion.consent``): true when they refused
             ``ad_personalization``. Without either, the field is left out: nothing is claimed.
         only_attributed: send only conversions of visitors who came from a TikTok ad (a ttclid in its window).
+        max_batch: events per request, 1 to 1,000 (the limit integrations use; TikTok's own is unsettled).
     """
 
     name: ClassVar[str] = "tiktok"
-    max_batch: ClassVar[int] = 1000
+    max_batch: int = MAX_BATCH
     has_dedup_key: ClassVar[bool] = True
 
     def __init__(
@@ -104,9 +107,13 @@ class TikTok(Vendor):
         test_event_code: str | None = None,
         limited_data_use: bool | None = None,
         only_attributed: bool = False,
+        max_batch: int = MAX_BATCH,
         base_url: str = BASE_URL,
         retry_ambiguous: bool = True,
     ) -> None:
+        if not 1 <= max_batch <= MAX_BATCH:
+            raise ConfigurationError(f"max_batch must be between 1 and {MAX_BATCH}")
+        self.max_batch = max_batch
         self.access_token = as_secret(access_token)
         self.pixel_code = pixel_code
         self.events = dict(events)

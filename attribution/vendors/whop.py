@@ -77,7 +77,7 @@ class Whop(Vendor):
     """
 
     name: ClassVar[str] = "whop"
-    max_batch: ClassVar[int] = 1
+    max_batch: int = 1
     has_dedup_key: ClassVar[bool] = True
 
     def __init__(

@@ -67,7 +67,7 @@ class XAds(Vendor):
     """
 
     name: ClassVar[str] = "xads"
-    max_batch: ClassVar[int] = 500
+    max_batch: int = 500
     has_dedup_key: ClassVar[bool] = True
 
     def __init__(

@@ -262,3 +262,16 @@ async def test_rate_limit_then_success_and_a_wrong_token_fails_for_good(fake: An
 
 def _ok() -> str:
     return '{"code":0,"message":"OK","request_id":"20261122000000","data":{}}'
+
+
+def test_the_batch_size_is_configurable_within_tiktoks_limit() -> None:
+    from attribution.errors import ConfigurationError
+
+    small = tiktok(max_batch=50)
+    assert small.max_batch == 50
+    assert tiktok().max_batch == 1000
+    with pytest.raises(ValueError, match="1 to 50 events, not 51"):
+        small.build_request([{"event": "x"}] * 51)
+    for bad in (0, 1001):
+        with pytest.raises(ConfigurationError, match="max_batch"):
+            tiktok(max_batch=bad)
