@@ -2,8 +2,9 @@
 
     python bench/bench_checkout.py [--n 200] [--at-once 1] [--worker in-app|process]
 
-A Starlette site with the middleware and a Tracker configured with all five adapters, each pointed at a
-fake vendor on 127.0.0.1 (its own process) that answers after 1 s. The worker sends while the checkouts are
+A Starlette site with the middleware and a Tracker configured with all eight adapters (Meta, Google Ads with
+its OAuth token endpoint, and TikTok among them), each pointed at a fake vendor on 127.0.0.1 (its own process)
+that answers after 1 s in the vendor's own success shape. The worker sends while the checkouts are
 measured: from the app's own event loop (``--worker in-app``, the default) or from ``attribution worker`` in
 another process (``--worker process``). Prints the vendor's latency and the checkout's, measured side by side in
 one run, and their ratio (target: checkout at least 100x faster). ``--at-once 200`` sends the checkouts in waves of
@@ -35,37 +36,19 @@ from attribution.conversion import Customer, LineItem, Order  # noqa: E402
 from attribution.middleware import AttributionMiddleware  # noqa: E402
 from attribution.outbox import Status  # noqa: E402
 from attribution.tracker import Tracker  # noqa: E402
-from attribution.vendors import Connectly, ConvertLoop, RDStation, Whop, XAds  # noqa: E402
+from tests.vendor_server import loopback_vendors  # noqa: E402
 
 LANDING = (
-    "/?utm_source=google&utm_medium=cpc&utm_campaign=spring&gclid=Cj0KCQiA-bench&twclid=tw-bench"
-    "&cnct_tracking_id=t-1&sendout_id=s-1&ctwa_clid=c-1&ad_id=a-1&attribution_source=meta_ctwa"
+    "/?utm_source=google&utm_medium=cpc&utm_campaign=spring&gclid=Cj0KCQiA-bench&twclid=tw-bench&ttclid=tt-bench"
+    "&fbclid=fb-bench&cnct_tracking_id=t-1&sendout_id=s-1&ctwa_clid=c-1&ad_id=a-1&attribution_source=meta_ctwa"
 )
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"
-
-
-def vendors(base: str) -> list:  # type: ignore[type-arg]
-    return [
-        Whop(api_key="k", company_id="biz_bench", base_url=f"{base}/whop"),
-        RDStation(api_key="k", base_url=f"{base}/rd"),
-        Connectly(api_key="k", business_id="b", base_url=f"{base}/connectly"),
-        ConvertLoop(app_id="a", api_key="k", base_url=f"{base}/convertloop"),
-        XAds(
-            consumer_key="ck",
-            consumer_secret="cs",
-            access_token="at",
-            access_token_secret="ats",
-            pixel_id="px",
-            events={"purchase": "ev"},
-            base_url=f"{base}/x",
-        ),
-    ]
 
 
 def worker_tracker() -> Tracker:
     """The same site's tracker for `attribution worker --config bench_checkout:worker_tracker`."""
     return Tracker(
-        vendors=vendors(os.environ["BENCH_VENDOR_URL"]),
+        vendors=loopback_vendors(os.environ["BENCH_VENDOR_URL"]),
         outbox=os.environ["BENCH_OUTBOX"],
         concurrency=64,
         poll_interval=0.05,
@@ -97,7 +80,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         outbox = Path(tmp) / "outbox.sqlite3"
         tracker = Tracker(
-            vendors=vendors(vendor_url),
+            vendors=loopback_vendors(vendor_url),
             outbox=outbox,
             concurrency=64,
             poll_interval=0.2,
@@ -141,6 +124,8 @@ async def main() -> None:
             await site.get(LANDING)
             first = (await site.post("/checkout?order=warmup")).json()
             queued = [name for name, status in first.items() if status == "queued"]
+            if len(queued) != len(tracker.vendors):
+                raise SystemExit(f"the warm-up checkout did not queue for every vendor: {first}")
 
             vendor_times, checkout_times = [], []
             call_times.clear()

@@ -4,6 +4,7 @@ results, shared vendor pauses; then what is particular to SQLite and to PostgreS
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 import time
 from pathlib import Path
@@ -62,6 +63,21 @@ async def test_rows_survive_reopening_the_file(tmp_path: Path) -> None:
     journal = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
     assert journal == "wal"
     assert path.stat().st_mode & 0o777 == 0o600  # personal data: the site's user only
+
+
+async def test_a_claimed_delivery_is_the_stored_row(outbox: Outbox) -> None:
+    row = NewDelivery("fake", "k1", {"event_id": "k1", "nested": [1, "é"]}, batch_key="px", order_id="o1", event="buy")
+    (enqueued,) = await outbox.enqueue([row], now=2.0)
+    first = await claim_one(outbox, "A", "fake", 10, now=3.0, lease=10.0)
+    await outbox.finish("A", [Finish(enqueued.id, Status.PENDING, 4.0, next_attempt_at=5.0, error="HTTP 503")])
+    (claimed,) = await claim_one(outbox, "B", "fake", 10, now=6.0, lease=10.0)
+    stored = await outbox.get(enqueued.id)
+    assert stored is not None
+    assert first[0].payload == row.payload
+    # Every field as the outbox now holds it (history aside): what a worker sends and records comes from here.
+    assert claimed == dataclasses.replace(stored, history=())
+    assert (claimed.batch_key, claimed.order_id, claimed.event, claimed.last_error) == ("px", "o1", "buy", "HTTP 503")
+    assert (claimed.attempts, claimed.created_at, claimed.next_attempt_at, claimed.locked_by) == (2, 2.0, 16.0, "B")
 
 
 async def test_claims_are_exclusive_until_the_lease_expires(outbox: Outbox) -> None:

@@ -5,8 +5,9 @@ than uvicorn so that the fake vendor costs as little CPU as possible and the ben
 
     python -m tests.vendor_server --port 0 --log received.txt --delay 0.5
 
-prints ``PORT <n>`` once listening, answers every POST with 200 after ``--delay`` seconds, and appends
-each request's ``event_id`` values (one line each, flushed) to the log file.
+prints ``PORT <n>`` once listening, answers every POST with 200 after ``--delay`` seconds in the success shape
+of the vendor its path names (``success``), and appends each request's dedup keys (one line each, flushed) to
+the log file.
 """
 
 from __future__ import annotations
@@ -21,32 +22,108 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from attribution.vendors import (
+    Connectly,
+    ConvertLoop,
+    GoogleAds,
+    MetaConversions,
+    RDStation,
+    TikTok,
+    Vendor,
+    Whop,
+    XAds,
+)
+
 Reply = tuple[int, dict[str, str], bytes]
 Handler = Callable[[str, bytes], Awaitable[Reply]]
 
 _REASONS = {200: "OK", 400: "Bad Request", 429: "Too Many Requests", 500: "Internal Server Error"}
 
 
+_JSON = {"content-type": "application/json"}
+
+
+def success(path: str, body: bytes) -> bytes:
+    """What each vendor answers a good request with, chosen by the path its adapter posts to: Google's OAuth
+    token and its per-row ``results``, Meta's ``events_received``, TikTok's ``{"code": 0}`` envelope, and a
+    plain JSON object for the rest."""
+    if path.endswith("/token"):
+        return b'{"access_token":"ya29.fake","expires_in":3599,"token_type":"Bearer"}'
+    if ":uploadClickConversions" in path:
+        rows = _batch(body, "conversions")
+        results = [{"orderId": row.get("orderId"), "conversionAction": row.get("conversionAction")} for row in rows]
+        return json.dumps({"results": results}, separators=(",", ":")).encode()
+    if "/event/track" in path:
+        return b'{"code":0,"message":"OK","request_id":"fake","data":{}}'
+    if path.endswith("/events"):
+        return json.dumps({"events_received": len(_batch(body, "data")), "fbtrace_id": "fake"}).encode()
+    return b'{"id":"ok"}'
+
+
 async def ok(path: str, body: bytes) -> Reply:
-    return 200, {"content-type": "application/json"}, b'{"id":"ok"}'
+    return 200, _JSON, success(path, body)
 
 
-def event_ids(body: bytes) -> list[str]:
-    """The dedup keys in a fake vendor's request body (one object, or a batch under ``conversions``)."""
+def _batch(body: bytes, key: str) -> list[dict[str, Any]]:
     try:
         data: Any = json.loads(body)
     except ValueError:
         return []
-    objects = data.get("conversions", [data]) if isinstance(data, dict) else data
-    return [str(o.get("event_id")) for o in objects if isinstance(o, dict) and "event_id" in o]
+    rows = data.get(key, [data]) if isinstance(data, dict) else data
+    return [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
+
+
+def event_ids(body: bytes) -> list[str]:
+    """The dedup keys in a fake vendor's request body: ``event_id`` (or Google's ``orderId``) of one object or
+    of each in a batch (``conversions`` or ``data``)."""
+    try:
+        data: Any = json.loads(body)
+    except ValueError:
+        return []
+    objects = data.get("conversions", data.get("data", [data])) if isinstance(data, dict) else data
+    rows = objects if isinstance(objects, list) else []
+    keyed = [o for o in rows if isinstance(o, dict) and ("event_id" in o or "orderId" in o)]
+    return [str(o.get("event_id", o.get("orderId"))) for o in keyed]
+
+
+def loopback_vendors(base: str) -> list[Vendor]:
+    """Every adapter, each pointed at the fake vendor at ``base`` (Google's OAuth token endpoint too)."""
+    return [
+        Whop(api_key="k", company_id="biz_bench", base_url=f"{base}/whop"),
+        RDStation(api_key="k", base_url=f"{base}/rd"),
+        Connectly(api_key="k", business_id="b", base_url=f"{base}/connectly"),
+        ConvertLoop(app_id="a", api_key="k", base_url=f"{base}/convertloop"),
+        XAds(
+            consumer_key="ck",
+            consumer_secret="cs",
+            access_token="at",
+            access_token_secret="ats",
+            pixel_id="px",
+            events={"purchase": "ev"},
+            base_url=f"{base}/x",
+        ),
+        MetaConversions(access_token="meta-token", pixel_id="1234567890", base_url=f"{base}/meta"),
+        GoogleAds(
+            customer_id="1234567890",
+            developer_token="dev-token",
+            client_id="client-id",
+            client_secret="client-secret",
+            refresh_token="refresh-token",
+            conversion_actions={"purchase": "987654321"},
+            base_url=f"{base}/google",
+            token_url=f"{base}/google/token",
+        ),
+        TikTok(access_token="tiktok-token", pixel_code="CBENCH0123456789", base_url=f"{base}/tiktok"),
+    ]
 
 
 @dataclass
 class FakeVendorServer:
-    """Answers with ``handler(path, body)``; counts requests; records every body."""
+    """Answers with ``handler(path, body)``; counts requests; records every path and body."""
 
     handler: Handler = ok
     requests: int = 0
+    paths: list[str] = field(default_factory=list)
     bodies: list[bytes] = field(default_factory=list)
     record: bool = True
     port: int = 0
@@ -72,6 +149,7 @@ class FakeVendorServer:
                 body = await reader.readexactly(length) if length else b""
                 self.requests += 1
                 if self.record:
+                    self.paths.append(path)
                     self.bodies.append(body)
                 status, headers, payload = await self.handler(path, body)
                 out = [

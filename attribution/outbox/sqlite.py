@@ -101,6 +101,13 @@ def _row(row: sqlite3.Row, history: tuple[Attempt, ...] = ()) -> Delivery:
     )
 
 
+_CLAIM_SELECT = (
+    "SELECT id, vendor, dedup_key, batch_key, payload, status, attempts, created_at, updated_at, last_error,"
+    " answer, order_id, locked_by, event FROM deliveries WHERE status IN ('pending', 'sending')"
+    " AND vendor = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?"
+)
+"""A claim's candidates, in the order ``claim`` reads them by position."""
+
 _AUTOCHECKPOINT_PAGES = 20_000
 """About 80 MB of WAL (4 KiB pages) before a commit checkpoints by itself."""
 
@@ -358,21 +365,18 @@ class SQLiteOutbox(Outbox):
         def work(conn: sqlite3.Connection) -> dict[str, list[Delivery]]:
             def tx() -> dict[str, list[Delivery]]:
                 paused = {r[0] for r in conn.execute("SELECT vendor FROM vendor_pauses WHERE until > ?", (now,))}
-                rows = [
+                # Plain tuples, not sqlite3.Row: this runs per claimed row, on the thread checkouts wait for.
+                cursor = conn.cursor()
+                cursor.row_factory = None
+                rows: list[tuple[Any, ...]] = [
                     row
                     for vendor, limit in wanted.items()
                     if vendor not in paused
-                    for row in conn.execute(
-                        "SELECT * FROM deliveries WHERE status IN ('pending', 'sending')"
-                        " AND vendor = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
-                        (vendor, now, limit),
-                    ).fetchall()
+                    for row in cursor.execute(_CLAIM_SELECT, (vendor, now, limit)).fetchall()
                 ]
                 if not rows:
                     return {}
-                lost = [
-                    (r["id"], r["attempts"], now, r["locked_by"] or "") for r in rows if r["status"] == Status.SENDING
-                ]
+                lost = [(r[0], r[6], now, r[12] or "") for r in rows if r[5] == "sending"]
                 if lost:
                     # The worker that held these died or stalled past its lease: say so in the history.
                     conn.executemany(
@@ -380,14 +384,34 @@ class SQLiteOutbox(Outbox):
                         " VALUES (?, ?, ?, 'lost', 'lease expired before a result was recorded', ?)",
                         lost,
                     )
+                due = now + lease
                 conn.executemany(
                     "UPDATE deliveries SET status = 'sending', locked_by = ?, next_attempt_at = ?,"
                     " attempts = attempts + 1, updated_at = ? WHERE id = ?",
-                    [(worker_id, now + lease, now, r["id"]) for r in rows],
+                    [(worker_id, due, now, r[0]) for r in rows],
                 )
                 claimed: dict[str, list[Delivery]] = {}
+                sending, loads = Status.SENDING, json.loads
                 for r in rows:
-                    claimed.setdefault(r["vendor"], []).append(_row_claimed(r, worker_id, now, lease))
+                    claimed.setdefault(r[1], []).append(
+                        Delivery(
+                            id=r[0],
+                            vendor=r[1],
+                            dedup_key=r[2],
+                            batch_key=r[3],
+                            payload=loads(r[4]),
+                            status=sending,
+                            attempts=r[6] + 1,
+                            created_at=r[7],
+                            updated_at=now,
+                            next_attempt_at=due,
+                            locked_by=worker_id,
+                            last_error=r[9],
+                            answer=r[10],
+                            order_id=r[11],
+                            event=r[13],
+                        )
+                    )
                 return claimed
 
             return self._write(conn, tx, durable=False)
@@ -598,27 +622,6 @@ class SQLiteOutbox(Outbox):
             purged += deleted
             if deleted < batch:
                 return purged
-
-
-def _row_claimed(row: sqlite3.Row, worker_id: str, now: float, lease: float) -> Delivery:
-    d = _row(row)
-    return Delivery(
-        id=d.id,
-        vendor=d.vendor,
-        dedup_key=d.dedup_key,
-        batch_key=d.batch_key,
-        payload=d.payload,
-        status=Status.SENDING,
-        attempts=d.attempts + 1,
-        created_at=d.created_at,
-        updated_at=now,
-        next_attempt_at=now + lease,
-        locked_by=worker_id,
-        last_error=d.last_error,
-        answer=d.answer,
-        order_id=d.order_id,
-        event=d.event,
-    )
 
 
 @dataclass(frozen=True, slots=True)

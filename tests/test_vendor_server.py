@@ -1,0 +1,77 @@
+"""The fake vendor the benchmarks send to answers every adapter as the real API would on success, so a
+checkout through the app reaches ``delivered`` for all eight, the batching ones and Google's token included."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from attribution.conversion import Customer, LineItem, Order
+from attribution.middleware import AttributionMiddleware
+from attribution.outbox import SQLiteOutbox, Status
+from attribution.tracker import Tracker
+from tests.delivery_fakes import FAST
+from tests.helpers import NAVIGATION, SECRET
+from tests.vendor_server import FakeVendorServer, event_ids, loopback_vendors
+
+LANDING = (
+    "/?utm_source=google&utm_medium=cpc&utm_campaign=spring&gclid=Cj0KCQ-test&twclid=tw-test&ttclid=tt-test"
+    "&fbclid=fb-test&cnct_tracking_id=t-1&sendout_id=s-1&ctwa_clid=c-1&ad_id=a-1&attribution_source=meta_ctwa"
+)
+
+
+@pytest.fixture
+def server() -> Iterator[FakeVendorServer]:
+    server = FakeVendorServer().start_in_thread()
+    yield server
+    server.stop()
+
+
+async def counts(path: Path) -> dict[tuple[str, Status], int]:
+    box = SQLiteOutbox(path)
+    try:
+        return await box.counts()
+    finally:
+        await box.close()
+
+
+def test_every_adapter_reads_the_fake_vendors_answer_as_delivered(tmp_path: Path, server: FakeVendorServer) -> None:
+    vendors = loopback_vendors(server.url)
+    outbox = tmp_path / "outbox.sqlite3"
+    tracker = Tracker(vendors=vendors, outbox=outbox, policy=FAST, poll_interval=0.02)
+
+    async def checkout(request: Request) -> JSONResponse:
+        number = request.query_params["order"]
+        order = Order(id=number, value="99.90", currency="USD", items=[LineItem(id="SKU-1", price="99.90")])
+        customer = Customer(email="jane.doe@example.com", phone="+14155550100", first_name="Jane")
+        result = await tracker.checkout(request, order, customer=customer)
+        return JSONResponse({r.vendor: r.status for r in result})
+
+    app = Starlette(routes=[Route("/checkout", checkout, methods=["POST"])])
+    app.add_middleware(AttributionMiddleware, secret_key=SECRET, tracker=tracker)
+    orders = [f"F-{n}" for n in range(3)]
+    delivered = {(v.name, Status.DELIVERED): len(orders) for v in vendors}
+    with TestClient(app, base_url="https://shop.example", headers=NAVIGATION) as http:
+        http.get(LANDING)
+        for number in orders:
+            assert http.post(f"/checkout?order={number}").json() == {v.name: "queued" for v in vendors}
+        deadline = time.monotonic() + 10
+        while asyncio.run(counts(outbox)) != delivered and time.monotonic() < deadline:
+            time.sleep(0.05)
+    # Each adapter read the fake's answer as a success.
+    assert asyncio.run(counts(outbox)) == delivered
+    # Google's adapter fetched its OAuth token from the fake once, and sent the conversions with it.
+    assert server.paths.count("/google/token") == 1
+    uploads = [b for p, b in zip(server.paths, server.bodies, strict=True) if p.endswith(":uploadClickConversions")]
+    keys = [k for body in uploads for k in event_ids(body)]
+    assert len(keys) == len(set(keys)) == len(orders)
+    assert all(any(n in k for n in orders) for k in keys)
