@@ -180,14 +180,23 @@ def test_a_cached_cookie_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
     value = c.encode(sample())
     assert c.decode(value) == sample()  # verified and cached now
 
-    class Later(datetime):
-        @classmethod
-        def now(cls, tz: object = None) -> datetime:  # type: ignore[override]
-            return NOW + timedelta(minutes=5)
-
-    monkeypatch.setattr(cookie_module, "datetime", Later)
+    monkeypatch.setattr(cookie_module, "_now", lambda: (NOW + timedelta(minutes=5)).timestamp())
     monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(NOW.timestamp()) + 300)
     assert c.decode(value).is_empty
+
+
+def test_the_payload_is_the_json_text_the_standard_encoder_writes() -> None:
+    """The encoder made once writes exactly what ``json.dumps`` would: non-ASCII kept, nothing escaped twice."""
+    import json
+
+    from attribution.cookie import _wire_json
+
+    data = wire.to_wire(sample())
+    data["h"][1][5]["utm_campaign"] = 'Sommer "Aktion" ü/€ \\ <b>'
+    data["i"]["ga"] = "1.2"
+    expected = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    assert _wire_json(data) == expected
+    assert codec().verified_payload(codec().encode_wire(data)) == json.loads(json.dumps(wire.compact(data)))
 
 
 def test_a_compressed_zip_bomb_reads_empty() -> None:
