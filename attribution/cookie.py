@@ -178,6 +178,14 @@ class CookieCodec:
         self._verified.put(raw, (signed_at.timestamp(), parsed), len(raw) + 2 * len(text))
         return parsed
 
+    def valid_until(self, raw: str | None) -> float | None:
+        """When a cookie value ``read`` verified and still holds stops being valid (its signing time plus
+        ``max_age``, in epoch seconds); None when it is not a valid value held in the cache."""
+        hit = self._verified.get(raw) if raw else None
+        if hit is None or hit[1] is None:
+            return None
+        return hit[0] + self._max_age
+
     def decode(self, raw: str | None) -> Attribution:
         """The attribution in a cookie value; empty for a missing, tampered, expired, malformed,
         oversized or old-format cookie."""

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from itsdangerous import TimestampSigner
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -382,6 +383,45 @@ def test_a_returning_visitor_whose_id_cookies_are_stored_costs_no_parse(monkeypa
     changed = c.get("/plain")
     assert len(set_cookie_headers(changed)) == 1
     assert c.get("/show").json()["identifiers"] == {"fbp": "fb.1.1700000000000.1234", "ga": "777.1800000000"}
+
+
+def test_a_returning_visitors_header_is_remembered_until_the_cookie_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    import attribution.middleware as middleware_module
+    from attribution import cookie as cookie_module
+
+    c = client(max_age=60)
+    c.cookies.set("_fbp", "fb.1.1700000000000.1234", domain="shop.example.com")
+    c.cookies.set("_ga", "GA1.1.555.1700000000", domain="shop.example.com")
+    assert len(set_cookie_headers(c.get("/plain"))) == 1
+    assert set_cookie_headers(c.get("/plain")) == []  # ids compared with the payload, and the header kept
+    reads: list[object] = []
+    original = CookieCodec.read
+    monkeypatch.setattr(CookieCodec, "read", lambda self, raw: reads.append(raw) or original(self, raw))
+    assert set_cookie_headers(c.get("/plain")) == []
+    assert reads == []  # the same header again: not even the cookie is looked up
+    # past the cookie's max_age the remembered header counts for nothing: the cookie reads as expired,
+    # and the ids are captured into a new one
+    later = middleware_module._now() + 61
+    monkeypatch.setattr(middleware_module, "_now", lambda: later)
+    monkeypatch.setattr(cookie_module, "_now", lambda: later)
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(later))
+    assert len(set_cookie_headers(c.get("/plain"))) == 1
+    assert reads != []
+
+
+def test_remembered_headers_stay_within_their_byte_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    import attribution.middleware as middleware_module
+
+    monkeypatch.setattr(middleware_module, "SETTLED_BYTES", 4096)
+    app = AttributionMiddleware(make_app(), secret_key=SECRET)
+    c = TestClient(app, base_url="https://shop.example.com", headers=NAVIGATION)
+    c.cookies.set("_fbp", "fb.1.1700000000000.1234", domain="shop.example.com")
+    c.get("/plain")
+    for i in range(100):  # the same visitor with ever new other cookies: a new header each time
+        c.cookies.set("other", f"v{i}", domain="shop.example.com")
+        assert set_cookie_headers(c.get("/plain")) == []
+    assert 0 < app._settled.size <= 4096
+    assert len(app._settled) < 100
 
 
 @pytest.mark.parametrize("new", [("_fbp", "fb.1.1700000000000.9999"), ("_ttp", "newTTP1"), ("dp_pid", "p-2")])
