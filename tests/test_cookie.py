@@ -199,6 +199,17 @@ def test_the_payload_is_the_json_text_the_standard_encoder_writes() -> None:
     assert codec().verified_payload(codec().encode_wire(data)) == json.loads(json.dumps(wire.compact(data)))
 
 
+def test_signing_is_byte_for_byte_what_timestamp_signer_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = {"t": 1_700_000_000}
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: now["t"])
+    ours = codec("new-key-" + "n" * 24, KEY)._signer  # signs with the newest key
+    stock = TimestampSigner(["new-key-" + "n" * 24], salt="attribution.cookie.v1")
+    for t in (1_700_000_000, 1_700_000_000, 1_700_000_001, 255, 2**40):  # the time's encoding changes
+        now["t"] = t
+        assert ours.sign(b"payload.with.dots") == stock.sign(b"payload.with.dots")
+        assert ours.sign("text") == stock.sign("text")
+
+
 def test_a_compressed_zip_bomb_reads_empty() -> None:
     c = codec()
     bomb = b"." + base64.urlsafe_b64encode(zlib.compress(b"[" * 2_000_000, 9)).rstrip(b"=")
