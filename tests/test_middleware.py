@@ -409,6 +409,38 @@ def test_a_returning_visitors_header_is_remembered_until_the_cookie_expires(monk
     assert reads != []
 
 
+def test_id_cookies_are_compared_wherever_and_however_often_they_appear(monkeypatch: pytest.MonkeyPatch) -> None:
+    import attribution.middleware as middleware_module
+
+    c = client()
+    c.cookies.set("_fbp", "fb.1.1700000000000.1234", domain="shop.example.com")
+    c.cookies.set("_ga", "GA1.1.555.1700000000", domain="shop.example.com")
+    c.get("/plain")
+    stored = f"attribution={c.cookies['attribution']}"
+    c.cookies.clear()
+    parsed: list[str] = []
+    original = middleware_module.cookie_parser
+    monkeypatch.setattr(middleware_module, "cookie_parser", lambda header: parsed.append(header) or original(header))
+
+    def visit(header: str) -> list[str]:
+        return set_cookie_headers(c.get("/plain", headers={"cookie": header}))
+
+    ids = "_ga=GA1.1.555.1700000000; _fbp=fb.1.1700000000000.1234"
+    for hit in range(3):  # GA4's session cookie changes on every page: a new header each time, still no parse
+        assert visit(f"{ids}; _ga_ABC123=GS1.1.170000000{hit}.5.1.0.0; {stored}; csrftoken=x") == []
+    assert parsed == []
+    # a quoted value is left to the parse, which reads the same id: nothing to write
+    assert visit(f'_fbp="fb.1.1700000000000.1234"; {stored}') == []
+    assert len(parsed) == 1
+    # the same cookie twice with another value: the parse decides (its last value wins) and it is captured
+    (written,) = visit(f"{ids}; {stored}; _fbp=fb.1.1700000000000.9999")
+    assert len(parsed) == 2
+    c.cookies.clear()
+    value = written.split(";", 1)[0].split("=", 1)[1]
+    c.cookies.set("attribution", value, domain="shop.example.com")
+    assert c.get("/show").json()["identifiers"]["fbp"] == "fb.1.1700000000000.9999"
+
+
 def test_remembered_headers_stay_within_their_byte_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     import attribution.middleware as middleware_module
 
