@@ -39,9 +39,9 @@ from .outbox import POSTGRES_SCHEMES, outbox_from
 from .outbox.base import TERMINAL, Delivery, Outbox, Status
 from .outbox.sqlite import SQLiteOutbox
 from .redact import personal_values, redact, redact_json
+from .sending import describe_request
 from .tracker import DEFAULT_OUTBOX, Tracker
 from .vendors.base import Vendor
-from .worker import describe_request
 
 #: ``status`` looks for the last error among this many of each vendor's newest deliveries.
 RECENT = 200
@@ -348,9 +348,7 @@ class CLI:
                 f"--outbox (or ATTRIBUTION_OUTBOX) {spec} is not the outbox of the tracker given by --config "
                 f"({tracker.outbox!r}); the worker sends from the tracker's outbox: drop --outbox"
             )
-        worker = tracker.worker
-        if self.args.dry_run:
-            worker.dry_run = True
+        worker = tracker.worker.with_dry_run() if self.args.dry_run else tracker.worker
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

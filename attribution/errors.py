@@ -28,7 +28,8 @@ class TokenError(AttributionError, ValueError):
 
 
 class DeliveryError(AttributionError):
-    """Sending a conversion to a vendor failed; the outbox keeps the delivery and its last error."""
+    """Never raised: a failed delivery is not an exception but a row in the outbox (``dead`` or retried, its
+    ``last_error`` says why; ``attribution list --status dead`` shows them). Kept so existing imports work."""
 
 
 class OutboxError(AttributionError):

@@ -28,6 +28,7 @@ from . import capture, debug, meta_cookies
 from .capturer import Capturer
 from .collect import CollectEndpoints
 from .debug import from_environment as _debug_from_environment
+from .lifespan import run_lifespan
 from .lru import ByteLRU
 from .meta_cookies import MetaCookies
 from .params import IDENTIFIER_COOKIES
@@ -285,16 +286,6 @@ class AttributionMiddleware:
     # -- lifespan ----------------------------------------------------------------------------------------
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Start the tracker's worker on startup and stop it on shutdown, around the app's own."""
-        tracker = self.tracker
-        assert tracker is not None
-
-        async def receive_and_manage_worker() -> Message:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await tracker.start()
-            elif message["type"] == "lifespan.shutdown":
-                await tracker.stop()
-            return message
-
-        await self.app(scope, receive_and_manage_worker, send)
+        """Start the tracker with the app (or the server stops with the reason), stop it on shutdown."""
+        assert self.tracker is not None
+        await run_lifespan(self.app, self.tracker, scope, receive, send)

@@ -6,9 +6,11 @@ decide both.
 
 from __future__ import annotations
 
+import email.utils
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC
 
 import httpx2
 
@@ -78,14 +80,24 @@ def out_of_time(*, attempts: int, created_at: float, next_at: float, policy: Ret
     return None
 
 
-def rate_limit_reset(headers: Mapping[str, str], *, now: float) -> float | None:
-    """Seconds until an ``x-rate-limit-reset`` / ``x-account-rate-limit-reset`` epoch (X's headers)."""
-    resets = []
-    for name in ("x-rate-limit-reset", "x-account-rate-limit-reset"):
-        raw = headers.get(name, "").strip()
-        if raw.isdigit():
-            resets.append(float(raw) - now)
-    return max(0.0, *resets) if resets else None
+def parse_retry_after(headers: Mapping[str, str], *, now: float) -> float | None:
+    """``Retry-After`` as seconds from ``now``: delta-seconds or an HTTP date. None when absent or unreadable.
+
+    The one reader of the header: every vendor's ``retry_after`` starts here (X adds its own reset headers).
+    """
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if raw.isascii() and raw.isdigit():
+        return float(raw)
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now)
 
 
 def is_ambiguous(exc: httpx2.TransportError) -> bool:

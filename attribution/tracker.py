@@ -15,9 +15,8 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
-import httpx2
 from starlette.datastructures import URL, Headers
 
 from .client_ip import client_ip, parse_networks
@@ -27,11 +26,10 @@ from .errors import ConfigurationError, InvalidConversionError
 from .models import Attribution
 from .outbox import outbox_from
 from .outbox.base import NewDelivery, Outbox
-from .retry import RetryPolicy
 from .state import get_attribution, get_consent
 from .token import TokenCodec
 from .vendors.base import Vendor
-from .worker import DEFAULT_TIMEOUT, Worker
+from .worker import Worker, WorkerOptions
 
 log = logging.getLogger("attribution.tracker")
 
@@ -91,10 +89,11 @@ class Tracker:
         dry_run: build and record every request, send nothing (demos, checking a setup).
         run_worker: start the in-app worker with ``start()`` (set False when ``attribution worker`` runs
             separately).
-        policy, concurrency, timeout, lease, poll_interval, shutdown_grace, retention, transport: the
-            worker's settings (see ``Worker``).
         token_max_age: how long an exported token stays valid.
         clock: seconds since the epoch (tests).
+        worker: a ready ``Worker`` (on this tracker's outbox and vendors) instead of one built here.
+        worker_options: the settings of the worker built here: ``policy``, ``concurrency``, ``timeout``,
+            ``lease``, ``poll_interval``, ``shutdown_grace``, ``retention``, ``transport``, ... (see ``Worker``).
     """
 
     def __init__(
@@ -106,16 +105,10 @@ class Tracker:
         trusted_proxies: Sequence[str] = (),
         dry_run: bool = False,
         run_worker: bool = True,
-        policy: RetryPolicy | None = None,
-        concurrency: int | Mapping[str, int] = 8,
-        timeout: httpx2.Timeout | float = DEFAULT_TIMEOUT,
-        lease: float = 120.0,
-        poll_interval: float = 1.0,
-        shutdown_grace: float = 10.0,
-        retention: timedelta | None = timedelta(days=30),
-        transport: httpx2.AsyncBaseTransport | None = None,
         token_max_age: timedelta = timedelta(days=14),
         clock: Callable[[], float] = time.time,
+        worker: Worker | None = None,
+        **worker_options: Unpack[WorkerOptions],
     ) -> None:
         self.vendors = list(vendors)
         self.outbox = outbox_from(outbox)
@@ -123,25 +116,21 @@ class Tracker:
             self.trusted_proxies = parse_networks(trusted_proxies)
         except ValueError as exc:
             raise ConfigurationError(f"trusted_proxies: {exc}") from None
-        self.dry_run = dry_run
         self.run_worker = run_worker
         self.clock = clock
-        self.worker = Worker(
-            self.outbox,
-            self.vendors,
-            policy=policy,
-            concurrency=concurrency,
-            timeout=timeout,
-            lease=lease,
-            poll_interval=poll_interval,
-            dry_run=dry_run,
-            transport=transport,
-            shutdown_grace=shutdown_grace,
-            retention=retention.total_seconds() if retention is not None else None,
-            clock=clock,
-        )
+        if worker is None:
+            worker = Worker(self.outbox, self.vendors, dry_run=dry_run, clock=clock, **worker_options)
+        else:
+            self.outbox = _same_setup(worker, self.vendors, outbox, dry_run=dry_run, options=worker_options)
+        self.worker = worker
         self._tokens = TokenCodec(secret_key, max_age=token_max_age, clock=clock) if secret_key is not None else None
         self._started = False
+        self._said_not_started = False
+
+    @property
+    def dry_run(self) -> bool:
+        """Whether the tracker's worker builds and records requests without sending them."""
+        return self.worker.dry_run
 
     def __repr__(self) -> str:
         names = [v.name for v in self.vendors]
@@ -287,6 +276,15 @@ class Tracker:
                 )
         if any(r.status == "queued" for r in results.values()):
             self.worker.wake()
+            if self.run_worker and not self._started and not self._said_not_started:
+                self._said_not_started = True
+                log.error(
+                    "conversions are queued but the in-app worker never started: this server did not run the ASGI "
+                    "lifespan (Daphne, uvicorn --lifespan off) and nothing called tracker.start(). They wait in "
+                    "%r. Fix: Tracker(run_worker=False) and run `attribution worker --config module:tracker` "
+                    "beside the app, or serve it with uvicorn or Hypercorn, which run the lifespan.",
+                    self.outbox,
+                )
         ordered = tuple(results[v.name] for v in self.vendors if v.name in results)
         return CheckoutResult(dedup_id=conversion.dedup_id, vendors=ordered)
 
@@ -324,3 +322,25 @@ class Tracker:
         if isinstance(value, float):
             data["value"] = Decimal(str(value))  # 9.99, not 9.9900000000000002131628...
         return Conversion(**data)
+
+
+def _same_setup(
+    worker: Worker,
+    vendors: Sequence[Vendor],
+    outbox: Outbox | str | os.PathLike[str],
+    *,
+    dry_run: bool,
+    options: Mapping[str, object],
+) -> Outbox:
+    """The outbox of a ready worker given to a tracker, after checking that both describe one setup."""
+    if options:
+        raise ConfigurationError(
+            f"Tracker(worker=...) takes the worker's settings from it: pass {', '.join(sorted(options))} to Worker"
+        )
+    if dry_run and not worker.dry_run:
+        raise ConfigurationError("Tracker(dry_run=True) with a worker that sends: use Worker(..., dry_run=True)")
+    if sorted(v.name for v in vendors) != sorted(worker.vendors):
+        raise ConfigurationError("the worker must send to the tracker's vendors, the same ones")
+    if isinstance(outbox, Outbox) and outbox is not worker.outbox:
+        raise ConfigurationError("the worker must use the tracker's outbox")
+    return worker.outbox

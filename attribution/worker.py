@@ -1,4 +1,7 @@
-"""The sending loop: claim due deliveries, send them, record what happened.
+"""The sending loop's schedule: claim due deliveries, hand them to lanes, record what happened.
+
+Sending and classifying one request is ``sending.Sender``; what to record after it is ``decision.decide``;
+writing outcomes in one transaction per round is ``writer.OutcomeWriter``; the log lines are ``activity``.
 
 One ``Worker`` runs inside the app (started by the tracker on ASGI lifespan) or alone (``attribution
 worker``). Several workers may share one outbox: a delivery is claimed by one worker under a lease, so no two
@@ -6,9 +9,7 @@ send it at the same time.
 
 Per vendor the worker keeps at most one round of claimed deliveries ready besides those in flight, so a
 freed request slot is refilled at once and claims come in few, large transactions; a delivery that waited
-there for half its lease is handed back unsent. Outcomes are buffered and written in one transaction per
-round ("group commit"): a crash between a send and that write leaves the delivery claimed, its lease
-expires, and it is sent again — at-least-once, which the dedup key makes harmless for vendors that have one.
+there for half its lease is handed back unsent.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 import os
 import random
@@ -25,14 +25,19 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import timedelta
+from typing import TypedDict, Unpack
 
 import httpx2
 
+from .activity import Activity
+from .decision import decide
 from .errors import ConfigurationError
 from .outbox.base import Delivery, Finish, Outbox, Status
-from .redact import redact
-from .retry import Random, RetryPolicy, is_ambiguous, out_of_time, rate_limit_reset, retry_delay
-from .vendors.base import Delivered, Failed, Outcome, Retry, Vendor
+from .retry import Random, RetryPolicy
+from .sending import Attempted, Sender
+from .vendors.base import Vendor
+from .writer import OutcomeWriter
 
 log = logging.getLogger("attribution.worker")
 
@@ -41,14 +46,21 @@ Clock = Callable[[], float]
 DEFAULT_TIMEOUT = httpx2.Timeout(10.0, connect=5.0)
 
 
-def describe_request(vendor: Vendor, request: httpx2.Request) -> str:
-    """The request as an operator reads it: method, URL and headers with credentials masked, and the body."""
-    lines = [f"{request.method} {vendor.masked_url(request)}"]
-    lines += [f"{k}: {v}" for k, v in vendor.masked_headers(request).items()]
-    body = request.content.decode("utf-8", "replace")
-    with contextlib.suppress(ValueError):
-        body = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
-    return "\n".join([*lines, "", body])
+class WorkerOptions(TypedDict, total=False):
+    """The worker's settings by keyword, for ``Worker`` and, passed through, ``Tracker`` (see ``Worker``)."""
+
+    policy: RetryPolicy | None
+    concurrency: int | Mapping[str, int]
+    timeout: httpx2.Timeout | float
+    lease: float
+    poll_interval: float
+    transport: httpx2.AsyncBaseTransport | None
+    client: httpx2.AsyncClient | None
+    shutdown_grace: float
+    retention: timedelta | float | None
+    worker_id: str | None
+    rand: Random
+    summary_interval: float
 
 
 class Worker:
@@ -57,20 +69,24 @@ class Worker:
     Args:
         outbox: where deliveries wait.
         vendors: the configured adapters; deliveries of other vendors are left alone.
+        dry_run: build every request and record it, but send nothing. Fixed for the worker's life.
+        clock: seconds since the epoch (tests pass their own to drive retries and pauses).
         policy: retry limits and delays.
-        concurrency: requests in flight per vendor, one number for all or a mapping by vendor name.
-        timeout: per-request timeouts of the shared HTTP client.
-        lease: seconds a claimed delivery stays this worker's; must comfortably exceed the request timeout,
-            or a slow request could be claimed and sent by another worker too.
-        poll_interval: seconds between looks at the outbox when idle (a checkout in the same process
-            wakes the worker at once).
-        dry_run: build every request and record it, but send nothing.
+        concurrency: requests in flight per vendor, one number for all or a mapping by vendor name (8).
+        timeout: per-request timeouts of the shared HTTP client (10 s, 5 s to connect).
+        lease: seconds a claimed delivery stays this worker's (120); must comfortably exceed the request
+            timeout, or a slow request could be claimed and sent by another worker too.
+        poll_interval: the longest sleep between looks at the outbox when nothing is due (1 s). A checkout in
+            the same process wakes the worker at once; checkouts in other processes are seen at the next look.
         transport: an httpx2 transport for the shared client (tests: ``httpx2.MockTransport``).
-        client: a ready client instead; the worker then does not close it.
-        shutdown_grace: seconds ``stop`` waits for requests in flight before abandoning them.
-        retention: seconds after which delivered, dead and dry-run deliveries (and the personal data in them)
-            are deleted, checked hourly; None keeps them until ``attribution purge``.
-        clock, rand: the time source and the jitter source, for deterministic tests.
+        client: one ready client for every vendor instead of the worker's own (one pool per vendor); the worker
+            then does not close it.
+        shutdown_grace: seconds ``stop`` waits for requests in flight before abandoning them (10).
+        retention: how long delivered, dead and dry-run deliveries (and the personal data in them) are kept
+            (a ``timedelta`` or seconds; 30 days), checked hourly; None keeps them until ``attribution purge``.
+        worker_id: this worker's name in the outbox (default: host, process id and a random suffix).
+        summary_interval: seconds between summary log lines (delivered, retrying, dead, waiting; 60).
+        rand: the jitter source, for deterministic tests.
     """
 
     def __init__(
@@ -78,31 +94,25 @@ class Worker:
         outbox: Outbox,
         vendors: Sequence[Vendor],
         *,
-        policy: RetryPolicy | None = None,
-        concurrency: int | Mapping[str, int] = 8,
-        timeout: httpx2.Timeout | float = DEFAULT_TIMEOUT,
-        lease: float = 120.0,
-        poll_interval: float = 1.0,
         dry_run: bool = False,
-        transport: httpx2.AsyncBaseTransport | None = None,
-        client: httpx2.AsyncClient | None = None,
-        shutdown_grace: float = 10.0,
-        retention: float | None = 30 * 24 * 3600.0,
-        worker_id: str | None = None,
         clock: Clock = time.time,
-        rand: Random = random.random,
+        **options: Unpack[WorkerOptions],
     ) -> None:
         names = [v.name for v in vendors]
         if len(set(names)) != len(names):
             raise ConfigurationError("each vendor may be configured once per worker")
         self.outbox = outbox
         self.vendors = {v.name: v for v in vendors}
-        self.policy = policy or RetryPolicy()
+        self._options = options
+        self._dry_run = dry_run
+        self.policy = options.get("policy") or RetryPolicy()
+        timeout = options.get("timeout", DEFAULT_TIMEOUT)
         self.timeout = timeout if isinstance(timeout, httpx2.Timeout) else httpx2.Timeout(timeout)
         longest = max(
             (t for t in (self.timeout.connect, self.timeout.read, self.timeout.write, self.timeout.pool) if t),
             default=0.0,
         )
+        lease = options.get("lease", 120.0)
         # connect + write + read may each take up to their limit on one request.
         if lease <= 3 * longest:
             raise ConfigurationError(
@@ -110,13 +120,16 @@ class Worker:
                 "or another worker could claim a delivery still in flight"
             )
         self.lease = lease
-        self.poll_interval = poll_interval
-        self.dry_run = dry_run
-        self.shutdown_grace = shutdown_grace
-        self.retention = retention
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.poll_interval = options.get("poll_interval", 1.0)
+        self.shutdown_grace = options.get("shutdown_grace", 10.0)
+        retention = options.get("retention", timedelta(days=30))
+        self.retention = retention.total_seconds() if isinstance(retention, timedelta) else retention
+        self.worker_id = options.get("worker_id") or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.clock = clock
-        self.rand = rand
+        self.rand = options.get("rand", random.random)
+        self._activity = Activity(vendors, interval=options.get("summary_interval", 60.0), now=clock())
+        concurrency = options.get("concurrency", 8)
+        transport, client = options.get("transport"), options.get("client")
         self._slots = {
             name: concurrency if isinstance(concurrency, int) else concurrency.get(name, 8) for name in self.vendors
         }
@@ -124,24 +137,25 @@ class Worker:
             raise ConfigurationError("concurrency must be at least 1 per vendor")
         self._transport = transport
         self._client = client
-        self._own_client = client is None
+        self._clients: dict[str, httpx2.AsyncClient] = {}
+        """The worker's own clients, one per vendor, while it runs."""
         self._inflight: dict[str, int] = dict.fromkeys(self.vendors, 0)
         self._inflight_rows: dict[str, int] = dict.fromkeys(self.vendors, 0)
         self._ready: dict[str, deque[Delivery]] = {name: deque() for name in self.vendors}
         """Claimed deliveries waiting for a free slot, oldest first."""
         self._paused_until: dict[str, float] = dict.fromkeys(self.vendors, 0.0)
-        self._pauses: dict[str, float] = {}
-        """Pauses to store in the outbox, where every worker sees them."""
         self._next_due: float | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._chunks: dict[asyncio.Task[None], list[Delivery]] = {}
         """Deliveries of tasks that have not started yet."""
-        self._pending: list[Finish] = []
+        self._writer = OutcomeWriter(outbox, self.worker_id, written=self._kick_loop)
         # Events are made in start(): an asyncio.Event belongs to the loop that first waits on it, and a
         # worker may be started again in another loop (test clients run each app in a loop of their own).
         self._kick = asyncio.Event()
-        self._flush_kick = asyncio.Event()
         self._idle = asyncio.Event()
+        self._passes = 0
+        """Looks at the outbox so far; ``_idle_pass`` is the latest that found nothing left to do."""
+        self._idle_pass = 0
         self._last_purge = 0.0
         self._quiet = asyncio.Event()
         self._quiet.set()
@@ -149,13 +163,25 @@ class Worker:
         self.max_yield = 0.05
         """Longest pause of new requests while checkouts run in the same loop (seconds)."""
         self._stopping = False
-        self._closing = False
-        self._flushing = False
         self._loop_task: asyncio.Task[None] | None = None
-        self._flush_task: asyncio.Task[None] | None = None
         self._watch_task: asyncio.Task[None] | None = None
-        self.sent = 0
+        self._sender: Sender | None = None
+        self._sent_before = 0
+
+    @property
+    def sent(self) -> int:
         """Requests this worker tried to send (for benchmarks and tests)."""
+        return self._sent_before + (self._sender.sent if self._sender is not None else 0)
+
+    @property
+    def dry_run(self) -> bool:
+        """Whether this worker builds and records requests without sending them (set at construction)."""
+        return self._dry_run
+
+    def with_dry_run(self) -> Worker:
+        """A worker with the same outbox, vendors and settings that sends nothing (``attribution worker
+        --dry-run``)."""
+        return Worker(self.outbox, list(self.vendors.values()), dry_run=True, clock=self.clock, **self._options)
 
     def __repr__(self) -> str:
         return f"Worker(id={self.worker_id!r}, vendors={list(self.vendors)!r}, dry_run={self.dry_run})"
@@ -172,21 +198,27 @@ class Worker:
             return
         await self.outbox.open()
         if self._client is None:
-            total = sum(self._slots.values())
-            self._client = httpx2.AsyncClient(
-                timeout=self.timeout,
-                limits=httpx2.Limits(max_connections=total, max_keepalive_connections=total),
-                transport=self._transport,
-                trust_env=False,
-            )
-            self._own_client = True
-        self._stopping = self._closing = False
-        self._kick, self._flush_kick, self._idle = asyncio.Event(), asyncio.Event(), asyncio.Event()
+            # One pool per vendor, sized to its concurrency: a pool's bookkeeping grows with its connections,
+            # and one shared pool for every vendor cost a third of the event loop the app's checkouts need.
+            self._clients = {
+                name: httpx2.AsyncClient(
+                    timeout=self.timeout,
+                    limits=httpx2.Limits(max_connections=slots, max_keepalive_connections=slots),
+                    transport=self._transport,
+                    trust_env=False,
+                )
+                for name, slots in self._slots.items()
+            }
+        self._sender = Sender(self._client or self._clients, dry_run=self.dry_run)
+        self._stopping = False
+        self._kick, self._idle = asyncio.Event(), asyncio.Event()
         self._quiet = asyncio.Event()
         if not self._busy:
             self._quiet.set()
-        self._flush_task = asyncio.create_task(self._flusher(), name="attribution-outbox-writer")
+        self._writer.start()
         self._loop_task = asyncio.create_task(self._loop(), name="attribution-worker")
+        self._loop_task.add_done_callback(self._loop_ended)
+        # Backends that can tell (PostgreSQL's LISTEN) wake the worker when another process checks out.
         self._watch_task = asyncio.create_task(self.outbox.watch(self.wake), name="attribution-outbox-watch")
 
     async def stop(self, grace: float | None = None) -> None:
@@ -198,11 +230,9 @@ class Worker:
         self._kick.set()
         if self._watch_task is not None:
             self._watch_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch_task
+            await asyncio.wait({self._watch_task})
             self._watch_task = None
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._loop_task
+        await asyncio.wait({self._loop_task})  # its own error, if any, was logged when it ended
         for ready in self._ready.values():
             self._release(list(ready))
             ready.clear()
@@ -215,26 +245,61 @@ class Worker:
             for chunk in self._chunks.values():
                 self._release(chunk)
             self._chunks.clear()
-        if self._flush_task is not None:
-            # Never cancel the writer: a cancelled write could drop outcomes already taken from the buffer.
-            self._closing = True
-            self._flush_kick.set()
-            await self._flush_task
-        await self._flush()
-        if self._own_client and self._client is not None:
-            await self._client.aclose()
-            self._client = None
-        self._loop_task = self._flush_task = None
+        await self._writer.close()
+        await self._summarize(self.clock())
+        clients, self._clients = list(self._clients.values()), {}
+        for own in clients:
+            await own.aclose()
+        if self._sender is not None:
+            self._sent_before += self._sender.sent
+            self._sender = None
+        self._loop_task = None
+
+    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+        self._idle.set()  # run_until_idle must not wait for a loop that is gone
+        if not task.cancelled() and task.exception() is not None:
+            log.error("the worker stopped on an unexpected error", exc_info=task.exception())
+
+    def _kick_loop(self) -> None:
+        self._kick.set()
 
     def wake(self) -> None:
         """Look at the outbox now (called after a checkout in the same process)."""
         if self.running:
-            self._idle.clear()
             self._kick.set()
 
-    async def wait_idle(self, timeout: float | None = None) -> None:
-        """Wait until nothing is due or in flight and every outcome is written (tests, benchmarks)."""
-        await asyncio.wait_for(self._idle.wait(), timeout)
+    async def run_until_idle(self) -> None:
+        """Send until nothing is due by the worker's clock, ready or in flight, and every outcome is written.
+
+        A worker that is not running is started for the call and stopped before it returns (arq's burst
+        mode: ``attribution`` tests and one-off scripts drain the outbox this way); a running worker keeps
+        running. Deliveries due later (a retry, a vendor's pause) are left for a later call: with an injected
+        clock, a test moves the clock and calls again instead of sleeping.
+        """
+        started_here = not self.running
+        if started_here:
+            await self.start()
+        try:
+            target = self._passes + 1  # a look at the outbox that starts after this call
+            self._kick.set()
+            while self._idle_pass < target:
+                if not self.running:
+                    raise RuntimeError("the worker stopped before the outbox was drained")
+                self._idle.clear()
+                await self._idle.wait()
+        finally:
+            if started_here:
+                await self.stop()
+
+    async def next_due(self) -> float | None:
+        """When this worker next has something to send, by its clock: the soonest due delivery of a vendor
+        that is not paused, or the end of a vendor's pause. None when nothing waits. With ``run_until_idle``,
+        this drives a worker on an injected clock without sleeping."""
+        now = self.clock()
+        pauses = [p for p in self._paused_until.values() if p > now]
+        due = await self.outbox.next_due([n for n, p in self._paused_until.items() if p <= now])
+        times = [*pauses, *([due] if due is not None else [])]
+        return min(times) if times else None
 
     # -- the loop --------------------------------------------------------------------------------------
 
@@ -258,12 +323,16 @@ class Worker:
     async def _loop(self) -> None:
         while not self._stopping:
             self._kick.clear()
+            self._passes += 1
+            this_pass = self._passes
             if self._busy:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._quiet.wait(), self.max_yield)
             await self._purge_old()
             limits: dict[str, int] = {}
             now = self.clock()
+            if self._activity.due(now):
+                await self._summarize(now)
             for name, vendor in self.vendors.items():
                 if self._paused_until[name] > now:
                     continue
@@ -276,22 +345,31 @@ class Worker:
                 if room > 0 and len(ready) <= per_round // 2:
                     limits[name] = room
             more = False
+            claimed: dict[str, list[Delivery]] = {}
             if limits:
                 try:
                     claimed = await self.outbox.claim(self.worker_id, limits=limits, now=self.clock(), lease=self.lease)
                 except Exception:
-                    log.exception("claiming deliveries failed; trying again shortly")
-                    claimed = {}
+                    log.exception("claiming deliveries failed; trying again after the poll interval")
+                    limits = {}  # not "nothing due": sleep rather than ask again at once
                 for name, deliveries in claimed.items():
-                    self._idle.clear()
                     self._ready[name].extend(deliveries)
                     self._dispatch(self.vendors[name])
                     more = more or len(deliveries) == limits[name]
             if more:
                 continue
-            if not self._tasks and not self._pending and not self._flushing and not any(self._ready.values()):
+            if not self._tasks and not self._writer.busy and not any(self._ready.values()):
+                self._idle_pass = this_pass
                 self._idle.set()
-            await self._sleep()
+            await self._sleep([name for name in limits if not claimed.get(name)])
+
+    async def _summarize(self, now: float) -> None:
+        try:
+            waiting = await self.outbox.count_waiting(list(self.vendors))
+        except Exception:
+            log.exception("counting waiting deliveries failed")
+            waiting = None
+        self._activity.summarize(now, waiting)
 
     async def _purge_old(self) -> None:
         now = self.clock()
@@ -306,18 +384,35 @@ class Worker:
         if purged:
             log.info("purged %d deliveries older than the retention period", purged)
 
-    async def _sleep(self) -> None:
-        wait = self.poll_interval
+    async def _sleep(self, found_nothing: list[str]) -> None:
+        """Until a wake-up, the end of a vendor's pause, or the next delivery's due time, whichever comes first
+        (at most ``poll_interval``: where the outbox cannot tell of other processes' checkouts, they are seen at
+        the next look)."""
         now = self.clock()
-        if self._next_due is not None:
-            wait = min(wait, max(0.0, self._next_due - now))
-            if self._next_due <= now:
-                self._next_due = None
-        paused = [p for p in self._paused_until.values() if p > now]
-        if paused:
-            wait = min(wait, min(paused) - now)
+        if self._next_due is not None and self._next_due <= now:
+            self._next_due = None  # passed: this pass's claim has looked for it
+        wakes = [self._next_due] if self._next_due is not None else []
+        if found_nothing:
+            # Nothing was due for these vendors: ask the outbox when something will be (retries, another
+            # worker's lease running out). Vendors still busy are woken by their lanes instead. A vendor that
+            # another worker paused was skipped by the claim: wait for the end of its pause, not its deliveries.
+            try:
+                for name, until in (await self.outbox.paused(now=now)).items():
+                    if name in self._paused_until and until > self._paused_until[name]:
+                        self._paused_until[name] = until
+                found_nothing = [n for n in found_nothing if self._paused_until[n] <= now]
+                due = await self.outbox.next_due(found_nothing) if found_nothing else None
+            except Exception:
+                log.exception("reading the next due time failed; looking again after the poll interval")
+                due = None
+            wakes += [due] if due is not None else []
+            self._next_due = None
+        wakes += [p for p in self._paused_until.values() if p > now]
+        wait = min([self.poll_interval, *(w - now for w in wakes)])
+        if wait <= 0:
+            return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._kick.wait(), max(wait, 0.001))
+            await asyncio.wait_for(self._kick.wait(), wait)
 
     def _dispatch(self, vendor: Vendor) -> None:
         """Start a lane per free slot while deliveries are ready."""
@@ -359,10 +454,11 @@ class Worker:
                 return chunk
         return None
 
-    def _release(self, deliveries: Sequence[Delivery]) -> None:
-        """Hand claimed, unsent deliveries back: due at once, and not counted as an attempt."""
+    def _release(self, deliveries: Sequence[Delivery], *, due: float | None = None) -> None:
+        """Hand claimed, unsent deliveries back, not counted as an attempt: due at once, or at ``due``."""
         now = self.clock()
-        self._record([Finish(d.id, Status.PENDING, now, next_attempt_at=now, released=True) for d in deliveries])
+        at = now if due is None else due
+        self._writer.record([Finish(d.id, Status.PENDING, now, next_attempt_at=at, released=True) for d in deliveries])
 
     def _done(self, name: str, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -379,122 +475,41 @@ class Worker:
         while next_chunk is not None:
             current = next_chunk
             try:
-                outcome = await self._attempt(vendor, current)
+                assert self._sender is not None
+                outcomes = await self._sender(vendor, [d.payload for d in current])
             except asyncio.CancelledError:
                 # Abandoned at shutdown: the request may have gone out, so this counts as an attempt; the
                 # delivery is due again at once, for this or another worker.
                 now = self.clock()
-                self._record(
-                    [
-                        Finish(d.id, Status.PENDING, now, next_attempt_at=now, error="interrupted by shutdown")
-                        for d in current
-                    ]
-                )
+                finishes = [
+                    Finish(d.id, Status.PENDING, now, next_attempt_at=now, error="interrupted by shutdown")
+                    for d in current
+                ]
+                for finish in finishes:
+                    self._activity.attempt(vendor.name, finish)
+                self._writer.record(finishes)
                 raise
             finally:
                 self._inflight_rows[vendor.name] -= len(current)
-            self._record(self._decide(vendor, current, outcome))
+            self._settle(vendor, current, outcomes)
             next_chunk = self._take(vendor)
 
-    async def _attempt(self, vendor: Vendor, chunk: list[Delivery]) -> Outcome | tuple[str, str]:
-        """Build and send one request. Returns the vendor's outcome, or ("dead"|"dry_run", detail)."""
-        try:
-            request = vendor.build_request([d.payload for d in chunk])
-        except Exception as exc:
-            # Most likely a configuration problem (credentials, base URL); the operator fixes it and
-            # revives the deliveries with `attribution retry --dead`. The message may quote the payload.
-            log.error("%s: building a request failed (%s)", vendor.name, type(exc).__name__)
-            return Failed(f"could not build the request: {type(exc).__name__}")
-        if self.dry_run:
-            return ("dry_run", describe_request(vendor, request))
-        assert self._client is not None
-        try:
-            response = await self._client.send(request)
-        except httpx2.TransportError as exc:
-            # str(exc) may quote the URL, and RD Station's URL carries its API key: name the error only.
-            kind = type(exc).__name__
-            if not is_ambiguous(exc):
-                return Retry(f"{kind}: the request was not sent")
-            if not vendor.has_dedup_key and not vendor.retry_ambiguous:
-                return Failed(
-                    f"{kind} after the request was sent: not retried, {vendor.name} has no dedup key and "
-                    "retry_ambiguous is off (retry it if the vendor did not record it)"
-                )
-            return Retry(
-                f"{kind} after the request was sent; retried"
-                + ("" if vendor.has_dedup_key else " (may duplicate: the vendor has no dedup key)")
-            )
-        finally:
-            self.sent += 1
-        try:
-            outcome = vendor.read_response(response)
-        except Exception as exc:
-            log.error("%s: reading HTTP %s failed (%s)", vendor.name, response.status_code, type(exc).__name__)
-            return Failed(f"HTTP {response.status_code}: could not read the answer ({type(exc).__name__})")
-        if isinstance(outcome, Retry) and outcome.after is None and response.status_code == 429:
-            reset = rate_limit_reset(response.headers, now=self.clock())
-            if reset is not None:
-                outcome = Retry(outcome.reason, after=reset)
-        return outcome
-
-    def _decide(self, vendor: Vendor, chunk: list[Delivery], outcome: Outcome | tuple[str, str]) -> list[Finish]:
+    def _settle(self, vendor: Vendor, chunk: list[Delivery], outcomes: list[Attempted]) -> None:
+        """Record what each delivery's attempt came to; pause the vendor if it asked everyone to wait."""
         now = self.clock()
-        if isinstance(outcome, tuple):
-            return [Finish(d.id, Status.DRY_RUN, now, answer=outcome[1]) for d in chunk]
-        if isinstance(outcome, Delivered):
-            log.info("%s: delivered %d", vendor.name, len(chunk))
-            return [Finish(d.id, Status.DELIVERED, now, answer=outcome.answer) for d in chunk]
-        if isinstance(outcome, Failed):
-            log.warning("%s: %d dead: %s", vendor.name, len(chunk), redact(outcome.reason)[:200])
-            return [Finish(d.id, Status.DEAD, now, error=outcome.reason) for d in chunk]
-        if outcome.after is not None:
-            # The vendor asked everyone to wait, not just this delivery: pause the whole vendor.
-            until = now + min(outcome.after, self.policy.max_retry_after)
-            self._paused_until[vendor.name] = max(self._paused_until[vendor.name], until)
-            self._pauses[vendor.name] = self._paused_until[vendor.name]
-            # Deliveries claimed but not yet sent go back: held through the pause, their lease could expire.
-            self._release(list(self._ready[vendor.name]))
-            self._ready[vendor.name].clear()
         finishes = []
-        for d in chunk:
-            next_at = now + retry_delay(d.attempts, self.policy, after=outcome.after, rand=self.rand)
-            gone = out_of_time(attempts=d.attempts, created_at=d.created_at, next_at=next_at, policy=self.policy)
-            if gone:
-                finishes.append(Finish(d.id, Status.DEAD, now, error=f"{outcome.reason}; {gone}"))
-            else:
-                finishes.append(Finish(d.id, Status.PENDING, now, next_attempt_at=next_at, error=outcome.reason))
-                self._next_due = next_at if self._next_due is None else min(self._next_due, next_at)
-        log.info("%s: %d to retry: %s", vendor.name, len(chunk), redact(outcome.reason)[:200])
-        return finishes
-
-    # -- writing outcomes ------------------------------------------------------------------------------
-
-    def _record(self, finishes: list[Finish]) -> None:
-        self._pending.extend(finishes)
-        self._flush_kick.set()
-
-    async def _flusher(self) -> None:
-        while True:
-            await self._flush_kick.wait()
-            self._flush_kick.clear()
-            try:
-                await self._flush()
-            except Exception:
-                # The deliveries stay claimed; their lease expires and they are sent again.
-                log.exception("recording delivery outcomes failed; they will be retried after their lease")
-            self._kick.set()
-            if self._closing and not self._pending:
-                return
-
-    async def _flush(self) -> None:
-        pauses, self._pauses = self._pauses, {}
-        for name, until in pauses.items():
-            await self.outbox.pause(name, until)
-        if not self._pending:
-            return
-        batch, self._pending = self._pending, []
-        self._flushing = True
-        try:
-            await self.outbox.finish(self.worker_id, batch)
-        finally:
-            self._flushing = False
+        for delivery, outcome in zip(chunk, outcomes, strict=True):
+            finish, pause_until = decide(outcome, delivery, self.policy, now, rand=self.rand)
+            finishes.append(finish)
+            if finish.status == Status.PENDING:
+                due = finish.next_attempt_at
+                self._next_due = due if self._next_due is None else min(self._next_due, due)
+            if pause_until is not None and pause_until > self._paused_until[vendor.name]:
+                self._paused_until[vendor.name] = pause_until
+                self._writer.pause(vendor.name, pause_until)  # stored, so every worker on the outbox waits
+                # Deliveries claimed but not yet sent go back, due when the pause ends: held through it, their
+                # lease could expire, and due at once, another worker would send them into the same refusal.
+                self._release(list(self._ready[vendor.name]), due=pause_until)
+                self._ready[vendor.name].clear()
+            self._activity.attempt(vendor.name, finish)
+        self._writer.record(finishes)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, ClassVar
 
 import httpx2
@@ -12,6 +13,7 @@ import httpx2
 from attribution.outbox import Delivery, NewDelivery, Outbox, Status
 from attribution.retry import RetryPolicy
 from attribution.vendors.base import JSON, Prepared, Vendor
+from attribution.worker import Worker
 
 FAST = RetryPolicy(max_attempts=6, base_delay=0.01, max_delay=0.05, max_retry_after=5.0)
 
@@ -88,3 +90,38 @@ async def claim_one(
 ) -> list[Delivery]:
     """Claim for one vendor (the tests' common case)."""
     return (await outbox.claim(worker_id, limits={vendor: limit}, now=now, lease=lease)).get(vendor, [])
+
+
+class FakeClock:
+    """A clock that moves only when told to: retries and pauses happen when the test says so."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@contextlib.asynccontextmanager
+async def running(worker: Worker) -> AsyncIterator[Worker]:
+    """The worker started for the block and stopped after it, whatever happens inside."""
+    await worker.start()
+    try:
+        yield worker
+    finally:
+        await worker.stop()
+
+
+async def drain(worker: Worker, clock: FakeClock, *, rounds: int = 50) -> None:
+    """Run the worker until nothing is left to send, moving ``clock`` to each next due time (retries,
+    pauses) instead of sleeping."""
+    for _ in range(rounds):
+        await worker.run_until_idle()
+        due = await worker.next_due()
+        if due is None:
+            return
+        clock.now = max(clock.now, due)
+    raise AssertionError(f"still deliveries to send after {rounds} rounds")

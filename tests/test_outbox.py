@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from attribution.errors import ConfigurationError, OutboxError
+from attribution.errors import AttributionError, ConfigurationError, OutboxError
 from attribution.outbox import Finish, NewDelivery, Outbox, PostgresOutbox, SQLiteOutbox, Status
 from tests.backends import twin
 from tests.delivery_fakes import claim_one, items
@@ -319,3 +319,87 @@ async def test_postgres_down_is_a_clear_outbox_error_then_it_recovers(
         assert await box.counts() == {("fake", Status.PENDING): 2}
     finally:
         await box.close()
+
+
+async def test_next_due_is_the_soonest_pending_or_leased_delivery_of_the_vendors_asked(outbox: Outbox) -> None:
+    assert await outbox.next_due(["fake"]) is None
+    await outbox.enqueue(items(2), now=100.0)
+    await outbox.enqueue([NewDelivery("other", "x", {})], now=50.0)
+    assert await outbox.next_due(["fake"]) == 100.0
+    assert await outbox.next_due(["fake", "other"]) == 50.0
+    [first, second] = await claim_one(outbox, "w", "fake", 2, now=200.0, lease=30.0)
+    assert await outbox.next_due(["fake"]) == 230.0  # a claimed delivery is due again when its lease runs out
+    await outbox.finish("w", [Finish(first.id, Status.PENDING, 201.0, next_attempt_at=210.0)])
+    assert await outbox.next_due(["fake"]) == 210.0
+    await outbox.finish("w", [Finish(second.id, Status.DEAD, 202.0, error="x")])
+    assert await outbox.next_due(["fake"]) == 210.0
+    await claim_one(outbox, "w", "fake", 1, now=300.0, lease=30.0)
+    await outbox.finish("w", [Finish(first.id, Status.DELIVERED, 301.0)])
+    assert await outbox.next_due(["fake"]) is None  # finished deliveries are never due
+
+
+@pytest.mark.parametrize(
+    ("where", "says"),
+    [
+        ("below-a-file", "a part of its folder path is a file, not a folder"),
+        ("read-only", "this process may not write to"),
+    ],
+)
+async def test_a_path_the_system_refuses_is_an_outbox_error_naming_it_and_the_fix(
+    tmp_path: Path, where: str, says: str
+) -> None:
+    if where == "below-a-file":
+        (tmp_path / "taken").write_text("a file")
+        path = tmp_path / "taken" / "deeper" / "outbox.sqlite3"
+    else:
+        path = Path("/sys/attribution-test/outbox.sqlite3")  # refused to every user, root included
+    box = SQLiteOutbox(path)
+    with pytest.raises(AttributionError) as caught:
+        await box.open()
+    await box.close()
+    assert isinstance(caught.value, OutboxError)
+    message = str(caught.value)
+    assert str(path) in message
+    assert says in message
+    assert "choose another path" in message
+
+
+async def test_purge_deletes_in_small_transactions_that_let_checkouts_through(tmp_path: Path) -> None:
+    outbox = SQLiteOutbox(tmp_path / "outbox.sqlite3")
+    try:
+        old = [e.id for e in await outbox.enqueue(items(20), now=100.0)]
+        claimed = await claim_one(outbox, "w", "fake", 20, now=100.0, lease=30.0)
+        await outbox.finish("w", [Finish(d.id, Status.DELIVERED, 100.0) for d in claimed])
+        kept = [e.id for e in await outbox.enqueue(items(3, start=100), now=100.0)]  # pending: never purged
+        outbox.purge_batch = 3
+        done: list[str] = []
+
+        async def purge() -> int:
+            n = await outbox.purge(older_than=200.0)
+            done.append("purge")
+            return n
+
+        async def checkout() -> None:
+            await outbox.enqueue(items(1, start=500), now=150.0)
+            done.append("checkout")
+
+        purged, _ = await asyncio.gather(purge(), checkout())
+        assert purged == 20
+        assert done == ["checkout", "purge"]  # the checkout did not wait for seven batches
+        assert [await outbox.get(i) for i in old] == [None] * 20
+        assert None not in [await outbox.get(i) for i in kept]
+    finally:
+        await outbox.close()
+
+
+async def test_checkouts_written_together_succeed_or_fail_each_on_its_own(outbox: Outbox) -> None:
+    unwritable = NewDelivery("fake", "bad", {"value": object()})  # not JSON: this checkout alone fails
+    batches = [items(2, start=10 * n) for n in range(30)]
+    batches[7] = [*batches[7][:1], unwritable]
+    batches[12] = items(2, start=0)  # the same deliveries as the first checkout: duplicates
+    results = await asyncio.gather(*(outbox.enqueue(b, now=1.0) for b in batches), return_exceptions=True)
+    assert isinstance(results[7], TypeError)
+    written = [r for n, r in enumerate(results) if n != 7]
+    assert all(isinstance(r, list) and len(r) == 2 for r in written)
+    assert sorted(e.duplicate for r in written for e in r) == [False] * 56 + [True] * 2
+    assert await outbox.counts() == {("fake", Status.PENDING): 56}  # the failed checkout left nothing behind

@@ -11,7 +11,7 @@ from attribution.retry import (
     backoff_delay,
     is_ambiguous,
     out_of_time,
-    rate_limit_reset,
+    parse_retry_after,
     retry_delay,
 )
 
@@ -40,11 +40,20 @@ def test_out_of_time_by_attempts_or_age() -> None:
     assert "older than 1000s" in (out_of_time(attempts=1, created_at=0.0, next_at=1001.0, policy=POLICY) or "")
 
 
-def test_rate_limit_reset_reads_x_headers_and_takes_the_later() -> None:
-    headers = {"x-rate-limit-reset": "1060", "x-account-rate-limit-reset": "1090"}
-    assert rate_limit_reset(headers, now=1000.0) == 90.0
-    assert rate_limit_reset({"x-rate-limit-reset": "900"}, now=1000.0) == 0.0
-    assert rate_limit_reset({}, now=1000.0) is None
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    now = 1_746_480_000.0  # 2025-05-05 21:20:00 UTC
+    assert parse_retry_after({"retry-after": " 120 "}, now=now) == 120.0
+    assert parse_retry_after({"retry-after": "Mon, 05 May 2025 21:21:30 GMT"}, now=now) == 90.0
+    assert parse_retry_after({"retry-after": "Mon, 05 May 2025 21:00:00 GMT"}, now=now) == 0.0  # already past
+
+
+def test_retry_after_that_cannot_be_read_is_none() -> None:
+    assert parse_retry_after({}, now=0.0) is None
+    assert parse_retry_after({"retry-after": "soon"}, now=0.0) is None
+    assert parse_retry_after({"retry-after": "\u00b2"}, now=0.0) is None  # a Unicode digit is not a number
+    assert parse_retry_after({"retry-after": "-5"}, now=0.0) is None
+    # X's rate-limit headers belong to X's adapter, not to every vendor.
+    assert parse_retry_after({"x-rate-limit-reset": "1060"}, now=1000.0) is None
 
 
 def test_which_transport_errors_are_ambiguous() -> None:

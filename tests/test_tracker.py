@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from attribution.middleware import AttributionMiddleware
 from attribution.models import Attribution
 from attribution.outbox import SQLiteOutbox, Status
 from attribution.tracker import CheckoutResult, Tracker
+from attribution.worker import Worker
 from tests.delivery_fakes import FAST, FakeBatchVendor, FakeVendor, wait_for_status
 from tests.helpers import NAVIGATION, SECRET
 from tests.vendor_server import FakeVendorServer, event_ids
@@ -303,3 +305,76 @@ async def test_dry_run_records_requests_without_sending(outbox_path: Path, vendo
     assert d is not None
     assert d.answer is not None
     assert f"POST {vendor_server.url}/fake" in d.answer
+
+
+def test_dry_run_is_set_once_and_the_tracker_tells_the_truth(outbox_path: Path) -> None:
+    tracker = make_tracker(outbox_path, dry_run=True)
+    assert (tracker.dry_run, tracker.worker.dry_run) == (True, True)
+    assert "dry_run=True" in repr(tracker)
+    with pytest.raises(AttributeError):
+        tracker.worker.dry_run = False  # type: ignore[misc]
+    sending = make_tracker(outbox_path)
+    rehearsal = sending.worker.with_dry_run()  # `attribution worker --dry-run`: a worker of its own
+    assert (sending.dry_run, rehearsal.dry_run) == (False, True)
+    assert "dry_run=False" in repr(sending)
+    assert (rehearsal.outbox, rehearsal.policy, rehearsal.lease) == (sending.outbox, FAST, 10.0)
+
+
+def test_a_tracker_takes_a_ready_worker_and_refuses_two_setups(outbox_path: Path) -> None:
+    vendors = [FakeVendor()]
+    box = SQLiteOutbox(outbox_path)
+    worker = Worker(box, vendors, policy=FAST, lease=30.0, timeout=2.0, dry_run=True)
+    tracker = Tracker(vendors=vendors, outbox=box, worker=worker)
+    assert (tracker.worker, tracker.outbox, tracker.dry_run) == (worker, box, True)
+    with pytest.raises(ConfigurationError, match="lease"):
+        Tracker(vendors=vendors, outbox=box, worker=worker, lease=60.0)
+    with pytest.raises(ConfigurationError, match="same ones"):
+        Tracker(vendors=[FakeVendor(), FakeBatchVendor()], outbox=box, worker=worker)
+    with pytest.raises(ConfigurationError, match="outbox"):
+        Tracker(vendors=vendors, outbox=SQLiteOutbox(outbox_path), worker=worker)
+    with pytest.raises(ConfigurationError, match="dry_run"):
+        Tracker(vendors=vendors, outbox=box, worker=Worker(box, vendors, lease=30.0, timeout=2.0), dry_run=True)
+
+
+async def test_a_checkout_asks_each_vendor_once_whether_it_applies(outbox_path: Path) -> None:
+    class Counting(FakeVendor):
+        checks = prepares = 0
+
+        def check(self, conversion: Any) -> str | None:
+            self.checks += 1
+            return super().check(conversion)
+
+        def prepare(self, conversion: Any) -> Any:
+            self.prepares += 1
+            return super().prepare(conversion)
+
+    vendor = Counting(needs_email=True)
+    tracker = make_tracker(outbox_path, vendors=[vendor], run_worker=False)
+    skipped = await tracker.checkout(bare_scope(), Order(id="C-1", value="5", currency="EUR"))
+    assert skipped["fake"].status == "skipped"
+    assert (vendor.checks, vendor.prepares) == (1, 0)
+    queued = await tracker.checkout(
+        bare_scope(), Order(id="C-2", value="5", currency="EUR"), customer=Customer(email="g@example.com")
+    )
+    assert queued["fake"].status == "queued"
+    assert (vendor.checks, vendor.prepares) == (2, 1)
+    await tracker.stop()
+
+
+async def test_checkouts_on_a_server_that_never_ran_the_lifespan_say_so_once_with_the_fix(
+    outbox_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    tracker = make_tracker(outbox_path)  # run_worker=True, but ASGITransport runs no lifespan
+    transport = httpx2.ASGITransport(app=make_site(tracker))
+    async with httpx2.AsyncClient(transport=transport, base_url="https://shop.example", headers=NAVIGATION) as http:
+        with caplog.at_level(logging.ERROR, logger="attribution"):
+            for n in range(2):
+                result = (await http.post("/checkout", json={"order": f"N-{n}", "email": "h@example.com"})).json()
+                assert result["fake"][0] == "queued"
+    said = [r.getMessage() for r in caplog.records if "never started" in r.getMessage()]
+    assert len(said) == 1
+    assert "run_worker=False" in said[0]
+    assert "attribution worker" in said[0]
+    assert not tracker.worker.running
+    assert await tracker.outbox.counts() == {("fake", Status.PENDING): 2, ("fakebatch", Status.PENDING): 2}
+    await tracker.stop()

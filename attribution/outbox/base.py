@@ -112,8 +112,8 @@ class Finish:
     """What a worker learned about one claimed delivery, to record in one write with many others.
 
     ``status`` is the new status: ``pending`` (retry at ``next_attempt_at``), ``delivered``, ``dead``,
-    ``dry_run``. ``released`` marks a delivery handed back unsent at shutdown: it does not count as an
-    attempt.
+    ``dry_run``. ``released`` marks a delivery handed back unsent (at shutdown, while its vendor is paused,
+    or after waiting too long for a free request slot): it does not count as an attempt.
     """
 
     id: int
@@ -160,6 +160,17 @@ class Outbox(ABC):
         """Take, per vendor, up to ``limits[vendor]`` due deliveries (pending and due, or sending with an
         expired lease), soonest due first, in one transaction; mark them sending, owned by ``worker_id``
         until ``now + lease``, and count an attempt. Returns the claimed deliveries by vendor."""
+
+    async def next_due(self, vendors: Sequence[str]) -> float | None:
+        """The earliest ``next_attempt_at`` of the pending or sending deliveries of ``vendors`` (for a sending
+        one, when its lease runs out), or None when there is none. The worker sleeps until then instead of
+        polling. The default, None, means "unknown": the worker then looks again after its poll interval."""
+        return None
+
+    async def count_waiting(self, vendors: Sequence[str]) -> int | None:
+        """How many deliveries of ``vendors`` are pending or sending, for the worker's periodic summary. The
+        default, None, means "not counted" (the summary leaves it out)."""
+        return None
 
     @abstractmethod
     async def finish(self, worker_id: str, results: Sequence[Finish]) -> int:

@@ -293,6 +293,22 @@ class PostgresOutbox(Outbox):
 
         return await self._run(work)
 
+    async def next_due(self, vendors: Sequence[str]) -> float | None:
+        async def work(conn: Connection) -> float | None:
+            cur = await conn.execute(Q["next_due"], {"vendors": list(vendors)})
+            row = await cur.fetchone()
+            return None if row is None or row[0] is None else float(row[0])
+
+        return await self._run(work) if vendors else None
+
+    async def count_waiting(self, vendors: Sequence[str]) -> int | None:
+        async def work(conn: Connection) -> int:
+            cur = await conn.execute(Q["count_waiting"], {"vendors": list(vendors)})
+            row = await cur.fetchone()
+            return int(row[0]) if row is not None else 0
+
+        return await self._run(work)
+
     async def watch(self, wake: Callable[[], None]) -> None:
         delay = 0.2
         while True:

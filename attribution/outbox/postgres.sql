@@ -149,6 +149,15 @@ ON CONFLICT (vendor) DO UPDATE SET until = greatest(attribution_vendor_pauses.un
 -- name: paused
 SELECT vendor, until FROM attribution_vendor_pauses WHERE until > %(now)s
 
+-- name: next_due
+-- The soonest due time among the vendors asked, on the partial index of due deliveries: the worker sleeps until then.
+SELECT min(next_attempt_at) FROM attribution_deliveries
+WHERE vendor = ANY(%(vendors)s::text[]) AND status IN ('pending', 'sending')
+
+-- name: count_waiting
+-- For the worker's summary: as costly as the queue is long, not as the kept history.
+SELECT count(*) FROM attribution_deliveries WHERE vendor = ANY(%(vendors)s::text[]) AND status IN ('pending', 'sending')
+
 -- name: get
 SELECT * FROM attribution_deliveries WHERE id = %(id)s
 

@@ -8,8 +8,7 @@ cut may lose the last commits; pick it only where that trade is acceptable.
 Concurrency: all statements of one ``SQLiteOutbox`` run on one dedicated thread with one connection, so
 the event loop never blocks on disk. Several processes may share the file: claims run in
 ``BEGIN IMMEDIATE`` transactions, which SQLite serialises across processes, and a claimed delivery belongs
-to one worker until its lease expires. SQLite locks suit one machine; sites on several machines want the
-PostgreSQL backend.
+to one worker until its lease expires. SQLite locks suit one machine only.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -132,9 +132,12 @@ class _DatabaseThread:
                 future.set_exception(exc)
 
     def submit(self, fn: Callable[[], T], priority: int) -> asyncio.Future[T]:
+        return asyncio.wrap_future(self.submit_raw(fn, priority))
+
+    def submit_raw(self, fn: Callable[[], T], priority: int) -> Future[T]:
         future: Future[T] = Future()
         self._queue.put((priority, next(self._order), fn, future))
-        return asyncio.wrap_future(future)
+        return future
 
     def stop(self) -> None:
         self._queue.put((99, next(self._order), None, None))
@@ -165,6 +168,11 @@ class SQLiteOutbox(Outbox):
         self._mode = ""
         self._last_checkpoint = 0.0
         self._lock = threading.Lock()
+        self.purge_batch = 500
+        """Rows deleted per transaction by ``purge``."""
+        self._arrivals: list[_Arrival] = []
+        self._group_scheduled = False
+        """Checkouts waiting for the next group commit, and whether one is queued on the database thread."""
 
     def __repr__(self) -> str:
         return f"SQLiteOutbox({str(self.path)!r})"
@@ -231,18 +239,39 @@ class SQLiteOutbox(Outbox):
         return await self._run(lambda conn: self._migrate(conn, apply=True), check=False)
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T], *, priority: int = _READ, check: bool = True) -> T:
-        with self._lock:
-            if self._thread is None:
-                self._thread = _DatabaseThread()
-            thread = self._thread
+        thread = self._thread_now()
 
         def call() -> T:
             try:
                 return fn(self._connect(check=check))
-            except sqlite3.Error as exc:
-                raise OutboxError(f"outbox {self.path} failed: {exc}") from exc
+            except (sqlite3.Error, OSError) as exc:
+                raise self._failure(exc) from exc
 
         return await thread.submit(call, priority)
+
+    def _thread_now(self) -> _DatabaseThread:
+        with self._lock:
+            if self._thread is None:
+                self._thread = _DatabaseThread()
+            return self._thread
+
+    def _failure(self, exc: sqlite3.Error | OSError) -> OutboxError:
+        if isinstance(exc, OSError):
+            return OutboxError(self._os_failure(exc))
+        return OutboxError(f"outbox {self.path} failed: {exc}")
+
+    def _os_failure(self, exc: OSError) -> str:
+        """What the operating system refused, said with the path and the fix."""
+        where = "choose another path (Tracker(outbox=...), or --outbox / ATTRIBUTION_OUTBOX for the CLI)"
+        if isinstance(exc, PermissionError):
+            return (
+                f"outbox {self.path} cannot be created or written: this process may not write to "
+                f"{exc.filename or self.path.parent} ({exc.strerror}); give the site's user write access there, "
+                f"or {where}"
+            )
+        if isinstance(exc, FileExistsError | NotADirectoryError):
+            return f"outbox {self.path} cannot be created: a part of its folder path is a file, not a folder; {where}"
+        return f"outbox {self.path} cannot be opened: {exc.strerror or type(exc).__name__}; {where}"
 
     def _write(self, conn: sqlite3.Connection, fn: Callable[[], T], *, durable: bool = True) -> T:
         # Only checkouts need a commit on disk before they return. A claim or a result lost to a power cut
@@ -281,40 +310,43 @@ class SQLiteOutbox(Outbox):
     # -- the contract ----------------------------------------------------------------------------------
 
     async def enqueue(self, items: Sequence[NewDelivery], *, now: float) -> list[Enqueued]:
-        def work(conn: sqlite3.Connection) -> list[Enqueued]:
-            def tx() -> list[Enqueued]:
-                out = []
-                for item in items:
-                    row = conn.execute(
-                        "INSERT INTO deliveries (vendor, dedup_key, batch_key, payload, status,"
-                        " created_at, updated_at, next_attempt_at, order_id, event)"
-                        " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)"
-                        " ON CONFLICT (vendor, dedup_key) DO NOTHING RETURNING id",
-                        (
-                            item.vendor,
-                            item.dedup_key,
-                            item.batch_key,
-                            json.dumps(item.payload, separators=(",", ":"), ensure_ascii=False),
-                            now,
-                            now,
-                            now,
-                            item.order_id,
-                            item.event,
-                        ),
-                    ).fetchone()
-                    if row is not None:
-                        out.append(Enqueued(row[0], item.vendor, item.dedup_key, duplicate=False))
-                        continue
-                    existing = conn.execute(
-                        "SELECT id FROM deliveries WHERE vendor = ? AND dedup_key = ?",
-                        (item.vendor, item.dedup_key),
-                    ).fetchone()
-                    out.append(Enqueued(existing[0], item.vendor, item.dedup_key, duplicate=True))
-                return out
+        # Group commit: checkouts that arrive while the database thread is busy are written together, in one
+        # transaction and one fsync, each in a savepoint of its own; every caller returns after that commit.
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Enqueued]] = loop.create_future()
+        with self._lock:
+            self._arrivals.append(_Arrival(items, now, future, loop))
+            schedule, self._group_scheduled = not self._group_scheduled, True
+        if schedule:
+            self._thread_now().submit_raw(self._write_group, _CHECKOUT)
+        return await future
 
-            return self._write(conn, tx)
+    def _write_group(self) -> None:
+        """On the database thread: write every checkout waiting now, in one durable transaction."""
+        with self._lock:
+            group, self._arrivals = self._arrivals, []
+            self._group_scheduled = False
+        outcomes: list[list[Enqueued] | BaseException] = []
+        try:
+            conn = self._connect()
 
-        return await self._run(work, priority=_CHECKOUT)
+            def tx() -> None:
+                for arrival in group:
+                    conn.execute("SAVEPOINT checkout")
+                    try:
+                        outcomes.append(_insert(conn, arrival.items, arrival.now))
+                    except Exception as exc:  # this checkout only; the others still commit
+                        conn.execute("ROLLBACK TO checkout")
+                        outcomes.append(self._failure(exc) if isinstance(exc, sqlite3.Error) else exc)
+                    conn.execute("RELEASE checkout")
+
+            self._write(conn, tx)
+        except (sqlite3.Error, OSError) as exc:
+            outcomes = [self._failure(exc)] * len(group)
+        except BaseException as exc:
+            outcomes = [exc] * len(group)
+        for arrival, outcome in zip(group, outcomes, strict=True):
+            arrival.loop.call_soon_threadsafe(_settle, arrival.future, outcome)
 
     async def claim(
         self, worker_id: str, *, limits: Mapping[str, int], now: float, lease: float
@@ -359,6 +391,37 @@ class SQLiteOutbox(Outbox):
                 return claimed
 
             return self._write(conn, tx, durable=False)
+
+        return await self._run(work, priority=_WORKER)
+
+    async def next_due(self, vendors: Sequence[str]) -> float | None:
+        names = list(vendors)
+
+        def work(conn: sqlite3.Connection) -> float | None:
+            # One index seek per vendor on deliveries_due (vendor, next_attempt_at).
+            found = [
+                conn.execute(
+                    "SELECT MIN(next_attempt_at) FROM deliveries WHERE vendor = ? AND status IN ('pending', 'sending')",
+                    (name,),
+                ).fetchone()[0]
+                for name in names
+            ]
+            due = [f for f in found if f is not None]
+            return min(due) if due else None
+
+        return await self._run(work, priority=_WORKER) if names else None
+
+    async def count_waiting(self, vendors: Sequence[str]) -> int | None:
+        names = list(vendors)
+
+        def work(conn: sqlite3.Connection) -> int:
+            # On the partial index deliveries_due: proportional to the backlog, not to the kept history.
+            return sum(
+                conn.execute(
+                    "SELECT COUNT(*) FROM deliveries WHERE vendor = ? AND status IN ('pending', 'sending')", (name,)
+                ).fetchone()[0]
+                for name in names
+            )
 
         return await self._run(work, priority=_WORKER)
 
@@ -512,19 +575,29 @@ class SQLiteOutbox(Outbox):
         if not wanted:
             return 0
         marks = ", ".join("?" for _ in wanted)
+        batch = self.purge_batch
 
         def work(conn: sqlite3.Connection) -> int:
             return self._write(
                 conn,
                 lambda: (
                     conn.execute(
-                        f"DELETE FROM deliveries WHERE status IN ({marks}) AND updated_at < ?",  # noqa: S608
-                        (*wanted, older_than),
+                        "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries"  # noqa: S608
+                        f" WHERE status IN ({marks}) AND updated_at < ? LIMIT ?)",
+                        (*wanted, older_than, batch),
                     ).rowcount
                 ),
+                durable=False,
             )
 
-        return await self._run(work)
+        # Small transactions, each queued behind any checkout that arrived meanwhile: deleting a month of
+        # history at once held the write lock for tens of milliseconds at a million rows.
+        purged = 0
+        while True:
+            deleted = await self._run(work, priority=_WORKER)
+            purged += deleted
+            if deleted < batch:
+                return purged
 
 
 def _row_claimed(row: sqlite3.Row, worker_id: str, now: float, lease: float) -> Delivery:
@@ -546,3 +619,52 @@ def _row_claimed(row: sqlite3.Row, worker_id: str, now: float, lease: float) -> 
         order_id=d.order_id,
         event=d.event,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Arrival:
+    """One checkout's deliveries waiting for the next group commit."""
+
+    items: Sequence[NewDelivery]
+    now: float
+    future: asyncio.Future[list[Enqueued]]
+    loop: asyncio.AbstractEventLoop
+
+
+def _settle(future: asyncio.Future[list[Enqueued]], outcome: list[Enqueued] | BaseException) -> None:
+    if future.done():  # the checkout was cancelled; what it wrote stays (enqueue is idempotent)
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
+def _insert(conn: sqlite3.Connection, items: Sequence[NewDelivery], now: float) -> list[Enqueued]:
+    out = []
+    for item in items:
+        row = conn.execute(
+            "INSERT INTO deliveries (vendor, dedup_key, batch_key, payload, status,"
+            " created_at, updated_at, next_attempt_at, order_id, event)"
+            " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)"
+            " ON CONFLICT (vendor, dedup_key) DO NOTHING RETURNING id",
+            (
+                item.vendor,
+                item.dedup_key,
+                item.batch_key,
+                json.dumps(item.payload, separators=(",", ":"), ensure_ascii=False),
+                now,
+                now,
+                now,
+                item.order_id,
+                item.event,
+            ),
+        ).fetchone()
+        if row is not None:
+            out.append(Enqueued(row[0], item.vendor, item.dedup_key, duplicate=False))
+            continue
+        existing = conn.execute(
+            "SELECT id FROM deliveries WHERE vendor = ? AND dedup_key = ?", (item.vendor, item.dedup_key)
+        ).fetchone()
+        out.append(Enqueued(existing[0], item.vendor, item.dedup_key, duplicate=True))
+    return out

@@ -13,7 +13,6 @@ deliveries already queued, and OAuth nonces and timestamps are fresh on every at
 
 from __future__ import annotations
 
-import email.utils
 import json
 import re
 import time
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httpx2
 
 from ..redact import personal_values, redact, redact_headers, redact_url
+from ..retry import parse_retry_after
 
 if TYPE_CHECKING:
     from ..conversion import Conversion
@@ -141,7 +141,8 @@ class Vendor(ABC):
 
     @abstractmethod
     def prepare(self, conversion: Conversion) -> list[Prepared]:
-        """The deliveries for a conversion that ``check`` accepted."""
+        """The deliveries for a conversion that ``check`` accepted. Only called after ``check`` returned None
+        (the tracker and ``attribution check`` ask first), so it does not ask again."""
 
     @abstractmethod
     def build_request(self, payloads: Sequence[JSON]) -> httpx2.Request:
@@ -171,8 +172,9 @@ class Vendor(ABC):
         return body_excerpt(response)
 
     def retry_after(self, response: httpx2.Response) -> float | None:
-        """Seconds the vendor asked us to wait (Retry-After, as seconds or an HTTP date)."""
-        return parse_retry_after(response.headers)
+        """Seconds the vendor asked us to wait: ``Retry-After``, as seconds or an HTTP date. Override to read
+        a vendor's own headers as well (X's rate-limit resets)."""
+        return parse_retry_after(response.headers, now=time.time())
 
     def secret_values(self) -> list[str]:
         """This vendor's credentials: every ``Secret`` among its attributes (alone or in a tuple or list)."""
@@ -197,24 +199,6 @@ class Vendor(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
-
-
-def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Retry-After as seconds from now: delta-seconds or an HTTP date. None when absent or unreadable."""
-    raw = headers.get("retry-after")
-    if raw is None:
-        return None
-    raw = raw.strip()
-    if raw.isdigit():
-        return float(raw)
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    current = now if now is not None else time.time()
-    return max(0.0, when.timestamp() - current)
 
 
 def _request_values(response: httpx2.Response | None) -> list[str]:
@@ -253,7 +237,7 @@ def iso_millis(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-# -- helpers shared by the adapters (added with the five vendors; nothing above changed) ---------------
+# -- helpers shared by the adapters -------------------------------------------------------------------
 
 
 def as_secret(value: str | Secret) -> Secret:

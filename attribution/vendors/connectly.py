@@ -105,7 +105,7 @@ class Connectly(Vendor):
     def prepare(self, conversion: Conversion) -> list[Prepared]:
         landing = ctwa_landing(conversion.attribution)
         label = event_label(conversion, self.events)
-        if landing is None or label is None or self.check(conversion) is not None:
+        if landing is None or label is None:
             return []
         items = conversion.items
         order = conversion.order

@@ -94,7 +94,7 @@ class ConvertLoop(Vendor):
     def prepare(self, conversion: Conversion) -> list[Prepared]:
         label = event_label(conversion, self.events)
         identity = _identity(conversion)
-        if label is None or not identity or self.check(conversion) is not None:
+        if label is None or not identity:
             return []
         customer = conversion.customer
         person = {

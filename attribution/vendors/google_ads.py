@@ -36,7 +36,6 @@ from .base import (
     as_secret,
     event_label,
     json_number,
-    parse_retry_after,
     response_json,
     without_empty,
 )
@@ -156,7 +155,7 @@ class GoogleAds(Vendor):
 
     def prepare(self, conversion: Conversion) -> list[Prepared]:
         action = event_label(conversion, self.conversion_actions)
-        if action is None or self.check(conversion) is not None:
+        if action is None:
             return []
         click = choose_click_id(conversion.attribution.click_ids)
         # A braid beside user identifiers is refused (VALUE_MUST_BE_UNSET); a gclid beside them wins.
@@ -265,7 +264,7 @@ class GoogleAds(Vendor):
 
     def retry_after(self, response: httpx2.Response) -> float | None:
         """``Retry-After``, else the ``retryDelay`` of a ``RetryInfo`` or of Google's quota error details."""
-        asked = parse_retry_after(response.headers)
+        asked = super().retry_after(response)
         if asked is not None:
             return asked
         status = _error_status(response)

@@ -166,7 +166,7 @@ class MetaConversions(Vendor):
 
     def prepare(self, conversion: Conversion) -> list[Prepared]:
         label = event_label(conversion, self.events)
-        if label is None or self.check(conversion) is not None:
+        if label is None:
             return []
         event: JSON = {
             "event_name": label,

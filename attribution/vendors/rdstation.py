@@ -117,8 +117,6 @@ class RDStation(Vendor):
         return None
 
     def prepare(self, conversion: Conversion) -> list[Prepared]:
-        if self.check(conversion) is not None:
-            return []
         customer, attribution = conversion.customer, conversion.attribution
         source = attribution.source  # UTMs and channel of one touch, never mixed
         utm = source.utm if source is not None else {}

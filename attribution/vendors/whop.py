@@ -110,7 +110,7 @@ class Whop(Vendor):
 
     def prepare(self, conversion: Conversion) -> list[Prepared]:
         label = event_label(conversion, self.events)
-        if label is None or self.check(conversion) is not None:
+        if label is None:
             return []
         body: JSON = {self.company_field: self.company_id}
         if label in WHOP_EVENTS and label != "custom":

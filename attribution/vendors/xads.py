@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httpx2
 from authlib.oauth1 import ClientAuth
 
+from ..retry import parse_retry_after
 from .base import (
     JSON,
     Prepared,
@@ -28,7 +29,6 @@ from .base import (
     event_label,
     iso_millis,
     json_number,
-    parse_retry_after,
     response_json,
     without_empty,
 )
@@ -111,7 +111,7 @@ class XAds(Vendor):
     def prepare(self, conversion: Conversion) -> list[Prepared]:
         tag = event_label(conversion, self.events)
         identifiers = _identifiers(conversion)
-        if tag is None or not identifiers or self.check(conversion) is not None:
+        if tag is None or not identifiers:
             return []
         items = conversion.items
         number_items = sum(item.quantity for item in items)

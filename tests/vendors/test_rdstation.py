@@ -105,7 +105,6 @@ def test_full_payload_from_captured_attribution() -> None:
 def test_without_email_rd_does_not_apply() -> None:
     conversion = purchase(attribution(), Customer(phone="+14155550100"))
     assert rd().check(conversion) == "RD Station needs the customer's email (in clear text)"
-    assert rd().prepare(conversion) == []
     hashed = purchase(attribution(), Customer(email="b" * 64))
     assert rd().check(hashed) == "RD Station needs the customer's email (in clear text)"
 

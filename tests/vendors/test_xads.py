@@ -251,7 +251,6 @@ def test_only_attributed_sends_only_x_clicks() -> None:
         attribution(touch(timedelta(hours=1), Channel.PAID_SEARCH, gclid="Cj0K")), Customer(email="a@b.co")
     )
     assert vendor.check(with_email) == "the visitor did not come from an X ad (no twclid within its window)"
-    assert vendor.prepare(with_email) == []
     from_x = purchase(attribution(touch(timedelta(hours=1), twclid=TWCLID)))
     assert vendor.check(from_x) is None
 

@@ -1,0 +1,42 @@
+"""What to record after one attempt: a pure function of the outcome, the delivery, the policy and the time.
+
+No I/O, no clock, no event loop: the worker passes the time and the jitter source in, so a test states a
+case and reads the answer.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .outbox.base import Delivery, Finish, Status
+from .retry import Random, RetryPolicy, out_of_time, retry_delay
+from .sending import Attempted, DryRun
+from .vendors.base import Delivered, Failed
+
+
+class Decision(NamedTuple):
+    """What to write for a delivery, and until when the vendor should get no request at all (or None)."""
+
+    finish: Finish
+    pause_until: float | None = None
+
+
+def decide(outcome: Attempted, delivery: Delivery, policy: RetryPolicy, now: float, *, rand: Random) -> Decision:
+    """The outbox write for ``delivery`` after an attempt that ended in ``outcome`` at ``now``.
+
+    Delivered, dead and dry-run are final. A retry waits what the vendor asked for (capped by the policy) or
+    the backoff, unless the delivery is out of attempts or too old, which makes it dead. A vendor that asked
+    for a wait asked it of every request, so the decision also pauses the vendor until then.
+    """
+    if isinstance(outcome, DryRun):
+        return Decision(Finish(delivery.id, Status.DRY_RUN, now, answer=outcome.request))
+    if isinstance(outcome, Delivered):
+        return Decision(Finish(delivery.id, Status.DELIVERED, now, answer=outcome.answer))
+    if isinstance(outcome, Failed):
+        return Decision(Finish(delivery.id, Status.DEAD, now, error=outcome.reason))
+    pause = now + min(outcome.after, policy.max_retry_after) if outcome.after is not None else None
+    next_at = now + retry_delay(delivery.attempts, policy, after=outcome.after, rand=rand)
+    gone = out_of_time(attempts=delivery.attempts, created_at=delivery.created_at, next_at=next_at, policy=policy)
+    if gone:
+        return Decision(Finish(delivery.id, Status.DEAD, now, error=f"{outcome.reason}; {gone}"), pause)
+    return Decision(Finish(delivery.id, Status.PENDING, now, next_attempt_at=next_at, error=outcome.reason), pause)

@@ -1,0 +1,135 @@
+"""One attempt at a vendor: per-row answers, a batch split to isolate a bad payload, a token refreshed at send
+time, and a dry run that sends nothing. Vendors are faked with httpx2.MockTransport."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import httpx2
+
+from attribution.outbox import Outbox, Status
+from attribution.sending import DryRun, Sender
+from attribution.vendors.base import JSON, Delivered, Failed, Outcome, Prepared, Split, Vendor
+from attribution.worker import Worker
+from tests.delivery_fakes import FAST, items
+
+
+class RowsVendor(Vendor):
+    """A toy batched vendor: answers per row, refuses a whole batch holding a ``poison`` payload, and needs
+    a short-lived token fetched at send time."""
+
+    name: ClassVar[str] = "rows"
+    max_batch: ClassVar[int] = 8
+
+    def __init__(self) -> None:
+        self.base_url = "http://rows.test"
+        self.tokens = 0
+
+    def check(self, conversion: Any) -> str | None:
+        return None
+
+    def prepare(self, conversion: Any) -> list[Prepared]:
+        return []
+
+    async def authorize(self, client: httpx2.AsyncClient) -> None:
+        self.tokens += 1
+
+    def build_request(self, payloads: Sequence[JSON]) -> httpx2.Request:
+        return httpx2.Request(
+            "POST",
+            f"{self.base_url}/events",
+            json={"events": list(payloads)},
+            headers={"Authorization": f"Bearer token-{self.tokens}"},
+        )
+
+    def read_batch(self, response: httpx2.Response, payloads: Sequence[JSON]) -> Sequence[Outcome] | Split:
+        if response.status_code == 400:
+            reason = response.json()["error"]
+            return Split(reason) if len(payloads) > 1 else [Failed(f"HTTP 400: {reason}")]
+        rows = response.json()["results"]
+        return [Delivered(json.dumps(r)) if r["ok"] else Failed(r["error"]) for r in rows]
+
+
+def rows_vendor_answer(request: httpx2.Request) -> httpx2.Response:
+    events = json.loads(request.content)["events"]
+    if any(e.get("poison") for e in events):
+        return httpx2.Response(400, json={"error": "the batch holds an invalid event"})
+    rows = [{"ok": False, "error": "unknown pixel"} if e.get("reject") else {"ok": True} for e in events]
+    return httpx2.Response(200, json={"results": rows})
+
+
+def recording(seen: list[httpx2.Request]) -> httpx2.MockTransport:
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        return rows_vendor_answer(request)
+
+    return httpx2.MockTransport(handler)
+
+
+async def test_each_payload_gets_its_own_outcome_from_one_request() -> None:
+    seen: list[httpx2.Request] = []
+    async with httpx2.AsyncClient(transport=recording(seen)) as client:
+        send = Sender(client)
+        outcomes = await send(RowsVendor(), [{"id": 1}, {"id": 2, "reject": True}, {"id": 3}])
+    assert outcomes == [Delivered('{"ok": true}'), Failed("unknown pixel"), Delivered('{"ok": true}')]
+    assert len(seen) == 1
+    assert send.sent == 1
+
+
+async def test_a_refused_batch_is_halved_until_the_bad_payload_stands_alone() -> None:
+    seen: list[httpx2.Request] = []
+    vendor = RowsVendor()
+    payloads = [{"id": i, "poison": i == 5} for i in range(8)]
+    async with httpx2.AsyncClient(transport=recording(seen)) as client:
+        outcomes = await Sender(client)(vendor, payloads)
+    assert outcomes[5] == Failed("HTTP 400: the batch holds an invalid event")
+    assert [type(o) for i, o in enumerate(outcomes) if i != 5] == [Delivered] * 7
+    sizes = [len(json.loads(r.content)["events"]) for r in seen]
+    # 0-7 refused; 0-3 fine; 4-7 refused; 4-5 refused; 4 fine; 5 alone fails; 6-7 fine
+    assert sizes == [8, 4, 4, 2, 1, 1, 2]
+    # The token is fetched before every request, not once per batch.
+    assert [r.headers["authorization"] for r in seen] == [f"Bearer token-{n}" for n in range(1, 8)]
+
+
+async def test_a_dry_run_describes_the_request_and_makes_no_call() -> None:
+    seen: list[httpx2.Request] = []
+    vendor = RowsVendor()
+    async with httpx2.AsyncClient(transport=recording(seen)) as client:
+        outcomes = await Sender(client, dry_run=True)(vendor, [{"id": 1}, {"id": 2}])
+    assert seen == []
+    assert vendor.tokens == 0  # no network at all, not even for a token
+    [first, second] = outcomes
+    assert isinstance(first, DryRun)
+    assert first == second
+    assert first.request.startswith("POST http://rows.test/events\n")
+    assert "authorization: ***" in first.request
+
+
+async def test_an_adapter_that_miscounts_its_answers_fails_the_batch_loudly() -> None:
+    class Miscounting(RowsVendor):
+        def read_batch(self, response: httpx2.Response, payloads: Sequence[JSON]) -> Sequence[Outcome] | Split:
+            return [Delivered()]
+
+    async with httpx2.AsyncClient(transport=recording([])) as client:
+        outcomes = await Sender(client)(Miscounting(), [{"id": 1}, {"id": 2}])
+    assert outcomes == [Failed("the rows adapter read 1 outcomes for 2 payloads")] * 2
+
+
+async def test_the_worker_records_a_batchs_outcomes_per_delivery(outbox: Outbox) -> None:
+    new = items(6, "rows", batch_key="pixel")
+    new[2] = type(new[2])("rows", "o2", {"event_id": "o2", "reject": True}, batch_key="pixel")
+    new[4] = type(new[4])("rows", "o4", {"event_id": "o4", "poison": True}, batch_key="pixel")
+    ids = [e.id for e in await outbox.enqueue(new, now=time.time())]
+    seen: list[httpx2.Request] = []
+    worker = Worker(outbox, [RowsVendor()], transport=recording(seen), policy=FAST, lease=5.0, timeout=1.0)
+    await worker.run_until_idle()
+    assert await outbox.counts() == {("rows", Status.DELIVERED): 4, ("rows", Status.DEAD): 2}
+    rejected, poisoned = await outbox.get(ids[2]), await outbox.get(ids[4])
+    assert rejected is not None
+    assert poisoned is not None
+    assert rejected.last_error == "unknown pixel"
+    assert poisoned.last_error == "HTTP 400: the batch holds an invalid event"
+    assert all(d.attempts == 1 for d in [rejected, poisoned])
