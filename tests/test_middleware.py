@@ -72,6 +72,19 @@ def test_vary_cookie_only_when_the_attribution_was_read_or_written() -> None:
     assert "vary" not in c.get("/plain").headers
 
 
+@pytest.mark.parametrize("app_vary", [None, "Accept-Encoding", "Accept-Encoding, Origin"])
+def test_vary_cookie_joins_the_apps_own_vary_in_one_header(app_vary: str | None) -> None:
+    async def page(request: Request) -> PlainTextResponse:
+        get_attribution(request)
+        return PlainTextResponse("ok", headers={"vary": app_vary} if app_vary else None)
+
+    app = AttributionMiddleware(Starlette(routes=[Route("/", page)]), secret_key=SECRET)
+    c = TestClient(app, base_url="https://shop.example.com", headers=NAVIGATION)
+    for path in ("/?utm_source=google", "/"):  # written, then read
+        varies = [v for k, v in c.get(path).headers.multi_items() if k.lower() == "vary"]
+        assert varies == [f"{app_vary}, Cookie" if app_vary else "Cookie"]
+
+
 def test_a_request_that_neither_captures_nor_reads_never_decodes_the_cookie(monkeypatch: pytest.MonkeyPatch) -> None:
     c = client()
     c.get(LANDING)
