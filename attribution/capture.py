@@ -76,7 +76,9 @@ def tracked_params(query: str, tracked: frozenset[str]) -> dict[str, str]:
         if "%" in key or "+" in key:
             key = unquote_plus(key, errors="replace")
         if key in tracked and key not in found:
-            value = clean_value(key, unquote_plus(raw, errors="replace"))
+            if "%" in raw or "+" in raw:  # most values are plain: unquoting them would change nothing
+                raw = unquote_plus(raw, errors="replace")
+            value = clean_value(key, raw)
             if value is not None:
                 found[key] = value
     return found

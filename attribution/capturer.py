@@ -102,4 +102,15 @@ class Capturer:
             value = self.codec.encode_wire(state.payload() or wire.empty())
             headers.append("set-cookie", self.codec.set_cookie(value, secure=secure))
         if state.read or state.changed or state.cleared:
+            add_vary_cookie(headers)
+
+
+def add_vary_cookie(headers: MutableHeaders) -> None:
+    """``headers.add_vary_header("Cookie")``, at half its cost when the response has no Vary yet (nearly
+    always): Starlette's reads every header twice, to join and then to replace what it found."""
+    raw = headers.raw
+    for name, _ in raw:
+        if name == b"vary":
             headers.add_vary_header("Cookie")
+            return
+    raw.append((b"vary", b"Cookie"))

@@ -13,10 +13,13 @@ import hmac
 import json
 import logging
 import zlib
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable
+from itertools import islice
+from time import time as _now
 from typing import Any, Final
 
 from itsdangerous import BadSignature, TimestampSigner
+from itsdangerous.encoding import int_to_bytes
 from itsdangerous.signer import HMACAlgorithm
 
 from . import wire
@@ -63,6 +66,23 @@ class _Signer(TimestampSigner):
     def __init__(self, keys: list[str]) -> None:
         super().__init__(keys, salt=_SALT, algorithm=_PreKeyedHMAC())
         self._derived: dict[bytes, bytes] = {}
+        self._sep = self.sep.encode() if isinstance(self.sep, str) else self.sep
+        self._stamp: tuple[int, bytes] = (-1, b"")  # the last second signed at, and its encoding
+        self._signing = hmac.new(self.derive_key(), digestmod=hashlib.sha1)  # the newest key's, keyed once
+
+    def sign(self, value: str | bytes) -> bytes:
+        """``TimestampSigner.sign``, byte for byte, without its layers of helpers: the time's encoding is
+        kept for the second it stands for, the key derived once and its HMAC keyed once."""
+        value = value.encode() if isinstance(value, str) else value
+        now = self.get_timestamp()
+        at, stamp = self._stamp
+        if at != now:
+            stamp = base64.urlsafe_b64encode(int_to_bytes(now)).rstrip(b"=")
+            self._stamp = (now, stamp)
+        signed = value + self._sep + stamp
+        mac = self._signing.copy()
+        mac.update(signed)
+        return signed + self._sep + base64.urlsafe_b64encode(mac.digest()).rstrip(b"=")
 
     def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
         key = self.secret_key if secret_key is None else secret_key
@@ -74,10 +94,27 @@ class _Signer(TimestampSigner):
 
 
 _ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # json.dumps makes one per call
+# JSONEncoder.encode builds its C encoder anew on every call (a third of the encoding); the payloads capture
+# writes are built here, plain and acyclic, so theirs is made once, without the circular-reference check.
+_c_make_encoder: Callable[..., Callable[[Any, int], Iterable[str]]] | None = getattr(
+    json.encoder, "c_make_encoder", None
+)
+_WIRE_ENCODER: Final = (
+    _c_make_encoder(None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+    if _c_make_encoder is not None
+    else None
+)
 
 
 def _json(data: Any) -> bytes:
     return _ENCODER.encode(data).encode()
+
+
+def _wire_json(data: wire.Wire) -> bytes:
+    """``_json`` for a payload built by ``wire``: the same text, from the encoder made once."""
+    if _WIRE_ENCODER is None:  # pragma: no cover - CPython always has the C encoder
+        return _json(data)
+    return "".join(_WIRE_ENCODER(data, 0)).encode()
 
 
 def _dump(data: Any) -> bytes:
@@ -141,7 +178,7 @@ class CookieCodec:
             log.debug("attribution cookie ignored: %d bytes is over the size limit", len(raw))
             return None
         hit = self._verified.get(raw)
-        if hit is not None and datetime.now(UTC).timestamp() - hit[0] <= self._max_age:
+        if hit is not None and _now() - hit[0] <= self._max_age:
             return hit[1]
         try:
             payload, signed_at = self._signer.unsign(raw, max_age=self._max_age, return_timestamp=True)
@@ -159,6 +196,14 @@ class CookieCodec:
         # what the entry keeps alive: the value, and the parsed payload at about twice its JSON's size
         self._verified.put(raw, (signed_at.timestamp(), parsed), len(raw) + 2 * len(text))
         return parsed
+
+    def valid_until(self, raw: str | None) -> float | None:
+        """When a cookie value ``read`` verified and still holds stops being valid (its signing time plus
+        ``max_age``, in epoch seconds); None when it is not a valid value held in the cache."""
+        hit = self._verified.get(raw) if raw else None
+        if hit is None or hit[1] is None:
+            return None
+        return hit[0] + self._max_age
 
     def decode(self, raw: str | None) -> Attribution:
         """The attribution in a cookie value; empty for a missing, tampered, expired, malformed,
@@ -179,8 +224,13 @@ class CookieCodec:
         """The signed cookie value, shrunk until it fits the size budget and decodes within
         ``MAX_DECODED_BYTES`` (oldest middle touches go first), so every cookie written reads back."""
         budget = MAX_NAME_VALUE_BYTES - len(self.settings.cookie_name) - 1
-        for candidate in wire.shrinking(data):
-            raw = _json(wire.compact(candidate, self.settings.click_id_windows))
+        raw = _wire_json(wire.compact(data, self.settings.click_id_windows))
+        if len(raw) <= MAX_DECODED_BYTES:  # nearly always: the payload as it is, without the shrinking loop
+            value = self._signer.sign(_pack(raw)).decode("ascii")
+            if len(value) <= budget:
+                return value
+        for candidate in islice(wire.shrinking(data), 1, None):  # the payload itself was tried above
+            raw = _wire_json(wire.compact(candidate, self.settings.click_id_windows))
             if len(raw) > MAX_DECODED_BYTES:
                 continue
             value = self._signer.sign(_pack(raw)).decode("ascii")

@@ -7,12 +7,16 @@ from collections.abc import Iterable
 from markupsafe import Markup, escape
 
 from .models import Attribution
+from .state import LazyAttribution
 
 
-def hidden_fields(attr: Attribution, *, names: Iterable[str] | None = None, prefix: str = "") -> Markup:
+def hidden_fields(
+    attr: Attribution | LazyAttribution, *, names: Iterable[str] | None = None, prefix: str = ""
+) -> Markup:
     """``<input type="hidden">`` for each public value (UTMs, click ids, channels), every part escaped.
 
-    ``names`` limits the fields (in that order); ``prefix`` namespaces them (``prefix="attr_"``).
+    ``names`` limits the fields (in that order); ``prefix`` namespaces them (``prefix="attr_"``). Given the
+    request's ``scope["attribution"]`` itself, it reads the cookie's payload without building the models.
     """
     public = attr.public()
     keys = list(public) if names is None else [n for n in names if n in public]

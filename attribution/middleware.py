@@ -5,7 +5,8 @@ Per HTTP request it does the least it can:
 * no tracked parameter, no external referrer on a page load, no browser-id cookie: it only puts a lazy
   ``scope["attribution"]`` in place, and decodes the cookie if and when the app reads it;
 * browser-id cookies only (a returning visitor with ``_ga``/``_fbp``): it cuts their values out of the
-  header and compares them with the ids the verified cookie holds; equal, it stops there;
+  header and compares them with the ids the verified cookie holds; equal, it stops there, and remembers
+  the header, so the visitor's next pages cost one dict lookup until the cookie expires;
 * otherwise it verifies the cookie (once per process for a given value), applies the capture rules to its
   compact form, and writes the cookie back only when the attribution changed.
 
@@ -17,7 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
+from time import time as _now
+from typing import Final, Protocol
 
 from starlette.datastructures import MutableHeaders
 from starlette.requests import cookie_parser
@@ -27,6 +29,7 @@ from .capturer import Capturer
 from .collect import CollectEndpoints
 from .debug import from_environment as _debug_from_environment
 from .lifespan import run_lifespan
+from .lru import ByteLRU
 from .meta_cookies import MetaCookies
 from .params import IDENTIFIER_COOKIES
 from .requestinfo import RequestInfo
@@ -35,6 +38,11 @@ from .state import SCOPE_KEY, AttributionState, LazyAttribution, get_attribution
 from .types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["AttributionMiddleware", "ManagedWorker", "get_attribution"]
+
+#: What the Cookie headers known to change nothing may hold, and the longest header remembered.
+SETTLED_BYTES: Final = 1024 * 1024
+_SETTLED_ENTRY_BYTES: Final = 8 * 1024
+_ENTRY_OVERHEAD: Final = 120  # the string's header, the float and the cache's own entry
 
 
 class ManagedWorker(Protocol):
@@ -118,7 +126,9 @@ class AttributionMiddleware:
         self.tracker = tracker
         self._cookie_marker = self.settings.cookie_name + "="
         self._id_markers = tuple(f"{name}=" for name in IDENTIFIER_COOKIES)
-        self._id_cookies = tuple((f"{cookie}=", name) for cookie, name in IDENTIFIER_COOKIES.items())
+        self._id_names = dict(IDENTIFIER_COOKIES)  # a plain dict: a mapping proxy's get is slower
+        # Cookie header → until when its verified cookie holds every browser id it carries (``_settled``)
+        self._settled: ByteLRU[str, float] = ByteLRU(SETTLED_BYTES, _SETTLED_ENTRY_BYTES)
         # read on every request: plain attributes, not lookups through settings
         self._prefix = self.settings.endpoint_prefix
         self._excluded = self.settings.excluded_paths
@@ -165,7 +175,7 @@ class AttributionMiddleware:
             host = info.hostname
         query = scope["query_string"]
         if (query or referer or has_ids or meta) and not path.startswith(self._excluded):
-            if not (query or referer or meta) and self._ids_known(cookie, state):
+            if not (query or referer or meta) and self._settled_header(cookie, state):
                 outcome = debug.UNCHANGED  # a returning visitor whose ids the cookie holds: nothing can change
             else:
                 info = info or RequestInfo.from_scope(scope)
@@ -211,29 +221,46 @@ class AttributionMiddleware:
                 return True
         return False
 
+    def _settled_header(self, cookie: str, state: AttributionState) -> bool:
+        """``_ids_known``, remembered per Cookie header until the cookie in it expires.
+
+        A returning visitor sends the same header on every page, and the answer depends on nothing else:
+        the header holds the id cookies and the signed cookie, whose payload (once verified) never changes.
+        The cache is bounded by bytes, so hostile headers cannot grow it.
+        """
+        until = self._settled.get(cookie)
+        if until is not None and _now() <= until:
+            return True
+        if not self._ids_known(cookie, state):
+            return False
+        until = self.capturer.codec.valid_until(state.raw)
+        if until is not None:
+            self._settled.put(cookie, until, len(cookie) + _ENTRY_OVERHEAD)
+        return True
+
     def _ids_known(self, cookie: str, state: AttributionState) -> bool:
         """True when every browser-id cookie equals the id the verified payload already holds.
 
-        A cheap scan instead of a parse: each id cookie found by substring, its value cut out and compared
-        with the stored one (``_ga`` by its last two parts, as it is stored). Any doubt answers False,
-        and the full capture step decides.
+        One split of the header instead of a parse, or of a substring search per id cookie (a dozen passes
+        over a header of several hundred bytes): every cookie named like an id cookie, wherever and however
+        often it appears, must equal the stored id (``_ga`` by its last two parts, as it is stored). Any
+        doubt (a quoted or empty value, an id not stored yet) answers False, and the full capture step decides.
         """
         data = state.payload()
         if data is None:
             return False
         known = data["i"]
-        for marker, name in self._id_cookies:
-            if marker not in cookie:  # the operator, not find(): no method call for the usual miss
+        names = self._id_names
+        for part in cookie.split(";"):
+            name, _, value = part.partition("=")
+            key = names.get(name.strip())
+            if key is None:
                 continue
-            at = cookie.find(marker)
-            if at and cookie[at - 1] not in "; ":
-                return False  # first seen inside another cookie's name (x_ga=): let the parse decide
-            end = cookie.find(";", at)
-            value = cookie[at + len(marker) : end if end >= 0 else None].strip()
-            stored = known.get(name)
+            stored = known.get(key)
             if stored is None:
                 return False
-            if name == "ga":
+            value = value.strip()
+            if key == "ga":
                 if not (value.endswith("." + stored) and value.count(".") >= 3):
                     return False
             elif value != stored:

@@ -7,14 +7,14 @@ from a Starlette request or a raw scope. Checkout and templates read the attribu
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from . import wire
+from . import reads, wire
 from .consent import GRANTED, Consent, decide
 from .cookie import CookieCodec
 from .errors import MiddlewareNotInstalledError
-from .models import Attribution
+from .models import Attribution, Channel
 from .types import Scope
 
 if TYPE_CHECKING:
@@ -64,6 +64,14 @@ class AttributionState:
             self._attr = attr.with_windows(self.codec.settings.click_id_windows, now=now)
         return self._attr
 
+    @property
+    def has_models(self) -> bool:
+        """Whether the models are built: the app may have changed them since, so reads must use them."""
+        return self._attr is not None
+
+    def now(self) -> datetime:
+        return self.clock() if self.clock is not None else datetime.now(UTC)
+
     def consent(self, scope: Scope) -> Consent:
         """The consent hook's answer for this request, asked once (everything granted without a hook)."""
         if self._consent is None:
@@ -94,7 +102,9 @@ def cookie_value(header: str, name: str) -> str | None:
 class LazyAttribution:
     """What ``scope["attribution"]`` holds: reads through to the decoded ``Attribution``.
 
-    Decoding waits until an attribute is first read, so requests that never look cost nothing.
+    Decoding waits until an attribute is first read, so requests that never look cost nothing; ``utm``,
+    ``channel`` and ``public()`` (what hidden fields render) read the verified payload directly and build
+    no models at all.
     """
 
     __slots__ = ("_state",)
@@ -105,6 +115,35 @@ class LazyAttribution:
     def load(self) -> Attribution:
         self._state.read = True
         return self._state.load()
+
+    def _payload(self) -> wire.Wire | None:
+        self._state.read = True
+        return self._state.payload()
+
+    @property
+    def utm(self) -> dict[str, str]:
+        """``Attribution.utm``, without building the models (unless they are built already)."""
+        if self._state.has_models:
+            return self.load().utm
+        data = self._payload()
+        return reads.utm(data) if data is not None else {}
+
+    @property
+    def channel(self) -> Channel:
+        """``Attribution.channel``, without building the models (unless they are built already)."""
+        if self._state.has_models:
+            return self.load().channel
+        data = self._payload()
+        return reads.channel(data) if data is not None else Channel.DIRECT
+
+    def public(self) -> dict[str, str]:
+        """``Attribution.public()`` (what hidden fields render), without building the models (unless
+        they are built already)."""
+        state = self._state
+        if state.has_models:
+            return self.load().public()
+        data = self._payload()
+        return reads.public(data, state.codec.settings.click_id_windows, state.now()) if data is not None else {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.load(), name)

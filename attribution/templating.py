@@ -27,25 +27,32 @@ from .forms import hidden_fields
 from .models import Attribution
 from .settings import Settings
 from .snippet import SafeHTML
-from .state import get_attribution, settings_of
+from .state import SCOPE_KEY, LazyAttribution, get_attribution, settings_of
 
 
 def attribution_context(request: Request) -> dict[str, Any]:
-    """A Starlette context processor: ``attribution`` in every template rendered with a request."""
+    """A Starlette context processor: ``attribution`` in every template rendered with a request.
+
+    It is the request's lazy attribution: ``.utm``, ``.channel`` and hidden fields read the cookie without
+    building models, and anything else reads through to the ``Attribution``."""
+    lazy = request.scope.get(SCOPE_KEY)
+    if isinstance(lazy, LazyAttribution):
+        return {"attribution": lazy}
     try:
         return {"attribution": get_attribution(request)}
     except MiddlewareNotInstalledError:
         return {"attribution": Attribution()}
 
 
-def _attribution_of(context: Context) -> Attribution:
+def _attribution_of(context: Context) -> Attribution | LazyAttribution:
     attr = context.get("attribution")
-    if isinstance(attr, Attribution):
+    if isinstance(attr, Attribution | LazyAttribution):
         return attr
     request = context.get("request")
     if request is None:
         return Attribution()
-    return get_attribution(request)
+    lazy = request.scope.get(SCOPE_KEY)
+    return lazy if isinstance(lazy, LazyAttribution) else get_attribution(request)
 
 
 @pass_context

@@ -175,7 +175,7 @@ _times: dict[int, datetime] = {}
 _TIMES_KEPT: Final = 4096  # ~0.5 MB at most; datetimes are immutable, so shared safely
 
 
-def _datetime(at: int) -> datetime:
+def datetime_of(at: int) -> datetime:
     """``datetime.fromtimestamp(at, UTC)``, remembered: a returning visitor's touches are read on every page."""
     found = _times.get(at)
     if found is None:
@@ -188,7 +188,7 @@ def _datetime(at: int) -> datetime:
 def touch_from_wire(t: WireTouch) -> Touch:
     at, path, referrer, channel, via, params = t
     fields = {  # checked by parse already
-        "at": _datetime(at),
+        "at": datetime_of(at),
         "params": dict(params),
         "path": path,
         "referrer": referrer or None,
@@ -217,7 +217,7 @@ def from_wire(wire: Wire) -> Attribution:
     clicks = {
         key: trusted(
             Click,
-            {"value": c[0], "at": _datetime(c[1]), "params": dict(c[2]) if len(c) == 3 else {}},
+            {"value": c[0], "at": datetime_of(c[1]), "params": dict(c[2]) if len(c) == 3 else {}},
         )
         for key, c in wire["c"].items()
     }

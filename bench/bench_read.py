@@ -1,5 +1,7 @@
 """What reading the attribution costs an app: ``.utm`` and the hidden form fields, from a verified cookie
-already in the cache (a returning visitor's page view), at 1, 6 and 20 touches.
+already in the cache (a returning visitor's page view), at 1, 6 and 20 touches. Both read the request's
+``scope["attribution"]`` as templates do (no models built); the last column renders the fields from the
+models (``get_attribution``), for comparison.
 
     python bench/bench_read.py
 
@@ -44,8 +46,9 @@ def per_read(read: Callable[[], object], n: int = 2000, rounds: int = 15) -> flo
     return statistics.median(results)
 
 
-def reads(touches: int) -> tuple[Callable[[], object], Callable[[], object]]:
-    """A returning visitor's page reading ``.utm``, and one rendering the hidden fields."""
+def reads(touches: int) -> tuple[Callable[[], object], Callable[[], object], Callable[[], object]]:
+    """A returning visitor's page reading ``.utm``, one rendering the hidden fields, and one rendering
+    them from the models."""
     settings = Settings.build(secret_key=SECRET, history_size=max(5, touches))
     codec = CookieCodec(settings)
     header = f"{settings.cookie_name}={cookie(settings, touches)}"
@@ -55,16 +58,19 @@ def reads(touches: int) -> tuple[Callable[[], object], Callable[[], object]]:
         return LazyAttribution(AttributionState(codec, header)).utm
 
     def fields() -> object:
+        return hidden_fields(LazyAttribution(AttributionState(codec, header)))
+
+    def from_models() -> object:
         return hidden_fields(LazyAttribution(AttributionState(codec, header)).load())
 
-    return utm, fields
+    return utm, fields, from_models
 
 
 def main() -> None:
-    print(f"{'touches':>8} {'.utm':>10} {'hidden fields':>14}   (µs per read)")
+    print(f"{'touches':>8} {'.utm':>10} {'hidden fields':>14} {'(from models)':>14}   (µs per read)")
     for touches in (1, 6, 20):
-        utm, fields = reads(touches)
-        print(f"{touches:>8} {per_read(utm):>10.1f} {per_read(fields):>14.1f}")
+        utm, fields, from_models = reads(touches)
+        print(f"{touches:>8} {per_read(utm):>10.1f} {per_read(fields):>14.1f} {per_read(from_models):>14.1f}")
 
 
 if __name__ == "__main__":

@@ -180,14 +180,34 @@ def test_a_cached_cookie_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
     value = c.encode(sample())
     assert c.decode(value) == sample()  # verified and cached now
 
-    class Later(datetime):
-        @classmethod
-        def now(cls, tz: object = None) -> datetime:  # type: ignore[override]
-            return NOW + timedelta(minutes=5)
-
-    monkeypatch.setattr(cookie_module, "datetime", Later)
+    monkeypatch.setattr(cookie_module, "_now", lambda: (NOW + timedelta(minutes=5)).timestamp())
     monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(NOW.timestamp()) + 300)
     assert c.decode(value).is_empty
+
+
+def test_the_payload_is_the_json_text_the_standard_encoder_writes() -> None:
+    """The encoder made once writes exactly what ``json.dumps`` would: non-ASCII kept, nothing escaped twice."""
+    import json
+
+    from attribution.cookie import _wire_json
+
+    data = wire.to_wire(sample())
+    data["h"][1][5]["utm_campaign"] = 'Sommer "Aktion" ü/€ \\ <b>'
+    data["i"]["ga"] = "1.2"
+    expected = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    assert _wire_json(data) == expected
+    assert codec().verified_payload(codec().encode_wire(data)) == json.loads(json.dumps(wire.compact(data)))
+
+
+def test_signing_is_byte_for_byte_what_timestamp_signer_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = {"t": 1_700_000_000}
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: now["t"])
+    ours = codec("new-key-" + "n" * 24, KEY)._signer  # signs with the newest key
+    stock = TimestampSigner(["new-key-" + "n" * 24], salt="attribution.cookie.v1")
+    for t in (1_700_000_000, 1_700_000_000, 1_700_000_001, 255, 2**40):  # the time's encoding changes
+        now["t"] = t
+        assert ours.sign(b"payload.with.dots") == stock.sign(b"payload.with.dots")
+        assert ours.sign("text") == stock.sign("text")
 
 
 def test_a_compressed_zip_bomb_reads_empty() -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from itsdangerous import TimestampSigner
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -69,6 +70,19 @@ def test_vary_cookie_only_when_the_attribution_was_read_or_written() -> None:
     c.get(LANDING)
     assert "cookie" in c.get("/show").headers.get("vary", "").lower()
     assert "vary" not in c.get("/plain").headers
+
+
+@pytest.mark.parametrize("app_vary", [None, "Accept-Encoding", "Accept-Encoding, Origin"])
+def test_vary_cookie_joins_the_apps_own_vary_in_one_header(app_vary: str | None) -> None:
+    async def page(request: Request) -> PlainTextResponse:
+        get_attribution(request)
+        return PlainTextResponse("ok", headers={"vary": app_vary} if app_vary else None)
+
+    app = AttributionMiddleware(Starlette(routes=[Route("/", page)]), secret_key=SECRET)
+    c = TestClient(app, base_url="https://shop.example.com", headers=NAVIGATION)
+    for path in ("/?utm_source=google", "/"):  # written, then read
+        varies = [v for k, v in c.get(path).headers.multi_items() if k.lower() == "vary"]
+        assert varies == [f"{app_vary}, Cookie" if app_vary else "Cookie"]
 
 
 def test_a_request_that_neither_captures_nor_reads_never_decodes_the_cookie(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -382,6 +396,77 @@ def test_a_returning_visitor_whose_id_cookies_are_stored_costs_no_parse(monkeypa
     changed = c.get("/plain")
     assert len(set_cookie_headers(changed)) == 1
     assert c.get("/show").json()["identifiers"] == {"fbp": "fb.1.1700000000000.1234", "ga": "777.1800000000"}
+
+
+def test_a_returning_visitors_header_is_remembered_until_the_cookie_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    import attribution.middleware as middleware_module
+    from attribution import cookie as cookie_module
+
+    c = client(max_age=60)
+    c.cookies.set("_fbp", "fb.1.1700000000000.1234", domain="shop.example.com")
+    c.cookies.set("_ga", "GA1.1.555.1700000000", domain="shop.example.com")
+    assert len(set_cookie_headers(c.get("/plain"))) == 1
+    assert set_cookie_headers(c.get("/plain")) == []  # ids compared with the payload, and the header kept
+    reads: list[object] = []
+    original = CookieCodec.read
+    monkeypatch.setattr(CookieCodec, "read", lambda self, raw: reads.append(raw) or original(self, raw))
+    assert set_cookie_headers(c.get("/plain")) == []
+    assert reads == []  # the same header again: not even the cookie is looked up
+    # past the cookie's max_age the remembered header counts for nothing: the cookie reads as expired,
+    # and the ids are captured into a new one
+    later = middleware_module._now() + 61
+    monkeypatch.setattr(middleware_module, "_now", lambda: later)
+    monkeypatch.setattr(cookie_module, "_now", lambda: later)
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(later))
+    assert len(set_cookie_headers(c.get("/plain"))) == 1
+    assert reads != []
+
+
+def test_id_cookies_are_compared_wherever_and_however_often_they_appear(monkeypatch: pytest.MonkeyPatch) -> None:
+    import attribution.middleware as middleware_module
+
+    c = client()
+    c.cookies.set("_fbp", "fb.1.1700000000000.1234", domain="shop.example.com")
+    c.cookies.set("_ga", "GA1.1.555.1700000000", domain="shop.example.com")
+    c.get("/plain")
+    stored = f"attribution={c.cookies['attribution']}"
+    c.cookies.clear()
+    parsed: list[str] = []
+    original = middleware_module.cookie_parser
+    monkeypatch.setattr(middleware_module, "cookie_parser", lambda header: parsed.append(header) or original(header))
+
+    def visit(header: str) -> list[str]:
+        return set_cookie_headers(c.get("/plain", headers={"cookie": header}))
+
+    ids = "_ga=GA1.1.555.1700000000; _fbp=fb.1.1700000000000.1234"
+    for hit in range(3):  # GA4's session cookie changes on every page: a new header each time, still no parse
+        assert visit(f"{ids}; _ga_ABC123=GS1.1.170000000{hit}.5.1.0.0; {stored}; csrftoken=x") == []
+    assert parsed == []
+    # a quoted value is left to the parse, which reads the same id: nothing to write
+    assert visit(f'_fbp="fb.1.1700000000000.1234"; {stored}') == []
+    assert len(parsed) == 1
+    # the same cookie twice with another value: the parse decides (its last value wins) and it is captured
+    (written,) = visit(f"{ids}; {stored}; _fbp=fb.1.1700000000000.9999")
+    assert len(parsed) == 2
+    c.cookies.clear()
+    value = written.split(";", 1)[0].split("=", 1)[1]
+    c.cookies.set("attribution", value, domain="shop.example.com")
+    assert c.get("/show").json()["identifiers"]["fbp"] == "fb.1.1700000000000.9999"
+
+
+def test_remembered_headers_stay_within_their_byte_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    import attribution.middleware as middleware_module
+
+    monkeypatch.setattr(middleware_module, "SETTLED_BYTES", 4096)
+    app = AttributionMiddleware(make_app(), secret_key=SECRET)
+    c = TestClient(app, base_url="https://shop.example.com", headers=NAVIGATION)
+    c.cookies.set("_fbp", "fb.1.1700000000000.1234", domain="shop.example.com")
+    c.get("/plain")
+    for i in range(100):  # the same visitor with ever new other cookies: a new header each time
+        c.cookies.set("other", f"v{i}", domain="shop.example.com")
+        assert set_cookie_headers(c.get("/plain")) == []
+    assert 0 < app._settled.size <= 4096
+    assert len(app._settled) < 100
 
 
 @pytest.mark.parametrize("new", [("_fbp", "fb.1.1700000000000.9999"), ("_ttp", "newTTP1"), ("dp_pid", "p-2")])
