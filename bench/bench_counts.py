@@ -5,7 +5,8 @@
 For each backend: fill ``--rows`` delivered rows directly (one bulk statement), plus a small queue and a few
 failures over three vendors; then time ``counts()``, the whole ``attribution status`` command (opening the
 outbox included) and the full-table count that ``counts()`` replaced, ``--runs`` times each (min / median / max).
-A checkout (two deliveries) and a worker's round (claim 64, record them) are timed with the count triggers in
+Last, the schema is put back to the previous version and migrating it forward is timed. A checkout (two
+deliveries) and a worker's round (claim 64, record them) are timed with the count triggers in
 place and with them dropped, to show what keeping the counts costs. The plans of the status queries are
 printed, to show they use indexes.
 
@@ -134,6 +135,11 @@ async def bench(label: str, spec: str, box: Outbox, args: argparse.Namespace) ->
             " AND status <> 'delivered' ORDER BY updated_at DESC LIMIT 1",
         }
         drop = "DROP TRIGGER deliveries_count_{}"
+        downgrade = (
+            "DROP TABLE delivery_counts",
+            "DROP INDEX deliveries_failing",
+            "PRAGMA user_version = 2",
+        )
     else:
         pg = psycopg.connect(spec, autocommit=True)
         pg.execute(FILL_POSTGRES, (args.rows,))
@@ -146,6 +152,12 @@ async def bench(label: str, spec: str, box: Outbox, args: argparse.Namespace) ->
             " AND last_error IS NOT NULL AND status <> 'delivered' ORDER BY updated_at DESC LIMIT 1",
         }
         drop = "DROP TRIGGER attribution_count_{} ON attribution_deliveries"
+        downgrade = (
+            "DROP TABLE attribution_counts, attribution_count_changes",
+            "DROP FUNCTION attribution_count_changes",
+            "DROP INDEX attribution_deliveries_failing",
+            "UPDATE attribution_schema SET version = 1",
+        )
     print(f"   fill: {time.perf_counter() - started:.1f} s")
     await queue_and_failures(box)
     if isinstance(box, PostgresOutbox):
@@ -172,8 +184,18 @@ async def bench(label: str, spec: str, box: Outbox, args: argparse.Namespace) ->
     print(f"   checkout (2 deliveries), without triggers:  {spread(bare)}")
     print(f"   claim + finish of 64, counts kept:          {spread(rounds)}")
     print(f"   claim + finish of 64, without triggers:     {spread(bare_rounds)}")
-    db.close()
     await box.close()
+    # Back to the previous schema (the triggers are gone already): what migrating an outbox this size costs.
+    for sql in downgrade:
+        db.execute(sql)
+    if isinstance(db, sqlite3.Connection):
+        db.commit()
+    db.close()
+    again = SQLiteOutbox(box.path) if isinstance(box, SQLiteOutbox) else PostgresOutbox(spec)
+    started = time.perf_counter()
+    await again.migrate()
+    print(f"   migrating from the previous schema: {time.perf_counter() - started:.2f} s")
+    await again.close()
 
 
 async def counts_and_status(box: Outbox, spec: str, runs: int) -> None:

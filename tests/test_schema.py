@@ -145,6 +145,18 @@ OLD_COUNTS = {
 AFTER_CLAIM = {k: n for k, n in OLD_COUNTS.items() if k[1] != Status.PENDING} | {("fake", Status.SENDING): 4}
 
 
+async def migrates_with_its_counts(box: Outbox, versions: tuple[int, int]) -> None:
+    """The old rows are counted by the migration, and the changes after it are counted as they happen."""
+    try:
+        assert await box.migrate() == versions
+        assert await assert_exact(box) == OLD_COUNTS
+        await box.enqueue(items(2), now=10.0)
+        await claim_one(box, "A", "fake", 5, now=11.0, lease=5.0)
+        assert await assert_exact(box) == AFTER_CLAIM
+    finally:
+        await box.close()
+
+
 async def test_a_schema_2_sqlite_file_gets_its_counts_on_migrating(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     conn = sqlite3.connect(path)
@@ -159,14 +171,7 @@ async def test_a_schema_2_sqlite_file_gets_its_counts_on_migrating(tmp_path: Pat
     )
     conn.commit()
     conn.close()
-    box = SQLiteOutbox(path)
-    try:
-        assert await assert_exact(box) == OLD_COUNTS
-        await box.enqueue(items(2), now=10.0)
-        await claim_one(box, "A", "fake", 5, now=11.0, lease=5.0)
-        assert await assert_exact(box) == AFTER_CLAIM
-    finally:
-        await box.close()
+    await migrates_with_its_counts(SQLiteOutbox(path), (2, 3))
 
 
 async def test_a_schema_1_postgres_database_gets_its_counts_on_migrating(postgres_url: str) -> None:
@@ -183,12 +188,4 @@ async def test_a_schema_1_postgres_database_gets_its_counts_on_migrating(postgre
                 " next_attempt_at) VALUES (%s, %s, '{}', %s, %s, %s, 0.0)",
                 [(v, k, st, at, at) for v, k, st, at in OLD_ROWS],
             )
-    box = PostgresOutbox(postgres_url)
-    try:
-        assert await box.migrate() == (1, 2)
-        assert await assert_exact(box) == OLD_COUNTS
-        await box.enqueue(items(2), now=10.0)
-        await claim_one(box, "A", "fake", 5, now=11.0, lease=5.0)
-        assert await assert_exact(box) == AFTER_CLAIM
-    finally:
-        await box.close()
+    await migrates_with_its_counts(PostgresOutbox(postgres_url), (1, 2))
