@@ -3,6 +3,7 @@ delivery moves, on both backends. On PostgreSQL, concurrent checkouts must not w
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 
 import psycopg
@@ -138,5 +139,24 @@ async def test_postgres_folding_in_small_transactions_keeps_counts_exact(postgre
         async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
             cur = await conn.execute("SELECT count(*) FROM attribution_count_changes")
             assert await cur.fetchone() == (0,)
+    finally:
+        await box.close()
+
+
+async def test_postgres_results_are_recorded_when_folding_the_counts_fails(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    box = PostgresOutbox(postgres_url)
+    try:
+        await box.enqueue(items(2), now=0.0)
+        claimed = await claim_one(box, "A", "fake", 2, now=1.0, lease=5.0)
+        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+            await conn.execute("ALTER TABLE attribution_counts RENAME TO attribution_counts_away")
+            box._last_fold = 0.0  # due for a fold
+            with caplog.at_level(logging.WARNING, logger="attribution.outbox"):
+                assert await box.finish("A", [Finish(x.id, Status.DELIVERED, 2.0) for x in claimed]) == 2
+            assert "folding the count changes failed" in caplog.text
+            await conn.execute("ALTER TABLE attribution_counts_away RENAME TO attribution_counts")
+        assert await assert_exact(box) == {("fake", Status.DELIVERED): 2}
     finally:
         await box.close()
