@@ -36,15 +36,12 @@ from .conversion import Conversion, Customer, LineItem, Order, RequestContext
 from .errors import AttributionError, ConfigurationError, OutboxError
 from .models import Attribution, Channel, Touch
 from .outbox import POSTGRES_SCHEMES, outbox_from
-from .outbox.base import TERMINAL, Delivery, Outbox, Status
+from .outbox.base import TERMINAL, Outbox, Status
 from .outbox.sqlite import SQLiteOutbox
 from .redact import personal_values, redact, redact_json
 from .sending import describe_request
 from .tracker import DEFAULT_OUTBOX, Tracker
 from .vendors.base import Vendor
-
-#: ``status`` looks for the last error among this many of each vendor's newest deliveries.
-RECENT = 200
 
 
 def parse_age(text: str) -> timedelta:
@@ -233,41 +230,23 @@ class CLI:
         now = time.time()
         statuses = [s for s in Status if any(k[1] == s for k in counts)]
         vendors = sorted({v for v, _ in counts})
-        oldest = {v: await self._oldest_waiting(box, v, counts) for v in vendors}
+        oldest = await box.oldest_waiting(vendors)
         rows: list[list[object]] = [["vendor", *[s.value for s in statuses], "oldest waiting"]]
         for vendor in vendors:
-            queued = oldest[vendor]
+            queued = oldest.get(vendor)
             age = _age(now - queued) if queued is not None else "-"
             rows.append([vendor, *[counts.get((vendor, s), 0) for s in statuses], age])
         waiting = [t for t in oldest.values() if t]
         total_age = _age(now - min(waiting)) if waiting else "-"
         rows.append(["total", *[sum(counts.get((v, s), 0) for v in vendors) for s in statuses], total_age])
         _table(rows, self.out)
-        errors = [(v, d) for v in vendors if (d := await self._last_error(box, v)) is not None]
+        errors = await box.last_errors(vendors)
         if errors:
-            self.out.write(f"\nlast error (of the newest {RECENT} deliveries of each vendor):\n")
-            for vendor, d in errors:
+            self.out.write("\nlast error (of deliveries not delivered):\n")
+            for vendor, d in sorted(errors.items()):
                 error = redact(d.last_error or "", secrets=personal_values(d.payload))[:200]
                 self.out.write(f"  {vendor}  #{d.id} {d.status.value}, {_age(now - d.updated_at)} ago: {error}\n")
         return 0
-
-    @staticmethod
-    async def _oldest_waiting(box: Outbox, vendor: str, counts: dict[tuple[str, Status], int]) -> float | None:
-        """When the oldest delivery not yet sent (pending or sending) was queued. Ids grow with time, and
-        ``list`` is newest first: the oldest is the last one."""
-        found = []
-        for status in (Status.PENDING, Status.SENDING):
-            n = counts.get((vendor, status), 0)
-            if n:
-                found += await box.list(status=status, vendor=vendor, limit=1, offset=n - 1)
-        return min((d.created_at for d in found), default=None)
-
-    @staticmethod
-    async def _last_error(box: Outbox, vendor: str) -> Delivery | None:
-        """The most recently updated of the vendor's newest deliveries that is not delivered and has an error."""
-        recent = await box.list(vendor=vendor, limit=RECENT)
-        failing = [d for d in recent if d.last_error and d.status != Status.DELIVERED]
-        return max(failing, key=lambda d: d.updated_at, default=None)
 
     async def list(self, box: Outbox) -> int:
         status = Status(self.args.status) if self.args.status else None

@@ -75,7 +75,7 @@ def test_status_counts_per_vendor_and_status(outbox: Path) -> None:
         "xads    1        0          0     1h",
         "total   2        1          1     1h",
         "",
-        "last error (of the newest 200 deliveries of each vendor):",
+        "last error (of deliveries not delivered):",
     ]
 
 

@@ -155,7 +155,7 @@ def test_status_shows_counts_the_oldest_waiting_and_the_last_error_redacted(outb
         "whop    2        1     1h",
         "total   2        1     1h",
     ]
-    assert lines[4] == "last error (of the newest 200 deliveries of each vendor):"
+    assert lines[4] == "last error (of deliveries not delivered):"
     # delivery 3 was updated after 2: its error is the last one
     assert lines[5].startswith("  whop  #3 pending, ")
     assert lines[5].endswith(f"ago: HTTP 400: *** <***@***>, ***: phone taken (sent with {UA} to api.whop.com)")

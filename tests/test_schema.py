@@ -15,6 +15,7 @@ from attribution.cli import main
 from attribution.errors import OutboxError
 from attribution.outbox import Outbox, PostgresOutbox, SQLiteOutbox, Status, outbox_from
 from tests.delivery_fakes import claim_one, items
+from tests.test_counts import assert_exact
 
 # The SQLite schema 1 exactly as the first release wrote it (PRAGMA user_version = 1).
 SQLITE_SCHEMA_1 = """
@@ -78,7 +79,7 @@ async def test_a_schema_1_sqlite_file_opens_migrated_with_its_deliveries(tmp_pat
         assert again.duplicate
     finally:
         await box.close()
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 3
 
 
 async def test_with_migrate_off_an_old_schema_waits_for_attribution_migrate(tmp_path: Path) -> None:
@@ -87,8 +88,8 @@ async def test_with_migrate_off_an_old_schema_waits_for_attribution_migrate(tmp_
     with pytest.raises(OutboxError, match=r"schema 1, older .* run `attribution migrate`"):
         await box.counts()
     await box.close()
-    assert await asyncio.to_thread(run, "--outbox", str(path), "migrate") == (0, "outbox schema 1 -> 2\n")
-    assert await asyncio.to_thread(run, "--outbox", str(path), "migrate") == (0, "outbox schema 2: up to date\n")
+    assert await asyncio.to_thread(run, "--outbox", str(path), "migrate") == (0, "outbox schema 1 -> 3\n")
+    assert await asyncio.to_thread(run, "--outbox", str(path), "migrate") == (0, "outbox schema 3: up to date\n")
     box = SQLiteOutbox(path, migrate=False)
     try:
         assert await box.counts() == {("fake", Status.PENDING): 1}
@@ -100,7 +101,7 @@ async def test_postgres_with_migrate_off_waits_for_attribution_migrate(postgres_
     box = PostgresOutbox(postgres_url, migrate=False)
     with pytest.raises(OutboxError, match=r"no outbox in .*: run `attribution migrate` to create one"):
         await box.open()
-    assert await asyncio.to_thread(run, "--outbox", postgres_url, "migrate") == (0, "outbox schema 0 -> 1\n")
+    assert await asyncio.to_thread(run, "--outbox", postgres_url, "migrate") == (0, "outbox schema 0 -> 2\n")
     try:
         await box.open()
         assert await box.enqueue(items(1), now=0.0) != []
@@ -124,3 +125,67 @@ async def test_an_outbox_written_by_a_newer_release_is_refused(outbox: Outbox, o
             await newer.migrate()
     finally:
         await newer.close()
+
+
+# Deliveries in every status, as a release before the kept counts stored them.
+OLD_ROWS = [
+    (vendor, f"{vendor}{i}", status, float(i))
+    for vendor, statuses in (("fake", ["pending", "sending", "delivered", "delivered", "dead"]), ("other", ["dry_run"]))
+    for i, status in enumerate(statuses)
+]
+OLD_COUNTS = {
+    ("fake", Status.PENDING): 1,
+    ("fake", Status.SENDING): 1,
+    ("fake", Status.DELIVERED): 2,
+    ("fake", Status.DEAD): 1,
+    ("other", Status.DRY_RUN): 1,
+}
+
+# Two checkouts, then a claim of everything due: the pending ones and the one whose lease ran out.
+AFTER_CLAIM = {k: n for k, n in OLD_COUNTS.items() if k[1] != Status.PENDING} | {("fake", Status.SENDING): 4}
+
+
+async def migrates_with_its_counts(box: Outbox, versions: tuple[int, int]) -> None:
+    """The old rows are counted by the migration, and the changes after it are counted as they happen."""
+    try:
+        assert await box.migrate() == versions
+        assert await assert_exact(box) == OLD_COUNTS
+        await box.enqueue(items(2), now=10.0)
+        await claim_one(box, "A", "fake", 5, now=11.0, lease=5.0)
+        assert await assert_exact(box) == AFTER_CLAIM
+    finally:
+        await box.close()
+
+
+async def test_a_schema_2_sqlite_file_gets_its_counts_on_migrating(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(SQLITE_SCHEMA_1.split("PRAGMA user_version")[0])  # its tables, without its row
+    conn.executescript(
+        "CREATE TABLE vendor_pauses (vendor TEXT PRIMARY KEY, until REAL NOT NULL); PRAGMA user_version = 2;"
+    )
+    conn.executemany(
+        "INSERT INTO deliveries (vendor, dedup_key, payload, status, created_at, updated_at, next_attempt_at)"
+        " VALUES (?, ?, '{}', ?, ?, ?, 0.0)",
+        [(v, k, st, at, at) for v, k, st, at in OLD_ROWS],
+    )
+    conn.commit()
+    conn.close()
+    await migrates_with_its_counts(SQLiteOutbox(path), (2, 3))
+
+
+async def test_a_schema_1_postgres_database_gets_its_counts_on_migrating(postgres_url: str) -> None:
+    from attribution.outbox.postgres import Q
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(Q["migration_1"])
+        conn.execute(
+            "CREATE TABLE attribution_schema (version INTEGER NOT NULL); INSERT INTO attribution_schema VALUES (1)"
+        )
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO attribution_deliveries (vendor, dedup_key, payload, status, created_at, updated_at,"
+                " next_attempt_at) VALUES (%s, %s, '{}', %s, %s, %s, 0.0)",
+                [(v, k, st, at, at) for v, k, st, at in OLD_ROWS],
+            )
+    await migrates_with_its_counts(PostgresOutbox(postgres_url), (1, 2))

@@ -194,7 +194,18 @@ class Outbox(ABC):
 
     @abstractmethod
     async def counts(self) -> dict[tuple[str, Status], int]:
-        """How many deliveries per (vendor, status)."""
+        """How many deliveries per (vendor, status), leaving out none. Exact, and kept as rows change: as cheap
+        with a million deliveries kept as with ten."""
+
+    @abstractmethod
+    async def oldest_waiting(self, vendors: Sequence[str]) -> dict[str, float]:
+        """Per vendor, when its oldest delivery not yet finished (pending or sending) was queued; vendors with
+        none are left out. On an index: as costly as the queue is long, not as the kept history."""
+
+    @abstractmethod
+    async def last_errors(self, vendors: Sequence[str]) -> dict[str, Delivery]:
+        """Per vendor, the most recently updated delivery that is not delivered and has an error (a retry
+        waiting, or a dead one), without history; vendors with none are left out. On an index."""
 
     @abstractmethod
     async def retry(self, *, ids: Sequence[int] = (), dead: bool = False, now: float) -> int:

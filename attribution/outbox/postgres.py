@@ -8,6 +8,9 @@ Any number of web and worker processes on any number of machines share one datab
   worker's deliveries are taken over when its lease expires.
 - A commit that enqueued deliveries sends ``NOTIFY``; ``watch`` listens, so idle workers start at once.
 - Vendor pauses (429, Retry-After) live in a table every worker reads at each claim.
+- ``counts`` reads per-(vendor, status) totals plus a log of recent changes that triggers append (insert-only,
+  so concurrent checkouts never wait for one another on a shared counter); workers fold the log into the totals
+  about once a second after recording results, and after a purge (``fold_counts``).
 - After a database restart, pooled connections that broke are dropped and the operation is tried once more on a
   fresh one; the listener reconnects by itself.
 
@@ -20,6 +23,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any, TypeVar
@@ -35,7 +39,7 @@ from .base import TERMINAL, Attempt, Delivery, Enqueued, Finish, NewDelivery, Ou
 T = TypeVar("T")
 log = logging.getLogger("attribution.outbox")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Recorded in the ``attribution_schema`` table; ``open`` migrates an older database forward."""
 
 
@@ -105,6 +109,9 @@ class PostgresOutbox(Outbox):
         self.connect_timeout = connect_timeout
         self.auto_migrate = migrate
         self.purge_batch = purge_batch
+        self.fold_batch = 10_000
+        """Logged count changes moved into the totals per transaction by ``fold_counts``."""
+        self._last_fold = 0.0
         self._pool: AsyncConnectionPool | None = None
         self._opening = asyncio.Lock()
 
@@ -278,7 +285,30 @@ class PostgresOutbox(Outbox):
             cur = await conn.execute(Q["finish"], params)
             return cur.rowcount
 
-        return await self._run(work)
+        applied = await self._run(work)
+        if time.monotonic() - self._last_fold > 1.0:
+            try:
+                await self.fold_counts()
+            except OutboxError as exc:  # the results are recorded; the counts stay exact unfolded
+                log.warning("outbox %r: folding the count changes failed (%s); trying again later", self, exc)
+        return applied
+
+    async def fold_counts(self) -> int:
+        """Move the logged count changes into the per-(vendor, status) totals, ``fold_batch`` rows per short
+        transaction, so ``counts`` stays a read of a few rows. Workers call it; returns how many were folded."""
+        self._last_fold = time.monotonic()
+
+        async def work(conn: Connection) -> int:
+            cur = await conn.execute(Q["fold_counts"], {"batch": self.fold_batch})
+            row = await cur.fetchone()
+            return int(row[0]) if row is not None else 0
+
+        total = 0
+        while True:
+            folded = await self._run(work)
+            total += folded
+            if folded < self.fold_batch:
+                return total
 
     async def pause(self, vendor: str, until: float) -> None:
         async def work(conn: Connection) -> None:
@@ -366,6 +396,21 @@ class PostgresOutbox(Outbox):
 
         return await self._run(work)
 
+    async def oldest_waiting(self, vendors: Sequence[str]) -> dict[str, float]:
+        async def work(conn: Connection) -> dict[str, float]:
+            cur = await conn.execute(Q["oldest_waiting"], {"vendors": list(vendors)})
+            return {vendor: float(at) for vendor, at in await cur.fetchall()}
+
+        return await self._run(work) if vendors else {}
+
+    async def last_errors(self, vendors: Sequence[str]) -> dict[str, Delivery]:
+        async def work(conn: Connection) -> dict[str, Delivery]:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(Q["last_errors"], {"vendors": list(vendors)})
+            return {row["vendor"]: _row(row) for row in await cur.fetchall()}
+
+        return await self._run(work) if vendors else {}
+
     async def retry(self, *, ids: Sequence[int] = (), dead: bool = False, now: float) -> int:
         id_list = [int(i) for i in ids]
 
@@ -393,6 +438,7 @@ class PostgresOutbox(Outbox):
             deleted = await self._run(work)
             total += deleted
             if deleted < self.purge_batch:
+                await self.fold_counts()
                 return total
             await asyncio.sleep(0)  # let checkouts in this process go first
 

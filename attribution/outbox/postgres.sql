@@ -46,6 +46,59 @@ CREATE TABLE attribution_vendor_pauses (
     until DOUBLE PRECISION NOT NULL
 );
 
+-- name: migration_2
+-- Counts per (vendor, status) without scanning the history. A checkout may run inside the site's own order
+-- transaction, so no statement may update a shared total row (every concurrent checkout would queue behind it):
+-- each statement that changes deliveries appends its net change per (vendor, status) to a log (insert-only, no
+-- row two transactions both write), and workers fold the log into the totals in short transactions.
+CREATE TABLE attribution_counts (
+    vendor TEXT NOT NULL,
+    status TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (vendor, status)
+);
+CREATE TABLE attribution_count_changes (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    vendor TEXT NOT NULL,
+    status TEXT NOT NULL,
+    n BIGINT NOT NULL
+);
+-- Once per statement, not per row: a claim of 1,000 deliveries appends two rows, not 2,000.
+CREATE FUNCTION attribution_count_changes() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO attribution_count_changes (vendor, status, n)
+        SELECT vendor, status, count(*) FROM new_rows GROUP BY vendor, status;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO attribution_count_changes (vendor, status, n)
+        SELECT vendor, status, -count(*) FROM old_rows GROUP BY vendor, status;
+    ELSE
+        INSERT INTO attribution_count_changes (vendor, status, n)
+        SELECT vendor, status, sum(n) FROM (
+            SELECT vendor, status, 1 AS n FROM new_rows
+            UNION ALL
+            SELECT vendor, status, -1 FROM old_rows
+        ) AS moved
+        GROUP BY vendor, status HAVING sum(n) <> 0;
+    END IF;
+    RETURN NULL;
+END
+$$;
+-- The triggers first: creating them locks out writers until this migration commits, so the backfill below counts
+-- exactly the rows whose later changes the triggers will log.
+CREATE TRIGGER attribution_count_insert AFTER INSERT ON attribution_deliveries
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION attribution_count_changes();
+CREATE TRIGGER attribution_count_update AFTER UPDATE ON attribution_deliveries
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION attribution_count_changes();
+CREATE TRIGGER attribution_count_delete AFTER DELETE ON attribution_deliveries
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION attribution_count_changes();
+INSERT INTO attribution_counts (vendor, status, n)
+SELECT vendor, status, count(*) FROM attribution_deliveries GROUP BY vendor, status;
+-- The latest error of each vendor's unfinished or dead deliveries, for `attribution status`. Partial: a checkout
+-- writes no error, so it never adds to this index.
+CREATE INDEX attribution_deliveries_failing ON attribution_deliveries (vendor, updated_at)
+    WHERE last_error IS NOT NULL AND status <> 'delivered';
+
 -- name: schema_table
 CREATE TABLE IF NOT EXISTS attribution_schema (version INTEGER NOT NULL)
 
@@ -170,7 +223,46 @@ WHERE (%(status)s::text IS NULL OR status = %(status)s) AND (%(vendor)s::text IS
 ORDER BY id DESC LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: counts
-SELECT vendor, status, count(*) FROM attribution_deliveries GROUP BY vendor, status ORDER BY vendor, status
+-- The folded totals plus the changes not folded yet, in one snapshot: exact, and a few hundred rows at most.
+SELECT vendor, status, sum(n)::bigint
+FROM (
+    SELECT vendor, status, n FROM attribution_counts
+    UNION ALL
+    SELECT vendor, status, n FROM attribution_count_changes
+) AS c
+GROUP BY vendor, status HAVING sum(n) <> 0
+ORDER BY vendor, status
+
+-- name: fold_counts
+-- Moves the oldest logged changes into the totals, in one short transaction. SKIP LOCKED: two workers folding at
+-- once take different rows; a change whose transaction has not committed yet is not seen, and waits for the next.
+WITH folded AS (
+    DELETE FROM attribution_count_changes
+    WHERE id IN (SELECT id FROM attribution_count_changes ORDER BY id LIMIT %(batch)s FOR UPDATE SKIP LOCKED)
+    RETURNING vendor, status, n
+), added AS (
+    INSERT INTO attribution_counts AS c (vendor, status, n)
+    SELECT vendor, status, sum(n) FROM folded GROUP BY vendor, status
+    ON CONFLICT (vendor, status) DO UPDATE SET n = c.n + excluded.n
+)
+SELECT count(*) FROM folded
+
+-- name: oldest_waiting
+-- On the partial index of due deliveries: as costly as the queue is long.
+SELECT vendor, min(created_at) FROM attribution_deliveries
+WHERE vendor = ANY(%(vendors)s::text[]) AND status IN ('pending', 'sending')
+GROUP BY vendor
+
+-- name: last_errors
+-- One seek per vendor on the partial index attribution_deliveries_failing.
+SELECT d.*
+FROM unnest(%(vendors)s::text[]) AS v (vendor)
+CROSS JOIN LATERAL (
+    SELECT * FROM attribution_deliveries
+    WHERE vendor = v.vendor AND last_error IS NOT NULL AND status <> 'delivered'
+    ORDER BY updated_at DESC
+    LIMIT 1
+) AS d
 
 -- name: retry_ids
 UPDATE attribution_deliveries
