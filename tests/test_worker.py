@@ -371,7 +371,8 @@ async def test_no_new_requests_start_while_a_checkout_runs_but_only_for_max_yiel
     assert len(seen) == 2
 
 
-async def test_a_lane_already_sending_starts_no_next_request_while_a_checkout_runs(outbox: Outbox) -> None:
+def first_held() -> tuple[Handler, list[httpx2.Request], asyncio.Event, asyncio.Event]:
+    """A vendor that holds its first answer until told; the first event says that request arrived."""
     first_sent, answer_first = asyncio.Event(), asyncio.Event()
     seen: list[httpx2.Request] = []
 
@@ -382,6 +383,11 @@ async def test_a_lane_already_sending_starts_no_next_request_while_a_checkout_ru
             await answer_first.wait()
         return httpx2.Response(200, json={"id": f"v{len(seen)}"})
 
+    return handler, seen, first_sent, answer_first
+
+
+async def test_a_lane_already_sending_starts_no_next_request_while_a_checkout_runs(outbox: Outbox) -> None:
+    handler, seen, first_sent, answer_first = first_held()
     first, second = (e.id for e in await outbox.enqueue(items(2), now=time.time()))
     w = worker(outbox, handler, concurrency=1)  # one lane: both deliveries claimed, the second waits in it
     w.max_yield = 3600.0  # only the checkout's end lets the lane go on
@@ -398,15 +404,7 @@ async def test_a_lane_already_sending_starts_no_next_request_while_a_checkout_ru
 
 
 async def test_a_lane_stopped_at_the_gate_hands_its_deliveries_back_unsent(outbox: Outbox) -> None:
-    first_sent, answer_first = asyncio.Event(), asyncio.Event()
-    seen: list[httpx2.Request] = []
-
-    async def handler(request: httpx2.Request) -> httpx2.Response:
-        seen.append(request)
-        first_sent.set()
-        await answer_first.wait()
-        return httpx2.Response(200, json={"id": "v1"})
-
+    handler, seen, first_sent, answer_first = first_held()
     first, second = (e.id for e in await outbox.enqueue(items(2), now=time.time()))
     w = worker(outbox, handler, concurrency=1, shutdown_grace=0.0)
     w.max_yield = 3600.0
