@@ -157,8 +157,9 @@ class Worker:
         """Looks at the outbox so far; ``_idle_pass`` is the latest that found nothing left to do."""
         self._idle_pass = 0
         self._last_purge = 0.0
-        self._quiet = asyncio.Event()
-        self._quiet.set()
+        self._gate = asyncio.Event()
+        self._gate.set()
+        self._gate_timer: asyncio.TimerHandle | None = None
         self._busy = 0
         self.max_yield = 0.05
         """Longest pause of new requests while checkouts run in the same loop (seconds)."""
@@ -212,9 +213,11 @@ class Worker:
         self._sender = Sender(self._client or self._clients, dry_run=self.dry_run)
         self._stopping = False
         self._kick, self._idle = asyncio.Event(), asyncio.Event()
-        self._quiet = asyncio.Event()
-        if not self._busy:
-            self._quiet.set()
+        self._open_gate()  # a timer of an earlier start belongs to that start's loop
+        self._gate = asyncio.Event()
+        self._gate.set()
+        if self._busy:  # a checkout already runs: shut the gate as if it had just begun
+            self._shut_gate()
         self._writer.start()
         self._loop_task = asyncio.create_task(self._loop(), name="attribution-worker")
         self._loop_task.add_done_callback(self._loop_ended)
@@ -228,6 +231,7 @@ class Worker:
             return
         self._stopping = True
         self._kick.set()
+        self._open_gate()  # lanes waiting there hand their deliveries back
         if self._watch_task is not None:
             self._watch_task.cancel()
             await asyncio.wait({self._watch_task})
@@ -308,26 +312,46 @@ class Worker:
         """While any such block runs (a checkout, in the same event loop), start no new requests.
 
         The worker shares the app's event loop; a checkout must not wait behind the CPU work of starting
-        requests. Sending resumes when the checkouts finish, or after ``max_yield`` seconds at most, so a
+        requests. Neither the loop that claims nor the lanes that send start a request while the gate is shut.
+        It opens when the checkouts finish, or ``max_yield`` seconds after the first of them began, so a
         steady stream of checkouts delays deliveries but cannot stop them.
         """
         self._busy += 1
-        self._quiet.clear()
+        if self._busy == 1:
+            self._shut_gate()
         try:
             yield
         finally:
             self._busy -= 1
             if not self._busy:
-                self._quiet.set()
+                self._open_gate()
+
+    def _shut_gate(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no running loop: no worker of ours runs in it to hold back
+            return
+        if self._gate.is_set():
+            self._gate.clear()
+            self._gate_timer = loop.call_later(self.max_yield, self._open_gate)
+
+    def _open_gate(self) -> None:
+        if self._gate_timer is not None:
+            self._gate_timer.cancel()
+            self._gate_timer = None
+        self._gate.set()
+
+    async def _give_way(self) -> None:
+        """Before starting requests: wait while the gate is shut (see ``yielding``)."""
+        if not self._gate.is_set():
+            await self._gate.wait()
 
     async def _loop(self) -> None:
         while not self._stopping:
             self._kick.clear()
             self._passes += 1
             this_pass = self._passes
-            if self._busy:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._quiet.wait(), self.max_yield)
+            await self._give_way()
             await self._purge_old()
             limits: dict[str, int] = {}
             now = self.clock()
@@ -475,6 +499,14 @@ class Worker:
         while next_chunk is not None:
             current = next_chunk
             try:
+                await self._give_way()
+            except asyncio.CancelledError:
+                self._hand_back(vendor, current)
+                raise
+            if self._stopping:
+                self._hand_back(vendor, current)
+                return
+            try:
                 assert self._sender is not None
                 outcomes = await self._sender(vendor, [d.payload for d in current])
             except asyncio.CancelledError:
@@ -493,6 +525,11 @@ class Worker:
                 self._inflight_rows[vendor.name] -= len(current)
             self._settle(vendor, current, outcomes)
             next_chunk = self._take(vendor)
+
+    def _hand_back(self, vendor: Vendor, chunk: list[Delivery]) -> None:
+        """A lane's deliveries that were never sent (stopped at the gate): back to the outbox, uncounted."""
+        self._inflight_rows[vendor.name] -= len(chunk)
+        self._release(chunk)
 
     def _settle(self, vendor: Vendor, chunk: list[Delivery], outcomes: list[Attempted]) -> None:
         """Record what each delivery's attempt came to; pause the vendor if it asked everyone to wait."""

@@ -371,6 +371,54 @@ async def test_no_new_requests_start_while_a_checkout_runs_but_only_for_max_yiel
     assert len(seen) == 2
 
 
+def first_held() -> tuple[Handler, list[httpx2.Request], asyncio.Event, asyncio.Event]:
+    """A vendor that holds its first answer until told; the first event says that request arrived."""
+    first_sent, answer_first = asyncio.Event(), asyncio.Event()
+    seen: list[httpx2.Request] = []
+
+    async def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        if len(seen) == 1:
+            first_sent.set()
+            await answer_first.wait()
+        return httpx2.Response(200, json={"id": f"v{len(seen)}"})
+
+    return handler, seen, first_sent, answer_first
+
+
+async def test_a_lane_already_sending_starts_no_next_request_while_a_checkout_runs(outbox: Outbox) -> None:
+    handler, seen, first_sent, answer_first = first_held()
+    first, second = (e.id for e in await outbox.enqueue(items(2), now=time.time()))
+    w = worker(outbox, handler, concurrency=1)  # one lane: both deliveries claimed, the second waits in it
+    w.max_yield = 3600.0  # only the checkout's end lets the lane go on
+    async with running(w):
+        await first_sent.wait()
+        with w.yielding():
+            answer_first.set()
+            # The lane has recorded the first outcome and taken the second delivery, then stopped at the gate.
+            await wait_for_status(outbox, [first], Status.DELIVERED, timeout=30)
+            assert len(seen) == 1
+            assert await status_of(outbox, second) == (Status.SENDING, 1, None)
+        await wait_for_status(outbox, [second], Status.DELIVERED, timeout=30)
+    assert len(seen) == 2
+
+
+async def test_a_lane_stopped_at_the_gate_hands_its_deliveries_back_unsent(outbox: Outbox) -> None:
+    handler, seen, first_sent, answer_first = first_held()
+    first, second = (e.id for e in await outbox.enqueue(items(2), now=time.time()))
+    w = worker(outbox, handler, concurrency=1, shutdown_grace=0.0)
+    w.max_yield = 3600.0
+    await w.start()
+    await first_sent.wait()
+    with w.yielding():
+        answer_first.set()
+        await wait_for_status(outbox, [first], Status.DELIVERED, timeout=30)
+        await w.stop()
+    assert len(seen) == 1
+    # Held at the gate, then stopped: back to pending with its claim uncounted, for the next worker.
+    assert await status_of(outbox, second) == (Status.PENDING, 0, None)
+
+
 async def test_a_vendor_asking_to_wait_gets_its_claimed_deliveries_handed_back(outbox: Outbox) -> None:
     handler, seen = scripted(httpx2.Response(429, headers={"Retry-After": "30"}))
     clock = FakeClock()
