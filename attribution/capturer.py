@@ -78,7 +78,7 @@ class Capturer:
         (one of ``attribution.debug``'s outcomes)."""
         if not self.allowed(scope, state):
             if state.raw is not None:
-                state.cleared = True
+                state.clear()
             return debug.CONSENT_REFUSED
         if not self.settings.capture_bots and is_bot(info.user_agent):
             return debug.BOT

@@ -158,7 +158,7 @@ class CollectEndpoints:
         if landing is not None:
             outcome = capturer.apply(scope, info, landing, state)
         elif state.raw is not None and not capturer.allowed(scope, state):
-            state.cleared = True  # consent withdrawn: forget, as the middleware does on any request
+            state.clear()  # consent withdrawn: forget, as the middleware does on any request
             outcome = debug.CONSENT_REFUSED
         # Without consent the state is empty or cleared; a bot is told nothing either.
         hidden = state.cleared or (not self.settings.capture_bots and is_bot(info.user_agent))

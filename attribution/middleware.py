@@ -191,7 +191,7 @@ class AttributionMiddleware:
                     outcome = capturer.apply(scope, info, landing, state)
         withdrawn = self._consent is not None and not (state.changed or state.cleared)
         if withdrawn and self._cookie_marker in cookie and state.raw is not None and not capturer.allowed(scope, state):
-            state.cleared = True
+            state.clear()
         note = self._why(scope, info, outcome, state.cleared) if self.debug else None
 
         async def send_with_cookie(message: Message) -> None:
