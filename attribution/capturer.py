@@ -52,8 +52,9 @@ class Capturer:
     ) -> capture.Landing | None:
         """What a page says about the visitor's origin, or None when it says nothing.
 
-        ``query`` and ``referrer`` are what may count as a touch (the caller leaves them out for a POST, a
-        fetch or an excluded path); ``cookies`` are the request's, for the browser ids they hold.
+        ``query`` and ``referrer`` are what may count as a touch (the caller leaves both out for a POST or
+        an excluded path, and the referrer for a fetch); ``cookies`` are the request's, for the browser ids
+        they hold.
         """
         params = capture.tracked_params(query, self.settings.tracked_params) if query else {}
         external = capture.external_referrer(referrer, host, self.settings) if referrer else None
