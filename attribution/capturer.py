@@ -52,8 +52,9 @@ class Capturer:
     ) -> capture.Landing | None:
         """What a page says about the visitor's origin, or None when it says nothing.
 
-        ``query`` and ``referrer`` are what may count as a touch (the caller leaves them out for a POST, a
-        fetch or an excluded path); ``cookies`` are the request's, for the browser ids they hold.
+        ``query`` and ``referrer`` are what may count as a touch (the caller leaves both out for a POST or
+        an excluded path, and the referrer for a fetch); ``cookies`` are the request's, for the browser ids
+        they hold.
         """
         params = capture.tracked_params(query, self.settings.tracked_params) if query else {}
         external = capture.external_referrer(referrer, host, self.settings) if referrer else None
@@ -67,6 +68,15 @@ class Capturer:
         fails). Its answer, per purpose, stays on the state for checkout."""
         return state.consent(scope).captures
 
+    def withdraw(self, scope: Scope, state: AttributionState) -> bool:
+        """Whether the consent hook refuses capture on this request; if it does, a cookie the request
+        carries is cleared (consent withdrawn: forget the visitor)."""
+        if self.allowed(scope, state):
+            return False
+        if state.raw is not None:
+            state.clear()
+        return True
+
     def secure(self, scope: Scope, hostname: str | None = None) -> bool:
         """Whether the cookie gets the Secure attribute on this request."""
         if self.settings.secure is not None:
@@ -76,9 +86,7 @@ class Capturer:
     def apply(self, scope: Scope, info: RequestInfo, landing: capture.Landing, state: AttributionState) -> str:
         """Apply a landing to the state, honouring consent and the bot list; say what came of it
         (one of ``attribution.debug``'s outcomes)."""
-        if not self.allowed(scope, state):
-            if state.raw is not None:
-                state.cleared = True
+        if self.withdraw(scope, state):
             return debug.CONSENT_REFUSED
         if not self.settings.capture_bots and is_bot(info.user_agent):
             return debug.BOT

@@ -157,11 +157,10 @@ class CollectEndpoints:
         outcome = None
         if landing is not None:
             outcome = capturer.apply(scope, info, landing, state)
-        elif state.raw is not None and not capturer.allowed(scope, state):
-            state.cleared = True  # consent withdrawn: forget, as the middleware does on any request
-            outcome = debug.CONSENT_REFUSED
-        # Without consent the state is empty or cleared; a bot is told nothing either.
-        hidden = state.cleared or (not self.settings.capture_bots and is_bot(info.user_agent))
+        elif state.raw is not None and capturer.withdraw(scope, state):
+            outcome = debug.CONSENT_REFUSED  # consent withdrawn: forget, as the middleware does on any request
+        # Without consent the state reads empty (nothing captured, any cookie cleared); a bot is told nothing.
+        hidden = not self.settings.capture_bots and is_bot(info.user_agent)
         public = {} if hidden else state.load().public()
         response = JSONResponse(
             {"attribution": public, "recorded": state.changed},

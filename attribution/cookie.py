@@ -29,7 +29,6 @@ from .settings import Settings
 
 log = logging.getLogger("attribution.cookie")
 
-FORMAT_VERSION: Final = 1
 #: Budget for ``name=value``. Browsers keep cookies up to 4096 bytes of name, value and attributes;
 #: the attributes we add take well under 200.
 MAX_NAME_VALUE_BYTES: Final = 3800

@@ -1,8 +1,13 @@
 """A least-recently-used cache bounded by bytes, not by entries: what hostile input can make it hold is
-fixed, whatever size each entry has."""
+fixed, whatever size each entry has.
+
+One cache is shared by the event loop and the thread pool that runs a site's sync views (which read the
+cookie through it), so every operation holds a lock: unguarded, ``get``'s lookup and ``move_to_end`` or
+``put``'s size bookkeeping interleave, and the cache raises ``KeyError`` or loses count of what it holds."""
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import Generic, TypeVar
 
@@ -15,12 +20,13 @@ class ByteLRU(Generic[K, V]):
     ``max_bytes`` by evicting the least recently used, and an entry over ``max_entry_bytes`` is never
     kept at all (it is simply computed again when needed)."""
 
-    __slots__ = ("_entries", "_max_bytes", "_max_entry_bytes", "size")
+    __slots__ = ("_entries", "_lock", "_max_bytes", "_max_entry_bytes", "size")
 
     def __init__(self, max_bytes: int, max_entry_bytes: int) -> None:
         self._entries: OrderedDict[K, tuple[V, int]] = OrderedDict()
         self._max_bytes = max_bytes
         self._max_entry_bytes = min(max_entry_bytes, max_bytes)
+        self._lock = threading.Lock()
         self.size = 0
         """Bytes held now."""
 
@@ -28,20 +34,22 @@ class ByteLRU(Generic[K, V]):
         return len(self._entries)
 
     def get(self, key: K) -> V | None:
-        hit = self._entries.get(key)
-        if hit is None:
-            return None
-        self._entries.move_to_end(key)
-        return hit[0]
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is None:
+                return None
+            self._entries.move_to_end(key)
+            return hit[0]
 
     def put(self, key: K, value: V, size: int) -> None:
         if size > self._max_entry_bytes:
             return
-        old = self._entries.pop(key, None)
-        if old is not None:
-            self.size -= old[1]
-        self._entries[key] = (value, size)
-        self.size += size
-        while self.size > self._max_bytes:
-            _, (_, dropped) = self._entries.popitem(last=False)
-            self.size -= dropped
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self.size -= old[1]
+            self._entries[key] = (value, size)
+            self.size += size
+            while self.size > self._max_bytes:
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self.size -= dropped

@@ -189,9 +189,10 @@ class AttributionMiddleware:
                 )
                 if landing is not None:
                     outcome = capturer.apply(scope, info, landing, state)
-        withdrawn = self._consent is not None and not (state.changed or state.cleared)
-        if withdrawn and self._cookie_marker in cookie and state.raw is not None and not capturer.allowed(scope, state):
-            state.cleared = True
+        # consent withdrawn on a request the capture step did not decide: the cookie is cleared all the same
+        undecided = self._consent is not None and not (state.changed or state.cleared)
+        if undecided and self._cookie_marker in cookie and state.raw is not None:
+            capturer.withdraw(scope, state)
         note = self._why(scope, info, outcome, state.cleared) if self.debug else None
 
         async def send_with_cookie(message: Message) -> None:

@@ -177,6 +177,11 @@ class Attribution(BaseModel):
 
     # -- reads -----------------------------------------------------------------------------------------
 
+    @property
+    def click_id_windows(self) -> Mapping[str, timedelta]:
+        """How long each click id attributes, as reads here honour it (the site's ``click_id_windows``)."""
+        return self._windows or DEFAULT_CLICK_ID_WINDOWS
+
     def _now_and_windows(self) -> tuple[datetime, Mapping[str, timedelta]]:
         return self._now or datetime.now(UTC), self._windows or DEFAULT_CLICK_ID_WINDOWS
 

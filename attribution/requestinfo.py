@@ -86,9 +86,10 @@ def is_bot(user_agent: str) -> bool:
     """Crawlers, per the maintained crawler-user-agents list; an absent user agent counts as one too.
 
     The list is a few hundred patterns (~0.3 ms a check), hence the cache and the rule that it is only
-    consulted when there is something to capture. Its cost and the cache's size do not grow with the
-    user agent: one longer than ``UA_CHECKED_LENGTH`` is checked by its first 384 and last 128
-    characters (patterns match near the start, and a few anchor at the end).
+    consulted when there is something to do (a capture, Meta's cookies on a page load, a collect answer).
+    Its cost and the cache's size do not grow with the user agent: one longer than ``UA_CHECKED_LENGTH``
+    is checked by its first 384 and last 128 characters (patterns match near the start, and a few anchor
+    at the end).
     """
     if len(user_agent) > UA_CHECKED_LENGTH:
         user_agent = user_agent[:_UA_HEAD] + user_agent[_UA_HEAD - UA_CHECKED_LENGTH :]

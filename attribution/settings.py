@@ -114,6 +114,12 @@ class Settings:
         for name, given in lists.items():
             if isinstance(given, str | bytes):  # a list of its characters to Python: "/" would exclude every path
                 raise ConfigurationError(f"{name} takes a list of strings, not one string: {name}=[{given!r}]")
+        if consent is not None and not callable(consent):
+            # not caught here, every request would call it, fail, and be treated as a refusal
+            raise ConfigurationError(
+                "consent must be a function of the request's scope answering True/False, a Consent or a "
+                f"mapping of its purposes, not a {type(consent).__name__}: consent=lambda scope: ..."
+            )
         tracked = frozenset((*TRACKED_PARAMS, *extra_params))
         windows: dict[str, timedelta] = dict(DEFAULT_CLICK_ID_WINDOWS)
         for key, value in (click_id_windows or {}).items():

@@ -78,6 +78,12 @@ class AttributionState:
             self._consent = decide(self.codec.settings.consent, scope)
         return self._consent
 
+    def clear(self) -> None:
+        """Consent withdrawn: the cookie is deleted, and this request reads an empty attribution too."""
+        self._wire = None
+        self._attr = None
+        self.cleared = True
+
     def replace(self, data: wire.Wire) -> None:
         self._wire = data
         self._attr = None

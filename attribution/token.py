@@ -5,12 +5,13 @@ visitor is still on the site (put it in the payment's metadata or a hidden field
 ``Tracker.checkout_token`` when the webhook arrives.
 
 The token carries the attribution in the cookie's compact form (first touch, the latest touches, the newest
-value of each click id, browser ids) and the request context of the export (IP, user agent, URL, referrer),
-zlib-compressed when shorter, HMAC-signed with a timestamp. It is signed, not encrypted: whoever holds it
-can read it, so it holds only what the visitor's own browser already sent. One paid landing with the
-checkout's context comes to about 490 characters; Stripe's metadata values allow 500, so for a visitor with
-distinct first and last touches pass ``max_touches=0`` (first touch only, click ids still the newest) and
-leave the context out where space is tight.
+value of each click id, browser ids), the site's click-id windows where they differ from the defaults (so the
+webhook drops a click id the site no longer credits, as the site's own pages do) and the request context of
+the export (IP, user agent, URL, referrer), zlib-compressed when shorter, HMAC-signed with a timestamp. It
+is signed, not encrypted: whoever holds it can read it, so it holds only what the visitor's own browser
+already sent. One paid landing with the checkout's context comes to about 490 characters; Stripe's metadata
+values allow 500, so for a visitor with distinct first and last touches pass ``max_touches=0`` (first touch
+only, click ids still the newest) and leave the context out where space is tight.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .consent import Consent
 from .conversion import RequestContext
 from .errors import ConfigurationError, TokenError
 from .models import Attribution
+from .params import DEFAULT_CLICK_ID_WINDOWS
 from .wire import compact, from_wire, parse, to_wire
 
 _SALT: Final = "attribution.checkout-token.v1"
@@ -87,6 +89,14 @@ class TokenCodec:
         )
         ctx = context or RequestContext()
         payload: dict[str, Any] = {"a": compact(to_wire(trimmed))}
+        windows = attribution.click_id_windows
+        own = {
+            key: int(windows[key].total_seconds())
+            for key in attribution.clicks
+            if key in windows and windows[key] != DEFAULT_CLICK_ID_WINDOWS.get(key)
+        }
+        if own:
+            payload["w"] = own
         fields = [ctx.ip, ctx.user_agent, ctx.url, ctx.referrer]
         if any(fields):
             payload["c"] = fields
@@ -120,6 +130,12 @@ class TokenCodec:
             if data is None:
                 raise ValueError("not an attribution payload")
             attribution = from_wire(data)
+            own = payload.get("w") or {}
+            if not all(isinstance(k, str) and type(v) is int and v > 0 for k, v in own.items()):
+                raise ValueError("not click-id windows")
+            if own:
+                windows = {k: timedelta(seconds=v) for k, v in own.items()}
+                attribution = attribution.with_windows({**DEFAULT_CLICK_ID_WINDOWS, **windows})
             raw = payload.get("c") or [None, None, None, None]
             ip, user_agent, url, referrer = raw
             context = RequestContext(ip=ip, user_agent=user_agent, url=url, referrer=referrer)

@@ -19,6 +19,7 @@ from attribution import Consent, get_consent
 from attribution.consent import decide
 from attribution.conversion import Conversion, Customer, Order
 from attribution.errors import ConfigurationError
+from attribution.forms import hidden_fields
 from attribution.middleware import AttributionMiddleware
 from attribution.models import Attribution
 from attribution.token import TokenCodec
@@ -50,12 +51,33 @@ def test_measurement_refused_in_a_mapping_captures_nothing_and_clears_the_cookie
     assert c.get(LANDING).json()["click_ids"] == {"gclid": "Cj0KCQ-consent"}
     for refusal in (False, {"ad_measurement": False}, {"ad_measurement": "denied", "ad_personalization": True}):
         response = c.get(LANDING.replace("consent", "again"), headers=consent_header(refusal))
-        assert response.json()["click_ids"] == {"gclid": "Cj0KCQ-consent"}, refusal  # the old cookie, not the landing
+        assert response.json()["click_ids"] == {}, refusal  # neither the landing nor the cookie being cleared
         assert any(h.startswith("attribution=") and "Max-Age=0" in h for h in set_cookie_headers(response))
         assert "attribution" not in c.cookies
         assert c.get(LANDING, headers=consent_header(refusal)).json()["click_ids"] == {}
         assert "attribution" not in c.cookies
         c.get(LANDING)  # captured again with full consent, for the next refusal
+
+
+def test_a_request_that_withdraws_consent_reads_nothing_of_the_cookie_it_clears() -> None:
+    c = client(consent=header_consent)
+    c.get(LANDING)
+    hidden = Starlette(routes=[Route("/form", hidden_form)])
+    hidden.add_middleware(AttributionMiddleware, secret_key=SECRET, consent=header_consent)
+    for path in ("/show", "/show?utm_source=other"):  # nothing to capture, and a landing
+        response = c.get(path, headers=consent_header(False))
+        body = response.json()
+        assert (body["utm"], body["click_ids"], body["first"], body["history"]) == ({}, {}, None, 0), path
+        assert any("Max-Age=0" in h for h in set_cookie_headers(response))
+        c.get(LANDING)  # consent given again: captured again
+    form = client(hidden)
+    form.cookies.set("attribution", c.cookies["attribution"], domain="shop.example.com")
+    assert "Cj0KCQ-consent" in form.get("/form").text
+    assert form.get("/form", headers=consent_header(False)).text == ""
+
+
+async def hidden_form(request: Request) -> PlainTextResponse:
+    return PlainTextResponse(str(hidden_fields(request.scope["attribution"])))
 
 
 def test_personalization_refused_still_captures() -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import gc
 import random
 import string
+import sys
+import threading
 import tracemalloc
 
 import crawleruseragents
@@ -85,6 +87,36 @@ def test_the_byte_lru_keeps_its_total_within_bounds_and_the_newest_entries() -> 
     cache.put(100, "v", 100)
     assert cache.get(40) == "v"
     assert cache.get(41) is None
+
+
+def test_the_byte_lru_keeps_its_books_when_threads_share_it() -> None:
+    # A site's sync views run in a thread pool and read the cookie through the same verified-cookie
+    # cache as the event loop: gets and puts from several threads must neither raise nor lose count.
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, so interleavings do happen
+    errors: list[BaseException] = []
+    try:
+        for _ in range(5):
+            cache: ByteLRU[int, int] = ByteLRU(max_bytes=2000, max_entry_bytes=100)
+
+            def use(seed: int, cache: ByteLRU[int, int] = cache) -> None:
+                try:
+                    for i in range(20_000):
+                        key = (i * 7 + seed) % 60
+                        if cache.get(key) is None:
+                            cache.put(key, i, 50)
+                except BaseException as exc:  # what the thread hit is the failure
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=use, args=(seed,)) for seed in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert errors == []
+            assert cache.size == 50 * len(cache) <= 2000
+    finally:
+        sys.setswitchinterval(switch)
 
 
 def test_distinct_large_cookies_do_not_grow_the_process() -> None:

@@ -32,6 +32,9 @@ from tests.helpers import SECRET, client
         ("click_id_windows", {"gclid": -1}),
         ("click_id_windows", {"gclid": 0}),
         ("click_id_windows", {"gclick": 30}),
+        ("consent", True),  # a hook is asked per request; a bool here would refuse every visitor
+        ("consent", False),
+        ("consent", {"ad_measurement": True}),
     ],
 )
 def test_an_option_that_would_break_the_site_is_refused_naming_it(option: str, value: Any) -> None:

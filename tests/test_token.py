@@ -5,11 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
 
+from attribution import get_attribution
 from attribution.conversion import RequestContext
 from attribution.errors import ConfigurationError, TokenError
+from attribution.middleware import AttributionMiddleware
 from attribution.models import Attribution, Channel, Touch
 from attribution.token import TokenCodec
+from tests.helpers import NAVIGATION, SECRET
 
 KEY = "token-secret-0123456789abcdef"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -78,6 +86,27 @@ def test_the_newest_click_id_travels_even_when_its_touch_is_left_out() -> None:
     assert attr.history == []
     newest = visitor(4).history[-1].params["gclid"]
     assert attr.with_windows({}, now=T0 + timedelta(days=4)).click_ids == {"gclid": newest}
+
+
+@pytest.mark.parametrize(("gclid_days", "sent"), [(1, {}), (5, {"gclid": "Cj0-three-days-old"})])
+def test_the_webhook_honours_the_sites_click_id_windows(gclid_days: int, sent: dict[str, str]) -> None:
+    clicked = datetime.now(UTC) - timedelta(days=3)
+    now = [clicked]
+    codec = TokenCodec(KEY)
+
+    async def pay(request: Request) -> JSONResponse:
+        attribution = get_attribution(request)
+        return JSONResponse({"click_ids": attribution.click_ids, "token": codec.dumps(attribution)})
+
+    app = Starlette(routes=[Route("/pay", pay)])
+    windows = {"gclid": gclid_days}
+    app.add_middleware(AttributionMiddleware, secret_key=SECRET, click_id_windows=windows, clock=lambda: now[0])
+    browser = TestClient(app, base_url="https://shop.example.com", headers=NAVIGATION)
+    browser.get("/pay?gclid=Cj0-three-days-old")
+    now[0] = datetime.now(UTC)  # the visitor pays three days after the click
+    answer = browser.get("/pay").json()
+    assert answer["click_ids"] == sent  # what the site's own pages credit...
+    assert codec.read(answer["token"]).attribution.click_ids == sent  # ...is what the webhook credits
 
 
 def test_empty_attribution_and_no_context() -> None:
