@@ -9,7 +9,7 @@ send it at the same time.
 
 Per vendor the worker keeps at most one round of claimed deliveries ready besides those in flight, so a
 freed request slot is refilled at once and claims come in few, large transactions; a delivery that waited
-there for half its lease is handed back unsent.
+there for half its lease, or too long to finish a request within it, is handed back unsent.
 """
 
 from __future__ import annotations
@@ -120,6 +120,7 @@ class Worker:
                 "or another worker could claim a delivery still in flight"
             )
         self.lease = lease
+        self._longest_request = 3 * longest
         self.poll_interval = options.get("poll_interval", 1.0)
         self.shutdown_grace = options.get("shutdown_grace", 10.0)
         retention = options.get("retention", timedelta(days=30))
@@ -467,9 +468,10 @@ class Worker:
             if len(ready) <= self._slots[name] * vendor.max_batch // 2:
                 self._kick.set()  # time to claim more
             now = self.clock()
-            # A delivery that waited here for half its lease is handed back unsent rather than risk being
-            # sent while another worker takes it over.
-            stale = [d for d in chunk if now > d.next_attempt_at - self.lease / 2]
+            # A delivery that waited here for half its lease, or that has less lease left than one request
+            # may take, is handed back unsent rather than risk being sent while another worker takes it over.
+            margin = max(self.lease / 2, self._longest_request)
+            stale = [d for d in chunk if now > d.next_attempt_at - margin]
             if stale:
                 self._release(stale)
                 chunk = [d for d in chunk if d not in stale]

@@ -539,3 +539,27 @@ async def test_an_outbox_that_fails_to_claim_is_asked_again_after_the_poll_inter
         await asyncio.sleep(0.2)
     # One look, then a sleep (PostgreSQL's listener wakes it once more when it connects): no hot loop.
     assert 1 <= claims <= 2
+
+
+async def test_a_delivery_left_with_less_lease_than_a_request_may_take_is_not_sent_on_it(outbox: Outbox) -> None:
+    """Timeouts of 30 s allow one request up to 90 s (connect, write, read); a lease of 100 s is accepted. A
+    delivery that waited 40 s for its slot has 60 s of lease left: sent on it, a slow but legal answer would
+    outlive the lease, and another worker would claim and send it at the same time."""
+    clock = FakeClock(1000.0)
+    claimed_elsewhere: list[int] = []
+
+    async def handler(request: httpx2.Request) -> httpx2.Response:
+        clock.advance(40.0 if json.loads(request.content)["event_id"] == "o0" else 61.0)
+        other = await outbox.claim("other-worker", limits={"fake": 10}, now=clock(), lease=100.0)
+        claimed_elsewhere.extend(d.id for d in other.get("fake", []))
+        return httpx2.Response(200)
+
+    ids = [e.id for e in await outbox.enqueue(items(2), now=clock())]
+    w = worker(outbox, handler, concurrency=1, timeout=30.0, lease=100.0, clock=clock)
+    await w.run_until_idle()
+    assert claimed_elsewhere == []  # nothing was sent by two workers at once
+    for delivery_id in ids:
+        d = await outbox.get(delivery_id)
+        assert d is not None
+        assert d.status == Status.DELIVERED
+        assert [a.result for a in d.history] == ["delivered"]
