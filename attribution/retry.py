@@ -100,7 +100,7 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float) -> float | None
     return max(0.0, when.timestamp() - now)
 
 
-def is_ambiguous(exc: httpx2.TransportError) -> bool:
+def is_ambiguous(exc: httpx2.RequestError) -> bool:
     """Whether the request may have reached the vendor before ``exc``.
 
     A failure to connect, or to get a pooled connection, happens before a byte is sent: retrying is always

@@ -96,7 +96,9 @@ class Sender:
             return [DryRun(describe_request(vendor, request))] * n
         try:
             response = await client.send(request)
-        except httpx2.TransportError as exc:
+        except httpx2.RequestError as exc:
+            # A transport error, or an answer that cannot be read as sent (DecodingError): the vendor may have
+            # recorded the request either way, and nothing is left for ``read_batch`` to classify.
             return [self._transport_failure(vendor, exc)] * n
         finally:
             self.sent += 1
@@ -118,7 +120,7 @@ class Sender:
         return outcomes
 
     @staticmethod
-    def _transport_failure(vendor: Vendor, exc: httpx2.TransportError) -> Outcome:
+    def _transport_failure(vendor: Vendor, exc: httpx2.RequestError) -> Outcome:
         # str(exc) may quote the URL, and RD Station's URL carries its API key: name the error only.
         kind = type(exc).__name__
         if not is_ambiguous(exc):

@@ -563,3 +563,24 @@ async def test_a_delivery_left_with_less_lease_than_a_request_may_take_is_not_se
         assert d is not None
         assert d.status == Status.DELIVERED
         assert [a.result for a in d.history] == ["delivered"]
+
+
+async def test_an_answer_that_cannot_be_decoded_is_retried_then_dead_not_reclaimed_forever(outbox: Outbox) -> None:
+    """A body whose Content-Encoding lies (gzip that is not) makes httpx2 raise DecodingError after the vendor
+    answered. It is an attempt like a broken connection after sending: retried while the policy allows, then
+    dead, rather than left claimed to be taken again at every lease's end, forever."""
+    seen: list[httpx2.Request] = []
+
+    async def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        return httpx2.Response(200, headers={"Content-Encoding": "gzip"}, stream=httpx2.ByteStream(b"not gzip"))
+
+    clock = FakeClock()
+    [e] = await outbox.enqueue(items(1), now=clock())
+    await drain(worker(outbox, handler, clock=clock), clock)
+    d = await outbox.get(e.id)
+    assert d is not None
+    assert (d.status, d.attempts) == (Status.DEAD, FAST.max_attempts)
+    assert [h.result for h in d.history] == ["retry"] * (FAST.max_attempts - 1) + ["dead"]
+    assert d.history[0].detail == "DecodingError after the request was sent; retried"
+    assert len(seen) == FAST.max_attempts
