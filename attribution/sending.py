@@ -104,6 +104,7 @@ class Sender:
             self.sent += 1
         try:
             answer = vendor.read_batch(response, payloads)
+            outcomes: list[Attempted] = [] if isinstance(answer, Split) else list(answer)
         except Exception as exc:
             log.error("%s: reading HTTP %s failed (%s)", vendor.name, response.status_code, type(exc).__name__)
             return [Failed(f"HTTP {response.status_code}: could not read the answer ({type(exc).__name__})")] * n
@@ -112,7 +113,6 @@ class Sender:
                 return [Failed(answer.reason)]
             half = n // 2
             return [*await self(vendor, payloads[:half]), *await self(vendor, payloads[half:])]
-        outcomes: list[Attempted] = list(answer)
         if len(outcomes) != n:
             message = f"the {vendor.name} adapter read {len(outcomes)} outcomes for {n} payloads"
             log.error("%s", message)

@@ -133,3 +133,16 @@ async def test_the_worker_records_a_batchs_outcomes_per_delivery(outbox: Outbox)
     assert rejected.last_error == "unknown pixel"
     assert poisoned.last_error == "HTTP 400: the batch holds an invalid event"
     assert all(d.attempts == 1 for d in [rejected, poisoned])
+
+
+async def test_an_adapter_whose_answer_is_not_a_sequence_fails_the_batch_loudly(outbox: Outbox) -> None:
+    class Broken(RowsVendor):
+        def read_batch(self, response: httpx2.Response, payloads: Sequence[JSON]) -> Sequence[Outcome] | Split:
+            return None  # type: ignore[return-value] - the adapter bug under test
+
+    [e] = await outbox.enqueue(items(1, "rows"), now=time.time())
+    worker = Worker(outbox, [Broken()], transport=recording([]), policy=FAST, lease=5.0, timeout=1.0)
+    await worker.run_until_idle()
+    d = await outbox.get(e.id)
+    assert d is not None
+    assert (d.status, d.last_error) == (Status.DEAD, "HTTP 200: could not read the answer (TypeError)")
