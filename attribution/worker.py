@@ -36,7 +36,7 @@ from .errors import ConfigurationError
 from .outbox.base import Delivery, Finish, Outbox, Status
 from .retry import Random, RetryPolicy
 from .sending import Attempted, Sender
-from .vendors.base import Vendor
+from .vendors.base import Retry, Vendor
 from .writer import OutcomeWriter
 
 log = logging.getLogger("attribution.worker")
@@ -523,6 +523,13 @@ class Worker:
                     self._activity.attempt(vendor.name, finish)
                 self._writer.record(finishes)
                 raise
+            except Exception as exc:
+                # The sender classifies every failure it knows of. Anything else is a bug, but it must not end
+                # the lane with the deliveries still claimed and no outcome, to be claimed again at every
+                # lease's end forever: it counts as an attempt, and the retry policy ends it. Only the type is
+                # logged, since the message may quote the payload.
+                log.error("%s: sending failed unexpectedly (%s)", vendor.name, type(exc).__name__)
+                outcomes = [Retry(f"sending failed unexpectedly ({type(exc).__name__})")] * len(current)
             finally:
                 self._inflight_rows[vendor.name] -= len(current)
             self._settle(vendor, current, outcomes)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -584,3 +585,28 @@ async def test_an_answer_that_cannot_be_decoded_is_retried_then_dead_not_reclaim
     assert [h.result for h in d.history] == ["retry"] * (FAST.max_attempts - 1) + ["dead"]
     assert d.history[0].detail == "DecodingError after the request was sent; retried"
     assert len(seen) == FAST.max_attempts
+
+
+async def test_an_unexpected_error_while_sending_is_an_attempt_not_a_lost_lane(
+    outbox: Outbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An adapter that raises where the sender does not expect it (here, masking a dry run's headers) must not
+    leave its delivery claimed with no outcome, to be taken again at every lease's end forever."""
+
+    class Unmaskable(FakeVendor):
+        def masked_headers(self, request: httpx2.Request) -> dict[str, str]:
+            raise RuntimeError("Bearer sekrit for jane@example.com")
+
+    handler, seen = scripted()
+    clock = FakeClock()
+    [e] = await outbox.enqueue(items(1), now=clock())
+    caplog.set_level(logging.DEBUG)
+    await drain(worker(outbox, handler, [Unmaskable()], clock=clock, dry_run=True), clock)
+    assert seen == []
+    d = await outbox.get(e.id)
+    assert d is not None
+    assert (d.status, d.attempts) == (Status.DEAD, FAST.max_attempts)
+    assert d.history[0].detail == "sending failed unexpectedly (RuntimeError)"
+    assert "fake: sending failed unexpectedly (RuntimeError)" in caplog.text
+    assert "sekrit" not in caplog.text
+    assert "jane" not in caplog.text
