@@ -15,7 +15,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx2
@@ -55,20 +56,34 @@ class Sender:
         clients: the pooled HTTP client each vendor's requests go through, by vendor name, or one for all.
         dry_run: build each request and answer ``DryRun`` with its description; send nothing and do not call
             ``Vendor.authorize`` (a dry run makes no network call at all).
+        clock: seconds since the epoch, read against a call's ``deadline``.
     """
 
     def __init__(
-        self, clients: httpx2.AsyncClient | Mapping[str, httpx2.AsyncClient], *, dry_run: bool = False
+        self,
+        clients: httpx2.AsyncClient | Mapping[str, httpx2.AsyncClient],
+        *,
+        dry_run: bool = False,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.clients = clients
         self.dry_run = dry_run
+        self.clock = clock
         self.sent = 0
         """Requests handed to the client (the request may or may not have reached the vendor)."""
 
-    async def __call__(self, vendor: Vendor, payloads: Sequence[JSON]) -> list[Attempted]:
+    async def __call__(
+        self, vendor: Vendor, payloads: Sequence[JSON], *, deadline: float | None = None
+    ) -> list[Attempted]:
         """One outcome per payload, in order. A batch the vendor answers with ``Split`` is sent again as two
-        halves, recursively, so one bad payload cannot sink the others."""
+        halves, recursively, so one bad payload cannot sink the others.
+
+        ``deadline``: by the clock, the last moment a request may start (the worker's lease, less the time one
+        request may take). A half that would start later is not sent: ``Retry``, for its next attempt.
+        """
         n = len(payloads)
+        if deadline is not None and self.clock() > deadline:
+            return [Retry("not sent: too little of the lease was left for another request")] * n
         client = self.clients if isinstance(self.clients, httpx2.AsyncClient) else self.clients[vendor.name]
         if not self.dry_run:
             try:
@@ -112,7 +127,8 @@ class Sender:
             if n == 1:  # the contract says a single payload gets Failed, not Split; never loop on it
                 return [Failed(answer.reason)]
             half = n // 2
-            return [*await self(vendor, payloads[:half]), *await self(vendor, payloads[half:])]
+            first = await self(vendor, payloads[:half], deadline=deadline)
+            return [*first, *await self(vendor, payloads[half:], deadline=deadline)]
         if len(outcomes) != n:
             message = f"the {vendor.name} adapter read {len(outcomes)} outcomes for {n} payloads"
             log.error("%s", message)

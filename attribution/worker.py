@@ -211,7 +211,7 @@ class Worker:
                 )
                 for name, slots in self._slots.items()
             }
-        self._sender = Sender(self._client or self._clients, dry_run=self.dry_run)
+        self._sender = Sender(self._client or self._clients, dry_run=self.dry_run, clock=self.clock)
         self._stopping = False
         self._kick, self._idle = asyncio.Event(), asyncio.Event()
         self._open_gate()  # a timer of an earlier start belongs to that start's loop
@@ -510,7 +510,9 @@ class Worker:
                 return
             try:
                 assert self._sender is not None
-                outcomes = await self._sender(vendor, [d.payload for d in current])
+                # A refused batch is halved in more requests: none may start too late to end within the lease.
+                deadline = min(d.next_attempt_at for d in current) - self._longest_request
+                outcomes = await self._sender(vendor, [d.payload for d in current], deadline=deadline)
             except asyncio.CancelledError:
                 # Abandoned at shutdown: the request may have gone out, so this counts as an attempt; the
                 # delivery is due again at once, for this or another worker.

@@ -14,7 +14,7 @@ from attribution.outbox import Outbox, Status
 from attribution.sending import DryRun, Sender
 from attribution.vendors.base import JSON, Delivered, Failed, Outcome, Prepared, Split, Vendor
 from attribution.worker import Worker
-from tests.delivery_fakes import FAST, items
+from tests.delivery_fakes import FAST, FakeClock, items
 
 
 class RowsVendor(Vendor):
@@ -146,3 +146,41 @@ async def test_an_adapter_whose_answer_is_not_a_sequence_fails_the_batch_loudly(
     d = await outbox.get(e.id)
     assert d is not None
     assert (d.status, d.last_error) == (Status.DEAD, "HTTP 200: could not read the answer (TypeError)")
+
+
+async def test_halves_of_a_refused_batch_are_not_sent_once_the_lease_could_run_out(outbox: Outbox) -> None:
+    """Each half of a refused batch is one more request, each up to 30 s with 10 s timeouts. Halving a batch
+    of 8 takes seven requests: sent one after another on one 100 s lease, the last ones would outlive it and
+    another worker could take the batch over and send it at the same time. A half left with less lease than a
+    request may take waits for its next attempt instead."""
+    clock = FakeClock(1000.0)
+    claimed_elsewhere: list[int] = []
+    sizes: list[int] = []
+
+    async def slow_vendor(request: httpx2.Request) -> httpx2.Response:
+        sizes.append(len(json.loads(request.content)["events"]))
+        clock.advance(30.0)  # a slow but legal answer: within connect + write + read timeouts
+        other = await outbox.claim("other-worker", limits={"rows": 100}, now=clock(), lease=100.0)
+        claimed_elsewhere.extend(d.id for d in other.get("rows", []))
+        return rows_vendor_answer(request)
+
+    new = [
+        type(i)(i.vendor, i.dedup_key, {**i.payload, "poison": n == 5}, batch_key="pixel")
+        for n, i in enumerate(items(8, "rows"))
+    ]
+    ids = [e.id for e in await outbox.enqueue(new, now=clock())]
+    worker = Worker(
+        outbox,
+        [RowsVendor()],
+        transport=httpx2.MockTransport(slow_vendor),
+        policy=FAST,
+        lease=100.0,
+        timeout=10.0,
+        concurrency=1,
+        clock=clock,
+    )
+    await worker.run_until_idle()
+    assert claimed_elsewhere == []  # no delivery was ever sendable by two workers at once
+    assert sizes == [8, 4, 4]  # the whole, its first half, its second half; then 70 s of the lease were gone
+    statuses = [(await outbox.get(i)).status for i in ids]  # type: ignore[union-attr]
+    assert statuses == [Status.DELIVERED] * 4 + [Status.PENDING] * 4
