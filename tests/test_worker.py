@@ -610,3 +610,15 @@ async def test_an_unexpected_error_while_sending_is_an_attempt_not_a_lost_lane(
     assert "fake: sending failed unexpectedly (RuntimeError)" in caplog.text
     assert "sekrit" not in caplog.text
     assert "jane" not in caplog.text
+
+
+async def test_retry_after_zero_pauses_nobody(outbox: Outbox) -> None:
+    """``Retry-After: 0`` (and Google's "refresh the token and send again") asks for no wait: no pause is
+    stored for the other workers, and deliveries claimed meanwhile are not handed back."""
+    handler, seen = scripted(httpx2.Response(429, headers={"Retry-After": "0"}, text="again"))
+    clock = FakeClock()
+    ids = [e.id for e in await outbox.enqueue(items(3), now=clock())]
+    await drain(worker(outbox, handler, clock=clock, concurrency=1), clock)
+    assert await outbox.paused(now=clock() - 1.0) == {}
+    assert [(await status_of(outbox, i))[0] for i in ids] == [Status.DELIVERED] * 3
+    assert len(seen) == 4
