@@ -50,7 +50,7 @@ def describe_request(vendor: Vendor, request: httpx2.Request) -> str:
 
 
 class Sender:
-    """Sends requests with one client and reports an outcome per payload.
+    """Sends requests with the worker's HTTP clients and reports an outcome per payload.
 
     Args:
         clients: the pooled HTTP client each vendor's requests go through, by vendor name, or one for all.
