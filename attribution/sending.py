@@ -79,11 +79,10 @@ class Sender:
         halves, recursively, so one bad payload cannot sink the others.
 
         ``deadline``: by the clock, the last moment a request may start (the worker's lease, less the time one
-        request may take). A half that would start later is not sent: ``Retry``, for its next attempt.
+        request may take). A request (a half, or one delayed by ``authorize``) that would start later is not
+        sent: ``Retry``, for its next attempt.
         """
         n = len(payloads)
-        if deadline is not None and self.clock() > deadline:
-            return [Retry("not sent: too little of the lease was left for another request")] * n
         client = self.clients if isinstance(self.clients, httpx2.AsyncClient) else self.clients[vendor.name]
         if not self.dry_run:
             try:
@@ -109,6 +108,9 @@ class Sender:
             return [Failed(f"could not build the request: {type(exc).__name__}")] * n
         if self.dry_run:
             return [DryRun(describe_request(vendor, request))] * n
+        # Checked here, after ``authorize`` (a token refresh is a request of its own), for every half as well.
+        if deadline is not None and self.clock() > deadline:
+            return [Retry("not sent: too little of the lease was left for another request")] * n
         try:
             response = await client.send(request)
         except httpx2.RequestError as exc:

@@ -510,7 +510,8 @@ class Worker:
                 return
             try:
                 assert self._sender is not None
-                # A refused batch is halved in more requests: none may start too late to end within the lease.
+                # A token refresh or a refused batch's halves take more requests: none may start too late to end
+                # within the lease.
                 deadline = min(d.next_attempt_at for d in current) - self._longest_request
                 outcomes = await self._sender(vendor, [d.payload for d in current], deadline=deadline)
             except asyncio.CancelledError:

@@ -184,3 +184,41 @@ async def test_halves_of_a_refused_batch_are_not_sent_once_the_lease_could_run_o
     assert sizes == [8, 4, 4]  # the whole, its first half, its second half; then 70 s of the lease were gone
     statuses = [(await outbox.get(i)).status for i in ids]  # type: ignore[union-attr]
     assert statuses == [Status.DELIVERED] * 4 + [Status.PENDING] * 4
+
+
+async def test_a_slow_token_refresh_does_not_push_the_request_past_the_lease(outbox: Outbox) -> None:
+    """Fetching a token is a request of its own. A delivery that started with just enough lease for one
+    request must not go out after a slow refresh has eaten into it: another worker could take it over."""
+    clock = FakeClock(1000.0)
+    claimed_elsewhere: list[int] = []
+
+    class SlowToken(RowsVendor):
+        max_batch: ClassVar[int] = 1
+
+        async def authorize(self, client: httpx2.AsyncClient) -> None:
+            await super().authorize(client)
+            if self.tokens == 2:
+                clock.advance(30.0)  # the second send finds its token expired: a slow but legal refresh
+
+    async def vendor(request: httpx2.Request) -> httpx2.Response:
+        clock.advance(45.0 if not claimed_elsewhere and clock() < 1045.0 else 30.0)
+        other = await outbox.claim("other-worker", limits={"rows": 10}, now=clock(), lease=100.0)
+        claimed_elsewhere.extend(d.id for d in other.get("rows", []))
+        return rows_vendor_answer(request)
+
+    ids = [e.id for e in await outbox.enqueue(items(2, "rows"), now=clock())]
+    worker = Worker(
+        outbox,
+        [SlowToken()],
+        transport=httpx2.MockTransport(vendor),
+        policy=FAST,
+        lease=100.0,
+        timeout=10.0,
+        concurrency=1,
+        clock=clock,
+    )
+    await worker.run_until_idle()
+    assert claimed_elsewhere == []
+    second = await outbox.get(ids[1])
+    assert second is not None
+    assert second.status == Status.PENDING  # not sent: it waits for a fresh lease
