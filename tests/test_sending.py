@@ -148,6 +148,20 @@ async def test_an_adapter_whose_answer_is_not_a_sequence_fails_the_batch_loudly(
     assert (d.status, d.last_error) == (Status.DEAD, "HTTP 200: could not read the answer (TypeError)")
 
 
+def one_lane_on_a_short_lease(outbox: Outbox, vendor: Vendor, handler: Any, clock: FakeClock) -> Worker:
+    """One request at a time, on a 100 s lease against 10 s timeouts (one request may take 30 s)."""
+    return Worker(
+        outbox,
+        [vendor],
+        transport=httpx2.MockTransport(handler),
+        policy=FAST,
+        lease=100.0,
+        timeout=10.0,
+        concurrency=1,
+        clock=clock,
+    )
+
+
 async def test_halves_of_a_refused_batch_are_not_sent_once_the_lease_could_run_out(outbox: Outbox) -> None:
     """Each half of a refused batch is one more request, each up to 30 s with 10 s timeouts. Halving a batch
     of 8 takes seven requests: sent one after another on one 100 s lease, the last ones would outlive it and
@@ -169,16 +183,7 @@ async def test_halves_of_a_refused_batch_are_not_sent_once_the_lease_could_run_o
         for n, i in enumerate(items(8, "rows"))
     ]
     ids = [e.id for e in await outbox.enqueue(new, now=clock())]
-    worker = Worker(
-        outbox,
-        [RowsVendor()],
-        transport=httpx2.MockTransport(slow_vendor),
-        policy=FAST,
-        lease=100.0,
-        timeout=10.0,
-        concurrency=1,
-        clock=clock,
-    )
+    worker = one_lane_on_a_short_lease(outbox, RowsVendor(), slow_vendor, clock)
     await worker.run_until_idle()
     assert claimed_elsewhere == []  # no delivery was ever sendable by two workers at once
     assert sizes == [8, 4, 4]  # the whole, its first half, its second half; then 70 s of the lease were gone
@@ -201,22 +206,13 @@ async def test_a_slow_token_refresh_does_not_push_the_request_past_the_lease(out
                 clock.advance(30.0)  # the second send finds its token expired: a slow but legal refresh
 
     async def vendor(request: httpx2.Request) -> httpx2.Response:
-        clock.advance(45.0 if not claimed_elsewhere and clock() < 1045.0 else 30.0)
+        clock.advance(45.0 if clock() < 1045.0 else 30.0)
         other = await outbox.claim("other-worker", limits={"rows": 10}, now=clock(), lease=100.0)
         claimed_elsewhere.extend(d.id for d in other.get("rows", []))
         return rows_vendor_answer(request)
 
     ids = [e.id for e in await outbox.enqueue(items(2, "rows"), now=clock())]
-    worker = Worker(
-        outbox,
-        [SlowToken()],
-        transport=httpx2.MockTransport(vendor),
-        policy=FAST,
-        lease=100.0,
-        timeout=10.0,
-        concurrency=1,
-        clock=clock,
-    )
+    worker = one_lane_on_a_short_lease(outbox, SlowToken(), vendor, clock)
     await worker.run_until_idle()
     assert claimed_elsewhere == []
     second = await outbox.get(ids[1])
