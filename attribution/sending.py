@@ -89,14 +89,11 @@ class Sender:
                 await vendor.authorize(client)
             except httpx2.TransportError as exc:
                 return [Retry(f"{type(exc).__name__} while authorizing: the request was not sent")] * n
-            except TokenRefreshError as exc:
-                # An outage of the token endpoint (unreachable, 5xx, 429) passes on its own: retry, as for
-                # the vendor's own API. Its message names the error, never a credential.
-                if exc.transient:
-                    return [Retry(str(exc))] * n
-                log.error("%s: authorizing failed (%s)", vendor.name, type(exc).__name__)
-                return [Failed(f"could not authorize: {type(exc).__name__}")] * n
             except Exception as exc:
+                if isinstance(exc, TokenRefreshError) and exc.transient:
+                    # An outage of the token endpoint (unreachable, 5xx, 429) passes on its own: retry, as for
+                    # the vendor's own API. Its message names the error, never a credential.
+                    return [Retry(str(exc))] * n
                 log.error("%s: authorizing failed (%s)", vendor.name, type(exc).__name__)
                 return [Failed(f"could not authorize: {type(exc).__name__}")] * n
         try:
