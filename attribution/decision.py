@@ -34,7 +34,10 @@ def decide(outcome: Attempted, delivery: Delivery, policy: RetryPolicy, now: flo
         return Decision(Finish(delivery.id, Status.DELIVERED, now, answer=outcome.answer))
     if isinstance(outcome, Failed):
         return Decision(Finish(delivery.id, Status.DEAD, now, error=outcome.reason))
-    pause = now + min(outcome.after, policy.max_retry_after) if outcome.after is not None else None
+    # "Again at once" (Retry-After: 0, a refreshed token) is no wait: nothing to hold the other requests for.
+    pause = (
+        now + min(outcome.after, policy.max_retry_after) if outcome.after is not None and outcome.after > 0 else None
+    )
     next_at = now + retry_delay(delivery.attempts, policy, after=outcome.after, rand=rand)
     gone = out_of_time(attempts=delivery.attempts, created_at=delivery.created_at, next_at=next_at, policy=policy)
     if gone:

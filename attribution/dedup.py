@@ -15,6 +15,7 @@ value as ``checkout(..., event_id=...)``.
 from __future__ import annotations
 
 from .conversion import Conversion, Order
+from .conversion import _id as check_id
 from .errors import InvalidConversionError
 
 
@@ -22,7 +23,8 @@ def event_id(source: Order | Conversion | str | int, /) -> str:
     """The id the server sends for this order (or conversion, or your own event id) as its dedup id.
 
     The same for every vendor and every retry; one id serves all events of an order, since each platform
-    deduplicates within an event name. Raises ``InvalidConversionError`` for an empty id.
+    deduplicates within an event name. Raises ``InvalidConversionError`` for an id that checkout would refuse
+    (empty, too long, or not printable).
     """
     if isinstance(source, Conversion):
         return source.event_id
@@ -30,8 +32,8 @@ def event_id(source: Order | Conversion | str | int, /) -> str:
         return source.id
     if isinstance(source, bool) or not isinstance(source, str | int):
         raise InvalidConversionError("event_id takes an Order, a Conversion, or an order or event id")
-    # stripped as Conversion strips the event_id it is given
+    # stripped and checked as Conversion strips and checks the event_id it is given
     found = str(source).strip()
     if not found:
         raise InvalidConversionError("an event id cannot be empty")
-    return found
+    return check_id(found)

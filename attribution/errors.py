@@ -28,8 +28,10 @@ class TokenError(AttributionError, ValueError):
 
 
 class DeliveryError(AttributionError):
-    """Never raised: a failed delivery is not an exception but a row in the outbox (``dead`` or retried, its
-    ``last_error`` says why; ``attribution list --status dead`` shows them). Kept so existing imports work."""
+    """A step of sending failed. The worker never lets it out: a failed delivery is a row in the outbox
+    (``dead`` or retried, its ``last_error`` says why; ``attribution list --status dead`` shows them). Its
+    subclass ``vendors.oauth2.TokenRefreshError`` is raised by a vendor's ``authorize`` when an OAuth token
+    cannot be had; the worker retries the delivery when that is ``transient`` and fails it otherwise."""
 
 
 class OutboxError(AttributionError):

@@ -83,7 +83,8 @@ def out_of_time(*, attempts: int, created_at: float, next_at: float, policy: Ret
 def parse_retry_after(headers: Mapping[str, str], *, now: float) -> float | None:
     """``Retry-After`` as seconds from ``now``: delta-seconds or an HTTP date. None when absent or unreadable.
 
-    The one reader of the header: every vendor's ``retry_after`` starts here (X adds its own reset headers).
+    The one reader of the header: every vendor's ``retry_after`` starts here (X, Meta and Google then read
+    their own rate-limit signals when it is absent).
     """
     raw = headers.get("retry-after")
     if raw is None:
@@ -100,7 +101,7 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float) -> float | None
     return max(0.0, when.timestamp() - now)
 
 
-def is_ambiguous(exc: httpx2.TransportError) -> bool:
+def is_ambiguous(exc: httpx2.RequestError) -> bool:
     """Whether the request may have reached the vendor before ``exc``.
 
     A failure to connect, or to get a pooled connection, happens before a byte is sent: retrying is always

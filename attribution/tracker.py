@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import time
+import traceback
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -237,8 +238,10 @@ class Tracker:
             except InvalidConversionError as exc:
                 reason = str(exc)
             except Exception as exc:
-                # One adapter's bug must not fail the checkout or the other vendors.
-                log.exception("%s could not prepare a conversion", vendor.name)
+                # One adapter's bug must not fail the checkout or the other vendors. The log says where it
+                # failed but not the exception's message, which may quote the customer's data.
+                where = "".join(traceback.format_tb(exc.__traceback__)).rstrip()
+                log.error("%s could not prepare a conversion (%s)\n%s", vendor.name, type(exc).__name__, where)
                 reason = f"the {vendor.name} adapter failed ({type(exc).__name__}); see the logs"
             if reason:
                 results[vendor.name] = VendorResult(vendor.name, "skipped", reason)

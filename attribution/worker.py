@@ -9,7 +9,7 @@ send it at the same time.
 
 Per vendor the worker keeps at most one round of claimed deliveries ready besides those in flight, so a
 freed request slot is refilled at once and claims come in few, large transactions; a delivery that waited
-there for half its lease is handed back unsent.
+there for half its lease, or too long to finish a request within it, is handed back unsent.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from .errors import ConfigurationError
 from .outbox.base import Delivery, Finish, Outbox, Status
 from .retry import Random, RetryPolicy
 from .sending import Attempted, Sender
-from .vendors.base import Vendor
+from .vendors.base import Retry, Vendor
 from .writer import OutcomeWriter
 
 log = logging.getLogger("attribution.worker")
@@ -120,6 +120,7 @@ class Worker:
                 "or another worker could claim a delivery still in flight"
             )
         self.lease = lease
+        self._longest_request = 3 * longest
         self.poll_interval = options.get("poll_interval", 1.0)
         self.shutdown_grace = options.get("shutdown_grace", 10.0)
         retention = options.get("retention", timedelta(days=30))
@@ -210,7 +211,7 @@ class Worker:
                 )
                 for name, slots in self._slots.items()
             }
-        self._sender = Sender(self._client or self._clients, dry_run=self.dry_run)
+        self._sender = Sender(self._client or self._clients, dry_run=self.dry_run, clock=self.clock)
         self._stopping = False
         self._kick, self._idle = asyncio.Event(), asyncio.Event()
         self._open_gate()  # a timer of an earlier start belongs to that start's loop
@@ -467,9 +468,10 @@ class Worker:
             if len(ready) <= self._slots[name] * vendor.max_batch // 2:
                 self._kick.set()  # time to claim more
             now = self.clock()
-            # A delivery that waited here for half its lease is handed back unsent rather than risk being
-            # sent while another worker takes it over.
-            stale = [d for d in chunk if now > d.next_attempt_at - self.lease / 2]
+            # A delivery that waited here for half its lease, or that has less lease left than one request
+            # may take, is handed back unsent rather than risk being sent while another worker takes it over.
+            margin = max(self.lease / 2, self._longest_request)
+            stale = [d for d in chunk if now > d.next_attempt_at - margin]
             if stale:
                 self._release(stale)
                 chunk = [d for d in chunk if d not in stale]
@@ -508,7 +510,10 @@ class Worker:
                 return
             try:
                 assert self._sender is not None
-                outcomes = await self._sender(vendor, [d.payload for d in current])
+                # A token refresh or a refused batch's halves take more requests: none may start too late to end
+                # within the lease.
+                deadline = min(d.next_attempt_at for d in current) - self._longest_request
+                outcomes = await self._sender(vendor, [d.payload for d in current], deadline=deadline)
             except asyncio.CancelledError:
                 # Abandoned at shutdown: the request may have gone out, so this counts as an attempt; the
                 # delivery is due again at once, for this or another worker.
@@ -521,6 +526,13 @@ class Worker:
                     self._activity.attempt(vendor.name, finish)
                 self._writer.record(finishes)
                 raise
+            except Exception as exc:
+                # The sender classifies every failure it knows of. Anything else is a bug, but it must not end
+                # the lane with the deliveries still claimed and no outcome, to be claimed again at every
+                # lease's end forever: it counts as an attempt, and the retry policy ends it. Only the type is
+                # logged, since the message may quote the payload.
+                log.error("%s: sending failed unexpectedly (%s)", vendor.name, type(exc).__name__)
+                outcomes = [Retry(f"sending failed unexpectedly ({type(exc).__name__})")] * len(current)
             finally:
                 self._inflight_rows[vendor.name] -= len(current)
             self._settle(vendor, current, outcomes)

@@ -112,3 +112,14 @@ def test_event_id_is_the_conversions_own() -> None:
         attribution.event_id("  ")
     with pytest.raises(InvalidConversionError, match="takes an Order"):
         attribution.event_id(None)  # type: ignore[arg-type]
+
+
+def test_event_id_refuses_what_checkout_would_refuse() -> None:
+    """The page renders ``event_id``'s answer for the pixel; an id that checkout refuses must not get that far,
+    or the browser reports an event the server never will."""
+    for bad in ("x" * 256, "form\n9"):
+        with pytest.raises(InvalidConversionError):
+            Conversion(event="lead", event_id=bad)
+        with pytest.raises(InvalidConversionError):
+            attribution.event_id(bad)
+    assert attribution.event_id("x" * 255) == Conversion(event="lead", event_id="x" * 255).event_id

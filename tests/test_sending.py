@@ -14,7 +14,7 @@ from attribution.outbox import Outbox, Status
 from attribution.sending import DryRun, Sender
 from attribution.vendors.base import JSON, Delivered, Failed, Outcome, Prepared, Split, Vendor
 from attribution.worker import Worker
-from tests.delivery_fakes import FAST, items
+from tests.delivery_fakes import FAST, FakeClock, items
 
 
 class RowsVendor(Vendor):
@@ -133,3 +133,88 @@ async def test_the_worker_records_a_batchs_outcomes_per_delivery(outbox: Outbox)
     assert rejected.last_error == "unknown pixel"
     assert poisoned.last_error == "HTTP 400: the batch holds an invalid event"
     assert all(d.attempts == 1 for d in [rejected, poisoned])
+
+
+async def test_an_adapter_whose_answer_is_not_a_sequence_fails_the_batch_loudly(outbox: Outbox) -> None:
+    class Broken(RowsVendor):
+        def read_batch(self, response: httpx2.Response, payloads: Sequence[JSON]) -> Sequence[Outcome] | Split:
+            return None  # type: ignore[return-value] - the adapter bug under test
+
+    [e] = await outbox.enqueue(items(1, "rows"), now=time.time())
+    worker = Worker(outbox, [Broken()], transport=recording([]), policy=FAST, lease=5.0, timeout=1.0)
+    await worker.run_until_idle()
+    d = await outbox.get(e.id)
+    assert d is not None
+    assert (d.status, d.last_error) == (Status.DEAD, "HTTP 200: could not read the answer (TypeError)")
+
+
+def one_lane_on_a_short_lease(outbox: Outbox, vendor: Vendor, handler: Any, clock: FakeClock) -> Worker:
+    """One request at a time, on a 100 s lease against 10 s timeouts (one request may take 30 s)."""
+    return Worker(
+        outbox,
+        [vendor],
+        transport=httpx2.MockTransport(handler),
+        policy=FAST,
+        lease=100.0,
+        timeout=10.0,
+        concurrency=1,
+        clock=clock,
+    )
+
+
+async def test_halves_of_a_refused_batch_are_not_sent_once_the_lease_could_run_out(outbox: Outbox) -> None:
+    """Each half of a refused batch is one more request, each up to 30 s with 10 s timeouts. Halving a batch
+    of 8 takes seven requests: sent one after another on one 100 s lease, the last ones would outlive it and
+    another worker could take the batch over and send it at the same time. A half left with less lease than a
+    request may take waits for its next attempt instead."""
+    clock = FakeClock(1000.0)
+    claimed_elsewhere: list[int] = []
+    sizes: list[int] = []
+
+    async def slow_vendor(request: httpx2.Request) -> httpx2.Response:
+        sizes.append(len(json.loads(request.content)["events"]))
+        clock.advance(30.0)  # a slow but legal answer: within connect + write + read timeouts
+        other = await outbox.claim("other-worker", limits={"rows": 100}, now=clock(), lease=100.0)
+        claimed_elsewhere.extend(d.id for d in other.get("rows", []))
+        return rows_vendor_answer(request)
+
+    new = [
+        type(i)(i.vendor, i.dedup_key, {**i.payload, "poison": n == 5}, batch_key="pixel")
+        for n, i in enumerate(items(8, "rows"))
+    ]
+    ids = [e.id for e in await outbox.enqueue(new, now=clock())]
+    worker = one_lane_on_a_short_lease(outbox, RowsVendor(), slow_vendor, clock)
+    await worker.run_until_idle()
+    assert claimed_elsewhere == []  # no delivery was ever sendable by two workers at once
+    assert sizes == [8, 4, 4]  # the whole, its first half, its second half; then 70 s of the lease were gone
+    statuses = [(await outbox.get(i)).status for i in ids]  # type: ignore[union-attr]
+    assert statuses == [Status.DELIVERED] * 4 + [Status.PENDING] * 4
+
+
+async def test_a_slow_token_refresh_does_not_push_the_request_past_the_lease(outbox: Outbox) -> None:
+    """Fetching a token is a request of its own. A delivery that started with just enough lease for one
+    request must not go out after a slow refresh has eaten into it: another worker could take it over."""
+    clock = FakeClock(1000.0)
+    claimed_elsewhere: list[int] = []
+
+    class SlowToken(RowsVendor):
+        max_batch: ClassVar[int] = 1
+
+        async def authorize(self, client: httpx2.AsyncClient) -> None:
+            await super().authorize(client)
+            if self.tokens == 2:
+                clock.advance(30.0)  # the second send finds its token expired: a slow but legal refresh
+
+    async def vendor(request: httpx2.Request) -> httpx2.Response:
+        clock.advance(45.0 if clock() < 1045.0 else 30.0)
+        other = await outbox.claim("other-worker", limits={"rows": 10}, now=clock(), lease=100.0)
+        claimed_elsewhere.extend(d.id for d in other.get("rows", []))
+        return rows_vendor_answer(request)
+
+    ids = [e.id for e in await outbox.enqueue(items(2, "rows"), now=clock())]
+    worker = one_lane_on_a_short_lease(outbox, SlowToken(), vendor, clock)
+    await worker.run_until_idle()
+    assert claimed_elsewhere == []
+    second = await outbox.get(ids[1])
+    assert second is not None
+    assert second.status == Status.PENDING  # not sent: it waits for a fresh lease

@@ -378,3 +378,20 @@ async def test_checkouts_on_a_server_that_never_ran_the_lifespan_say_so_once_wit
     assert not tracker.worker.running
     assert await tracker.outbox.counts() == {("fake", Status.PENDING): 2, ("fakebatch", Status.PENDING): 2}
     await tracker.stop()
+
+
+async def test_a_broken_adapter_is_logged_where_it_failed_without_what_it_quoted(
+    site: tuple[Tracker, httpx2.AsyncClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    tracker, http = site
+
+    def explode(conversion: Any) -> Any:
+        raise ValueError(f"cannot send {conversion.customer.plain_email} to this pixel")
+
+    tracker.vendors[1].prepare = explode  # type: ignore[method-assign]
+    caplog.set_level(logging.DEBUG)
+    result = (await http.post("/checkout", json={"order": "A-7", "email": "d@example.com"})).json()
+    assert result["fakebatch"][:2] == ["skipped", "the fakebatch adapter failed (ValueError); see the logs"]
+    assert "fakebatch could not prepare a conversion (ValueError)" in caplog.text
+    assert "in explode" in caplog.text  # where it failed, for the adapter's author
+    assert "d@example.com" not in caplog.text

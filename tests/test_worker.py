@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -539,3 +540,85 @@ async def test_an_outbox_that_fails_to_claim_is_asked_again_after_the_poll_inter
         await asyncio.sleep(0.2)
     # One look, then a sleep (PostgreSQL's listener wakes it once more when it connects): no hot loop.
     assert 1 <= claims <= 2
+
+
+async def test_a_delivery_left_with_less_lease_than_a_request_may_take_is_not_sent_on_it(outbox: Outbox) -> None:
+    """Timeouts of 30 s allow one request up to 90 s (connect, write, read); a lease of 100 s is accepted. A
+    delivery that waited 40 s for its slot has 60 s of lease left: sent on it, a slow but legal answer would
+    outlive the lease, and another worker would claim and send it at the same time."""
+    clock = FakeClock(1000.0)
+    claimed_elsewhere: list[int] = []
+
+    async def handler(request: httpx2.Request) -> httpx2.Response:
+        clock.advance(40.0 if json.loads(request.content)["event_id"] == "o0" else 61.0)
+        other = await outbox.claim("other-worker", limits={"fake": 10}, now=clock(), lease=100.0)
+        claimed_elsewhere.extend(d.id for d in other.get("fake", []))
+        return httpx2.Response(200)
+
+    ids = [e.id for e in await outbox.enqueue(items(2), now=clock())]
+    w = worker(outbox, handler, concurrency=1, timeout=30.0, lease=100.0, clock=clock)
+    await w.run_until_idle()
+    assert claimed_elsewhere == []  # nothing was sent by two workers at once
+    for delivery_id in ids:
+        d = await outbox.get(delivery_id)
+        assert d is not None
+        assert d.status == Status.DELIVERED
+        assert [a.result for a in d.history] == ["delivered"]
+
+
+async def test_an_answer_that_cannot_be_decoded_is_retried_then_dead_not_reclaimed_forever(outbox: Outbox) -> None:
+    """A body whose Content-Encoding lies (gzip that is not) makes httpx2 raise DecodingError after the vendor
+    answered. It is an attempt like a broken connection after sending: retried while the policy allows, then
+    dead, rather than left claimed to be taken again at every lease's end, forever."""
+    seen: list[httpx2.Request] = []
+
+    async def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        return httpx2.Response(200, headers={"Content-Encoding": "gzip"}, stream=httpx2.ByteStream(b"not gzip"))
+
+    clock = FakeClock()
+    [e] = await outbox.enqueue(items(1), now=clock())
+    await drain(worker(outbox, handler, clock=clock), clock)
+    d = await outbox.get(e.id)
+    assert d is not None
+    assert (d.status, d.attempts) == (Status.DEAD, FAST.max_attempts)
+    assert [h.result for h in d.history] == ["retry"] * (FAST.max_attempts - 1) + ["dead"]
+    assert d.history[0].detail == "DecodingError after the request was sent; retried"
+    assert len(seen) == FAST.max_attempts
+
+
+async def test_an_unexpected_error_while_sending_is_an_attempt_not_a_lost_lane(
+    outbox: Outbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An adapter that raises where the sender does not expect it (here, masking a dry run's headers) must not
+    leave its delivery claimed with no outcome, to be taken again at every lease's end forever."""
+
+    class Unmaskable(FakeVendor):
+        def masked_headers(self, request: httpx2.Request) -> dict[str, str]:
+            raise RuntimeError("Bearer sekrit for jane@example.com")
+
+    handler, seen = scripted()
+    clock = FakeClock()
+    [e] = await outbox.enqueue(items(1), now=clock())
+    caplog.set_level(logging.DEBUG)
+    await drain(worker(outbox, handler, [Unmaskable()], clock=clock, dry_run=True), clock)
+    assert seen == []
+    d = await outbox.get(e.id)
+    assert d is not None
+    assert (d.status, d.attempts) == (Status.DEAD, FAST.max_attempts)
+    assert d.history[0].detail == "sending failed unexpectedly (RuntimeError)"
+    assert "fake: sending failed unexpectedly (RuntimeError)" in caplog.text
+    assert "sekrit" not in caplog.text
+    assert "jane" not in caplog.text
+
+
+async def test_retry_after_zero_pauses_nobody(outbox: Outbox) -> None:
+    """``Retry-After: 0`` (and Google's "refresh the token and send again") asks for no wait: no pause is
+    stored for the other workers, and deliveries claimed meanwhile are not handed back."""
+    handler, seen = scripted(httpx2.Response(429, headers={"Retry-After": "0"}, text="again"))
+    clock = FakeClock()
+    ids = [e.id for e in await outbox.enqueue(items(3), now=clock())]
+    await drain(worker(outbox, handler, clock=clock, concurrency=1), clock)
+    assert await outbox.paused(now=clock() - 1.0) == {}
+    assert [(await status_of(outbox, i))[0] for i in ids] == [Status.DELIVERED] * 3
+    assert len(seen) == 4

@@ -11,9 +11,12 @@ from urllib.parse import parse_qsl
 import httpx2
 import pytest
 
+from attribution.outbox import NewDelivery, Outbox, Status
 from attribution.vendors.base import Failed, Retry
 from attribution.vendors.google_ads import GoogleAds
 from attribution.vendors.oauth2 import TokenRefreshError
+from attribution.worker import Worker
+from tests.delivery_fakes import FAST, FakeClock, drain
 
 from .google_fakes import ACCESS_TOKEN, CREDENTIALS, TokenEndpoint, google_ads
 
@@ -237,3 +240,31 @@ async def test_a_401_about_the_developer_token_fails_without_a_refresh() -> None
         outcome = await attempt(vendor, client)
     assert outcome == Failed("HTTP 401: UNAUTHENTICATED: authenticationError.DEVELOPER_TOKEN_INVALID: x")
     assert vendor.tokens.access_token == f"{ACCESS_TOKEN}1"
+
+
+async def test_a_token_endpoint_outage_leaves_the_delivery_to_retry_not_dead(outbox: Outbox) -> None:
+    """A 503 or an unreachable token endpoint passes on its own: the worker retries rather than kill the
+    conversion, and sends it once the endpoint answers again."""
+    google, clock = Google(), FakeClock()
+    outages = [httpx2.Response(503, text="unavailable"), None]
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path == "/token" and outages:
+            answer = outages.pop(0)
+            if answer is None:
+                raise httpx2.ConnectError("connection refused", request=request)
+            return answer
+        return google(request)
+
+    [queued] = await outbox.enqueue([NewDelivery("google_ads", "o1", {"gclid": "g"})], now=clock())
+    worker = Worker(outbox, [google_ads()], transport=httpx2.MockTransport(handler), policy=FAST, clock=clock)
+    await worker.run_until_idle()
+    waiting = await outbox.get(queued.id)
+    assert waiting is not None
+    assert waiting.status == Status.PENDING
+    assert waiting.last_error == "the OAuth token endpoint answered HTTP 503 without a token"
+    await drain(worker, clock)
+    sent = await outbox.get(queued.id)
+    assert sent is not None
+    assert sent.status == Status.DELIVERED
+    assert [a.result for a in sent.history] == ["retry", "retry", "delivered"]
