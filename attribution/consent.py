@@ -163,6 +163,7 @@ def decide(hook: Callable[[Any], Any] | None, scope: Any) -> Consent:
         return GRANTED
     try:
         return Consent.of(hook(scope))
-    except Exception:
-        log.exception("attribution consent hook failed; treating the visitor as not consenting")
+    except Exception as exc:
+        # The type, not the message: a hook's error may quote the cookie or the visitor it read.
+        log.error("attribution consent hook failed (%s); treating the visitor as not consenting", type(exc).__name__)
         return REFUSED

@@ -107,7 +107,8 @@ class MetaCookies:
     def cookie_domain(self, host: str) -> str | None:
         """The Domain attribute for this host, None for a host-only cookie (IPs, ``localhost``)."""
         host = host.strip("[]").lower().rstrip(".")
-        if _is_ip(host) or "." not in host:
+        if not _HOSTNAME.fullmatch(host) or _is_ip(host) or "." not in host:
+            # A Host header that is no hostname (``a.com;x``) must not write a Domain attribute of its own.
             return None
         for domain in self._domains:
             if host == domain or host.endswith("." + domain):
@@ -193,6 +194,9 @@ def _valid(value: str | None) -> list[str] | None:
         if not (extra in _LEGACY_APPENDIXES or (len(extra) == 8 and set(extra) <= _BASE64URL)):
             return None
     return parts
+
+
+_HOSTNAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
 
 
 def _is_ip(host: str) -> bool:

@@ -114,6 +114,8 @@ class TokenCodec:
     def read(self, token: str) -> Exported:
         """Everything in a token: attribution, request context and consent (the default, everything
         granted, for tokens exported without one). Raises ``TokenError`` as ``loads`` does."""
+        if not isinstance(token, str | bytes) or not token:
+            raise TokenError("no attribution token: pass the string export_token() gave (it is missing or empty)")
         try:
             payload = self._serializer.loads(token, max_age=int(self.max_age))
         except SignatureExpired:

@@ -288,3 +288,14 @@ def test_only_true_or_granted_grants_and_an_answer_not_understood_refuses(
     assert bool(response.json()["utm"]) is captured
     refused_loudly = any("consent hook" in record.getMessage() for record in caplog.records)
     assert refused_loudly is not understood
+
+
+def test_a_hook_that_raises_is_logged_by_its_type_without_what_it_quoted(caplog: pytest.LogCaptureFixture) -> None:
+    def failing(scope: object) -> bool:
+        raise ValueError("banner cookie for ana@example.com unreadable")
+
+    with caplog.at_level(logging.DEBUG):
+        response = client(consent=failing).get(LANDING)
+    assert response.json()["click_ids"] == {}
+    assert "consent hook failed (ValueError)" in caplog.text
+    assert "ana@example.com" not in caplog.text

@@ -261,3 +261,14 @@ def test_where_the_builder_goes_wrong_and_we_do_not(builder_clock: None) -> None
     ours = meta_cookie_headers(client(base_url="http://127.0.0.1:8000", meta_cookies=True).get(f"/?fbclid={FBCLID}"))
     assert len(ours) == 2
     assert all("domain" not in h.lower() for h in ours.values())
+
+
+@pytest.mark.parametrize("host", ["shop.example.co.uk;x=1", "shop.example.co.uk,evil.example", "shop example.co.uk"])
+def test_a_host_header_that_is_no_hostname_gets_host_only_cookies_never_its_own_domain_attribute(host: str) -> None:
+    response = uk_client().get(f"/show?fbclid={FBCLID}", headers={"host": host})
+    cookies = meta_cookie_headers(response)
+    assert cookies  # still written, host-only
+    for header in cookies.values():
+        attributes = [part.strip().lower() for part in header.split(";")[1:]]
+        assert not [a for a in attributes if a.startswith("domain=")]
+        assert "x=1" not in attributes

@@ -120,9 +120,16 @@ def test_a_tampered_token_is_refused() -> None:
     codec = TokenCodec(KEY)
     token = codec.dumps(visitor(), CONTEXT)
     flipped = token[:10] + ("A" if token[10] != "A" else "B") + token[11:]
-    for bad in (flipped, token[:-3], "", "not-a-token", token + "x"):
+    for bad in (flipped, token[:-3], "not-a-token", token + "x"):
         with pytest.raises(TokenError, match="not valid"):
             codec.loads(bad)
+
+
+def test_a_missing_token_is_a_token_error_that_says_so() -> None:
+    codec = TokenCodec(KEY)
+    for missing in ("", None, 42):
+        with pytest.raises(TokenError, match="no attribution token"):
+            codec.loads(missing)  # type: ignore[arg-type]
 
 
 def test_a_token_signed_with_another_key_is_refused_but_rotated_keys_verify() -> None:
