@@ -6,15 +6,14 @@ decide both.
 
 from __future__ import annotations
 
-import email.utils
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC
 
 import httpx2
 
 from .errors import ConfigurationError
+from .retry_after import parse_retry_after as parse_retry_after  # its home is the ground-level module
 
 Random = Callable[[], float]
 """A source of floats in [0, 1), like ``random.random``."""
@@ -78,27 +77,6 @@ def out_of_time(*, attempts: int, created_at: float, next_at: float, policy: Ret
     if next_at - created_at > policy.max_age:
         return f"gave up: older than {policy.max_age:g}s"
     return None
-
-
-def parse_retry_after(headers: Mapping[str, str], *, now: float) -> float | None:
-    """``Retry-After`` as seconds from ``now``: delta-seconds or an HTTP date. None when absent or unreadable.
-
-    The one reader of the header: every vendor's ``retry_after`` starts here (X, Meta and Google then read
-    their own rate-limit signals when it is absent).
-    """
-    raw = headers.get("retry-after")
-    if raw is None:
-        return None
-    raw = raw.strip()
-    if raw.isascii() and raw.isdigit():
-        return float(raw)
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now)
 
 
 def is_ambiguous(exc: httpx2.RequestError) -> bool:

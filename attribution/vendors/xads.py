@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httpx2
 from authlib.oauth1 import ClientAuth
 
-from ..retry import parse_retry_after
+from ..retry_after import parse_retry_after
 from .base import (
     JSON,
     Prepared,
