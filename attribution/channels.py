@@ -82,15 +82,22 @@ def is_ai_assistant(host: str) -> bool:
     return _listed(host, AI_ASSISTANT_HOSTS, parents=True)
 
 
+def _host_kind(host: str) -> Channel | None:
+    """What a host is, for a referrer and a ``utm_source`` alike: an assistant or a network that Matomo also
+    lists as an engine (``chatgpt.com``, ``facebook.com``) counts as that first."""
+    if is_ai_assistant(host):
+        return Channel.AI_ASSISTANT
+    if is_social_site(host):
+        return Channel.ORGANIC_SOCIAL
+    if is_search_engine(host):
+        return Channel.ORGANIC_SEARCH
+    return None
+
+
 def _source_kind(source: str) -> Channel | None:
     """What a ``utm_source`` names: a host (``chatgpt.com``) or a name (``google``, ``fb``)."""
-    if "." in source:
-        if is_ai_assistant(source):
-            return Channel.AI_ASSISTANT
-        if is_social_site(source):
-            return Channel.ORGANIC_SOCIAL
-        if is_search_engine(source):
-            return Channel.ORGANIC_SEARCH
+    if "." in source and (kind := _host_kind(source)) is not None:
+        return kind
     name = _NOT_NAME.sub("", source)
     if name in AI_ASSISTANT_NAMES:
         return Channel.AI_ASSISTANT
@@ -153,11 +160,5 @@ def classify(params: Mapping[str, str], referrer: str | None) -> Channel:
         host = referrer.lower()
         if host in EMAIL_SITES:
             return Channel.EMAIL
-        if is_ai_assistant(host):
-            return Channel.AI_ASSISTANT
-        if is_social_site(host):
-            return Channel.ORGANIC_SOCIAL
-        if is_search_engine(host):
-            return Channel.ORGANIC_SEARCH
-        return Channel.REFERRAL
+        return _host_kind(host) or Channel.REFERRAL
     return Channel.OTHER if params else Channel.DIRECT
