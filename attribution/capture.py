@@ -16,7 +16,7 @@ from urllib.parse import unquote_plus, urlsplit
 
 from . import wire
 from .channels import classify
-from .clicks import clicks_after
+from .clicks import clicks_after, fbc_click_ms
 from .params import IDENTIFIER_COOKIES, MAX_ID_LENGTH, MAX_TEXT_LENGTH, UTM_PARAMS
 from .settings import Settings
 
@@ -160,12 +160,6 @@ def _fbclid_of(fbc: str | None) -> str | None:
     return parts[3] if len(parts) >= 4 else None
 
 
-def _fbc_time(fbc: str) -> int:
-    """The click time (ms) an ``_fbc`` value records, 0 when it records none."""
-    parts = fbc.split(".")
-    return int(parts[2]) if len(parts) >= 4 and parts[2].isdigit() and len(parts[2]) <= 16 else 0
-
-
 def apply_wire(current: wire.Wire | None, landing: Landing, *, now: datetime, settings: Settings) -> wire.Wire | None:
     """The payload after this landing, or None when nothing changed (so no cookie is written).
 
@@ -178,8 +172,8 @@ def apply_wire(current: wire.Wire | None, landing: Landing, *, now: datetime, se
     identifiers.update(landing.cookies)
     # A browser's _fbc older than the one already kept (built here from a newer click the browser's
     # script has not seen) must not bring the old click back.
-    kept_fbc = current["i"].get("fbc")
-    if "fbc" in landing.cookies and kept_fbc and _fbc_time(landing.cookies["fbc"]) < _fbc_time(kept_fbc):
+    kept_fbc, sent_fbc = current["i"].get("fbc"), landing.cookies.get("fbc")
+    if sent_fbc and kept_fbc and (fbc_click_ms(sent_fbc) or 0) < (fbc_click_ms(kept_fbc) or 0):
         identifiers["fbc"] = kept_fbc
     fbclid = landing.params.get("fbclid")
     if fbclid and _fbclid_of(identifiers.get("fbc")) != fbclid:

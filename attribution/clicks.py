@@ -51,3 +51,12 @@ def clicks_after(
                 extra = companions(key, params)
                 clicks[key] = [value, now, extra] if extra else [value, now]
     return clicks
+
+
+def fbc_click_ms(fbc: str) -> int | None:
+    """The click time, in ms, that a Meta ``fbc`` value (``fb.<index>.<ms>.<fbclid>``) records; None when it
+    records none a number can be made of (the cookie is the browser's: anything may be in it)."""
+    parts = fbc.split(".")
+    if len(parts) < 4 or not (parts[2].isascii() and parts[2].isdigit()) or len(parts[2]) > 16:
+        return None
+    return int(parts[2])

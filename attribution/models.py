@@ -9,7 +9,7 @@ from typing import Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from .clicks import clicks_from
+from .clicks import clicks_from, fbc_click_ms
 from .params import CLICK_IDS, DEFAULT_CLICK_ID_WINDOWS, UTM_PARAMS
 
 _UTM = frozenset(UTM_PARAMS)
@@ -237,15 +237,14 @@ class Attribution(BaseModel):
         fbc = self.identifiers.get("fbc")
         if fbc is None:
             return None
-        parts = fbc.split(".")
         now, windows = self._now_and_windows()
         window = windows.get("fbclid")
-        if window is not None and len(parts) >= 4 and parts[2].isascii() and parts[2].isdigit():
-            # in milliseconds, not datetimes: the cookie is the browser's, and any number may be in it
-            age_ms = int(now.timestamp() * 1000) - int(parts[2])
-            if age_ms > int(window.total_seconds() * 1000):
-                return None
-        return fbc
+        clicked_ms = fbc_click_ms(fbc)
+        if window is None or clicked_ms is None:
+            return fbc
+        # in milliseconds, not datetimes: the cookie is the browser's, and any number may be in it
+        expired = int(now.timestamp() * 1000) - clicked_ms > int(window.total_seconds() * 1000)
+        return None if expired else fbc
 
     def public(self) -> dict[str, str]:
         """What a page may see: UTMs, unexpired click ids and channels. No browser identifiers."""
