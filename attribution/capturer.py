@@ -11,14 +11,14 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Literal
 
-from starlette.datastructures import MutableHeaders
-
 from . import capture, debug, wire
 from .cookie import CookieCodec
 from .requestinfo import RequestInfo, is_bot, wants_secure
 from .settings import Settings
 from .state import AttributionState
-from .types import Scope
+from .types import Message, Scope
+
+_DEBUG_HEADER = debug.HEADER.lower().encode("ascii")
 
 
 def _now() -> datetime:
@@ -96,29 +96,43 @@ class Capturer:
         state.replace(updated)
         return debug.CAPTURED
 
-    def explain(self, state: AttributionState, headers: MutableHeaders, method: str, path: str, outcome: str) -> None:
+    def explain(self, state: AttributionState, message: Message, method: str, path: str, outcome: str) -> None:
         """Under ``debug``: log why this request was (not) a capture and say it in a response header."""
         note = debug.report(method, path, outcome, debug.cookie_problem(self.codec, state.raw))
-        headers.append(debug.HEADER, note)
+        add_header(message, _DEBUG_HEADER, note)
 
-    def finish(self, state: AttributionState, headers: MutableHeaders, *, secure: bool) -> None:
+    def finish(self, state: AttributionState, message: Message, *, secure: bool) -> None:
         """Add Set-Cookie when the attribution changed (or consent was withdrawn), and Vary: Cookie
         when the response may depend on it."""
         if state.cleared:
-            headers.append("set-cookie", self.codec.clear_cookie(secure=secure))
+            add_header(message, b"set-cookie", self.codec.clear_cookie(secure=secure))
         elif state.changed:
             value = self.codec.encode_wire(state.payload() or wire.empty())
-            headers.append("set-cookie", self.codec.set_cookie(value, secure=secure))
+            add_header(message, b"set-cookie", self.codec.set_cookie(value, secure=secure))
         if state.read or state.changed or state.cleared:
-            add_vary_cookie(headers)
+            add_vary_cookie(message)
 
 
-def add_vary_cookie(headers: MutableHeaders) -> None:
-    """``headers.add_vary_header("Cookie")``, at half its cost when the response has no Vary yet (nearly
-    always): Starlette's reads every header twice, to join and then to replace what it found."""
-    raw = headers.raw
-    for name, _ in raw:
+def add_header(message: Message, name: bytes, value: str) -> None:
+    """Append a header to a response start message (its ``headers`` made a list if it was not one)."""
+    raw = message.get("headers")
+    if type(raw) is not list:
+        raw = message["headers"] = list(raw or ())
+    raw.append((name, value.encode("latin-1")))
+
+
+def add_vary_cookie(message: Message) -> None:
+    """Add ``Vary: Cookie`` to a response start message, merged into a Vary header it has (once).
+
+    Works on the raw header list: cheaper than Starlette's ``add_vary_header``, which reads every header
+    twice, and it never repeats ``Cookie`` in a Vary that has it already."""
+    raw = message.get("headers")
+    if type(raw) is not list:  # optional in ASGI, and any iterable of pairs
+        raw = message["headers"] = list(raw or ())
+    for index, (name, value) in enumerate(raw):
         if name == b"vary":
-            headers.add_vary_header("Cookie")
+            tokens = {token.strip().lower() for token in bytes(value).split(b",")}
+            if not tokens & {b"cookie", b"*"}:
+                raw[index] = (name, bytes(value) + b", Cookie")
             return
     raw.append((b"vary", b"Cookie"))

@@ -23,7 +23,6 @@ from typing import Final
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.datastructures import MutableHeaders
 from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse, Response
 
@@ -32,7 +31,7 @@ from .capturer import Capturer
 from .errors import ConfigurationError
 from .requestinfo import RequestInfo, is_bot
 from .snippet import COLLECT_NAME, SCRIPT_NAME, load_snippet
-from .types import Receive, Scope, Send
+from .types import Message, Receive, Scope, Send
 
 log = logging.getLogger("attribution.collect")
 
@@ -166,14 +165,14 @@ class CollectEndpoints:
             {"attribution": public, "recorded": state.changed},
             headers={"cache-control": "no-store", **cors},
         )
-        headers = MutableHeaders(raw=response.raw_headers)
-        capturer.finish(state, headers, secure=capturer.secure(scope, info.hostname))
+        start: Message = {"headers": response.raw_headers}  # what finish adds lands in the response's list
+        capturer.finish(state, start, secure=capturer.secure(scope, info.hostname))
         if capturer.debug:
             if outcome is None:
                 outcome = debug.EXCLUDED_PATH if body.record and not record else debug.NO_TRACKED_PARAMETER
                 if record and body.referrer and _host(body.referrer):
                     outcome = debug.INTERNAL_REFERRER  # a referrer, but the site's own or an ignored host
-            capturer.explain(state, headers, "POST", path, outcome)
+            capturer.explain(state, start, "POST", path, outcome)
         return response
 
     def _own_origins(self, scope: Scope, info: RequestInfo) -> frozenset[str]:

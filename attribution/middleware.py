@@ -21,11 +21,10 @@ from datetime import datetime, timedelta
 from time import time as _now
 from typing import Final, Protocol
 
-from starlette.datastructures import MutableHeaders
 from starlette.requests import cookie_parser
 
 from . import capture, debug, meta_cookies
-from .capturer import Capturer
+from .capturer import Capturer, add_header, add_vary_cookie
 from .collect import CollectEndpoints
 from .debug import from_environment as _debug_from_environment
 from .lifespan import run_lifespan
@@ -134,6 +133,8 @@ class AttributionMiddleware:
         self._excluded = self.settings.excluded_paths
         self._consent = self.settings.consent
         self._meta = MetaCookies() if meta_cookies is True else (meta_cookies or None)
+        # a consent hook, server-set Meta cookies or debug mode look at every request, not only landings
+        self._every_request = self._consent is not None or self._meta is not None or self.debug
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -160,26 +161,48 @@ class AttributionMiddleware:
                 cookie = value.decode("latin-1") if not cookie else f"{cookie}; {value.decode('latin-1')}"
             elif name == b"referer":
                 referer = True
-        capturer = self.capturer
-        state = capturer.state(cookie)
+        state = self.capturer.state(cookie)
         scope[SCOPE_KEY] = LazyAttribution(state)
+        query = scope["query_string"]
+        if not (query or referer or self._every_request) and (not cookie or self._nothing_new(cookie, state)):
+            # Nothing to capture: the response only needs Vary: Cookie if the app reads the attribution.
+            async def send_vary(message: Message) -> None:
+                if state.read and message["type"] == "http.response.start":
+                    add_vary_cookie(message)
+                await send(message)
 
+            await self.app(scope, receive, send_vary)
+            return
+        await self._capture(scope, receive, send, state, bool(query) or referer)
+
+    def _nothing_new(self, cookie: str, state: AttributionState) -> bool:
+        """Whether a request without parameters or referrer has nothing to capture: no browser-id cookie,
+        or only ids the signed cookie already holds."""
+        return not self._has_id_cookie(cookie) or self._settled_header(cookie, state)
+
+    async def _capture(self, scope: Scope, receive: Receive, send: Send, state: AttributionState, touch: bool) -> None:
+        """A request that may change the attribution (``touch``: it has a query string or a referrer), or a
+        site whose consent hook, server-set Meta cookies or debug mode look at every request."""
+        capturer = self.capturer
+        path: str = scope["path"]
+        cookie = state.cookie_header
         has_ids = self._has_id_cookie(cookie)
         info: RequestInfo | None = None
         outcome: str | None = None
         meta: dict[str, str] = {}  # server-set Meta cookies (opt-in): name → value
         options = self._meta
-        if options is not None and scope["method"] in ("GET", "HEAD") and not path.startswith(self._excluded):
+        page_load = scope["method"] in ("GET", "HEAD")
+        excluded = path.startswith(self._excluded)
+        if options is not None and page_load and not excluded:
             info = RequestInfo.from_scope(scope)
             meta = meta_cookies.for_request(options, scope, info, state, capturer.clock())
             host = info.hostname
-        query = scope["query_string"]
-        if (query or referer or has_ids or meta) and not path.startswith(self._excluded):
-            if not (query or referer or meta) and self._settled_header(cookie, state):
+        if (touch or has_ids or meta) and not excluded:
+            if not (touch or meta) and self._settled_header(cookie, state):
                 outcome = debug.UNCHANGED  # a returning visitor whose ids the cookie holds: nothing can change
             else:
                 info = info or RequestInfo.from_scope(scope)
-                page_load = scope["method"] in ("GET", "HEAD")
+                query = scope["query_string"]
                 landing = capturer.landing(
                     path=path,
                     host=info.hostname,
@@ -196,17 +219,16 @@ class AttributionMiddleware:
         note = self._why(scope, info, outcome, state.cleared) if self.debug else None
 
         async def send_with_cookie(message: Message) -> None:
-            start = message["type"] == "http.response.start"
-            if start and (state.read or state.changed or state.cleared or note or meta):
+            if message["type"] == "http.response.start" and (
+                state.read or state.changed or state.cleared or note or meta
+            ):
                 secure = capturer.secure(scope, info.hostname if info is not None else None)
-                message.setdefault("headers", [])  # optional in ASGI
-                headers = MutableHeaders(scope=message)
-                capturer.finish(state, headers, secure=secure)
+                capturer.finish(state, message, secure=secure)
                 if meta and options is not None:
                     for name, value in meta.items():
-                        headers.append("set-cookie", options.set_cookie(name, value, host, secure=secure))
+                        add_header(message, b"set-cookie", options.set_cookie(name, value, host, secure=secure))
                 if note is not None:
-                    capturer.explain(state, headers, scope["method"], path, note)
+                    capturer.explain(state, message, scope["method"], path, note)
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)

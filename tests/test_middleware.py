@@ -72,8 +72,17 @@ def test_vary_cookie_only_when_the_attribution_was_read_or_written() -> None:
     assert "vary" not in c.get("/plain").headers
 
 
-@pytest.mark.parametrize("app_vary", [None, "Accept-Encoding", "Accept-Encoding, Origin"])
-def test_vary_cookie_joins_the_apps_own_vary_in_one_header(app_vary: str | None) -> None:
+@pytest.mark.parametrize(
+    ("app_vary", "expected"),
+    [
+        (None, "Cookie"),
+        ("Accept-Encoding", "Accept-Encoding, Cookie"),
+        ("Accept-Encoding, Origin", "Accept-Encoding, Origin, Cookie"),
+        ("Accept-Encoding, cookie", "Accept-Encoding, cookie"),  # named already: not repeated
+        ("*", "*"),  # varies by everything already
+    ],
+)
+def test_vary_cookie_joins_the_apps_own_vary_in_one_header(app_vary: str | None, expected: str) -> None:
     async def page(request: Request) -> PlainTextResponse:
         get_attribution(request)
         return PlainTextResponse("ok", headers={"vary": app_vary} if app_vary else None)
@@ -82,7 +91,25 @@ def test_vary_cookie_joins_the_apps_own_vary_in_one_header(app_vary: str | None)
     c = TestClient(app, base_url="https://shop.example.com", headers=NAVIGATION)
     for path in ("/?utm_source=google", "/"):  # written, then read
         varies = [v for k, v in c.get(path).headers.multi_items() if k.lower() == "vary"]
-        assert varies == [f"{app_vary}, Cookie" if app_vary else "Cookie"]
+        assert varies == [expected]
+
+
+@pytest.mark.parametrize("headers", [None, (), ((b"content-type", b"text/plain"),)])
+def test_a_raw_asgi_app_may_send_no_headers_or_a_tuple_of_them(headers: Any) -> None:
+    async def raw_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        get_attribution(scope)
+        start: dict[str, Any] = {"type": "http.response.start", "status": 200}
+        if headers is not None:
+            start["headers"] = headers
+        await send(start)
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    c = TestClient(AttributionMiddleware(raw_app, secret_key=SECRET), base_url="https://shop.example.com")
+    for path in ("/?utm_source=google", "/"):  # written (and read), then read only
+        response = c.get(path, headers=NAVIGATION)
+        assert response.status_code == 200
+        assert response.headers["vary"] == "Cookie"
+    assert set_cookie_headers(c.get("/?utm_source=news", headers=NAVIGATION))
 
 
 def test_a_request_that_neither_captures_nor_reads_never_decodes_the_cookie(monkeypatch: pytest.MonkeyPatch) -> None:
