@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Final, Literal
 from urllib.parse import unquote_plus, urlsplit
 
 from . import wire
@@ -27,9 +27,9 @@ MAX_PATH_LENGTH = 200
 MAX_QUERY_FIELDS = 2000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs twice as much to build, on every landing
 class Landing:
-    """What one request (or one browser report) says about where the visitor came from."""
+    """What one request (or one browser report) says about where the visitor came from (read-only)."""
 
     params: dict[str, str] = field(default_factory=dict)
     path: str = "/"
@@ -166,38 +166,40 @@ def apply_wire(current: wire.Wire | None, landing: Landing, *, now: datetime, se
     Works on the cookie's compact form and never mutates ``current`` (verified payloads are cached and
     shared between requests).
     """
-    current = current if current is not None else wire.empty()
+    current = current if current is not None else _EMPTY
     seconds = int(now.timestamp())
-    identifiers: dict[str, str] = dict(current["i"])
-    identifiers.update(landing.cookies)
+    params, sent = landing.params, landing.cookies
+    kept = current["i"]
+    identifiers: dict[str, str] = {**kept, **sent} if sent else dict(kept)
     # A browser's _fbc older than the one already kept (built here from a newer click the browser's
     # script has not seen) must not bring the old click back.
-    kept_fbc, sent_fbc = current["i"].get("fbc"), landing.cookies.get("fbc")
+    kept_fbc, sent_fbc = kept.get("fbc"), sent.get("fbc")
     if sent_fbc and kept_fbc and (fbc_click_ms(sent_fbc) or 0) < (fbc_click_ms(kept_fbc) or 0):
         identifiers["fbc"] = kept_fbc
-    fbclid = landing.params.get("fbclid")
+    fbclid = params.get("fbclid")
     if fbclid and _fbclid_of(identifiers.get("fbc")) != fbclid:
         identifiers["fbc"] = build_fbc(fbclid, now, landing.host, settings.domain)
     stored = current["c"]
-    windows = settings.click_id_windows
-    clicks = clicks_after(stored, landing.params, seconds, windows) if landing.params or stored else {}
+    clicks = clicks_after(stored, params, seconds, settings.click_id_windows) if params or stored else {}
 
     first, history = wire.first_of(current), current["h"]
     touched = False
-    if landing.is_touch:
+    if params or landing.referrer:
         path = landing.path[:MAX_PATH_LENGTH]
         referrer = landing.referrer or ""
         last = history[-1] if history else first
         # the same landing seen again (a reload, back/forward, a duplicate report) is not a new touch
-        if last is None or (last[5], last[2], last[1]) != (landing.params, referrer, path):
-            channel = classify(landing.params, landing.referrer).value
-            touch = [seconds, path, referrer, channel, landing.via[0], dict(landing.params)]
+        if last is None or (last[5], last[2], last[1]) != (params, referrer, path):
+            channel = classify(params, landing.referrer).value
+            touch = [seconds, path, referrer, channel, landing.via[0], dict(params)]
             history = [*history, touch][-settings.history_size :]
             first = first if first is not None else touch
             touched = True
 
     # a click id that only expired is no change worth a cookie: reads leave it out already
-    new_click = any(stored.get(key) != click for key, click in clicks.items())
-    if not touched and identifiers == current["i"] and not new_click:
+    if not touched and identifiers == kept and all(stored.get(key) == click for key, click in clicks.items()):
         return None
     return wire.pack(first, history, identifiers, clicks)
+
+
+_EMPTY: Final = wire.empty()  # read, never mutated: apply_wire copies what it changes

@@ -86,7 +86,7 @@ class Capturer:
     def apply(self, scope: Scope, info: RequestInfo, landing: capture.Landing, state: AttributionState) -> str:
         """Apply a landing to the state, honouring consent and the bot list; say what came of it
         (one of ``attribution.debug``'s outcomes)."""
-        if self.withdraw(scope, state):
+        if self.settings.consent is not None and self.withdraw(scope, state):  # no hook: always allowed
             return debug.CONSENT_REFUSED
         if not self.settings.capture_bots and is_bot(info.user_agent):
             return debug.BOT

@@ -191,6 +191,7 @@ class AttributionMiddleware:
         outcome: str | None = None
         meta: dict[str, str] = {}  # server-set Meta cookies (opt-in): name → value
         options = self._meta
+        host: str | None = None  # the Host header's name, once read
         page_load = scope["method"] in ("GET", "HEAD")
         excluded = path.startswith(self._excluded)
         if options is not None and page_load and not excluded:
@@ -202,10 +203,11 @@ class AttributionMiddleware:
                 outcome = debug.UNCHANGED  # a returning visitor whose ids the cookie holds: nothing can change
             else:
                 info = info or RequestInfo.from_scope(scope)
+                host = info.hostname
                 query = scope["query_string"]
                 landing = capturer.landing(
                     path=path,
-                    host=info.hostname,
+                    host=host,
                     query=query.decode("utf-8", "replace") if page_load and query else "",
                     referrer=info.referer if page_load and info.is_navigation else None,
                     cookies={**cookie_parser(cookie), **meta} if has_ids or meta else None,
@@ -222,9 +224,9 @@ class AttributionMiddleware:
             if message["type"] == "http.response.start" and (
                 state.read or state.changed or state.cleared or note or meta
             ):
-                secure = capturer.secure(scope, info.hostname if info is not None else None)
+                secure = capturer.secure(scope, host)
                 capturer.finish(state, message, secure=secure)
-                if meta and options is not None:
+                if meta and options is not None and host is not None:
                     for name, value in meta.items():
                         add_header(message, b"set-cookie", options.set_cookie(name, value, host, secure=secure))
                 if note is not None:
