@@ -373,27 +373,46 @@ class SQLiteOutbox(Outbox):
         with self._lock:
             group, self._arrivals = self._arrivals, []
             self._group_scheduled = False
-        outcomes: list[list[Enqueued] | BaseException] = []
+        outcomes: list[list[Enqueued] | BaseException]
         try:
             conn = self._connect()
 
-            def tx() -> None:
-                for arrival in group:
-                    conn.execute("SAVEPOINT checkout")
-                    try:
-                        outcomes.append(_insert(conn, arrival.items, arrival.now))
-                    except Exception as exc:  # this checkout only; the others still commit
-                        conn.execute("ROLLBACK TO checkout")
-                        outcomes.append(self._failure(exc) if isinstance(exc, sqlite3.Error) else exc)
-                    conn.execute("RELEASE checkout")
+            def all_at_once() -> list[list[Enqueued] | BaseException]:
+                try:
+                    return [_insert(conn, arrival.items, arrival.now) for arrival in group]
+                except Exception as exc:
+                    if len(group) == 1:
+                        raise
+                    raise _OneFailed from exc
 
-            self._write(conn, tx)
+            # Savepoints cost more than the inserts they guard: the group goes without them, and only when one
+            # of its checkouts fails is it written again with a savepoint per checkout.
+            try:
+                outcomes = self._write(conn, all_at_once)
+            except _OneFailed:
+                outcomes = self._write(conn, lambda: self._each_apart(conn, group))
         except (sqlite3.Error, OSError) as exc:
             outcomes = [self._failure(exc)] * len(group)
         except BaseException as exc:
             outcomes = [exc] * len(group)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Arrival, list[Enqueued] | BaseException]]] = {}
         for arrival, outcome in zip(group, outcomes, strict=True):
-            arrival.loop.call_soon_threadsafe(_settle, arrival.future, outcome)
+            by_loop.setdefault(arrival.loop, []).append((arrival, outcome))
+        for loop, settled in by_loop.items():  # one wake-up of each event loop for the whole group
+            loop.call_soon_threadsafe(_settle_all, settled)
+
+    def _each_apart(self, conn: sqlite3.Connection, group: Sequence[_Arrival]) -> list[list[Enqueued] | BaseException]:
+        """A group's checkouts, each in a savepoint of its own: one that fails leaves the others written."""
+        outcomes: list[list[Enqueued] | BaseException] = []
+        for arrival in group:
+            conn.execute("SAVEPOINT checkout")
+            try:
+                outcomes.append(_insert(conn, arrival.items, arrival.now))
+            except Exception as exc:  # this checkout only; the others still commit
+                conn.execute("ROLLBACK TO checkout")
+                outcomes.append(self._failure(exc) if isinstance(exc, sqlite3.Error) else exc)
+            conn.execute("RELEASE checkout")
+        return outcomes
 
     async def claim(
         self, worker_id: str, *, limits: Mapping[str, int], now: float, lease: float
@@ -704,6 +723,10 @@ class _Arrival:
     loop: asyncio.AbstractEventLoop
 
 
+class _OneFailed(Exception):
+    """A checkout of a group failed: write the group again, each checkout apart."""
+
+
 def _settle(future: asyncio.Future[list[Enqueued]], outcome: list[Enqueued] | BaseException) -> None:
     if future.done():  # the checkout was cancelled; what it wrote stays (enqueue is idempotent)
         return
@@ -713,28 +736,52 @@ def _settle(future: asyncio.Future[list[Enqueued]], outcome: list[Enqueued] | Ba
         future.set_result(outcome)
 
 
+def _settle_all(settled: Sequence[tuple[_Arrival, list[Enqueued] | BaseException]]) -> None:
+    for arrival, outcome in settled:
+        _settle(arrival.future, outcome)
+
+
+_ROW = "(?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)"
+_INSERT = (
+    "INSERT INTO deliveries (vendor, dedup_key, batch_key, payload, status,"
+    " created_at, updated_at, next_attempt_at, order_id, event) VALUES {rows}"
+    " ON CONFLICT (vendor, dedup_key) DO NOTHING RETURNING id, vendor, dedup_key"
+)
+_INSERT_MAX_ROWS = 100
+"""Rows per INSERT statement: 9 parameters each, far below SQLite's limit on parameters."""
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+"""``json.dumps(payload, separators=(",", ":"), ensure_ascii=False)`` without building an encoder per row."""
+
+
 def _insert(conn: sqlite3.Connection, items: Sequence[NewDelivery], now: float) -> list[Enqueued]:
-    out = []
-    for item in items:
-        row = conn.execute(
-            "INSERT INTO deliveries (vendor, dedup_key, batch_key, payload, status,"
-            " created_at, updated_at, next_attempt_at, order_id, event)"
-            " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)"
-            " ON CONFLICT (vendor, dedup_key) DO NOTHING RETURNING id",
-            (
+    """One checkout's rows, in one INSERT (a statement per row cost more than the rows): each row's id,
+    or the id of the row already there for its vendor and dedup key."""
+    fresh: dict[tuple[str, str], int] = {}
+    for start in range(0, len(items), _INSERT_MAX_ROWS):
+        chunk = items[start : start + _INSERT_MAX_ROWS]
+        args: list[Any] = []
+        for item in chunk:
+            args += (
                 item.vendor,
                 item.dedup_key,
                 item.batch_key,
-                json.dumps(item.payload, separators=(",", ":"), ensure_ascii=False),
+                _dumps(item.payload),
                 now,
                 now,
                 now,
                 item.order_id,
                 item.event,
-            ),
-        ).fetchone()
-        if row is not None:
-            out.append(Enqueued(row[0], item.vendor, item.dedup_key, duplicate=False))
+            )
+        sql = _INSERT.format(rows=", ".join([_ROW] * len(chunk)))
+        # RETURNING gives the inserted rows in no promised order: matched by vendor and dedup key
+        fresh.update(((v, k), i) for i, v, k in conn.execute(sql, args).fetchall())
+    out = []
+    for item in items:
+        key = (item.vendor, item.dedup_key)
+        found = fresh.pop(key, None)
+        if found is not None:
+            out.append(Enqueued(found, item.vendor, item.dedup_key, duplicate=False))
             continue
         existing = conn.execute(
             "SELECT id FROM deliveries WHERE vendor = ? AND dedup_key = ?", (item.vendor, item.dedup_key)
