@@ -446,18 +446,24 @@ async def test_a_group_held_behind_other_work_writes_each_checkout_on_its_own(tm
         # the database thread waits here, so every checkout below joins one group
         busy = outbox._thread_now().submit(lambda: asyncio.run_coroutine_threadsafe(release.wait(), loop).result(), 0)
         batches = [items(3, start=10 * n) for n in range(20)]
-        batches[5] = [*batches[5][:2], NewDelivery("fake", "bad", {"value": object()})]
+        batches[5] = [*batches[5][:2], NewDelivery("fake", "bad", {"value": object()})]  # not JSON
+        batches[9] = [*batches[9][:2], NewDelivery(None, "bad", {})]  # type: ignore[arg-type]  # the database refuses it
+        batches[14] = [*batches[14], *batches[3]]  # an earlier checkout of the same group again: duplicates
         pending = [asyncio.ensure_future(outbox.enqueue(b, now=1.0)) for b in batches]
         await asyncio.sleep(0)
         release.set()
         await busy
         results = await asyncio.gather(*pending, return_exceptions=True)
         assert isinstance(results[5], TypeError)
+        assert isinstance(results[9], OutboxError)
         for n, result in enumerate(results):
-            if n != 5:
+            if n not in (5, 9):
                 assert isinstance(result, list)
                 assert [e.dedup_key for e in result] == [i.dedup_key for i in batches[n]]
-                assert not any(e.duplicate for e in result)
-        assert await outbox.counts() == {("fake", Status.PENDING): 57}
+                assert [e.duplicate for e in result] == [False] * 3 + [True] * (len(result) - 3)
+        written = results[3]
+        assert isinstance(written, list)
+        assert [e.id for e in results[14][3:]] == [e.id for e in written]  # type: ignore[index]
+        assert await outbox.counts() == {("fake", Status.PENDING): 54}
     finally:
         await outbox.close()

@@ -358,11 +358,16 @@ class SQLiteOutbox(Outbox):
 
     async def enqueue(self, items: Sequence[NewDelivery], *, now: float) -> list[Enqueued]:
         # Group commit: checkouts that arrive while the database thread is busy are written together, in one
-        # transaction and one fsync, each in a savepoint of its own; every caller returns after that commit.
+        # transaction and one fsync; every caller returns after that commit.
+        # The payloads are encoded here, before the database thread takes the group: that thread then runs one
+        # INSERT per group, and gives the GIL back to the event loop for most of its work.
+        rows = [
+            (i.vendor, i.dedup_key, i.batch_key, _dumps(i.payload), now, now, now, i.order_id, i.event) for i in items
+        ]
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Enqueued]] = loop.create_future()
         with self._lock:
-            self._arrivals.append(_Arrival(items, now, future, loop))
+            self._arrivals.append(_Arrival(items, rows, future, loop))
             schedule, self._group_scheduled = not self._group_scheduled, True
         if schedule:
             self._thread_now().submit_raw(self._write_group, _CHECKOUT)
@@ -379,7 +384,8 @@ class SQLiteOutbox(Outbox):
 
             def all_at_once() -> list[list[Enqueued] | BaseException]:
                 try:
-                    return [_insert(conn, arrival.items, arrival.now) for arrival in group]
+                    fresh = _insert(conn, [row for arrival in group for row in arrival.rows])
+                    return [_enqueued(conn, arrival.items, fresh) for arrival in group]
                 except Exception as exc:
                     if len(group) == 1:
                         raise
@@ -407,7 +413,7 @@ class SQLiteOutbox(Outbox):
         for arrival in group:
             conn.execute("SAVEPOINT checkout")
             try:
-                outcomes.append(_insert(conn, arrival.items, arrival.now))
+                outcomes.append(_enqueued(conn, arrival.items, _insert(conn, arrival.rows)))
             except Exception as exc:  # this checkout only; the others still commit
                 conn.execute("ROLLBACK TO checkout")
                 outcomes.append(self._failure(exc) if isinstance(exc, sqlite3.Error) else exc)
@@ -718,7 +724,8 @@ class _Arrival:
     """One checkout's deliveries waiting for the next group commit."""
 
     items: Sequence[NewDelivery]
-    now: float
+    rows: list[tuple[Any, ...]]
+    """The INSERT's parameters for each item, payload encoded."""
     future: asyncio.Future[list[Enqueued]]
     loop: asyncio.AbstractEventLoop
 
@@ -747,39 +754,35 @@ _INSERT = (
     " created_at, updated_at, next_attempt_at, order_id, event) VALUES {rows}"
     " ON CONFLICT (vendor, dedup_key) DO NOTHING RETURNING id, vendor, dedup_key"
 )
-_INSERT_MAX_ROWS = 100
-"""Rows per INSERT statement: 9 parameters each, far below SQLite's limit on parameters."""
+_INSERT_MAX_ROWS = 1000
+"""Rows per INSERT statement: 9 parameters each, below SQLite's limit on parameters (32,766 since 3.32)."""
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 """``json.dumps(payload, separators=(",", ":"), ensure_ascii=False)`` without building an encoder per row."""
 
 
-def _insert(conn: sqlite3.Connection, items: Sequence[NewDelivery], now: float) -> list[Enqueued]:
-    """One checkout's rows, in one INSERT (a statement per row cost more than the rows): each row's id,
-    or the id of the row already there for its vendor and dedup key."""
+def _insert(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> dict[tuple[str, str], int]:
+    """Rows in few statements (a statement per row, each giving the GIL away and waiting to get it back, cost
+    more than the rows): the id of each row inserted, by vendor and dedup key. A key already stored, or twice
+    among the rows, is written once."""
     fresh: dict[tuple[str, str], int] = {}
-    for start in range(0, len(items), _INSERT_MAX_ROWS):
-        chunk = items[start : start + _INSERT_MAX_ROWS]
-        args: list[Any] = []
-        for item in chunk:
-            args += (
-                item.vendor,
-                item.dedup_key,
-                item.batch_key,
-                _dumps(item.payload),
-                now,
-                now,
-                now,
-                item.order_id,
-                item.event,
-            )
+    for start in range(0, len(rows), _INSERT_MAX_ROWS):
+        chunk = rows[start : start + _INSERT_MAX_ROWS]
         sql = _INSERT.format(rows=", ".join([_ROW] * len(chunk)))
+        args = [value for row in chunk for value in row]
         # RETURNING gives the inserted rows in no promised order: matched by vendor and dedup key
         fresh.update(((v, k), i) for i, v, k in conn.execute(sql, args).fetchall())
+    return fresh
+
+
+def _enqueued(
+    conn: sqlite3.Connection, items: Sequence[NewDelivery], fresh: dict[tuple[str, str], int]
+) -> list[Enqueued]:
+    """What became of one checkout's items: the first to claim a key inserted by ``_insert`` is new, any other
+    (an older row, or the same key earlier in the group) a duplicate of the row stored."""
     out = []
     for item in items:
-        key = (item.vendor, item.dedup_key)
-        found = fresh.pop(key, None)
+        found = fresh.pop((item.vendor, item.dedup_key), None)
         if found is not None:
             out.append(Enqueued(found, item.vendor, item.dedup_key, duplicate=False))
             continue
