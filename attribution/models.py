@@ -180,10 +180,18 @@ class Attribution(BaseModel):
     @property
     def click_id_windows(self) -> Mapping[str, timedelta]:
         """How long each click id attributes, as reads here honour it (the site's ``click_id_windows``)."""
-        return self._windows or DEFAULT_CLICK_ID_WINDOWS
+        return (self.__pydantic_private__ or {}).get("_windows") or DEFAULT_CLICK_ID_WINDOWS
 
     def _now_and_windows(self) -> tuple[datetime, Mapping[str, timedelta]]:
-        return self._now or datetime.now(UTC), self._windows or DEFAULT_CLICK_ID_WINDOWS
+        private = self.__pydantic_private__ or {}  # the dict itself: pydantic's __getattr__ costs microseconds
+        return private.get("_now") or datetime.now(UTC), private.get("_windows") or DEFAULT_CLICK_ID_WINDOWS
+
+    def pinned(self, now: datetime | None = None) -> Attribution:
+        """This attribution read at one moment (its own clock if it has one, else ``now``, else the time now):
+        for the many reads of one conversion, which then agree with one another and skip the clock."""
+        copy = self.model_copy()
+        private = copy.__pydantic_private__ or {}
+        return copy.with_windows(self.click_id_windows, private.get("_now") or now or datetime.now(UTC))
 
     def click(self, key: str) -> Click | None:
         """Click id ``key`` with its click time and companion ids, unless its window has ended."""
@@ -200,7 +208,7 @@ class Attribution(BaseModel):
         A click id comes from ``clicks`` (unexpired); a UTM parameter from ``source``; any other parameter
         from the newest touch that carried it. ``attribution.get("gclid")``, ``attribution.get("fbp")``.
         """
-        if key in self.clicks or key in (self._windows or DEFAULT_CLICK_ID_WINDOWS):
+        if key in self.clicks or key in self.click_id_windows:
             click = self.click(key)
             return click.value if click is not None else default
         if key in _UTM:

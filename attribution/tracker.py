@@ -317,7 +317,7 @@ class Tracker:
             "event": event,
             "order": order,
             "customer": customer or Customer(),
-            "attribution": attribution,
+            "attribution": attribution.pinned(),  # every vendor's reads at one moment, the clock read once
             "context": context,
             "consent": consent or Consent(),
             **{k: v for k, v in details.items() if v is not None},

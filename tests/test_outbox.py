@@ -419,3 +419,51 @@ async def test_checkouts_written_together_succeed_or_fail_each_on_its_own(outbox
     assert all(isinstance(r, list) and len(r) == 2 for r in written)
     assert sorted(e.duplicate for r in written for e in r) == [False] * 56 + [True] * 2
     assert await outbox.counts() == {("fake", Status.PENDING): 56}  # the failed checkout left nothing behind
+
+
+async def test_a_checkout_of_many_rows_is_written_in_several_statements(tmp_path: Path) -> None:
+    outbox = SQLiteOutbox(tmp_path / "outbox.sqlite3")
+    try:
+        many = items(250)
+        first = await outbox.enqueue(many[:120], now=1.0)
+        again = await outbox.enqueue([*many, many[3]], now=2.0)
+        assert [e.duplicate for e in again] == [True] * 120 + [False] * 130 + [True]
+        assert [e.id for e in again[:120]] == [e.id for e in first]
+        assert again[-1].id == again[3].id
+        assert [e.dedup_key for e in again[:250]] == [i.dedup_key for i in many]
+        assert len({e.id for e in again}) == 250
+        assert await outbox.counts() == {("fake", Status.PENDING): 250}
+    finally:
+        await outbox.close()
+
+
+async def test_a_group_held_behind_other_work_writes_each_checkout_on_its_own(tmp_path: Path) -> None:
+    outbox = SQLiteOutbox(tmp_path / "outbox.sqlite3")
+    try:
+        await outbox.open()
+        release = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        # the database thread waits here, so every checkout below joins one group
+        busy = outbox._thread_now().submit(lambda: asyncio.run_coroutine_threadsafe(release.wait(), loop).result(), 0)
+        batches = [items(3, start=10 * n) for n in range(20)]
+        batches[5] = [*batches[5][:2], NewDelivery("fake", "bad", {"value": object()})]  # not JSON
+        batches[9] = [*batches[9][:2], NewDelivery(None, "bad", {})]  # type: ignore[arg-type]  # the database refuses it
+        batches[14] = [*batches[14], *batches[3]]  # an earlier checkout of the same group again: duplicates
+        pending = [asyncio.ensure_future(outbox.enqueue(b, now=1.0)) for b in batches]
+        await asyncio.sleep(0)
+        release.set()
+        await busy
+        results = await asyncio.gather(*pending, return_exceptions=True)
+        assert isinstance(results[5], TypeError)
+        assert isinstance(results[9], OutboxError)
+        for n, result in enumerate(results):
+            if n not in (5, 9):
+                assert isinstance(result, list)
+                assert [e.dedup_key for e in result] == [i.dedup_key for i in batches[n]]
+                assert [e.duplicate for e in result] == [False] * 3 + [True] * (len(result) - 3)
+        written = results[3]
+        assert isinstance(written, list)
+        assert [e.id for e in results[14][3:]] == [e.id for e in written]  # type: ignore[index]
+        assert await outbox.counts() == {("fake", Status.PENDING): 54}
+    finally:
+        await outbox.close()

@@ -358,11 +358,16 @@ class SQLiteOutbox(Outbox):
 
     async def enqueue(self, items: Sequence[NewDelivery], *, now: float) -> list[Enqueued]:
         # Group commit: checkouts that arrive while the database thread is busy are written together, in one
-        # transaction and one fsync, each in a savepoint of its own; every caller returns after that commit.
+        # transaction and one fsync; every caller returns after that commit.
+        # The payloads are encoded here, before the database thread takes the group: that thread then runs one
+        # INSERT per group, and gives the GIL back to the event loop for most of its work.
+        rows = [
+            (i.vendor, i.dedup_key, i.batch_key, _dumps(i.payload), now, now, now, i.order_id, i.event) for i in items
+        ]
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Enqueued]] = loop.create_future()
         with self._lock:
-            self._arrivals.append(_Arrival(items, now, future, loop))
+            self._arrivals.append(_Arrival(items, rows, future, loop))
             schedule, self._group_scheduled = not self._group_scheduled, True
         if schedule:
             self._thread_now().submit_raw(self._write_group, _CHECKOUT)
@@ -373,27 +378,47 @@ class SQLiteOutbox(Outbox):
         with self._lock:
             group, self._arrivals = self._arrivals, []
             self._group_scheduled = False
-        outcomes: list[list[Enqueued] | BaseException] = []
+        outcomes: list[list[Enqueued] | BaseException]
         try:
             conn = self._connect()
 
-            def tx() -> None:
-                for arrival in group:
-                    conn.execute("SAVEPOINT checkout")
-                    try:
-                        outcomes.append(_insert(conn, arrival.items, arrival.now))
-                    except Exception as exc:  # this checkout only; the others still commit
-                        conn.execute("ROLLBACK TO checkout")
-                        outcomes.append(self._failure(exc) if isinstance(exc, sqlite3.Error) else exc)
-                    conn.execute("RELEASE checkout")
+            def all_at_once() -> list[list[Enqueued] | BaseException]:
+                try:
+                    fresh = _insert(conn, [row for arrival in group for row in arrival.rows])
+                    return [_enqueued(conn, arrival.items, fresh) for arrival in group]
+                except Exception as exc:
+                    if len(group) == 1:
+                        raise
+                    raise _OneFailed from exc
 
-            self._write(conn, tx)
+            # Savepoints cost more than the inserts they guard: the group goes without them, and only when one
+            # of its checkouts fails is it written again with a savepoint per checkout.
+            try:
+                outcomes = self._write(conn, all_at_once)
+            except _OneFailed:
+                outcomes = self._write(conn, lambda: self._each_apart(conn, group))
         except (sqlite3.Error, OSError) as exc:
             outcomes = [self._failure(exc)] * len(group)
         except BaseException as exc:
             outcomes = [exc] * len(group)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Arrival, list[Enqueued] | BaseException]]] = {}
         for arrival, outcome in zip(group, outcomes, strict=True):
-            arrival.loop.call_soon_threadsafe(_settle, arrival.future, outcome)
+            by_loop.setdefault(arrival.loop, []).append((arrival, outcome))
+        for loop, settled in by_loop.items():  # one wake-up of each event loop for the whole group
+            loop.call_soon_threadsafe(_settle_all, settled)
+
+    def _each_apart(self, conn: sqlite3.Connection, group: Sequence[_Arrival]) -> list[list[Enqueued] | BaseException]:
+        """A group's checkouts, each in a savepoint of its own: one that fails leaves the others written."""
+        outcomes: list[list[Enqueued] | BaseException] = []
+        for arrival in group:
+            conn.execute("SAVEPOINT checkout")
+            try:
+                outcomes.append(_enqueued(conn, arrival.items, _insert(conn, arrival.rows)))
+            except Exception as exc:  # this checkout only; the others still commit
+                conn.execute("ROLLBACK TO checkout")
+                outcomes.append(self._failure(exc) if isinstance(exc, sqlite3.Error) else exc)
+            conn.execute("RELEASE checkout")
+        return outcomes
 
     async def claim(
         self, worker_id: str, *, limits: Mapping[str, int], now: float, lease: float
@@ -699,9 +724,14 @@ class _Arrival:
     """One checkout's deliveries waiting for the next group commit."""
 
     items: Sequence[NewDelivery]
-    now: float
+    rows: list[tuple[Any, ...]]
+    """The INSERT's parameters for each item, payload encoded."""
     future: asyncio.Future[list[Enqueued]]
     loop: asyncio.AbstractEventLoop
+
+
+class _OneFailed(Exception):
+    """A checkout of a group failed: write the group again, each checkout apart."""
 
 
 def _settle(future: asyncio.Future[list[Enqueued]], outcome: list[Enqueued] | BaseException) -> None:
@@ -713,28 +743,48 @@ def _settle(future: asyncio.Future[list[Enqueued]], outcome: list[Enqueued] | Ba
         future.set_result(outcome)
 
 
-def _insert(conn: sqlite3.Connection, items: Sequence[NewDelivery], now: float) -> list[Enqueued]:
+def _settle_all(settled: Sequence[tuple[_Arrival, list[Enqueued] | BaseException]]) -> None:
+    for arrival, outcome in settled:
+        _settle(arrival.future, outcome)
+
+
+_ROW = "(?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)"
+_INSERT = (
+    "INSERT INTO deliveries (vendor, dedup_key, batch_key, payload, status,"
+    " created_at, updated_at, next_attempt_at, order_id, event) VALUES {rows}"
+    " ON CONFLICT (vendor, dedup_key) DO NOTHING RETURNING id, vendor, dedup_key"
+)
+_INSERT_MAX_ROWS = 1000
+"""Rows per INSERT statement: 9 parameters each, below SQLite's limit on parameters (32,766 since 3.32)."""
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+"""``json.dumps(payload, separators=(",", ":"), ensure_ascii=False)`` without building an encoder per row."""
+
+
+def _insert(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> dict[tuple[str, str], int]:
+    """Rows in few statements (a statement per row, each giving the GIL away and waiting to get it back, cost
+    more than the rows): the id of each row inserted, by vendor and dedup key. A key already stored, or twice
+    among the rows, is written once."""
+    fresh: dict[tuple[str, str], int] = {}
+    for start in range(0, len(rows), _INSERT_MAX_ROWS):
+        chunk = rows[start : start + _INSERT_MAX_ROWS]
+        sql = _INSERT.format(rows=", ".join([_ROW] * len(chunk)))
+        args = [value for row in chunk for value in row]
+        # RETURNING gives the inserted rows in no promised order: matched by vendor and dedup key
+        fresh.update(((v, k), i) for i, v, k in conn.execute(sql, args).fetchall())
+    return fresh
+
+
+def _enqueued(
+    conn: sqlite3.Connection, items: Sequence[NewDelivery], fresh: dict[tuple[str, str], int]
+) -> list[Enqueued]:
+    """What became of one checkout's items: the first to claim a key inserted by ``_insert`` is new, any other
+    (an older row, or the same key earlier in the group) a duplicate of the row stored."""
     out = []
     for item in items:
-        row = conn.execute(
-            "INSERT INTO deliveries (vendor, dedup_key, batch_key, payload, status,"
-            " created_at, updated_at, next_attempt_at, order_id, event)"
-            " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)"
-            " ON CONFLICT (vendor, dedup_key) DO NOTHING RETURNING id",
-            (
-                item.vendor,
-                item.dedup_key,
-                item.batch_key,
-                json.dumps(item.payload, separators=(",", ":"), ensure_ascii=False),
-                now,
-                now,
-                now,
-                item.order_id,
-                item.event,
-            ),
-        ).fetchone()
-        if row is not None:
-            out.append(Enqueued(row[0], item.vendor, item.dedup_key, duplicate=False))
+        found = fresh.pop((item.vendor, item.dedup_key), None)
+        if found is not None:
+            out.append(Enqueued(found, item.vendor, item.dedup_key, duplicate=False))
             continue
         existing = conn.execute(
             "SELECT id FROM deliveries WHERE vendor = ? AND dedup_key = ?", (item.vendor, item.dedup_key)

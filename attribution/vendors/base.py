@@ -259,9 +259,22 @@ def response_json(response: httpx2.Response) -> Any:
         return None
 
 
+_BLANK_WHEN_FALSY = frozenset({str, list, dict})
+_NEVER_BLANK = frozenset({int, float, bool, Decimal})
+
+
 def without_empty(fields: Mapping[str, Any]) -> JSON:
     """The fields whose value is not None, "" or an empty container: vendors reject or mis-store blanks."""
-    return {k: v for k, v in fields.items() if v is not None and v != "" and v != [] and v != {}}
+    # by exact type first: comparing a Decimal or a model with "" and [] costs more than the rest of the call
+    return {
+        k: v
+        for k, v in fields.items()
+        if (v if type(v) in _BLANK_WHEN_FALSY else type(v) in _NEVER_BLANK or _filled(v))
+    }
+
+
+def _filled(value: Any) -> bool:
+    return value is not None and value != "" and value != [] and value != {}
 
 
 def event_label(conversion: Conversion, events: Mapping[str, str]) -> str | None:
