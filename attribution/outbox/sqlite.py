@@ -752,8 +752,9 @@ _ROW = "(?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)"
 _INSERT = (
     "INSERT INTO deliveries (vendor, dedup_key, batch_key, payload, status,"
     " created_at, updated_at, next_attempt_at, order_id, event) VALUES {rows}"
-    " ON CONFLICT (vendor, dedup_key) DO NOTHING RETURNING id, vendor, dedup_key"
+    " ON CONFLICT (vendor, dedup_key) DO NOTHING"
 )
+_INSERTED = "SELECT json_group_array(json_array(id, vendor, dedup_key)) FROM deliveries WHERE id > ?"
 _INSERT_MAX_ROWS = 1000
 """Rows per INSERT statement: 9 parameters each, below SQLite's limit on parameters (32,766 since 3.32)."""
 
@@ -762,17 +763,19 @@ _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def _insert(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> dict[tuple[str, str], int]:
-    """Rows in few statements (a statement per row, each giving the GIL away and waiting to get it back, cost
-    more than the rows): the id of each row inserted, by vendor and dedup key. A key already stored, or twice
-    among the rows, is written once."""
-    fresh: dict[tuple[str, str], int] = {}
+    """Rows in few statements: the id of each row inserted, by vendor and dedup key. A key already stored, or
+    twice among the rows, is written once.
+
+    Every step of a statement gives the GIL away and waits to get it back from a busy event loop, so no step
+    runs per row: each INSERT is one step, and the new rows' ids come back as one JSON array. Inside the write
+    transaction nobody else inserts, and a new rowid is one more than the largest, so the rows inserted here
+    are exactly those above the largest id before."""
+    before = conn.execute("SELECT coalesce(max(id), 0) FROM deliveries").fetchone()[0]
     for start in range(0, len(rows), _INSERT_MAX_ROWS):
         chunk = rows[start : start + _INSERT_MAX_ROWS]
-        sql = _INSERT.format(rows=", ".join([_ROW] * len(chunk)))
-        args = [value for row in chunk for value in row]
-        # RETURNING gives the inserted rows in no promised order: matched by vendor and dedup key
-        fresh.update(((v, k), i) for i, v, k in conn.execute(sql, args).fetchall())
-    return fresh
+        conn.execute(_INSERT.format(rows=", ".join([_ROW] * len(chunk))), [value for row in chunk for value in row])
+    (inserted,) = conn.execute(_INSERTED, (before,)).fetchone()
+    return {(vendor, key): id_ for id_, vendor, key in json.loads(inserted)}
 
 
 def _enqueued(
