@@ -45,6 +45,9 @@ Clock = Callable[[], float]
 
 DEFAULT_TIMEOUT = httpx2.Timeout(10.0, connect=5.0)
 
+CLAIM_AHEAD = 64
+"""The fewest claimed deliveries a vendor keeps ready, however few its request slots."""
+
 
 class WorkerOptions(TypedDict, total=False):
     """The worker's settings by keyword, for ``Worker`` and, passed through, ``Tracker`` (see ``Worker``)."""
@@ -363,11 +366,11 @@ class Worker:
                     continue
                 self._dispatch(vendor)
                 ready = self._ready[name]
-                per_round = self._slots[name] * vendor.max_batch
-                # Keep up to one round of claimed deliveries ready besides those in flight, so a freed slot
-                # is refilled without a database round trip and claims come in large, cheap transactions.
-                room = 2 * per_round - self._inflight_rows[name] - len(ready)
-                if room > 0 and len(ready) <= per_round // 2:
+                # Keep claimed deliveries ready besides those in flight, so a freed slot is refilled without a
+                # database round trip and claims come in large, cheap transactions.
+                ahead = self._ahead(vendor)
+                room = self._slots[name] * vendor.max_batch + ahead - self._inflight_rows[name] - len(ready)
+                if room > 0 and len(ready) < ahead:
                     limits[name] = room
             more = False
             claimed: dict[str, list[Delivery]] = {}
@@ -452,6 +455,11 @@ class Worker:
             self._chunks[task] = chunk
             task.add_done_callback(functools.partial(self._done, name))
 
+    def _ahead(self, vendor: Vendor) -> int:
+        """How many claimed deliveries to keep ready: a round of requests, and never fewer than a claim's round
+        trip drains (the claim's answer waits for the event loop, busy with every lane's request)."""
+        return max(self._slots[vendor.name] * vendor.max_batch, CLAIM_AHEAD)
+
     def _take(self, vendor: Vendor) -> list[Delivery] | None:
         """The next request's deliveries: the oldest ready one and, for batching vendors, others with its
         batch key. None when nothing is ready (or the vendor asked us to wait)."""
@@ -465,7 +473,7 @@ class Worker:
                     d = ready.popleft()
                     (chunk if d.batch_key == head.batch_key and len(chunk) < vendor.max_batch else keep).append(d)
                 ready.extend(keep)
-            if len(ready) <= self._slots[name] * vendor.max_batch // 2:
+            if len(ready) < self._ahead(vendor):
                 self._kick.set()  # time to claim more
             now = self.clock()
             # A delivery that waited here for half its lease, or that has less lease left than one request

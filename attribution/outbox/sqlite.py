@@ -29,6 +29,7 @@ from typing import Any, Literal, TypeVar
 
 from ..errors import OutboxError
 from .base import TERMINAL, Attempt, Delivery, Enqueued, Finish, NewDelivery, Outbox, Status
+from .sqlite_sets import due_rows, mark_claimed, record_finished
 
 T = TypeVar("T")
 
@@ -141,13 +142,6 @@ def _row(row: sqlite3.Row, history: tuple[Attempt, ...] = ()) -> Delivery:
         history=history,
     )
 
-
-_CLAIM_SELECT = (
-    "SELECT id, vendor, dedup_key, batch_key, payload, status, attempts, created_at, updated_at, last_error,"
-    " answer, order_id, locked_by, event FROM deliveries WHERE status IN ('pending', 'sending')"
-    " AND vendor = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?"
-)
-"""A claim's candidates, in the order ``claim`` reads them by position."""
 
 _AUTOCHECKPOINT_PAGES = 20_000
 """About 80 MB of WAL (4 KiB pages) before a commit checkpoints by itself."""
@@ -430,18 +424,15 @@ class SQLiteOutbox(Outbox):
         def work(conn: sqlite3.Connection) -> dict[str, list[Delivery]]:
             def tx() -> dict[str, list[Delivery]]:
                 paused = {r[0] for r in conn.execute("SELECT vendor FROM vendor_pauses WHERE until > ?", (now,))}
-                # Plain tuples, not sqlite3.Row: this runs per claimed row, on the thread checkouts wait for.
-                cursor = conn.cursor()
-                cursor.row_factory = None
-                rows: list[tuple[Any, ...]] = [
+                rows = [
                     row
                     for vendor, limit in wanted.items()
                     if vendor not in paused
-                    for row in cursor.execute(_CLAIM_SELECT, (vendor, now, limit)).fetchall()
+                    for row in due_rows(conn, vendor, now=now, limit=limit)
                 ]
                 if not rows:
                     return {}
-                lost = [(r[0], r[6], now, r[12] or "") for r in rows if r[5] == "sending"]
+                lost = [(r[0], r[6], now, r[11] or "") for r in rows if r[5] == "sending"]
                 if lost:
                     # The worker that held these died or stalled past its lease: say so in the history.
                     conn.executemany(
@@ -450,11 +441,7 @@ class SQLiteOutbox(Outbox):
                         lost,
                     )
                 due = now + lease
-                conn.executemany(
-                    "UPDATE deliveries SET status = 'sending', locked_by = ?, next_attempt_at = ?,"
-                    " attempts = attempts + 1, updated_at = ? WHERE id = ?",
-                    [(worker_id, due, now, r[0]) for r in rows],
-                )
+                mark_claimed(conn, [r[0] for r in rows], worker_id=worker_id, due=due, now=now)
                 claimed: dict[str, list[Delivery]] = {}
                 sending, loads = Status.SENDING, json.loads
                 for r in rows:
@@ -471,10 +458,10 @@ class SQLiteOutbox(Outbox):
                             updated_at=now,
                             next_attempt_at=due,
                             locked_by=worker_id,
-                            last_error=r[9],
-                            answer=r[10],
-                            order_id=r[11],
-                            event=r[13],
+                            last_error=r[8],
+                            answer=r[9],
+                            order_id=r[10],
+                            event=r[12],
                         )
                     )
                 return claimed
@@ -520,40 +507,7 @@ class SQLiteOutbox(Outbox):
 
         def work(conn: sqlite3.Connection) -> int:
             def tx() -> int:
-                released = [(r.next_attempt_at, r.at, r.id, worker_id) for r in results if r.released]
-                done = [r for r in results if not r.released]
-                # The history first, while ownership can still be checked: only for deliveries this worker
-                # still holds. executemany keeps the per-row work in C, off the GIL the event loop needs.
-                conn.executemany(
-                    "INSERT INTO attempts (delivery_id, number, at, result, detail, worker)"
-                    " SELECT id, attempts, ?, ?, ?, ? FROM deliveries"
-                    " WHERE id = ? AND locked_by = ? AND status = 'sending'",
-                    [
-                        (
-                            r.at,
-                            "retry" if r.status == Status.PENDING else r.status.value,
-                            (r.error or r.answer or "")[:2000],
-                            worker_id,
-                            r.id,
-                            worker_id,
-                        )
-                        for r in done
-                    ],
-                )
-                applied = conn.executemany(
-                    "UPDATE deliveries SET status = ?, locked_by = NULL, next_attempt_at = ?,"
-                    " last_error = COALESCE(?, last_error), answer = COALESCE(?, answer), updated_at = ?"
-                    " WHERE id = ? AND locked_by = ? AND status = 'sending'",
-                    [(r.status.value, r.next_attempt_at, r.error, r.answer, r.at, r.id, worker_id) for r in done],
-                ).rowcount
-                if released:
-                    applied += conn.executemany(
-                        "UPDATE deliveries SET status = 'pending', locked_by = NULL, next_attempt_at = ?,"
-                        " attempts = attempts - 1, updated_at = ?"
-                        " WHERE id = ? AND locked_by = ? AND status = 'sending'",
-                        released,
-                    ).rowcount
-                return applied
+                return record_finished(conn, worker_id, results)
 
             applied = self._write(conn, tx, durable=False)
             now = time.monotonic()

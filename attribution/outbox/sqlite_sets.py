@@ -1,0 +1,131 @@
+"""The SQLite outbox's worker writes, a set of rows per statement.
+
+The outbox's database thread shares the GIL with the event loop. ``executemany`` steps SQLite once per row and
+lets go of the GIL around every step; while the loop is busy, getting it back each time costs far more than
+the row's own work (a claim of 64 rows took 12 ms under load, 2 to 3 ms idle). Here many rows go in one
+statement, their values bound as a ``VALUES`` list (in ``FROM``, not a ``WITH``: Python's sqlite3 counts the rows
+an ``UPDATE`` changed only when the statement begins with it): one step writes them all, triggers included. A list is
+padded with rows of NULLs (which match no delivery) to a power of two, so only a few statement texts are
+ever compiled, and cut at ``CHUNK`` rows.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from .base import Finish, Status
+
+CHUNK = 64
+"""Rows per statement (at most 8 values each: 512 bound values, under every SQLite's limit)."""
+
+Row = tuple[Any, ...]
+
+
+def _bucket(n: int) -> int:
+    size = 1
+    while size < n:
+        size *= 2
+    return size
+
+
+def _chunks(rows: Sequence[Row], *, unique: bool) -> Iterator[list[Row]]:
+    """``rows`` in order, at most ``CHUNK`` at a time; with ``unique``, a delivery id (the first value) seen
+    again starts a new chunk, so a statement applies to each delivery once, in the order given."""
+    chunk: list[Row] = []
+    ids: set[Any] = set()
+    for row in rows:
+        if len(chunk) == CHUNK or (unique and row[0] in ids):
+            yield chunk
+            chunk, ids = [], set()
+        chunk.append(row)
+        ids.add(row[0])
+    if chunk:
+        yield chunk
+
+
+def _values(chunk: list[Row], width: int) -> tuple[str, list[Any]]:
+    """A ``VALUES`` list for ``chunk`` padded to a power of two, and its flat parameters."""
+    size = _bucket(len(chunk))
+    sql = ", ".join(["(" + ", ".join("?" * width) + ")"] * size)
+    params = [value for row in chunk for value in row]
+    params += [None] * (width * (size - len(chunk)))
+    return sql, params
+
+
+_DUE = (
+    "SELECT json_group_array(json_array(id, vendor, dedup_key, batch_key, payload, status, attempts,"
+    " quote(created_at), last_error, answer, order_id, locked_by, event)) FROM (SELECT * FROM deliveries"
+    " WHERE status IN ('pending', 'sending') AND vendor = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?)"
+)
+"""A claim's candidates, soonest due first, as one JSON array of rows: one step, however many rows. A row's
+columns come in the order of ``_DUE``'s list; ``created_at`` as ``quote`` writes it, every digit kept (JSON
+would round it to 15)."""
+
+
+def due_rows(conn: sqlite3.Connection, vendor: str, *, now: float, limit: int) -> list[list[Any]]:
+    """Up to ``limit`` deliveries of ``vendor`` due at ``now`` (pending, or sending with a lease run out)."""
+    rows: list[list[Any]] = json.loads(conn.execute(_DUE, (vendor, now, limit)).fetchone()[0])
+    for row in rows:
+        row[7] = float(row[7])
+    return rows
+
+
+def mark_claimed(conn: sqlite3.Connection, ids: Sequence[int], *, worker_id: str, due: float, now: float) -> None:
+    """Claimed deliveries become ``sending``, this worker's until ``due``, with one more attempt."""
+    for chunk in _chunks([(i,) for i in ids], unique=False):
+        size = _bucket(len(chunk))
+        marks = ", ".join("?" * size)
+        conn.execute(
+            "UPDATE deliveries SET status = 'sending', locked_by = ?, next_attempt_at = ?,"  # noqa: S608
+            f" attempts = attempts + 1, updated_at = ? WHERE id IN ({marks})",
+            [worker_id, due, now, *(row[0] for row in chunk), *[None] * (size - len(chunk))],
+        )
+
+
+def record_finished(conn: sqlite3.Connection, worker_id: str, results: Sequence[Finish]) -> int:
+    """Write outcomes of deliveries this worker still holds, as ``Outbox.finish`` says; returns how many
+    applied. The history first, while ownership can still be checked, then the results, then the deliveries
+    handed back unsent."""
+    done = [r for r in results if not r.released]
+    history = [
+        (
+            r.id,
+            r.at,
+            "retry" if r.status == Status.PENDING else r.status.value,
+            (r.error or r.answer or "")[:2000],
+        )
+        for r in done
+    ]
+    for chunk in _chunks(history, unique=False):
+        values, params = _values(chunk, 4)
+        conn.execute(
+            "INSERT INTO attempts (delivery_id, number, at, result, detail, worker)"  # noqa: S608
+            " SELECT d.id, d.attempts, r.column2, r.column3, r.column4, ?"
+            f" FROM (VALUES {values}) AS r JOIN deliveries AS d ON d.id = r.column1"
+            " WHERE d.locked_by = ? AND d.status = 'sending'",
+            [worker_id, *params, worker_id],
+        )
+    applied = 0
+    outcomes = [(r.id, r.status.value, r.next_attempt_at, r.error, r.answer, r.at) for r in done]
+    for chunk in _chunks(outcomes, unique=True):
+        values, params = _values(chunk, 6)
+        applied += conn.execute(
+            "UPDATE deliveries SET status = r.column2, locked_by = NULL, next_attempt_at = r.column3,"  # noqa: S608
+            " last_error = COALESCE(r.column4, last_error), answer = COALESCE(r.column5, answer),"
+            f" updated_at = r.column6 FROM (VALUES {values}) AS r"
+            " WHERE deliveries.id = r.column1 AND deliveries.locked_by = ? AND deliveries.status = 'sending'",
+            [*params, worker_id],
+        ).rowcount
+    released = [(r.id, r.next_attempt_at, r.at) for r in results if r.released]
+    for chunk in _chunks(released, unique=True):
+        values, params = _values(chunk, 3)
+        applied += conn.execute(
+            "UPDATE deliveries SET status = 'pending', locked_by = NULL, next_attempt_at = r.column2,"  # noqa: S608
+            f" attempts = attempts - 1, updated_at = r.column3 FROM (VALUES {values}) AS r"
+            " WHERE deliveries.id = r.column1 AND deliveries.locked_by = ? AND deliveries.status = 'sending'",
+            [*params, worker_id],
+        ).rowcount
+    return applied
