@@ -7,9 +7,10 @@ One ``Worker`` runs inside the app (started by the tracker on ASGI lifespan) or 
 worker``). Several workers may share one outbox: a delivery is claimed by one worker under a lease, so no two
 send it at the same time.
 
-Per vendor the worker keeps at most one round of claimed deliveries ready besides those in flight, so a
-freed request slot is refilled at once and claims come in few, large transactions; a delivery that waited
-there for half its lease, or too long to finish a request within it, is handed back unsent.
+Per vendor the worker keeps claimed deliveries ready besides those in flight (a round of requests, or what
+it sent in the last fifth of a second if more), so a freed request slot is refilled at once and claims come
+in few, large transactions; a delivery that waited there for half its lease, or too long to finish a request
+within it, is handed back unsent.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ Clock = Callable[[], float]
 
 DEFAULT_TIMEOUT = httpx2.Timeout(10.0, connect=5.0)
 
-CLAIM_AHEAD = 64
-"""The fewest claimed deliveries a vendor keeps ready, however few its request slots."""
+READY_SECONDS = 0.2
+"""Besides a round of requests, a vendor keeps ready as many claimed deliveries as it sent in this long."""
 
 
 class WorkerOptions(TypedDict, total=False):
@@ -149,6 +150,10 @@ class Worker:
         """Claimed deliveries waiting for a free slot, oldest first."""
         self._paused_until: dict[str, float] = dict.fromkeys(self.vendors, 0.0)
         self._next_due: float | None = None
+        self._sent_rate: dict[str, float] = dict.fromkeys(self.vendors, 0.0)
+        self._rate_rows: dict[str, int] = dict.fromkeys(self.vendors, 0)
+        self._rate_since: dict[str, float] = dict.fromkeys(self.vendors, time.monotonic())
+        """Deliveries sent per second lately, by vendor, and the window being counted (see ``_ahead``)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._chunks: dict[asyncio.Task[None], list[Delivery]] = {}
         """Deliveries of tasks that have not started yet."""
@@ -222,6 +227,8 @@ class Worker:
         self._gate.set()
         if self._busy:  # a checkout already runs: shut the gate as if it had just begun
             self._shut_gate()
+        self._rate_since = dict.fromkeys(self.vendors, time.monotonic())
+        self._rate_rows = dict.fromkeys(self.vendors, 0)
         self._writer.start()
         self._loop_task = asyncio.create_task(self._loop(), name="attribution-worker")
         self._loop_task.add_done_callback(self._loop_ended)
@@ -370,7 +377,7 @@ class Worker:
                 # database round trip and claims come in large, cheap transactions.
                 ahead = self._ahead(vendor)
                 room = self._slots[name] * vendor.max_batch + ahead - self._inflight_rows[name] - len(ready)
-                if room > 0 and len(ready) < ahead:
+                if room > 0 and len(ready) <= ahead // 2:
                     limits[name] = room
             more = False
             claimed: dict[str, list[Delivery]] = {}
@@ -456,9 +463,20 @@ class Worker:
             task.add_done_callback(functools.partial(self._done, name))
 
     def _ahead(self, vendor: Vendor) -> int:
-        """How many claimed deliveries to keep ready: a round of requests, and never fewer than a claim's round
-        trip drains (the claim's answer waits for the event loop, busy with every lane's request)."""
-        return max(self._slots[vendor.name] * vendor.max_batch, CLAIM_AHEAD)
+        """How many claimed deliveries to keep ready: a round of requests, or what the vendor's lanes send in
+        ``READY_SECONDS`` if that is more. A claim's answer waits for the event loop, busy with every lane's
+        request; lanes that ran dry meanwhile would leave connections idle, and httpcore probes each idle one
+        on every request. A slow vendor keeps one round, so nothing claimed waits long for a slot."""
+        return max(self._slots[vendor.name] * vendor.max_batch, int(self._sent_rate[vendor.name] * READY_SECONDS))
+
+    def _count_sent(self, name: str, rows: int) -> None:
+        """Keep each vendor's recent rate of deliveries sent, in windows of a quarter second."""
+        now = time.monotonic()
+        self._rate_rows[name] += rows
+        elapsed = now - self._rate_since[name]
+        if elapsed >= 0.25:
+            self._sent_rate[name] = self._rate_rows[name] / elapsed
+            self._rate_since[name], self._rate_rows[name] = now, 0
 
     def _take(self, vendor: Vendor) -> list[Delivery] | None:
         """The next request's deliveries: the oldest ready one and, for batching vendors, others with its
@@ -473,7 +491,7 @@ class Worker:
                     d = ready.popleft()
                     (chunk if d.batch_key == head.batch_key and len(chunk) < vendor.max_batch else keep).append(d)
                 ready.extend(keep)
-            if len(ready) < self._ahead(vendor):
+            if len(ready) <= self._ahead(vendor) // 2:
                 self._kick.set()  # time to claim more
             now = self.clock()
             # A delivery that waited here for half its lease, or that has less lease left than one request
@@ -543,6 +561,7 @@ class Worker:
                 outcomes = [Retry(f"sending failed unexpectedly ({type(exc).__name__})")] * len(current)
             finally:
                 self._inflight_rows[vendor.name] -= len(current)
+                self._count_sent(vendor.name, len(current))
             self._settle(vendor, current, outcomes)
             next_chunk = self._take(vendor)
 
