@@ -115,10 +115,7 @@ class Capturer:
 
 def add_header(message: Message, name: bytes, value: str) -> None:
     """Append a header to a response start message (its ``headers`` made a list if it was not one)."""
-    raw = message.get("headers")
-    if type(raw) is not list:
-        raw = message["headers"] = list(raw or ())
-    raw.append((name, value.encode("latin-1")))
+    _raw_headers(message).append((name, value.encode("latin-1")))
 
 
 def add_vary_cookie(message: Message) -> None:
@@ -126,9 +123,7 @@ def add_vary_cookie(message: Message) -> None:
 
     Works on the raw header list: cheaper than Starlette's ``add_vary_header``, which reads every header
     twice, and it never repeats ``Cookie`` in a Vary that has it already."""
-    raw = message.get("headers")
-    if type(raw) is not list:  # optional in ASGI, and any iterable of pairs
-        raw = message["headers"] = list(raw or ())
+    raw = _raw_headers(message)
     for index, (name, value) in enumerate(raw):
         if name == b"vary":
             tokens = {token.strip().lower() for token in bytes(value).split(b",")}
@@ -136,3 +131,12 @@ def add_vary_cookie(message: Message) -> None:
                 raw[index] = (name, bytes(value) + b", Cookie")
             return
     raw.append((b"vary", b"Cookie"))
+
+
+def _raw_headers(message: Message) -> list[tuple[bytes, bytes]]:
+    """A response start message's header list, made a list first if it was absent (optional in ASGI) or any
+    other iterable of pairs."""
+    raw = message.get("headers")
+    if type(raw) is not list:
+        raw = message["headers"] = list(raw or ())
+    return raw

@@ -199,7 +199,8 @@ class AttributionMiddleware:
             meta = meta_cookies.for_request(options, scope, info, state, capturer.clock())
             host = info.hostname
         if (touch or has_ids or meta) and not excluded:
-            if not (touch or meta) and self._settled_header(cookie, state):
+            # (only a site that looks at every request gets here without the short path's settled check)
+            if not (touch or meta) and self._every_request and self._settled_header(cookie, state):
                 outcome = debug.UNCHANGED  # a returning visitor whose ids the cookie holds: nothing can change
             else:
                 info = info or RequestInfo.from_scope(scope)
