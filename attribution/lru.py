@@ -2,8 +2,9 @@
 fixed, whatever size each entry has.
 
 One cache is shared by the event loop and the thread pool that runs a site's sync views (which read the
-cookie through it), so every operation holds a lock: unguarded, ``get``'s lookup and ``move_to_end`` or
-``put``'s size bookkeeping interleave, and the cache raises ``KeyError`` or loses count of what it holds."""
+cookie through it). ``put`` holds a lock: unguarded, its size bookkeeping interleaves with another put's and
+the cache loses count of what it holds. ``get``, on every request, takes none: it only reads and reorders,
+and an entry evicted between the two still answers. Keys must hash and compare in C (str, bytes, int)."""
 
 from __future__ import annotations
 
@@ -34,12 +35,16 @@ class ByteLRU(Generic[K, V]):
         return len(self._entries)
 
     def get(self, key: K) -> V | None:
-        with self._lock:
-            hit = self._entries.get(key)
-            if hit is None:
-                return None
+        # No lock: each OrderedDict call is atomic under the GIL for keys hashed and compared in C (str,
+        # bytes, int), and a get changes no count. Only the entry can vanish between the two calls.
+        hit = self._entries.get(key)
+        if hit is None:
+            return None
+        try:
             self._entries.move_to_end(key)
-            return hit[0]
+        except KeyError:  # evicted by another thread just now: the value read is still the right answer
+            pass
+        return hit[0]
 
     def put(self, key: K, value: V, size: int) -> None:
         if size > self._max_entry_bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -447,6 +448,31 @@ def test_a_returning_visitors_header_is_remembered_until_the_cookie_expires(monk
     monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(later))
     assert len(set_cookie_headers(c.get("/plain"))) == 1
     assert reads != []
+
+
+def test_a_header_with_no_id_cookie_is_remembered_and_never_verified(monkeypatch: pytest.MonkeyPatch) -> None:
+    import attribution.middleware as middleware_module
+
+    app = AttributionMiddleware(make_app(), secret_key=SECRET)
+    c = TestClient(app, base_url="https://shop.example.com", headers=NAVIGATION)
+    assert len(set_cookie_headers(c.get(LANDING))) == 1
+    c.cookies.set("sessionid", "s_fbp=1.2.3", domain="shop.example.com")  # an id cookie's name, inside a value
+    c.cookies.set("theme", "dark", domain="shop.example.com")
+    reads: list[object] = []
+    original = CookieCodec.read
+    monkeypatch.setattr(CookieCodec, "read", lambda self, raw: reads.append(raw) or original(self, raw))
+    parsed: list[str] = []
+    monkeypatch.setattr(middleware_module, "cookie_parser", lambda header: parsed.append(header) or {})
+    for _ in range(2):
+        assert set_cookie_headers(c.get("/plain")) == []
+    assert (reads, parsed) == ([], [])
+    (header,) = [h for h in app._settled._entries if "theme=dark" in h]
+    assert app._settled.get(header) == math.inf  # no id cookie: nothing in it can ever be new
+    # an id cookie arriving later makes a new header, which is compared and captured
+    monkeypatch.undo()
+    c.cookies.set("_ttp", "ttp-1", domain="shop.example.com")
+    assert len(set_cookie_headers(c.get("/plain"))) == 1
+    assert c.get("/show").json()["identifiers"] == {"ttp": "ttp-1"}
 
 
 def test_id_cookies_are_compared_wherever_and_however_often_they_appear(monkeypatch: pytest.MonkeyPatch) -> None:
