@@ -30,6 +30,7 @@ from . import debug
 from .capturer import Capturer
 from .errors import ConfigurationError
 from .requestinfo import RequestInfo, is_bot
+from .settings import origin_of
 from .snippet import COLLECT_NAME, SCRIPT_NAME, load_snippet
 from .types import Message, Receive, Scope, Send
 
@@ -42,7 +43,6 @@ MAX_URL_LENGTH: Final = 2048
 SCRIPT_IMMUTABLE: Final = "public, max-age=31536000, immutable"
 SCRIPT_REVALIDATE: Final = "public, max-age=300"
 _JSON_TYPES: Final = frozenset(("application/json", "text/plain"))
-_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 
 class CollectBody(BaseModel):
@@ -69,15 +69,6 @@ class CollectError(Exception):
 
     def response(self, headers: dict[str, str] | None = None) -> Response:
         return JSONResponse({"error": self.error, "detail": self.detail}, status_code=self.status, headers=headers)
-
-
-def origin_of(scheme: str, netloc: str) -> str:
-    """``scheme://host[:port]`` lowercased, without the scheme's default port, as browsers write Origin."""
-    scheme, netloc = scheme.lower(), netloc.lower().rsplit("@", 1)[-1]
-    host, sep, port = netloc.rpartition(":")
-    if sep and "]" not in port and port == str(_DEFAULT_PORTS.get(scheme)):
-        netloc = host
-    return f"{scheme}://{netloc}"
 
 
 class CollectEndpoints:

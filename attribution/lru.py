@@ -40,9 +40,9 @@ class ByteLRU(Generic[K, V]):
         hit = self._entries.get(key)
         if hit is None:
             return None
-        try:
+        try:  # noqa: SIM105 - contextlib.suppress costs a context manager on every hit
             self._entries.move_to_end(key)
-        except KeyError:  # evicted by another thread just now: the value read is still the right answer
+        except KeyError:  # evicted by another thread just now: the value read still answers
             pass
         return hit[0]
 

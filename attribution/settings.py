@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from .consent import Consent
 from .errors import ConfigurationError
@@ -36,6 +37,7 @@ _NAME_PUNCTUATION: Final = "!#$%&'*+-.^_`|~"
 _COOKIE_NAME: Final = re.compile(f"[A-Za-z0-9{re.escape(_NAME_PUNCTUATION)}]+")
 _DOMAIN: Final = re.compile(r"\.?[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 DEFAULT_EXCLUDED_PATHS: Final = ("/static/", "/assets/", "/favicon.ico", "/robots.txt", "/sitemap.xml")
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 #: ``hook(scope)`` answers ``True``/``False``, a ``Consent`` or a mapping of its fields (``attribution.consent``).
 ConsentHook = Callable[[Any], bool | Consent | Mapping[str, Any]]
@@ -145,5 +147,33 @@ class Settings:
             consent=consent,
             capture_bots=capture_bots,
             endpoint_prefix=endpoint_prefix,
-            allowed_origins=frozenset(o.rstrip("/").lower() for o in allowed_origins),
+            allowed_origins=frozenset(_origin(o) for o in allowed_origins),
         )
+
+
+def origin_of(scheme: str, netloc: str) -> str:
+    """``scheme://host[:port]`` lowercased, without the scheme's default port, as browsers write Origin."""
+    scheme, netloc = scheme.lower(), netloc.lower().rsplit("@", 1)[-1]
+    host, sep, port = netloc.rpartition(":")
+    if sep and "]" not in port and port == str(_DEFAULT_PORTS.get(scheme)):
+        netloc = host
+    return f"{scheme}://{netloc}"
+
+
+def _origin(value: str) -> str:
+    """An allowed origin written as browsers send Origin (``https://shop.example.com:443/`` →
+    ``https://shop.example.com``); anything that is no origin is refused, since it could never match."""
+    parts = urlsplit(value.strip()) if isinstance(value, str) else None
+    if (
+        parts is None
+        or parts.scheme.lower() not in _DEFAULT_PORTS
+        or not parts.hostname
+        or "@" in parts.netloc
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise ConfigurationError(
+            f"allowed_origins takes origins, scheme and host (and port): 'https://shop.example.com', not {value!r}"
+        )
+    return origin_of(parts.scheme, parts.netloc)

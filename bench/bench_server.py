@@ -10,8 +10,9 @@ same request over the wrapped one's ("x bare": how much longer a request takes),
 back; the report gives min/median/max over the runs, and the extra server time per request.
 
 Cases: a returning visitor's cookie with no parameters; the same with ``_ga``/``_fbp`` cookies (most visitors
-of a site with GA or a Meta pixel); a landing with five tracked parameters (no cookie yet, so every request
-captures and writes the cookie); and SessionMiddleware reading a session of the same payload.
+of a site with GA or a Meta pixel); the same with the site's own session, CSRF and consent cookies; a landing
+with five tracked parameters (no cookie yet, so every request captures and writes the cookie); and
+SessionMiddleware reading a session of the same payload.
 
 ``wrk`` is Debian's package: when it is missing and the bench runs as root, it installs it with apt-get.
 Everything listens on 127.0.0.1 only; the servers stop when the bench ends, and on their own if it dies.
@@ -40,6 +41,7 @@ from bench_capture import LANDING_QUERY, SECRET, UA, session_cookie, site, store
 HOST = "127.0.0.1"
 KINDS = ("bare", "wrapped", "session")
 IDS = "_ga=GA1.1.1234567890.1700000000; _fbp=fb.1.1700000000000.12345"
+OTHER = "sessionid=k3j4h5g6f7d8s9a0q1w2; csrftoken=Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2; cookie_consent=analytics"
 PAGE_HEADERS = {
     "User-Agent": UA.decode(),
     "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
@@ -142,6 +144,7 @@ def cases() -> dict[str, tuple[str, str, dict[str, str]]]:
     for name, path, cookies in (
         ("cookie, no params", "/", cookie),
         ("cookie + _ga/_fbp", "/", f"{cookie}; {IDS}"),
+        ("cookie + session, csrf, consent", "/", f"{cookie}; {OTHER}"),
         ("landing, 5 params", landing, None),
     ):
         headers = {**PAGE_HEADERS, **({"Cookie": cookies} if cookies else {})}

@@ -218,6 +218,18 @@ def test_allowed_origins_may_post_and_read_the_answer() -> None:
     assert last.params == {"utm_source": "partner"}
 
 
+@pytest.mark.parametrize("configured", ["https://WWW.example.com:443", "https://www.example.com:443/"])
+def test_an_allowed_origin_is_matched_as_browsers_write_origin(configured: str) -> None:
+    c = make_client(allowed_origins=[configured])
+    other = "https://www.example.com"  # browsers leave the default port out of Origin
+    headers = {"sec-fetch-site": "same-site", "origin": other}
+    response = post(c, {"url": f"{other}/landing?utm_source=partner", "referrer": ""}, headers)
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == other
+    refused = post(c, {"url": "https://www.example.com:8443/x", "referrer": ""}, {**headers, "origin": other + ":8443"})
+    assert_refused(refused, 403, "forbidden_origin")
+
+
 def test_same_origin_answers_carry_no_cors_headers() -> None:
     response = post(make_client(), LANDING)
     assert "access-control-allow-origin" not in response.headers

@@ -23,6 +23,10 @@ from tests.helpers import SECRET, client
         ("ignored_referrers", "paypal.com"),
         ("extra_params", "ref"),
         ("allowed_origins", "https://shop.example.com"),
+        ("allowed_origins", ["shop.example.com"]),  # no scheme: no browser sends such an Origin
+        ("allowed_origins", ["https://shop.example.com/checkout"]),
+        ("allowed_origins", ["ftp://shop.example.com"]),
+        ("allowed_origins", ["https://user@shop.example.com"]),
         ("endpoint_prefix", "/"),
         ("cookie_name", "a b"),
         ("cookie_name", "attribution;x"),
