@@ -26,12 +26,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse, Response
 
-from . import debug
-from .capturer import Capturer
+from . import debug, meta_cookies
+from .capturer import Capturer, add_header
 from .errors import ConfigurationError
+from .meta_cookies import MetaCookies
 from .requestinfo import RequestInfo, is_bot
 from .settings import origin_of
 from .snippet import COLLECT_NAME, SCRIPT_NAME, load_snippet
+from .state import AttributionState
 from .types import Message, Receive, Scope, Send
 
 log = logging.getLogger("attribution.collect")
@@ -75,8 +77,10 @@ class CollectEndpoints:
     """ASGI app for ``{prefix}attribution.js`` and ``{prefix}collect``, capturing with the middleware's
     capturer."""
 
-    def __init__(self, capturer: Capturer) -> None:
+    def __init__(self, capturer: Capturer, meta: MetaCookies | None = None) -> None:
         self.capturer = capturer
+        self.meta = meta
+        """Server-set Meta cookies (``meta_cookies=``): a reported landing gets them as a page load does."""
         self.settings = capturer.settings
         prefix = self.settings.endpoint_prefix
         self.script_path = prefix + SCRIPT_NAME
@@ -136,12 +140,13 @@ class CollectEndpoints:
         state = capturer.state(info.cookie)
         path = unquote(site.path, errors="replace") or "/"
         record = body.record and not path.startswith(self.settings.excluded_paths)
+        meta = self._meta_cookies(scope, info, state, site.query) if record else {}
         landing = capturer.landing(
             path=path,
             host=(site.hostname or "").lower(),
             query=site.query if record else "",
             referrer=body.referrer if record else None,
-            cookies=cookie_parser(info.cookie) if info.cookie else None,
+            cookies={**cookie_parser(info.cookie), **meta} if info.cookie or meta else None,
             via="browser",
         )
         outcome = None
@@ -157,7 +162,11 @@ class CollectEndpoints:
             headers={"cache-control": "no-store", **cors},
         )
         start: Message = {"headers": response.raw_headers}  # what finish adds lands in the response's list
-        capturer.finish(state, start, secure=capturer.secure(scope, info.hostname))
+        secure = capturer.secure(scope, info.hostname)
+        capturer.finish(state, start, secure=secure)
+        if meta and self.meta is not None:
+            for name, value in meta.items():
+                add_header(start, b"set-cookie", self.meta.set_cookie(name, value, info.hostname, secure=secure))
         if capturer.debug:
             if outcome is None:
                 outcome = debug.EXCLUDED_PATH if body.record and not record else debug.NO_TRACKED_PARAMETER
@@ -165,6 +174,12 @@ class CollectEndpoints:
                     outcome = debug.INTERNAL_REFERRER  # a referrer, but the site's own or an ignored host
             capturer.explain(state, start, "POST", path, outcome)
         return response
+
+    def _meta_cookies(self, scope: Scope, info: RequestInfo, state: AttributionState, query: str) -> dict[str, str]:
+        """The Meta cookies for the reported page, on this host (the answer's ``Set-Cookie`` is this host's)."""
+        if self.meta is None:
+            return {}
+        return meta_cookies.for_page(self.meta, scope, info, state, query, "", self.capturer.clock())
 
     def _own_origins(self, scope: Scope, info: RequestInfo) -> frozenset[str]:
         host = info.host

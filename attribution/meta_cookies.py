@@ -9,6 +9,8 @@ whose consent grants measurement for ``meta``, and who is not a crawler:
 * ``_fbc`` is written when the URL (or, for pages served from a cache, the site's own page in
   ``Referer``) carries an ``fbclid`` and there is no valid ``_fbc`` or the one there records another
   fbclid (``fb.{index}.{ms}.{fbclid}.{appendix}``); the same fbclid keeps the cookie and its time;
+* a page the snippet reports to the collect endpoint (served from a cache or a CDN, so the server never
+  saw its load) gets both the same way, on the collect answer;
 * both are 90-day, first-party, ``SameSite=Lax``, ``Path=/``, Secure as the attribution cookie is, and
   **not** HttpOnly: the browser pixel reads them.
 
@@ -145,16 +147,32 @@ def for_request(
     options: MetaCookies, scope: Scope, info: RequestInfo, state: AttributionState, now: datetime
 ) -> dict[str, str]:
     """The Meta cookies to write on this request: only on a top-level page load (not a fetch or an image,
-    whose responses then stay free of ``Set-Cookie``), never for crawlers, nor without consent for
+    whose responses then stay free of ``Set-Cookie``)."""
+    if not info.is_navigation:
+        return {}
+    return for_page(options, scope, info, state, scope["query_string"].decode("latin-1"), info.referer, now)
+
+
+def for_page(
+    options: MetaCookies,
+    scope: Scope,
+    info: RequestInfo,
+    state: AttributionState,
+    query: str,
+    referer: str,
+    now: datetime,
+) -> dict[str, str]:
+    """The Meta cookies to write for a page load whose URL has this ``query``: the request's own, or a page
+    the browser reports to the collect endpoint (one served from a cache, which the server never saw).
+    ``referer`` counts when it is one of the site's own pages. Never for crawlers, nor without consent for
     measurement by ``meta`` (the consent hook's answer, shared with capture and checkout)."""
-    if not info.is_navigation or is_bot(info.user_agent):
+    if is_bot(info.user_agent):
         return {}
     if not state.consent(scope).for_vendor("meta").ad_measurement:
         return {}
     host = info.hostname
     cookies = cookie_parser(info.cookie) if "_fb" in info.cookie else {}
-    query = scope["query_string"].decode("latin-1")
-    return options.updates(host, cookies, fbclid_of(query, info.referer, host), int(now.timestamp() * 1000))
+    return options.updates(host, cookies, fbclid_of(query, referer, host), int(now.timestamp() * 1000))
 
 
 def fbclid_of(query: str, referer: str, host: str) -> str | None:

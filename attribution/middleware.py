@@ -123,7 +123,8 @@ class AttributionMiddleware:
         )
         self.debug = debug if debug is not None else _debug_from_environment()
         self.capturer = Capturer(self.settings, clock, debug=self.debug)
-        self.endpoints = CollectEndpoints(self.capturer)
+        self._meta = MetaCookies() if meta_cookies is True else (meta_cookies or None)
+        self.endpoints = CollectEndpoints(self.capturer, self._meta)
         self.tracker = tracker
         self._cookie_marker = self.settings.cookie_name + "="
         self._id_markers = tuple(f"{name}=" for name in IDENTIFIER_COOKIES)
@@ -134,7 +135,6 @@ class AttributionMiddleware:
         self._prefix = self.settings.endpoint_prefix
         self._excluded = self.settings.excluded_paths
         self._consent = self.settings.consent
-        self._meta = MetaCookies() if meta_cookies is True else (meta_cookies or None)
         # a consent hook, server-set Meta cookies or debug mode look at every request, not only landings
         self._every_request = self._consent is not None or self._meta is not None or self.debug
 

@@ -126,6 +126,58 @@ def test_a_hostile_fbp_or_fbc_is_never_echoed_back_and_is_replaced(hostile: str)
     assert response.json()["identifiers"]["fbp"] == fbp
 
 
+# -- through the collect endpoint (a page served from a cache) -----------------------------------------------
+
+COLLECT_HEADERS = {
+    "user-agent": NAVIGATION["user-agent"],
+    "origin": UK,
+    "sec-fetch-site": "same-origin",
+    "sec-fetch-mode": "cors",
+    "sec-fetch-dest": "empty",
+    "content-type": "text/plain;charset=UTF-8",
+}
+
+
+def report(c: TestClient, url: str, *, record: bool = True, **headers: str) -> Any:
+    body = {"url": url, "referrer": "https://l.facebook.com/", "record": record}
+    return c.post("/_attribution/collect", json=body, headers={**COLLECT_HEADERS, **headers})
+
+
+def test_a_cached_landing_reported_by_the_snippet_gets_both_cookies_and_captures_them() -> None:
+    c = uk_client()
+    response = report(c, f"{UK}/offer?utm_source=facebook&fbclid={FBCLID}")
+    assert response.status_code == 200
+    cookies = meta_cookie_headers(response)
+    fbp, fbc = value_of(cookies["_fbp"]), value_of(cookies["_fbc"])
+    assert fbc == f"fb.2.{NOW_MS}.{FBCLID}.{NET_NEW}"
+    assert fbp.startswith(f"fb.2.{NOW_MS}.")
+    assert fbp.endswith(f".{NET_NEW}")
+    for header in cookies.values():
+        assert [a.strip() for a in header.split(";")[1:]] == [
+            "Max-Age=7776000",
+            "Path=/",
+            "Domain=example.co.uk",
+            "SameSite=Lax",
+            "Secure",
+        ]
+    # what the collect answer wrote is what it captured, and the next page reads it
+    assert response.json()["recorded"] is True
+    assert c.get("/show").json()["identifiers"] == {"fbp": fbp, "fbc": fbc}
+    # the browser now holds both: the same click reported again writes neither
+    c.cookies.set("_fbp", fbp)
+    c.cookies.set("_fbc", fbc)
+    assert meta_cookie_headers(report(c, f"{UK}/offer?utm_source=facebook&fbclid={FBCLID}")) == {}
+
+
+def test_a_report_writes_no_meta_cookie_for_a_bot_without_consent_or_when_it_only_reads() -> None:
+    url = f"{UK}/offer?fbclid={FBCLID}"
+    bot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+    assert meta_cookie_headers(report(uk_client(), url, **{"user-agent": bot})) == {}
+    assert meta_cookie_headers(report(uk_client(consent=lambda scope: {"vendors": {"meta": False}}), url)) == {}
+    assert meta_cookie_headers(report(uk_client(), url, record=False)) == {}
+    assert meta_cookie_headers(report(client(base_url=UK, clock=lambda: NOW), url)) == {}  # off by default
+
+
 def test_off_by_default() -> None:
     response = client(base_url=UK).get(f"/show?fbclid={FBCLID}")
     assert meta_cookie_headers(response) == {}

@@ -87,6 +87,25 @@ def test_a_page_the_app_never_saw_is_recorded_by_the_snippet(site: LiveServer, t
     assert tab.errors == []
 
 
+def test_a_cached_page_from_a_meta_ad_gets_the_server_set_meta_cookies(
+    tab: Tab, start_site: Callable[..., LiveServer]
+) -> None:
+    base = start_site(meta_cookies=True).url()
+    fbclid = "IwAR-browser-test-0123"
+    with tab.page.expect_response(is_collect) as report:
+        tab.page.goto(f"{base}/cached/offer?utm_source=facebook&fbclid={fbclid}")
+    assert report.value.json()["recorded"] is True
+    # Chromium kept both cookies from the collect answer: first-party, readable by Meta's pixel
+    cookies = {c["name"]: c for c in tab.context.cookies(base) if c["name"] in ("_fbp", "_fbc")}
+    assert set(cookies) == {"_fbp", "_fbc"}
+    assert cookies["_fbc"]["value"].split(".")[3] == fbclid
+    assert all(not c["httpOnly"] and c["sameSite"] == "Lax" for c in cookies.values())
+    assert "_fbc=fb.0." in tab.page.evaluate("document.cookie")
+    identifiers = tab.attribution(base).identifiers
+    assert (identifiers["fbc"], identifiers["fbp"]) == (cookies["_fbc"]["value"], cookies["_fbp"]["value"])
+    assert tab.errors == []
+
+
 def test_an_spa_navigation_is_recorded_once_however_often_it_is_revisited(site: LiveServer, tab: Tab) -> None:
     base = site.url()
     requests = collect_requests(tab)
