@@ -8,6 +8,7 @@ import dataclasses
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -261,6 +262,42 @@ async def test_postgres_enqueue_in_a_rolled_back_transaction_leaves_nothing(post
         assert await box.counts() == {("fake", Status.PENDING): 1}
     finally:
         await box.close()
+
+
+@pytest.mark.parametrize("cursor_factory", [psycopg.Cursor, psycopg.ClientCursor])  # Django's is ClientCursor
+async def test_postgres_enqueue_on_a_sync_connection_joins_its_transaction(
+    postgres_url: str, cursor_factory: type[psycopg.Cursor[Any]]
+) -> None:
+    box = PostgresOutbox(postgres_url)
+
+    def write(start: int, *, commit: bool) -> list[tuple[str, bool]]:
+        with psycopg.connect(postgres_url, cursor_factory=cursor_factory) as conn:
+            written = box.enqueue_with_sync(conn, items(2, start=start), now=0.0)
+            conn.commit() if commit else conn.rollback()
+        return [(e.dedup_key, e.duplicate) for e in written]
+
+    try:
+        await box.open()
+        assert await asyncio.to_thread(write, 0, commit=False) == [("o0", False), ("o1", False)]
+        assert await box.counts() == {}  # rolled back with the caller's transaction
+        assert await asyncio.to_thread(write, 0, commit=True) == [("o0", False), ("o1", False)]
+        assert await asyncio.to_thread(write, 1, commit=True) == [("o1", True), ("o2", False)]
+        assert await box.counts() == {("fake", Status.PENDING): 3}
+        payloads = {d.dedup_key: d.payload for d in await box.list()}
+        assert payloads["o2"] == items(3)[2].payload  # the JSON went through client-side binding intact
+    finally:
+        await box.close()
+
+
+async def test_postgres_sync_enqueue_says_what_is_wrong(postgres_url: str) -> None:
+    box = PostgresOutbox(postgres_url)  # never opened: its tables do not exist yet
+    with psycopg.connect(postgres_url) as conn, pytest.raises(OutboxError, match="attribution migrate"):
+        box.enqueue_with_sync(conn, items(1), now=0.0)
+    with pytest.raises(TypeError, match="psycopg Connection"):
+        box.enqueue_with_sync(object(), items(1), now=0.0)
+    sqlite = SQLiteOutbox(":memory:")
+    with pytest.raises(ConfigurationError, match="PostgreSQL"):
+        sqlite.enqueue_with_sync(object(), items(1), now=0.0)
 
 
 async def test_postgres_notifies_listeners_on_commit_only(postgres_url: str) -> None:

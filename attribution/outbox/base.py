@@ -153,6 +153,12 @@ class Outbox(ABC):
             f"{type(self).__name__} cannot write in the caller's transaction; use the PostgreSQL outbox"
         )
 
+    def enqueue_with_sync(self, connection: Any, items: Sequence[NewDelivery], *, now: float) -> list[Enqueued]:
+        """``enqueue_with`` for synchronous code (Django's transactions), on a synchronous connection."""
+        raise ConfigurationError(
+            f"{type(self).__name__} cannot write in the caller's transaction; use the PostgreSQL outbox"
+        )
+
     @abstractmethod
     async def claim(
         self, worker_id: str, *, limits: Mapping[str, int], now: float, lease: float

@@ -24,7 +24,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from importlib import resources
 from typing import Any, TypeVar
 
@@ -241,6 +241,24 @@ class PostgresOutbox(Outbox):
         except psycopg.Error as exc:
             raise OutboxError(f"outbox {self!r}: writing in the caller's transaction failed: {_describe(exc)}") from exc
 
+    def enqueue_with_sync(self, connection: Any, items: Sequence[NewDelivery], *, now: float) -> list[Enqueued]:
+        """``enqueue_with`` for synchronous code: a psycopg ``Connection`` (Django's ``connection.connection``),
+        in its current transaction. The tables must exist: the app's tracker opened the outbox when it
+        started, or ``attribution migrate`` ran."""
+        if not isinstance(connection, psycopg.Connection):
+            raise TypeError(f"connection must be a psycopg Connection, not {type(connection).__name__}")
+        if not items:
+            return []
+        try:
+            return _enqueue_sync(connection, items, now)
+        except psycopg.errors.UndefinedTable as exc:
+            raise OutboxError(
+                f"outbox {self!r}: its tables are not in the connection's database: start the tracker with the app "
+                "(it creates them), or run `attribution migrate` against this database"
+            ) from exc
+        except psycopg.Error as exc:
+            raise OutboxError(f"outbox {self!r}: writing in the caller's transaction failed: {_describe(exc)}") from exc
+
     async def claim(
         self, worker_id: str, *, limits: Mapping[str, int], now: float, lease: float
     ) -> dict[str, list[Delivery]]:
@@ -443,10 +461,13 @@ class PostgresOutbox(Outbox):
             await asyncio.sleep(0)  # let checkouts in this process go first
 
 
-async def _enqueue(conn: Connection, items: Sequence[NewDelivery], now: float) -> list[Enqueued]:
-    """The enqueue statements on ``conn``, in whatever transaction it is in."""
-    cur = conn.cursor()
-    await cur.execute(
+#: One step of the enqueue: a statement and its parameters, answered with the rows it returned.
+_Step = Generator[tuple[str, dict[str, Any]], list[tuple[Any, ...]], list[Enqueued]]
+
+
+def _enqueue_steps(items: Sequence[NewDelivery], now: float) -> _Step:
+    """The enqueue as statements, without I/O: the async and the sync connection run the same steps."""
+    inserted = yield (
         Q["enqueue"],
         {
             "now": now,
@@ -458,17 +479,15 @@ async def _enqueue(conn: Connection, items: Sequence[NewDelivery], now: float) -
             "events": [i.event for i in items],
         },
     )
-    fresh: dict[tuple[str, str], int] = {(v, k): i for i, v, k in await cur.fetchall()}
+    fresh: dict[tuple[str, str], int] = {(v, k): i for i, v, k in inserted}
     known: dict[tuple[str, str], int] = {}
     missing = [i for i in items if (i.vendor, i.dedup_key) not in fresh]
     if missing:
-        await cur.execute(
-            Q["existing"],
-            {"vendors": [i.vendor for i in missing], "dedup_keys": [i.dedup_key for i in missing]},
-        )
-        known = {(v, k): i for i, v, k in await cur.fetchall()}
+        keys = {"vendors": [i.vendor for i in missing], "dedup_keys": [i.dedup_key for i in missing]}
+        found = yield Q["existing"], keys
+        known = {(v, k): i for i, v, k in found}
     if fresh:
-        await cur.execute(Q["notify"])
+        yield Q["notify"], {}
     out = []
     for item in items:
         key = (item.vendor, item.dedup_key)
@@ -478,3 +497,27 @@ async def _enqueue(conn: Connection, items: Sequence[NewDelivery], now: float) -
         else:
             out.append(Enqueued(known[key], item.vendor, item.dedup_key, duplicate=True))
     return out
+
+
+async def _enqueue(conn: Connection, items: Sequence[NewDelivery], now: float) -> list[Enqueued]:
+    """The enqueue statements on ``conn``, in whatever transaction it is in."""
+    steps, cur = _enqueue_steps(items, now), conn.cursor()
+    try:
+        query, params = next(steps)
+        while True:
+            await cur.execute(query, params)
+            query, params = steps.send(await cur.fetchall() if cur.description is not None else [])
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+def _enqueue_sync(conn: psycopg.Connection[Any], items: Sequence[NewDelivery], now: float) -> list[Enqueued]:
+    """``_enqueue`` on a synchronous connection (Django's), in whatever transaction it is in."""
+    steps, cur = _enqueue_steps(items, now), conn.cursor()
+    try:
+        query, params = next(steps)
+        while True:
+            cur.execute(query, params)
+            query, params = steps.send(cur.fetchall() if cur.description is not None else [])
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
