@@ -26,7 +26,7 @@ from .conversion import Conversion, Customer, EventName, Order, RequestContext
 from .errors import ConfigurationError, InvalidConversionError
 from .models import Attribution
 from .outbox import outbox_from
-from .outbox.base import NewDelivery, Outbox
+from .outbox.base import Enqueued, NewDelivery, Outbox
 from .state import get_attribution, get_consent
 from .token import TokenCodec
 from .vendors.base import Vendor
@@ -229,6 +229,63 @@ class Tracker:
             return await self._record(conversion, connection)
 
     async def _record(self, conversion: Conversion, connection: Any = None) -> CheckoutResult:
+        results, items = self._prepare(conversion)
+        if not items:
+            written = []
+        elif connection is not None:
+            written = await self.outbox.enqueue_with(connection, items, now=self.clock())
+        else:
+            written = await self.outbox.enqueue(items, now=self.clock())
+        result = self._outcome(conversion, results, written)
+        if result.queued:
+            self.worker.wake()
+        return result
+
+    def checkout_sync(
+        self,
+        request: Any,
+        order: Order | None = None,
+        *,
+        customer: Customer | None = None,
+        event: EventName | str = EventName.PURCHASE,
+        connection: Any,
+        **details: Any,
+    ) -> CheckoutResult:
+        """``checkout`` for synchronous code that saves the order on a synchronous PostgreSQL connection, such as
+        a Django view inside ``transaction.atomic()``: the deliveries are written on ``connection``
+        (``django.db.connection``, or a psycopg ``Connection``) in its current transaction, so they exist if,
+        and only if, the order commits. Needs the PostgreSQL outbox, in the same database."""
+        attribution = get_attribution(request)
+        context = self.context(request)
+        conversion = self._conversion(order, customer, event, attribution, context, details, get_consent(request))
+        return self.record_sync(conversion, connection=connection)
+
+    def checkout_token_sync(
+        self,
+        token: str,
+        order: Order | None = None,
+        *,
+        customer: Customer | None = None,
+        event: EventName | str = EventName.PURCHASE,
+        connection: Any,
+        **details: Any,
+    ) -> CheckoutResult:
+        """``checkout_token`` for synchronous code, written on ``connection`` as ``checkout_sync`` writes."""
+        attribution, context, consent = self._codec().read(token)
+        conversion = self._conversion(order, customer, event, attribution, context, details, consent)
+        return self.record_sync(conversion, connection=connection)
+
+    def record_sync(self, conversion: Conversion, *, connection: Any) -> CheckoutResult:
+        """``record`` on a synchronous connection, in its current transaction (see ``checkout_sync``). The
+        workers hear of the deliveries from PostgreSQL when the transaction commits."""
+        results, items = self._prepare(conversion)
+        written = []
+        if items:
+            written = self.outbox.enqueue_with_sync(_psycopg_connection(connection), items, now=self.clock())
+        return self._outcome(conversion, results, written)
+
+    def _prepare(self, conversion: Conversion) -> tuple[dict[str, VendorResult], list[NewDelivery]]:
+        """Each vendor's answer for a conversion: skipped (why), or the deliveries to write."""
         results: dict[str, VendorResult] = {}
         items: list[NewDelivery] = []
         for vendor in self.vendors:
@@ -260,12 +317,12 @@ class Tracker:
                 )
                 for p in prepared
             ]
-        if not items:
-            written = []
-        elif connection is not None:
-            written = await self.outbox.enqueue_with(connection, items, now=self.clock())
-        else:
-            written = await self.outbox.enqueue(items, now=self.clock())
+        return results, items
+
+    def _outcome(
+        self, conversion: Conversion, results: dict[str, VendorResult], written: Sequence[Enqueued]
+    ) -> CheckoutResult:
+        """The checkout's answer, once the outbox said which deliveries are new and which it had already."""
         by_vendor: dict[str, list[tuple[int, bool]]] = {}
         for entry in written:
             by_vendor.setdefault(entry.vendor, []).append((entry.id, entry.duplicate))
@@ -277,19 +334,18 @@ class Tracker:
                 results[name] = VendorResult(
                     name, "duplicate", "already queued for this order and event", tuple(i for i, _ in entries)
                 )
-        if any(r.status == "queued" for r in results.values()):
-            self.worker.wake()
-            if self.run_worker and not self._started and not self._said_not_started:
-                self._said_not_started = True
-                log.error(
-                    "conversions are queued but the in-app worker never started: this server did not run the ASGI "
-                    "lifespan (Daphne, uvicorn --lifespan off) and nothing called tracker.start(). They wait in "
-                    "%r. Fix: Tracker(run_worker=False) and run `attribution worker --config module:tracker` "
-                    "beside the app, or serve it with uvicorn or Hypercorn, which run the lifespan.",
-                    self.outbox,
-                )
         ordered = tuple(results[v.name] for v in self.vendors if v.name in results)
-        return CheckoutResult(dedup_id=conversion.dedup_id, vendors=ordered)
+        result = CheckoutResult(dedup_id=conversion.dedup_id, vendors=ordered)
+        if result.queued and self.run_worker and not self._started and not self._said_not_started:
+            self._said_not_started = True
+            log.error(
+                "conversions are queued but the in-app worker never started: this server did not run the ASGI "
+                "lifespan (Daphne, uvicorn --lifespan off) and nothing called tracker.start(). They wait in "
+                "%r. Fix: Tracker(run_worker=False) and run `attribution worker --config module:tracker` "
+                "beside the app, or serve it with uvicorn or Hypercorn, which run the lifespan.",
+                self.outbox,
+            )
+        return result
 
     # -- helpers ---------------------------------------------------------------------------------------
 
@@ -347,3 +403,12 @@ def _same_setup(
     if isinstance(outbox, Outbox) and outbox is not worker.outbox:
         raise ConfigurationError("the worker must use the tracker's outbox")
     return worker.outbox
+
+
+def _psycopg_connection(connection: Any) -> Any:
+    """The psycopg connection itself, or the one under Django's connection wrapper (opened if it was not yet)."""
+    ensure = getattr(connection, "ensure_connection", None)
+    if callable(ensure):  # django.db.connection
+        ensure()
+        return connection.connection
+    return connection

@@ -395,3 +395,66 @@ async def test_a_broken_adapter_is_logged_where_it_failed_without_what_it_quoted
     assert "fakebatch could not prepare a conversion (ValueError)" in caplog.text
     assert "in explode" in caplog.text  # where it failed, for the adapter's author
     assert "d@example.com" not in caplog.text
+
+
+# -- synchronous code on a synchronous connection (Django's transactions) ----------------------------------
+
+
+def test_sync_checkouts_write_in_the_callers_transaction(postgres_url: str) -> None:
+    import psycopg
+
+    from attribution.outbox import PostgresOutbox
+
+    tracker = Tracker(
+        vendors=[FakeVendor("http://127.0.0.1:9")], outbox=postgres_url, run_worker=False, secret_key=SECRET
+    )
+
+    def checkout(request: Request) -> JSONResponse:  # a sync view: Starlette runs it in a thread, as Django does
+        form = request.query_params
+        with psycopg.connect(postgres_url) as conn:
+            result = tracker.checkout_sync(
+                request, Order(id=form["order"], value="9.90", currency="USD"), connection=conn
+            )
+            conn.commit() if form.get("commit") == "yes" else conn.rollback()
+        return JSONResponse(summary(result))
+
+    def webhook(request: Request) -> JSONResponse:
+        with psycopg.connect(postgres_url) as conn:
+            order = Order(id=request.query_params["order"], value="10", currency="USD")
+            result = tracker.checkout_token_sync(request.query_params["token"], order, connection=conn)
+        return JSONResponse(summary(result))
+
+    async def pay(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(tracker.export_token(request))
+
+    routes = [
+        Route("/checkout", checkout, methods=["POST"]),
+        Route("/webhook", webhook, methods=["POST"]),
+        Route("/pay", pay),
+    ]
+    app = AttributionMiddleware(Starlette(routes=routes), secret_key=SECRET, tracker=tracker)
+    with TestClient(app, base_url="https://shop.example", headers=NAVIGATION) as client:
+        client.get(LANDING)
+        rolled_back = client.post("/checkout", params={"order": "s-1", "commit": "no"}).json()
+        committed = client.post("/checkout", params={"order": "s-1", "commit": "yes"}).json()
+        again = client.post("/checkout", params={"order": "s-1", "commit": "yes"}).json()
+        token = client.get("/pay").text
+        client.cookies.clear()
+        hook = client.post("/webhook", params={"order": "s-2", "token": token}).json()
+        rows = client.portal.call(tracker.outbox.list)
+    assert isinstance(tracker.outbox, PostgresOutbox)
+    assert rolled_back["fake"][0] == "queued"  # queued in a transaction that then rolled back ...
+    assert committed["fake"][0] == "queued"  # ... so the same order is new when it commits
+    assert again["fake"][:2] == ["duplicate", "already queued for this order and event"]
+    assert hook["fake"][0] == "queued"
+    assert sorted(r.order_id for r in rows) == ["s-1", "s-2"]
+    assert "Cj0KCQ-test-gclid" in str(next(r.payload for r in rows if r.order_id == "s-2"))
+
+
+async def test_a_sync_checkout_needs_the_postgresql_outbox(tmp_path: Path) -> None:
+    tracker = Tracker(vendors=[FakeVendor("http://127.0.0.1:9")], outbox=tmp_path / "o.sqlite3", run_worker=False)
+    scope = {**bare_scope(), "attribution": Attribution()}
+    with pytest.raises(ConfigurationError, match="PostgreSQL"):
+        await asyncio.to_thread(
+            tracker.checkout_sync, scope, Order(id="x", value="1", currency="USD"), connection=object()
+        )

@@ -1,6 +1,8 @@
 """The Django project's ASGI application inside ``AttributionMiddleware``.
 
 uvicorn examples.django_app.asgi:application --host 127.0.0.1 --port 8000
+
+With ``DATABASE_URL`` naming a PostgreSQL database, the project also takes orders (``examples/django_app/shop.py``).
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from django.core.asgi import get_asgi_application
 
 from attribution.middleware import AttributionMiddleware
 
+from .shop import TRACKER
+
 
 def create_application() -> AttributionMiddleware:
-    return AttributionMiddleware(get_asgi_application(), secret_key=settings.ATTRIBUTION_SECRET_KEY)
+    # with a tracker, the middleware runs its worker on the server's lifespan (Django's handler has none)
+    return AttributionMiddleware(get_asgi_application(), secret_key=settings.ATTRIBUTION_SECRET_KEY, tracker=TRACKER)
 
 
 application = create_application()

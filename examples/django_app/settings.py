@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "django-example-secret-change-me")
@@ -19,7 +20,23 @@ TEMPLATES = [
         "APP_DIRS": False,
     }
 ]
-DATABASES: dict[str, dict[str, str]] = {}
+
+
+def _database(url: str) -> dict[str, str]:
+    """Django's settings for a ``postgresql://user:password@host:port/name`` URL."""
+    parts = urlsplit(url)
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parts.path.lstrip("/")),
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or ""),
+    }
+
+
+#: Orders (and the outbox beside them) in PostgreSQL when DATABASE_URL names one; no database otherwise.
+DATABASES = {"default": _database(os.environ["DATABASE_URL"])} if os.environ.get("DATABASE_URL") else {}
 USE_TZ = True
 #: The signing key of the attribution cookie (use its own secret, not Django's SECRET_KEY).
 ATTRIBUTION_SECRET_KEY = os.environ.get("ATTRIBUTION_SECRET_KEY", "django-example-attribution-secret")

@@ -4,4 +4,4 @@ from django.urls import path
 
 from . import views
 
-urlpatterns = [path("", views.home), path("landing/", views.home)]
+urlpatterns = [path("", views.home), path("landing/", views.home), path("orders/", views.orders)]
