@@ -6,7 +6,6 @@ reduce what they see to a ``Landing`` and call ``apply_wire`` on the cookie's co
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from urllib.parse import unquote_plus, urlsplit
 from . import wire
 from .channels import classify
 from .clicks import clicks_after, fbc_click_ms
+from .domains import is_ip, registrable
 from .params import IDENTIFIER_COOKIES, MAX_ID_LENGTH, MAX_TEXT_LENGTH, UTM_PARAMS
 from .settings import Settings
 
@@ -133,18 +133,15 @@ def identifiers_from_cookies(cookies: Mapping[str, str]) -> dict[str, str]:
 def fbc_subdomain_index(host: str, domain: str | None) -> int:
     """Meta's subdomainIndex: labels of the cookie domain minus one (``example.com`` → 1), 0 for IPs.
 
-    Without a configured domain, the domain is the host less its first label when it has more than two,
-    as Meta's own parameter builder guesses.
+    Without a configured domain, the domain is the host's registrable domain, as the server-set ``_fbc``
+    uses (``meta_cookies``): ``example.co.uk`` → 2 and ``a.b.example.com`` → 1, where Meta's parameter builder
+    would guess ``co.uk`` and ``b.example.com`` by dropping the first label.
     """
-    name = (domain or host).strip("[]").lower()
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        pass
-    else:
+    name = (domain or host).strip("[]").lower().rstrip(".")
+    if is_ip(name):
         return 0
-    if domain is None and name.count(".") >= 2:
-        name = name.split(".", 1)[1]
+    if domain is None:
+        name = registrable(name) or name
     return name.count(".")
 
 

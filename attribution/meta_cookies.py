@@ -38,19 +38,17 @@ pages only, where the builder takes any referrer's: another site's fbclid is a c
 from __future__ import annotations
 
 import base64
-import ipaddress
 import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Final
 from urllib.parse import parse_qs, urlsplit
 
-from publicsuffixlist import PublicSuffixList
 from starlette.requests import cookie_parser
 
+from .domains import is_ip, registrable
 from .errors import ConfigurationError
 from .requestinfo import RequestInfo, is_bot
 from .state import AttributionState
@@ -100,7 +98,7 @@ class MetaCookies:
         if isinstance(self.domains, str):
             raise ConfigurationError("meta_cookies domains is a list of domains, not one string")
         cleaned = tuple(d.strip().lstrip(".").lower() for d in self.domains)
-        if any(not d or _is_ip(d) for d in cleaned):
+        if any(not d or is_ip(d) for d in cleaned):
             raise ConfigurationError("meta_cookies domains are registrable domain names such as 'example.co.uk'")
         if not timedelta(0) < self.max_age <= timedelta(days=400):
             raise ConfigurationError("meta_cookies max_age must be positive and at most 400 days")
@@ -109,13 +107,13 @@ class MetaCookies:
     def cookie_domain(self, host: str) -> str | None:
         """The Domain attribute for this host, None for a host-only cookie (IPs, ``localhost``)."""
         host = host.strip("[]").lower().rstrip(".")
-        if not _HOSTNAME.fullmatch(host) or _is_ip(host) or "." not in host:
+        if not _HOSTNAME.fullmatch(host) or is_ip(host) or "." not in host:
             # A Host header that is no hostname (``a.com;x``) must not write a Domain attribute of its own.
             return None
         for domain in self._domains:
             if host == domain or host.endswith("." + domain):
                 return domain
-        return _registrable(host)
+        return registrable(host)
 
     def updates(self, host: str, cookies: Mapping[str, str], fbclid: str | None, now_ms: int) -> dict[str, str]:
         """The cookies to write (name → value) for a page load; empty when both are fine as they are."""
@@ -215,23 +213,3 @@ def _valid(value: str | None) -> list[str] | None:
 
 
 _HOSTNAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-@lru_cache(maxsize=1)
-def _suffixes() -> PublicSuffixList:
-    return PublicSuffixList()  # the list shipped with the package: no network
-
-
-@lru_cache(maxsize=256)
-def _registrable(host: str) -> str | None:
-    """The host's registrable domain (eTLD+1), None when the host is itself a public suffix."""
-    found: str | None = _suffixes().privatesuffix(host)
-    return found

@@ -156,6 +156,19 @@ def test_fbc_subdomain_index() -> None:
     assert fbc_subdomain_index("example.com", None) == 1
     assert fbc_subdomain_index("www.example.co.uk", "example.co.uk") == 2
     assert fbc_subdomain_index("[::1]", None) == 0
+    assert fbc_subdomain_index("localhost", None) == 0
+    # the registrable domain, where Meta's builder drops the first label (co.uk, b.example.com)
+    assert fbc_subdomain_index("example.co.uk", None) == 2
+    assert fbc_subdomain_index("www.example.co.uk", None) == 2
+    assert fbc_subdomain_index("a.b.example.com", None) == 1
+
+
+@pytest.mark.parametrize("host", ["example.co.uk", "www.example.co.uk", "a.b.example.com", "shop.example.com"])
+def test_the_fbc_sent_and_the_fbc_cookie_written_agree_on_the_subdomain_index(host: str) -> None:
+    from attribution.meta_cookies import MetaCookies
+
+    written = MetaCookies().updates(host, {}, "IwAR-x", 1)["_fbc"]
+    assert build_fbc("IwAR-x", NOW, host, None).split(".")[1] == written.split(".")[1]
 
 
 def test_fbclid_builds_fbc_when_the_cookie_is_missing_or_holds_another_click() -> None:
