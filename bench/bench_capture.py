@@ -104,11 +104,12 @@ async def _send(message: dict[str, Any]) -> None:
 
 
 async def run(app: Any, query: bytes, cookie: str | None, n: int) -> float:
-    """Seconds per request over n direct ASGI calls."""
+    """Seconds per request over n direct ASGI calls. Each scope (and what the request left in it) is freed
+    when its call returns, as a server frees it, so the garbage collector sees what it would see there."""
     scopes = [scope(query, cookie) for _ in range(n)]
     start = time.perf_counter()
-    for s in scopes:
-        await app(s, _receive, _send)
+    while scopes:
+        await app(scopes.pop(), _receive, _send)
     return (time.perf_counter() - start) / n
 
 
