@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import httpx2
 
-from attribution.outbox import Delivery, NewDelivery, Outbox, Status
+from attribution.outbox import Delivery, NewDelivery, Outbox, Status, outbox_from
 from attribution.retry import RetryPolicy
 from attribution.vendors.base import JSON, Prepared, Vendor
 from attribution.worker import Worker
@@ -83,6 +83,21 @@ async def wait_for_status(outbox: Outbox, ids: Sequence[int], status: Status, *,
             summary = {d.id: (d.status.value, d.attempts, d.last_error) for d in found if d is not None}
             raise AssertionError(f"not all {status.value} after {timeout}s: {summary}")
         await asyncio.sleep(0.01)
+
+
+async def rows_when_sent(spec: str, count: int, *, timeout: float = 10.0) -> list[Delivery]:
+    """Every row of the outbox at ``spec`` (a file or a URL, as an example writes it) once ``count`` of them
+    are dry runs, what a dry-run worker records for its sends; after ``timeout``, the rows as they are."""
+    outbox = outbox_from(spec)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = await outbox.list()
+            if sum(r.status == Status.DRY_RUN for r in rows) >= count or time.monotonic() > deadline:
+                return rows
+            await asyncio.sleep(0.1)
+    finally:
+        await outbox.close()
 
 
 async def claim_one(

@@ -7,20 +7,19 @@ rolls back after its checkout leaves no conversion.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
 import pytest
 
-from attribution.outbox import Delivery, PostgresOutbox, Status
+from attribution.outbox import Status
+from tests.delivery_fakes import rows_when_sent
 from tests.helpers import NAVIGATION
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,19 +50,6 @@ def django_site(postgres_url: str, tmp_path: Path) -> Iterator[str]:
     proc.send_signal(signal.SIGTERM)
     _, rest = proc.communicate(timeout=20)
     assert "Traceback" not in rest
-
-
-async def rows_when_sent(url: str, count: int) -> list[Delivery]:
-    outbox = PostgresOutbox(url)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            rows = await outbox.list()
-            if sum(r.status == Status.DRY_RUN for r in rows) >= count or time.monotonic() > deadline:
-                return rows
-            await asyncio.sleep(0.1)
-    finally:
-        await outbox.close()
 
 
 async def test_a_django_order_and_its_conversions_commit_together_or_not_at_all(

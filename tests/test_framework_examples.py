@@ -4,21 +4,20 @@ convention, a handler reading the attribution, and a checkout the worker (starte
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
 import pytest
 
-from attribution.outbox import Delivery, SQLiteOutbox, Status
+from attribution.outbox import Status
 from examples.serve import DEFAULT_PORT, port_from
+from tests.delivery_fakes import rows_when_sent
 from tests.helpers import BROWSER_UA
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,19 +52,6 @@ def example(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[st
     assert "Traceback" not in rest
 
 
-async def rows_when_sent(path: Path, count: int) -> list[Delivery]:
-    outbox = SQLiteOutbox(path)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            rows = await outbox.list()
-            if sum(r.status == Status.DRY_RUN for r in rows) >= count or time.monotonic() > deadline:
-                return rows
-            await asyncio.sleep(0.1)
-    finally:
-        await outbox.close()
-
-
 async def test_example_captures_reads_and_checks_out_through_a_real_server(example: tuple[str, str, Path]) -> None:
     name, url, outbox = example
     async with httpx2.AsyncClient(base_url=url, headers={"user-agent": BROWSER_UA}) as browser:
@@ -85,7 +71,7 @@ async def test_example_captures_reads_and_checks_out_through_a_real_server(examp
     assert checkout.json() == {v: {"status": "queued", "reason": None} for v in ("whop", "rdstation")}
     assert {answer["status"] for answer in again.json().values()} == {"duplicate"}
     # The worker runs only if the framework's lifespan started it: the dry runs are its doing.
-    rows = await rows_when_sent(outbox, 2)
+    rows = await rows_when_sent(str(outbox), 2)
     assert sorted((r.vendor, r.status) for r in rows) == [("rdstation", Status.DRY_RUN), ("whop", Status.DRY_RUN)]
     whop = next(r for r in rows if r.vendor == "whop")
     assert whop.payload["value"] == 25.0
