@@ -18,13 +18,13 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Literal, Unpack
 
-from starlette.datastructures import URL, Headers
+from starlette.datastructures import URL
 
 from .client_ip import client_ip, parse_networks
 from .consent import Consent
-from .conversion import Conversion, Customer, EventName, Order, RequestContext
+from .conversion import Conversion, Customer, EventName, Order, RequestContext, of_order
 from .errors import ConfigurationError, InvalidConversionError
-from .models import Attribution
+from .models import Attribution, trusted
 from .outbox import outbox_from
 from .outbox.base import Enqueued, NewDelivery, Outbox
 from .state import get_attribution, get_consent
@@ -214,14 +214,17 @@ class Tracker:
     def context(self, request: Any) -> RequestContext:
         """IP (through trusted proxies), user agent, URL and referrer of a request or ASGI scope."""
         scope = getattr(request, "scope", request)
-        headers = Headers(scope=scope)
-        ip = client_ip(scope, self.trusted_proxies)
-        return RequestContext(
-            ip=ip,
-            user_agent=headers.get("user-agent") or None,
-            url=str(URL(scope=scope)) if "path" in scope else None,
-            referrer=headers.get("referer") or None,
-        )
+        user_agent, referrer = _headers(scope)
+        fields = {
+            "ip": client_ip(scope, self.trusted_proxies),
+            "user_agent": user_agent or None,
+            "url": str(URL(scope=scope)) if "path" in scope else None,
+            "referrer": referrer or None,
+        }
+        # client_ip gives an address in the form the model's validator writes; trimmed text needs no trim
+        if all(v is None or v == v.strip() for v in fields.values()):
+            return trusted(RequestContext, fields)
+        return RequestContext(**fields)
 
     async def record(self, conversion: Conversion, *, connection: Any = None) -> CheckoutResult:
         """Queue a ready ``Conversion`` for every vendor that applies (``checkout`` builds one for you)."""
@@ -368,19 +371,40 @@ class Tracker:
         unknown = set(details) - allowed
         if unknown:
             raise TypeError(f"unexpected checkout arguments: {', '.join(sorted(unknown))}")
+        customer = customer or Customer()
+        pinned = attribution.pinned()  # every vendor's reads at one moment, the clock read once
+        consent = consent or Consent()
+        if not details and order is not None:
+            ready = of_order(event, order, customer, pinned, context, consent)
+            if ready is not None:
+                return ready
         value = details.get("value")
         data: dict[str, Any] = {
             "event": event,
             "order": order,
-            "customer": customer or Customer(),
-            "attribution": attribution.pinned(),  # every vendor's reads at one moment, the clock read once
+            "customer": customer,
+            "attribution": pinned,
             "context": context,
-            "consent": consent or Consent(),
+            "consent": consent,
             **{k: v for k, v in details.items() if v is not None},
         }
         if isinstance(value, float):
             data["value"] = Decimal(str(value))  # 9.99, not 9.9900000000000002131628...
         return Conversion(**data)
+
+
+def _headers(scope: Any) -> tuple[str | None, str | None]:
+    """The first ``User-Agent`` and ``Referer`` of an ASGI scope, as Starlette's ``Headers`` reads them."""
+    raw = scope["headers"]
+    if not isinstance(raw, list):
+        raw = scope["headers"] = list(raw)
+    user_agent = referrer = None
+    for key, value in raw:
+        if key == b"user-agent":
+            user_agent = value.decode("latin-1") if user_agent is None else user_agent
+        elif key == b"referer":
+            referrer = value.decode("latin-1") if referrer is None else referrer
+    return user_agent, referrer
 
 
 def _same_setup(
