@@ -311,7 +311,7 @@ class Conversion(_Model):
     @property
     def dedup_id(self) -> str:
         """``purchase:ORD-7821``: the same for every attempt and every report of this order and event."""
-        return f"{self.event.value}:{self.event_id}"
+        return f"{self.event._value_}:{self.event_id}"
 
     @property
     def items(self) -> list[LineItem]:

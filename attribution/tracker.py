@@ -291,6 +291,7 @@ class Tracker:
         """Each vendor's answer for a conversion: skipped (why), or the deliveries to write."""
         results: dict[str, VendorResult] = {}
         items: list[NewDelivery] = []
+        order_id, event = conversion.event_id, conversion.event.value
         for vendor in self.vendors:
             try:
                 reason = conversion.consent.refusal(vendor.name) or vendor.check(conversion)
@@ -315,8 +316,8 @@ class Tracker:
                     dedup_key=p.dedup_key,
                     payload=p.payload,
                     batch_key=p.batch_key,
-                    order_id=conversion.event_id,
-                    event=conversion.event.value,
+                    order_id=order_id,
+                    event=event,
                 )
                 for p in prepared
             ]
