@@ -289,6 +289,10 @@ class Tracker:
 
     def _prepare(self, conversion: Conversion) -> tuple[dict[str, VendorResult], list[NewDelivery]]:
         """Each vendor's answer for a conversion: skipped (why), or the deliveries to write."""
+        with conversion.attribution.read_once():  # the vendors read the same ids: each is worked out once
+            return self._answers(conversion)
+
+    def _answers(self, conversion: Conversion) -> tuple[dict[str, VendorResult], list[NewDelivery]]:
         results: dict[str, VendorResult] = {}
         items: list[NewDelivery] = []
         order_id, event = conversion.event_id, conversion.event.value

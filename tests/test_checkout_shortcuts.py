@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 from pydantic import BaseModel
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
+from attribution import pii
 from attribution.client_ip import client_ip
 from attribution.consent import Consent
 from attribution.conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext, of_order
-from attribution.models import Attribution
+from attribution.middleware import AttributionMiddleware
+from attribution.models import Attribution, Touch
 from attribution.tracker import Tracker
-from tests.helpers import NAVIGATION
+from tests.helpers import NAVIGATION, SECRET
+from tests.vendor_server import loopback_vendors
 
 UA = NAVIGATION["user-agent"]
 
@@ -132,3 +143,83 @@ def test_anything_unusual_goes_through_validation() -> None:
     assert of_order("purchase", **{**given, "order": odd}) is None
     naive = Order.model_construct(id="o", value=Decimal("1"), currency="USD", time=datetime(2025, 1, 1))
     assert of_order("purchase", **{**given, "order": naive}) is None
+
+
+def shared_reads(a: Attribution) -> list[Any]:
+    keys = ["gclid", "twclid", "fbclid", "utm_source", "utm_term", "ad_id", "fbp", "fbc", "dp_pid", "nothing"]
+    return [a.click_ids, a.utm, a.source, a.channel, a.fbc, a.public()] + [
+        (a.get(k), a.get(k, "default"), a.click(k)) for k in keys
+    ]
+
+
+def rich_visitor() -> Attribution:
+    now = datetime(2025, 6, 1, tzinfo=UTC)
+    old = Touch(at=now - timedelta(days=40), params={"gclid": "g-old", "ad_id": "ad-1", "utm_source": "x"})
+    new = Touch(at=now - timedelta(days=1), params={"twclid": "tw-1", "utm_source": "google", "utm_term": ""})
+    ms = int((now - timedelta(days=3)).timestamp() * 1000)
+    identifiers = {"fbp": "fb.1.1.2", "fbc": f"fb.1.{ms}.fbclid-1"}
+    return Attribution(first=old, history=[old, new], identifiers=identifiers).pinned(now)
+
+
+def test_read_once_answers_what_each_read_answers_and_forgets_afterwards() -> None:
+    visitor = rich_visitor()
+    expected = shared_reads(visitor)
+    with visitor.read_once():
+        assert shared_reads(visitor) == expected
+        assert shared_reads(visitor) == expected
+        visitor.click_ids["gclid"] = "changed by a caller"
+        visitor.utm["utm_source"] = "changed by a caller"
+        assert shared_reads(visitor) == expected
+        assert visitor.pinned().__pydantic_private__["_reads"] is None  # type: ignore[index]
+    visitor.identifiers["fbp"] = "fb.1.1.3"
+    assert visitor.get("fbp") == "fb.1.1.3"
+
+
+def test_an_attribution_without_its_own_clock_reads_as_always() -> None:
+    live = Attribution(identifiers={"fbp": "fb.1.1.2"})
+    with live.read_once():
+        assert live.get("fbp") == "fb.1.1.2"
+        live.identifiers["fbp"] = "fb.1.1.3"
+        assert live.get("fbp") == "fb.1.1.3"
+
+
+async def test_checkouts_at_once_never_share_a_visitor_or_customer_value(tmp_path: Path) -> None:
+    tracker = Tracker(vendors=loopback_vendors("http://127.0.0.1:9"), outbox=tmp_path / "o.sqlite3", run_worker=False)
+
+    async def checkout(request: Request) -> JSONResponse:
+        n = request.query_params["n"]
+        order = Order(id=f"O-{n}", value="10", currency="USD")
+        customer = Customer(email=f"buyer{n}@example.com", phone=f"+1415555010{n}")
+        result = await tracker.checkout(request, order, customer=customer)
+        return JSONResponse(result.queued)
+
+    app = Starlette(routes=[Route("/checkout", checkout, methods=["POST"])])
+    app.add_middleware(AttributionMiddleware, secret_key=SECRET, tracker=tracker)
+    sites = []
+    async with tracker.lifespan():
+        for n in range(4):
+            transport = httpx2.ASGITransport(app=app, client=(f"203.0.113.{n + 1}", 5000))
+            site = httpx2.AsyncClient(transport=transport, base_url="https://shop.example", headers=NAVIGATION)
+            await site.get(f"/?gclid=g-{n}&twclid=tw-{n}&ttclid=tt-{n}&fbclid=fb-{n}&utm_source=s{n}")
+            sites.append(site)
+        answers = await asyncio.gather(*(s.post(f"/checkout?n={n}") for n, s in enumerate(sites)))
+        assert all("xads" in a.json() for a in answers)
+        rows = await tracker.outbox.list(limit=100)
+        for site in sites:
+            await site.aclose()
+    assert len(rows) == 4 * 7  # every vendor but Connectly, which needs a Click-to-WhatsApp landing
+    for row in rows:
+        n = row.order_id.removeprefix("O-")
+        text = json.dumps(row.payload)
+        clicked = {"google_ads": "g", "xads": "tw", "tiktok": "tt", "whop": "g", "convertloop": "tw"}
+        assert f"{clicked.get(row.vendor, 's')}-{n}" in text or row.vendor in ("rdstation", "meta")
+        for m in range(4):
+            own = str(m) == n
+            assert (f"buyer{m}@" in text) is (own and row.vendor in ("whop", "rdstation", "convertloop"))
+            assert (pii.sha256(f"buyer{m}@example.com") in text) is (own and row.vendor in ("xads", "tiktok", "meta"))
+            assert (pii.sha256(f"+1415555010{m}") in text) is (own and row.vendor in ("xads", "tiktok"))
+            assert (pii.sha256(f"1415555010{m}") in text) is (own and row.vendor == "meta")
+            assert (f"203.0.113.{m + 1}" in text) is (own and row.vendor in ("whop", "xads", "tiktok", "meta"))
+            if not own:
+                assert f'-{m}"' not in text
+                assert f"-{m}," not in text
