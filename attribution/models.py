@@ -17,6 +17,7 @@ _UTM = frozenset(UTM_PARAMS)
 _M = TypeVar("_M", bound=BaseModel)
 _set = object.__setattr__
 _MISSING: Any = object()
+_UNREAD: Any = object()
 # keys of what read_once remembers besides get's, which go by the parameter's name (never a tuple)
 _SOURCE, _UTM_READ, _CLICK_IDS, _FBC = (("source",), ("utm",), ("click_ids",), ("fbc",))
 
@@ -226,8 +227,8 @@ class Attribution(BaseModel):
         reads = private.get("_reads") if private is not None else None
         if reads is None:
             return compute(*args)
-        found = reads.get(key, _MISSING)
-        if found is _MISSING:
+        found = reads.get(key, _UNREAD)
+        if found is _UNREAD:
             found = reads[key] = compute(*args)
         return found
 
