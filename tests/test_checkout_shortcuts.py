@@ -25,6 +25,9 @@ from attribution.conversion import Conversion, Customer, EventName, LineItem, Or
 from attribution.middleware import AttributionMiddleware
 from attribution.models import Attribution, Touch
 from attribution.tracker import Tracker
+from attribution.vendors.base import iso_millis
+from attribution.vendors.convertloop import _iso_seconds
+from attribution.vendors.google_ads import conversion_date_time
 from tests.helpers import NAVIGATION, SECRET
 from tests.vendor_server import loopback_vendors
 
@@ -223,3 +226,18 @@ async def test_checkouts_at_once_never_share_a_visitor_or_customer_value(tmp_pat
             if not own:
                 assert f'-{m}"' not in text
                 assert f"-{m}," not in text
+
+
+@pytest.mark.parametrize("year", [1, 999, 1000, 2025, 9999])
+@pytest.mark.parametrize("micro", [0, 999, 1000, 603999, 999999])
+@pytest.mark.parametrize("offset", [timedelta(0), timedelta(hours=-3), timedelta(hours=5, minutes=30, seconds=17)])
+def test_event_times_read_as_strftime_writes_them(year: int, micro: int, offset: timedelta) -> None:
+    moment = datetime(year, 6, 1, 12, 5, 9, micro, tzinfo=timezone(offset))
+    if year == 1 and offset < timedelta(0):
+        moment += timedelta(days=1)
+    utc = moment.astimezone(UTC)
+    assert iso_millis(moment) == utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{micro // 1000:03d}Z"
+    assert _iso_seconds(moment) == utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    local = moment if offset % timedelta(minutes=1) == timedelta(0) else utc
+    google = conversion_date_time(moment)
+    assert google == local.strftime("%Y-%m-%d %H:%M:%S") + google[-6:]

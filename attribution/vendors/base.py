@@ -235,6 +235,8 @@ def readable(value: Any) -> str:
 def iso_millis(moment: datetime) -> str:
     """``2022-02-18T01:14:00.603Z``: ISO 8601, UTC, milliseconds, as X and Whop show it."""
     moment = moment.astimezone(UTC)
+    if moment.year >= 1000:  # isoformat pads a year to four digits, strftime does not: the same text from here on
+        return moment.isoformat(timespec="milliseconds")[:-6] + "Z"  # without "+00:00"; milliseconds truncated
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
