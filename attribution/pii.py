@@ -10,8 +10,11 @@ Errors raised here never repeat the value: it is personal data and would end up 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
+from collections.abc import Iterator
+from contextvars import ContextVar
 
 import phonenumbers
 
@@ -25,9 +28,29 @@ def is_sha256(value: str) -> bool:
     return _SHA256_HEX.fullmatch(value) is not None
 
 
+_HASHED: ContextVar[dict[str, str] | None] = ContextVar("attribution_hashed", default=None)
+
+
 def sha256(value: str) -> str:
     """SHA-256 hex of ``value`` as UTF-8."""
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+    hashed = _HASHED.get()
+    if hashed is None:
+        return hashlib.sha256(value.encode("utf-8")).hexdigest()
+    digest = hashed.get(value)
+    if digest is None:
+        digest = hashed[value] = hashlib.sha256(value.encode("utf-8")).hexdigest()
+    return digest
+
+
+@contextlib.contextmanager
+def hashing_once() -> Iterator[None]:
+    """Inside, ``sha256`` hashes each value once: for the vendors of one checkout, which hash the same email and
+    phone. What was hashed is forgotten on the way out."""
+    token = _HASHED.set({})
+    try:
+        yield
+    finally:
+        _HASHED.reset(token)
 
 
 def normalize_email(value: str) -> str:

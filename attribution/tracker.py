@@ -20,6 +20,7 @@ from typing import Any, Literal, Unpack
 
 from starlette.datastructures import URL
 
+from . import pii
 from .client_ip import client_ip, parse_networks
 from .consent import Consent
 from .conversion import Conversion, Customer, EventName, Order, RequestContext, of_order
@@ -289,7 +290,8 @@ class Tracker:
 
     def _prepare(self, conversion: Conversion) -> tuple[dict[str, VendorResult], list[NewDelivery]]:
         """Each vendor's answer for a conversion: skipped (why), or the deliveries to write."""
-        with conversion.attribution.read_once():  # the vendors read the same ids: each is worked out once
+        # the vendors read the same ids and hash the same email and phone: each is worked out once
+        with conversion.attribution.read_once(), pii.hashing_once():
             return self._answers(conversion)
 
     def _answers(self, conversion: Conversion) -> tuple[dict[str, VendorResult], list[NewDelivery]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 import json
 from datetime import UTC, datetime, timedelta, timezone
@@ -241,3 +242,15 @@ def test_event_times_read_as_strftime_writes_them(year: int, micro: int, offset:
     local = moment if offset % timedelta(minutes=1) == timedelta(0) else utc
     google = conversion_date_time(moment)
     assert google == local.strftime("%Y-%m-%d %H:%M:%S") + google[-6:]
+
+
+def test_hashing_once_hashes_each_value_as_always_and_forgets_them() -> None:
+    values = ["jane@example.com", "+14155550100", "14155550100", "joe@example.com", "", "é"]
+    expected = [hashlib.sha256(v.encode()).hexdigest() for v in values]
+    with pii.hashing_once():
+        assert [pii.sha256(v) for v in values] == expected
+        assert [pii.sha256(v) for v in reversed(values)] == expected[::-1]
+        with pii.hashing_once():
+            assert pii.sha256("inner@example.com") == hashlib.sha256(b"inner@example.com").hexdigest()
+        assert "inner@example.com" not in (pii._HASHED.get() or {})
+    assert pii._HASHED.get() is None
