@@ -252,5 +252,8 @@ def test_hashing_once_hashes_each_value_as_always_and_forgets_them() -> None:
         assert [pii.sha256(v) for v in reversed(values)] == expected[::-1]
         with pii.hashing_once():
             assert pii.sha256("inner@example.com") == hashlib.sha256(b"inner@example.com").hexdigest()
-        assert "inner@example.com" not in (pii._HASHED.get() or {})
+        assert "inner@example.com" not in (pii._HASHED.get() or ({}, {}))[0]
+        digest = expected[0]
+        assert [pii.is_sha256(v) for v in (digest, digest.upper(), digest[1:], "x" * 64)] == [True, True, False, False]
+        assert [pii.is_sha256(v) for v in (digest, digest.upper(), digest[1:], "x" * 64)] == [True, True, False, False]
     assert pii._HASHED.get() is None
