@@ -174,8 +174,10 @@ class Attribution(BaseModel):
         return found
 
     def _source(self) -> Touch | None:
-        for touch in self.touches:
-            if touch.params or touch.referrer or touch.channel is not Channel.DIRECT:
+        # ``touches`` without building it: the first touch last, and never looked at twice in effect (when it
+        # is also history[0], that one answered the same already)
+        for touch in (*reversed(self.history), self.first):
+            if touch is not None and (touch.params or touch.referrer or touch.channel is not Channel.DIRECT):
                 return touch
         return None
 
@@ -247,7 +249,14 @@ class Attribution(BaseModel):
         A click id comes from ``clicks`` (unexpired); a UTM parameter from ``source``; any other parameter
         from the newest touch that carried it. ``attribution.get("gclid")``, ``attribution.get("fbp")``.
         """
-        found = self._read(key, self._get, key)
+        private = self.__pydantic_private__
+        reads = private.get("_reads") if private is not None else None
+        if reads is None:
+            found = self._get(key)
+        else:
+            found = reads.get(key, _UNREAD)
+            if found is _UNREAD:
+                found = reads[key] = self._get(key)
         return default if found is _MISSING else found
 
     def _get(self, key: str) -> Any:
@@ -258,10 +267,14 @@ class Attribution(BaseModel):
         if key in _UTM:
             source = self.source
             return source.params.get(key, _MISSING) if source is not None else _MISSING
-        for touch in self.touches:
+        for touch in reversed(self.history):  # newest first, as ``touches``
             value = touch.params.get(key)
             if value is not None:
                 return value
+        # the first touch last: when it is also history[0], that one answered the same already
+        value = self.first.params.get(key) if self.first is not None else None
+        if value is not None:
+            return value
         if key == "fbc":
             return self.fbc or _MISSING
         return self.identifiers.get(key, _MISSING)

@@ -257,3 +257,48 @@ def test_hashing_once_hashes_each_value_as_always_and_forgets_them() -> None:
         assert [pii.is_sha256(v) for v in (digest, digest.upper(), digest[1:], "x" * 64)] == [True, True, False, False]
         assert [pii.is_sha256(v) for v in (digest, digest.upper(), digest[1:], "x" * 64)] == [True, True, False, False]
     assert pii._HASHED.get() is None
+
+
+def old_get(a: Attribution, key: str) -> str | None:
+    if key in a.clicks or key in a.click_id_windows:
+        click = a.click(key)
+        return click.value if click is not None else None
+    if key in ("utm_source", "utm_term"):
+        source = old_source(a)
+        return source.params.get(key) if source is not None else None
+    for touch in a.touches:
+        if (value := touch.params.get(key)) is not None:
+            return value
+    return a.fbc if key == "fbc" else a.identifiers.get(key)
+
+
+def old_source(a: Attribution) -> Touch | None:
+    for touch in a.touches:
+        if touch.params or touch.referrer or touch.channel.value != "direct":
+            return touch
+    return None
+
+
+def touch(day: int, **params: str) -> Touch:
+    return Touch(at=datetime(2025, 6, day, tzinfo=UTC), params=params, referrer="r.example" if day == 3 else None)
+
+
+@pytest.mark.parametrize(
+    "visitor",
+    [
+        Attribution(first=touch(1, ad_id="first"), history=[touch(2, ad_id="second"), touch(3)]),  # first kept apart
+        Attribution(first=touch(1, ad_id="first", x="1"), history=[touch(1, ad_id="first", x="1"), touch(4)]),
+        Attribution(first=touch(1, ad_id="only-first"), history=[touch(4, utm_source="s")]),
+        Attribution(first=touch(4), history=[touch(4)]),
+        Attribution(first=touch(1, ad_id="a"), history=[]),
+        Attribution(history=[touch(2, ad_id="b"), touch(4)]),
+        Attribution(identifiers={"ad_id": "cookie", "fbp": "fb.1.1.2"}),
+    ],
+)
+def test_reads_walk_the_touches_newest_first_the_first_touch_last(visitor: Attribution) -> None:
+    pinned = visitor.pinned(datetime(2025, 6, 5, tzinfo=UTC))
+    for a in (pinned, visitor):
+        with a.read_once():
+            assert a.source is old_source(a)
+            for key in ("ad_id", "x", "utm_source", "utm_term", "fbp", "gclid", "nothing"):
+                assert a.get(key) == old_get(a, key)
