@@ -73,7 +73,7 @@ def _hash(value: str) -> str:
 
 def _letters(value: str) -> str:
     """Lowercase letters only: no punctuation, spaces or digits (``New York`` → ``newyork``)."""
-    return "".join(ch for ch in value.lower() if ch.isalpha())
+    return "".join(ch for ch in value.lower() if ch.isalpha()) if value else ""
 
 
 def _name(value: str | None) -> str | None:
