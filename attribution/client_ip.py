@@ -8,11 +8,16 @@ from the right, skipping trusted proxies, and the first address that is not one 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from typing import Any
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+"""An IPv4 address written exactly as ``str(ipaddress.ip_address(...))`` writes it back."""
 
 
 def parse_networks(trusted: Iterable[str]) -> tuple[IPNetwork, ...] | None:
@@ -42,6 +47,10 @@ def _address(raw: str) -> IPAddress | None:
     return address
 
 
+def _canonical_ipv4(value: Any) -> bool:
+    return isinstance(value, str) and _CANONICAL_IPV4.fullmatch(value) is not None
+
+
 def _trusted(address: IPAddress, networks: tuple[IPNetwork, ...] | None) -> bool:
     return networks is None or any(address in network for network in networks)
 
@@ -55,6 +64,8 @@ def client_ip(scope: dict[str, Any] | Any, networks: tuple[IPNetwork, ...] | Non
     """
     scope = getattr(scope, "scope", scope)
     client = scope.get("client")
+    if not networks and networks is not None and client and _canonical_ipv4(client[0]):
+        return str(client[0])  # the peer is the client, already in the form parsing it would give
     peer = _address(client[0]) if client else None
     if peer is None or not _trusted(peer, networks):
         return str(peer) if peer is not None else None

@@ -28,7 +28,7 @@ from pydantic import (
 from . import pii
 from .consent import Consent
 from .errors import InvalidConversionError
-from .models import Attribution
+from .models import Attribution, trusted
 
 _ISO_4217_CODES = """
     AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN BZD
@@ -311,8 +311,81 @@ class Conversion(_Model):
     @property
     def dedup_id(self) -> str:
         """``purchase:ORD-7821``: the same for every attempt and every report of this order and event."""
-        return f"{self.event.value}:{self.event_id}"
+        return f"{self.event._value_}:{self.event_id}"
 
     @property
     def items(self) -> list[LineItem]:
         return self.order.items if self.order is not None else []
+
+
+_EVENTS: Mapping[str, EventName] = {e.value: e for e in EventName}
+
+
+def of_order(
+    event: object, order: Order, customer: Customer, attribution: Attribution, context: RequestContext, consent: Consent
+) -> Conversion | None:
+    """The ``Conversion`` that ``Conversion(event=..., order=..., ...)`` makes from these validated models, without
+    validating them again; None when something needs the full validation (which then raises what it raises)."""
+    kind = _EVENTS.get(event) if isinstance(event, str) else None
+    if (
+        kind is None
+        or kind is EventName.CUSTOM
+        or type(order) is not Order
+        or type(customer) is not Customer
+        or type(context) is not RequestContext
+        or type(consent) is not Consent
+        or not isinstance(attribution, Attribution)
+        or not _valid_order(order)
+    ):
+        return None
+    conversion = trusted(
+        Conversion,
+        {
+            "event": kind,
+            "custom_name": None,
+            "order": order,
+            "event_id": order.id,
+            "value": order.value,
+            "currency": order.currency,
+            "event_time": order.time,
+            "customer": customer,
+            "attribution": attribution,
+            "context": context,
+            "consent": consent,
+        },
+    )
+    object.__setattr__(conversion, "__pydantic_fields_set__", set(_FROM_ORDER))
+    return conversion
+
+
+#: The fields a conversion built from an order was given (``custom_name`` is left to its default).
+_FROM_ORDER = (
+    "event",
+    "order",
+    "customer",
+    "attribution",
+    "context",
+    "consent",
+    "event_id",
+    "event_time",
+    "value",
+    "currency",
+)
+
+
+def _valid_order(order: Order) -> bool:
+    """Whether the order's id, value, currency and time pass ``Conversion``'s own rules for those fields."""
+    id_, value, currency, time = order.id, order.value, order.currency, order.time
+    return (
+        type(id_) is str
+        and 0 < len(id_) <= MAX_ID_LENGTH
+        and id_.isprintable()
+        and id_ == id_.strip()
+        and type(value) is Decimal
+        and value.is_finite()
+        and value >= 0
+        and type(currency) is str
+        and currency in ISO_4217
+        and type(time) is datetime
+        and time.utcoffset() is not None
+    )

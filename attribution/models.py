@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal, Self, TypeVar
@@ -15,6 +16,10 @@ from .params import CLICK_IDS, DEFAULT_CLICK_ID_WINDOWS, UTM_PARAMS
 _UTM = frozenset(UTM_PARAMS)
 _M = TypeVar("_M", bound=BaseModel)
 _set = object.__setattr__
+_MISSING: Any = object()
+_UNREAD: Any = object()
+# keys of what read_once remembers besides get's, which go by the parameter's name (never a tuple)
+_SOURCE, _UTM_READ, _CLICK_IDS, _FBC = (("source",), ("utm",), ("click_ids",), ("fbc",))
 
 
 def trusted(cls: type[_M], fields: dict[str, Any]) -> _M:
@@ -108,6 +113,7 @@ class Attribution(BaseModel):
 
     _windows: Mapping[str, timedelta] | None = PrivateAttr(default=None)
     _now: datetime | None = PrivateAttr(default=None)
+    _reads: dict[Any, Any] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _derive_clicks(self) -> Self:
@@ -164,8 +170,14 @@ class Attribution(BaseModel):
         Its UTMs, channel and referrer are reported together, never mixed across touches (``utm`` and
         ``channel`` read it); click ids come from ``clicks``, each for its own window.
         """
-        for touch in self.touches:
-            if touch.params or touch.referrer or touch.channel is not Channel.DIRECT:
+        found: Touch | None = self._read(_SOURCE, self._source)
+        return found
+
+    def _source(self) -> Touch | None:
+        # ``touches`` without building it: the first touch last, and never looked at twice in effect (when it
+        # is also history[0], that one answered the same already)
+        for touch in (*reversed(self.history), self.first):
+            if touch is not None and (touch.params or touch.referrer or touch.channel is not Channel.DIRECT):
                 return touch
         return None
 
@@ -191,7 +203,36 @@ class Attribution(BaseModel):
         for the many reads of one conversion, which then agree with one another and skip the clock."""
         copy = self.model_copy()
         private = copy.__pydantic_private__ or {}
+        if private.get("_reads") is not None:
+            private["_reads"] = None
         return copy.with_windows(self.click_id_windows, private.get("_now") or now or datetime.now(UTC))
+
+    @contextlib.contextmanager
+    def read_once(self) -> Iterator[None]:
+        """Inside, each read of this pinned attribution (``get``, ``click_ids``, ``source``, ``utm``, ``fbc``) is
+        worked out once and remembered: for the vendors of one checkout, which ask for the same ids many times.
+        Nothing may change the attribution meanwhile. One without a clock of its own (not pinned) reads as always.
+        """
+        private = self.__pydantic_private__
+        if private is None or private.get("_now") is None or private.get("_reads") is not None:
+            yield
+            return
+        private["_reads"] = {}
+        try:
+            yield
+        finally:
+            private["_reads"] = None
+
+    def _read(self, key: Any, compute: Callable[..., Any], *args: Any) -> Any:
+        """``compute(*args)``, remembered under ``key`` inside ``read_once``."""
+        private = self.__pydantic_private__
+        reads = private.get("_reads") if private is not None else None
+        if reads is None:
+            return compute(*args)
+        found = reads.get(key, _UNREAD)
+        if found is _UNREAD:
+            found = reads[key] = compute(*args)
+        return found
 
     def click(self, key: str) -> Click | None:
         """Click id ``key`` with its click time and companion ids, unless its window has ended."""
@@ -208,29 +249,47 @@ class Attribution(BaseModel):
         A click id comes from ``clicks`` (unexpired); a UTM parameter from ``source``; any other parameter
         from the newest touch that carried it. ``attribution.get("gclid")``, ``attribution.get("fbp")``.
         """
+        private = self.__pydantic_private__
+        reads = private.get("_reads") if private is not None else None
+        if reads is None:
+            found = self._get(key)
+        else:
+            found = reads.get(key, _UNREAD)
+            if found is _UNREAD:
+                found = reads[key] = self._get(key)
+        return default if found is _MISSING else found
+
+    def _get(self, key: str) -> Any:
+        """``get(key)``, with ``_MISSING`` for the default."""
         if key in self.clicks or key in self.click_id_windows:
             click = self.click(key)
-            return click.value if click is not None else default
+            return click.value if click is not None else _MISSING
         if key in _UTM:
             source = self.source
-            return source.params.get(key, default) if source is not None else default
-        for touch in self.touches:
+            return source.params.get(key, _MISSING) if source is not None else _MISSING
+        for touch in reversed(self.history):  # newest first, as ``touches``
             value = touch.params.get(key)
             if value is not None:
                 return value
+        # the first touch last: when it is also history[0], that one answered the same already
+        value = self.first.params.get(key) if self.first is not None else None
+        if value is not None:
+            return value
         if key == "fbc":
-            return self.fbc or default
-        return self.identifiers.get(key, default)
+            return self.fbc or _MISSING
+        return self.identifiers.get(key, _MISSING)
 
     @property
     def utm(self) -> dict[str, str]:
         """The UTM parameters of ``source`` (empty when that touch carried none, as an organic referral)."""
-        source = self.source
-        return source.utm if source is not None else {}
+        return dict(self._read(_UTM_READ, _utm_of, self.source))
 
     @property
     def click_ids(self) -> dict[str, str]:
         """Every unexpired click id, newest value of each."""
+        return dict(self._read(_CLICK_IDS, self._click_ids))
+
+    def _click_ids(self) -> dict[str, str]:
         now, windows = self._now_and_windows()
         found: dict[str, str] = {}
         for key, click in self.clicks.items():
@@ -242,6 +301,10 @@ class Attribution(BaseModel):
     @property
     def fbc(self) -> str | None:
         """Meta's ``fbc``, unless the click it records is older than the ``fbclid`` window."""
+        found: str | None = self._read(_FBC, self._fbc)
+        return found
+
+    def _fbc(self) -> str | None:
         fbc = self.identifiers.get("fbc")
         if fbc is None:
             return None
@@ -264,3 +327,7 @@ class Attribution(BaseModel):
         if first is not None:
             out["first_channel"] = first.channel.value
         return out
+
+
+def _utm_of(source: Touch | None) -> dict[str, str]:
+    return source.utm if source is not None else {}

@@ -10,8 +10,11 @@ Errors raised here never repeat the value: it is personal data and would end up 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
+from collections.abc import Iterator
+from contextvars import ContextVar
 
 import phonenumbers
 
@@ -20,14 +23,43 @@ from .errors import InvalidConversionError
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 
+_HASHED: ContextVar[tuple[dict[str, str], dict[str, bool]] | None] = ContextVar("attribution_hashed", default=None)
+"""Inside ``hashing_once``: each value's digest, and whether each value is a digest."""
+
+
 def is_sha256(value: str) -> bool:
     """True when ``value`` is a SHA-256 hex digest (64 hex characters)."""
-    return _SHA256_HEX.fullmatch(value) is not None
+    remembered = _HASHED.get()
+    if remembered is None:
+        return _SHA256_HEX.fullmatch(value) is not None
+    verdicts = remembered[1]
+    verdict = verdicts.get(value)
+    if verdict is None:
+        verdict = verdicts[value] = _SHA256_HEX.fullmatch(value) is not None
+    return verdict
 
 
 def sha256(value: str) -> str:
     """SHA-256 hex of ``value`` as UTF-8."""
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+    remembered = _HASHED.get()
+    if remembered is None:
+        return hashlib.sha256(value.encode("utf-8")).hexdigest()
+    digests = remembered[0]
+    digest = digests.get(value)
+    if digest is None:
+        digest = digests[value] = hashlib.sha256(value.encode("utf-8")).hexdigest()
+    return digest
+
+
+@contextlib.contextmanager
+def hashing_once() -> Iterator[None]:
+    """Inside, ``sha256`` hashes each value once (and ``is_sha256`` looks at it once): for the vendors of one
+    checkout, which hash the same email and phone. What was hashed is forgotten on the way out."""
+    token = _HASHED.set(({}, {}))
+    try:
+        yield
+    finally:
+        _HASHED.reset(token)
 
 
 def normalize_email(value: str) -> str:

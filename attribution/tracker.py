@@ -18,13 +18,14 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Literal, Unpack
 
-from starlette.datastructures import URL, Headers
+from starlette.datastructures import URL
 
+from . import pii
 from .client_ip import client_ip, parse_networks
 from .consent import Consent
-from .conversion import Conversion, Customer, EventName, Order, RequestContext
+from .conversion import Conversion, Customer, EventName, Order, RequestContext, of_order
 from .errors import ConfigurationError, InvalidConversionError
-from .models import Attribution
+from .models import Attribution, trusted
 from .outbox import outbox_from
 from .outbox.base import Enqueued, NewDelivery, Outbox
 from .state import get_attribution, get_consent
@@ -214,14 +215,17 @@ class Tracker:
     def context(self, request: Any) -> RequestContext:
         """IP (through trusted proxies), user agent, URL and referrer of a request or ASGI scope."""
         scope = getattr(request, "scope", request)
-        headers = Headers(scope=scope)
-        ip = client_ip(scope, self.trusted_proxies)
-        return RequestContext(
-            ip=ip,
-            user_agent=headers.get("user-agent") or None,
-            url=str(URL(scope=scope)) if "path" in scope else None,
-            referrer=headers.get("referer") or None,
-        )
+        user_agent, referrer = _headers(scope)
+        fields = {
+            "ip": client_ip(scope, self.trusted_proxies),
+            "user_agent": user_agent or None,
+            "url": str(URL(scope=scope)) if "path" in scope else None,
+            "referrer": referrer or None,
+        }
+        # client_ip gives an address in the form the model's validator writes; trimmed text needs no trim
+        if all(v is None or v == v.strip() for v in fields.values()):
+            return trusted(RequestContext, fields)
+        return RequestContext(**fields)
 
     async def record(self, conversion: Conversion, *, connection: Any = None) -> CheckoutResult:
         """Queue a ready ``Conversion`` for every vendor that applies (``checkout`` builds one for you)."""
@@ -286,8 +290,14 @@ class Tracker:
 
     def _prepare(self, conversion: Conversion) -> tuple[dict[str, VendorResult], list[NewDelivery]]:
         """Each vendor's answer for a conversion: skipped (why), or the deliveries to write."""
+        # the vendors read the same ids and hash the same email and phone: each is worked out once
+        with conversion.attribution.read_once(), pii.hashing_once():
+            return self._answers(conversion)
+
+    def _answers(self, conversion: Conversion) -> tuple[dict[str, VendorResult], list[NewDelivery]]:
         results: dict[str, VendorResult] = {}
         items: list[NewDelivery] = []
+        order_id, event = conversion.event_id, conversion.event.value
         for vendor in self.vendors:
             try:
                 reason = conversion.consent.refusal(vendor.name) or vendor.check(conversion)
@@ -312,8 +322,8 @@ class Tracker:
                     dedup_key=p.dedup_key,
                     payload=p.payload,
                     batch_key=p.batch_key,
-                    order_id=conversion.event_id,
-                    event=conversion.event.value,
+                    order_id=order_id,
+                    event=event,
                 )
                 for p in prepared
             ]
@@ -368,19 +378,40 @@ class Tracker:
         unknown = set(details) - allowed
         if unknown:
             raise TypeError(f"unexpected checkout arguments: {', '.join(sorted(unknown))}")
+        customer = customer or Customer()
+        pinned = attribution.pinned()  # every vendor's reads at one moment, the clock read once
+        consent = consent or Consent()
+        if not details and order is not None:
+            ready = of_order(event, order, customer, pinned, context, consent)
+            if ready is not None:
+                return ready
         value = details.get("value")
         data: dict[str, Any] = {
             "event": event,
             "order": order,
-            "customer": customer or Customer(),
-            "attribution": attribution.pinned(),  # every vendor's reads at one moment, the clock read once
+            "customer": customer,
+            "attribution": pinned,
             "context": context,
-            "consent": consent or Consent(),
+            "consent": consent,
             **{k: v for k, v in details.items() if v is not None},
         }
         if isinstance(value, float):
             data["value"] = Decimal(str(value))  # 9.99, not 9.9900000000000002131628...
         return Conversion(**data)
+
+
+def _headers(scope: Any) -> tuple[str | None, str | None]:
+    """The first ``User-Agent`` and ``Referer`` of an ASGI scope, as Starlette's ``Headers`` reads them."""
+    raw = scope["headers"]
+    if not isinstance(raw, list):
+        raw = scope["headers"] = list(raw)
+    user_agent = referrer = None
+    for key, value in raw:
+        if key == b"user-agent":
+            user_agent = value.decode("latin-1") if user_agent is None else user_agent
+        elif key == b"referer":
+            referrer = value.decode("latin-1") if referrer is None else referrer
+    return user_agent, referrer
 
 
 def _same_setup(

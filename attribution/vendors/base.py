@@ -235,6 +235,8 @@ def readable(value: Any) -> str:
 def iso_millis(moment: datetime) -> str:
     """``2022-02-18T01:14:00.603Z``: ISO 8601, UTC, milliseconds, as X and Whop show it."""
     moment = moment.astimezone(UTC)
+    if moment.year >= 1000:  # isoformat pads a year to four digits, strftime does not: the same text from here on
+        return moment.isoformat(timespec="milliseconds")[:-6] + "Z"  # without "+00:00"; milliseconds truncated
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -269,7 +271,7 @@ def without_empty(fields: Mapping[str, Any]) -> JSON:
     return {
         k: v
         for k, v in fields.items()
-        if (v if type(v) in _BLANK_WHEN_FALSY else type(v) in _NEVER_BLANK or _filled(v))
+        if v is not None and (v if type(v) in _BLANK_WHEN_FALSY else type(v) in _NEVER_BLANK or _filled(v))
     }
 
 
@@ -284,12 +286,13 @@ def event_label(conversion: Conversion, events: Mapping[str, str]) -> str | None
     ``custom_name`` and, for vendors that name events freely, falls back to ``custom_name`` itself when
     ``events`` has a ``"custom"`` entry whose value is ``"*"``.
     """
-    if conversion.event.value == "custom" and conversion.custom_name:
+    event: str = conversion.event._value_  # ``.value`` is a descriptor that costs more than the lookup
+    if event == "custom" and conversion.custom_name:
         found = events.get(conversion.custom_name)
         if found is not None:
             return found
         return conversion.custom_name if events.get("custom") == "*" else None
-    return events.get(conversion.event.value)
+    return events.get(event)
 
 
 def only_one(payloads: Sequence[JSON], vendor: str) -> JSON:

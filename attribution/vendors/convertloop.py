@@ -45,7 +45,10 @@ DEFAULT_EVENTS: Mapping[str, str] = CANONICAL_EVENTS
 
 
 def _iso_seconds(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    moment = moment.astimezone(UTC)
+    if moment.year >= 1000:  # isoformat pads a year to four digits, strftime does not: the same text from here on
+        return moment.isoformat(timespec="seconds")[:-6] + "Z"  # without "+00:00"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class ConvertLoop(Vendor):

@@ -311,7 +311,9 @@ def conversion_date_time(moment: datetime, timezone: tzinfo | None = None) -> st
         moment, offset = moment.astimezone(UTC), timedelta(0)
     minutes = int(offset.total_seconds()) // 60
     hours, rest = divmod(abs(minutes), 60)
-    return moment.strftime("%Y-%m-%d %H:%M:%S") + f"{'-' if minutes < 0 else '+'}{hours:02d}:{rest:02d}"
+    # isoformat pads a year to four digits, strftime does not: the same text from year 1000 on
+    local = moment.isoformat(" ", "seconds")[:19] if moment.year >= 1000 else moment.strftime("%Y-%m-%d %H:%M:%S")
+    return local + f"{'-' if minutes < 0 else '+'}{hours:02d}:{rest:02d}"
 
 
 def google_email(email: str) -> str:

@@ -73,7 +73,7 @@ def _hash(value: str) -> str:
 
 def _letters(value: str) -> str:
     """Lowercase letters only: no punctuation, spaces or digits (``New York`` → ``newyork``)."""
-    return "".join(ch for ch in value.lower() if ch.isalpha())
+    return "".join(ch for ch in value.lower() if ch.isalpha()) if value else ""
 
 
 def _name(value: str | None) -> str | None:
@@ -100,7 +100,9 @@ def _zip(value: str, country: str) -> str | None:
 def fbc(attribution: Attribution) -> str | None:
     """The ``_fbc`` value as captured (byte for byte), else one built from an unexpired fbclid and its click time."""
     captured = attribution.fbc
-    click = attribution.click("fbclid")
-    if captured is not None or click is None:
+    if captured is not None:
         return captured
+    click = attribution.click("fbclid")
+    if click is None:
+        return None
     return f"fb.1.{int(click.at.timestamp() * 1000)}.{click.value}"

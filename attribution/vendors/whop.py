@@ -172,7 +172,13 @@ def _context(conversion: Conversion) -> JSON:
     fields.update({key: utm.get(key) for key in CONTEXT_UTMS})
     fields["ip_address"] = conversion.context.ip
     fields["user_agent"] = conversion.context.user_agent
-    return without_empty(dict(sorted(fields.items())))
+    return {key: value for key in _CONTEXT_ORDER if (value := fields[key])}  # sorted by name, blanks left out
+
+
+#: Every key of ``context``, in the (sorted) order the payload lists them.
+_CONTEXT_ORDER = tuple(
+    sorted({"fbclid", "fbp", "ga", "ttp", *CONTEXT_PARAMS, *CONTEXT_UTMS, "ip_address", "user_agent"})
+)
 
 
 def _user(conversion: Conversion) -> JSON:
