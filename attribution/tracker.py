@@ -402,11 +402,8 @@ class Tracker:
 
 def _headers(scope: Any) -> tuple[str | None, str | None]:
     """The first ``User-Agent`` and ``Referer`` of an ASGI scope, as Starlette's ``Headers`` reads them."""
-    raw = scope["headers"]
-    if not isinstance(raw, list):
-        raw = scope["headers"] = list(raw)
     user_agent = referrer = None
-    for key, value in raw:
+    for key, value in scope["headers"]:
         if key == b"user-agent":
             user_agent = value.decode("latin-1") if user_agent is None else user_agent
         elif key == b"referer":
