@@ -289,6 +289,23 @@ async def test_postgres_enqueue_on_a_sync_connection_joins_its_transaction(
         await box.close()
 
 
+async def test_a_connection_to_another_database_is_refused_before_writing(
+    postgres_url: str, postgres_server: PostgresServer
+) -> None:
+    box = PostgresOutbox(postgres_url)
+    elsewhere = postgres_server.new_database()
+    try:
+        await box.open()
+        async with await psycopg.AsyncConnection.connect(elsewhere) as conn:
+            with pytest.raises(ConfigurationError, match="outbox's database"):
+                await box.enqueue_with(conn, items(1), now=0.0)
+        with psycopg.connect(elsewhere) as sync_conn, pytest.raises(ConfigurationError, match="outbox's database"):
+            box.enqueue_with_sync(sync_conn, items(1), now=0.0)
+        assert await box.counts() == {}
+    finally:
+        await box.close()
+
+
 async def test_postgres_sync_enqueue_says_what_is_wrong(postgres_url: str) -> None:
     box = PostgresOutbox(postgres_url)  # never opened: its tables do not exist yet
     with psycopg.connect(postgres_url) as conn, pytest.raises(OutboxError, match="attribution migrate"):

@@ -33,7 +33,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from ..errors import OutboxError
+from ..errors import ConfigurationError, OutboxError
 from .base import TERMINAL, Attempt, Delivery, Enqueued, Finish, NewDelivery, Outbox, Status
 
 T = TypeVar("T")
@@ -123,6 +123,21 @@ class PostgresOutbox(Outbox):
             return "PostgresOutbox(<invalid url>)"
         where = f"{parts.get('host', '')}{':' + str(parts['port']) if parts.get('port') else ''}"
         return f"PostgresOutbox('postgresql://{where}/{parts.get('dbname', '')}')"
+
+    def _check_database(self, connection: psycopg.Connection[Any] | Connection) -> None:
+        """The caller's connection must be on the outbox's database: rows written anywhere else would wait
+        where no worker looks."""
+        try:
+            wanted = conninfo_to_dict(self.url).get("dbname")
+        except psycopg.ProgrammingError:
+            return
+        found = connection.info.dbname
+        if wanted and found and wanted != found:
+            raise ConfigurationError(
+                f"the connection is to database {found!r} but the outbox is in {wanted!r}: write the order and "
+                "its conversions in the outbox's database (one transaction cannot span two), or point the "
+                "outbox at the order's"
+            )
 
     # -- plumbing --------------------------------------------------------------------------------------
 
@@ -233,6 +248,7 @@ class PostgresOutbox(Outbox):
     async def enqueue_with(self, connection: Any, items: Sequence[NewDelivery], *, now: float) -> list[Enqueued]:
         if not isinstance(connection, psycopg.AsyncConnection):
             raise TypeError(f"connection must be a psycopg AsyncConnection, not {type(connection).__name__}")
+        self._check_database(connection)
         await self._open()  # the schema must exist; the write itself is the caller's
         if not items:
             return []
@@ -247,6 +263,7 @@ class PostgresOutbox(Outbox):
         started, or ``attribution migrate`` ran."""
         if not isinstance(connection, psycopg.Connection):
             raise TypeError(f"connection must be a psycopg Connection, not {type(connection).__name__}")
+        self._check_database(connection)
         if not items:
             return []
         try:
