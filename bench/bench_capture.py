@@ -43,6 +43,8 @@ BASE_HEADERS = [
     (b"sec-fetch-mode", b"navigate"),
     (b"sec-fetch-site", b"none"),
 ]
+#: A site's own cookies beside ours: a session, a CSRF token, a consent choice (no browser-id cookie).
+OTHER = "sessionid=k3j4h5g6f7d8s9a0q1w2; csrftoken=Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2; cookie_consent=analytics"
 LANDING_QUERY = b"utm_source=google&utm_medium=cpc&utm_campaign=spring_sale&utm_content=hero&gclid=Cj0KCQiA12345"
 
 
@@ -180,6 +182,7 @@ async def main(rounds: int, requests: int) -> None:
         "bare, landing URL": (bare, LANDING_QUERY, None),
         "wrapped, cookie, no params": (wrapped, b"", stored),
         "wrapped, cookie + _ga/_fbp, no params": (wrapped, b"", f"{stored}; {ids}"),
+        "wrapped, cookie + session/csrf/consent": (wrapped, b"", f"{stored}; {OTHER}"),
         "wrapped, landing, 5 params": (wrapped, LANDING_QUERY, None),
         "SessionMiddleware, same payload": (sessions, b"", session),
     }

@@ -36,12 +36,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_capture import LANDING_QUERY, SECRET, UA, session_cookie, site, stored_cookie
+from bench_capture import LANDING_QUERY, OTHER, SECRET, UA, session_cookie, site, stored_cookie
 
 HOST = "127.0.0.1"
 KINDS = ("bare", "wrapped", "session")
 IDS = "_ga=GA1.1.1234567890.1700000000; _fbp=fb.1.1700000000000.12345"
-OTHER = "sessionid=k3j4h5g6f7d8s9a0q1w2; csrftoken=Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2; cookie_consent=analytics"
 PAGE_HEADERS = {
     "User-Agent": UA.decode(),
     "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
