@@ -15,6 +15,10 @@ from .outbox.base import Finish, Outbox
 
 log = logging.getLogger("attribution.worker")
 
+WRITE_EVERY = 0.05
+"""Seconds from the start of one write to the next while outcomes keep coming: each write is a transaction
+(and hops to a database thread), whose cost hardly grows with its rows, so outcomes gather meanwhile."""
+
 
 class OutcomeWriter:
     """Writes recorded outcomes to the outbox in the background, one ``finish`` call per round.
@@ -31,6 +35,7 @@ class OutcomeWriter:
         self._writing = False
         self._closing = False
         self._kick: asyncio.Event | None = None
+        self._last_write = float("-inf")
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -69,7 +74,11 @@ class OutcomeWriter:
         assert self._kick is not None
         while True:
             await self._kick.wait()
+            wait = self._last_write + WRITE_EVERY - asyncio.get_running_loop().time()
+            if wait > 0 and not self._closing:
+                await asyncio.sleep(wait)
             self._kick.clear()
+            self._last_write = asyncio.get_running_loop().time()
             try:
                 await self._write()
             except Exception:
