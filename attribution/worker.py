@@ -518,6 +518,8 @@ class Worker:
     def _done(self, name: str, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         self._inflight[name] -= 1
+        if not self._tasks:
+            self._writer.flush()  # the last lane ended: its outcomes need not wait for more
         self._kick.set()
 
     async def _lane(self, vendor: Vendor, chunk: list[Delivery]) -> None:
