@@ -17,8 +17,9 @@ from .outbox.base import Finish, Outbox
 log = logging.getLogger("attribution.worker")
 
 WRITE_EVERY = 0.05
-"""Seconds from the start of one write to the next while outcomes keep coming: each write is a transaction
-(and hops to a database thread), whose cost hardly grows with its rows, so outcomes gather meanwhile."""
+"""For an outbox with ``spaced_writes`` (SQLite), seconds from the start of one write to the next while outcomes
+keep coming: each write is a transaction and a hop to the database thread, whose cost hardly grows with its
+rows, so outcomes gather meanwhile. Other outboxes write as soon as the last write ended."""
 
 
 class OutcomeWriter:
@@ -82,7 +83,8 @@ class OutcomeWriter:
         assert self._kick is not None
         while True:
             await self._kick.wait()
-            wait = self._last_write + WRITE_EVERY - asyncio.get_running_loop().time()
+            every = WRITE_EVERY if getattr(self.outbox, "spaced_writes", False) else 0.0
+            wait = self._last_write + every - asyncio.get_running_loop().time()
             if wait > 0 and not self._closing and self._hurry is not None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._hurry.wait(), wait)
