@@ -125,6 +125,8 @@ class Worker:
             )
         self.lease = lease
         self._longest_request = 3 * longest
+        self._stale_margin = max(lease / 2, self._longest_request)
+        """A claimed delivery with less lease left than this is handed back unsent (see ``_take``)."""
         self.poll_interval = options.get("poll_interval", 1.0)
         self.shutdown_grace = options.get("shutdown_grace", 10.0)
         retention = options.get("retention", timedelta(days=30))
@@ -470,11 +472,13 @@ class Worker:
         return max(self._slots[vendor.name] * vendor.max_batch, int(self._sent_rate[vendor.name] * READY_SECONDS))
 
     def _count_sent(self, name: str, rows: int) -> None:
-        """Keep each vendor's recent rate of deliveries sent, in windows of a quarter second."""
+        """Keep each vendor's recent rate of deliveries sent, in windows of a quarter second, or shorter when
+        as many as are kept ready went out: starting from a round, the rate is known after a few rounds
+        instead of a quarter second of lanes running dry between claims."""
         now = time.monotonic()
         self._rate_rows[name] += rows
         elapsed = now - self._rate_since[name]
-        if elapsed >= 0.25:
+        if elapsed >= 0.25 or self._rate_rows[name] >= self._ahead(self.vendors[name]):
             self._sent_rate[name] = self._rate_rows[name] / elapsed
             self._rate_since[name], self._rate_rows[name] = now, 0
 
@@ -482,7 +486,7 @@ class Worker:
         """The next request's deliveries: the oldest ready one and, for batching vendors, others with its
         batch key. None when nothing is ready (or the vendor asked us to wait)."""
         name, ready = vendor.name, self._ready[vendor.name]
-        while ready and not self._stopping and self._paused_until[name] <= self.clock():
+        while ready and not self._stopping and self._paused_until[name] <= (now := self.clock()):
             head = ready.popleft()
             chunk = [head]
             if vendor.max_batch > 1:
@@ -493,10 +497,9 @@ class Worker:
                 ready.extend(keep)
             if len(ready) <= self._ahead(vendor) // 2:
                 self._kick.set()  # time to claim more
-            now = self.clock()
             # A delivery that waited here for half its lease, or that has less lease left than one request
             # may take, is handed back unsent rather than risk being sent while another worker takes it over.
-            margin = max(self.lease / 2, self._longest_request)
+            margin = self._stale_margin
             stale = [d for d in chunk if now > d.next_attempt_at - margin]
             if stale:
                 self._release(stale)
@@ -515,6 +518,8 @@ class Worker:
     def _done(self, name: str, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         self._inflight[name] -= 1
+        if not self._tasks:
+            self._writer.flush()  # the last lane ended: its outcomes need not wait for more
         self._kick.set()
 
     async def _lane(self, vendor: Vendor, chunk: list[Delivery]) -> None:
@@ -527,7 +532,8 @@ class Worker:
         while next_chunk is not None:
             current = next_chunk
             try:
-                await self._give_way()
+                if not self._gate.is_set():
+                    await self._gate.wait()
             except asyncio.CancelledError:
                 self._hand_back(vendor, current)
                 raise

@@ -8,12 +8,18 @@ and handled the same way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 
 from .outbox.base import Finish, Outbox
 
 log = logging.getLogger("attribution.worker")
+
+WRITE_EVERY = 0.05
+"""For an outbox with ``spaced_writes`` (SQLite), seconds from the start of one write to the next while outcomes
+keep coming: each write is a transaction and a hop to the database thread, whose cost hardly grows with its
+rows, so outcomes gather meanwhile. Other outboxes write as soon as the last write ended."""
 
 
 class OutcomeWriter:
@@ -31,6 +37,8 @@ class OutcomeWriter:
         self._writing = False
         self._closing = False
         self._kick: asyncio.Event | None = None
+        self._hurry: asyncio.Event | None = None
+        self._last_write = float("-inf")
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -41,13 +49,18 @@ class OutcomeWriter:
     def start(self) -> None:
         # Made here: an asyncio.Event belongs to the loop that first waits on it, and a worker may be started
         # again in another loop.
-        self._kick, self._closing = asyncio.Event(), False
+        self._kick, self._hurry, self._closing = asyncio.Event(), asyncio.Event(), False
         self._task = asyncio.create_task(self._serve(), name="attribution-outbox-writer")
 
     def record(self, finishes: list[Finish]) -> None:
         self._pending.extend(finishes)
         if self._kick is not None:
             self._kick.set()
+
+    def flush(self) -> None:
+        """Write what is recorded without waiting out ``WRITE_EVERY``: nothing more is coming soon."""
+        if self._hurry is not None:
+            self._hurry.set()
 
     def pause(self, vendor: str, until: float) -> None:
         """Store a vendor's pause with the next round, before its outcomes."""
@@ -60,6 +73,7 @@ class OutcomeWriter:
         outcomes already taken from the buffer."""
         if self._task is not None and self._kick is not None:
             self._closing = True
+            self.flush()
             self._kick.set()
             await self._task
         self._task = None
@@ -69,7 +83,15 @@ class OutcomeWriter:
         assert self._kick is not None
         while True:
             await self._kick.wait()
+            every = WRITE_EVERY if getattr(self.outbox, "spaced_writes", False) else 0.0
+            wait = self._last_write + every - asyncio.get_running_loop().time()
+            if wait > 0 and not self._closing and self._hurry is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._hurry.wait(), wait)
             self._kick.clear()
+            if self._hurry is not None:
+                self._hurry.clear()
+            self._last_write = asyncio.get_running_loop().time()
             try:
                 await self._write()
             except Exception:

@@ -1,16 +1,17 @@
 """Claims and results of many deliveries at once: more rows than one SQLite statement takes, every kind of
 result in one call, times kept to the last digit; and a worker that holds no more than a round for a slow
-vendor."""
+vendor, and more for a fast one as soon as its first rounds went out."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx2
 
-from attribution.outbox import Finish, Outbox, SQLiteOutbox, Status
+from attribution.outbox import Delivery, Finish, Outbox, SQLiteOutbox, Status
 from attribution.outbox.sqlite_sets import CHUNK
 from attribution.worker import Worker
 from tests.delivery_fakes import FAST, FakeVendor, claim_one, items
@@ -136,3 +137,30 @@ async def test_a_slow_vendor_has_no_more_than_a_round_claimed_beside_its_request
     finally:
         await worker.stop()
     assert await outbox.counts() == {("fake", Status.DELIVERED): 40}
+
+
+async def test_a_fast_vendor_gets_more_than_a_round_claimed_once_its_first_rounds_went_out(outbox: Outbox) -> None:
+    await outbox.enqueue(items(400), now=time.time())
+    worker = Worker(
+        outbox,
+        [FakeVendor()],
+        transport=httpx2.MockTransport(lambda request: httpx2.Response(200, json={"id": "1"})),
+        policy=FAST,
+        concurrency=2,
+        poll_interval=0.01,
+        lease=5.0,
+        timeout=1.0,
+    )
+    asked: list[int] = []
+    claim = outbox.claim
+
+    async def counting(worker_id: str, **kwargs: Any) -> dict[str, list[Delivery]]:
+        asked.append(kwargs["limits"]["fake"])
+        return await claim(worker_id, **kwargs)
+
+    outbox.claim = counting  # type: ignore[method-assign]
+    await worker.run_until_idle()
+    assert await outbox.counts() == {("fake", Status.DELIVERED): 400}
+    # Two rounds (two in flight, two ready) at first; then what the lanes send in a fifth of a second.
+    assert asked[0] == 4
+    assert max(asked) > 4

@@ -622,3 +622,16 @@ async def test_retry_after_zero_pauses_nobody(outbox: Outbox) -> None:
     assert await outbox.paused(now=clock() - 1.0) == {}
     assert [(await status_of(outbox, i))[0] for i in ids] == [Status.DELIVERED] * 3
     assert len(seen) == 4
+
+
+async def test_outcomes_are_written_at_once_when_the_last_request_ends(
+    outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Writes are spaced while outcomes keep coming; once no request is left, the last ones must not wait.
+    monkeypatch.setattr("attribution.writer.WRITE_EVERY", 20.0)  # far longer than wait_for_status waits
+    handler, _ = scripted()
+    async with running(worker(outbox, handler)) as w:
+        for start in (0, 3):
+            ids = [e.id for e in await outbox.enqueue(items(3, start=start), now=time.time())]
+            w.wake()
+            await wait_for_status(outbox, ids, Status.DELIVERED)

@@ -216,6 +216,9 @@ class SQLiteOutbox(Outbox):
         self._group_scheduled = False
         """Checkouts waiting for the next group commit, and whether one is queued on the database thread."""
 
+    spaced_writes = True
+    """A worker spaces its writes of outcomes (``writer.WRITE_EVERY``): each is a hop to the database thread."""
+
     def __repr__(self) -> str:
         return f"SQLiteOutbox({str(self.path)!r})"
 

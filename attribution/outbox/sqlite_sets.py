@@ -31,9 +31,13 @@ def _bucket(n: int) -> int:
     return size
 
 
-def _chunks(rows: Sequence[Row], *, unique: bool) -> Iterator[list[Row]]:
+def _chunks(rows: Sequence[Row], *, unique: bool) -> Iterator[Sequence[Row]]:
     """``rows`` in order, at most ``CHUNK`` at a time; with ``unique``, a delivery id (the first value) seen
     again starts a new chunk, so a statement applies to each delivery once, in the order given."""
+    if not unique or len({row[0] for row in rows}) == len(rows):  # the usual case: no per-row bookkeeping
+        for start in range(0, len(rows), CHUNK):
+            yield rows[start : start + CHUNK]
+        return
     chunk: list[Row] = []
     ids: set[Any] = set()
     for row in rows:
@@ -46,7 +50,7 @@ def _chunks(rows: Sequence[Row], *, unique: bool) -> Iterator[list[Row]]:
         yield chunk
 
 
-def _values(chunk: list[Row], width: int) -> tuple[str, list[Any]]:
+def _values(chunk: Sequence[Row], width: int) -> tuple[str, list[Any]]:
     """A ``VALUES`` list for ``chunk`` padded to a power of two, and its flat parameters."""
     size = _bucket(len(chunk))
     sql = ", ".join(["(" + ", ".join("?" * width) + ")"] * size)
@@ -75,14 +79,20 @@ def due_rows(conn: sqlite3.Connection, vendor: str, *, now: float, limit: int) -
 
 def mark_claimed(conn: sqlite3.Connection, ids: Sequence[int], *, worker_id: str, due: float, now: float) -> None:
     """Claimed deliveries become ``sending``, this worker's until ``due``, with one more attempt."""
-    for chunk in _chunks([(i,) for i in ids], unique=False):
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
         size = _bucket(len(chunk))
         marks = ", ".join("?" * size)
         conn.execute(
             "UPDATE deliveries SET status = 'sending', locked_by = ?, next_attempt_at = ?,"  # noqa: S608
             f" attempts = attempts + 1, updated_at = ? WHERE id IN ({marks})",
-            [worker_id, due, now, *(row[0] for row in chunk), *[None] * (size - len(chunk))],
+            [worker_id, due, now, *chunk, *[None] * (size - len(chunk))],
         )
+
+
+_VALUE = {status: status.value for status in Status}
+_RESULT = {**_VALUE, Status.PENDING: "retry"}
+"""A status as stored, and as an attempt's result (a delivery left pending was an attempt to retry)."""
 
 
 def record_finished(conn: sqlite3.Connection, worker_id: str, results: Sequence[Finish]) -> int:
@@ -90,15 +100,7 @@ def record_finished(conn: sqlite3.Connection, worker_id: str, results: Sequence[
     applied. The history first, while ownership can still be checked, then the results, then the deliveries
     handed back unsent."""
     done = [r for r in results if not r.released]
-    history = [
-        (
-            r.id,
-            r.at,
-            "retry" if r.status == Status.PENDING else r.status.value,
-            (r.error or r.answer or "")[:2000],
-        )
-        for r in done
-    ]
+    history = [(r.id, r.at, _RESULT[r.status], (r.error or r.answer or "")[:2000]) for r in done]
     for chunk in _chunks(history, unique=False):
         values, params = _values(chunk, 4)
         conn.execute(
@@ -109,7 +111,7 @@ def record_finished(conn: sqlite3.Connection, worker_id: str, results: Sequence[
             [worker_id, *params, worker_id],
         )
     applied = 0
-    outcomes = [(r.id, r.status.value, r.next_attempt_at, r.error, r.answer, r.at) for r in done]
+    outcomes = [(r.id, _VALUE[r.status], r.next_attempt_at, r.error, r.answer, r.at) for r in done]
     for chunk in _chunks(outcomes, unique=True):
         values, params = _values(chunk, 6)
         applied += conn.execute(
