@@ -37,6 +37,7 @@ from .base import (
     event_label,
     json_number,
     response_json,
+    response_text,
     without_empty,
 )
 
@@ -193,7 +194,7 @@ class TikTok(Vendor):
         assert isinstance(envelope, dict)
         message = f"TikTok {code}: {self.redact(_message(envelope), response)}"[:ERROR_LIMIT]
         if code in (OK, PARTIAL_OK):
-            return [Delivered(answer=response.text[:2000])] * len(payloads)
+            return [Delivered(answer=response_text(response)[:2000])] * len(payloads)
         if is_retryable(code):
             return [Retry(message, after=self.retry_after(response))] * len(payloads)
         if len(payloads) > 1 and code in EVENT_CODES:
