@@ -36,19 +36,25 @@ def django_site(postgres_url: str, tmp_path: Path) -> Iterator[str]:
         text=True,
     )
     assert proc.stderr is not None
-    started, url = False, None
-    for line in proc.stderr:  # the lifespan (and so the worker) is up, then uvicorn names its port
-        assert "Traceback" not in line, line + proc.stderr.read()
-        started = started or "Application startup complete" in line
-        found = re.search(r"running on (http://127\.0\.0\.1:\d+)", line)
-        if found:
-            url = found.group(1)
-            break
-    assert started
-    assert url is not None
-    yield url
-    proc.send_signal(signal.SIGTERM)
-    _, rest = proc.communicate(timeout=20)
+    try:
+        started, url = False, None
+        for line in proc.stderr:  # the lifespan (and so the worker) is up, then uvicorn names its port
+            assert "Traceback" not in line, line + proc.stderr.read()
+            started = started or "Application startup complete" in line
+            found = re.search(r"running on (http://127\.0\.0\.1:\d+)", line)
+            if found:
+                url = found.group(1)
+                break
+        assert started
+        assert url is not None
+        yield url
+    finally:  # stopped however the test went, so no server outlives it
+        proc.send_signal(signal.SIGTERM)
+        try:
+            _, rest = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
     assert "Traceback" not in rest
 
 
