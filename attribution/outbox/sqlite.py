@@ -14,112 +14,23 @@ to one worker until its lease expires. SQLite locks suit one machine only.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import os
-import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from ..errors import OutboxError
 from .base import TERMINAL, Attempt, Delivery, Enqueued, Finish, NewDelivery, Outbox, Status
+from .sqlite_schema import MIGRATIONS, SCHEMA_VERSION, statements
 from .sqlite_sets import due_rows, mark_claimed, record_finished
+from .sqlite_thread import CHECKOUT, READ, WORKER, DatabaseThread
 
 T = TypeVar("T")
-
-SCHEMA_VERSION = 3
-"""Stored in ``PRAGMA user_version``; ``_MIGRATIONS[n]`` leads from schema n - 1 to n."""
-
-_MIGRATIONS = {
-    1: """
-CREATE TABLE IF NOT EXISTS deliveries (
-    id INTEGER PRIMARY KEY,
-    vendor TEXT NOT NULL,
-    dedup_key TEXT NOT NULL,
-    batch_key TEXT NOT NULL DEFAULT '',
-    payload TEXT NOT NULL,
-    status TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    next_attempt_at REAL NOT NULL,
-    locked_by TEXT,
-    last_error TEXT,
-    answer TEXT,
-    order_id TEXT NOT NULL DEFAULT '',
-    event TEXT NOT NULL DEFAULT '',
-    UNIQUE (vendor, dedup_key)
-);
--- Due deliveries of one vendor, soonest first. A claimed delivery keeps its lease expiry in
--- next_attempt_at, so one condition finds both pending deliveries and those of a crashed worker.
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (vendor, next_attempt_at)
-    WHERE status IN ('pending', 'sending');
-CREATE INDEX IF NOT EXISTS deliveries_updated ON deliveries (status, updated_at);
-CREATE TABLE IF NOT EXISTS attempts (
-    delivery_id INTEGER NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
-    number INTEGER NOT NULL,
-    at REAL NOT NULL,
-    result TEXT NOT NULL,
-    detail TEXT NOT NULL DEFAULT '',
-    worker TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts (delivery_id)
-""",
-    # A vendor's "wait" (429, Retry-After), shared by every worker on the file.
-    2: """
-CREATE TABLE vendor_pauses (
-    vendor TEXT PRIMARY KEY,
-    until REAL NOT NULL
-)
-""",
-    # Counts kept as rows change, so `attribution status` reads a few rows instead of scanning the history.
-    # SQLite has one writer at a time anyway: a total updated by triggers adds no waiting, only a few row writes.
-    3: """
-CREATE TABLE delivery_counts (
-    vendor TEXT NOT NULL,
-    status TEXT NOT NULL,
-    n INTEGER NOT NULL,
-    PRIMARY KEY (vendor, status)
-) WITHOUT ROWID;
-INSERT INTO delivery_counts (vendor, status, n) SELECT vendor, status, COUNT(*) FROM deliveries GROUP BY vendor, status;
-CREATE TRIGGER deliveries_count_insert AFTER INSERT ON deliveries BEGIN
-    INSERT INTO delivery_counts (vendor, status, n) VALUES (new.vendor, new.status, 1)
-    ON CONFLICT (vendor, status) DO UPDATE SET n = n + 1;
-END;
-CREATE TRIGGER deliveries_count_delete AFTER DELETE ON deliveries BEGIN
-    UPDATE delivery_counts SET n = n - 1 WHERE vendor = old.vendor AND status = old.status;
-END;
-CREATE TRIGGER deliveries_count_update AFTER UPDATE OF vendor, status ON deliveries
-    WHEN old.status IS NOT new.status OR old.vendor IS NOT new.vendor BEGIN
-    UPDATE delivery_counts SET n = n - 1 WHERE vendor = old.vendor AND status = old.status;
-    INSERT INTO delivery_counts (vendor, status, n) VALUES (new.vendor, new.status, 1)
-    ON CONFLICT (vendor, status) DO UPDATE SET n = n + 1;
-END;
--- The latest error of each vendor's unfinished or dead deliveries, for `attribution status`. Partial: a checkout
--- writes no error, so it never touches this index.
-CREATE INDEX deliveries_failing ON deliveries (vendor, updated_at)
-    WHERE last_error IS NOT NULL AND status <> 'delivered'
-""",
-}
-
-
-def _statements(script: str) -> list[str]:
-    """A migration's statements, one by one (``executescript`` would commit the migration's transaction). A
-    trigger's body holds semicolons: a statement ends where SQLite says it is complete."""
-    out, part = [], ""
-    for piece in script.split(";"):
-        part += piece + ";"
-        if sqlite3.complete_statement(part):
-            if part.strip(" \n;"):
-                out.append(part.strip())
-            part = ""
-    return out
 
 
 def _row(row: sqlite3.Row, history: tuple[Attempt, ...] = ()) -> Delivery:
@@ -146,45 +57,6 @@ def _row(row: sqlite3.Row, history: tuple[Attempt, ...] = ()) -> Delivery:
 _AUTOCHECKPOINT_PAGES = 20_000
 """About 80 MB of WAL (4 KiB pages) before a commit checkpoints by itself."""
 
-_CHECKOUT, _READ, _WORKER = 0, 1, 2
-"""Priorities on the database thread: a checkout waits for no queued worker write, only the one running."""
-
-
-class _DatabaseThread:
-    """One thread owning the connection, taking work by priority, then in order of arrival."""
-
-    def __init__(self) -> None:
-        self._queue: queue.PriorityQueue[tuple[int, int, Callable[[], Any] | None, Future[Any] | None]] = (
-            queue.PriorityQueue()
-        )
-        self._order = itertools.count()
-        self._thread = threading.Thread(target=self._serve, name="attribution-outbox", daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            _, _, fn, future = self._queue.get()
-            if fn is None or future is None:
-                return
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(fn())
-            except BaseException as exc:
-                future.set_exception(exc)
-
-    def submit(self, fn: Callable[[], T], priority: int) -> asyncio.Future[T]:
-        return asyncio.wrap_future(self.submit_raw(fn, priority))
-
-    def submit_raw(self, fn: Callable[[], T], priority: int) -> Future[T]:
-        future: Future[T] = Future()
-        self._queue.put((priority, next(self._order), fn, future))
-        return future
-
-    def stop(self) -> None:
-        self._queue.put((99, next(self._order), None, None))
-        self._thread.join()
-
 
 class SQLiteOutbox(Outbox):
     """The outbox in one SQLite file (WAL). ``path`` is created on first use, with its parent folder.
@@ -205,7 +77,7 @@ class SQLiteOutbox(Outbox):
         self.auto_migrate = migrate
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout
-        self._thread: _DatabaseThread | None = None
+        self._thread: DatabaseThread | None = None
         self._conn: sqlite3.Connection | None = None
         self._mode = ""
         self._last_checkpoint = 0.0
@@ -270,7 +142,7 @@ class SQLiteOutbox(Outbox):
                     "run `attribution migrate`"
                 )
             for version in range(found + 1, SCHEMA_VERSION + 1):
-                for statement in _statements(_MIGRATIONS[version]):
+                for statement in statements(MIGRATIONS[version]):
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
@@ -282,7 +154,7 @@ class SQLiteOutbox(Outbox):
     async def migrate(self) -> tuple[int, int]:
         return await self._run(lambda conn: self._migrate(conn, apply=True), check=False)
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T], *, priority: int = _READ, check: bool = True) -> T:
+    async def _run(self, fn: Callable[[sqlite3.Connection], T], *, priority: int = READ, check: bool = True) -> T:
         thread = self._thread_now()
 
         def call() -> T:
@@ -293,10 +165,10 @@ class SQLiteOutbox(Outbox):
 
         return await thread.submit(call, priority)
 
-    def _thread_now(self) -> _DatabaseThread:
+    def _thread_now(self) -> DatabaseThread:
         with self._lock:
             if self._thread is None:
-                self._thread = _DatabaseThread()
+                self._thread = DatabaseThread()
             return self._thread
 
     def _failure(self, exc: sqlite3.Error | OSError) -> OutboxError:
@@ -348,7 +220,7 @@ class SQLiteOutbox(Outbox):
                 self._conn.close()
                 self._conn = None
 
-        await thread.submit(shut, _WORKER)
+        await thread.submit(shut, WORKER)
         await asyncio.to_thread(thread.stop)
 
     # -- the contract ----------------------------------------------------------------------------------
@@ -367,7 +239,7 @@ class SQLiteOutbox(Outbox):
             self._arrivals.append(_Arrival(items, rows, future, loop))
             schedule, self._group_scheduled = not self._group_scheduled, True
         if schedule:
-            self._thread_now().submit_raw(self._write_group, _CHECKOUT)
+            self._thread_now().submit_raw(self._write_group, CHECKOUT)
         return await future
 
     def _write_group(self) -> None:
@@ -471,7 +343,7 @@ class SQLiteOutbox(Outbox):
 
             return self._write(conn, tx, durable=False)
 
-        return await self._run(work, priority=_WORKER)
+        return await self._run(work, priority=WORKER)
 
     async def next_due(self, vendors: Sequence[str]) -> float | None:
         names = list(vendors)
@@ -488,7 +360,7 @@ class SQLiteOutbox(Outbox):
             due = [f for f in found if f is not None]
             return min(due) if due else None
 
-        return await self._run(work, priority=_WORKER) if names else None
+        return await self._run(work, priority=WORKER) if names else None
 
     async def count_waiting(self, vendors: Sequence[str]) -> int | None:
         names = list(vendors)
@@ -502,7 +374,7 @@ class SQLiteOutbox(Outbox):
                 for name in names
             )
 
-        return await self._run(work, priority=_WORKER)
+        return await self._run(work, priority=WORKER)
 
     async def finish(self, worker_id: str, results: Sequence[Finish]) -> int:
         if not results:
@@ -520,7 +392,7 @@ class SQLiteOutbox(Outbox):
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
             return applied
 
-        return await self._run(work, priority=_WORKER)
+        return await self._run(work, priority=WORKER)
 
     async def pause(self, vendor: str, until: float) -> None:
         def work(conn: sqlite3.Connection) -> None:
@@ -534,7 +406,7 @@ class SQLiteOutbox(Outbox):
                 durable=False,
             )
 
-        await self._run(work, priority=_WORKER)
+        await self._run(work, priority=WORKER)
 
     async def paused(self, *, now: float) -> dict[str, float]:
         def work(conn: sqlite3.Connection) -> dict[str, float]:
@@ -670,7 +542,7 @@ class SQLiteOutbox(Outbox):
         # history at once held the write lock for tens of milliseconds at a million rows.
         purged = 0
         while True:
-            deleted = await self._run(work, priority=_WORKER)
+            deleted = await self._run(work, priority=WORKER)
             purged += deleted
             if deleted < batch:
                 return purged
