@@ -83,7 +83,7 @@ class OutcomeWriter:
         assert self._kick is not None
         while True:
             await self._kick.wait()
-            every = WRITE_EVERY if getattr(self.outbox, "spaced_writes", False) else 0.0
+            every = WRITE_EVERY if self.outbox.spaced_writes else 0.0
             wait = self._last_write + every - asyncio.get_running_loop().time()
             if wait > 0 and not self._closing and self._hurry is not None:
                 with contextlib.suppress(TimeoutError):

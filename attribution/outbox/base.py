@@ -24,7 +24,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import ConfigurationError
 
@@ -128,6 +128,10 @@ class Finish:
 class Outbox(ABC):
     """Durable storage of deliveries. Implementations are safe to share between tasks of one event loop;
     several processes may use one outbox at once (see each backend for how)."""
+
+    spaced_writes: ClassVar[bool] = False
+    """Whether a worker gathers outcomes for ``writer.WRITE_EVERY`` between writes, for a backend whose every write
+    costs about the same whatever its rows; otherwise it writes as soon as the last write ended."""
 
     @abstractmethod
     async def open(self) -> None:

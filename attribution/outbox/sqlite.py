@@ -65,6 +65,8 @@ class SQLiteOutbox(Outbox):
     to run ``attribution migrate``.
     """
 
+    spaced_writes = True  # each write is a hop to the database thread, whose cost hardly grows with its rows
+
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -87,9 +89,6 @@ class SQLiteOutbox(Outbox):
         self._arrivals: list[_Arrival] = []
         self._group_scheduled = False
         """Checkouts waiting for the next group commit, and whether one is queued on the database thread."""
-
-    spaced_writes = True
-    """A worker spaces its writes of outcomes (``writer.WRITE_EVERY``): each is a hop to the database thread."""
 
     def __repr__(self) -> str:
         return f"SQLiteOutbox({str(self.path)!r})"
