@@ -310,7 +310,7 @@ async def test_postgres_sync_enqueue_says_what_is_wrong(postgres_url: str) -> No
     box = PostgresOutbox(postgres_url)  # never opened: its tables do not exist yet
     with psycopg.connect(postgres_url) as conn, pytest.raises(OutboxError, match="attribution migrate"):
         box.enqueue_with_sync(conn, items(1), now=0.0)
-    with pytest.raises(TypeError, match="psycopg Connection"):
+    with pytest.raises(TypeError, match=r"psycopg \(3\) Connection, not builtins.object"):
         box.enqueue_with_sync(object(), items(1), now=0.0)
     sqlite = SQLiteOutbox(":memory:")
     with pytest.raises(ConfigurationError, match="PostgreSQL"):

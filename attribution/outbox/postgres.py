@@ -262,7 +262,11 @@ class PostgresOutbox(Outbox):
         in its current transaction. The tables must exist: the app's tracker opened the outbox when it
         started, or ``attribution migrate`` ran."""
         if not isinstance(connection, psycopg.Connection):
-            raise TypeError(f"connection must be a psycopg Connection, not {type(connection).__name__}")
+            kind = f"{type(connection).__module__}.{type(connection).__qualname__}"
+            raise TypeError(
+                f"connection must be a psycopg (3) Connection, not {kind}: Django's postgresql backend uses one "
+                "when psycopg 3 is installed (psycopg2 connections cannot be written through)"
+            )
         self._check_database(connection)
         if not items:
             return []
