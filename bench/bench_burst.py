@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_checkout import LANDING, UA  # noqa: E402
+from bench_checkout import LANDING, UA, purchase  # noqa: E402
 from bench_server import HOST, free_port, wait_listening  # noqa: E402
 
 SECRET = "bench-secret-0123456789abcdef"
@@ -52,7 +52,6 @@ def site() -> Any:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    from attribution.conversion import Customer, LineItem, Order
     from attribution.middleware import AttributionMiddleware
     from attribution.outbox import Status
     from attribution.tracker import Tracker
@@ -82,9 +81,7 @@ def site() -> Any:
         return JSONResponse({})
 
     async def checkout(request: Request) -> JSONResponse:
-        number = request.query_params["order"]
-        order = Order(id=number, value="99.90", currency="USD", items=[LineItem(id="SKU-1", price="99.90")])
-        customer = Customer(email="jane.doe@example.com", phone="+14155550100", first_name="Jane")
+        order, customer = purchase(request.query_params["order"])
         started = time.perf_counter()
         result = await tracker.checkout(request, order, customer=customer)
         timings.append((time.perf_counter() - started, commits[-1] if commits else 0.0))

@@ -45,6 +45,12 @@ LANDING = (
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"
 
 
+def purchase(number: str) -> tuple[Order, Customer]:
+    """The benches' sample purchase: order ``number`` of one line item, and a customer every vendor can use."""
+    order = Order(id=number, value="99.90", currency="USD", items=[LineItem(id="SKU-1", price="99.90")])
+    return order, Customer(email="jane.doe@example.com", phone="+14155550100", first_name="Jane")
+
+
 def worker_tracker() -> Tracker:
     """The same site's tracker for `attribution worker --config bench_checkout:worker_tracker`."""
     return Tracker(
@@ -103,9 +109,7 @@ async def main() -> None:
         call_times: list[float] = []
 
         async def checkout(request: Request) -> JSONResponse:
-            number = request.query_params["order"]
-            order = Order(id=number, value="99.90", currency="USD", items=[LineItem(id="SKU-1", price="99.90")])
-            customer = Customer(email="jane.doe@example.com", phone="+14155550100", first_name="Jane")
+            order, customer = purchase(request.query_params["order"])
             started = time.perf_counter()
             result = await tracker.checkout(request, order, customer=customer)
             call_times.append(time.perf_counter() - started)

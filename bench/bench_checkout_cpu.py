@@ -26,13 +26,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import httpx2  # noqa: E402
-from bench_checkout import LANDING, UA  # noqa: E402
+from bench_checkout import LANDING, UA, purchase  # noqa: E402
 from starlette.applications import Starlette  # noqa: E402
 from starlette.requests import Request  # noqa: E402
 from starlette.responses import JSONResponse  # noqa: E402
 from starlette.routing import Route  # noqa: E402
 
-from attribution.conversion import Customer, LineItem, Order  # noqa: E402
 from attribution.middleware import AttributionMiddleware  # noqa: E402
 from attribution.tracker import Tracker  # noqa: E402
 from tests.vendor_server import loopback_vendors  # noqa: E402
@@ -44,10 +43,7 @@ def site(outbox: Path) -> tuple[Tracker, AttributionMiddleware]:
     tracker = Tracker(vendors=loopback_vendors("http://127.0.0.1:9"), outbox=outbox, run_worker=False)
 
     async def checkout(request: Request) -> JSONResponse:
-        order = Order(
-            id=request.query_params["order"], value="99.90", currency="USD", items=[LineItem(id="SKU-1", price="99.90")]
-        )
-        customer = Customer(email="jane.doe@example.com", phone="+14155550100", first_name="Jane")
+        order, customer = purchase(request.query_params["order"])
         result = await tracker.checkout(request, order, customer=customer)
         return JSONResponse({r.vendor: r.status for r in result})
 
