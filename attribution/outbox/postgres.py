@@ -20,6 +20,7 @@ Every statement is in ``postgres.sql``, next to this module.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
@@ -115,11 +116,18 @@ class PostgresOutbox(Outbox):
         self._pool: AsyncConnectionPool | None = None
         self._opening = asyncio.Lock()
 
+    @functools.cached_property
+    def _conninfo(self) -> dict[str, Any] | None:
+        """The URL's parts, parsed once (None for a URL psycopg cannot read: connecting says why)."""
+        try:
+            return conninfo_to_dict(self.url)
+        except psycopg.ProgrammingError:
+            return None
+
     def __repr__(self) -> str:
         # Never the password: host, port and database only.
-        try:
-            parts = conninfo_to_dict(self.url)
-        except psycopg.ProgrammingError:
+        parts = self._conninfo
+        if parts is None:
             return "PostgresOutbox(<invalid url>)"
         where = f"{parts.get('host', '')}{':' + str(parts['port']) if parts.get('port') else ''}"
         return f"PostgresOutbox('postgresql://{where}/{parts.get('dbname', '')}')"
@@ -127,10 +135,7 @@ class PostgresOutbox(Outbox):
     def _check_database(self, connection: psycopg.Connection[Any] | Connection) -> None:
         """The caller's connection must be on the outbox's database: rows written anywhere else would wait
         where no worker looks."""
-        try:
-            wanted = conninfo_to_dict(self.url).get("dbname")
-        except psycopg.ProgrammingError:
-            return
+        wanted = self._conninfo.get("dbname") if self._conninfo is not None else None
         found = connection.info.dbname
         if wanted and found and wanted != found:
             raise ConfigurationError(
