@@ -41,13 +41,25 @@ class OutOfStock(Exception):
     pass
 
 
+_created = False
+
+
+def _orders_table() -> None:
+    """Create the orders table on first use (a real project would have a model and a migration)."""
+    global _created
+    if not _created:
+        with connection.cursor() as cursor:
+            cursor.execute(ORDERS)
+        _created = True
+
+
 def place_order(request: Any, form: dict[str, Any]) -> CheckoutResult:
     """Write the order and queue its conversions in one transaction; ``OutOfStock`` rolls both back."""
     assert TRACKER is not None
     order = Order(id=form["id"], value=Decimal(form["total"]), currency=form["currency"])
+    _orders_table()
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(ORDERS)
             cursor.execute(
                 "INSERT INTO shop_orders (id, email, total, currency) VALUES (%s, %s, %s, %s)",
                 [order.id, form["email"], order.value, order.currency],
@@ -59,8 +71,8 @@ def place_order(request: Any, form: dict[str, Any]) -> CheckoutResult:
 
 
 def order_count() -> int:
+    _orders_table()
     with connection.cursor() as cursor:
-        cursor.execute(ORDERS)
         cursor.execute("SELECT count(*) FROM shop_orders")
         row = cursor.fetchone()
     return int(row[0]) if row else 0
