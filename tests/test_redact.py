@@ -274,16 +274,18 @@ def test_the_demo_deliveries_page_masks_what_a_vendor_echoed(tmp_path: Path) -> 
         fields = {"product": "mug", "order_id": "demo-echo", "email": EMAIL, "phone": PHONE, "name": "Ana Souza"}
         assert client.post("/checkout?utm_source=x", data=fields).status_code == 200
 
-        async def refuse_rd() -> None:
-            box = SQLiteOutbox(path)
-            (rd,) = await box.list(vendor="rdstation")
-            await box.retry(ids=[rd.id], now=time.time())
-            await claim_one(box, "w-test", "rdstation", 1, now=time.time() + 1, lease=60)
-            error = f"HTTP 400: Ana Souza <{EMAIL}> already has {PHONE}; see https://api.rd.services/platform"
-            await box.finish("w-test", [Finish(rd.id, Status.DEAD, time.time(), error=error)])
-            await box.close()
+    async def refuse_rd() -> None:
+        box = SQLiteOutbox(path)
+        (rd,) = await box.list(vendor="rdstation")
+        await box.retry(ids=[rd.id], now=time.time())
+        claimed = await claim_one(box, "w-test", "rdstation", 1, now=time.time() + 1, lease=60)
+        assert [d.id for d in claimed] == [rd.id]
+        error = f"HTTP 400: Ana Souza <{EMAIL}> already has {PHONE}; see https://api.rd.services/platform"
+        await box.finish("w-test", [Finish(rd.id, Status.DEAD, time.time(), error=error)])
+        await box.close()
 
-        asyncio.run(refuse_rd())
-        page = client.get("/deliveries").text
+    # The demo's worker stopped with the app's lifespan above: nothing claims the delivery back meanwhile.
+    asyncio.run(refuse_rd())
+    page = TestClient(app, base_url="http://127.0.0.1:8000", headers=NAVIGATION).get("/deliveries").text
     assert "HTTP 400: *** &lt;***@***&gt; already has ***; see https://api.rd.services/platform" in page
     assert all(value not in page for value in (EMAIL, PHONE, "Souza"))
