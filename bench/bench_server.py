@@ -1,18 +1,21 @@
 """The middleware's cost as a real server sees it: uvicorn on 127.0.0.1, saturated by ``wrk``.
 
-    python bench/bench_server.py [--runs 3] [--duration 3] [--connections 16] [--max-seconds 600]
+    python bench/bench_server.py [--runs 3] [--duration 3] [--connections 16] [--max-seconds 600] [--compiled DIR]
 
-Three servers start once, each its own process: a bare Starlette app, the same app wrapped in
-``AttributionMiddleware``, and the same app in Starlette's ``SessionMiddleware`` (uvicorn with httptools
-and uvloop when installed, as production runs it). ``wrk`` (with keep-alive) then measures requests per
-second for every case, in a shuffled order each run. A case's ratio is the bare app's throughput on the
-same request over the wrapped one's ("x bare": how much longer a request takes), the two measured back to
-back; the report gives min/median/max over the runs, and the extra server time per request.
+Four servers start once, each its own process: a bare Starlette app, the same app wrapped in
+``AttributionMiddleware``, the same app in Starlette's ``SessionMiddleware``, and the same app behind a
+middleware that only adds the landing's Set-Cookie and Vary headers, computed once (uvicorn with httptools
+and uvloop when installed, as production runs it). With ``--compiled`` a fifth serves the middleware from a
+copy of the package compiled with mypyc (``bench_compiled.py`` builds it). ``wrk`` (with keep-alive) then
+measures requests per second for every case, in a shuffled order each run. A case's ratio is the bare app's
+throughput on the same request over the wrapped one's ("x bare": how much longer a request takes), the two
+measured back to back; the report gives min/median/max over the runs, and the extra server time per request.
 
 Cases: a returning visitor's cookie with no parameters; the same with ``_ga``/``_fbp`` cookies (most visitors
 of a site with GA or a Meta pixel); the same with the site's own session, CSRF and consent cookies; a landing
-with five tracked parameters (no cookie yet, so every request captures and writes the cookie); and
-SessionMiddleware reading a session of the same payload.
+with five tracked parameters (no cookie yet, so every request captures and writes the cookie);
+SessionMiddleware reading a session of the same payload; and the landing's headers as constants, the floor of
+any middleware that writes this cookie (what is left of a landing's cost is its parsing, signing and encoding).
 
 ``wrk`` is Debian's package: when it is missing and the bench runs as root, it installs it with apt-get.
 Everything listens on 127.0.0.1 only; the servers stop when the bench ends, and on their own if it dies.
@@ -39,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_capture import LANDING_QUERY, OTHER, SECRET, UA, session_cookie, site, stored_cookie
 
 HOST = "127.0.0.1"
-KINDS = ("bare", "wrapped", "session")
+KINDS = ("bare", "wrapped", "session", "constant", "compiled")
 IDS = "_ga=GA1.1.1234567890.1700000000; _fbp=fb.1.1700000000000.12345"
 PAGE_HEADERS = {
     "User-Agent": UA.decode(),
@@ -50,13 +53,62 @@ PAGE_HEADERS = {
 }
 
 
+def landing_headers() -> list[tuple[bytes, bytes]]:
+    """The Set-Cookie and Vary headers the middleware adds to the landing case's answer, as it adds them."""
+    import asyncio
+
+    from attribution.middleware import AttributionMiddleware
+
+    headers: list[tuple[bytes, bytes]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            headers.extend(h for h in message["headers"] if h[0] in (b"set-cookie", b"vary"))
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/",
+        "query_string": LANDING_QUERY,
+        "headers": [(b"host", f"{HOST}:8000".encode())]
+        + [(name.lower().encode(), value.encode()) for name, value in PAGE_HEADERS.items()],
+    }
+    asyncio.run(AttributionMiddleware(site(), secret_key=SECRET)(scope, receive, send))
+    assert len(headers) == 2, headers
+    return headers
+
+
+def constant_headers(app: Any) -> Any:
+    """``app`` answering with the landing's Set-Cookie and Vary headers, computed once: what any middleware
+    that writes this cookie on a landing costs the server before it parses, signs or encodes anything."""
+    extra = landing_headers()
+
+    async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        async def send_with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message["headers"], *extra]
+            await send(message)
+
+        await app(scope, receive, send_with_headers)
+
+    return wrapped
+
+
 def make_app(kind: str) -> Any:
     if kind == "bare":
         return site()
-    if kind == "wrapped":
-        from attribution.middleware import AttributionMiddleware
+    if kind == "constant":
+        return constant_headers(site())
+    if kind in ("wrapped", "compiled"):
+        from attribution import middleware
 
-        return AttributionMiddleware(site(), secret_key=SECRET)
+        if (kind == "compiled") != str(middleware.__file__).endswith(".so"):
+            raise SystemExit(f"the {kind} server imported {middleware.__file__}")
+        return middleware.AttributionMiddleware(site(), secret_key=SECRET)
     from starlette.middleware.sessions import SessionMiddleware
 
     return SessionMiddleware(site(), secret_key=SECRET, https_only=False)
@@ -130,8 +182,9 @@ def measure(wrk: str, port: int, path: str, headers: dict[str, str], duration: f
     return float(match.group(1))
 
 
-def cases() -> dict[str, tuple[str, str, dict[str, str]]]:
-    """name: (server, path, headers). Every wrapped case has a bare twin sending the same request."""
+def cases(compiled: bool = False) -> dict[str, tuple[str, str, dict[str, str]]]:
+    """name: (server, path, headers). Every wrapped case has a bare twin sending the same request (and,
+    with ``compiled``, a compiled twin)."""
     cookie = f"attribution={stored_cookie()}"
     from attribution.cookie import CookieCodec
     from attribution.settings import Settings
@@ -149,6 +202,9 @@ def cases() -> dict[str, tuple[str, str, dict[str, str]]]:
         headers = {**PAGE_HEADERS, **({"Cookie": cookies} if cookies else {})}
         found[f"bare: {name}"] = ("bare", path, headers)
         found[f"wrapped: {name}"] = ("wrapped", path, headers)
+        if compiled:
+            found[f"compiled: {name}"] = ("compiled", path, headers)
+    found["constant: landing's headers, 5 params"] = ("constant", landing, {**PAGE_HEADERS})
     found["bare: session cookie + ids"] = ("bare", "/", {**PAGE_HEADERS, "Cookie": f"{session}; {IDS}"})
     found["SessionMiddleware: same payload + ids"] = ("session", "/", {**PAGE_HEADERS, "Cookie": f"{session}; {IDS}"})
     return found
@@ -156,6 +212,8 @@ def cases() -> dict[str, tuple[str, str, dict[str, str]]]:
 
 def twin_of(name: str) -> str:
     """The bare case sending the same request as a wrapped (or SessionMiddleware) case."""
+    if name.startswith("constant: "):
+        return "bare: landing, 5 params"
     return "bare: " + ("session cookie + ids" if name.startswith("SessionMiddleware") else name.split(": ", 1)[1])
 
 
@@ -174,12 +232,15 @@ def report(runs: list[dict[str, float]]) -> None:
 def main(args: argparse.Namespace) -> None:
     started = time.monotonic()
     wrk = ensure_wrk()
-    todo = cases()
-    ports = {kind: free_port() for kind in KINDS}
-    servers = [
-        subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port), "--parent", str(os.getpid())])
-        for kind, port in ports.items()
-    ]
+    todo = cases(compiled=args.compiled is not None)
+    ports = {kind: free_port() for kind in KINDS if kind != "compiled" or args.compiled}
+    servers = []
+    for kind, port in ports.items():
+        env = dict(os.environ)
+        if kind == "compiled":  # the compiled copy of the package first on the path
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [args.compiled, env.get("PYTHONPATH")]))
+        command = [sys.executable, __file__, "--serve", kind, "--port", str(port), "--parent", str(os.getpid())]
+        servers.append(subprocess.Popen(command, env=env))
     try:
         for port in ports.values():
             wait_listening(port, time.monotonic() + 30)
@@ -221,6 +282,9 @@ if __name__ == "__main__":
     parser.add_argument("--duration", type=float, default=3.0, help="seconds of load per case and run")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--max-seconds", type=float, default=600, help="stop starting new runs after this")
+    parser.add_argument(
+        "--compiled", metavar="DIR", help="also serve the package compiled with mypyc in DIR (bench_compiled.py)"
+    )
     parser.add_argument("--serve", choices=KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--parent", type=int, help=argparse.SUPPRESS)

@@ -1,0 +1,75 @@
+"""Would compiled code reach the capture goals? The middleware's hot modules compiled with mypyc, side by side.
+
+    python bench/bench_compiled.py [--runs 3] [--duration 3]
+
+Copies ``attribution/`` into a temporary directory, compiles the modules a request goes through (the
+middleware, the capture rules, the cookie codec and the request's state) with mypyc, which comes with mypy, a
+development dependency, and needs a C compiler and Python's headers. Then ``bench_server.py --compiled``
+measures bare, pure-Python and compiled servers in the same runs. Nothing is installed and the project is
+not changed: the library ships as pure Python, and this bench is how that choice is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: The modules a capture request runs through.
+HOT = (
+    "middleware",
+    "capturer",
+    "capture",
+    "state",
+    "wire",
+    "cookie",
+    "clicks",
+    "channels",
+    "params",
+    "requestinfo",
+    "lru",
+)
+
+MYPY_CONFIG = """\
+[mypy]
+strict = True
+[mypy-crawleruseragents,authlib.*,phonenumbers.*]
+ignore_missing_imports = True
+"""
+
+
+def build(into: Path) -> None:
+    """The package in ``into``, its hot modules compiled in place."""
+    shutil.copytree(ROOT / "attribution", into / "attribution", ignore=shutil.ignore_patterns("__pycache__"))
+    (into / "mypy.ini").write_text(MYPY_CONFIG)
+    sources = [f"attribution/{name}.py" for name in HOT]
+    print(f"compiling {len(sources)} modules with mypyc ...", flush=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "mypyc", *sources], cwd=into, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"mypyc failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    built = sorted(path.name for path in (into / "attribution").glob("*.so"))
+    if len(built) != len(HOT):
+        raise SystemExit(f"mypyc built {built}, not the {len(HOT)} modules asked for")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=3.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="attribution-mypyc-") as tmp:
+        build(Path(tmp))
+        command = [sys.executable, str(ROOT / "bench" / "bench_server.py"), "--compiled", tmp]
+        command += ["--runs", str(args.runs), "--duration", str(args.duration)]
+        raise SystemExit(subprocess.run(command, check=False).returncode)
+
+
+if __name__ == "__main__":
+    main()
