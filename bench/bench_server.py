@@ -217,14 +217,12 @@ def twin_of(name: str) -> str:
     return "bare: " + ("session cookie + ids" if name.startswith("SessionMiddleware") else name.split(": ", 1)[1])
 
 
-def report(runs: list[dict[str, float]]) -> None:
+def report(runs: list[dict[str, tuple[float, float]]]) -> None:
+    """Per case: its throughput over its bare twin's, each pair measured back to back in every run."""
     print(f"\n{'case':40} {'x bare min/median/max':>24} {'extra us/request (median)':>27}")
     for name in runs[0]:
-        if name.startswith("bare: "):
-            continue
-        twin = twin_of(name)
-        ratios = sorted(run[twin] / run[name] for run in runs)
-        extra = statistics.median((1 / run[name] - 1 / run[twin]) * 1e6 for run in runs)
+        ratios = sorted(bare / rps for rps, bare in (run[name] for run in runs))
+        extra = statistics.median((1 / rps - 1 / bare) * 1e6 for rps, bare in (run[name] for run in runs))
         figures = "/".join(f"{r:.2f}" for r in (ratios[0], statistics.median(ratios), ratios[-1]))
         print(f"{name:40} {figures:>24} {extra:>27.1f}")
 
@@ -246,24 +244,29 @@ def main(args: argparse.Namespace) -> None:
             wait_listening(port, time.monotonic() + 30)
         for server, path, headers in todo.values():  # warm up: imports, caches, the bot list
             measure(wrk, ports[server], path, headers, 1, args.connections)
-        runs: list[dict[str, float]] = []
-        per_run = len(todo) * (args.duration + 0.5)
+        runs: list[dict[str, tuple[float, float]]] = []  # per run, case: (its rps, its bare twin's rps)
+        per_run = 2 * sum(not name.startswith("bare: ") for name in todo) * (args.duration + 0.5)
         for number in range(args.runs):
             if time.monotonic() - started + per_run > args.max_seconds:
                 print(f"stopping after {number} runs: --max-seconds {args.max_seconds} reached")
                 break
-            # a wrapped case and its bare twin back to back (in either order), the pairs shuffled: drift in
-            # the machine's load between the two halves of a ratio stays small
-            pairs = [[name, twin_of(name)] for name in todo if not name.startswith("bare: ")]
-            random.shuffle(pairs)
-            for pair in pairs:
+            # each case and its bare twin back to back (in either order), the pairs shuffled: drift in the
+            # machine's load between the two halves of a ratio stays small (a bare request measured for one
+            # case is never reused for another)
+            names = [name for name in todo if not name.startswith("bare: ")]
+            random.shuffle(names)
+            run: dict[str, tuple[float, float]] = {}
+            for name in names:
+                pair = [name, twin_of(name)]
                 random.shuffle(pair)
-            run: dict[str, float] = {}
-            for name in (name for pair in pairs for name in pair):
-                server, path, headers = todo[name]
-                run[name] = measure(wrk, ports[server], path, headers, args.duration, args.connections)
-            runs.append({name: run[name] for name in todo})
-            print(f"run {number + 1}: " + ", ".join(f"{n} {rps:.0f}/s" for n, rps in runs[-1].items()), flush=True)
+                rps = {}
+                for case in pair:
+                    server, path, headers = todo[case]
+                    rps[case] = measure(wrk, ports[server], path, headers, args.duration, args.connections)
+                run[name] = (rps[name], rps[pair[0] if pair[0] != name else pair[1]])
+            runs.append({name: run[name] for name in todo if name in run})
+            line = ", ".join(f"{n} {rps:.0f}/s (bare {bare:.0f}/s)" for n, (rps, bare) in runs[-1].items())
+            print(f"run {number + 1}: {line}", flush=True)
         if runs:
             report(runs)
     finally:
