@@ -167,6 +167,9 @@ def report(title: str, samples: dict[str, list[float]]) -> None:
 
 
 async def main(rounds: int, requests: int) -> None:
+    from attribution import middleware
+
+    print(f"attribution.middleware from {middleware.__file__}")  # a compiled copy (bench_compiled.py) shows as .so
     cookie = stored_cookie()
     wrapped = AttributionMiddleware(site(), secret_key=SECRET)
     sessions = SessionMiddleware(site(), secret_key=SECRET, https_only=True)

@@ -1,17 +1,20 @@
 """Would compiled code reach the capture goals? The middleware's hot modules compiled with mypyc, side by side.
 
-    python bench/bench_compiled.py [--runs 3] [--duration 3]
+    python bench/bench_compiled.py [--runs 3] [--duration 3] [--in-process]
 
 Copies ``attribution/`` into a temporary directory, compiles the modules a request goes through (the
 middleware, the capture rules, the cookie codec and the request's state) with mypyc, which comes with mypy, a
 development dependency, and needs a C compiler and Python's headers. Then ``bench_server.py --compiled``
-measures bare, pure-Python and compiled servers in the same runs. Nothing is installed and the project is
-not changed: the library ships as pure Python, and this bench is how that choice is measured.
+measures bare, pure-Python and compiled servers in the same runs; with ``--in-process``, ``bench_capture.py``
+measures the compiled copy in process instead (run it without this bench for the pure-Python figures).
+Nothing is installed and the project is not changed: the library ships as pure Python, and this bench is how
+that choice is measured.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -63,12 +66,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--duration", type=float, default=3.0)
+    parser.add_argument("--in-process", action="store_true", help="run bench_capture.py on the compiled copy")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="attribution-mypyc-") as tmp:
         build(Path(tmp))
-        command = [sys.executable, str(ROOT / "bench" / "bench_server.py"), "--compiled", tmp]
-        command += ["--runs", str(args.runs), "--duration", str(args.duration)]
-        raise SystemExit(subprocess.run(command, check=False).returncode)
+        env = None
+        if args.in_process:
+            command = [sys.executable, str(ROOT / "bench" / "bench_capture.py"), "--rounds", str(5 * args.runs)]
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [tmp, os.environ.get("PYTHONPATH")]))}
+        else:
+            command = [sys.executable, str(ROOT / "bench" / "bench_server.py"), "--compiled", tmp]
+            command += ["--runs", str(args.runs), "--duration", str(args.duration)]
+        raise SystemExit(subprocess.run(command, env=env, check=False).returncode)
 
 
 if __name__ == "__main__":
