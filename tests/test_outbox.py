@@ -357,6 +357,41 @@ async def test_postgres_reconnects_after_a_database_restart(postgres_server: Pos
         await box.close()
 
 
+async def test_postgres_enqueue_whose_commit_answer_was_lost_is_new_on_the_retry(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection breaks after the first attempt committed: the retry finds this checkout's own rows and says
+    they are new, while a row an earlier checkout wrote stays a duplicate."""
+    from attribution.outbox import postgres
+
+    box = PostgresOutbox(postgres_url)
+    real = postgres._enqueue
+    lost: list[bool] = []
+
+    async def commit_then_lose(conn: Any, rows: Any, now: float, *, retried: bool = False) -> Any:
+        if not lost:  # the first attempt: its rows commit, then its connection is gone before the answer
+            lost.append(True)
+            async with await psycopg.AsyncConnection.connect(postgres_url) as first:
+                await real(first, rows, now)
+                await first.commit()
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        return await real(conn, rows, now, retried=retried)
+
+    try:
+        [earlier] = await box.enqueue(items(1), now=50.0)
+        monkeypatch.setattr(postgres, "_enqueue", commit_then_lose)
+        written = await box.enqueue(items(3), now=100.0)
+        assert lost == [True]
+        assert [e.duplicate for e in written] == [True, False, False]
+        assert written[0].id == earlier.id
+        assert await box.counts() == {("fake", Status.PENDING): 3}
+        again = await box.enqueue(items(3), now=101.0)  # a later checkout of the same order
+        assert [e.duplicate for e in again] == [True, True, True]
+        assert [e.id for e in again] == [e.id for e in written]
+    finally:
+        await box.close()
+
+
 async def test_postgres_errors_name_the_database_but_never_the_password(postgres_server: PostgresServer) -> None:
     box = PostgresOutbox(f"postgresql://shop:hunter2@127.0.0.1:{free_port()}/shop", connect_timeout=1)
     with pytest.raises(OutboxError) as caught:

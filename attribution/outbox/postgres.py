@@ -244,9 +244,13 @@ class PostgresOutbox(Outbox):
         if not items:
             return []
 
+        attempts = 0
+
         async def work(conn: Connection) -> list[Enqueued]:
+            nonlocal attempts
+            attempts += 1
             async with conn.transaction():
-                return await _enqueue(conn, items, now)
+                return await _enqueue(conn, items, now, retried=attempts > 1)
 
         return await self._run(work)
 
@@ -491,8 +495,11 @@ class PostgresOutbox(Outbox):
 _Step = Generator[tuple[str, dict[str, Any]], list[tuple[Any, ...]], list[Enqueued]]
 
 
-def _enqueue_steps(items: Sequence[NewDelivery], now: float) -> _Step:
-    """The enqueue as statements, without I/O: the async and the sync connection run the same steps."""
+def _enqueue_steps(items: Sequence[NewDelivery], now: float, *, retried: bool = False) -> _Step:
+    """The enqueue as statements, without I/O: the async and the sync connection run the same steps.
+
+    ``retried``: a first attempt may have committed before its connection was lost, so a row of this batch created
+    at this very ``now`` is its own, new to the caller, not a duplicate of an earlier checkout."""
     inserted = yield (
         Q["enqueue"],
         {
@@ -511,7 +518,8 @@ def _enqueue_steps(items: Sequence[NewDelivery], now: float) -> _Step:
     if missing:
         keys = {"vendors": [i.vendor for i in missing], "dedup_keys": [i.dedup_key for i in missing]}
         found = yield Q["existing"], keys
-        known = {(v, k): i for i, v, k in found}
+        for row_id, vendor, key, created_at in found:
+            (fresh if retried and created_at == now else known)[vendor, key] = row_id
     if fresh:
         yield Q["notify"], {}
     out = []
@@ -525,9 +533,11 @@ def _enqueue_steps(items: Sequence[NewDelivery], now: float) -> _Step:
     return out
 
 
-async def _enqueue(conn: Connection, items: Sequence[NewDelivery], now: float) -> list[Enqueued]:
+async def _enqueue(
+    conn: Connection, items: Sequence[NewDelivery], now: float, *, retried: bool = False
+) -> list[Enqueued]:
     """The enqueue statements on ``conn``, in whatever transaction it is in."""
-    steps, cur = _enqueue_steps(items, now), conn.cursor()
+    steps, cur = _enqueue_steps(items, now, retried=retried), conn.cursor()
     try:
         query, params = next(steps)
         while True:

@@ -125,7 +125,7 @@ ON CONFLICT (vendor, dedup_key) DO NOTHING
 RETURNING id, vendor, dedup_key
 
 -- name: existing
-SELECT d.id, d.vendor, d.dedup_key
+SELECT d.id, d.vendor, d.dedup_key, d.created_at
 FROM attribution_deliveries d
 JOIN unnest(%(vendors)s::text[], %(dedup_keys)s::text[]) AS item (vendor, dedup_key) USING (vendor, dedup_key)
 
