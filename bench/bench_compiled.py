@@ -69,7 +69,7 @@ def build(into: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=3.0)
+    parser.add_argument("--duration", type=int, default=3)
     parser.add_argument(
         "--in-process", action="store_true", help="run bench_capture.py on the compiled copy (5 rounds per run)"
     )

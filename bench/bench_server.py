@@ -257,13 +257,14 @@ def main(args: argparse.Namespace) -> None:
             random.shuffle(names)
             run: dict[str, tuple[float, float]] = {}
             for name in names:
-                pair = [name, twin_of(name)]
+                twin = twin_of(name)
+                pair = [name, twin]
                 random.shuffle(pair)
                 rps = {}
                 for case in pair:
                     server, path, headers = todo[case]
                     rps[case] = measure(wrk, ports[server], path, headers, args.duration, args.connections)
-                run[name] = (rps[name], rps[pair[0] if pair[0] != name else pair[1]])
+                run[name] = (rps[name], rps[twin])
             runs.append({name: run[name] for name in todo if name in run})
             line = ", ".join(f"{n} {rps:.0f}/s (bare {bare:.0f}/s)" for n, (rps, bare) in runs[-1].items())
             print(f"run {number + 1}: {line}", flush=True)
@@ -282,7 +283,7 @@ def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=3.0, help="seconds of load per case and run")
+    parser.add_argument("--duration", type=int, default=3, help="whole seconds of load per case and run")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--max-seconds", type=float, default=600, help="stop starting new runs after this")
     parser.add_argument(
