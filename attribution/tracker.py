@@ -184,9 +184,7 @@ class Tracker:
         ``details`` go to ``Conversion`` (``custom_name``, ``event_id``, ``value``, ``currency``,
         ``event_time``). Raises ``InvalidConversionError`` for an impossible order or event.
         """
-        attribution = get_attribution(request)
-        context = self.context(request)
-        conversion = self._conversion(order, customer, event, attribution, context, details, get_consent(request))
+        conversion = self._from_request(request, order, customer, event, details)
         return await self.record(conversion, connection=connection)
 
     async def checkout_token(
@@ -202,8 +200,7 @@ class Tracker:
         """Like ``checkout``, with the attribution and context of a token from ``export_token`` instead of
         a request: for payment webhooks, which arrive without the visitor's cookie. Raises ``TokenError``
         when the token was tampered with or has expired."""
-        attribution, context, consent = self._codec().read(token)
-        conversion = self._conversion(order, customer, event, attribution, context, details, consent)
+        conversion = self._from_token(token, order, customer, event, details)
         return await self.record(conversion, connection=connection)
 
     def export_token(self, request: Any, *, include_context: bool = True) -> str:
@@ -259,9 +256,7 @@ class Tracker:
         a Django view inside ``transaction.atomic()``: the deliveries are written on ``connection``
         (``django.db.connection``, or a psycopg ``Connection``) in its current transaction, so they exist if,
         and only if, the order commits. Needs the PostgreSQL outbox, in the same database."""
-        attribution = get_attribution(request)
-        context = self.context(request)
-        conversion = self._conversion(order, customer, event, attribution, context, details, get_consent(request))
+        conversion = self._from_request(request, order, customer, event, details)
         return self.record_sync(conversion, connection=connection)
 
     def checkout_token_sync(
@@ -275,8 +270,7 @@ class Tracker:
         **details: Any,
     ) -> CheckoutResult:
         """``checkout_token`` for synchronous code, written on ``connection`` as ``checkout_sync`` writes."""
-        attribution, context, consent = self._codec().read(token)
-        conversion = self._conversion(order, customer, event, attribution, context, details, consent)
+        conversion = self._from_token(token, order, customer, event, details)
         return self.record_sync(conversion, connection=connection)
 
     def record_sync(self, conversion: Conversion, *, connection: Any) -> CheckoutResult:
@@ -363,6 +357,30 @@ class Tracker:
         if self._tokens is None:
             raise ConfigurationError("checkout tokens need Tracker(secret_key=...)")
         return self._tokens
+
+    def _from_request(
+        self,
+        request: Any,
+        order: Order | None,
+        customer: Customer | None,
+        event: EventName | str,
+        details: Mapping[str, Any],
+    ) -> Conversion:
+        """The conversion of ``checkout`` and ``checkout_sync``: the request's attribution, context and consent."""
+        attribution, context = get_attribution(request), self.context(request)
+        return self._conversion(order, customer, event, attribution, context, details, get_consent(request))
+
+    def _from_token(
+        self,
+        token: str,
+        order: Order | None,
+        customer: Customer | None,
+        event: EventName | str,
+        details: Mapping[str, Any],
+    ) -> Conversion:
+        """The conversion of ``checkout_token`` and ``checkout_token_sync``: what the token carries."""
+        attribution, context, consent = self._codec().read(token)
+        return self._conversion(order, customer, event, attribution, context, details, consent)
 
     @staticmethod
     def _conversion(
