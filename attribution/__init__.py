@@ -11,9 +11,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._version import package_version
-from .consent import Consent
-from .conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext
-from .dedup import event_id
+from .capture.consent import Consent
+from .capture.models import Attribution, Channel, Touch
+from .checkout.conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext
+from .checkout.dedup import event_id
+from .checkout.tracker import CheckoutResult, Tracker, VendorResult
+from .delivery.outbox import Delivery, Outbox, SQLiteOutbox, Status
+from .delivery.policy import RetryPolicy
+from .delivery.worker import Worker
 from .errors import (
     AttributionError,
     ConfigurationError,
@@ -24,15 +29,7 @@ from .errors import (
     TokenError,
 )
 from .forms import hidden_fields
-from .meta_cookies import MetaCookies
-from .middleware import AttributionMiddleware
-from .models import Attribution, Channel, Touch
-from .outbox import Delivery, Outbox, SQLiteOutbox, Status
 from .redact import redact
-from .retry import RetryPolicy
-from .snippet import script_tag
-from .state import get_attribution, get_consent
-from .tracker import CheckoutResult, Tracker, VendorResult
 from .vendors import (
     VENDORS,
     Connectly,
@@ -46,12 +43,15 @@ from .vendors import (
     Whop,
     XAds,
 )
-from .worker import Worker
+from .web.meta_cookies import MetaCookies
+from .web.middleware import AttributionMiddleware
+from .web.snippet import script_tag
+from .web.state import get_attribution, get_consent
 
 __version__ = package_version()
 
 if TYPE_CHECKING:
-    from .outbox.postgres import PostgresOutbox
+    from .delivery.outbox.postgres import PostgresOutbox
     from .templating import install_jinja2
 
 __all__ = [
@@ -112,7 +112,7 @@ def __getattr__(name: str) -> Any:
 
         return install_jinja2
     if name == "PostgresOutbox":  # needs the optional postgres extra (psycopg)
-        from .outbox.postgres import PostgresOutbox
+        from .delivery.outbox.postgres import PostgresOutbox
 
         return PostgresOutbox
     raise AttributeError(f"module 'attribution' has no attribute {name!r}")

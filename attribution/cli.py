@@ -32,15 +32,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
-from .conversion import Conversion, Customer, LineItem, Order, RequestContext
+from .capture.models import Attribution, Channel, Touch
+from .checkout.conversion import Conversion, Customer, LineItem, Order, RequestContext
+from .checkout.tracker import DEFAULT_OUTBOX, Tracker
+from .delivery.outbox import POSTGRES_SCHEMES, outbox_from
+from .delivery.outbox.base import TERMINAL, Outbox, Status
+from .delivery.outbox.sqlite import SQLiteOutbox
+from .delivery.sending import describe_request
 from .errors import AttributionError, ConfigurationError, OutboxError
-from .models import Attribution, Channel, Touch
-from .outbox import POSTGRES_SCHEMES, outbox_from
-from .outbox.base import TERMINAL, Outbox, Status
-from .outbox.sqlite import SQLiteOutbox
 from .redact import personal_values, redact, redact_json
-from .sending import describe_request
-from .tracker import DEFAULT_OUTBOX, Tracker
 from .vendors.base import Vendor
 
 

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 from markupsafe import Markup, escape
 
-from .models import Attribution
-from .state import LazyAttribution
+from .capture.models import Attribution
+from .web.state import LazyAttribution
 
 
 def hidden_fields(

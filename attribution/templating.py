@@ -21,13 +21,13 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
-from .dedup import event_id
+from .capture.models import Attribution
+from .capture.settings import Settings
+from .checkout.dedup import event_id
 from .errors import MiddlewareNotInstalledError
 from .forms import hidden_fields
-from .models import Attribution
-from .settings import Settings
-from .snippet import SafeHTML
-from .state import SCOPE_KEY, LazyAttribution, get_attribution, settings_of
+from .web.snippet import SafeHTML
+from .web.state import SCOPE_KEY, LazyAttribution, get_attribution, settings_of
 
 
 def attribution_context(request: Request) -> dict[str, Any]:
@@ -73,7 +73,7 @@ def install_jinja2(
     the settings of the middleware that served the request (its ``endpoint_prefix`` and ``extra_params``);
     pass ``settings`` (or ``endpoint_prefix``) for templates rendered outside a request.
     """
-    from .snippet import script_tag
+    from .web.snippet import script_tag
 
     env = templates.env if isinstance(templates, Jinja2Templates) else templates
     if isinstance(templates, Jinja2Templates) and attribution_context not in templates.context_processors:

@@ -52,9 +52,9 @@ def site() -> Any:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    from attribution.middleware import AttributionMiddleware
-    from attribution.outbox import Status
-    from attribution.tracker import Tracker
+    from attribution.checkout.tracker import Tracker
+    from attribution.delivery.outbox import Status
+    from attribution.web.middleware import AttributionMiddleware
     from tests.vendor_server import loopback_vendors
 
     tracker = Tracker(

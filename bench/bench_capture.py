@@ -26,10 +26,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from attribution.capture import Landing, apply_wire
-from attribution.cookie import CookieCodec
-from attribution.middleware import AttributionMiddleware
-from attribution.settings import Settings
+from attribution.capture.cookie import CookieCodec
+from attribution.capture.rules import Landing, apply_wire
+from attribution.capture.settings import Settings
+from attribution.web.middleware import AttributionMiddleware
 
 SECRET = "bench-secret-key-0123456789abcdef"
 UA = b"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130 Safari/537.36"
@@ -167,7 +167,7 @@ def report(title: str, samples: dict[str, list[float]]) -> None:
 
 
 async def main(rounds: int, requests: int) -> None:
-    from attribution import middleware
+    from attribution.web import middleware
 
     print(f"attribution.middleware from {middleware.__file__}")  # a compiled copy (bench_compiled.py) shows as .so
     cookie = stored_cookie()

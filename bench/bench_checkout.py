@@ -32,10 +32,10 @@ from starlette.requests import Request  # noqa: E402
 from starlette.responses import JSONResponse  # noqa: E402
 from starlette.routing import Route  # noqa: E402
 
-from attribution.conversion import Customer, LineItem, Order  # noqa: E402
-from attribution.middleware import AttributionMiddleware  # noqa: E402
-from attribution.outbox import Status  # noqa: E402
-from attribution.tracker import Tracker  # noqa: E402
+from attribution.checkout.conversion import Customer, LineItem, Order  # noqa: E402
+from attribution.checkout.tracker import Tracker  # noqa: E402
+from attribution.delivery.outbox import Status  # noqa: E402
+from attribution.web.middleware import AttributionMiddleware  # noqa: E402
 from tests.vendor_server import loopback_vendors  # noqa: E402
 
 LANDING = (

@@ -15,9 +15,9 @@ import string
 import time
 import tracemalloc
 
-from attribution.cookie import CookieCodec
-from attribution.requestinfo import is_bot
-from attribution.settings import Settings
+from attribution.capture.cookie import CookieCodec
+from attribution.capture.settings import Settings
+from attribution.web.requestinfo import is_bot
 
 BROWSER = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "

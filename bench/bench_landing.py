@@ -13,7 +13,7 @@ import statistics
 import time
 from typing import Any
 
-from attribution.middleware import AttributionMiddleware
+from attribution.web.middleware import AttributionMiddleware
 
 SECRET = "bench-secret-key-0123456789abcdef"
 UA = b"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130 Safari/537.36"

@@ -16,11 +16,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from attribution.capture import Landing, apply_wire
-from attribution.cookie import CookieCodec
+from attribution.capture.cookie import CookieCodec
+from attribution.capture.rules import Landing, apply_wire
+from attribution.capture.settings import Settings
 from attribution.forms import hidden_fields
-from attribution.settings import Settings
-from attribution.state import AttributionState, LazyAttribution
+from attribution.web.state import AttributionState, LazyAttribution
 
 SECRET = "bench-secret-key-0123456789abcdef"
 

@@ -57,7 +57,7 @@ def landing_headers() -> list[tuple[bytes, bytes]]:
     """The Set-Cookie and Vary headers the middleware adds to the landing case's answer, as it adds them."""
     import asyncio
 
-    from attribution.middleware import AttributionMiddleware
+    from attribution.web.middleware import AttributionMiddleware
 
     headers: list[tuple[bytes, bytes]] = []
 
@@ -104,7 +104,7 @@ def make_app(kind: str) -> Any:
     if kind == "constant":
         return constant_headers(site())
     if kind in ("wrapped", "compiled"):
-        from attribution import middleware
+        from attribution.web import middleware
 
         if (kind == "compiled") != str(middleware.__file__).endswith(".so"):
             raise SystemExit(f"the {kind} server imported {middleware.__file__}")
@@ -186,8 +186,8 @@ def cases(compiled: bool = False) -> dict[str, tuple[str, str, dict[str, str]]]:
     """name: (server, path, headers). Every wrapped case has a bare twin sending the same request (and,
     with ``compiled``, a compiled twin)."""
     cookie = f"attribution={stored_cookie()}"
-    from attribution.cookie import CookieCodec
-    from attribution.settings import Settings
+    from attribution.capture.cookie import CookieCodec
+    from attribution.capture.settings import Settings
 
     payload = CookieCodec(Settings.build(secret_key=SECRET)).decode(stored_cookie()).model_dump(mode="json")
     session = session_cookie(make_app("session"), payload)

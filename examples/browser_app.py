@@ -26,9 +26,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from attribution.middleware import AttributionMiddleware, get_attribution
-from attribution.snippet import script_tag
-from attribution.types import Receive, Scope, Send
+from attribution.web.middleware import AttributionMiddleware, get_attribution
+from attribution.web.snippet import script_tag
+from attribution.web.types import Receive, Scope, Send
 
 SECRET = "browser-example-secret-key-0123456789"
 

@@ -15,10 +15,10 @@ from decimal import Decimal
 from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
-from attribution.conversion import Customer, LineItem, Order
-from attribution.middleware import AttributionMiddleware, get_attribution
-from attribution.tracker import Tracker
+from attribution.checkout.conversion import Customer, LineItem, Order
+from attribution.checkout.tracker import Tracker
 from attribution.vendors import RDStation, Vendor, Whop
+from attribution.web.middleware import AttributionMiddleware, get_attribution
 
 SECRET_KEY = os.environ.get("EXAMPLE_SECRET_KEY", "fastapi-example-secret-change-me")
 

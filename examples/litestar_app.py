@@ -19,10 +19,10 @@ from decimal import Decimal
 from litestar import Litestar, Request, get, post
 from litestar.middleware import DefineMiddleware
 
-from attribution.conversion import Customer, LineItem, Order
-from attribution.middleware import AttributionMiddleware, get_attribution
-from attribution.tracker import Tracker
+from attribution.checkout.conversion import Customer, LineItem, Order
+from attribution.checkout.tracker import Tracker
 from attribution.vendors import RDStation, Vendor, Whop
+from attribution.web.middleware import AttributionMiddleware, get_attribution
 
 SECRET_KEY = os.environ.get("EXAMPLE_SECRET_KEY", "litestar-example-secret-change-me")
 

@@ -22,10 +22,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from attribution.conversion import Customer, Order
-from attribution.middleware import AttributionMiddleware
-from attribution.tracker import Tracker
+from attribution.checkout.conversion import Customer, Order
+from attribution.checkout.tracker import Tracker
 from attribution.vendors import Vendor, Whop
+from attribution.web.middleware import AttributionMiddleware
 
 SECRET_KEY = os.environ.get("EXAMPLE_SECRET_KEY", "postgres-example-secret-change-me")
 

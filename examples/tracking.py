@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 
-from attribution.tracker import Tracker
+from attribution.checkout.tracker import Tracker
 from attribution.vendors import RDStation, Whop
 
 WHOP_API_KEY = os.environ.get("WHOP_API_KEY", "")

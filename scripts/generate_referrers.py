@@ -1,4 +1,4 @@
-"""Regenerate ``attribution/referrers.py`` from Matomo's search-engine, social-network and AI-assistant lists.
+"""Regenerate ``attribution/capture/referrers.py`` from Matomo's search-engine, social-network and AI-assistant lists.
 
 Matomo's community-maintained lists (github.com/matomo-org/searchengine-and-social-list, CC0-1.0) are the
 data; this script turns them into host sets the channel rules can look up without YAML at run time.
@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-OUT = Path(__file__).resolve().parent.parent / "attribution" / "referrers.py"
+OUT = Path(__file__).resolve().parent.parent / "attribution" / "capture" / "referrers.py"
 SEARCH_LABELS = frozenset(
     {"search", "suche", "find", "busca", "buscar", "recherche", "szukaj", "isearch", "sok", "zoek"}
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from attribution.outbox import Outbox, PostgresOutbox, SQLiteOutbox
+from attribution.delivery.outbox import Outbox, PostgresOutbox, SQLiteOutbox
 
 
 def spec_of(box: Outbox) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from attribution.tracker import Tracker
+from attribution.checkout.tracker import Tracker
 from attribution.vendors import Connectly, ConvertLoop, RDStation, Whop, XAds
 
 SECRETS = ("whop-key-SECRET", "rd-key-SECRET", "cnct-key-SECRET", "cl-key-SECRET", "x-consumer-SECRET")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from attribution.outbox import Outbox, outbox_from
+from attribution.delivery.outbox import Outbox, outbox_from
 
 pytest_plugins = ["tests.postgres"]
 

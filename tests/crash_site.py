@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import os
 
-from attribution.retry import RetryPolicy
-from attribution.tracker import Tracker
+from attribution.checkout.tracker import Tracker
+from attribution.delivery.policy import RetryPolicy
 from tests.delivery_fakes import FakeVendor
 
 

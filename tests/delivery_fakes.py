@@ -10,10 +10,10 @@ from typing import Any, ClassVar
 
 import httpx2
 
-from attribution.outbox import Delivery, NewDelivery, Outbox, Status, outbox_from
-from attribution.retry import RetryPolicy
+from attribution.delivery.outbox import Delivery, NewDelivery, Outbox, Status, outbox_from
+from attribution.delivery.policy import RetryPolicy
+from attribution.delivery.worker import Worker
 from attribution.vendors.base import JSON, Prepared, Vendor
-from attribution.worker import Worker
 
 FAST = RetryPolicy(max_attempts=6, base_delay=0.01, max_delay=0.05, max_retry_after=5.0)
 

@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from attribution.middleware import AttributionMiddleware, get_attribution
+from attribution.web.middleware import AttributionMiddleware, get_attribution
 
 SECRET = "test-secret-key-0123456789abcdef"
 BROWSER_UA = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from attribution.tracker import Tracker
+from attribution.checkout.tracker import Tracker
 from tests.delivery_fakes import FakeVendor
 from tests.helpers import make_app
 

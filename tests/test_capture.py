@@ -11,8 +11,11 @@ from capi_param_builder import ParamBuilder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attribution import wire
-from attribution.capture import (
+from attribution.capture import wire
+from attribution.capture.channels import classify
+from attribution.capture.models import Channel
+from attribution.capture.params import MAX_TEXT_LENGTH, TRACKED_PARAMS
+from attribution.capture.rules import (
     Landing,
     apply_wire,
     build_fbc,
@@ -22,10 +25,7 @@ from attribution.capture import (
     identifiers_from_cookies,
     tracked_params,
 )
-from attribution.channels import classify
-from attribution.models import Channel
-from attribution.params import MAX_TEXT_LENGTH, TRACKED_PARAMS
-from attribution.settings import Settings
+from attribution.capture.settings import Settings
 
 TRACKED = frozenset(TRACKED_PARAMS)
 SETTINGS = Settings.build(secret_key="k" * 32)
@@ -165,7 +165,7 @@ def test_fbc_subdomain_index() -> None:
 
 @pytest.mark.parametrize("host", ["example.co.uk", "www.example.co.uk", "a.b.example.com", "shop.example.com"])
 def test_the_fbc_sent_and_the_fbc_cookie_written_agree_on_the_subdomain_index(host: str) -> None:
-    from attribution.meta_cookies import MetaCookies
+    from attribution.web.meta_cookies import MetaCookies
 
     written = MetaCookies().updates(host, {}, "IwAR-x", 1)["_fbc"]
     assert build_fbc("IwAR-x", NOW, host, None).split(".")[1] == written.split(".")[1]

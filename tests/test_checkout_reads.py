@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from attribution.models import Attribution, Click, Touch
-from attribution.params import DEFAULT_CLICK_ID_WINDOWS
+from attribution.capture.models import Attribution, Click, Touch
+from attribution.capture.params import DEFAULT_CLICK_ID_WINDOWS
 from attribution.vendors.base import without_empty
 
 CLICKED = datetime(2025, 1, 1, tzinfo=UTC)

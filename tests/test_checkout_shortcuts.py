@@ -19,16 +19,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from attribution import pii
-from attribution.client_ip import client_ip
-from attribution.consent import Consent
-from attribution.conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext, of_order
-from attribution.middleware import AttributionMiddleware
-from attribution.models import Attribution, Touch
-from attribution.tracker import Tracker
+from attribution.capture.consent import Consent
+from attribution.capture.models import Attribution, Touch
+from attribution.checkout import pii
+from attribution.checkout.client_ip import client_ip
+from attribution.checkout.conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext, of_order
+from attribution.checkout.tracker import Tracker
 from attribution.vendors.base import iso_millis
 from attribution.vendors.convertloop import _iso_seconds
 from attribution.vendors.google_ads import conversion_date_time
+from attribution.web.middleware import AttributionMiddleware
 from tests.helpers import NAVIGATION, SECRET
 from tests.vendor_server import loopback_vendors
 

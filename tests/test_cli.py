@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from attribution.cli import main, parse_age
-from attribution.outbox import Finish, NewDelivery, SQLiteOutbox, Status
+from attribution.delivery.outbox import Finish, NewDelivery, SQLiteOutbox, Status
 from tests.cli_site import SECRETS
 from tests.delivery_fakes import claim_one
 

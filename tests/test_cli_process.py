@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from attribution.outbox import Finish, NewDelivery, SQLiteOutbox, Status
+from attribution.delivery.outbox import Finish, NewDelivery, SQLiteOutbox, Status
 from tests.delivery_fakes import claim_one
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,8 +6,8 @@ import secrets
 import string
 from datetime import UTC, datetime, timedelta
 
-from attribution.cookie import CookieCodec
-from attribution.settings import Settings
+from attribution.capture.cookie import CookieCodec
+from attribution.capture.settings import Settings
 from tests.helpers import SECRET, client, set_cookie_headers
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

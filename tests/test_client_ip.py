@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from attribution.client_ip import client_ip, parse_networks
+from attribution.checkout.client_ip import client_ip, parse_networks
 
 
 def scope(peer: str | None, *forwarded: str) -> dict[str, Any]:

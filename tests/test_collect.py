@@ -14,17 +14,19 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from attribution.collect import MAX_BODY_BYTES
-from attribution.cookie import CookieCodec
-from attribution.middleware import AttributionMiddleware
-from attribution.models import Attribution
-from attribution.settings import Settings
+from attribution.capture.cookie import CookieCodec
+from attribution.capture.models import Attribution
+from attribution.capture.settings import Settings
+from attribution.web.collect import MAX_BODY_BYTES
+from attribution.web.middleware import AttributionMiddleware
 from tests.helpers import BROWSER_UA, NAVIGATION, SECRET, make_app, raw_asgi, set_cookie_headers
 
 SITE = "https://shop.example.com"
 COLLECT = "/_attribution/collect"
 SCRIPT = "/_attribution/attribution.js"
-SCRIPT_BYTES = (Path(__file__).resolve().parent.parent / "static" / "attribution.js").read_bytes()
+SCRIPT_BYTES = (
+    Path(__file__).resolve().parent.parent / "attribution" / "web" / "static" / "attribution.js"
+).read_bytes()
 VERSION = hashlib.sha256(SCRIPT_BYTES).hexdigest()[:16]
 #: What Chrome sends with the snippet's fetch from one of the site's own pages.
 SAME_ORIGIN = {

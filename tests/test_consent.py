@@ -16,15 +16,15 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from attribution import Consent, get_consent
-from attribution.consent import decide
-from attribution.conversion import Conversion, Customer, Order
+from attribution.capture.consent import decide
+from attribution.capture.models import Attribution
+from attribution.checkout.conversion import Conversion, Customer, Order
+from attribution.checkout.token import TokenCodec
+from attribution.checkout.tracker import Tracker
 from attribution.errors import ConfigurationError
 from attribution.forms import hidden_fields
-from attribution.middleware import AttributionMiddleware
-from attribution.models import Attribution
-from attribution.token import TokenCodec
-from attribution.tracker import Tracker
 from attribution.vendors.base import Prepared
+from attribution.web.middleware import AttributionMiddleware
 from tests.delivery_fakes import FAST, FakeBatchVendor, FakeVendor
 from tests.helpers import NAVIGATION, SECRET, client, set_cookie_headers
 

@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from attribution import wire
-from attribution.capture import Landing, apply_wire
-from attribution.cookie import MAX_NAME_VALUE_BYTES, CookieCodec
-from attribution.models import Attribution, Touch
-from attribution.settings import Settings
+from attribution.capture import wire
+from attribution.capture.cookie import MAX_NAME_VALUE_BYTES, CookieCodec
+from attribution.capture.models import Attribution, Touch
+from attribution.capture.rules import Landing, apply_wire
+from attribution.capture.settings import Settings
 
 KEY = "k" * 32
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -79,7 +79,7 @@ def test_an_oversized_cookie_reads_empty() -> None:
 
 
 def test_an_expired_cookie_reads_empty(monkeypatch: pytest.MonkeyPatch) -> None:
-    from attribution.wire import to_wire
+    from attribution.capture.wire import to_wire
 
     with monkeypatch.context() as m:  # sign as if two minutes ago
         m.setattr(TimestampSigner, "get_timestamp", lambda self: int(NOW.timestamp()) - 120)
@@ -174,7 +174,7 @@ def test_set_cookie_attributes() -> None:
 
 
 def test_a_cached_cookie_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
-    from attribution import cookie as cookie_module
+    from attribution.capture import cookie as cookie_module
 
     c = codec(max_age=60)
     value = c.encode(sample())
@@ -189,7 +189,7 @@ def test_the_payload_is_the_json_text_the_standard_encoder_writes() -> None:
     """The encoder made once writes exactly what ``json.dumps`` would: non-ASCII kept, nothing escaped twice."""
     import json
 
-    from attribution.cookie import _wire_json
+    from attribution.capture.cookie import _wire_json
 
     data = wire.to_wire(sample())
     data["h"][1][5]["utm_campaign"] = 'Sommer "Aktion" ü/€ \\ <b>'
@@ -228,8 +228,8 @@ def test_cookies_verify_with_stock_itsdangerous_and_back() -> None:
 def test_a_cookie_the_site_wrote_always_reads_back_even_when_it_would_decode_past_the_readers_cap() -> None:
     """Every tracked parameter at its length limit with repetitive values compresses very well: six such
     landings once made a 1.7 KB cookie that decoded to 77 KB, past the reader's cap, so it read empty."""
-    from attribution.cookie import MAX_DECODED_BYTES
-    from attribution.params import TRACKED_PARAMS, UTM_PARAMS
+    from attribution.capture.cookie import MAX_DECODED_BYTES
+    from attribution.capture.params import TRACKED_PARAMS, UTM_PARAMS
     from tests.helpers import SECRET, client
 
     c = client()

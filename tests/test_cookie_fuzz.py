@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from attribution.capture import Landing, apply_wire
-from attribution.cookie import CookieCodec
-from attribution.models import Attribution
-from attribution.settings import Settings
+from attribution.capture.cookie import CookieCodec
+from attribution.capture.models import Attribution
+from attribution.capture.rules import Landing, apply_wire
+from attribution.capture.settings import Settings
 from tests.helpers import SECRET, client
 
 SETTINGS = Settings.build(secret_key=SECRET)
@@ -143,8 +143,8 @@ def test_any_json_payload_never_raises(payload: Any) -> None:
 
 
 def test_models_built_from_a_payload_equal_what_pydantic_itself_constructs() -> None:
-    from attribution.models import Click, Touch
-    from attribution.wire import from_wire, parse
+    from attribution.capture.models import Click, Touch
+    from attribution.capture.wire import from_wire, parse
 
     data = parse(valid())
     assert data is not None
@@ -179,7 +179,7 @@ _PARAMS = st.dictionaries(
 def test_the_stored_form_reads_back_to_the_same_click_ids(
     touches: list[tuple[int, dict[str, str]]], first_apart: bool, stored: dict[str, tuple[str, int, dict[str, str]]]
 ) -> None:
-    from attribution import wire
+    from attribution.capture import wire
 
     wire_touches = [[at, "/", "", "other", "s", params] for at, params in sorted(touches, key=lambda t: t[0])]
     first = wire_touches[0] if wire_touches else None

@@ -9,7 +9,7 @@ from collections import Counter
 import psycopg
 import pytest
 
-from attribution.outbox import Finish, Outbox, PostgresOutbox, Status
+from attribution.delivery.outbox import Finish, Outbox, PostgresOutbox, Status
 from tests.delivery_fakes import claim_one, items
 
 

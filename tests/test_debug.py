@@ -13,10 +13,10 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from attribution.cookie import CookieCodec
-from attribution.middleware import AttributionMiddleware
-from attribution.models import Attribution
-from attribution.settings import Settings
+from attribution.capture.cookie import CookieCodec
+from attribution.capture.models import Attribution
+from attribution.capture.settings import Settings
+from attribution.web.middleware import AttributionMiddleware
 from tests.helpers import BROWSER_UA, NAVIGATION, SECRET, client, set_cookie_headers
 
 LANDING = "/show?utm_source=spring-newsletter&utm_medium=email&gclid=Cj0KCQdebug"

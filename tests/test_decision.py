@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from attribution.decision import decide
-from attribution.outbox import Delivery, Status
-from attribution.retry import RetryPolicy
-from attribution.sending import DryRun
+from attribution.delivery.decision import decide
+from attribution.delivery.outbox import Delivery, Status
+from attribution.delivery.policy import RetryPolicy
+from attribution.delivery.sending import DryRun
 from attribution.vendors.base import Delivered, Failed, Retry
 
 POLICY = RetryPolicy(max_attempts=3, max_age=1000.0, base_delay=2.0, max_delay=60.0, max_retry_after=100.0)

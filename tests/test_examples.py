@@ -15,7 +15,7 @@ from typing import Any
 import httpx2
 from starlette.testclient import TestClient
 
-from attribution.outbox.base import Delivery, Status
+from attribution.delivery.outbox.base import Delivery, Status
 from examples import fastapi_app, starlette_app, webhook_app
 from examples.demo.app import create_app as create_demo
 from examples.demo.config import CREDENTIALS, PLACEHOLDER_SECRETS, load_config

@@ -14,10 +14,10 @@ import tracemalloc
 import crawleruseragents
 import pytest
 
-from attribution.cookie import CACHE_BYTES, CookieCodec
-from attribution.lru import ByteLRU
-from attribution.requestinfo import UA_CHECKED_LENGTH, is_bot
-from attribution.settings import Settings
+from attribution.capture.cookie import CACHE_BYTES, CookieCodec
+from attribution.capture.lru import ByteLRU
+from attribution.capture.settings import Settings
+from attribution.web.requestinfo import UA_CHECKED_LENGTH, is_bot
 from tests.helpers import SECRET, client, set_cookie_headers
 
 KNOWN_BOTS = [agent for entry in crawleruseragents.CRAWLER_USER_AGENTS_DATA for agent in entry.get("instances", [])]

@@ -12,8 +12,8 @@ from typing import Any
 import httpx2
 import pytest
 
-from attribution.middleware import AttributionMiddleware
-from attribution.tracker import Tracker
+from attribution.checkout.tracker import Tracker
+from attribution.web.middleware import AttributionMiddleware
 from tests.delivery_fakes import FakeVendor
 from tests.helpers import BROWSER_UA, SECRET
 from tests.test_uvicorn import Server

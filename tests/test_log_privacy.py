@@ -22,11 +22,11 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from attribution.conversion import Customer, Order
-from attribution.middleware import AttributionMiddleware
-from attribution.outbox import Status
-from attribution.tracker import Tracker
+from attribution.checkout.conversion import Customer, Order
+from attribution.checkout.tracker import Tracker
+from attribution.delivery.outbox import Status
 from attribution.vendors import Connectly, ConvertLoop, RDStation, Whop, XAds
+from attribution.web.middleware import AttributionMiddleware
 
 from .delivery_fakes import FAST, wait_for_status
 from .helpers import NAVIGATION, SECRET

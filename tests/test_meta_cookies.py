@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 
 from attribution import AttributionMiddleware, Order, Tracker
 from attribution.errors import ConfigurationError
-from attribution.meta_cookies import MODIFIED, NET_NEW, NO_CHANGE, MetaCookies, fbclid_of
+from attribution.web.meta_cookies import MODIFIED, NET_NEW, NO_CHANGE, MetaCookies, fbclid_of
 from tests.delivery_fakes import FakeVendor
 from tests.helpers import NAVIGATION, SECRET, client, make_app, set_cookie_headers
 

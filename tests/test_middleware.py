@@ -16,9 +16,9 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket
 
-from attribution.cookie import CookieCodec
+from attribution.capture.cookie import CookieCodec
 from attribution.errors import MiddlewareNotInstalledError
-from attribution.middleware import AttributionMiddleware, get_attribution
+from attribution.web.middleware import AttributionMiddleware, get_attribution
 from tests.helpers import BROWSER_UA, NAVIGATION, SECRET, client, make_app, set_cookie_headers
 
 LANDING = "/show?utm_source=google&utm_medium=cpc&utm_campaign=spring&gclid=Cj0KCQ"
@@ -402,8 +402,8 @@ def test_a_response_start_without_headers_still_gets_the_cookie(path: str) -> No
 
 
 def test_a_returning_visitor_whose_id_cookies_are_stored_costs_no_parse(monkeypatch: pytest.MonkeyPatch) -> None:
-    import attribution.middleware as middleware_module
-    from attribution.requestinfo import RequestInfo
+    import attribution.web.middleware as middleware_module
+    from attribution.web.requestinfo import RequestInfo
 
     c = client()
     c.cookies.set("_fbp", "fb.1.1700000000000.1234", domain="shop.example.com")
@@ -427,8 +427,8 @@ def test_a_returning_visitor_whose_id_cookies_are_stored_costs_no_parse(monkeypa
 
 
 def test_a_returning_visitors_header_is_remembered_until_the_cookie_expires(monkeypatch: pytest.MonkeyPatch) -> None:
-    import attribution.middleware as middleware_module
-    from attribution import cookie as cookie_module
+    import attribution.web.middleware as middleware_module
+    from attribution.capture import cookie as cookie_module
 
     c = client(max_age=60)
     c.cookies.set("_fbp", "fb.1.1700000000000.1234", domain="shop.example.com")
@@ -451,7 +451,7 @@ def test_a_returning_visitors_header_is_remembered_until_the_cookie_expires(monk
 
 
 def test_a_header_with_no_id_cookie_is_remembered_and_never_verified(monkeypatch: pytest.MonkeyPatch) -> None:
-    import attribution.middleware as middleware_module
+    import attribution.web.middleware as middleware_module
 
     app = AttributionMiddleware(make_app(), secret_key=SECRET)
     c = TestClient(app, base_url="https://shop.example.com", headers=NAVIGATION)
@@ -476,7 +476,7 @@ def test_a_header_with_no_id_cookie_is_remembered_and_never_verified(monkeypatch
 
 
 def test_id_cookies_are_compared_wherever_and_however_often_they_appear(monkeypatch: pytest.MonkeyPatch) -> None:
-    import attribution.middleware as middleware_module
+    import attribution.web.middleware as middleware_module
 
     c = client()
     c.cookies.set("_fbp", "fb.1.1700000000000.1234", domain="shop.example.com")
@@ -508,7 +508,7 @@ def test_id_cookies_are_compared_wherever_and_however_often_they_appear(monkeypa
 
 
 def test_remembered_headers_stay_within_their_byte_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    import attribution.middleware as middleware_module
+    import attribution.web.middleware as middleware_module
 
     monkeypatch.setattr(middleware_module, "SETTLED_BYTES", 4096)
     app = AttributionMiddleware(make_app(), secret_key=SECRET)

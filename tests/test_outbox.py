@@ -13,8 +13,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from attribution.delivery.outbox import Finish, NewDelivery, Outbox, PostgresOutbox, SQLiteOutbox, Status
 from attribution.errors import AttributionError, ConfigurationError, OutboxError
-from attribution.outbox import Finish, NewDelivery, Outbox, PostgresOutbox, SQLiteOutbox, Status
 from tests.backends import twin
 from tests.delivery_fakes import claim_one, items
 from tests.postgres import PostgresServer, free_port
@@ -362,7 +362,7 @@ async def test_postgres_enqueue_whose_commit_answer_was_lost_is_new_on_the_retry
 ) -> None:
     """The connection breaks after the first attempt committed: the retry finds this checkout's own rows and says
     they are new, while a row an earlier checkout wrote stays a duplicate."""
-    from attribution.outbox import postgres
+    from attribution.delivery.outbox import postgres
 
     box = PostgresOutbox(postgres_url)
     real = postgres._enqueue

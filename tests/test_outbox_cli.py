@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from attribution.cli import main, same_outbox
-from attribution.outbox import Finish, NewDelivery, PostgresOutbox, SQLiteOutbox, Status, outbox_from
+from attribution.delivery.outbox import Finish, NewDelivery, PostgresOutbox, SQLiteOutbox, Status, outbox_from
 from tests.delivery_fakes import claim_one
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx2
 
-from attribution.outbox import Delivery, Finish, Outbox, SQLiteOutbox, Status
-from attribution.outbox.sqlite_sets import CHUNK
-from attribution.worker import Worker
+from attribution.delivery.outbox import Delivery, Finish, Outbox, SQLiteOutbox, Status
+from attribution.delivery.outbox.sqlite_sets import CHUNK
+from attribution.delivery.worker import Worker
 from tests.delivery_fakes import FAST, FakeVendor, claim_one, items
 
 N = 2 * CHUNK + 22

@@ -6,7 +6,7 @@ import time
 
 from starlette.testclient import TestClient
 
-from attribution.outbox import Delivery, PostgresOutbox, Status
+from attribution.delivery.outbox import Delivery, PostgresOutbox, Status
 from examples import postgres_app
 from tests.helpers import NAVIGATION
 

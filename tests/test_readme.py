@@ -32,7 +32,7 @@ import httpx2
 import pytest
 
 from attribution import AttributionMiddleware, ConfigurationError
-from attribution.outbox import SQLiteOutbox, Status
+from attribution.delivery.outbox import SQLiteOutbox, Status
 from tests.helpers import BROWSER_UA
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ import pytest
 
 import attribution
 from attribution import VENDORS, AttributionMiddleware
-from attribution.params import (
+from attribution.capture.params import (
     AD_ID_PARAMS,
     CAMPAIGN_PARAMS,
     CLICK_IDS,
@@ -21,7 +21,7 @@ from attribution.params import (
     IDENTIFIER_COOKIES,
     UTM_PARAMS,
 )
-from attribution.settings import DEFAULT_COOKIE_AGE, DEFAULT_EXCLUDED_PATHS
+from attribution.capture.settings import DEFAULT_COOKIE_AGE, DEFAULT_EXCLUDED_PATHS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

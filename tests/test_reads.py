@@ -14,8 +14,8 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from attribution.forms import hidden_fields
-from attribution.middleware import AttributionMiddleware, get_attribution
-from attribution.state import LazyAttribution
+from attribution.web.middleware import AttributionMiddleware, get_attribution
+from attribution.web.state import LazyAttribution
 from tests.helpers import NAVIGATION, SECRET
 
 

@@ -19,8 +19,8 @@ import httpx2
 import pytest
 from starlette.testclient import TestClient
 
-from attribution.conversion import Customer
-from attribution.outbox import Finish, SQLiteOutbox, Status
+from attribution.checkout.conversion import Customer
+from attribution.delivery.outbox import Finish, SQLiteOutbox, Status
 from attribution.redact import personal_values, redact, redact_headers, redact_json, redact_url
 from attribution.vendors import Connectly, ConvertLoop, RDStation, Vendor, Whop, XAds
 from attribution.vendors.base import Delivered, Failed, Retry

@@ -5,8 +5,7 @@ from __future__ import annotations
 import httpx2
 import pytest
 
-from attribution.errors import ConfigurationError
-from attribution.retry import (
+from attribution.delivery.policy import (
     RetryPolicy,
     backoff_delay,
     is_ambiguous,
@@ -14,6 +13,7 @@ from attribution.retry import (
     parse_retry_after,
     retry_delay,
 )
+from attribution.errors import ConfigurationError
 
 POLICY = RetryPolicy(base_delay=2.0, max_delay=60.0, max_retry_after=600.0, max_attempts=5, max_age=1000.0)
 

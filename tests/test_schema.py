@@ -12,8 +12,8 @@ import psycopg
 import pytest
 
 from attribution.cli import main
+from attribution.delivery.outbox import Outbox, PostgresOutbox, SQLiteOutbox, Status, outbox_from
 from attribution.errors import OutboxError
-from attribution.outbox import Outbox, PostgresOutbox, SQLiteOutbox, Status, outbox_from
 from tests.delivery_fakes import claim_one, items
 from tests.test_counts import assert_exact
 
@@ -175,7 +175,7 @@ async def test_a_schema_2_sqlite_file_gets_its_counts_on_migrating(tmp_path: Pat
 
 
 async def test_a_schema_1_postgres_database_gets_its_counts_on_migrating(postgres_url: str) -> None:
-    from attribution.outbox.postgres import Q
+    from attribution.delivery.outbox.postgres import Q
 
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(Q["migration_1"])

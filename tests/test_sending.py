@@ -10,10 +10,10 @@ from typing import Any, ClassVar
 
 import httpx2
 
-from attribution.outbox import Outbox, Status
-from attribution.sending import DryRun, Sender
+from attribution.delivery.outbox import Outbox, Status
+from attribution.delivery.sending import DryRun, Sender
+from attribution.delivery.worker import Worker
 from attribution.vendors.base import JSON, Delivered, Failed, Outcome, Prepared, Split, Vendor
-from attribution.worker import Worker
 from tests.delivery_fakes import FAST, FakeClock, items
 
 

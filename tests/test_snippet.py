@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tomllib
+import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from jinja2 import Environment
 
-from attribution.params import TRACKED_PARAMS
-from attribution.settings import Settings
-from attribution.snippet import SafeHTML, load_snippet, script_tag
+from attribution.capture.params import TRACKED_PARAMS
+from attribution.capture.settings import Settings
 from attribution.templating import install_jinja2
+from attribution.web.snippet import SafeHTML, load_snippet, script_tag
 from tests.helpers import SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE = ROOT / "static" / "attribution.js"
+SOURCE = ROOT / "attribution" / "web" / "static" / "attribution.js"
 
 
 class _Tags(HTMLParser):
@@ -43,10 +43,15 @@ def test_the_snippet_is_the_repository_file_named_by_its_hash() -> None:
     assert snippet.etag == f'"{snippet.version}"'
 
 
-def test_the_wheel_force_includes_the_file_where_the_loader_looks_first() -> None:
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    include = config["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
-    assert include["static/attribution.js"] == "attribution/static/attribution.js"
+def test_the_wheel_ships_the_script_where_the_loader_reads_it(tmp_path: Path) -> None:
+    from hatchling.builders.wheel import WheelBuilder
+
+    wheel = next(iter(WheelBuilder(str(ROOT)).build(directory=str(tmp_path), versions=["standard"])))
+    with zipfile.ZipFile(wheel) as built:
+        names = set(built.namelist())
+        assert built.read("attribution/web/static/attribution.js") == SOURCE.read_bytes()
+    assert "attribution/py.typed" in names
+    assert not any(name.startswith(("tests/", "examples/", "bench/")) for name in names)
 
 
 def test_the_default_tag() -> None:

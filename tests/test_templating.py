@@ -11,8 +11,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from attribution.middleware import AttributionMiddleware
 from attribution.templating import install_jinja2
+from attribution.web.middleware import AttributionMiddleware
 from tests.helpers import SECRET, client
 
 XSS = '"><script>alert(1)</script>'
@@ -55,8 +55,8 @@ def test_the_script_tag_carries_the_nonce_escaped(tmp_path: Path) -> None:
 
 
 def test_hidden_fields_can_be_limited_and_prefixed() -> None:
+    from attribution.capture.models import Attribution, Touch
     from attribution.forms import hidden_fields
-    from attribution.models import Attribution, Touch
 
     attr = Attribution(history=[Touch(at="2026-11-01T00:00:00Z", params={"utm_source": "a&b", "gclid": "G"})])
     attr.with_windows({}, now=None)
@@ -65,7 +65,7 @@ def test_hidden_fields_can_be_limited_and_prefixed() -> None:
 
 
 def test_the_script_tag_follows_the_middlewares_settings(tmp_path: Path) -> None:
-    from attribution.settings import Settings
+    from attribution.capture.settings import Settings
 
     (tmp_path / "t.html").write_text("{{ attribution_script() }}")
     templates = Jinja2Templates(directory=str(tmp_path))
@@ -103,8 +103,8 @@ def test_without_settings_the_script_tag_follows_the_middleware_that_served_the_
 
 
 def test_hidden_fields_escape_every_part() -> None:
+    from attribution.capture.models import Attribution, Channel, Touch
     from attribution.forms import hidden_fields
-    from attribution.models import Attribution, Channel, Touch
 
     hostile = '"><script>alert(1)</script>'
     touch = Touch(at="2026-11-01T00:00:00Z", params={"utm_source": hostile}, channel=Channel.OTHER)

@@ -12,11 +12,11 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from attribution import get_attribution
-from attribution.conversion import RequestContext
+from attribution.capture.models import Attribution, Channel, Touch
+from attribution.checkout.conversion import RequestContext
+from attribution.checkout.token import TokenCodec
 from attribution.errors import ConfigurationError, TokenError
-from attribution.middleware import AttributionMiddleware
-from attribution.models import Attribution, Channel, Touch
-from attribution.token import TokenCodec
+from attribution.web.middleware import AttributionMiddleware
 from tests.helpers import NAVIGATION, SECRET
 
 KEY = "token-secret-0123456789abcdef"

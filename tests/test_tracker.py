@@ -20,13 +20,13 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from attribution import cli
-from attribution.conversion import Customer, Order
+from attribution.capture.models import Attribution
+from attribution.checkout.conversion import Customer, Order
+from attribution.checkout.tracker import CheckoutResult, Tracker
+from attribution.delivery.outbox import SQLiteOutbox, Status
+from attribution.delivery.worker import Worker
 from attribution.errors import ConfigurationError, InvalidConversionError, TokenError
-from attribution.middleware import AttributionMiddleware
-from attribution.models import Attribution
-from attribution.outbox import SQLiteOutbox, Status
-from attribution.tracker import CheckoutResult, Tracker
-from attribution.worker import Worker
+from attribution.web.middleware import AttributionMiddleware
 from tests.delivery_fakes import FAST, FakeBatchVendor, FakeVendor, wait_for_status
 from tests.helpers import NAVIGATION, SECRET
 from tests.vendor_server import FakeVendorServer, event_ids
@@ -403,7 +403,7 @@ async def test_a_broken_adapter_is_logged_where_it_failed_without_what_it_quoted
 def test_sync_checkouts_write_in_the_callers_transaction(postgres_url: str) -> None:
     import psycopg
 
-    from attribution.outbox import PostgresOutbox
+    from attribution.delivery.outbox import PostgresOutbox
 
     tracker = Tracker(
         vendors=[FakeVendor("http://127.0.0.1:9")], outbox=postgres_url, run_worker=False, secret_key=SECRET

@@ -15,10 +15,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from attribution.conversion import Customer, LineItem, Order
-from attribution.middleware import AttributionMiddleware
-from attribution.outbox import SQLiteOutbox, Status
-from attribution.tracker import Tracker
+from attribution.checkout.conversion import Customer, LineItem, Order
+from attribution.checkout.tracker import Tracker
+from attribution.delivery.outbox import SQLiteOutbox, Status
+from attribution.web.middleware import AttributionMiddleware
 from tests.delivery_fakes import FAST
 from tests.helpers import NAVIGATION, SECRET
 from tests.vendor_server import FakeVendorServer, event_ids, loopback_vendors

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx2
 import pytest
 
-from attribution.sending import Sender
+from attribution.delivery.sending import Sender
 from attribution.vendors.base import Delivered, Failed, Retry
 from tests.delivery_fakes import FakeVendor
 

@@ -17,11 +17,11 @@ from collections.abc import Awaitable, Callable
 import httpx2
 import pytest
 
+from attribution.delivery.outbox import Outbox, PostgresOutbox, Status
+from attribution.delivery.policy import RetryPolicy
+from attribution.delivery.worker import Worker
 from attribution.errors import ConfigurationError
-from attribution.outbox import Outbox, PostgresOutbox, Status
-from attribution.retry import RetryPolicy
 from attribution.vendors.base import Vendor
-from attribution.worker import Worker
 from tests.backends import twin
 from tests.delivery_fakes import (
     FAST,
@@ -628,7 +628,7 @@ async def test_outcomes_are_written_at_once_when_the_last_request_ends(
     outbox: Outbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Writes are spaced while outcomes keep coming; once no request is left, the last ones must not wait.
-    monkeypatch.setattr("attribution.writer.WRITE_EVERY", 20.0)  # far longer than wait_for_status waits
+    monkeypatch.setattr("attribution.delivery.writer.WRITE_EVERY", 20.0)  # far longer than wait_for_status waits
     handler, _ = scripted()
     async with running(worker(outbox, handler)) as w:
         for start in (0, 3):

@@ -12,10 +12,10 @@ from typing import Any
 import httpx2
 import pytest
 
-from attribution.activity import Activity
-from attribution.outbox import Finish, Outbox, Status
+from attribution.delivery.activity import Activity
+from attribution.delivery.outbox import Finish, Outbox, Status
+from attribution.delivery.worker import Worker
 from attribution.vendors.base import JSON, Secret
-from attribution.worker import Worker
 from tests.delivery_fakes import FAST, FakeClock, FakeVendor, drain, items
 
 EMAIL, PHONE, KEY = "jane.doe@example.com", "+5511999998888", "key-SECRET-4242"

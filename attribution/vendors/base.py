@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httpx2
 
 from ..redact import personal_values, redact, redact_headers, redact_url
-from ..retry_after import parse_retry_after
+from .retry_after import parse_retry_after
 
 if TYPE_CHECKING:
-    from ..conversion import Conversion
+    from ..checkout.conversion import Conversion
 
 JSON = dict[str, Any]
 

@@ -28,8 +28,8 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from ..conversion import Conversion
-    from ..models import Attribution
+    from ..capture.models import Attribution
+    from ..checkout.conversion import Conversion
 
 BASE_URL = "https://api.connectly.ai"
 CTWA_PARAMS = ("cnct_tracking_id", "sendout_id", "ctwa_clid", "ad_id")

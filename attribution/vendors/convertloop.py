@@ -35,7 +35,7 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from ..conversion import Conversion
+    from ..checkout.conversion import Conversion
 
 BASE_URL = "https://api.convertloop.co/v1"
 OCCURRED_AT_KEYS = ("ocurred_at", "occured_at", "occurred_at")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx2
 
-from .. import pii
+from ..checkout import pii
 from ..errors import ConfigurationError
 from .base import (
     ERROR_LIMIT,
@@ -42,7 +42,7 @@ from .base import (
 from .oauth2 import GOOGLE_TOKEN_URL, RefreshTokenGrant
 
 if TYPE_CHECKING:
-    from ..conversion import Conversion, Customer
+    from ..checkout.conversion import Conversion, Customer
 
 BASE_URL = "https://googleads.googleapis.com"
 #: Click ids in the order one is chosen: a gclid first (Google lets it win over user identifiers), then

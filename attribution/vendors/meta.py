@@ -40,7 +40,7 @@ from .base import (
 from .meta_user_data import user_data
 
 if TYPE_CHECKING:
-    from ..conversion import Conversion
+    from ..checkout.conversion import Conversion
 
 BASE_URL = "https://graph.facebook.com"
 API_VERSION = "v25.0"

@@ -9,12 +9,12 @@ from __future__ import annotations
 import unicodedata
 from typing import TYPE_CHECKING
 
-from .. import pii
+from ..checkout import pii
 from .base import JSON, without_empty
 
 if TYPE_CHECKING:
-    from ..conversion import Conversion, Customer
-    from ..models import Attribution
+    from ..capture.models import Attribution
+    from ..checkout.conversion import Conversion, Customer
 
 _US_STATE_LIST = """alabama:al alaska:ak arizona:az arkansas:ar california:ca colorado:co connecticut:ct
     delaware:de districtofcolumbia:dc florida:fl georgia:ga hawaii:hi idaho:id illinois:il indiana:in iowa:ia

@@ -34,7 +34,7 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from ..conversion import Conversion
+    from ..checkout.conversion import Conversion
 
 BASE_URL = "https://api.rd.services"
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx2
 
-from .. import pii
+from ..checkout import pii
 from ..errors import ConfigurationError
 from .base import (
     ERROR_LIMIT,
@@ -42,7 +42,7 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from ..conversion import Conversion
+    from ..checkout.conversion import Conversion
 
 BASE_URL = "https://business-api.tiktok.com"
 MAX_BATCH = 1000

@@ -29,8 +29,8 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from ..conversion import Conversion
-    from ..models import Attribution
+    from ..capture.models import Attribution
+    from ..checkout.conversion import Conversion
 
 BASE_URL = "https://api.whop.com/api/v1"
 SANDBOX_URL = "https://sandbox-api.whop.com/api/v1"

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httpx2
 from authlib.oauth1 import ClientAuth
 
-from ..retry_after import parse_retry_after
 from .base import (
     JSON,
     Prepared,
@@ -31,9 +30,10 @@ from .base import (
     response_json,
     without_empty,
 )
+from .retry_after import parse_retry_after
 
 if TYPE_CHECKING:
-    from ..conversion import Conversion
+    from ..checkout.conversion import Conversion
 
 BASE_URL = "https://ads-api.x.com"
 RATE_LIMIT_RESETS = ("x-rate-limit-reset", "x-account-rate-limit-reset")

@@ -16,8 +16,8 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from attribution.conversion import Customer, Order
-from attribution.tracker import CheckoutResult, Tracker
+from attribution.checkout.conversion import Customer, Order
+from attribution.checkout.tracker import CheckoutResult, Tracker
 from attribution.vendors import Whop
 
 ORDERS = """

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import uvicorn
 
-from attribution.cookie import CookieCodec
-from attribution.models import Attribution
-from attribution.settings import Settings
+from attribution.capture.cookie import CookieCodec
+from attribution.capture.models import Attribution
+from attribution.capture.settings import Settings
 from examples.browser_app import SECRET, create_app
 from tests.browser.evil import create_evil_app
 

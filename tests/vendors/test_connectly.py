@@ -8,8 +8,8 @@ from datetime import timedelta
 import httpx2
 import pytest
 
-from attribution.conversion import Conversion, EventName
-from attribution.models import Channel
+from attribution.capture.models import Channel
+from attribution.checkout.conversion import Conversion, EventName
 from attribution.vendors.base import Delivered, Failed, Retry
 from attribution.vendors.connectly import Connectly, ctwa_landing
 

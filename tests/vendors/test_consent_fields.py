@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from attribution.consent import Consent
-from attribution.conversion import Customer
+from attribution.capture.consent import Consent
+from attribution.checkout.conversion import Customer
 from attribution.vendors.meta import MetaConversions
 
 from .google_fakes import google_ads

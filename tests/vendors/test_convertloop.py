@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from attribution.conversion import Conversion, Customer, EventName
-from attribution.models import Channel
+from attribution.capture.models import Channel
+from attribution.checkout.conversion import Conversion, Customer, EventName
 from attribution.vendors.base import Delivered, Failed, Retry
 from attribution.vendors.convertloop import ConvertLoop
 

@@ -18,9 +18,9 @@ import httpx2
 import pytest
 
 from attribution import Customer, GoogleAds, Tracker
-from attribution.models import Channel
-from attribution.outbox import Outbox, SQLiteOutbox, Status
-from attribution.outbox.base import Finish
+from attribution.capture.models import Channel
+from attribution.delivery.outbox import Outbox, SQLiteOutbox, Status
+from attribution.delivery.outbox.base import Finish
 from attribution.vendors.base import Delivered, Failed, Outcome, Retry
 from attribution.vendors.oauth2 import TokenRefreshError
 from tests.test_uvicorn import Server

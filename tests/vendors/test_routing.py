@@ -12,9 +12,8 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from attribution.conversion import Conversion, Customer, EventName, Order, RequestContext
-from attribution.middleware import AttributionMiddleware, get_attribution
-from attribution.models import Channel
+from attribution.capture.models import Channel
+from attribution.checkout.conversion import Conversion, Customer, EventName, Order, RequestContext
 from attribution.vendors import (
     VENDORS,
     Connectly,
@@ -28,6 +27,7 @@ from attribution.vendors import (
     XAds,
 )
 from attribution.vendors.base import Prepared
+from attribution.web.middleware import AttributionMiddleware, get_attribution
 from tests.helpers import NAVIGATION, SECRET
 
 from .samples import CTWA, attribution, purchase, touch

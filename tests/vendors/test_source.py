@@ -11,11 +11,11 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from attribution.conversion import Conversion, Customer, Order
-from attribution.middleware import AttributionMiddleware, get_attribution
+from attribution.checkout.conversion import Conversion, Customer, Order
 from attribution.vendors.convertloop import ConvertLoop
 from attribution.vendors.rdstation import RDStation
 from attribution.vendors.whop import Whop
+from attribution.web.middleware import AttributionMiddleware, get_attribution
 from tests.helpers import NAVIGATION, SECRET
 
 VENDORS = {

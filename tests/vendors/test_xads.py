@@ -13,9 +13,9 @@ import pytest
 from oauthlib.oauth1 import RequestValidator, ResourceEndpoint
 from oauthlib.oauth1.rfc5849 import SIGNATURE_HMAC_SHA1
 
-from attribution.conversion import Conversion, Customer, LineItem, Order, RequestContext
-from attribution.models import Attribution, Channel, Touch
-from attribution.params import DEFAULT_CLICK_ID_WINDOWS
+from attribution.capture.models import Attribution, Channel, Touch
+from attribution.capture.params import DEFAULT_CLICK_ID_WINDOWS
+from attribution.checkout.conversion import Conversion, Customer, LineItem, Order, RequestContext
 from attribution.vendors.base import Delivered, Failed, Retry
 from attribution.vendors.xads import XAds
 

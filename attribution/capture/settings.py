@@ -9,8 +9,8 @@ from datetime import timedelta
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from ..errors import ConfigurationError
 from .consent import Consent
-from .errors import ConfigurationError
 from .params import DEFAULT_CLICK_ID_WINDOWS, TRACKED_PARAMS
 
 MAX_COOKIE_AGE: Final = timedelta(days=400)  # Chrome caps every cookie's lifetime here

@@ -25,16 +25,23 @@ from typing import Final, Protocol
 
 from starlette.requests import cookie_parser
 
-from . import capture, debug, meta_cookies
+from ..capture import rules
+from ..capture.lru import ByteLRU
+from ..capture.params import IDENTIFIER_COOKIES
+from ..capture.settings import (
+    DEFAULT_COOKIE_AGE,
+    DEFAULT_EXCLUDED_PATHS,
+    DEFAULT_IGNORED_REFERRERS,
+    ConsentHook,
+    Settings,
+)
+from . import debug, meta_cookies
 from .capturer import Capturer, add_header, add_vary_cookie
 from .collect import CollectEndpoints
 from .debug import from_environment as _debug_from_environment
 from .lifespan import run_lifespan
-from .lru import ByteLRU
 from .meta_cookies import MetaCookies
-from .params import IDENTIFIER_COOKIES
 from .requestinfo import RequestInfo
-from .settings import DEFAULT_COOKIE_AGE, DEFAULT_EXCLUDED_PATHS, DEFAULT_IGNORED_REFERRERS, ConsentHook, Settings
 from .state import SCOPE_KEY, AttributionState, LazyAttribution, get_attribution
 from .types import ASGIApp, Message, Receive, Scope, Send
 
@@ -315,7 +322,7 @@ class AttributionMiddleware:
         if path.startswith(self._excluded):
             return debug.EXCLUDED_PATH
         info = info or RequestInfo.from_scope(scope)
-        external = capture.external_referrer(info.referer, info.hostname, self.settings) is not None
+        external = rules.external_referrer(info.referer, info.hostname, self.settings) is not None
         page_load = scope["method"] in ("GET", "HEAD")
         return debug.no_landing(
             info, page_load=page_load, has_query=bool(scope["query_string"]), external_referrer=external

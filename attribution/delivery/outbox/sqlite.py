@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from ..errors import OutboxError
+from ...errors import OutboxError
 from .base import TERMINAL, Attempt, Delivery, Enqueued, Finish, NewDelivery, Outbox, Status
 from .sqlite_schema import MIGRATIONS, SCHEMA_VERSION, statements
 from .sqlite_sets import due_rows, mark_claimed, record_finished

@@ -20,18 +20,18 @@ from typing import Any, Literal, Unpack
 
 from starlette.datastructures import URL
 
+from ..capture.consent import Consent
+from ..capture.models import Attribution, trusted
+from ..delivery.outbox import outbox_from
+from ..delivery.outbox.base import Enqueued, NewDelivery, Outbox
+from ..delivery.worker import Worker, WorkerOptions
+from ..errors import ConfigurationError, InvalidConversionError
+from ..vendors.base import Vendor
+from ..web.state import get_attribution, get_consent
 from . import pii
 from .client_ip import client_ip, parse_networks
-from .consent import Consent
 from .conversion import Conversion, Customer, EventName, Order, RequestContext, of_order
-from .errors import ConfigurationError, InvalidConversionError
-from .models import Attribution, trusted
-from .outbox import outbox_from
-from .outbox.base import Enqueued, NewDelivery, Outbox
-from .state import get_attribution, get_consent
 from .token import TokenCodec
-from .vendors.base import Vendor
-from .worker import Worker, WorkerOptions
 
 log = logging.getLogger("attribution.tracker")
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from ..errors import ConfigurationError
+from ...errors import ConfigurationError
 
 JSON = dict[str, Any]
 

@@ -25,10 +25,10 @@ from pydantic import (
     model_validator,
 )
 
+from ..capture.consent import Consent
+from ..capture.models import Attribution, trusted
+from ..errors import InvalidConversionError
 from . import pii
-from .consent import Consent
-from .errors import InvalidConversionError
-from .models import Attribution, trusted
 
 _ISO_4217_CODES = """
     AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN BZD

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import httpx2
 
-from .errors import ConfigurationError
-from .retry_after import parse_retry_after as parse_retry_after  # its home is the ground-level module
+from ..errors import ConfigurationError
+from ..vendors.retry_after import parse_retry_after as parse_retry_after  # its home is the ground-level module
 
 Random = Callable[[], float]
 """A source of floats in [0, 1), like ``random.random``."""

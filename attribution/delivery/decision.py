@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from ..vendors.base import Delivered, Failed
 from .outbox.base import Delivery, Finish, Status
-from .retry import Random, RetryPolicy, out_of_time, retry_delay
+from .policy import Random, RetryPolicy, out_of_time, retry_delay
 from .sending import Attempted, DryRun
-from .vendors.base import Delivered, Failed
 
 
 class Decision(NamedTuple):

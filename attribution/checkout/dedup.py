@@ -14,9 +14,9 @@ value as ``checkout(..., event_id=...)``.
 
 from __future__ import annotations
 
+from ..errors import InvalidConversionError
 from .conversion import Conversion, Order
 from .conversion import _id as check_id
-from .errors import InvalidConversionError
 
 
 def event_id(source: Order | Conversion | str | int, /) -> str:

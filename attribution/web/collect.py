@@ -26,12 +26,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse, Response
 
+from ..capture.settings import origin_of
+from ..errors import ConfigurationError
 from . import debug, meta_cookies
 from .capturer import Capturer, add_header
-from .errors import ConfigurationError
 from .meta_cookies import MetaCookies
 from .requestinfo import RequestInfo, is_bot
-from .settings import origin_of
 from .snippet import COLLECT_NAME, SCRIPT_NAME, load_snippet
 from .state import AttributionState
 from .types import Message, Receive, Scope, Send

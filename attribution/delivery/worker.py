@@ -31,13 +31,13 @@ from typing import TypedDict, Unpack
 
 import httpx2
 
+from ..errors import ConfigurationError
+from ..vendors.base import Retry, Vendor
 from .activity import Activity
 from .decision import decide
-from .errors import ConfigurationError
 from .outbox.base import Delivery, Finish, Outbox, Status
-from .retry import Random, RetryPolicy
+from .policy import Random, RetryPolicy
 from .sending import Attempted, Sender
-from .vendors.base import Retry, Vendor
 from .writer import OutcomeWriter
 
 log = logging.getLogger("attribution.worker")

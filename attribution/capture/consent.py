@@ -32,7 +32,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
 
 log = logging.getLogger("attribution")
 

@@ -10,17 +10,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from . import reads, wire
-from .consent import GRANTED, Consent, decide
-from .cookie import CookieCodec
-from .errors import MiddlewareNotInstalledError
-from .models import Attribution, Channel
+from ..capture import reads, wire
+from ..capture.consent import GRANTED, Consent, decide
+from ..capture.cookie import CookieCodec
+from ..capture.models import Attribution, Channel
+from ..errors import MiddlewareNotInstalledError
 from .types import Scope
 
 if TYPE_CHECKING:
     from starlette.requests import HTTPConnection
 
-    from .settings import Settings
+    from ..capture.settings import Settings
 
 SCOPE_KEY: Final = "attribution"
 

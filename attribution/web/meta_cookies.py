@@ -48,8 +48,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from starlette.requests import cookie_parser
 
-from .domains import is_ip, registrable
-from .errors import ConfigurationError
+from ..capture.domains import is_ip, registrable
+from ..errors import ConfigurationError
 from .requestinfo import RequestInfo, is_bot
 from .state import AttributionState
 from .types import Scope

@@ -15,9 +15,9 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from ..redact import redact
+from ..vendors.base import Vendor
 from .outbox.base import Finish, Status
-from .redact import redact
-from .vendors.base import Vendor
 
 log = logging.getLogger("attribution.worker")
 

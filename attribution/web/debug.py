@@ -14,8 +14,8 @@ from typing import Final
 
 from itsdangerous import BadSignature, SignatureExpired
 
-from .cookie import MAX_NAME_VALUE_BYTES, CookieCodec
-from .redact import redact
+from ..capture.cookie import MAX_NAME_VALUE_BYTES, CookieCodec
+from ..redact import redact
 from .requestinfo import RequestInfo
 
 log = logging.getLogger("attribution")

@@ -1,6 +1,6 @@
 """One site's capture step, shared by the middleware and the collect endpoint.
 
-Both reduce what they see (a request, or a page the browser reports) to a ``capture.Landing`` with the
+Both reduce what they see (a request, or a page the browser reports) to a ``rules.Landing`` with the
 one builder here, apply it to the request's ``AttributionState`` under the consent hook and the bot
 list, and finish the response with the cookie.
 """
@@ -11,10 +11,11 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Literal
 
-from . import capture, debug, wire
-from .cookie import CookieCodec
+from ..capture import rules, wire
+from ..capture.cookie import CookieCodec
+from ..capture.settings import Settings
+from . import debug
 from .requestinfo import RequestInfo, is_bot, wants_secure
-from .settings import Settings
 from .state import AttributionState
 from .types import Message, Scope
 
@@ -49,19 +50,19 @@ class Capturer:
         referrer: str | None = None,
         cookies: Mapping[str, str] | None = None,
         via: Literal["server", "browser"] = "server",
-    ) -> capture.Landing | None:
+    ) -> rules.Landing | None:
         """What a page says about the visitor's origin, or None when it says nothing.
 
         ``query`` and ``referrer`` are what may count as a touch (the caller leaves both out for a POST or
         an excluded path, and the referrer for a fetch); ``cookies`` are the request's, for the browser ids
         they hold.
         """
-        params = capture.tracked_params(query, self.settings.tracked_params) if query else {}
-        external = capture.external_referrer(referrer, host, self.settings) if referrer else None
-        ids = capture.identifiers_from_cookies(cookies) if cookies else {}
+        params = rules.tracked_params(query, self.settings.tracked_params) if query else {}
+        external = rules.external_referrer(referrer, host, self.settings) if referrer else None
+        ids = rules.identifiers_from_cookies(cookies) if cookies else {}
         if not params and external is None and not ids:
             return None
-        return capture.Landing(params=params, path=path, referrer=external, cookies=ids, host=host, via=via)
+        return rules.Landing(params=params, path=path, referrer=external, cookies=ids, host=host, via=via)
 
     def allowed(self, scope: Scope, state: AttributionState) -> bool:
         """Whether the consent hook allows capture on this request (yes without a hook; no when it
@@ -83,14 +84,14 @@ class Capturer:
             return self.settings.secure
         return wants_secure(scope.get("scheme", "http"), hostname or RequestInfo.from_scope(scope).hostname)
 
-    def apply(self, scope: Scope, info: RequestInfo, landing: capture.Landing, state: AttributionState) -> str:
+    def apply(self, scope: Scope, info: RequestInfo, landing: rules.Landing, state: AttributionState) -> str:
         """Apply a landing to the state, honouring consent and the bot list; say what came of it
         (one of ``attribution.debug``'s outcomes)."""
         if self.settings.consent is not None and self.withdraw(scope, state):  # no hook: always allowed
             return debug.CONSENT_REFUSED
         if not self.settings.capture_bots and is_bot(info.user_agent):
             return debug.BOT
-        updated = capture.apply_wire(state.payload(), landing, now=self.clock(), settings=self.settings)
+        updated = rules.apply_wire(state.payload(), landing, now=self.clock(), settings=self.settings)
         if updated is None:
             return debug.UNCHANGED
         state.replace(updated)

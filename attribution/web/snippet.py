@@ -13,12 +13,11 @@ from functools import cache
 from html import escape
 from importlib import resources
 from importlib.resources.abc import Traversable
-from pathlib import Path
 from typing import Final
 
-from .errors import ConfigurationError
-from .params import TRACKED_PARAMS
-from .settings import Settings
+from ..capture.params import TRACKED_PARAMS
+from ..capture.settings import Settings
+from ..errors import ConfigurationError
 
 SCRIPT_NAME: Final = "attribution.js"
 COLLECT_NAME: Final = "collect"
@@ -40,24 +39,19 @@ class Snippet:
         return f'"{self.version}"'
 
 
-def _candidates() -> Iterable[Path | Traversable]:
-    # Installed wheel: hatch force-includes static/attribution.js as attribution/static/attribution.js.
-    yield resources.files("attribution") / "static" / SCRIPT_NAME
-    # Editable install or a checkout: the repository's top-level static/ folder.
-    yield Path(__file__).resolve().parent.parent / "static" / SCRIPT_NAME
+def script_file() -> Traversable:
+    """Where the script lives: package data beside this module, in a wheel and in a checkout alike."""
+    return resources.files(__package__ or "attribution.web") / "static" / SCRIPT_NAME
 
 
 @cache
 def load_snippet() -> Snippet:
     """The packaged script, read once per process. Raises ``ConfigurationError`` when it is missing."""
-    for candidate in _candidates():
-        if candidate.is_file():
-            body = candidate.read_bytes()
-            return Snippet(body=body, version=hashlib.sha256(body).hexdigest()[:16])
-    raise ConfigurationError(
-        f"{SCRIPT_NAME} was not found in the installed package (attribution/static/) nor in the "
-        "repository's static/ folder; reinstall asgi-attribution"
-    )
+    found = script_file()
+    if not found.is_file():
+        raise ConfigurationError(f"{SCRIPT_NAME} is missing from the installed package; reinstall asgi-attribution")
+    body = found.read_bytes()
+    return Snippet(body=body, version=hashlib.sha256(body).hexdigest()[:16])
 
 
 class SafeHTML(str):

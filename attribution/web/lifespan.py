@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from .errors import AttributionError
+from ..errors import AttributionError
 from .types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("attribution")

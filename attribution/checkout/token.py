@@ -23,12 +23,12 @@ from typing import Any, Final, NamedTuple
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
-from .consent import Consent
+from ..capture.consent import Consent
+from ..capture.models import Attribution
+from ..capture.params import DEFAULT_CLICK_ID_WINDOWS
+from ..capture.wire import compact, from_wire, parse, to_wire
+from ..errors import ConfigurationError, TokenError
 from .conversion import RequestContext
-from .errors import ConfigurationError, TokenError
-from .models import Attribution
-from .params import DEFAULT_CLICK_ID_WINDOWS
-from .wire import compact, from_wire, parse, to_wire
 
 _SALT: Final = "attribution.checkout-token.v1"
 

@@ -18,7 +18,7 @@ from contextvars import ContextVar
 
 import phonenumbers
 
-from .errors import InvalidConversionError
+from ..errors import InvalidConversionError
 
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
