@@ -15,8 +15,8 @@ from decimal import Decimal
 from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
-from attribution.checkout.conversion import Customer, LineItem, Order
 from attribution.checkout.tracker import Tracker
+from attribution.orders.conversion import Customer, LineItem, Order
 from attribution.vendors import RDStation, Vendor, Whop
 from attribution.web.middleware import AttributionMiddleware, get_attribution
 

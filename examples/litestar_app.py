@@ -19,8 +19,8 @@ from decimal import Decimal
 from litestar import Litestar, Request, get, post
 from litestar.middleware import DefineMiddleware
 
-from attribution.checkout.conversion import Customer, LineItem, Order
 from attribution.checkout.tracker import Tracker
+from attribution.orders.conversion import Customer, LineItem, Order
 from attribution.vendors import RDStation, Vendor, Whop
 from attribution.web.middleware import AttributionMiddleware, get_attribution
 

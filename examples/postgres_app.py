@@ -22,8 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from attribution.checkout.conversion import Customer, Order
 from attribution.checkout.tracker import Tracker
+from attribution.orders.conversion import Customer, Order
 from attribution.vendors import Vendor, Whop
 from attribution.web.middleware import AttributionMiddleware
 

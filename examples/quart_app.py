@@ -17,8 +17,8 @@ from typing import Any
 
 from quart import Quart, request
 
-from attribution.checkout.conversion import Customer, LineItem, Order
 from attribution.checkout.tracker import Tracker
+from attribution.orders.conversion import Customer, LineItem, Order
 from attribution.vendors import RDStation, Vendor, Whop
 from attribution.web.middleware import AttributionMiddleware, get_attribution
 

@@ -32,9 +32,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from attribution.checkout.conversion import Customer, Order
 from attribution.checkout.tracker import Tracker
 from attribution.errors import InvalidConversionError, TokenError
+from attribution.orders.conversion import Customer, Order
 from attribution.vendors import RDStation, Vendor, Whop
 from attribution.web.middleware import AttributionMiddleware, get_attribution
 

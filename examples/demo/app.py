@@ -22,10 +22,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from attribution.checkout.conversion import Customer, LineItem, Order
 from attribution.checkout.tracker import CheckoutResult, Tracker
-from attribution.delivery.outbox import Delivery
+from attribution.delivery.outbox.base import Delivery
 from attribution.errors import InvalidConversionError
+from attribution.orders.conversion import Customer, LineItem, Order
 from attribution.redact import personal_values, redact
 from attribution.templating import install_jinja2
 from attribution.vendors import Vendor

@@ -16,8 +16,8 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from attribution.checkout.conversion import Customer, Order
 from attribution.checkout.tracker import CheckoutResult, Tracker
+from attribution.orders.conversion import Customer, Order
 from attribution.vendors import Whop
 
 ORDERS = """

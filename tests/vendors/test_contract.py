@@ -10,9 +10,9 @@ import pytest
 
 from attribution import VENDORS
 from attribution.capture.models import Channel
-from attribution.checkout.conversion import Conversion, Customer, EventName
-from attribution.checkout.identifiers import Identifier, derive_all, revealing, union
 from attribution.errors import ConfigurationError
+from attribution.orders.conversion import Conversion, Customer, EventName
+from attribution.orders.identifiers import Identifier, derive_all, revealing, union
 from attribution.vendors import Connectly, ConvertLoop, MetaConversions, RDStation, TikTok, Vendor, Whop, XAds
 
 from .google_fakes import google_ads
