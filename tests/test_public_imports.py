@@ -48,7 +48,8 @@ def private_imports(source: str) -> list[str]:
 
 
 def sources() -> list[tuple[str, str]]:
-    files = [(str(p.relative_to(ROOT)), p.read_text(encoding="utf-8")) for p in sorted((ROOT / "examples").rglob("*.py"))]
+    examples = sorted((ROOT / "examples").rglob("*.py"))
+    files = [(str(path.relative_to(ROOT)), path.read_text(encoding="utf-8")) for path in examples]
     for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         for n, block in enumerate(SNIPPET.findall(doc.read_text(encoding="utf-8"))):
             files.append((f"{doc.relative_to(ROOT)} snippet {n + 1}", textwrap.dedent(block)))
