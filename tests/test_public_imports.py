@@ -37,13 +37,15 @@ def private_imports(source: str) -> list[str]:
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             wrong += [a.name for a in node.names if a.name.startswith("attribution.") and a.name not in PUBLIC_MODULES]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module == "attribution" or node.module.startswith("attribution."):
-                if node.module not in PUBLIC_MODULES:
-                    wrong.append(node.module)
-                else:
-                    offered = public_names(node.module)
-                    wrong += [f"{node.module}.{a.name}" for a in node.names if a.name not in offered]
+            continue
+        module = node.module if isinstance(node, ast.ImportFrom) and node.level == 0 else None
+        if module is None or not (module == "attribution" or module.startswith("attribution.")):
+            continue
+        if module not in PUBLIC_MODULES:
+            wrong.append(module)
+        else:
+            offered = public_names(module)
+            wrong += [f"{module}.{a.name}" for a in node.names if a.name not in offered]  # type: ignore[union-attr]
     return wrong
 
 
