@@ -44,7 +44,8 @@ _private_defaults: dict[type[BaseModel], dict[str, Any]] = {}
 
 
 class Channel(StrEnum):
-    """Where a touch came from, in the spirit of GA4's default channel grouping."""
+    """Where a touch came from: the library's own channel rules, in the spirit of GA4's default channel grouping
+    (where they differ on purpose, the README says why)."""
 
     PAID_SEARCH = "paid_search"
     PAID_SOCIAL = "paid_social"
@@ -54,11 +55,36 @@ class Channel(StrEnum):
     ORGANIC_SOCIAL = "organic_social"
     EMAIL = "email"
     SMS = "sms"
+    PUSH = "push"
     AFFILIATE = "affiliate"
     REFERRAL = "referral"
     AI_ASSISTANT = "ai_assistant"
     DIRECT = "direct"
     OTHER = "other"
+
+
+class GA4Channel(StrEnum):
+    """GA4's Default Channel Group, with GA4's own names: what a site with ``channel_rules="ga4"`` records."""
+
+    DIRECT = "Direct"
+    CROSS_NETWORK = "Cross-network"
+    PAID_SHOPPING = "Paid Shopping"
+    PAID_SEARCH = "Paid Search"
+    PAID_SOCIAL = "Paid Social"
+    PAID_VIDEO = "Paid Video"
+    DISPLAY = "Display"
+    PAID_OTHER = "Paid Other"
+    ORGANIC_SHOPPING = "Organic Shopping"
+    ORGANIC_SOCIAL = "Organic Social"
+    ORGANIC_VIDEO = "Organic Video"
+    ORGANIC_SEARCH = "Organic Search"
+    REFERRAL = "Referral"
+    EMAIL = "Email"
+    AFFILIATES = "Affiliates"
+    AUDIO = "Audio"
+    SMS = "SMS"
+    MOBILE_PUSH_NOTIFICATIONS = "Mobile Push Notifications"
+    UNASSIGNED = "Unassigned"
 
 
 class Touch(BaseModel):
