@@ -26,7 +26,7 @@ from .errors import (
 from .forms import hidden_fields
 from .meta_cookies import MetaCookies
 from .middleware import AttributionMiddleware
-from .models import Attribution, Channel, Touch
+from .models import Attribution, Channel, GA4Channel, Touch
 from .outbox import Delivery, Outbox, SQLiteOutbox, Status
 from .redact import redact
 from .retry import RetryPolicy
@@ -70,6 +70,7 @@ __all__ = [
     "Delivery",
     "DeliveryError",
     "EventName",
+    "GA4Channel",
     "GoogleAds",
     "InvalidConversionError",
     "LineItem",

@@ -16,11 +16,12 @@ and a short reviewed list of additions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Final
 
+from . import ga4_channels
 from .ga4_channels import DISPLAY_MEDIA, EMAIL_NAMES, NOT_SET, PAID_MEDIUM, REFERRAL_MEDIA, SOCIAL_MEDIA, is_push
-from .models import Channel
+from .models import Channel, GA4Channel
 from .source_kinds import (
     AI,
     DISPLAY_AD,
@@ -160,3 +161,10 @@ def classify(params: Mapping[str, str], referrer: str | None) -> Channel:
     if referrer:
         return referrer_channel(referrer.lower())
     return Channel.OTHER if params else Channel.DIRECT
+
+
+#: The rule sets ``channel_rules`` names, by name.
+RULES: Final[dict[str, Callable[[Mapping[str, str], str | None], Channel | GA4Channel]]] = {
+    "default": classify,
+    "ga4": ga4_channels.classify,
+}

@@ -38,6 +38,7 @@ DISPLAY_AD: Final = 32
 SEARCH_AD: Final = 64
 #: Kinds a subdomain shares with its listed parent. Not SEARCH: mail.google.com is no search engine.
 _INHERITED: Final = AI | SOCIAL | VIDEO | SHOPPING | DISPLAY_AD | SEARCH_AD
+MAX_HOST_LENGTH: Final = 253  # a DNS name's longest
 _GENERIC_LABELS: Final = frozenset(("www", "m", "mobile", "touch", "wap"))
 _PARTS: Final = re.compile(r"[^a-z]+")  # "s3-us3" -> "s", "us"
 _NOT_NAME: Final = re.compile(r"[^a-z0-9]")
@@ -132,9 +133,14 @@ def _engine_subdomain(sub: str, keys: tuple[str, str]) -> bool:
     return False
 
 
-@lru_cache(maxsize=4096)
 def host_kinds(host: str) -> int:
     """The kinds a referring host (or a host in ``utm_source``) belongs to; 0 for a site no list names."""
+    # longer than a DNS name can be: no list names it, and it is not worth a place in the cache
+    return _host_kinds(host) if len(host) <= MAX_HOST_LENGTH else 0
+
+
+@lru_cache(maxsize=4096)
+def _host_kinds(host: str) -> int:
     host = host.lower().rstrip(".").removeprefix("www.")
     kinds = _HOSTS.get(host, 0)
     labels = host.split(".")
@@ -189,9 +195,13 @@ def ga4_kinds(source: str) -> int:
     return source_kinds(source) & (SEARCH | SOCIAL | VIDEO | SHOPPING)
 
 
-@lru_cache(maxsize=1024)
 def is_webmail(host: str) -> bool:
     """Whether a referring host is a webmail (see ``referrer_additions``)."""
+    return len(host) <= MAX_HOST_LENGTH and _is_webmail(host)
+
+
+@lru_cache(maxsize=1024)
+def _is_webmail(host: str) -> bool:
     if host in extra.WEBMAIL_HOSTS:
         return True
     split = _split(host)

@@ -56,8 +56,8 @@ def _clear_caches() -> None:
         from attribution import domains, source_kinds
     except ImportError:  # a version without them: nothing is cached
         return
-    source_kinds.host_kinds.cache_clear()
-    source_kinds.is_webmail.cache_clear()
+    source_kinds._host_kinds.cache_clear()
+    source_kinds._is_webmail.cache_clear()
     domains.registrable.cache_clear()
 
 

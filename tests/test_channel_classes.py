@@ -7,7 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
+from attribution import Channel, ConfigurationError, GA4Channel
 from tests.helpers import client
 
 
@@ -59,6 +61,13 @@ def test_a_link_opened_in_webmail_is_email(referer: str) -> None:
 )
 def test_a_mail_provider_s_other_sites_are_not_webmail(referer: str, channel: str) -> None:
     assert landed(referer=referer) == channel
+
+
+def test_a_referring_host_longer_than_any_dns_name_is_a_plain_referral() -> None:
+    host = ("webmail" + "x" * 50 + ".") * 5 + "example.com"  # 300 characters: labels say mail, the length says no
+    assert len(host) > 253
+    assert landed(referer=f"https://{host}/") == "referral"
+    assert landed(referer=f"https://{host[-120:].lstrip('x.')}/") == "email"
 
 
 # -- 2 and 3. every host of an engine, and its subdomains -------------------------------------------------------------
@@ -165,3 +174,98 @@ def test_the_reviewed_additions(referer: str, channel: str) -> None:
 )
 def test_utm_source_names_and_media(query: str, channel: str) -> None:
     assert landed(query) == channel
+
+
+# -- channel_rules="ga4" ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "referer", "channel"),
+    [
+        ("gclid=Cj0KCQ-test", "https://www.google.com/", "Paid Search"),
+        ("utm_source=google&utm_medium=cpc&utm_campaign=shopping_spring", None, "Paid Shopping"),
+        ("utm_source=google&utm_medium=cpc&utm_campaign=pmax_cross-network", None, "Cross-network"),
+        ("utm_source=youtube&utm_medium=cpv", None, "Paid Video"),
+        ("utm_source=facebook&utm_medium=paid", None, "Paid Social"),
+        ("utm_source=partner&utm_medium=cpc", None, "Paid Other"),
+        ("utm_source=amazon", None, "Organic Shopping"),
+        ("", "https://www.youtube.com/", "Organic Video"),
+        ("", "https://l.facebook.com/", "Organic Social"),
+        ("", "https://www.bing.com/", "Organic Search"),
+        ("", "https://mail.google.com/", "Referral"),  # GA4 has no webmail rule
+        ("", "https://chatgpt.com/", "Referral"),  # nor an AI one
+        ("utm_source=chatgpt.com", None, "Unassigned"),
+        ("ttclid=E.C.P.test", None, "Direct"),  # GA4 reads only Google's click ids
+        ("utm_source=newsletter&utm_medium=email", None, "Email"),
+        ("utm_source=spotify&utm_medium=audio", None, "Audio"),
+        ("utm_source=onesignal&utm_medium=push", None, "Mobile Push Notifications"),
+        ("utm_source=impact&utm_medium=affiliate", None, "Affiliates"),
+        ("utm_medium=sms", None, "SMS"),
+    ],
+)
+def test_ga4_rules_give_ga4s_channel_names(query: str, referer: str | None, channel: str) -> None:
+    assert landed(query, referer, channel_rules="ga4") == channel
+
+
+def test_under_ga4_rules_a_visitor_with_no_touch_is_ga4s_direct() -> None:
+    site = client(channel_rules="ga4")
+    assert site.get("/show").json()["channel"] == "Direct"
+    assert client().get("/show").json()["channel"] == "direct"
+
+
+def test_the_ga4_channel_is_stored_and_read_back_as_ga4s_enum() -> None:
+    site = client(channel_rules="ga4")
+    first = site.get("/show?utm_source=google&utm_medium=cpc&utm_campaign=shopping_spring").json()
+    assert first["last"]["channel"] == "Paid Shopping"
+    again = site.get("/show").json()  # a later page: the cookie only
+    assert again["channel"] == "Paid Shopping"
+    assert again["first"]["channel"] == "Paid Shopping"
+
+
+def test_the_channel_is_worked_out_on_the_landing_and_kept_when_the_rules_change() -> None:
+    default = client()
+    default.get("/show?utm_source=google&utm_medium=cpc")
+    cookie = default.cookies.get("attribution")
+    assert cookie is not None
+    ga4 = client(channel_rules="ga4")
+    ga4.cookies.set("attribution", cookie, domain="shop.example.com")
+    assert ga4.get("/show").json()["channel"] == "paid_search"  # an old touch keeps its stored channel
+    assert ga4.get("/show?utm_source=bing&utm_medium=cpc").json()["channel"] == "Paid Search"
+    back = client()
+    back.cookies.set("attribution", ga4.cookies.get("attribution") or "", domain="shop.example.com")
+    history = back.get("/show").json()
+    assert history["channel"] == "Paid Search"  # the default rules' site reads GA4's names too
+    assert history["first"]["channel"] == "paid_search"
+
+
+def test_the_models_and_the_lazy_reads_agree_on_ga4_channels() -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from attribution.middleware import AttributionMiddleware, get_attribution
+    from tests.helpers import NAVIGATION, SECRET
+
+    async def both(request: Request) -> JSONResponse:
+        lazy = request.scope["attribution"]
+        quick = lazy.channel  # from the cookie's compact form
+        model = get_attribution(request)
+        return JSONResponse({"lazy": quick, "model": model.channel, "kind": type(model.channel).__name__})
+
+    app = Starlette(routes=[Route("/", both)])
+    app.add_middleware(AttributionMiddleware, secret_key=SECRET, channel_rules="ga4")
+    site = TestClient(app, base_url="https://shop.example.com", headers=NAVIGATION)
+    assert site.get("/").json() == {"lazy": "Direct", "model": "Direct", "kind": "GA4Channel"}
+    assert site.get("/?utm_source=fb&utm_medium=paid").json() == {
+        "lazy": "Paid Social",
+        "model": "Paid Social",
+        "kind": "GA4Channel",
+    }
+    assert GA4Channel("Paid Social") is GA4Channel.PAID_SOCIAL
+    assert Channel("paid_social") is Channel.PAID_SOCIAL
+
+
+def test_channel_rules_must_be_one_of_the_two() -> None:
+    with pytest.raises(ConfigurationError, match=r"channel_rules must be 'default'.*or 'ga4'"):
+        client(channel_rules="GA4").get("/show")

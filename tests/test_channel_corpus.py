@@ -9,11 +9,15 @@ reason must be a row of the README's table of differences.
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 
 import pytest
 
+from attribution.models import GA4Channel
 from attribution.source_kinds import is_webmail
 from tests.channel_corpus import DIFFERENCES, GA4_NAME_OF, Outcome, ga4_hosts, ga4_landings, ga4_names, run, snowplow
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
 
 @cache
@@ -40,6 +44,9 @@ def describe(result: Outcome) -> str:
         ("ga4 hosts", "default", 0.95),
         ("ga4 names", "default", 0.90),
         ("ga4 landings", "default", 0.95),
+        ("ga4 hosts", "ga4", 0.95),
+        ("ga4 names", "ga4", 0.90),
+        ("ga4 landings", "ga4", 0.95),
     ],
 )
 def test_the_channel_is_right_at_least_this_often(corpus: str, rules: str, floor: float) -> None:
@@ -61,12 +68,22 @@ def test_where_the_default_rules_call_a_ga4_search_host_something_else_it_is_a_w
     assert all(answer == "email" and is_webmail(case.name) for case, answer in wrong), wrong
 
 
-def test_the_default_rules_agree_with_ga4_or_differ_for_a_stated_reason() -> None:
+def test_the_default_rules_agree_with_ga4_or_differ_where_the_readme_says_why() -> None:
     result = outcome("ga4 landings", "default")
+    start = README.index("**Where the default rules differ from GA4's on purpose**")
+    table = README[start : README.index("\n## ", start)]
+    rows = {line.split(" | ")[0].strip("| ") for line in table.splitlines() if line.startswith("| ")}
     for case, answer in zip(result.corpus.cases, result.answers, strict=True):
         if GA4_NAME_OF.get(answer) == case.ga4:
             continue
         assert case.why is not None, f"{case.name}: {answer}, GA4 says {case.ga4}, and no reason is given"
         assert answer in case.default, f"{case.name}: {answer}, not the documented {case.default}"
-        assert case.why in DIFFERENCES, case.why
+        assert DIFFERENCES[case.why] in rows, f"the README's table has no row for {case.why!r}"
     assert result.agrees_with_ga4 / len(result.corpus.cases) >= 0.6
+
+
+def test_under_ga4_rules_every_landing_gets_ga4s_own_channel() -> None:
+    result = outcome("ga4 landings", "ga4")
+    assert result.wrong == []
+    assert set(result.answers) >= {"Cross-network", "Paid Shopping", "Paid Video", "Organic Video", "Audio"}
+    assert set(result.answers) <= {c.value for c in GA4Channel}
