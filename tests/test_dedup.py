@@ -22,6 +22,7 @@ import attribution
 from attribution import AttributionMiddleware, Conversion, Customer, InvalidConversionError, Order, Tracker
 from attribution.templating import install_jinja2
 from attribution.vendors import GoogleAds, MetaConversions, TikTok, XAds
+from tests.delivery_fakes import event_for
 from tests.helpers import NAVIGATION, SECRET
 
 #: The documented snippets of docs/vendors.md, as a site's thank-you page uses them.
@@ -88,9 +89,9 @@ async def test_the_page_renders_the_id_the_server_queues_for_every_pixel_vendor(
         assert page.status_code == 200
         ids = rendered_ids(page.text)
         queued = [await tracker.outbox.get(i) for i in json.loads(page.headers["x-deliveries"])]
+        payloads = {d.vendor: await event_for(tracker, d.id) for d in queued if d is not None}
     finally:
         await tracker.stop()
-    payloads = {d.vendor: d.payload for d in queued if d is not None}
     assert sorted(payloads) == ["google_ads", "meta", "tiktok", "xads"]
     assert set(ids.values()) == {ORDER_ID}
     assert payloads["meta"]["event_id"] == ids["eventID"]
