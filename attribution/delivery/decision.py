@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..vendors.base import Delivered, Failed
+from ..vendors.base import Delivered, Failed, Resend
 from .outbox.base import Delivery, Finish, Status
 from .policy import Random, RetryPolicy, out_of_time, retry_delay
 from .sending import Attempted, DryRun
@@ -24,9 +24,10 @@ class Decision(NamedTuple):
 def decide(outcome: Attempted, delivery: Delivery, policy: RetryPolicy, now: float, *, rand: Random) -> Decision:
     """The outbox write for ``delivery`` after an attempt that ended in ``outcome`` at ``now``.
 
-    Delivered, dead and dry-run are final. A retry waits what the vendor asked for (capped by the policy) or
-    the backoff, unless the delivery is out of attempts or too old, which makes it dead. A vendor that asked
-    for a wait asked it of every request, so the decision also pauses the vendor until then.
+    Delivered, dead and dry-run are final. A resend (refused only for a neighbour in its request) is handed back
+    due now, not counted as an attempt. A retry waits what the vendor asked for (capped by the policy) or the
+    backoff, unless the delivery is out of attempts or too old, which makes it dead. A vendor that asked for a
+    wait asked it of every request, so the decision also pauses the vendor until then.
     """
     if isinstance(outcome, DryRun):
         return Decision(Finish(delivery.id, Status.DRY_RUN, now, answer=outcome.request))
@@ -34,6 +35,11 @@ def decide(outcome: Attempted, delivery: Delivery, policy: RetryPolicy, now: flo
         return Decision(Finish(delivery.id, Status.DELIVERED, now, answer=outcome.answer))
     if isinstance(outcome, Failed):
         return Decision(Finish(delivery.id, Status.DEAD, now, error=outcome.reason))
+    if isinstance(outcome, Resend):
+        # Refused only for a neighbour in its request, nothing ingested: due again at once, the attempt uncounted.
+        return Decision(
+            Finish(delivery.id, Status.PENDING, now, next_attempt_at=now, error=outcome.reason, released=True)
+        )
     # "Again at once" (Retry-After: 0, a refreshed token) is no wait: nothing to hold the other requests for.
     pause = (
         now + min(outcome.after, policy.max_retry_after) if outcome.after is not None and outcome.after > 0 else None

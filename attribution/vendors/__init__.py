@@ -5,7 +5,7 @@ Adding a vendor means one module here and one line in ``VENDORS``.
 
 from __future__ import annotations
 
-from .base import Delivered, Failed, Outcome, Retry, Secret, Split, Vendor
+from .base import Delivered, Failed, Outcome, Resend, Retry, Secret, Split, Vendor
 from .connectly import Connectly
 from .convertloop import ConvertLoop
 from .google_ads import GoogleAds
@@ -40,6 +40,7 @@ __all__ = [
     "MetaConversions",
     "Outcome",
     "RDStation",
+    "Resend",
     "Retry",
     "Secret",
     "Split",

@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from .google_fakes import ACCESS_TOKEN, CREDENTIALS, SCOPE, token_answer
 
-VERSION = "v25"
+VERSION = "v26"
 REQUEST_FIELDS = {"conversions", "partialFailure", "validateOnly", "jobId", "debugEnabled"}
 CONVERSION_FIELDS = {
     "gclid",

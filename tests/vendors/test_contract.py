@@ -15,7 +15,7 @@ from attribution.checkout.identifiers import Identifier, derive_all, revealing, 
 from attribution.errors import ConfigurationError
 from attribution.vendors import Connectly, ConvertLoop, MetaConversions, RDStation, TikTok, Vendor, Whop, XAds
 
-from .google_fakes import google_ads
+from .google_fakes import data_manager
 from .samples import CTWA, NOW, attribution, order, purchase, touch
 
 X_KEYS = {"consumer_key": "ck", "consumer_secret": "cs", "access_token": "at", "access_token_secret": "ats"}
@@ -27,7 +27,7 @@ SAMPLES: dict[str, Callable[[], Vendor]] = {
     "connectly": lambda: Connectly(api_key="cn-key", business_id="biz-3141"),
     "convertloop": lambda: ConvertLoop(api_key="cl-key", app_id="app-1"),
     "xads": lambda: XAds(**X_KEYS, pixel_id="oka17", events={"purchase": "ol288"}),
-    "google_ads": lambda: google_ads(enhanced_conversions=True),
+    "google_ads": lambda: data_manager(enhanced_conversions=True),
     "tiktok": lambda: TikTok(access_token="tt-token", pixel_code="C4PIXEL"),
     "meta": lambda: MetaConversions(access_token="meta-token", pixel_id="1234567890", clock=NOW.timestamp),
 }

@@ -27,7 +27,7 @@ UNAUTHENTICATED = {
         "status": "UNAUTHENTICATED",
         "details": [
             {
-                "@type": "type.googleapis.com/google.ads.googleads.v25.errors.GoogleAdsFailure",
+                "@type": "type.googleapis.com/google.ads.googleads.v26.errors.GoogleAdsFailure",
                 "errors": [{"errorCode": {"authenticationError": "OAUTH_TOKEN_EXPIRED"}, "message": "Token expired."}],
             }
         ],
