@@ -63,7 +63,11 @@ _CUSTOMER_ID = re.compile(r"\d{10}", re.ASCII)
 def _email(form: Callable[[str], str]) -> Callable[[Customer], str | None]:
     def derive(customer: Customer) -> str | None:
         email = customer.email
-        return digest(email) if not email or pii.is_sha256(email) else digest(form(email))
+        if not email or pii.is_sha256(email):
+            return digest(email)
+        normal = form(email)
+        # "+shop@gmail.com" has no address left once the tag goes: Google's own formatter refuses it, so do we.
+        return digest(normal) if normal.partition("@")[0] else None
 
     return derive
 
