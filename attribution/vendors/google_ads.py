@@ -27,8 +27,7 @@ from urllib.parse import quote
 
 import httpx2
 
-from ..checkout import pii
-from ..checkout.identifiers import PHONE_SHA256, Identifier, digest
+from ..checkout.identifiers import PHONE_SHA256
 from ..errors import ConfigurationError
 from . import google_ads_api as ads_api
 from . import google_data_manager as dm
@@ -47,10 +46,10 @@ from .base import (
     response_json,
     without_empty,
 )
-from .oauth2 import GOOGLE_TOKEN_URL, RefreshTokenGrant, ServiceAccountGrant
+from .oauth2 import ServiceAccountGrant, google_grant
 
 if TYPE_CHECKING:
-    from ..checkout.conversion import Conversion, Customer
+    from ..checkout.conversion import Conversion
 
 __all__ = ["GoogleAds"]
 
@@ -58,25 +57,6 @@ APIS = ("data_manager", "google_ads")
 CONSENT_VALUES = frozenset({"GRANTED", "DENIED"})
 _ACTION = re.compile(r"(?:customers/\d{10}/conversionActions/)?(\d+)", re.ASCII)
 _CUSTOMER_ID = re.compile(r"\d{10}", re.ASCII)
-
-
-def _email(form: Callable[[str], str]) -> Callable[[Customer], str | None]:
-    def derive(customer: Customer) -> str | None:
-        email = customer.email
-        if not email or pii.is_sha256(email):
-            return digest(email)
-        normal = form(email)
-        # "+shop@gmail.com" has no address left once the tag goes: Google's own formatter refuses it, so do we.
-        return digest(normal) if normal.partition("@")[0] else None
-
-    return derive
-
-
-GOOGLE_EMAIL_SHA256 = Identifier("google.email_sha256", _email(dm.email_form), hashed=True)
-"""SHA-256 of the email in Google's current normal form (gmail: no dots, no ``+tag``), as the Data Manager API
-and Google's own ``format.py`` write it."""
-ADS_API_EMAIL_SHA256 = Identifier("google.ads_api_email_sha256", _email(ads_api.google_email), hashed=True)
-"""SHA-256 of the email in the Google Ads API's documented form (gmail: no dots), as ``api="google_ads"`` sent it."""
 
 
 class GoogleAds(Vendor):
@@ -158,7 +138,7 @@ class GoogleAds(Vendor):
             if developer_token is None:
                 raise ConfigurationError("api='google_ads' needs developer_token (the Google Ads API's)")
             self.developer_token: Secret | None = as_secret(developer_token)
-            email = ADS_API_EMAIL_SHA256
+            email = ads_api.EMAIL_SHA256
             self.corrections = frozenset(ads_api.ADJUSTMENT_TYPES)
         else:
             if developer_token is not None:
@@ -168,13 +148,13 @@ class GoogleAds(Vendor):
                     "account, or pass api='google_ads' to keep the Google Ads API"
                 )
             self.developer_token = None
-            email = GOOGLE_EMAIL_SHA256
+            email = dm.EMAIL_SHA256
             # Google documents restating a value through the same call; it documents no retraction.
             self.corrections = frozenset({"restate"})
         self.identifiers = (email, PHONE_SHA256) if enhanced_conversions else ()
         default_base = dm.BASE_URL if api == "data_manager" else ads_api.BASE_URL
         self.base_url = (base_url or default_base).rstrip("/")
-        self.tokens = _grant(
+        self.tokens = google_grant(
             client_id,
             client_secret,
             refresh_token,
@@ -278,7 +258,7 @@ class GoogleAds(Vendor):
         if self.api == "data_manager":
             url = self.url
             body = dm.ingest_body(
-                payloads,
+                self._events(payloads),
                 customer_id=self.customer_id,
                 login_customer_id=self.login_customer_id,
                 validate_only=self.validate_only,
@@ -311,15 +291,9 @@ class GoogleAds(Vendor):
                 return ads_api.rows(response_json(response), payloads, self._redactor(response), self.validate_only)
             return [self._accepted(response)] * len(payloads)
         if self.api == "data_manager" and status == 400:
-            named = dm.fast_fail(dm.error_status(response_json(response)), len(payloads))
+            named = dm.fast_fail_outcomes(response_json(response), len(payloads), self._redactor(response))
             if named is not None:
-                redact = self._redactor(response)
-                listed = ", ".join(f"events[{i}]" for i in sorted(named))
-                resend = Resend(f"sent again: Google refused its request only for {listed}")
-                return [
-                    Failed(redact("; ".join(named[i]))[:ERROR_LIMIT]) if i in named else resend
-                    for i in range(len(payloads))
-                ]
+                return named
         return [self.read_response(response)] * len(payloads)
 
     def _accepted(self, response: httpx2.Response) -> Delivered:
@@ -385,21 +359,7 @@ class GoogleAds(Vendor):
                 return [Delivered(f"not confirmed by Google: {outcome.reason}"[:ERROR_LIMIT])] * count
             return [outcome] * count
         self.tokens.accepted()
-        data = response_json(response)
-        verdict = dm.later_refusals(data, payloads)
-        if verdict is None:
-            return [Retry("Google's request status could not be read", after=dm.CONFIRM_AGAIN)] * count
-        overall, reasons, unexplained = verdict
-        if overall in ("PROCESSING", "REQUEST_STATUS_UNKNOWN"):
-            return [Retry(f"Google is still processing the request ({overall})", after=dm.CONFIRM_AGAIN)] * count
-        note = Delivered(f"Google refused some events of the request later, without saying which: {dm.summary(data)}")
-        outcomes: list[Outcome | None] = []
-        for reason in reasons:
-            if reason is not None:
-                outcomes.append(Failed(f"refused by Google after it accepted the request: {reason}"[:ERROR_LIMIT]))
-            else:
-                outcomes.append(note if unexplained else None)
-        return outcomes
+        return dm.verdicts(response_json(response), self._events(payloads))
 
     # -- the pieces ----------------------------------------------------------------------------------------------
 
@@ -425,30 +385,16 @@ class GoogleAds(Vendor):
                 found.append({field: value})
         return found
 
-    def _visitor(self, conversion: Conversion) -> tuple[bool | None, bool | None]:
-        """The visitor's answers (ad user data, ad personalization), or None each when the site never asked."""
-        visitor = conversion.consent.for_vendor(self.name)
-        if not visitor.decided:
-            return None, None
-        return visitor.ad_measurement, visitor.ad_personalization
-
     def _dm_consent(self, conversion: Conversion) -> dict[str, str]:
-        """``CONSENT_GRANTED`` / ``CONSENT_DENIED`` per purpose: the site's setting, else the visitor's answer."""
-        user_data, personalization = self._visitor(conversion)
-        fields = {
-            "adUserData": self.ad_user_data or _word(user_data),
-            "adPersonalization": self.ad_personalization or _word(personalization),
-        }
-        return {key: dm.CONSENT[value] for key, value in fields.items() if value}
+        return dm.consent(self.ad_user_data, self.ad_personalization, conversion.consent.for_vendor(self.name))
 
     def _ads_consent(self, conversion: Conversion) -> dict[str, str]:
-        """The configured consent field, else the visitor's own ad user data answer (only when the site's hook
-        gave one). Google documents ``adPersonalization`` for other upload services: sent only when configured."""
-        fields = without_empty({"adUserData": self.ad_user_data, "adPersonalization": self.ad_personalization})
-        user_data, _ = self._visitor(conversion)
-        if user_data is not None:
-            fields.setdefault("adUserData", _word(user_data))
-        return fields
+        return ads_api.consent(self.ad_user_data, self.ad_personalization, conversion.consent.for_vendor(self.name))
+
+    @staticmethod
+    def _events(payloads: Sequence[JSON]) -> list[JSON]:
+        """Data Manager events; a row an earlier release queued for the Google Ads API is turned into one."""
+        return [dm.from_ads_api(p) if "conversionAction" in p else dict(p) for p in payloads]
 
     def _redactor(self, response: httpx2.Response) -> Callable[[str], str]:
         return lambda text: self.redact(text, response)
@@ -483,46 +429,6 @@ class GoogleAds(Vendor):
     def masked_headers(self, request: httpx2.Request) -> dict[str, str]:
         headers = super().masked_headers(request)
         return {k: ("***" if k.lower() == "developer-token" else v) for k, v in headers.items()}
-
-
-def _word(granted: bool | None) -> str | None:
-    return None if granted is None else "GRANTED" if granted else "DENIED"
-
-
-def _grant(
-    client_id: str | Secret | None,
-    client_secret: str | Secret | None,
-    refresh_token: str | Secret | None,
-    service_account_info: Mapping[str, Any] | None,
-    *,
-    scope: str,
-    token_url: str | None,
-    clock: Callable[[], float],
-) -> RefreshTokenGrant | ServiceAccountGrant:
-    """Exactly one kind of credentials: an OAuth client with a refresh token, or a service account's key."""
-    user = {"client_id": client_id, "client_secret": client_secret, "refresh_token": refresh_token}
-    given = [name for name, value in user.items() if value]
-    if service_account_info is not None:
-        if given:
-            raise ConfigurationError(
-                "give an OAuth client with its refresh token or service_account_info, not both (found "
-                + ", ".join(given)
-                + ")"
-            )
-        return ServiceAccountGrant(info=service_account_info, scope=scope, token_url=token_url, clock=clock)
-    if len(given) != len(user):
-        missing = ", ".join(name for name in user if name not in given)
-        raise ConfigurationError(
-            f"GoogleAds needs credentials: {missing} missing. Give client_id, client_secret and a refresh_token made "
-            f"for the {scope} scope, or service_account_info (the service account's JSON key file as a dict)"
-        )
-    return RefreshTokenGrant(
-        token_url=token_url or GOOGLE_TOKEN_URL,
-        client_id=as_secret(client_id or ""),
-        client_secret=as_secret(client_secret or ""),
-        refresh_token=as_secret(refresh_token or ""),
-        clock=clock,
-    )
 
 
 def _customer_id(value: str, name: str) -> str:

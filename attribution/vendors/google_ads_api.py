@@ -23,8 +23,10 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..checkout import pii
+from ..checkout.identifiers import Identifier, digest
 from .base import ERROR_LIMIT, JSON, Delivered, Failed, Outcome, Retry, json_number, without_empty
 
 BASE_URL = "https://googleads.googleapis.com"
@@ -51,6 +53,10 @@ ADJUSTMENT_TYPES = {"restate": "RESTATEMENT", "retract": "RETRACTION"}
 #: The rows of each upload, as ``location.fieldPathElements[].fieldName`` names them.
 _ROW_FIELDS = frozenset({"conversions", "conversion_adjustments", "conversionAdjustments"})
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)s")
+
+if TYPE_CHECKING:
+    from ..capture.consent import Consent
+    from ..checkout.conversion import Customer
 
 
 def choose_click_id(click_ids: Mapping[str, str]) -> tuple[str, str] | None:
@@ -81,6 +87,20 @@ def google_email(email: str) -> str:
     if domain in ("gmail.com", "googlemail.com"):
         local = local.replace(".", "")
     return f"{local}@{domain}"
+
+
+def _email_sha256(customer: Customer) -> str | None:
+    """SHA-256 of the email in the Google Ads API's documented form (``google_email``); a digest the site gave
+    passes through. An address with nothing left before the ``@`` once normalised is not sent."""
+    email = customer.email
+    if not email or pii.is_sha256(email):
+        return digest(email)
+    normal = google_email(email)
+    return digest(normal) if normal.partition("@")[0] else None
+
+
+EMAIL_SHA256 = Identifier("google.ads_api_email_sha256", _email_sha256, hashed=True)
+"""SHA-256 of the email in the Google Ads API's documented form (gmail: no dots), as ``api="google_ads"`` sends it."""
 
 
 def click_conversion(
@@ -129,6 +149,15 @@ def adjustment(*, action: str, kind: str, order_id: str, at: str, value: Decimal
             {"adjustedValue": json_number(value) if value is not None else 0.0, "currencyCode": currency}
         )
     return payload
+
+
+def consent(ad_user_data: str | None, ad_personalization: str | None, visitor: Consent) -> dict[str, str]:
+    """The configured consent fields, else the visitor's own ad user data answer (only when the site's hook gave
+    one). Google documents ``adPersonalization`` for other upload services: sent only when configured."""
+    fields = without_empty({"adUserData": ad_user_data, "adPersonalization": ad_personalization})
+    if visitor.decided:
+        fields.setdefault("adUserData", "GRANTED" if visitor.ad_measurement else "DENIED")
+    return fields
 
 
 def upload_body(payloads: Sequence[JSON], validate_only: bool) -> tuple[str, JSON]:

@@ -18,15 +18,18 @@ Private to ``google_ads`` (``GoogleAds`` is the only public name). One call, ``P
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from .base import JSON, iso_millis, json_number, without_empty
+from ..checkout import pii
+from ..checkout.identifiers import Identifier, digest
+from .base import ERROR_LIMIT, JSON, Delivered, Failed, Outcome, Resend, Retry, iso_millis, json_number, without_empty
 
 if TYPE_CHECKING:
-    from ..checkout.conversion import LineItem
+    from ..capture.consent import Consent
+    from ..checkout.conversion import Customer, LineItem
 
 BASE_URL = "https://datamanager.googleapis.com"
 INGEST_PATH = "/v1/events:ingest"
@@ -79,6 +82,21 @@ def email_form(email: str) -> str:
     return f"{local}{at}{domain}" if at else email
 
 
+def _email_sha256(customer: Customer) -> str | None:
+    """SHA-256 of the email in Google's current normal form (``email_form``); a digest the site gave passes through.
+    "+shop@gmail.com" has no address left once the tag goes: Google's own formatter refuses it, so nothing is sent."""
+    email = customer.email
+    if not email or pii.is_sha256(email):
+        return digest(email)
+    normal = email_form(email)
+    return digest(normal) if normal.partition("@")[0] else None
+
+
+EMAIL_SHA256 = Identifier("google.email_sha256", _email_sha256, hashed=True)
+"""SHA-256 of the email in Google's current normal form (gmail: no dots, no ``+tag``), as the Data Manager API
+and Google's own ``format.py`` write it."""
+
+
 def event(
     *,
     action: str,
@@ -117,6 +135,47 @@ def event(
             "cartData": {"items": cart} if cart else None,
         }
     )
+
+
+def from_ads_api(row: JSON) -> JSON:
+    """A click conversion queued for the Google Ads API (before the Data Manager API became ``GoogleAds``'s
+    default) as the same event for the Data Manager API, so that an outbox written by an earlier release is sent,
+    not refused: the action id from the resource name, the time as RFC 3339, the hashes under their new names (the
+    email's in the Google Ads API's normal form: still a SHA-256 of the customer's address), consent renamed."""
+    click = next(((key, str(row[key])) for key in ("gclid", "wbraid", "gbraid") if row.get(key)), None)
+    hashed = {"hashedEmail": "emailAddress", "hashedPhoneNumber": "phoneNumber"}
+    identifiers = [
+        {hashed[key]: value}
+        for entry in row.get("userIdentifiers") or ()
+        for key, value in entry.items()
+        if key in hashed
+    ]
+    value = row.get("conversionValue")
+    return event(
+        action=str(row["conversionAction"]).rpartition("/")[2],
+        transaction_id=str(row["orderId"]),
+        at=datetime.strptime(str(row["conversionDateTime"]), "%Y-%m-%d %H:%M:%S%z"),
+        click=click,
+        device={},
+        value=Decimal(str(value)) if value is not None else None,
+        currency=row.get("currencyCode"),
+        items=(),
+        user_identifiers=identifiers,
+        consent={key: CONSENT[word] for key, word in (row.get("consent") or {}).items() if word in CONSENT},
+    )
+
+
+def consent(ad_user_data: str | None, ad_personalization: str | None, visitor: Consent) -> dict[str, str]:
+    """``CONSENT_GRANTED`` / ``CONSENT_DENIED`` per purpose: the site's setting (``"GRANTED"``/``"DENIED"``),
+    else the visitor's answer when the site's consent hook gave one; nothing claimed when neither is known (the
+    account's default applies)."""
+    fields = {"adUserData": ad_user_data, "adPersonalization": ad_personalization}
+    if visitor.decided:
+        fields["adUserData"] = fields["adUserData"] or ("GRANTED" if visitor.ad_measurement else "DENIED")
+        fields["adPersonalization"] = fields["adPersonalization"] or (
+            "GRANTED" if visitor.ad_personalization else "DENIED"
+        )
+    return {key: CONSENT[value] for key, value in fields.items() if value}
 
 
 def destination(customer_id: str, action: str, login_customer_id: str | None) -> JSON:
@@ -211,6 +270,38 @@ def fast_fail(status: JSON, count: int) -> dict[int, list[str]] | None:
             ": ".join(part for part in (where, reason, description) if part)
         )
     return by_event
+
+
+def fast_fail_outcomes(data: Any, count: int, redact: Callable[[str], str]) -> list[Outcome] | None:
+    """A fast-fail refusal as one outcome per event: ``Failed`` with Google's words for each event it names,
+    ``Resend`` for the others (refused only for sharing the request). None: the refusal is the request's own."""
+    named = fast_fail(error_status(data), count)
+    if named is None:
+        return None
+    listed = ", ".join(f"events[{i}]" for i in sorted(named))
+    resend = Resend(f"sent again: Google refused its request only for {listed}")
+    return [Failed(redact("; ".join(named[i]))[:ERROR_LIMIT]) if i in named else resend for i in range(count)]
+
+
+def verdicts(data: Any, payloads: Sequence[JSON]) -> list[Outcome | None]:
+    """``requestStatus:retrieve``'s answer as ``Vendor.read_confirmation``'s verdicts: a request still processing
+    is asked about again; refusals pinned on the events they can only be (``later_refusals``) fail them; refusals
+    Google counts without saying whose are noted on the others, which stay delivered."""
+    verdict = later_refusals(data, payloads)
+    if verdict is None:
+        return [Retry("Google's request status could not be read", after=CONFIRM_AGAIN)] * len(payloads)
+    overall, reasons, unexplained = verdict
+    if overall in ("PROCESSING", "REQUEST_STATUS_UNKNOWN"):
+        return [Retry(f"Google is still processing the request ({overall})", after=CONFIRM_AGAIN)] * len(payloads)
+    note = Delivered(f"Google refused some events of the request later, without saying which: {summary(data)}")
+    return [
+        Failed(f"refused by Google after it accepted the request: {reason}"[:ERROR_LIMIT])
+        if reason is not None
+        else note
+        if unexplained
+        else None
+        for reason in reasons
+    ]
 
 
 def later_refusals(data: Any, payloads: Sequence[JSON]) -> tuple[str, list[str | None], bool] | None:

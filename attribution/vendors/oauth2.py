@@ -280,6 +280,43 @@ class ServiceAccountGrant(_CachedGrant):
         return prepare_token_request(JWT_BEARER, assertion=self.assertion()), None
 
 
+def google_grant(
+    client_id: str | Secret | None,
+    client_secret: str | Secret | None,
+    refresh_token: str | Secret | None,
+    service_account_info: Mapping[str, Any] | None,
+    *,
+    scope: str,
+    token_url: str | None,
+    clock: Callable[[], float] = time.monotonic,
+) -> RefreshTokenGrant | ServiceAccountGrant:
+    """The grant for exactly one kind of Google credentials: an OAuth client with a refresh token made for
+    ``scope``, or a service account's key (its JSON key file as a dict). Anything else is a configuration error
+    that says what to give."""
+    user = {"client_id": client_id, "client_secret": client_secret, "refresh_token": refresh_token}
+    given = [name for name, value in user.items() if value]
+    if service_account_info is not None:
+        if given:
+            found = ", ".join(given)
+            raise ConfigurationError(
+                f"give an OAuth client with its refresh token or service_account_info, not both (found {found})"
+            )
+        return ServiceAccountGrant(info=service_account_info, scope=scope, token_url=token_url, clock=clock)
+    if len(given) != len(user):
+        missing = ", ".join(name for name in user if name not in given)
+        raise ConfigurationError(
+            f"Google credentials: {missing} missing. Give client_id, client_secret and a refresh_token made for the "
+            f"{scope} scope, or service_account_info (the service account's JSON key file as a dict)"
+        )
+    return RefreshTokenGrant(
+        token_url=token_url or GOOGLE_TOKEN_URL,
+        client_id=as_secret(client_id or ""),
+        client_secret=as_secret(client_secret or ""),
+        refresh_token=as_secret(refresh_token or ""),
+        clock=clock,
+    )
+
+
 def _refusal(status: int, data: dict[str, object], hint: str) -> TokenRefreshError:
     """The token endpoint's ``{"error", "error_description"}`` as an exception (they hold no credentials)."""
     error, description = data.get("error"), data.get("error_description")

@@ -25,7 +25,7 @@ from attribution.capture.models import Attribution, Channel, Touch
 from attribution.capture.params import DEFAULT_CLICK_ID_WINDOWS
 from attribution.checkout.conversion import Conversion, Order, RequestContext
 from attribution.checkout.identifiers import derive_all
-from attribution.delivery.outbox import Status
+from attribution.delivery.outbox import NewDelivery, SQLiteOutbox, Status
 from attribution.delivery.sending import Sender
 from attribution.delivery.worker import Worker
 from attribution.vendors.base import Delivered, Failed, Retry
@@ -272,6 +272,42 @@ async def test_nothing_secret_or_personal_reaches_the_outbox_or_the_logs(
     for value in personal:
         assert value not in caplog.text
         assert value not in str(found["2"].last_error)
+
+
+async def test_a_conversion_queued_for_the_google_ads_api_by_an_earlier_release_is_sent(
+    live: Live, tmp_path: Path
+) -> None:
+    """Upgrading with deliveries still waiting: rows built for uploadClickConversions go out as the same events."""
+    earlier = GoogleAds(
+        api="google_ads", developer_token="dev", **USER, customer_id="1234567890",
+        conversion_actions={"purchase": CONVERSION_ACTION}, enhanced_conversions=True, ad_user_data="GRANTED",
+    )  # fmt: skip
+    queued = conversion("ORD-OLD")
+    legacy = earlier.payload(queued)
+    assert "conversionAction" in legacy
+    outbox = SQLiteOutbox(tmp_path / "outbox.sqlite3")
+    await outbox.open()
+    try:
+        await outbox.enqueue(
+            [NewDelivery("google_ads", "purchase:ORD-OLD", legacy, batch_key="1234567890")], now=time.time()
+        )
+        clock = FakeClock(time.time())
+        worker = Worker(outbox, [vendor_for(live)], policy=FAST, clock=clock)
+        await drain(worker, clock)
+        await worker.stop()
+        (delivery,) = await outbox.list()
+    finally:
+        await outbox.close()
+    assert delivery.status is Status.DELIVERED
+    held = live.fake.conversions[(OPERATING_ACCOUNT, CONVERSION_ACTION, "ORD-OLD")]
+    assert held["adIdentifiers"] == {"gclid": "Cj0KCQ-good"}
+    assert held["eventTimestamp"] == queued.event_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    assert (held["conversionValue"], held["currency"], held["consent"]) == (
+        49.9,
+        "BRL",
+        {"adUserData": "CONSENT_GRANTED"},
+    )
+    assert held["userData"]["userIdentifiers"][0] == {"emailAddress": legacy["userIdentifiers"][0]["hashedEmail"]}
 
 
 # -- the fake refuses what Google refuses ---------------------------------------------------------------------------

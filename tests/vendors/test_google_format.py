@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from attribution.checkout.conversion import Customer
 from attribution.checkout.identifiers import PHONE_SHA256
 from attribution.errors import InvalidConversionError
-from attribution.vendors.google_ads import GOOGLE_EMAIL_SHA256
+from attribution.vendors.google_data_manager import EMAIL_SHA256 as GOOGLE_EMAIL_SHA256
 
 GOOGLE = Formatter()
 LOCAL = st.text(alphabet=string.ascii_letters + string.digits + ".+_-", min_size=1, max_size=24)
