@@ -27,8 +27,8 @@ from urllib.parse import quote
 
 import httpx2
 
-from ..checkout.identifiers import PHONE_SHA256
 from ..errors import ConfigurationError
+from ..orders.identifiers import PHONE_SHA256
 from . import google_ads_api as ads_api
 from . import google_data_manager as dm
 from .base import (
@@ -49,7 +49,7 @@ from .base import (
 from .oauth2 import ServiceAccountGrant, google_grant
 
 if TYPE_CHECKING:
-    from ..checkout.conversion import Conversion
+    from ..orders.conversion import Conversion
 
 __all__ = ["GoogleAds"]
 

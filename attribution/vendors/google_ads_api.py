@@ -25,8 +25,8 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from ..checkout import pii
-from ..checkout.identifiers import Identifier, digest
+from ..orders import pii
+from ..orders.identifiers import Identifier, digest
 from .base import ERROR_LIMIT, JSON, Delivered, Failed, Outcome, Retry, json_number, without_empty
 
 BASE_URL = "https://googleads.googleapis.com"
@@ -56,7 +56,7 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)s")
 
 if TYPE_CHECKING:
     from ..capture.consent import Consent
-    from ..checkout.conversion import Customer
+    from ..orders.conversion import Customer
 
 
 def choose_click_id(click_ids: Mapping[str, str]) -> tuple[str, str] | None:

@@ -23,13 +23,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from ..checkout import pii
-from ..checkout.identifiers import Identifier, digest
+from ..orders import pii
+from ..orders.identifiers import Identifier, digest
 from .base import ERROR_LIMIT, JSON, Delivered, Failed, Outcome, Resend, Retry, iso_millis, json_number, without_empty
 
 if TYPE_CHECKING:
     from ..capture.consent import Consent
-    from ..checkout.conversion import Customer, LineItem
+    from ..orders.conversion import Customer, LineItem
 
 BASE_URL = "https://datamanager.googleapis.com"
 INGEST_PATH = "/v1/events:ingest"

@@ -29,7 +29,7 @@ from authlib.oauth2.rfc7523 import JWTBearerGrant
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
-from ..errors import ConfigurationError, DeliveryError
+from ..errors import ConfigurationError, TokenRefreshError
 from .base import Secret, as_secret, response_json
 
 #: Google's token endpoint.
@@ -37,19 +37,6 @@ GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #: The longest life Google grants an assertion (``exp`` at most an hour after ``iat``).
 ASSERTION_LIFETIME = 3600
-
-
-class TokenRefreshError(DeliveryError):
-    """The token endpoint did not hand out an access token.
-
-    ``transient`` is True for what may pass on its own (the endpoint unreachable, a 5xx, a 429) and False
-    for what needs the operator (``invalid_grant``: the refresh token was revoked or expired, or the key was
-    deleted; ``invalid_client``). The message names the error, never a credential.
-    """
-
-    def __init__(self, message: str, *, transient: bool) -> None:
-        super().__init__(message)
-        self.transient = transient
 
 
 @dataclass(slots=True)

@@ -22,15 +22,22 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from attribution.checkout.conversion import Customer, LineItem, Order
-from attribution.checkout.tracker import CheckoutResult, Tracker
-from attribution.delivery.outbox import Delivery
-from attribution.errors import InvalidConversionError
-from attribution.redact import personal_values, redact
+from attribution import (
+    AttributionMiddleware,
+    CheckoutResult,
+    Customer,
+    Delivery,
+    InvalidConversionError,
+    LineItem,
+    Order,
+    Tracker,
+    Vendor,
+    get_attribution,
+    personal_values,
+    redact,
+    script_tag,
+)
 from attribution.templating import install_jinja2
-from attribution.vendors import Vendor
-from attribution.web.middleware import AttributionMiddleware, get_attribution
-from attribution.web.snippet import script_tag
 from examples.browser_app import EdgeCache
 
 from .config import DemoConfig, load_config

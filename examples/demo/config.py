@@ -17,17 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from attribution.vendors import (
-    Connectly,
-    ConvertLoop,
-    GoogleAds,
-    MetaConversions,
-    RDStation,
-    TikTok,
-    Vendor,
-    Whop,
-    XAds,
-)
+from attribution import Connectly, ConvertLoop, GoogleAds, MetaConversions, RDStation, TikTok, Vendor, Whop, XAds
 
 #: Per vendor, the environment variables it needs (all of them) and the placeholder used in dry run.
 CREDENTIALS: dict[str, dict[str, str]] = {

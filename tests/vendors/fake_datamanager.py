@@ -43,7 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from attribution.checkout.conversion import ISO_4217
+from attribution.orders.conversion import ISO_4217
 
 from .google_tokens import DATAMANAGER, TokenEndpoint
 

@@ -15,8 +15,8 @@ import pytest
 
 from attribution.capture.consent import Consent
 from attribution.capture.models import Channel, Touch
-from attribution.checkout.conversion import Conversion, Customer, LineItem, RequestContext
 from attribution.errors import ConfigurationError
+from attribution.orders.conversion import Conversion, Customer, LineItem, RequestContext
 from attribution.vendors.base import Delivered, Failed, Resend, Retry
 from attribution.vendors.google_data_manager import email_form
 

@@ -23,11 +23,12 @@ from attribution import Customer, GoogleAds, Tracker
 from attribution.capture.consent import Consent
 from attribution.capture.models import Attribution, Channel, Touch
 from attribution.capture.params import DEFAULT_CLICK_ID_WINDOWS
-from attribution.checkout.conversion import Conversion, Order, RequestContext
-from attribution.checkout.identifiers import derive_all
-from attribution.delivery.outbox import NewDelivery, SQLiteOutbox, Status
+from attribution.delivery.outbox.base import NewDelivery, Status
+from attribution.delivery.outbox.sqlite import SQLiteOutbox
 from attribution.delivery.sending import Sender
 from attribution.delivery.worker import Worker
+from attribution.orders.conversion import Conversion, Order, RequestContext
+from attribution.orders.identifiers import derive_all
 from attribution.vendors.base import Delivered, Failed, Retry
 from tests.delivery_fakes import FAST, FakeClock, drain
 from tests.test_uvicorn import Server

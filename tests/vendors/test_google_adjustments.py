@@ -12,8 +12,8 @@ from typing import Any
 import httpx2
 import pytest
 
-from attribution.checkout.conversion import Conversion
 from attribution.delivery.sending import Sender
+from attribution.orders.conversion import Conversion
 from attribution.vendors.base import Delivered, Failed, Retry
 
 from .google_fakes import CREDENTIALS, google_ads, partial_failure, row_error

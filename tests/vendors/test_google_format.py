@@ -11,9 +11,9 @@ from google.ads.datamanager_util.format import Encoding, Formatter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attribution.checkout.conversion import Customer
-from attribution.checkout.identifiers import PHONE_SHA256
 from attribution.errors import InvalidConversionError
+from attribution.orders.conversion import Customer
+from attribution.orders.identifiers import PHONE_SHA256
 from attribution.vendors.google_data_manager import EMAIL_SHA256 as GOOGLE_EMAIL_SHA256
 
 GOOGLE = Formatter()
