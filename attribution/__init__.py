@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._version import package_version
 from .capture.consent import Consent
-from .capture.models import Attribution, Channel, Touch
+from .capture.models import Attribution, Channel, GA4Channel, Touch
 from .checkout.dedup import event_id
 from .checkout.tracker import CheckoutResult, Tracker, VendorResult
 from .delivery.outbox.base import Delivery, Outbox, Status
@@ -32,7 +32,7 @@ from .errors import (
 )
 from .forms import hidden_fields
 from .orders.conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext
-from .redact import personal_values, redact
+from .redact import redact
 from .vendors import (
     VENDORS,
     Connectly,
@@ -73,6 +73,7 @@ __all__ = [
     "Delivery",
     "DeliveryError",
     "EventName",
+    "GA4Channel",
     "GoogleAds",
     "InvalidConversionError",
     "LineItem",
@@ -105,7 +106,6 @@ __all__ = [
     "get_consent",
     "hidden_fields",
     "install_jinja2",
-    "personal_values",
     "redact",
     "script_tag",
 ]

@@ -33,7 +33,6 @@ from attribution import (
     Tracker,
     Vendor,
     get_attribution,
-    personal_values,
     redact,
     script_tag,
 )
@@ -229,7 +228,7 @@ def masked_error(d: Delivery) -> Delivery:
     """Vendors' error texts may quote what was sent: masked as the CLI masks them."""
     if not d.last_error:
         return d
-    return dataclasses.replace(d, last_error=redact(d.last_error, secrets=personal_values(d.payload)))
+    return dataclasses.replace(d, last_error=redact(d.last_error, secrets=d.personal_values()))
 
 
 async def deliveries(request: Request) -> HTMLResponse:
