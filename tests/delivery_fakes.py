@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx2
@@ -90,6 +92,29 @@ def record(order_id: str, value: int | Decimal = 0, *, email: str | None = None)
 
 
 _TEMPLATES: dict[str | None, OrderRecord] = {}
+
+
+def previous_release_outbox(path: Path, rows: Sequence[tuple[str, str, JSON, str]], *, now: float = 1.0) -> Path:
+    """A SQLite outbox file as the release before order records wrote it (schema 3), holding pending deliveries
+    (vendor, dedup key, finished payload, batch key): what a site upgrading with a queue still waiting has."""
+    from attribution.delivery.outbox.sqlite_schema import Q, statements
+
+    conn = sqlite3.connect(path)
+    for version in (1, 2, 3):
+        for statement in statements(Q[f"migration_{version}"]):
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 3")
+    conn.executemany(
+        "INSERT INTO deliveries (vendor, dedup_key, batch_key, payload, status, created_at, updated_at,"
+        " next_attempt_at, order_id, event) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, 'purchase')",
+        [
+            (vendor, key, batch_key, json.dumps(payload), now, now, now, key.partition(":")[2])
+            for vendor, key, payload, batch_key in rows
+        ],
+    )
+    conn.commit()
+    conn.close()
+    return path
 
 
 def customer_record(

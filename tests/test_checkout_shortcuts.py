@@ -27,7 +27,7 @@ from attribution.orders import pii
 from attribution.orders.conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext, of_order
 from attribution.vendors.base import iso_millis
 from attribution.vendors.convertloop import _iso_seconds
-from attribution.vendors.google_ads import conversion_date_time
+from attribution.vendors.google_ads_api import conversion_date_time
 from attribution.web.middleware import AttributionMiddleware
 from tests.delivery_fakes import event_for
 from tests.helpers import NAVIGATION, SECRET
@@ -225,7 +225,9 @@ async def test_checkouts_at_once_never_share_a_visitor_or_customer_value(tmp_pat
             assert (pii.sha256(f"buyer{m}@example.com") in text) is (own and row.vendor in ("xads", "tiktok", "meta"))
             assert (pii.sha256(f"+1415555010{m}") in text) is (own and row.vendor in ("xads", "tiktok"))
             assert (pii.sha256(f"1415555010{m}") in text) is (own and row.vendor == "meta")
-            assert (f"203.0.113.{m + 1}" in text) is (own and row.vendor in ("whop", "xads", "tiktok", "meta"))
+            assert (f"203.0.113.{m + 1}" in text) is (
+                own and row.vendor in ("whop", "xads", "tiktok", "meta", "google_ads")
+            )
             if not own:
                 assert f'-{m}"' not in text
                 assert f"-{m}," not in text

@@ -76,7 +76,7 @@ async def test_the_page_renders_the_id_the_server_queues_for_every_pixel_vendor(
     )  # fmt: skip
     tiktok = TikTok(access_token="tt-token", pixel_code="C4PIXEL0001")
     google = GoogleAds(
-        customer_id="123-456-7890", developer_token="dev", client_id="cid", client_secret="cs",
+        customer_id="123-456-7890", client_id="cid", client_secret="cs",
         refresh_token="rt", conversion_actions={"purchase": "987654"}, enhanced_conversions=True,
     )  # fmt: skip
     vendors = [meta, x, tiktok, google]
@@ -97,7 +97,7 @@ async def test_the_page_renders_the_id_the_server_queues_for_every_pixel_vendor(
     assert payloads["meta"]["event_id"] == ids["eventID"]
     assert payloads["tiktok"]["event_id"] == ids["event_id"]
     assert payloads["xads"]["conversion_id"] == ids["conversion_id"]
-    assert payloads["google_ads"]["orderId"] == ids["transaction_id"]
+    assert payloads["google_ads"]["transactionId"] == ids["transaction_id"]
     assert ORDER_ID not in page.text  # escaped for the script: no quote or tag can break out
 
 

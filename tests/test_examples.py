@@ -314,7 +314,7 @@ def test_demo_result_opens_with_a_per_vendor_summary_of_fields_fed_and_skips(tmp
     assert "skipped" in other
     assert "did not come from a Click-to-WhatsApp ad" in other
     assert "gclid → context.gclid" in page_text_of(skipped.text, "summary-whop")
-    assert "gclid → conversions[0].gclid" in page_text_of(skipped.text, "summary-google_ads")
+    assert "gclid → events[0].adIdentifiers.gclid" in page_text_of(skipped.text, "summary-google_ads")
 
 
 def page_text_of(page: str, element_id: str) -> str:
