@@ -9,8 +9,11 @@ from .base import Delivered, Failed, Outcome, Prepared, Retry, Secret, Split, Ve
 from .connectly import Connectly
 from .convertloop import ConvertLoop
 from .google_ads import GoogleAds
+from .linkedin import LinkedIn
 from .meta import MetaConversions
+from .microsoft_ads import MicrosoftAds
 from .rdstation import RDStation
+from .reddit import Reddit
 from .tiktok import TikTok
 from .whop import Whop
 from .xads import XAds
@@ -27,6 +30,9 @@ VENDORS: dict[str, type[Vendor]] = {
         GoogleAds,
         TikTok,
         MetaConversions,
+        LinkedIn,
+        Reddit,
+        MicrosoftAds,
     )
 }
 
@@ -37,10 +43,13 @@ __all__ = [
     "Delivered",
     "Failed",
     "GoogleAds",
+    "LinkedIn",
     "MetaConversions",
+    "MicrosoftAds",
     "Outcome",
     "Prepared",
     "RDStation",
+    "Reddit",
     "Retry",
     "Secret",
     "Split",
