@@ -5,7 +5,7 @@ Adding a vendor means one module here and one line in ``VENDORS``.
 
 from __future__ import annotations
 
-from .base import Delivered, Failed, Outcome, Prepared, Retry, Secret, Split, Vendor
+from .base import Delivered, Failed, Outcome, Retry, Secret, Split, Vendor
 from .connectly import Connectly
 from .convertloop import ConvertLoop
 from .google_ads import GoogleAds
@@ -47,7 +47,6 @@ __all__ = [
     "MetaConversions",
     "MicrosoftAds",
     "Outcome",
-    "Prepared",
     "RDStation",
     "Reddit",
     "Retry",
