@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx2
 
+from ..checkout.identifiers import COUNTRY, EMAIL_SHA256, EXTERNAL_ID, FIRST_NAME, LAST_NAME, Identifier
 from ..errors import ConfigurationError
 from .base import (
     ERROR_LIMIT,
@@ -33,7 +34,6 @@ from .base import (
     Delivered,
     Failed,
     Outcome,
-    Prepared,
     Retry,
     Secret,
     Split,
@@ -91,6 +91,8 @@ class LinkedIn(Vendor):
             and answers 426 for an inactive one.
         max_batch: elements per ``BATCH_CREATE``, 1 to 5,000.
         token_url: the OAuth token endpoint.
+        send_names: send the customer's first and last name (``userInfo``, plain text, both or neither) and
+            country; False keeps names out of the order records kept for LinkedIn.
         send_ip: also send an IPv4 address as ``PLAINTEXT_IP_ADDRESS`` (a type Stape's integration sends; not in
             LinkedIn's documented list, so off by default).
         clock: seconds since the epoch, for the 90-day limit at checkout (tests).
@@ -113,6 +115,7 @@ class LinkedIn(Vendor):
         base_url: str = BASE_URL,
         token_url: str = TOKEN_URL,
         retry_ambiguous: bool = True,
+        send_names: bool = True,
         send_ip: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -146,8 +149,11 @@ class LinkedIn(Vendor):
         self.base_url = base_url.rstrip("/")
         self.token_url = token_url
         self.retry_ambiguous = retry_ambiguous
+        self.send_names = send_names
         self.send_ip = send_ip
         self.clock = clock
+        names = (FIRST_NAME, LAST_NAME, COUNTRY) if send_names else ()
+        self.identifiers: tuple[Identifier, ...] = (EMAIL_SHA256, *names, EXTERNAL_ID)
 
     @property
     def url(self) -> str:
@@ -159,16 +165,13 @@ class LinkedIn(Vendor):
         age = self.clock() - conversion.event_time.timestamp()
         if age > MAX_AGE:
             return f"the event happened {age / 86_400:.0f} days ago: LinkedIn takes events at most 90 days old"
-        customer = conversion.customer
-        if not (li_fat_id_of(conversion) or customer.email or (customer.first_name and customer.last_name)):
-            return "LinkedIn needs an li_fat_id (URL or Insight Tag cookie), an email, or a first and last name"
+        if not (li_fat_id_of(conversion) or EMAIL_SHA256.of(conversion) or self._names(conversion)):
+            if self.send_names:
+                return "LinkedIn needs an li_fat_id (URL or Insight Tag cookie), an email, or a first and last name"
+            return "LinkedIn needs an li_fat_id (URL or Insight Tag cookie) or an email"
         return None
 
-    def prepare(self, conversion: Conversion) -> list[Prepared]:
-        return [Prepared(self.name, conversion.dedup_id, self.payload(conversion))]
-
     def payload(self, conversion: Conversion) -> JSON:
-        """The one event for this conversion (``check`` said it applies)."""
         event: JSON = {
             "conversion": event_label(conversion, self.events),
             "conversionHappenedAt": int(conversion.event_time.timestamp() * 1000),
@@ -182,26 +185,31 @@ class LinkedIn(Vendor):
         return event
 
     def _user(self, conversion: Conversion) -> JSON:
-        customer = conversion.customer
         ids: list[JSON] = []
-        if customer.email_sha256:
-            ids.append({"idType": "SHA256_EMAIL", "idValue": customer.email_sha256})
+        if email := EMAIL_SHA256.of(conversion):
+            ids.append({"idType": "SHA256_EMAIL", "idValue": email})
         if click := li_fat_id_of(conversion):
             ids.append({"idType": "LINKEDIN_FIRST_PARTY_ADS_TRACKING_UUID", "idValue": click})
         ip = conversion.context.ip
         if self.send_ip and ip and ipaddress.ip_address(ip).version == 4:
             ids.append({"idType": "PLAINTEXT_IP_ADDRESS", "idValue": ip})
         user: JSON = {"userIds": ids}
-        if customer.first_name and customer.last_name:
-            info: JSON = {"firstName": customer.first_name, "lastName": customer.last_name}
-            country = (customer.country or "").strip()
+        if names := self._names(conversion):
+            info: JSON = {"firstName": names[0], "lastName": names[1]}
+            country = (COUNTRY.of(conversion) or "").strip()
             if len(country) == 2 and country.isalpha() and country.isascii():
                 info["countryCode"] = country.upper()
             user["userInfo"] = info
-        external = customer.external_id or customer.user_id
-        if external:
+        if external := EXTERNAL_ID.of(conversion):
             user["externalIds"] = [external]
         return user
+
+    def _names(self, conversion: Conversion) -> tuple[str, str] | None:
+        """First and last name, both or neither: LinkedIn refuses ``userInfo`` with one of them."""
+        if not self.send_names:
+            return None
+        first, last = FIRST_NAME.of(conversion), LAST_NAME.of(conversion)
+        return (first, last) if first and last else None
 
     async def authorize(self, client: httpx2.AsyncClient) -> None:
         if self.tokens is not None:
@@ -263,8 +271,8 @@ class LinkedIn(Vendor):
 
     def read_response(self, response: httpx2.Response) -> Outcome:
         status = response.status_code
-        if 200 <= status < 300:
-            return Delivered(answer=response_text(response)[:2000])
+        if 200 <= status < 300:  # one event is answered 201 with an empty body
+            return Delivered(answer=response_text(response)[:2000] or f"HTTP {status}")
         message = f"HTTP {status}: {self.redact(self.error_message(response), response)}"[:ERROR_LIMIT]
         if status == 401:
             if self.tokens is None:
@@ -281,7 +289,7 @@ class LinkedIn(Vendor):
 
     def _created(self, response: httpx2.Response, n: int) -> list[Outcome]:
         if n == 1:
-            return [Delivered(answer=response_text(response)[:2000] or f"HTTP {response.status_code}")]
+            return [self.read_response(response)]
         data = response_json(response)
         elements = data.get("elements") if isinstance(data, dict) else None
         elements = elements if isinstance(elements, list) else []
@@ -324,9 +332,9 @@ def _named_elements(response: httpx2.Response, n: int) -> dict[int, str]:
         return {}
     found: dict[int, str] = {}
     marks = list(_INDEX.finditer(message))
-    for mark, following in zip(marks, [*marks[1:], None], strict=True):
+    for position, mark in enumerate(marks):
         index = int(mark.group(1))
-        part = message[mark.start() : following.start() if following else len(message)]
+        part = message[mark.start() : marks[position + 1].start() if position + 1 < len(marks) else len(message)]
         if 0 <= index < n:
             found[index] = (found.get(index, "") + " " + " ".join(part.split())).strip()
     if not found and (listed := _INDICES.search(message)):

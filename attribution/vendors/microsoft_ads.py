@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httpx2
 
 from ..checkout import pii
+from ..checkout.identifiers import EMAIL_SHA256, EXTERNAL_ID, EXTERNAL_ID_SHA256, PHONE_SHA256, Identifier
 from ..errors import ConfigurationError
 from .base import (
     CANONICAL_EVENTS,
@@ -31,7 +32,6 @@ from .base import (
     Delivered,
     Failed,
     Outcome,
-    Prepared,
     Retry,
     Secret,
     Split,
@@ -45,7 +45,7 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from ..checkout.conversion import Conversion, Customer
+    from ..checkout.conversion import Conversion
 
 BASE_URL = "https://capi.uet.microsoft.com"
 MAX_BATCH = 1000
@@ -55,18 +55,20 @@ _UET_PREFIX = "_uet"
 _TAG_ID = re.compile(r"\d{4,16}")
 
 
-def microsoft_email(email: str | None, *, canonical: bool = True) -> str | None:
-    """SHA-256 of the email trimmed and lowercased, and with ``canonical`` the ``+alias`` and the dots of the
-    name dropped (``Jane.Doe+ads@Example.com`` → ``janedoe@example.com``). A digest the site gave passes."""
+def microsoft_email(email: str | None) -> str | None:
+    """SHA-256 of the email trimmed and lowercased, the ``+alias`` and the dots of its name dropped
+    (``Jane.Doe+ads@Example.com`` → ``janedoe@example.com``). A digest the site gave passes through."""
     if not email:
         return None
     address = email.strip().lower()
     if pii.is_sha256(address):
         return address
-    if canonical:
-        name, _, domain = address.rpartition("@")
-        address = f"{name.split('+', 1)[0].replace('.', '')}@{domain}"
-    return pii.sha256(address)
+    name, _, domain = address.rpartition("@")
+    return pii.sha256(f"{name.split('+', 1)[0].replace('.', '')}@{domain}")
+
+
+MICROSOFT_EMAIL = Identifier("microsoft.email_sha256", lambda customer: microsoft_email(customer.email), hashed=True)
+"""SHA-256 of the email in the canonical form integrations citing Microsoft use (``microsoft_email``)."""
 
 
 def msclkid_of(conversion: Conversion) -> str | None:
@@ -129,6 +131,9 @@ class MicrosoftAds(Vendor):
         self.retry_ambiguous = retry_ambiguous
         self.canonical_email = canonical_email
         self.hash_external_id = hash_external_id
+        self.email_form = MICROSOFT_EMAIL if canonical_email else EMAIL_SHA256
+        self.external_id_form = EXTERNAL_ID_SHA256 if hash_external_id else EXTERNAL_ID
+        self.identifiers: tuple[Identifier, ...] = (self.email_form, PHONE_SHA256, self.external_id_form)
         self.clock = clock
 
     @property
@@ -144,16 +149,14 @@ class MicrosoftAds(Vendor):
                 f"the event happened {age / 86_400:.1f} days ago: Microsoft's Conversions API takes events at most "
                 "7 days old"
             )
-        customer = conversion.customer
-        if not (msclkid_of(conversion) or customer.email or customer.phone):
+        if not (msclkid_of(conversion) or self.email_form.of(conversion) or PHONE_SHA256.of(conversion)):
             return "Microsoft Advertising needs an msclkid (URL or _uetmsclkid cookie), an email or a phone"
         return None
 
-    def prepare(self, conversion: Conversion) -> list[Prepared]:
-        return [Prepared(self.name, conversion.dedup_id, self.payload(conversion), batch_key=self.tag_id)]
+    def batch_key(self, conversion: Conversion) -> str:
+        return self.tag_id
 
     def payload(self, conversion: Conversion) -> JSON:
-        """The one event for this conversion (``check`` said it applies)."""
         context = conversion.context
         event: JSON = {
             "eventType": "custom",
@@ -171,24 +174,18 @@ class MicrosoftAds(Vendor):
         return event
 
     def _user_data(self, conversion: Conversion) -> JSON:
-        customer, context = conversion.customer, conversion.context
+        context = conversion.context
         return without_empty(
             {
                 "msclkid": msclkid_of(conversion),
-                "em": microsoft_email(customer.email, canonical=self.canonical_email),
-                "ph": customer.phone_sha256,
-                "externalId": self._external_id(customer),
+                "em": self.email_form.of(conversion),
+                "ph": PHONE_SHA256.of(conversion),
+                "externalId": self.external_id_form.of(conversion),
                 "anonymousId": conversion.attribution.get("uetvid"),
                 "clientIpAddress": context.ip,
                 "clientUserAgent": context.user_agent,
             }
         )
-
-    def _external_id(self, customer: Customer) -> str | None:
-        value = customer.external_id or customer.user_id
-        if not value or not self.hash_external_id:
-            return value
-        return value.lower() if pii.is_sha256(value) else pii.sha256(value)
 
     def build_request(self, payloads: Sequence[JSON]) -> httpx2.Request:
         if not 1 <= len(payloads) <= self.max_batch:

@@ -27,6 +27,7 @@ import httpx2
 
 from .._version import package_version
 from ..checkout import pii
+from ..checkout.identifiers import EXTERNAL_ID_SHA256, PHONE_SHA256, Identifier
 from ..errors import ConfigurationError
 from .base import (
     ERROR_LIMIT,
@@ -34,7 +35,6 @@ from .base import (
     Delivered,
     Failed,
     Outcome,
-    Prepared,
     Secret,
     Split,
     Vendor,
@@ -47,7 +47,7 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from ..checkout.conversion import Conversion, Customer
+    from ..checkout.conversion import Conversion
 
 BASE_URL = "https://ads-api.reddit.com"
 MAX_BATCH = 1000
@@ -86,12 +86,8 @@ def reddit_email(email: str | None) -> str | None:
     return pii.sha256(f"{name}@{domain}")
 
 
-def reddit_external_id(customer: Customer) -> str | None:
-    """SHA-256 of the site's own customer id (``external_id``, else ``user_id``), trimmed; a digest passes."""
-    value = customer.external_id or customer.user_id
-    if not value:
-        return None
-    return value.lower() if pii.is_sha256(value) else pii.sha256(value)
+REDDIT_EMAIL = Identifier("reddit.email_sha256", lambda customer: reddit_email(customer.email), hashed=True)
+"""SHA-256 of the email in Reddit's canonical form (``reddit_email``)."""
 
 
 class Reddit(Vendor):
@@ -110,6 +106,7 @@ class Reddit(Vendor):
     """
 
     name: ClassVar[str] = "reddit"
+    identifiers: tuple[Identifier, ...] = (REDDIT_EMAIL, PHONE_SHA256, EXTERNAL_ID_SHA256)
     max_batch: int = MAX_BATCH
     has_dedup_key: ClassVar[bool] = True
 
@@ -162,13 +159,11 @@ class Reddit(Vendor):
             )
         return None
 
-    def prepare(self, conversion: Conversion) -> list[Prepared]:
+    def batch_key(self, conversion: Conversion) -> str:
         # A test id makes each request carry one event: each such delivery gets a batch of its own.
-        batch_key = self.pixel_id if self.test_id is None else f"{self.pixel_id}:{conversion.dedup_id}"
-        return [Prepared(self.name, conversion.dedup_id, self.payload(conversion), batch_key=batch_key)]
+        return self.pixel_id if self.test_id is None else f"{self.pixel_id}:{conversion.dedup_id}"
 
     def payload(self, conversion: Conversion) -> JSON:
-        """The one event for this conversion (``check`` said it applies)."""
         label = event_label(conversion, self.events) or ""
         kind: JSON = (
             {"tracking_type": label}
@@ -190,13 +185,13 @@ class Reddit(Vendor):
         )
 
     def _user(self, conversion: Conversion) -> JSON:
-        customer, context = conversion.customer, conversion.context
+        context = conversion.context
         ip = context.ip
         user = without_empty(
             {
-                "email": reddit_email(customer.email),
-                "phone_number": customer.phone_sha256,
-                "external_id": reddit_external_id(customer),
+                "email": REDDIT_EMAIL.of(conversion),
+                "phone_number": PHONE_SHA256.of(conversion),
+                "external_id": EXTERNAL_ID_SHA256.of(conversion),
                 "ip_address": pii.sha256(ip) if ip and self.hash_ip else ip,
                 "user_agent": context.user_agent,
                 "uuid": conversion.attribution.get("rdt_uuid"),
@@ -262,15 +257,13 @@ class Reddit(Vendor):
 
 
 def _matchable(conversion: Conversion) -> bool:
-    attribution, customer, context = conversion.attribution, conversion.customer, conversion.context
+    attribution, context = conversion.attribution, conversion.context
     return any(
         (
             attribution.click_ids.get("rdt_cid"),
             attribution.get("rdt_cid_cookie"),
             attribution.get("rdt_uuid"),
-            customer.email,
-            customer.phone,
-            customer.external_id or customer.user_id,
+            *(form.of(conversion) for form in Reddit.identifiers),
             context.ip and context.user_agent,
         )
     )

@@ -19,7 +19,7 @@ from attribution.vendors.reddit import USER_AGENT, Reddit, reddit_email
 from tests.test_uvicorn import Server
 
 from .fake_reddit import FakeReddit
-from .samples import NOW, UA, attribution, order, purchase, response, send, touch
+from .samples import NOW, UA, attribution, order, purchase, queued, response, send, touch
 
 TOKEN = "rdt-conversion-access-token-0123"
 PIXEL = "a2_fakepixel01"
@@ -51,15 +51,15 @@ def test_reddits_email_example_drops_the_alias_and_every_non_alphanumeric_of_the
     assert reddit_email("Al.ice$+Apple@Example.Com") == expected
     assert reddit_email("alice@example.com") == expected
     # through a Customer, as a checkout gives it: the address is valid, only Reddit's form drops its dots
-    (prepared,) = reddit().prepare(purchase(visitor(), Customer(email="Al.ice$+Apple@Example.Com")))
-    assert prepared.payload["user"]["email"] == expected
+    delivery = queued(reddit(), purchase(visitor(), Customer(email="Al.ice$+Apple@Example.Com")))
+    assert delivery.payload["user"]["email"] == expected
     assert reddit_email(expected.upper()) == expected  # a digest the site gave passes through
 
 
 def test_reddits_phone_and_external_id_examples() -> None:
     customer = Customer(phone="+1 (555) 444-1234 ext. 789", external_id="customer12345")
-    (prepared,) = reddit().prepare(purchase(visitor(), customer))
-    user = prepared.payload["user"]
+    delivery = queued(reddit(), purchase(visitor(), customer))
+    user = delivery.payload["user"]
     assert user["phone_number"] == "e5b124c58580eb16bd959b8d0cac12b12c952e2ceae0203d416cff94f10b994a"
     assert user["external_id"] == "a4cc2fc5adf58a029291c1514d273989113a1d05e1d753c1d0c3a848af7109cc"
 
@@ -68,10 +68,10 @@ def test_golden_request_in_the_v3_shape() -> None:
     vendor = reddit()
     conversion = purchase(visitor(), Customer(email="Jane.Doe+shop@Example.com", phone="+14155550100"))
     assert vendor.check(conversion) is None
-    (prepared,) = vendor.prepare(conversion)
-    assert (prepared.vendor, prepared.dedup_key, prepared.batch_key) == ("reddit", "purchase:ORD-7821", PIXEL)
+    delivery = queued(vendor, conversion)
+    assert (delivery.vendor, delivery.dedup_key, delivery.batch_key) == ("reddit", "purchase:ORD-7821", PIXEL)
     answer = {"data": {"message": "Successfully processed 1 conversion events."}}
-    wire, outcome = send(vendor, [prepared.payload], lambda r: httpx2.Response(200, json=answer))
+    wire, outcome = send(vendor, [delivery.payload], lambda r: httpx2.Response(200, json=answer))
     assert wire.method == "POST"
     assert str(wire.url) == f"https://ads-api.reddit.com/api/v3/pixels/{PIXEL}/conversion_events"
     assert wire.headers["authorization"] == f"Bearer {TOKEN}"
@@ -125,15 +125,15 @@ def test_golden_request_in_the_v3_shape() -> None:
 
 
 def test_event_at_is_milliseconds_and_the_ip_may_go_plain() -> None:
-    (prepared,) = reddit(hash_ip=False).prepare(purchase(visitor()))
-    assert prepared.payload["event_at"] == int(NOW.timestamp()) * 1000
-    assert prepared.payload["user"]["ip_address"] == "203.0.113.7"
+    delivery = queued(reddit(hash_ip=False), purchase(visitor()))
+    assert delivery.payload["event_at"] == int(NOW.timestamp()) * 1000
+    assert delivery.payload["user"]["ip_address"] == "203.0.113.7"
 
 
 def test_events_map_to_tracking_types_and_custom_names() -> None:
     def kind(vendor: Reddit, **overrides: Any) -> Any:
         conversion = purchase(visitor(), **overrides)
-        return vendor.check(conversion) or vendor.prepare(conversion)[0].payload["type"]
+        return vendor.check(conversion) or queued(vendor, conversion).payload["type"]
 
     assert kind(reddit(), event=EventName.COMPLETE_REGISTRATION, order=None) == {"tracking_type": "SIGN_UP"}
     assert kind(reddit(), event=EventName.LEAD, order=None) == {"tracking_type": "LEAD"}
@@ -166,14 +166,14 @@ def test_it_fires_only_within_seven_days_and_with_a_match_key() -> None:
 
 def test_the_click_id_comes_from_the_url_else_from_the_pixels_cookie() -> None:
     both = attribution(touch(timedelta(days=1), rdt_cid=RDT_CID), identifiers={"rdt_cid_cookie": "t2_cookie"})
-    assert reddit().prepare(purchase(both))[0].payload["click_id"] == RDT_CID
+    assert queued(reddit(), purchase(both)).payload["click_id"] == RDT_CID
     expired = attribution(touch(timedelta(days=29), rdt_cid="t2_old"), identifiers={"rdt_cid_cookie": "t2_cookie"})
-    assert reddit().prepare(purchase(expired))[0].payload["click_id"] == "t2_cookie"
+    assert queued(reddit(), purchase(expired)).payload["click_id"] == "t2_cookie"
 
 
 def test_limited_data_use_only_when_a_consent_hook_refused_personalisation_for_reddit() -> None:
     def options(consent: Consent) -> Any:
-        return reddit().prepare(purchase(visitor(), consent=consent))[0].payload["user"].get("data_processing_options")
+        return queued(reddit(), purchase(visitor(), consent=consent)).payload["user"].get("data_processing_options")
 
     assert options(Consent()) is None  # no hook: nothing claimed
     assert options(Consent.of(True)) is None
@@ -184,9 +184,9 @@ def test_limited_data_use_only_when_a_consent_hook_refused_personalisation_for_r
 
 def test_a_test_id_travels_in_the_body_and_each_test_event_alone() -> None:
     vendor = reddit(test_id="t2_testing")
-    (prepared,) = vendor.prepare(purchase(visitor()))
-    assert prepared.batch_key == f"{PIXEL}:purchase:ORD-7821"
-    wire, _ = send(vendor, [prepared.payload])
+    delivery = queued(vendor, purchase(visitor()))
+    assert delivery.batch_key == f"{PIXEL}:purchase:ORD-7821"
+    wire, _ = send(vendor, [delivery.payload])
     assert json.loads(wire.content)["data"]["test_id"] == "t2_testing"
 
 
@@ -266,7 +266,7 @@ def fresh(n: int) -> JSON:
     from datetime import UTC, datetime
 
     conversion = purchase(visitor(), Customer(email="a@b.co"), order=order(id=f"R-{n}", time=datetime.now(UTC)))
-    return live("http://unused").prepare(conversion)[0].payload
+    return queued(live("http://unused"), conversion).payload
 
 
 async def test_a_batch_lands_and_a_resend_is_counted_once(fake: Any) -> None:
