@@ -30,6 +30,8 @@ PERSONAL_KEYS = frozenset(
         "postal_code", "zip", "address", "company_address", "ip", "ip_address", "client_ip_address",
         "external_id", "user_id", "member_id", "membership_id", "anonymous_id", "pid", "client_tracking_id",
         "twclid", "fbc", "fbp", "ga", "ttp",
+        # camelCase, as LinkedIn and Microsoft spell them (keys are compared lowercased)
+        "firstname", "lastname", "externalid", "externalids", "anonymousid", "clientipaddress", "idvalue", "uuid",
     }
 )  # fmt: skip
 #: Fields holding SHA-256 digests of personal data: shortened, enough to compare two deliveries by eye.
@@ -44,7 +46,10 @@ CREDENTIAL_KEYS = frozenset(
     }
 )  # fmt: skip
 #: Personal fields whose values are matched in free text by their key (``"email": "..."``, ``phone=...``).
-_TEXT_KEYS = "email|phone|personal_phone|mobile_phone|phone_number|name|first_name|last_name|full_name|ip_address"
+_TEXT_KEYS = (
+    "email|phone|personal_phone|mobile_phone|phone_number|name|first_name|last_name|full_name|ip_address"
+    "|firstName|lastName|clientIpAddress"
+)
 _CREDENTIAL_PARAMS = (
     "api_key|apikey|key|token|access_token|refresh_token|client_secret|secret|password|signature|appsecret_proof"
 )
