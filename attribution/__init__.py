@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 from ._version import package_version
 from .capture.consent import Consent
 from .capture.models import Attribution, Channel, Touch
-from .checkout.conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext
 from .checkout.dedup import event_id
 from .checkout.tracker import CheckoutResult, Tracker, VendorResult
-from .delivery.outbox import Delivery, Outbox, SQLiteOutbox, Status
+from .delivery.outbox.base import Delivery, Outbox, Status
+from .delivery.outbox.sqlite import SQLiteOutbox
 from .delivery.policy import RetryPolicy
 from .delivery.worker import Worker
 from .errors import (
@@ -30,6 +30,7 @@ from .errors import (
     TokenError,
 )
 from .forms import hidden_fields
+from .orders.conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext
 from .redact import redact
 from .vendors import (
     VENDORS,

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx2
 
-from ..checkout.identifiers import COUNTRY, EMAIL_SHA256, EXTERNAL_ID, FIRST_NAME, LAST_NAME, Identifier
 from ..errors import ConfigurationError
+from ..orders.identifiers import COUNTRY, EMAIL_SHA256, EXTERNAL_ID, FIRST_NAME, LAST_NAME, Identifier
 from .base import (
     ERROR_LIMIT,
     JSON,
@@ -46,7 +46,7 @@ from .base import (
 from .oauth2 import RefreshTokenGrant
 
 if TYPE_CHECKING:
-    from ..checkout.conversion import Conversion
+    from ..orders.conversion import Conversion
 
 BASE_URL = "https://api.linkedin.com"
 TOKEN_URL = "https://www.linkedin.com/oauth/v2/accessToken"  # noqa: S105 - a URL, not a password

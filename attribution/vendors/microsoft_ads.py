@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx2
 
-from ..checkout import pii
-from ..checkout.identifiers import EMAIL_SHA256, EXTERNAL_ID, EXTERNAL_ID_SHA256, PHONE_SHA256, Identifier
 from ..errors import ConfigurationError
+from ..orders import pii
+from ..orders.identifiers import EMAIL_SHA256, EXTERNAL_ID, EXTERNAL_ID_SHA256, PHONE_SHA256, Identifier
 from .base import (
     CANONICAL_EVENTS,
     ERROR_LIMIT,
@@ -45,7 +45,7 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from ..checkout.conversion import Conversion
+    from ..orders.conversion import Conversion
 
 BASE_URL = "https://capi.uet.microsoft.com"
 MAX_BATCH = 1000

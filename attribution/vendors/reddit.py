@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, ClassVar
 import httpx2
 
 from .._version import package_version
-from ..checkout import pii
-from ..checkout.identifiers import EXTERNAL_ID_SHA256, PHONE_SHA256, Identifier
 from ..errors import ConfigurationError
+from ..orders import pii
+from ..orders.identifiers import EXTERNAL_ID_SHA256, PHONE_SHA256, Identifier
 from .base import (
     ERROR_LIMIT,
     JSON,
@@ -47,7 +47,7 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from ..checkout.conversion import Conversion
+    from ..orders.conversion import Conversion
 
 BASE_URL = "https://ads-api.reddit.com"
 MAX_BATCH = 1000

@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 import httpx2
 import pytest
 
-from attribution.delivery.outbox import NewDelivery, Outbox, Status
+from attribution.delivery.outbox.base import NewDelivery, Outbox, Status
 from attribution.delivery.worker import Worker
 from attribution.vendors.base import Failed, Retry
 from attribution.vendors.google_ads import GoogleAds

@@ -12,8 +12,8 @@ from typing import Any
 import httpx2
 import pytest
 
-from attribution.checkout.conversion import Customer, EventName
 from attribution.errors import ConfigurationError
+from attribution.orders.conversion import Customer, EventName
 from attribution.vendors.base import JSON, Delivered, Failed, Outcome, Retry, Split
 from attribution.vendors.linkedin import LinkedIn
 from attribution.vendors.oauth2 import TokenRefreshError
