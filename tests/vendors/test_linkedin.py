@@ -12,11 +12,10 @@ from typing import Any
 import httpx2
 import pytest
 
-from attribution.errors import ConfigurationError
+from attribution.errors import ConfigurationError, TokenRefreshError
 from attribution.orders.conversion import Customer, EventName
 from attribution.vendors.base import JSON, Delivered, Failed, Outcome, Retry, Split
 from attribution.vendors.linkedin import LinkedIn
-from attribution.vendors.oauth2 import TokenRefreshError
 from tests.test_uvicorn import Server
 
 from .fake_linkedin import FakeLinkedIn
