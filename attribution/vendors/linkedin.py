@@ -276,13 +276,15 @@ class LinkedIn(Vendor):
         message = f"HTTP {status}: {self.redact(self.error_message(response), response)}"[:ERROR_LIMIT]
         if status == 401:
             if self.tokens is None:
-                return Failed(f"{message}; give a new access_token (a member token lasts 60 days)"[:ERROR_LIMIT])
+                return Failed(_hinted(message, "; give a new access_token (a member token lasts 60 days)"))
             if self.tokens.rejected(_request_bearer(response)):
-                return Retry(f"{message}; the access token is refreshed and the request sent again", after=0.0)
-            return Failed(f"{message}; refused again with a fresh token: check the OAuth client and refresh token")
+                hint = "; the access token is refreshed and the request sent again"
+                return Retry(_hinted(message, hint), after=0.0)
+            hint = "; refused again with a fresh token: check the OAuth client and refresh token"
+            return Failed(_hinted(message, hint))
         if status == 426:
             hint = f"; LinkedIn-Version {self.api_version} is no longer active: set api_version to a newer YYYYMM"
-            return Failed(message[: ERROR_LIMIT - len(hint)] + hint)
+            return Failed(_hinted(message, hint))
         if status in (408, 429) or status >= 500:
             return Retry(message, after=self.retry_after(response))
         return Failed(message)
@@ -316,6 +318,11 @@ class LinkedIn(Vendor):
             return super().error_message(response)
         code = data.get("code") if isinstance(data, dict) else None
         return f"{code}: {text}" if isinstance(code, str) and code else text
+
+
+def _hinted(message: str, hint: str) -> str:
+    """The message cut so that the hint that tells the operator what to do always fits within ``ERROR_LIMIT``."""
+    return message[: ERROR_LIMIT - len(hint)] + hint
 
 
 def _rest_message(data: Mapping[str, Any]) -> str:

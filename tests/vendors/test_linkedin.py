@@ -219,6 +219,10 @@ def test_an_inactive_version_a_token_a_throttle_and_an_outage() -> None:
     )
     assert isinstance(read(503), Retry)
     assert isinstance(read(403, {"status": 403, "code": "ACCESS_DENIED", "message": "no role"}), Failed)
+    long = read(426, {"status": 426, "message": "inactive " * 100})
+    assert isinstance(long, Failed)
+    assert len(long.reason) <= 500
+    assert long.reason.endswith("set api_version to a newer YYYYMM")  # what to do survives the cut
 
 
 def test_a_batch_answer_gives_each_element_its_own_status() -> None:
