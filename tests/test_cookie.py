@@ -6,6 +6,7 @@ import base64
 import logging
 import secrets
 import string
+import time
 import zlib
 from datetime import UTC, datetime, timedelta
 
@@ -177,11 +178,14 @@ def test_a_cached_cookie_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
     from attribution.capture import cookie as cookie_module
 
     c = codec(max_age=60)
-    value = c.encode(sample())
+    value = c.encode(sample())  # signed with the real clock
     assert c.decode(value) == sample()  # verified and cached now
 
-    monkeypatch.setattr(cookie_module, "_now", lambda: (NOW + timedelta(minutes=5)).timestamp())
-    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(NOW.timestamp()) + 300)
+    # Five minutes after the signing, not after NOW: NOW is when the module was imported, and a whole run may take
+    # longer than that to reach this test.
+    later = time.time() + 300
+    monkeypatch.setattr(cookie_module, "_now", lambda: later)
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(later))
     assert c.decode(value).is_empty
 
 
