@@ -2,7 +2,8 @@
 
 Capture (``AttributionMiddleware``), read (``get_attribution``), check out (``Tracker``), deliver
 durably (the outbox and ``Worker``), to the vendors in ``VENDORS`` (``Whop``, ``RDStation``, ``Connectly``,
-``ConvertLoop``, ``XAds``, ``MetaConversions``, ``GoogleAds``, ``TikTok``). Jinja2 helpers live in
+``ConvertLoop``, ``XAds``, ``MetaConversions``, ``GoogleAds``, ``TikTok``, ``LinkedIn``, ``Reddit``,
+``MicrosoftAds``). Jinja2 helpers live in
 ``attribution.templating`` (the ``jinja2`` extra).
 """
 
@@ -38,8 +39,11 @@ from .vendors import (
     Connectly,
     ConvertLoop,
     GoogleAds,
+    LinkedIn,
     MetaConversions,
+    MicrosoftAds,
     RDStation,
+    Reddit,
     Secret,
     TikTok,
     Vendor,
@@ -77,14 +81,17 @@ __all__ = [
     "GoogleAds",
     "InvalidConversionError",
     "LineItem",
+    "LinkedIn",
     "MetaConversions",
     "MetaCookies",
+    "MicrosoftAds",
     "MiddlewareNotInstalledError",
     "Order",
     "Outbox",
     "OutboxError",
     "PostgresOutbox",
     "RDStation",
+    "Reddit",
     "RequestContext",
     "RetryPolicy",
     "SQLiteOutbox",

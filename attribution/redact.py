@@ -30,6 +30,8 @@ PERSONAL_KEYS = frozenset(
         "postal_code", "zip", "address", "company_address", "ip", "ip_address", "client_ip_address",
         "external_id", "user_id", "member_id", "membership_id", "anonymous_id", "pid", "client_tracking_id",
         "twclid", "fbc", "fbp", "ga", "ttp", "email_address", "given_name", "family_name",
+        # camelCase, as LinkedIn and Microsoft spell them (keys are compared lowercased)
+        "firstname", "lastname", "externalid", "externalids", "anonymousid", "clientipaddress", "idvalue", "uuid",
     }
 )  # fmt: skip
 #: Fields holding SHA-256 digests of personal data: shortened, enough to compare two deliveries by eye.
@@ -46,7 +48,7 @@ CREDENTIAL_KEYS = frozenset(
 #: Personal fields whose values are matched in free text by their key (``"email": "..."``, ``phone=...``).
 _TEXT_KEYS = (
     "email|email_?address|phone|personal_phone|mobile_phone|phone_?number|name|first_name|last_name|full_name"
-    "|given_?name|family_?name|ip_?address"
+    "|given_?name|family_?name|ip_?address|firstName|lastName|clientIpAddress"
 )
 _CREDENTIAL_PARAMS = (
     "api_key|apikey|key|token|access_token|refresh_token|client_secret|secret|password|signature|appsecret_proof"

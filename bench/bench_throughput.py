@@ -1,12 +1,14 @@
 """Delivery throughput: the worker draining 10,000 conversions to a fake vendor on loopback, against plain
 httpx2 posting the same requests with the same client settings (the limit on this machine).
 
-    python bench/bench_throughput.py [--n 10000] [--concurrency 32] [--rounds 3] [--vendors fake,meta,google_ads,tiktok]
+    python bench/bench_throughput.py [--n 10000] [--concurrency 32] [--rounds 3]
+        [--vendors fake,meta,google_ads,tiktok,linkedin,reddit,microsoft_ads]
 
 The fake vendor is a separate process (raw asyncio HTTP/1.1, keep-alive) that answers each vendor's success
 shape and logs every event id it gets, so loss and duplicates are counted by the receiver, not by the sender.
-``fake`` sends one conversion per request; Meta, Google Ads (its OAuth token fetched from the fake too) and
-TikTok batch up to 1,000, 2,000 and 1,000 a request, and the run fails if they do not. Both sides share one
+``fake`` sends one conversion per request; Meta, Google Ads (its OAuth token fetched from the fake too), TikTok,
+LinkedIn, Reddit and Microsoft Advertising batch up to 1,000, 2,000, 1,000, 5,000, 1,000 and 1,000 a request, and
+the run fails if they do not. Both sides share one
 client configuration (connection limits, timeouts, concurrency) and send the same batches. Rounds alternate
 plain and worker, each against a fresh vendor process; prints min/median/max of the ratio per vendor.
 """
@@ -36,7 +38,15 @@ from attribution.vendors import Vendor  # noqa: E402
 from tests.delivery_fakes import FakeVendor  # noqa: E402
 from tests.vendor_server import loopback_vendors  # noqa: E402
 
-BATCH_KEYS = {"meta": "1234567890", "google_ads": "1234567890", "tiktok": "CBENCH0123456789"}
+BATCH_KEYS = {
+    "meta": "1234567890",
+    "google_ads": "1234567890",
+    "tiktok": "CBENCH0123456789",
+    "reddit": "a2_bench",
+    "microsoft_ads": "343123456",
+}
+#: Where each vendor's payload carries the dedup key the fake vendor logs (``event_id`` for the others).
+KEYS = {"google_ads": "orderId", "linkedin": "eventId", "microsoft_ads": "eventId"}
 
 
 def make_vendor(name: str, url: str) -> Vendor:
@@ -45,10 +55,15 @@ def make_vendor(name: str, url: str) -> Vendor:
     return next(v for v in loopback_vendors(url) if v.name == name)
 
 
+def payload(vendor: str, i: int) -> dict[str, object]:
+    if vendor == "reddit":
+        return {"metadata": {"conversion_id": f"o{i}"}, "value": i}
+    return {KEYS.get(vendor, "event_id"): f"o{i}", "value": i}
+
+
 def items(n: int, vendor: str) -> list[NewDelivery]:
-    key = "orderId" if vendor == "google_ads" else "event_id"
     return [
-        NewDelivery(vendor, f"o{i}", {key: f"o{i}", "value": i}, batch_key=BATCH_KEYS.get(vendor, ""), order_id=f"o{i}")
+        NewDelivery(vendor, f"o{i}", payload(vendor, i), batch_key=BATCH_KEYS.get(vendor, ""), order_id=f"o{i}")
         for i in range(n)
     ]
 
@@ -155,7 +170,7 @@ async def main() -> None:
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--vendors", default="fake,meta,google_ads,tiktok")
+    parser.add_argument("--vendors", default="fake,meta,google_ads,tiktok,linkedin,reddit,microsoft_ads")
     args = parser.parse_args()
     n, c = args.n, args.concurrency
     results = {}

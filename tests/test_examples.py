@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+import pytest
 from starlette.testclient import TestClient
 
 from attribution.delivery.outbox.base import Delivery, Status
@@ -209,7 +210,18 @@ def test_demo_config_dry_runs_every_vendor_without_credentials_and_sends_only_co
     some = load_config({"RDSTATION_API_KEY": "rd-real", "WHOP_API_KEY": "whop-real"})  # Whop lacks its company id
     assert some.dry_run is False
     assert [v.name for v in some.vendors] == ["rdstation"]
-    assert some.left_out == ["whop", "connectly", "convertloop", "xads", "meta", "google_ads", "tiktok"]
+    assert some.left_out == [
+        "whop",
+        "connectly",
+        "convertloop",
+        "xads",
+        "meta",
+        "google_ads",
+        "tiktok",
+        "linkedin",
+        "reddit",
+        "microsoft_ads",
+    ]
     forced = load_config({"RDSTATION_API_KEY": "rd-real", "DEMO_DRY_RUN": "1"})
     assert forced.dry_run is True
     assert [v.name for v in forced.vendors] == list(CREDENTIALS)
@@ -270,6 +282,9 @@ def test_demo_skips_vendors_that_do_not_apply_and_says_why(tmp_path: Path) -> No
         "meta": "queued",  # Meta matches on the email too
         "google_ads": "skipped",  # no Google click id
         "tiktok": "queued",  # TikTok matches on the email too
+        "linkedin": "queued",  # LinkedIn, Reddit and Microsoft too
+        "reddit": "queued",
+        "microsoft_ads": "queued",
     }
     assert "Why: the visitor did not come from a Click-to-WhatsApp ad" in page_text(result)
     assert "&lt;i&gt;nov&lt;/i&gt;" in result.text
@@ -315,6 +330,29 @@ def test_demo_result_opens_with_a_per_vendor_summary_of_fields_fed_and_skips(tmp
     assert "did not come from a Click-to-WhatsApp ad" in other
     assert "gclid → context.gclid" in page_text_of(skipped.text, "summary-whop")
     assert "gclid → events[0].adIdentifiers.gclid" in page_text_of(skipped.text, "summary-google_ads")
+
+
+@pytest.mark.parametrize(
+    ("link", "vendor", "fed"),
+    [
+        ("linkedin", "linkedin", "li_fat_id → user.userIds[1].idValue"),
+        ("reddit", "reddit", "rdt_cid → data.events[0].click_id"),
+        ("microsoft", "microsoft_ads", "msclkid → data[0].userData.msclkid"),
+    ],
+)
+def test_demo_links_for_linkedin_reddit_and_microsoft_feed_their_click_ids(
+    tmp_path: Path, link: str, vendor: str, fed: str
+) -> None:
+    app = create_demo(load_config({"DEMO_OUTBOX": str(tmp_path / "demo.sqlite3")}))
+    with TestClient(app, base_url="http://127.0.0.1:8000", headers=NAVIGATION) as client:
+        home = client.get("/")
+        href = html.unescape(re.search(rf'id="link-{link}" href="([^"]+)"', home.text).group(1))  # type: ignore[union-attr]
+        client.get(href)
+        result = client.post("/checkout", data={"product": "mug", "order_id": f"{link}-1", "email": "a@b.co"})
+    row = page_text_of(result.text, f"summary-{vendor}")
+    assert "queued (dry run)" in row
+    assert fed in row
+    assert not [secret for secret in PLACEHOLDER_SECRETS if secret in result.text]
 
 
 def page_text_of(page: str, element_id: str) -> str:

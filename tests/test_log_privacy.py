@@ -3,7 +3,9 @@
 A visitor lands, checks out with an email, a phone and a name; the in-app worker sends to all five vendors
 through ``httpx2.MockTransport``: Whop refuses with a 400 quoting the customer, ConvertLoop fails with 500s
 quoting them too, X times out, RD Station (whose key travels in the query string) and Connectly accept. Every
-record any logger emits, formatted in full (arguments and tracebacks included), is searched.
+record any logger emits, formatted in full (arguments and tracebacks included), is searched. A second flow does
+the same for LinkedIn (OAuth refresh), Reddit and Microsoft Advertising, and searches ``last_error`` and every
+attempt's recorded detail too.
 """
 
 from __future__ import annotations
@@ -123,3 +125,72 @@ def test_no_credential_or_personal_data_in_any_log_record(tmp_path: Path, caplog
         r"convertloop delivery \d+: retry at .*: HTTP 500: Internal error for \*\*\*@\*\*\* \(\*\*\* \*\*\*\)", text
     )
     assert re.search(r"xads delivery \d+: retry at .*: ReadTimeout", text)
+
+
+NEW_KEYS = {
+    "li_client_secret": "li-secret-7c1d2e3f",
+    "li_refresh": "li-refresh-7c1d2e3f",
+    "li_access": "li-access-7c1d2e3f",
+    "reddit": "rdt-token-7c1d2e3f",
+    "microsoft": "uet-token-7c1d2e3f",
+}
+
+
+def refusing(request: httpx2.Request) -> httpx2.Response:
+    """LinkedIn's token endpoint hands out a token; then each platform refuses, quoting the credential it was sent
+    and the customer (LinkedIn for good, Reddit with 500s until out of attempts, Microsoft with a 401)."""
+    if request.url.path == "/oauth/v2/accessToken":
+        return httpx2.Response(200, json={"access_token": NEW_KEYS["li_access"], "expires_in": 5183999})
+    bearer = request.headers.get("authorization", "")
+    if request.url.host == "api.linkedin.com":
+        info = json.loads(request.content)["user"]["userInfo"]
+        message = f"ERROR :: /user :: {info['firstName']} {info['lastName']} <{EMAIL}> {PHONE} ({bearer})"
+        return httpx2.Response(422, json={"status": 422, "message": message})
+    if request.url.host == "ads-api.reddit.com":
+        return httpx2.Response(500, json={"error": {"code": 500, "message": f"{bearer} failed for {EMAIL} {PHONE}"}})
+    return httpx2.Response(401, json={"error": {"code": "Unauthorized", "message": f"{bearer} is not for {EMAIL}"}})
+
+
+def test_linkedin_reddit_and_microsoft_log_no_credential_or_personal_data(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from attribution.vendors import LinkedIn, MicrosoftAds, Reddit
+
+    tracker = Tracker(
+        vendors=[
+            LinkedIn(
+                client_id="li-client",
+                client_secret=NEW_KEYS["li_client_secret"],
+                refresh_token=NEW_KEYS["li_refresh"],
+                events={"purchase": "12345"},
+            ),
+            Reddit(access_token=NEW_KEYS["reddit"], pixel_id="a2_px"),
+            MicrosoftAds(api_token=NEW_KEYS["microsoft"], tag_id="343123456"),
+        ],
+        outbox=tmp_path / "outbox.sqlite3",
+        policy=FAST,
+        poll_interval=0.02,
+        transport=httpx2.MockTransport(refusing),
+    )
+    caplog.set_level(logging.DEBUG)
+    landing = "/?li_fat_id=li-5521&rdt_cid=t2_5521&msclkid=0f7e5c3a9b2d4e6f8a1b2c3d4e5f6a7b&utm_source=ads"
+    with TestClient(make_site(tracker), base_url="https://shop.example", headers=NAVIGATION) as http:
+        http.get(landing)
+        queued = http.post("/checkout").json()
+        assert queued == dict.fromkeys(["linkedin", "reddit", "microsoft_ads"], "queued")
+        portal = http.portal
+        assert portal is not None
+        portal.call(wait_for_status, tracker.outbox, [1, 2, 3], Status.DEAD)
+        rows = [portal.call(tracker.outbox.get, i) for i in (1, 2, 3)]
+
+    forbidden = (EMAIL, quote(EMAIL, safe=""), PHONE, PHONE.lstrip("+"), "Souza", *NEW_KEYS.values())
+    formatter = logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s")
+    text = "\n".join(formatter.format(record) for record in caplog.records)
+    recorded = "\n".join(f"{r.last_error}\n" + "\n".join(h.detail for h in r.history) for r in rows if r is not None)
+    for where in (text, recorded):
+        leaks = [value for value in forbidden if value.lower() in where.lower()]
+        assert leaks == [], where
+    # the flow really logged and recorded what the operator needs
+    assert re.search(r"linkedin delivery \d+: dead: HTTP 422: ERROR :: /user :: \*\*\*", text)
+    assert re.search(r"reddit delivery \d+: retry at .*: HTTP 500: Bearer \*\*\* failed for \*\*\*@\*\*\*", text)
+    assert "HTTP 401: Unauthorized: Bearer *** is not for ***@***" in recorded

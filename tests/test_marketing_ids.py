@@ -41,3 +41,35 @@ def test_ad_platform_cookies_are_read_as_browser_ids() -> None:
         "scid": "5f1e2d3c-snap",
         "epik": "dj0yJnU9pinterest",
     }
+
+
+def test_the_linkedin_reddit_and_microsoft_tags_cookies_are_read_as_browser_ids() -> None:
+    """The Insight Tag's ``li_fat_id``, the Reddit pixel's ``_rdt_uuid`` / ``_rdt_cid`` and UET's ``_uetvid``,
+    each as its tag writes it, on a visit with no parameter at all (a returning visitor)."""
+    cookies = {
+        "li_fat_id": "3f1c9a4e-5b7d-4e2a-9c1f-0d8e7b6a5c4d",
+        "_rdt_uuid": "1769457089327.4df2ebdc-15ff-4b34-9ae8-d6e2096a5dc9",
+        "_rdt_cid": "t2_rdtCookieClick0123",
+        "_uetvid": "683d4bb0faf011f09ddaef7abf1922b0",
+        "_uetmsclkid": "_uet0f7e5c3a9b2d4e6f8a1b2c3d4e5f6a7b",
+    }
+    site = client()
+    site.cookies.update(cookies)
+    shown = site.get("/show").json()
+    assert shown["identifiers"] == {
+        "li_fat_id_cookie": "3f1c9a4e-5b7d-4e2a-9c1f-0d8e7b6a5c4d",
+        "rdt_uuid": "1769457089327.4df2ebdc-15ff-4b34-9ae8-d6e2096a5dc9",
+        "rdt_cid_cookie": "t2_rdtCookieClick0123",
+        "uetvid": "683d4bb0faf011f09ddaef7abf1922b0",
+        "uetmsclkid": "_uet0f7e5c3a9b2d4e6f8a1b2c3d4e5f6a7b",
+    }
+    assert shown["click_ids"] == {}  # a tag's copy is not a click of this landing: no window starts
+
+
+def test_a_lone_li_fat_id_cookie_is_captured_and_the_url_click_id_keeps_its_own_name() -> None:
+    site = client()
+    site.cookies.set("li_fat_id", "cookie-uuid-0001")  # the only cookie: the single-cookie fast path
+    assert site.get("/show").json()["identifiers"] == {"li_fat_id_cookie": "cookie-uuid-0001"}
+    shown = site.get("/show?li_fat_id=url-uuid-0002&rdt_cid=t2_urlclick").json()
+    assert shown["click_ids"] == {"li_fat_id": "url-uuid-0002", "rdt_cid": "t2_urlclick"}
+    assert shown["identifiers"]["li_fat_id_cookie"] == "cookie-uuid-0001"

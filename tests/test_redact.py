@@ -23,20 +23,21 @@ from attribution.delivery.outbox.base import Finish, Status
 from attribution.delivery.outbox.sqlite import SQLiteOutbox
 from attribution.orders.conversion import Customer
 from attribution.redact import personal_values, redact, redact_headers, redact_json, redact_url
-from attribution.vendors import Connectly, ConvertLoop, RDStation, Vendor, Whop, XAds
+from attribution.vendors import Connectly, ConvertLoop, LinkedIn, MicrosoftAds, RDStation, Reddit, Vendor, Whop, XAds
 from attribution.vendors.base import Delivered, Failed, Retry
 from examples.demo.app import create_app as create_demo
 from examples.demo.config import load_config
 
 from .delivery_fakes import claim_one
 from .helpers import NAVIGATION
-from .vendors.samples import CTWA, UA, attribution, purchase, queued, send, touch
+from .vendors.samples import CTWA, NOW, UA, attribution, purchase, queued, send, touch
 
 EMAIL = "ana.souza@example.com"
 PHONE = "+5511999998888"
 CUSTOMER = Customer(email=EMAIL, phone=PHONE, first_name="Ana", last_name="Souza", external_id="cust-981")
 PERSONAL = (EMAIL, "ana.souza%40example.com", PHONE, "5511999998888", "99999-8888", "Ana", "Souza")
 KEYS = ("whop-key-5f1c9a7e", "rd-key-5f1c9a7e", "cnct-key-5f1c9a7e", "cl-key-5f1c9a7e", "x-secret-5f1c9a7e")
+KEYS += ("li-token-5f1c9a7e", "rdt-token-5f1c9a7e", "uet-token-5f1c9a7e")
 
 USER_AGENTS = (
     UA,
@@ -64,6 +65,9 @@ def vendors() -> list[Vendor]:
             pixel_id="o8z6j",
             events={"purchase": "o87ne"},
         ),
+        LinkedIn(access_token=KEYS[5], events={"purchase": "12345"}, clock=lambda: NOW.timestamp()),
+        Reddit(access_token=KEYS[6], pixel_id="a2_px", clock=lambda: NOW.timestamp()),
+        MicrosoftAds(api_token=KEYS[7], tag_id="343123456", clock=lambda: NOW.timestamp()),
     ]
 
 
@@ -110,6 +114,38 @@ def echo(vendor: str, sent: dict[str, Any]) -> tuple[int, Any]:
                 }
             }
         }
+    if vendor == "linkedin":
+        info = sent["user"]["userInfo"]
+        return 422, {
+            "status": 422,
+            "message": f"ERROR :: /user/userInfo :: {info['firstName']} {info['lastName']} ({EMAIL}) does not match "
+            f"the member of token {KEYS[5]}\n",
+        }
+    if vendor == "reddit":
+        event = sent["data"]["events"][0]
+        return 400, {
+            "error": {
+                "code": 400,
+                "message": f"invalid user for conversion {event['metadata']['conversion_id']} (Bearer {KEYS[6]})",
+                "fields": [{"field": "data.events[0].user.email", "message": f"{EMAIL} / {PHONE} is not hashed"}],
+            }
+        }
+    if vendor == "microsoft_ads":
+        user = sent["data"][0]["userData"]
+        return 400, {
+            "error": {
+                "code": "InvalidEvents",
+                "message": f"token {KEYS[7]} refused",
+                "details": [
+                    {
+                        "index": 0,
+                        "propertyName": "userData.clientIpAddress",
+                        "errorMessage": f"{user['clientIpAddress']} of {EMAIL} (+55 11 99999-8888) is not allowed",
+                        "isWarning": False,
+                    }
+                ],
+            }
+        }
     conversion = sent["conversions"][0]
     return 400, {
         "errors": [
@@ -124,7 +160,7 @@ def echo(vendor: str, sent: dict[str, Any]) -> tuple[int, Any]:
 
 @pytest.mark.parametrize("vendor", vendors(), ids=lambda v: v.name)
 def test_what_each_vendor_echoes_back_is_recorded_without_personal_data_or_credentials(vendor: Vendor) -> None:
-    attr = attribution(touch(timedelta(hours=1), twclid="tw-81", **CTWA))
+    attr = attribution(touch(timedelta(hours=1), twclid="tw-81", li_fat_id="li-81", **CTWA))
     prepared = queued(vendor, purchase(attr, CUSTOMER))
 
     def answer(request: httpx2.Request) -> httpx2.Response:
@@ -155,6 +191,14 @@ def test_what_each_vendor_echoes_back_is_recorded_without_personal_data_or_crede
     if vendor.name == "xads":
         assert "Chrome/127.0.0.0" in reason
         assert "ORD-7821" in reason
+    if vendor.name == "linkedin":
+        assert "ERROR :: /user/userInfo ::" in reason
+    if vendor.name == "reddit":
+        assert "conversion ORD-7821" in reason
+        assert "data.events[0].user.email" in reason
+    if vendor.name == "microsoft_ads":
+        assert "userData.clientIpAddress" in reason
+        assert "203.0.113.7" not in reason
     assert all(secret not in str(wire.url) or vendor.name == "rdstation" for secret in KEYS)
     assert all(secret not in vendor.masked_url(wire) for secret in KEYS)
     assert all(secret not in " ".join(vendor.masked_headers(wire).values()) for secret in KEYS)

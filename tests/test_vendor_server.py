@@ -1,5 +1,5 @@
 """The fake vendor the benchmarks send to answers every adapter as the real API would on success, so a
-checkout through the app reaches ``delivered`` for all eight, the batching ones and Google's token included."""
+checkout through the app reaches ``delivered`` for every vendor, the batching ones and Google's token included."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from tests.vendor_server import FakeVendorServer, event_ids, loopback_vendors
 LANDING = (
     "/?utm_source=google&utm_medium=cpc&utm_campaign=spring&gclid=Cj0KCQ-test&twclid=tw-test&ttclid=tt-test"
     "&fbclid=fb-test&cnct_tracking_id=t-1&sendout_id=s-1&ctwa_clid=c-1&ad_id=a-1&attribution_source=meta_ctwa"
+    "&li_fat_id=li-test&rdt_cid=rdt-test&msclkid=0f7e5c3a9b2d4e6f8a1b2c3d4e5f6a7b"
 )
 
 
@@ -76,3 +77,7 @@ def test_every_adapter_reads_the_fake_vendors_answer_as_delivered(tmp_path: Path
     keys = [k for body in uploads for k in event_ids(body)]
     assert len(keys) == len(set(keys)) == len(orders)
     assert all(any(n in k for n in orders) for k in keys)
+    # Each batching vendor's dedup keys are found where its request puts them, every order once.
+    for vendor in ("/linkedin/", "/reddit/", "/microsoft/"):
+        bodies = [b for p, b in zip(server.paths, server.bodies, strict=True) if p.startswith(vendor)]
+        assert sorted(k for body in bodies for k in event_ids(body)) == orders, vendor

@@ -26,8 +26,11 @@ from attribution.vendors import (
     Connectly,
     ConvertLoop,
     GoogleAds,
+    LinkedIn,
     MetaConversions,
+    MicrosoftAds,
     RDStation,
+    Reddit,
     TikTok,
     Vendor,
     Whop,
@@ -46,7 +49,16 @@ _JSON = {"content-type": "application/json"}
 def success(path: str, body: bytes) -> bytes:
     """What each vendor answers a good request with, chosen by the path its adapter posts to: Google's OAuth
     token, the Data Manager API's ``requestId`` and the Google Ads API's per-row ``results``, Meta's
-    ``events_received``, TikTok's ``{"code": 0}`` envelope, and a plain JSON object for the rest."""
+    ``events_received``, TikTok's ``{"code": 0}`` envelope, LinkedIn's ``elements`` of a batch, Reddit's message,
+    Microsoft's ``eventsReceived``, and a plain JSON object for the rest."""
+    if path.endswith("/rest/conversionEvents"):
+        rows = _batch(body, "elements")
+        return json.dumps({"elements": [{"status": 201} for _ in rows]}, separators=(",", ":")).encode()
+    if path.endswith("/conversion_events"):
+        count = len(_events(body))
+        return json.dumps({"data": {"message": f"Successfully processed {count} conversion events."}}).encode()
+    if "/v1/" in path and path.endswith("/events"):
+        return json.dumps({"eventsReceived": len(_batch(body, "data"))}).encode()
     if path.endswith("/token"):
         return b'{"access_token":"ya29.fake","expires_in":3599,"token_type":"Bearer"}'
     if path.endswith("/events:ingest"):
@@ -75,17 +87,45 @@ def _batch(body: bytes, key: str) -> list[dict[str, Any]]:
     return [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
 
 
-def event_ids(body: bytes) -> list[str]:
-    """The dedup keys in a fake vendor's request body: ``event_id`` (or Google's ``transactionId`` / ``orderId``) of
-    one object or of each in a batch (``events``, ``conversions`` or ``data``)."""
+def _events(body: bytes) -> list[dict[str, Any]]:
+    """Reddit's ``{"data": {"events": [...]}}``."""
     try:
         data: Any = json.loads(body)
     except ValueError:
         return []
-    objects = data.get("conversions", data.get("events", data.get("data", [data]))) if isinstance(data, dict) else data
-    rows = objects if isinstance(objects, list) else []
-    keys = ("event_id", "orderId", "transactionId")
-    return [str(next(o[k] for k in keys if k in o)) for o in rows if isinstance(o, dict) and any(k in o for k in keys)]
+    inner = data.get("data") if isinstance(data, dict) else None
+    events = inner.get("events") if isinstance(inner, dict) else None
+    return [event for event in events if isinstance(event, dict)] if isinstance(events, list) else []
+
+
+#: Where each vendor's request puts its dedup key: ``event_id`` (most), Google's ``transactionId`` (Data Manager)
+#: or ``orderId``, LinkedIn's and Microsoft's ``eventId``, Reddit's ``metadata.conversion_id``.
+_KEYS = ("event_id", "transactionId", "orderId", "eventId")
+
+
+def _key(row: dict[str, Any]) -> str | None:
+    for key in _KEYS:
+        if key in row:
+            return str(row[key])
+    metadata = row.get("metadata")
+    return str(metadata["conversion_id"]) if isinstance(metadata, dict) and "conversion_id" in metadata else None
+
+
+def event_ids(body: bytes) -> list[str]:
+    """The dedup keys in a fake vendor's request body, of one object or of each in a batch (``conversions``,
+    ``events``, ``data``, ``elements``, or Reddit's ``data.events``)."""
+    try:
+        data: Any = json.loads(body)
+    except ValueError:
+        return []
+    if isinstance(data, dict) and isinstance(data.get("data"), dict):
+        rows: Any = data["data"].get("events", [])
+    elif isinstance(data, dict):
+        rows = data.get("conversions", data.get("events", data.get("data", data.get("elements", [data]))))
+    else:
+        rows = data
+    rows = rows if isinstance(rows, list) else []
+    return [key for row in rows if isinstance(row, dict) and (key := _key(row)) is not None]
 
 
 def loopback_vendors(base: str) -> list[Vendor]:
@@ -115,6 +155,9 @@ def loopback_vendors(base: str) -> list[Vendor]:
             token_url=f"{base}/google/token",
         ),
         TikTok(access_token="tiktok-token", pixel_code="CBENCH0123456789", base_url=f"{base}/tiktok"),
+        LinkedIn(access_token="linkedin-token", events={"purchase": "12345"}, base_url=f"{base}/linkedin"),
+        Reddit(access_token="reddit-token", pixel_id="a2_bench", base_url=f"{base}/reddit"),
+        MicrosoftAds(api_token="uet-token", tag_id="343123456", base_url=f"{base}/microsoft"),
     ]
 
 

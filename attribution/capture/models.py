@@ -136,8 +136,9 @@ class Attribution(BaseModel):
     history: list[Touch] = Field(default_factory=list)
     """The most recent touches, oldest first; the last touch is ``history[-1]``."""
     identifiers: dict[str, str] = Field(default_factory=dict)
-    """Browser ids from first-party cookies: ``fbp``, ``fbc``, ``ga`` (GA4 client id), ``ttp``, ``dp_pid``,
-    ``wuid``, ``rdtrk``."""
+    """Browser ids from first-party cookies (``attribution.capture.params.IDENTIFIER_COOKIES``): ``fbp``, ``fbc``,
+    ``ga`` (GA4 client id), ``ttp``, ``dp_pid``, ``wuid``, ``rdtrk``, ``uetvid``, ``rdt_uuid``, and the tags' own
+    copies of click ids (``uetmsclkid``, ``li_fat_id_cookie``, ``rdt_cid_cookie``, ...)."""
     clicks: dict[str, Click] = Field(default_factory=dict)
     """The newest value of each click id with its click time, kept until its window ends. When an
     ``Attribution`` is built from touches alone, this is derived from them."""

@@ -73,6 +73,8 @@ TRACKED_PARAMS: Final = tuple(
 )
 
 #: First-party cookies holding browser ids, mapped to the name they get in ``Attribution.identifiers``.
+#: The tags' own copies of LinkedIn's and Reddit's click ids get a ``_cookie`` suffix: their plain names are the
+#: click ids of the landing URL, which ``Attribution.get`` reads with their windows.
 IDENTIFIER_COOKIES: Final = MappingProxyType(
     {
         "_fbp": "fbp",  # Meta browser id
@@ -85,6 +87,10 @@ IDENTIFIER_COOKIES: Final = MappingProxyType(
         "_gcl_aw": "gcl_aw",  # Google Ads click, GCL.<seconds>.<gclid>
         "_gcl_gb": "gcl_gb",  # Google Ads app/iOS click, GCL.<seconds>.<gbraid>
         "_uetmsclkid": "uetmsclkid",  # Microsoft Ads click, _uet<msclkid>
+        "_uetvid": "uetvid",  # Microsoft UET visitor id (the Conversions API's anonymousId)
+        "li_fat_id": "li_fat_id_cookie",  # LinkedIn Insight Tag's copy of the li_fat_id click id
+        "_rdt_uuid": "rdt_uuid",  # Reddit pixel browser id, <ms>.<uuid>
+        "_rdt_cid": "rdt_cid_cookie",  # Reddit pixel's copy of the rdt_cid click id
         "_scid": "scid",  # Snap pixel browser id
         "_epik": "epik",  # Pinterest click id, as its tag keeps it
     }

@@ -13,8 +13,11 @@ from .base import Delivered, Failed, Outcome, Resend, Retry, Secret, Split, Vend
 from .connectly import Connectly
 from .convertloop import ConvertLoop
 from .google_ads import GoogleAds
+from .linkedin import LinkedIn
 from .meta import MetaConversions
+from .microsoft_ads import MicrosoftAds
 from .rdstation import RDStation
+from .reddit import Reddit
 from .tiktok import TikTok
 from .whop import Whop
 from .xads import XAds
@@ -31,6 +34,9 @@ VENDORS: dict[str, type[Vendor]] = {
         GoogleAds,
         TikTok,
         MetaConversions,
+        LinkedIn,
+        Reddit,
+        MicrosoftAds,
     )
 }
 
@@ -41,9 +47,12 @@ __all__ = [
     "Delivered",
     "Failed",
     "GoogleAds",
+    "LinkedIn",
     "MetaConversions",
+    "MicrosoftAds",
     "Outcome",
     "RDStation",
+    "Reddit",
     "Resend",
     "Retry",
     "Secret",

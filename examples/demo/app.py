@@ -80,6 +80,21 @@ def landing_links(request: Request) -> list[dict[str, str]]:
             "href": "/product/mug?ttclid=E.C.P.demo-ttclid&utm_source=tiktok&utm_medium=paid_social",
         },
         {
+            "id": "linkedin",
+            "label": "LinkedIn ad (li_fat_id)",
+            "href": "/product/mug?li_fat_id=7d3e2c1b-demo-li-fat-id&utm_source=linkedin&utm_medium=paid_social",
+        },
+        {
+            "id": "reddit",
+            "label": "Reddit ad (rdt_cid)",
+            "href": "/product/mug?rdt_cid=t2_demo-rdt-cid&utm_source=reddit&utm_medium=paid_social",
+        },
+        {
+            "id": "microsoft",
+            "label": "Microsoft Advertising (msclkid)",
+            "href": "/product/mug?msclkid=0f7e5c3a9b2d4e6f8a1b2c3d4e5f6a7b&utm_source=bing&utm_medium=cpc",
+        },
+        {
             "id": "ctwa",
             "label": "Connectly Click-to-WhatsApp",
             "href": "/product/mug?cnct_tracking_id=cnct-trk-001&sendout_id=sendout-42&ctwa_clid=ARAkdemo-ctwa"

@@ -17,7 +17,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from attribution import Connectly, ConvertLoop, GoogleAds, MetaConversions, RDStation, TikTok, Vendor, Whop, XAds
+from attribution import (
+    Connectly,
+    ConvertLoop,
+    GoogleAds,
+    LinkedIn,
+    MetaConversions,
+    MicrosoftAds,
+    RDStation,
+    Reddit,
+    TikTok,
+    Vendor,
+    Whop,
+    XAds,
+)
 
 #: Per vendor, the environment variables it needs (all of them) and the placeholder used in dry run.
 CREDENTIALS: dict[str, dict[str, str]] = {
@@ -42,6 +55,9 @@ CREDENTIALS: dict[str, dict[str, str]] = {
         "GOOGLE_ADS_PURCHASE_ACTION_ID": "987654321",
     },
     "tiktok": {"TIKTOK_ACCESS_TOKEN": "demo-tiktok-access-token-SECRET", "TIKTOK_PIXEL_CODE": "COQDA8RC77U2TMR44LI0"},
+    "linkedin": {"LINKEDIN_ACCESS_TOKEN": "demo-linkedin-access-token-SECRET", "LINKEDIN_PURCHASE_RULE_ID": "12345678"},
+    "reddit": {"REDDIT_ACCESS_TOKEN": "demo-reddit-conversion-token-SECRET", "REDDIT_PIXEL_ID": "a2_demo1234"},
+    "microsoft_ads": {"MICROSOFT_ADS_API_TOKEN": "demo-uet-capi-token-SECRET", "MICROSOFT_ADS_TAG_ID": "343123456"},
 }
 
 #: Placeholder values that are credentials (the ids are not secret): none may ever appear on a page.
@@ -98,6 +114,14 @@ def _vendor(name: str, values: Mapping[str, str]) -> Vendor:
         )
     if name == "tiktok":
         return TikTok(access_token=values["TIKTOK_ACCESS_TOKEN"], pixel_code=values["TIKTOK_PIXEL_CODE"])
+    if name == "linkedin":
+        return LinkedIn(
+            access_token=values["LINKEDIN_ACCESS_TOKEN"], events={"purchase": values["LINKEDIN_PURCHASE_RULE_ID"]}
+        )
+    if name == "reddit":
+        return Reddit(access_token=values["REDDIT_ACCESS_TOKEN"], pixel_id=values["REDDIT_PIXEL_ID"])
+    if name == "microsoft_ads":
+        return MicrosoftAds(api_token=values["MICROSOFT_ADS_API_TOKEN"], tag_id=values["MICROSOFT_ADS_TAG_ID"])
     raise ValueError(f"unknown vendor {name!r}")
 
 

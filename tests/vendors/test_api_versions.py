@@ -25,6 +25,9 @@ PINNED: dict[str, tuple[tuple[str, ...], str]] = {
     "xads": (("12",), "https://ads-api.x.com/12/measurement/conversions/oka17"),
     "google_ads": (("v1", "v26"), "https://datamanager.googleapis.com/v1/events:ingest"),
     "tiktok": (("v1.3",), "https://business-api.tiktok.com/open_api/v1.3/event/track/"),
+    "linkedin": (("202604",), "https://api.linkedin.com/rest/conversionEvents"),
+    "reddit": (("v3",), "https://ads-api.reddit.com/api/v3/pixels/a2_pixel/conversion_events"),
+    "microsoft_ads": (("v1",), "https://capi.uet.microsoft.com/v1/343123456/events"),
 }
 
 
@@ -40,6 +43,11 @@ def test_every_vendor_is_pinned() -> None:
 @pytest.mark.parametrize("name", sorted(PINNED))
 def test_the_default_version_is_the_one_checked(name: str) -> None:
     assert default_url(SAMPLES[name]()) == PINNED[name][1]
+
+
+def test_linkedin_names_its_version_in_a_header() -> None:
+    vendor = SAMPLES["linkedin"]()
+    assert vendor.build_request([vendor.payload(everything())]).headers["LinkedIn-Version"] == "202604"
 
 
 def test_the_google_ads_api_default_is_v26() -> None:

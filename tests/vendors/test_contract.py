@@ -16,7 +16,19 @@ from attribution.errors import ConfigurationError
 from attribution.orders.conversion import Conversion, Customer, EventName
 from attribution.orders.identifiers import Identifier, derive_all, revealing, union
 from attribution.orders.record import conversion_of, record_of
-from attribution.vendors import Connectly, ConvertLoop, MetaConversions, RDStation, TikTok, Vendor, Whop, XAds
+from attribution.vendors import (
+    Connectly,
+    ConvertLoop,
+    LinkedIn,
+    MetaConversions,
+    MicrosoftAds,
+    RDStation,
+    Reddit,
+    TikTok,
+    Vendor,
+    Whop,
+    XAds,
+)
 
 from .google_fakes import data_manager
 from .samples import CTWA, NOW, attribution, order, purchase, touch
@@ -33,6 +45,9 @@ SAMPLES: dict[str, Callable[[], Vendor]] = {
     "google_ads": lambda: data_manager(enhanced_conversions=True),
     "tiktok": lambda: TikTok(access_token="tt-token", pixel_code="C4PIXEL"),
     "meta": lambda: MetaConversions(access_token="meta-token", pixel_id="1234567890", clock=NOW.timestamp),
+    "linkedin": lambda: LinkedIn(access_token="li-token", events={"purchase": "12345"}, clock=NOW.timestamp),
+    "reddit": lambda: Reddit(access_token="rdt-token", pixel_id="a2_pixel", clock=NOW.timestamp),
+    "microsoft_ads": lambda: MicrosoftAds(api_token="uet-token", tag_id="343123456", clock=NOW.timestamp),
 }
 
 FULL_CUSTOMER = Customer(
@@ -54,6 +69,7 @@ FULL_CUSTOMER = Customer(
 def everything() -> Conversion:
     """A purchase from a visitor who brought every click id and browser id a vendor reads."""
     clicks = {"gclid": "Cj0KCQ-g", "twclid": "23opevjt88", "ttclid": "E.C.P.tt", "fbclid": "IwAR-fb", **CTWA}
+    clicks |= {"li_fat_id": "li-fat-1", "rdt_cid": "t2_rdt", "msclkid": "0f7e5c3a9b2d4e6f8a1b2c3d4e5f6a7b"}
     attr = attribution(
         touch(timedelta(hours=2), Channel.PAID_SOCIAL, referrer="l.wl.co", utm_source="meta", **clicks),
         identifiers={"fbp": "fb.1.1.2", "ttp": "ttp-1", "dp_pid": "pid-1", "rdtrk": "rdtrk-1", "wuid": "wuid-1"},
@@ -87,7 +103,8 @@ def test_an_undeclared_form_is_never_read(name: str) -> None:
 
 
 def test_vendors_that_take_only_digests_keep_nothing_in_clear() -> None:
-    hashed_only = [SAMPLES[name]() for name in ("xads", "google_ads", "tiktok", "meta")]
+    names = ("xads", "google_ads", "tiktok", "meta", "reddit", "microsoft_ads")
+    hashed_only = [SAMPLES[name]() for name in names]
     forms = union(vendor.identifiers for vendor in hashed_only)
     stored = derive_all(forms, FULL_CUSTOMER)
     assert stored

@@ -19,8 +19,11 @@ from attribution.vendors import (
     Connectly,
     ConvertLoop,
     GoogleAds,
+    LinkedIn,
     MetaConversions,
+    MicrosoftAds,
     RDStation,
+    Reddit,
     TikTok,
     Vendor,
     Whop,
@@ -101,6 +104,9 @@ def test_registry_names_every_vendor_once() -> None:
         "google_ads": GoogleAds,
         "tiktok": TikTok,
         "meta": MetaConversions,
+        "linkedin": LinkedIn,
+        "reddit": Reddit,
+        "microsoft_ads": MicrosoftAds,
     } == VENDORS
     assert all(name == cls.name for name, cls in VENDORS.items())
 
