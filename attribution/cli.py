@@ -34,6 +34,7 @@ from typing import Any, TextIO
 
 from .capture.models import Attribution, Channel, Touch
 from .checkout.conversion import Conversion, Customer, LineItem, Order, RequestContext
+from .checkout.identifiers import derive_all
 from .checkout.tracker import DEFAULT_OUTBOX, Tracker
 from .delivery.outbox import POSTGRES_SCHEMES, outbox_from
 from .delivery.outbox.base import TERMINAL, Outbox, Status
@@ -361,9 +362,10 @@ class CLI:
                 if reason:
                     self.out.write(f"skipped: {reason}\n")
                     continue
-                prepared = vendor.prepare(conversion)
-                self.out.write(f"dedup key: {', '.join(p.dedup_key for p in prepared)}\n")
-                request = vendor.build_request([p.payload for p in prepared[: vendor.max_batch]])
+                self.out.write(f"dedup key: {conversion.dedup_id}\n")
+                # as the worker builds it: from the customer forms an order record keeps for this vendor
+                stored = conversion.with_identifiers(derive_all(vendor.identifiers, conversion.customer))
+                request = vendor.build_request([vendor.payload(stored)])
                 self.out.write(describe_request(vendor, request) + "\n")
             except Exception as exc:
                 failed += 1

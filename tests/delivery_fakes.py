@@ -10,10 +10,11 @@ from typing import Any, ClassVar
 
 import httpx2
 
+from attribution.checkout.identifiers import EMAIL, Identifier
 from attribution.delivery.outbox import Delivery, NewDelivery, Outbox, Status, outbox_from
 from attribution.delivery.policy import RetryPolicy
 from attribution.delivery.worker import Worker
-from attribution.vendors.base import JSON, Prepared, Vendor
+from attribution.vendors.base import JSON, Vendor
 
 FAST = RetryPolicy(max_attempts=6, base_delay=0.01, max_delay=0.05, max_retry_after=5.0)
 
@@ -22,6 +23,7 @@ class FakeVendor(Vendor):
     """One JSON object per request, Bearer auth, dedup key in ``event_id``."""
 
     name: ClassVar[str] = "fake"
+    identifiers: tuple[Identifier, ...] = (EMAIL,)
 
     def __init__(
         self, base_url: str = "http://fake.test", *, retry_ambiguous: bool = True, needs_email: bool = False
@@ -31,22 +33,23 @@ class FakeVendor(Vendor):
         self.needs_email = needs_email
 
     def check(self, conversion: Any) -> str | None:
-        if self.needs_email and not conversion.customer.email:
+        if self.needs_email and not EMAIL.of(conversion):
             return "the customer has no email"
         return None
 
-    def prepare(self, conversion: Any) -> list[Prepared]:
-        key = conversion.dedup_id
-        payload = {
-            "event_id": key,
+    def batch_key(self, conversion: Any) -> str:
+        return "pixel" if self.max_batch > 1 else ""
+
+    def payload(self, conversion: Any) -> JSON:
+        return {
+            "event_id": conversion.dedup_id,
             "value": str(conversion.value),
-            "email": conversion.customer.email,
+            "email": EMAIL.of(conversion),
             "utm_source": conversion.attribution.get("utm_source"),
             "gclid": conversion.attribution.get("gclid"),
             "ip": conversion.context.ip,
             "user_agent": conversion.context.user_agent,
         }
-        return [Prepared(self.name, key, payload, batch_key="pixel" if self.max_batch > 1 else "")]
 
     def build_request(self, payloads: Sequence[JSON]) -> httpx2.Request:
         body: Any = payloads[0] if self.max_batch == 1 else {"conversions": list(payloads)}

@@ -23,7 +23,7 @@ from attribution.checkout.token import TokenCodec
 from attribution.checkout.tracker import Tracker
 from attribution.errors import ConfigurationError
 from attribution.forms import hidden_fields
-from attribution.vendors.base import Prepared
+from attribution.vendors.base import JSON
 from attribution.web.middleware import AttributionMiddleware
 from tests.delivery_fakes import FAST, FakeBatchVendor, FakeVendor
 from tests.helpers import NAVIGATION, SECRET, client, set_cookie_headers
@@ -117,9 +117,9 @@ class RecordingVendor(FakeVendor):
         super().__init__()
         self.seen: list[Consent] = []
 
-    def prepare(self, conversion: Any) -> list[Prepared]:
+    def payload(self, conversion: Any) -> JSON:
         self.seen.append(conversion.consent)
-        return super().prepare(conversion)
+        return super().payload(conversion)
 
 
 def consent_site(tracker: Tracker, calls: list[int]) -> Starlette:

@@ -243,9 +243,9 @@ class MetaIds(FakeVendor):
         super().__init__()
         self.sent: list[tuple[str | None, str | None]] = []
 
-    def prepare(self, conversion: Any) -> Any:
+    def payload(self, conversion: Any) -> Any:
         self.sent.append((conversion.attribution.identifiers.get("fbp"), conversion.attribution.fbc))
-        return super().prepare(conversion)
+        return super().payload(conversion)
 
 
 async def test_a_checkout_in_the_first_request_sends_the_values_the_server_wrote(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from examples.demo.config import load_config
 
 from .delivery_fakes import claim_one
 from .helpers import NAVIGATION
-from .vendors.samples import CTWA, UA, attribution, purchase, send, touch
+from .vendors.samples import CTWA, UA, attribution, purchase, queued, send, touch
 
 EMAIL = "ana.souza@example.com"
 PHONE = "+5511999998888"
@@ -124,7 +124,7 @@ def echo(vendor: str, sent: dict[str, Any]) -> tuple[int, Any]:
 @pytest.mark.parametrize("vendor", vendors(), ids=lambda v: v.name)
 def test_what_each_vendor_echoes_back_is_recorded_without_personal_data_or_credentials(vendor: Vendor) -> None:
     attr = attribution(touch(timedelta(hours=1), twclid="tw-81", **CTWA))
-    (prepared,) = vendor.prepare(purchase(attr, CUSTOMER))
+    prepared = queued(vendor, purchase(attr, CUSTOMER))
 
     def answer(request: httpx2.Request) -> httpx2.Response:
         sent = json.loads(request.content)
@@ -161,7 +161,7 @@ def test_what_each_vendor_echoes_back_is_recorded_without_personal_data_or_crede
 
 def test_an_acknowledgement_echoing_the_customer_is_kept_for_the_operator_and_masked_on_display() -> None:
     vendor = Whop(api_key=KEYS[0], company_id="biz_9Jk2")
-    (prepared,) = vendor.prepare(purchase(attribution(), CUSTOMER))
+    prepared = queued(vendor, purchase(attribution(), CUSTOMER))
     body = {"id": "conv_7Xy2", "created_at": "2025-05-05T21:20:01Z", **prepared.payload}
     _, outcome = send(vendor, [prepared.payload], lambda r: httpx2.Response(200, json=body))
     assert isinstance(outcome, Delivered)
@@ -230,7 +230,7 @@ def test_known_values_are_masked_as_whole_words_in_any_case() -> None:
 
 def test_structured_payloads_mask_people_and_keep_the_rest() -> None:
     vendor = Whop(api_key=KEYS[0], company_id="biz_9Jk2")
-    (prepared,) = vendor.prepare(purchase(attribution(touch(timedelta(hours=1))), CUSTOMER))
+    prepared = queued(vendor, purchase(attribution(touch(timedelta(hours=1))), CUSTOMER))
     masked = redact_json(prepared.payload)
     assert masked["user"]["email"] == masked["user"]["phone"] == masked["user"]["first_name"] == "***"
     assert masked["context"]["ip_address"] == "***"
@@ -260,7 +260,7 @@ def test_urls_and_headers() -> None:
 
 def test_the_http_clients_log_lines_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
     vendor = RDStation(api_key=KEYS[1])
-    (prepared,) = vendor.prepare(purchase(attribution(), CUSTOMER))
+    prepared = queued(vendor, purchase(attribution(), CUSTOMER))
     with caplog.at_level(logging.DEBUG):
         send(vendor, [prepared.payload])
     lines = [record.getMessage() for record in caplog.records if record.name == "httpx2"]

@@ -13,7 +13,7 @@ import httpx2
 from attribution.delivery.outbox import Outbox, Status
 from attribution.delivery.sending import DryRun, Sender
 from attribution.delivery.worker import Worker
-from attribution.vendors.base import JSON, Delivered, Failed, Outcome, Prepared, Split, Vendor
+from attribution.vendors.base import JSON, Delivered, Failed, Outcome, Split, Vendor
 from tests.delivery_fakes import FAST, FakeClock, items
 
 
@@ -31,8 +31,8 @@ class RowsVendor(Vendor):
     def check(self, conversion: Any) -> str | None:
         return None
 
-    def prepare(self, conversion: Any) -> list[Prepared]:
-        return []
+    def payload(self, conversion: Any) -> JSON:
+        return {}
 
     async def authorize(self, client: httpx2.AsyncClient) -> None:
         self.tokens += 1

@@ -196,7 +196,7 @@ async def test_a_broken_adapter_does_not_fail_the_checkout(site: tuple[Tracker, 
     def explode(conversion: Any) -> Any:
         raise RuntimeError("bug")
 
-    tracker.vendors[1].prepare = explode  # type: ignore[method-assign]
+    tracker.vendors[1].payload = explode  # type: ignore[method-assign]
     result = (await http.post("/checkout", json={"order": "A-6", "email": "d@example.com"})).json()
     assert result["fake"][0] == "queued"
     assert result["fakebatch"][:2] == ["skipped", "the fakebatch adapter failed (RuntimeError); see the logs"]
@@ -344,9 +344,9 @@ async def test_a_checkout_asks_each_vendor_once_whether_it_applies(outbox_path: 
             self.checks += 1
             return super().check(conversion)
 
-        def prepare(self, conversion: Any) -> Any:
+        def payload(self, conversion: Any) -> Any:
             self.prepares += 1
-            return super().prepare(conversion)
+            return super().payload(conversion)
 
     vendor = Counting(needs_email=True)
     tracker = make_tracker(outbox_path, vendors=[vendor], run_worker=False)
@@ -388,7 +388,7 @@ async def test_a_broken_adapter_is_logged_where_it_failed_without_what_it_quoted
     def explode(conversion: Any) -> Any:
         raise ValueError(f"cannot send {conversion.customer.plain_email} to this pixel")
 
-    tracker.vendors[1].prepare = explode  # type: ignore[method-assign]
+    tracker.vendors[1].payload = explode  # type: ignore[method-assign]
     caplog.set_level(logging.DEBUG)
     result = (await http.post("/checkout", json={"order": "A-7", "email": "d@example.com"})).json()
     assert result["fakebatch"][:2] == ["skipped", "the fakebatch adapter failed (ValueError); see the logs"]

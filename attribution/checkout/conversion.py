@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -29,6 +30,7 @@ from ..capture.consent import Consent
 from ..capture.models import Attribution, trusted
 from ..errors import InvalidConversionError
 from . import pii
+from .identifiers import Identifier
 
 _ISO_4217_CODES = """
     AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN BZD
@@ -307,6 +309,33 @@ class Conversion(_Model):
         if order is not None and (self.value != order.value or self.currency != order.currency):
             raise InvalidConversionError("value and currency differ from the order's: give them once")
         return self
+
+    _stored: Mapping[str, str] | None = PrivateAttr(default=None)
+    """The customer's forms kept by an order record (``with_identifiers``); None: derive from ``customer``."""
+    _derived: dict[str, str | None] | None = PrivateAttr(default=None)
+
+    def identifier(self, form: Identifier) -> str | None:
+        """``form`` of the customer: as an order record stored it, else derived from ``customer`` (once per
+        form and conversion, since several vendors read the same one)."""
+        stored = self._stored
+        if stored is not None:
+            return stored.get(form.name)
+        derived = self._derived
+        if derived is None:
+            derived = self._derived = {}
+        try:
+            return derived[form.name]
+        except KeyError:
+            value = derived[form.name] = form.derive(self.customer) or None
+            return value
+
+    def with_identifiers(self, stored: Mapping[str, str]) -> Conversion:
+        """This conversion as the worker sees it: no ``Customer``, only the forms an order record kept. A vendor
+        builds the same request from it as from the full conversion, for the forms it declared."""
+        copy = self.model_copy(update={"customer": Customer()})
+        copy._stored = dict(stored)
+        copy._derived = None
+        return copy
 
     @property
     def dedup_id(self) -> str:

@@ -295,7 +295,8 @@ class Tracker:
         for vendor in self.vendors:
             try:
                 reason = conversion.consent.refusal(vendor.name) or vendor.check(conversion)
-                prepared = [] if reason else vendor.prepare(conversion)
+                if not reason:
+                    payload, batch_key = vendor.payload(conversion), vendor.batch_key(conversion)
             except InvalidConversionError as exc:
                 reason = str(exc)
             except Exception as exc:
@@ -307,20 +308,16 @@ class Tracker:
             if reason:
                 results[vendor.name] = VendorResult(vendor.name, "skipped", reason)
                 continue
-            if not prepared:
-                results[vendor.name] = VendorResult(vendor.name, "skipped", "nothing to send")
-                continue
-            items += [
+            items.append(
                 NewDelivery(
-                    vendor=p.vendor,
-                    dedup_key=p.dedup_key,
-                    payload=p.payload,
-                    batch_key=p.batch_key,
+                    vendor=vendor.name,
+                    dedup_key=conversion.dedup_id,
+                    payload=payload,
+                    batch_key=batch_key,
                     order_id=order_id,
                     event=event,
                 )
-                for p in prepared
-            ]
+            )
         return results, items
 
     def _outcome(

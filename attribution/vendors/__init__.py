@@ -5,7 +5,7 @@ Adding a vendor means one module here and one line in ``VENDORS``.
 
 from __future__ import annotations
 
-from .base import Delivered, Failed, Outcome, Prepared, Retry, Secret, Split, Vendor
+from .base import Delivered, Failed, Outcome, Retry, Secret, Split, Vendor
 from .connectly import Connectly
 from .convertloop import ConvertLoop
 from .google_ads import GoogleAds
@@ -39,7 +39,6 @@ __all__ = [
     "GoogleAds",
     "MetaConversions",
     "Outcome",
-    "Prepared",
     "RDStation",
     "Retry",
     "Secret",

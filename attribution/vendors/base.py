@@ -2,13 +2,18 @@
 
 A vendor adapter is pure: it decides, builds and reads, but never sends. The worker sends.
 
-    conversion ──check()──▶ None (applies) | "reason it does not"
-    conversion ──prepare()──▶ [Prepared]            stored in the outbox: JSON, no credentials
-    [payload, ...] ──build_request()──▶ httpx2.Request  credentials and signatures added at send time
-    httpx2.Response ──read_response()──▶ Delivered | Retry | Failed
+    at checkout   conversion ──check()──▶ None (applies) | "reason it does not"
+                  conversion ──batch_key()──▶ which deliveries may share a request
+                  customer ──identifiers──▶ the forms of personal data the order record keeps for it
+    at send time  order record ──▶ conversion ──payload()──▶ the event, JSON, no credentials
+                  [payload, ...] ──build_request()──▶ httpx2.Request  credentials and signatures added
+                  httpx2.Response ──read_batch()──▶ Delivered | Retry | Failed per payload, or Split
 
-Keeping credentials out of ``Prepared`` means the outbox never stores a secret, a rotated key applies to
-deliveries already queued, and OAuth nonces and timestamps are fresh on every attempt.
+The request is built from the stored order when it is sent, so a corrected value, a fixed mapping or a new
+API version applies to what is still waiting; keeping credentials out of payloads means the outbox never
+stores a secret, a rotated key applies to deliveries already queued, and OAuth nonces and timestamps are
+fresh on every attempt. An adapter reads the customer only through its declared ``identifiers``
+(``FORM.of(conversion)``): the order record keeps exactly those forms, in the least revealing shape.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from .retry_after import parse_retry_after
 
 if TYPE_CHECKING:
     from ..checkout.conversion import Conversion
+    from ..checkout.identifiers import Identifier
 
 JSON = dict[str, Any]
 
@@ -54,18 +60,6 @@ CANONICAL_EVENTS: Mapping[str, str] = MappingProxyType(
         "custom": "*",
     }
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """One delivery for the outbox: everything needed to send it later, except credentials."""
-
-    vendor: str
-    dedup_key: str
-    """Stable per (order or event, vendor): the outbox stores one delivery per (vendor, dedup_key)."""
-    payload: JSON
-    batch_key: str = ""
-    """Deliveries of one vendor with the same batch key may travel in one request (X: the pixel id)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,18 +127,28 @@ class Vendor(ABC):
     name: ClassVar[str]
     max_batch: int = 1
     has_dedup_key: ClassVar[bool] = True
+    identifiers: tuple[Identifier, ...] = ()
+    """Every form of the customer's data the adapter reads (``FORM.of(conversion)``), and nothing else: an
+    order record keeps, for the vendors it is sent to, exactly these forms."""
 
     base_url: str
     retry_ambiguous: bool = True
 
     @abstractmethod
     def check(self, conversion: Conversion) -> str | None:
-        """None when this vendor applies to the conversion, else the reason it does not."""
+        """At checkout: None when this vendor applies to the conversion, else the reason it does not (the event
+        is not configured, nothing to match the visitor on, ...). Cheap: it runs for every vendor of every
+        checkout."""
+
+    def batch_key(self, conversion: Conversion) -> str:
+        """Deliveries of this vendor with the same batch key may travel in one request (X: the pixel id)."""
+        return ""
 
     @abstractmethod
-    def prepare(self, conversion: Conversion) -> list[Prepared]:
-        """The deliveries for a conversion that ``check`` accepted. Only called after ``check`` returned None
-        (the tracker and ``attribution check`` ask first), so it does not ask again."""
+    def payload(self, conversion: Conversion) -> JSON:
+        """The event for a conversion that ``check`` accepted, without credentials. Built when the delivery is
+        sent, from the stored order: choices that depend on time use ``conversion.event_time`` and the pinned
+        attribution, never the clock."""
 
     @abstractmethod
     def build_request(self, payloads: Sequence[JSON]) -> httpx2.Request:

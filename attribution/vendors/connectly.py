@@ -16,7 +16,6 @@ import httpx2
 from ..errors import ConfigurationError
 from .base import (
     JSON,
-    Prepared,
     Secret,
     Vendor,
     as_secret,
@@ -102,11 +101,10 @@ class Connectly(Vendor):
             return f"the Click-to-WhatsApp landing lacks {', '.join(missing) or 'a complete set of ids'}"
         return None
 
-    def prepare(self, conversion: Conversion) -> list[Prepared]:
+    def payload(self, conversion: Conversion) -> JSON:
         landing = ctwa_landing(conversion.attribution)
-        label = event_label(conversion, self.events)
-        if landing is None or label is None:
-            return []
+        if landing is None:  # ``check`` refuses such a conversion: payload is never asked for it
+            raise ValueError("the conversion has no complete Click-to-WhatsApp landing")
         items = conversion.items
         order = conversion.order
         inner = {
@@ -124,12 +122,12 @@ class Connectly(Vendor):
         }
         body: JSON = {
             "cnct_tracking_id": landing["cnct_tracking_id"],
-            "event_name": label,
+            "event_name": event_label(conversion, self.events),
             "sendout_id": landing["sendout_id"],
             "attribution": {"meta_ctwa": {"ctwa_clid": landing["ctwa_clid"], "ad_id": landing["ad_id"]}},
             "payload": without_empty(inner),
         }
-        return [Prepared(vendor=self.name, dedup_key=conversion.dedup_id, payload=body)]
+        return body
 
     def build_request(self, payloads: Sequence[JSON]) -> httpx2.Request:
         payload = only_one(payloads, self.name)

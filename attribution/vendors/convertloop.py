@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx2
 
+from ..checkout import identifiers
+from ..checkout.identifiers import Identifier
 from ..errors import ConfigurationError
 from .base import (
     CANONICAL_EVENTS,
     JSON,
-    Prepared,
     Secret,
     Vendor,
     as_secret,
@@ -63,6 +64,13 @@ class ConvertLoop(Vendor):
     """
 
     name: ClassVar[str] = "convertloop"
+    identifiers: tuple[Identifier, ...] = (
+        identifiers.USER_ID,
+        identifiers.EMAIL,
+        identifiers.FIRST_NAME,
+        identifiers.LAST_NAME,
+        identifiers.PHONE,
+    )
     max_batch: int = 1
     has_dedup_key: ClassVar[bool] = False
 
@@ -94,26 +102,21 @@ class ConvertLoop(Vendor):
             return "ConvertLoop needs a pid (dp_pid cookie), an email in clear text or a user id"
         return None
 
-    def prepare(self, conversion: Conversion) -> list[Prepared]:
-        label = event_label(conversion, self.events)
-        identity = _identity(conversion)
-        if label is None or not identity:
-            return []
-        customer = conversion.customer
+    def payload(self, conversion: Conversion) -> JSON:
         person = {
-            **identity,
-            "first_name": customer.first_name,
-            "last_name": customer.last_name,
-            "phone": customer.plain_phone,
+            **_identity(conversion),
+            "first_name": identifiers.FIRST_NAME.of(conversion),
+            "last_name": identifiers.LAST_NAME.of(conversion),
+            "phone": identifiers.PHONE.of(conversion),
             "add_to_segments": self.add_to_segments,
         }
         body: JSON = {
-            "name": label,
+            "name": event_label(conversion, self.events),
             self.occurred_at_key: _iso_seconds(conversion.event_time),
             "person": without_empty(person),
             "metadata": _metadata(conversion),
         }
-        return [Prepared(vendor=self.name, dedup_key=conversion.dedup_id, payload=without_empty(body))]
+        return without_empty(body)
 
     def build_request(self, payloads: Sequence[JSON]) -> httpx2.Request:
         payload = only_one(payloads, self.name)
@@ -143,12 +146,11 @@ class ConvertLoop(Vendor):
 
 
 def _identity(conversion: Conversion) -> dict[str, str]:
-    customer = conversion.customer
     return without_empty(
         {
             "pid": conversion.attribution.get("dp_pid"),
-            "user_id": customer.user_id or customer.external_id,
-            "email": customer.plain_email,
+            "user_id": identifiers.USER_ID.of(conversion),
+            "email": identifiers.EMAIL.of(conversion),
         }
     )
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httpx2
 
 from ..checkout import pii
+from ..checkout.identifiers import PHONE_SHA256, Identifier, digest
 from ..errors import ConfigurationError
 from .base import (
     ERROR_LIMIT,
@@ -29,7 +30,6 @@ from .base import (
     Delivered,
     Failed,
     Outcome,
-    Prepared,
     Retry,
     Secret,
     Vendor,
@@ -86,6 +86,7 @@ class GoogleAds(Vendor):
     """
 
     name: ClassVar[str] = "google_ads"
+    identifiers: tuple[Identifier, ...] = ()
     max_batch: int = 2000
     has_dedup_key: ClassVar[bool] = True
 
@@ -119,6 +120,7 @@ class GoogleAds(Vendor):
                 raise ConfigurationError(f"{name} must be 'GRANTED', 'DENIED' or None")
         self.consent = without_empty({"adUserData": ad_user_data, "adPersonalization": ad_personalization})
         self.enhanced_conversions = enhanced_conversions
+        self.identifiers = (GOOGLE_EMAIL_SHA256, PHONE_SHA256) if enhanced_conversions else ()
         self.timezone = timezone
         self.api_version = api_version
         self.validate_only = validate_only
@@ -149,17 +151,18 @@ class GoogleAds(Vendor):
             return None
         if not self.enhanced_conversions:
             return "the visitor did not come from a Google ad (no gclid, gbraid or wbraid within its window)"
-        if not user_identifiers(conversion.customer):
+        if not user_identifiers(conversion):
             return "no gclid, gbraid or wbraid, and no email or phone for enhanced conversions"
         return None
 
-    def prepare(self, conversion: Conversion) -> list[Prepared]:
+    def batch_key(self, conversion: Conversion) -> str:
+        return self.customer_id
+
+    def payload(self, conversion: Conversion) -> JSON:
         action = event_label(conversion, self.conversion_actions)
-        if action is None:
-            return []
         click = choose_click_id(conversion.attribution.click_ids)
         # A braid beside user identifiers is refused (VALUE_MUST_BE_UNSET); a gclid beside them wins.
-        identifiers = user_identifiers(conversion.customer) if self.enhanced_conversions else []
+        identifiers = user_identifiers(conversion) if self.enhanced_conversions else []
         payload: JSON = {click[0]: click[1]} if click else {}
         if click is not None and click[0] != "gclid":
             identifiers = []
@@ -176,7 +179,7 @@ class GoogleAds(Vendor):
                 }
             )
         )
-        return [Prepared(vendor=self.name, dedup_key=conversion.dedup_id, payload=payload, batch_key=self.customer_id)]
+        return payload
 
     def _consent(self, conversion: Conversion) -> dict[str, str]:
         """The configured consent field, else the visitor's own answer (only when the site's hook gave one).
@@ -324,13 +327,23 @@ def google_email(email: str) -> str:
     return f"{local}@{domain}"
 
 
-def user_identifiers(customer: Customer) -> list[JSON]:
+def _google_email_sha256(customer: Customer) -> str | None:
+    email = customer.email
+    if not email or pii.is_sha256(email):
+        return digest(email)
+    return digest(google_email(email))
+
+
+GOOGLE_EMAIL_SHA256 = Identifier("google.email_sha256", _google_email_sha256, hashed=True)
+"""SHA-256 of the email in Google's normal form (``google_email``)."""
+
+
+def user_identifiers(conversion: Conversion) -> list[JSON]:
     """``[{hashedEmail}, {hashedPhoneNumber}]``: SHA-256 hex of Google's normal forms, one per entry."""
     identifiers: list[JSON] = []
-    if customer.email:
-        email = customer.email
-        identifiers.append({"hashedEmail": email if pii.is_sha256(email) else pii.sha256(google_email(email))})
-    if hashed_phone := customer.phone_sha256:  # SHA-256 of E.164, ``+`` included, as Google shows it
+    if hashed_email := GOOGLE_EMAIL_SHA256.of(conversion):
+        identifiers.append({"hashedEmail": hashed_email})
+    if hashed_phone := PHONE_SHA256.of(conversion):  # SHA-256 of E.164, ``+`` included, as Google shows it
         identifiers.append({"hashedPhoneNumber": hashed_phone})
     return identifiers
 

@@ -26,7 +26,6 @@ from .base import (
     JSON,
     Failed,
     Outcome,
-    Prepared,
     Retry,
     Secret,
     Split,
@@ -37,6 +36,7 @@ from .base import (
     response_json,
     without_empty,
 )
+from .meta_user_data import forms as user_data_forms
 from .meta_user_data import user_data
 
 if TYPE_CHECKING:
@@ -135,6 +135,7 @@ class MetaConversions(Vendor):
         self.limited_data_use = limited_data_use
         self.ldu = (ldu_country, ldu_state)
         self.hash_external_id = hash_external_id
+        self.identifiers = user_data_forms(hash_external_id=hash_external_id)
         if max_age_days is None:
             max_age_days = 62 if action_source == "physical_store" else 7
         self.max_age = max_age_days * DAY
@@ -164,12 +165,12 @@ class MetaConversions(Vendor):
             return "Meta needs at least one customer detail (email, phone, fbc, fbp, IP, external id ...)"
         return None
 
-    def prepare(self, conversion: Conversion) -> list[Prepared]:
-        label = event_label(conversion, self.events)
-        if label is None:
-            return []
+    def batch_key(self, conversion: Conversion) -> str:
+        return self.pixel_id
+
+    def payload(self, conversion: Conversion) -> JSON:
         event: JSON = {
-            "event_name": label,
+            "event_name": event_label(conversion, self.events),
             "event_time": int(conversion.event_time.timestamp()),
             "event_id": conversion.event_id,
             "action_source": self.action_source,
@@ -191,7 +192,7 @@ class MetaConversions(Vendor):
             event["data_processing_options"] = ["LDU"] if ldu else []
             if ldu:
                 event["data_processing_options_country"], event["data_processing_options_state"] = self.ldu
-        return [Prepared(vendor=self.name, dedup_key=conversion.dedup_id, payload=event, batch_key=self.pixel_id)]
+        return event
 
     def build_request(self, payloads: Sequence[JSON]) -> httpx2.Request:
         if not 1 <= len(payloads) <= self.max_batch:

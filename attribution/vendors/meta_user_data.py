@@ -7,9 +7,17 @@ digest passes through, never hashed twice.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..checkout import pii
+from ..checkout.identifiers import (
+    EMAIL_SHA256,
+    EXTERNAL_ID,
+    EXTERNAL_ID_SHA256,
+    PHONE_DIGITS_SHA256,
+    Identifier,
+    digest,
+)
 from .base import JSON, without_empty
 
 if TYPE_CHECKING:
@@ -29,46 +37,55 @@ _US_STATES = dict(pair.split(":") for pair in _US_STATE_LIST.split())
 
 def user_data(conversion: Conversion, *, hash_external_id: bool = True) -> JSON:
     """Meta's ``user_data``: customer fields normalised and hashed, browser ids and the request as they are."""
-    customer, context = conversion.customer, conversion.context
-    external = customer.external_id or customer.user_id
-    hashed = {key: _hash(value) for key, value in normalized_customer(customer).items()}
-    if external:
-        hashed["external_id"] = _hash(external.strip()) if hash_external_id else external.strip()
-    return without_empty(
+    context = conversion.context
+    fields: dict[str, str | None] = {key: form.of(conversion) for key, form in HASHED_FIELDS}
+    fields["external_id"] = (EXTERNAL_ID_SHA256 if hash_external_id else EXTERNAL_ID).of(conversion)
+    fields.update(
         {
-            **hashed,
             "client_ip_address": context.ip,
             "client_user_agent": context.user_agent,
             "fbc": fbc(conversion.attribution),
             "fbp": conversion.attribution.get("fbp"),
         }
     )
+    return without_empty(fields)
 
 
-def normalized_customer(customer: Customer) -> dict[str, str]:
-    """Each customer field in the form Meta hashes it (``em``, ``ph``, ``fn``, ...); unusable ones left out.
-
-    A field already given as a SHA-256 digest (email or phone) passes through.
-    """
-    country = _letters(customer.country or "")
-    fields: dict[str, str | None] = {
-        "em": customer.email,
-        # digits only, with the country code: the E.164 form without its "+"
-        "ph": customer.phone.lstrip("+") if customer.phone else None,
-        "fn": _name(customer.first_name),
-        "ln": _name(customer.last_name),
-        "db": customer.birthdate.strftime("%Y%m%d") if customer.birthdate else None,
-        "ge": {"female": "f", "male": "m"}.get(customer.gender or ""),
-        "ct": _letters(customer.city or ""),
-        "st": _state(customer.state or "", country),
-        "zp": _zip(customer.postal_code or "", country),
-        "country": country if len(country) == 2 and country.isascii() else None,
-    }
-    return {key: value for key, value in fields.items() if value}
+def forms(*, hash_external_id: bool = True) -> tuple[Identifier, ...]:
+    """The customer forms ``user_data`` reads."""
+    return (*(form for _, form in HASHED_FIELDS), EXTERNAL_ID_SHA256 if hash_external_id else EXTERNAL_ID)
 
 
-def _hash(value: str) -> str:
-    return value.lower() if pii.is_sha256(value) else pii.sha256(value)
+def _meta(key: str, normalize: Callable[[Customer], str | None]) -> Identifier:
+    """Meta's ``key``, normalised as Meta specifies and then hashed (a digest given by the site passes through)."""
+    return Identifier(f"meta.{key}", lambda customer: digest(normalize(customer)), hashed=True)
+
+
+def _country(customer: Customer) -> str:
+    return _letters(customer.country or "")
+
+
+#: Each hashed ``user_data`` key and its form, in the order Meta's payload lists them. Email (trimmed,
+#: lowercased) and phone (E.164 digits without the "+") are hashed as every vendor that takes digests does.
+HASHED_FIELDS: tuple[tuple[str, Identifier], ...] = (
+    ("em", EMAIL_SHA256),
+    ("ph", PHONE_DIGITS_SHA256),
+    ("fn", _meta("fn", lambda c: _name(c.first_name))),
+    ("ln", _meta("ln", lambda c: _name(c.last_name))),
+    ("db", _meta("db", lambda c: c.birthdate.strftime("%Y%m%d") if c.birthdate else None)),
+    ("ge", _meta("ge", lambda c: {"female": "f", "male": "m"}.get(c.gender or ""))),
+    ("ct", _meta("ct", lambda c: _letters(c.city or "") or None)),
+    ("st", _meta("st", lambda c: _state(c.state or "", _country(c)))),
+    ("zp", _meta("zp", lambda c: _zip(c.postal_code or "", _country(c)))),
+    (
+        "country",
+        _meta("country", lambda c: country if len(country := _country(c)) == 2 and country.isascii() else None),
+    ),
+)
+
+
+def _country_code(country: str) -> str | None:
+    return country if len(country) == 2 and country.isascii() else None
 
 
 def _letters(value: str) -> str:

@@ -18,11 +18,12 @@ from urllib.parse import unquote
 
 import httpx2
 
+from ..checkout import identifiers
+from ..checkout.identifiers import Identifier
 from ..errors import ConfigurationError
 from .base import (
     CANONICAL_EVENTS,
     JSON,
-    Prepared,
     Secret,
     Vendor,
     as_secret,
@@ -78,6 +79,14 @@ class RDStation(Vendor):
     """
 
     name: ClassVar[str] = "rdstation"
+    identifiers: tuple[Identifier, ...] = (
+        identifiers.EMAIL,
+        identifiers.FULL_NAME,
+        identifiers.PHONE,
+        identifiers.CITY,
+        identifiers.STATE,
+        identifiers.COUNTRY,
+    )
     max_batch: int = 1
     has_dedup_key: ClassVar[bool] = False
 
@@ -112,22 +121,22 @@ class RDStation(Vendor):
     def check(self, conversion: Conversion) -> str | None:
         if event_label(conversion, self.events) is None:
             return f"event {conversion.event.value!r} is not configured for RD Station"
-        if conversion.customer.plain_email is None:
+        if identifiers.EMAIL.of(conversion) is None:
             return "RD Station needs the customer's email (in clear text)"
         return None
 
-    def prepare(self, conversion: Conversion) -> list[Prepared]:
-        customer, attribution = conversion.customer, conversion.attribution
+    def payload(self, conversion: Conversion) -> JSON:
+        attribution = conversion.attribution
         source = attribution.source  # UTMs and channel of one touch, never mixed
         utm = source.utm if source is not None else {}
         payload: JSON = {
             "conversion_identifier": event_label(conversion, self.events),
-            "email": customer.plain_email,
-            "name": customer.full_name,
-            self.phone_field: customer.plain_phone,
-            "city": customer.city,
-            "state": customer.state,
-            "country": customer.country,
+            "email": identifiers.EMAIL.of(conversion),
+            "name": identifiers.FULL_NAME.of(conversion),
+            self.phone_field: identifiers.PHONE.of(conversion),
+            "city": identifiers.CITY.of(conversion),
+            "state": identifiers.STATE.of(conversion),
+            "country": identifiers.COUNTRY.of(conversion),
             **{field: utm.get(param) for field, param in TRAFFIC_FIELDS.items()},
             "client_tracking_id": tracking_id(attribution.get("rdtrk")),
             **{field: self._custom_value(conversion, source) for source, field in self.custom_fields.items()},
@@ -135,8 +144,7 @@ class RDStation(Vendor):
             "available_for_mailing": self.available_for_mailing,
             "legal_bases": self.legal_bases,
         }
-        body = {"event_type": "CONVERSION", "event_family": "CDP", "payload": without_empty(payload)}
-        return [Prepared(vendor=self.name, dedup_key=conversion.dedup_id, payload=body)]
+        return {"event_type": "CONVERSION", "event_family": "CDP", "payload": without_empty(payload)}
 
     @staticmethod
     def _custom_value(conversion: Conversion, source: str) -> str | None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx2
 
-from ..checkout import pii
+from ..checkout.identifiers import EMAIL_SHA256, EXTERNAL_ID_SHA256, PHONE_SHA256, Identifier
 from ..errors import ConfigurationError
 from .base import (
     ERROR_LIMIT,
@@ -28,7 +28,6 @@ from .base import (
     Delivered,
     Failed,
     Outcome,
-    Prepared,
     Retry,
     Secret,
     Split,
@@ -96,6 +95,7 @@ class TikTok(Vendor):
     """
 
     name: ClassVar[str] = "tiktok"
+    identifiers: tuple[Identifier, ...] = (EMAIL_SHA256, PHONE_SHA256, EXTERNAL_ID_SHA256)
     max_batch: int = MAX_BATCH
     has_dedup_key: ClassVar[bool] = True
 
@@ -135,13 +135,14 @@ class TikTok(Vendor):
             return "TikTok needs a ttclid, the _ttp cookie, an email, a phone or an external id"
         return None
 
-    def prepare(self, conversion: Conversion) -> list[Prepared]:
-        label = event_label(conversion, self.events)
-        if label is None:
-            return []
+    def batch_key(self, conversion: Conversion) -> str:
+        # A test event code makes TikTok refuse batches: give each such delivery a batch of its own.
+        return self.pixel_code if self.test_event_code is None else f"{self.pixel_code}:{conversion.dedup_id}"
+
+    def payload(self, conversion: Conversion) -> JSON:
         event = without_empty(
             {
-                "event": label,
+                "event": event_label(conversion, self.events),
                 "event_time": int(conversion.event_time.timestamp()),
                 "event_id": conversion.event_id,
                 "user": _user(conversion),
@@ -154,9 +155,7 @@ class TikTok(Vendor):
             event["limited_data_use"] = self.limited_data_use
         elif visitor.decided:
             event["limited_data_use"] = not visitor.ad_personalization
-        # A test event code makes TikTok refuse batches: give each such delivery a batch of its own.
-        batch_key = self.pixel_code if self.test_event_code is None else f"{self.pixel_code}:{conversion.dedup_id}"
-        return [Prepared(vendor=self.name, dedup_key=conversion.dedup_id, payload=event, batch_key=batch_key)]
+        return event
 
     def build_request(self, payloads: Sequence[JSON]) -> httpx2.Request:
         if not 1 <= len(payloads) <= self.max_batch:
@@ -207,35 +206,26 @@ def _message(envelope: Mapping[str, Any]) -> str:
     return found if isinstance(found, str) and found else "(no message)"
 
 
-def _hashed(value: str | None) -> str | None:
-    """SHA-256 hex, or the value itself when the site already passed a digest."""
-    if not value:
-        return None
-    return value.lower() if pii.is_sha256(value) else pii.sha256(value)
-
-
 def _matchable(conversion: Conversion) -> bool:
-    attribution, customer = conversion.attribution, conversion.customer
+    attribution = conversion.attribution
     return any(
         (
             attribution.click_ids.get("ttclid"),
             attribution.get("ttp"),
-            customer.email,
-            customer.phone,
-            customer.external_id or customer.user_id,
+            *(form.of(conversion) for form in TikTok.identifiers),
         )
     )
 
 
 def _user(conversion: Conversion) -> JSON:
-    attribution, customer = conversion.attribution, conversion.customer
+    attribution = conversion.attribution
     return without_empty(
         {
             "ttclid": attribution.click_ids.get("ttclid"),
             "ttp": attribution.get("ttp"),
-            "email": customer.email_sha256,
-            "phone": customer.phone_sha256,
-            "external_id": _hashed(customer.external_id or customer.user_id),
+            "email": EMAIL_SHA256.of(conversion),
+            "phone": PHONE_SHA256.of(conversion),
+            "external_id": EXTERNAL_ID_SHA256.of(conversion),
             "ip": conversion.context.ip,
             "user_agent": conversion.context.user_agent,
         }

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx2
 
+from ..checkout import identifiers
+from ..checkout.identifiers import Identifier
 from ..errors import ConfigurationError
 from .base import (
     CANONICAL_EVENTS,
     JSON,
-    Prepared,
     Secret,
     Vendor,
     as_secret,
@@ -63,6 +64,24 @@ CONTEXT_PARAMS = (
 CONTEXT_UTMS = ("utm_campaign", "utm_content", "utm_id", "utm_medium", "utm_source", "utm_term")
 
 
+#: Whop's ``user`` fields and the customer form each one takes, in the order the payload lists them.
+_USER_FIELDS = (
+    # ``user_id``/``member_id`` are Whop's own ids (``user_...``): ours go in ``external_id``.
+    ("external_id", identifiers.EXTERNAL_ID),
+    ("email", identifiers.EMAIL),
+    ("phone", identifiers.PHONE),
+    ("first_name", identifiers.FIRST_NAME),
+    ("last_name", identifiers.LAST_NAME),
+    ("name", identifiers.FULL_NAME),
+    ("birthdate", identifiers.BIRTHDATE),
+    ("gender", identifiers.GENDER),
+    ("city", identifiers.CITY),
+    ("state", identifiers.STATE),
+    ("postal_code", identifiers.POSTAL_CODE),
+    ("country", identifiers.COUNTRY),
+)
+
+
 class Whop(Vendor):
     """Whop conversion API.
 
@@ -77,6 +96,7 @@ class Whop(Vendor):
     """
 
     name: ClassVar[str] = "whop"
+    identifiers: tuple[Identifier, ...] = tuple(form for _, form in _USER_FIELDS)
     max_batch: int = 1
     has_dedup_key: ClassVar[bool] = True
 
@@ -108,10 +128,8 @@ class Whop(Vendor):
             return f"event {conversion.event.value!r} is not configured for Whop"
         return None
 
-    def prepare(self, conversion: Conversion) -> list[Prepared]:
+    def payload(self, conversion: Conversion) -> JSON:
         label = event_label(conversion, self.events)
-        if label is None:
-            return []
         body: JSON = {self.company_field: self.company_id}
         if label in WHOP_EVENTS and label != "custom":
             body["event_name"] = label
@@ -127,7 +145,7 @@ class Whop(Vendor):
             body["value"] = json_number(conversion.value)
         body.update(without_empty({"url": conversion.context.url, "referrer_url": conversion.context.referrer}))
         body.update(without_empty({"context": _context(conversion), "user": _user(conversion)}))
-        return [Prepared(vendor=self.name, dedup_key=conversion.dedup_id, payload=body)]
+        return body
 
     def build_request(self, payloads: Sequence[JSON]) -> httpx2.Request:
         payload = only_one(payloads, self.name)
@@ -182,22 +200,6 @@ _CONTEXT_ORDER = tuple(
 
 
 def _user(conversion: Conversion) -> JSON:
-    customer = conversion.customer
-    return without_empty(
-        {
-            "anonymous_id": conversion.attribution.get("wuid"),
-            # ``user_id``/``member_id`` are Whop's own ids (``user_...``): ours go in ``external_id``.
-            "external_id": customer.external_id or customer.user_id,
-            "email": customer.plain_email,
-            "phone": customer.plain_phone,
-            "first_name": customer.first_name,
-            "last_name": customer.last_name,
-            "name": customer.full_name,
-            "birthdate": customer.birthdate.isoformat() if customer.birthdate else None,
-            "gender": customer.gender,
-            "city": customer.city,
-            "state": customer.state,
-            "postal_code": customer.postal_code,
-            "country": customer.country,
-        }
-    )
+    fields = {"anonymous_id": conversion.attribution.get("wuid")}
+    fields.update((key, form.of(conversion)) for key, form in _USER_FIELDS)
+    return without_empty(fields)

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httpx2
 from authlib.oauth1 import ClientAuth
 
+from ..checkout.identifiers import EMAIL_SHA256, PHONE_SHA256, Identifier
 from .base import (
     JSON,
-    Prepared,
     Secret,
     Vendor,
     as_secret,
@@ -66,6 +66,7 @@ class XAds(Vendor):
     """
 
     name: ClassVar[str] = "xads"
+    identifiers: tuple[Identifier, ...] = (EMAIL_SHA256, PHONE_SHA256)
     max_batch: int = 500
     has_dedup_key: ClassVar[bool] = True
 
@@ -107,11 +108,10 @@ class XAds(Vendor):
             return "X needs a twclid, an email or a phone (IP address and user agent only count beside one)"
         return None
 
-    def prepare(self, conversion: Conversion) -> list[Prepared]:
-        tag = event_label(conversion, self.events)
-        identifiers = _identifiers(conversion)
-        if tag is None or not identifiers:
-            return []
+    def batch_key(self, conversion: Conversion) -> str:
+        return self.pixel_id
+
+    def payload(self, conversion: Conversion) -> JSON:
         items = conversion.items
         number_items = sum(item.quantity for item in items)
         contents = [
@@ -126,11 +126,11 @@ class XAds(Vendor):
             )
             for item in items
         ]
-        payload = without_empty(
+        return without_empty(
             {
                 "conversion_time": iso_millis(conversion.event_time),
-                "event_id": tag,
-                "identifiers": identifiers,
+                "event_id": event_label(conversion, self.events),
+                "identifiers": _identifiers(conversion),
                 "value": json_number(conversion.value) if conversion.value is not None else None,
                 "price_currency": conversion.currency,
                 "number_items": number_items or None,
@@ -141,7 +141,6 @@ class XAds(Vendor):
                 "contents": contents,
             }
         )
-        return [Prepared(vendor=self.name, dedup_key=conversion.dedup_id, payload=payload, batch_key=self.pixel_id)]
 
     def build_request(self, payloads: Sequence[JSON]) -> httpx2.Request:
         if not 1 <= len(payloads) <= self.max_batch:
@@ -187,9 +186,9 @@ def _identifiers(conversion: Conversion) -> list[JSON]:
     strong: list[JSON] = []
     if twclid := conversion.attribution.click_ids.get("twclid"):
         strong.append({"twclid": twclid})
-    if hashed_email := conversion.customer.email_sha256:
+    if hashed_email := EMAIL_SHA256.of(conversion):
         strong.append({"hashed_email": hashed_email})
-    if hashed_phone := conversion.customer.phone_sha256:
+    if hashed_phone := PHONE_SHA256.of(conversion):
         strong.append({"hashed_phone_number": hashed_phone})
     if not strong:
         return []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -12,6 +13,7 @@ import httpx2
 from attribution.capture.models import Attribution, Channel, Touch
 from attribution.capture.params import DEFAULT_CLICK_ID_WINDOWS
 from attribution.checkout.conversion import Conversion, Customer, LineItem, Order, RequestContext
+from attribution.checkout.identifiers import derive_all
 from attribution.vendors.base import JSON, Outcome, Vendor
 
 #: 1746480000 = 2025-05-05T21:20:00Z, the event_time of Connectly's own example.
@@ -69,6 +71,25 @@ def purchase(attr: Attribution, customer: Customer | None = None, **overrides: A
 
 
 Handler = Callable[[httpx2.Request], httpx2.Response]
+
+
+@dataclass(frozen=True)
+class Queued:
+    """What checkout writes for one vendor, with the payload the worker builds from the stored order."""
+
+    vendor: str
+    dedup_key: str
+    batch_key: str
+    payload: JSON
+
+
+def queued(vendor: Vendor, conversion: Conversion) -> Queued:
+    """The delivery of ``conversion`` to ``vendor``: checked as checkout checks it, and its payload built from the
+    customer forms an order record keeps for that vendor, as the worker builds it."""
+    reason = vendor.check(conversion)
+    assert reason is None, reason
+    stored = conversion.with_identifiers(derive_all(vendor.identifiers, conversion.customer))
+    return Queued(vendor.name, conversion.dedup_id, vendor.batch_key(conversion), vendor.payload(stored))
 
 
 def send(vendor: Vendor, payloads: Sequence[JSON], handler: Handler | None = None) -> tuple[httpx2.Request, Outcome]:

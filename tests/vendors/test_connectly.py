@@ -13,7 +13,7 @@ from attribution.checkout.conversion import Conversion, EventName
 from attribution.vendors.base import Delivered, Failed, Retry
 from attribution.vendors.connectly import Connectly, ctwa_landing
 
-from .samples import CTWA, NOW, attribution, order, purchase, response, send, touch
+from .samples import CTWA, NOW, attribution, order, purchase, queued, response, send, touch
 
 KEY = "cnct-key-00aa11bb22"
 
@@ -31,7 +31,7 @@ def test_golden_request_matches_connectlys_example() -> None:
     vendor = connectly()
     conversion = ctwa_visitor()
     assert vendor.check(conversion) is None
-    (prepared,) = vendor.prepare(conversion)
+    prepared = queued(vendor, conversion)
     assert prepared.dedup_key == "purchase:ORD-7821"
     wire, outcome = send(vendor, [prepared.payload], lambda r: httpx2.Response(200, json={"events_received": 1}))
 
@@ -64,20 +64,20 @@ def test_golden_request_matches_connectlys_example() -> None:
 def test_event_time_is_the_order_time_in_unix_seconds() -> None:
     attr = attribution(touch(timedelta(days=2), **CTWA))
     conversion = purchase(attr, order=order(time=NOW - timedelta(days=1, seconds=0.75)))
-    assert connectly().prepare(conversion)[0].payload["payload"]["event_time"] == 1746480000 - 86401
+    assert connectly().payload(conversion)["payload"]["event_time"] == 1746480000 - 86401
 
 
 def test_quantities_count_in_num_items() -> None:
     conversion = ctwa_visitor()
     items = [item.model_copy(update={"quantity": 3}) for item in conversion.items]
     bigger = purchase(conversion.attribution, order=order(items=items))
-    assert connectly().prepare(bigger)[0].payload["payload"]["num_items"] == 6
+    assert connectly().payload(bigger)["payload"]["num_items"] == 6
 
 
 def test_view_content_without_an_order() -> None:
     attr = attribution(touch(timedelta(minutes=5), **CTWA))
     conversion = Conversion(event=EventName.VIEW_CONTENT, event_id="view-9", attribution=attr, event_time=NOW)
-    (prepared,) = connectly().prepare(conversion)
+    prepared = queued(connectly(), conversion)
     assert prepared.payload["event_name"] == "ViewContent"
     assert prepared.payload["payload"] == {"order_id": "view-9", "event_time": 1746480000}
 
@@ -86,7 +86,6 @@ def test_visitor_without_ctwa_click_does_not_apply() -> None:
     gclid_only = purchase(attribution(touch(timedelta(hours=1), Channel.PAID_SEARCH, gclid="Cj0K")))
     reason = connectly().check(gclid_only)
     assert reason == "the visitor did not come from a Click-to-WhatsApp ad (no ctwa_clid within its window)"
-    assert connectly().prepare(gclid_only) == []
 
 
 def test_expired_ctwa_click_does_not_apply() -> None:
@@ -98,7 +97,6 @@ def test_incomplete_landing_names_what_is_missing() -> None:
     partial = {k: v for k, v in CTWA.items() if k not in ("sendout_id", "ad_id")}
     conversion = purchase(attribution(touch(timedelta(hours=1), **partial)))
     assert connectly().check(conversion) == "the Click-to-WhatsApp landing lacks sendout_id, ad_id"
-    assert connectly().prepare(conversion) == []
 
 
 def test_ids_come_from_one_landing_never_mixed() -> None:
@@ -125,14 +123,14 @@ def test_a_lead_mapped_to_purchase_needs_a_value() -> None:
 
 def test_one_event_per_call() -> None:
     assert Connectly.max_batch == 1
-    payload = connectly().prepare(ctwa_visitor())[0].payload
+    payload = connectly().payload(ctwa_visitor())
     with pytest.raises(ValueError, match="connectly takes one conversion per request, not 2"):
         connectly().build_request([payload, payload])
 
 
 def test_key_is_masked_and_kept_out_of_payload_and_repr() -> None:
     vendor = connectly()
-    (prepared,) = vendor.prepare(ctwa_visitor())
+    prepared = queued(vendor, ctwa_visitor())
     assert KEY not in json.dumps(prepared.payload)
     assert KEY not in repr(vendor)
     assert vendor.masked_headers(vendor.build_request([prepared.payload]))["x-api-key"] == "***"

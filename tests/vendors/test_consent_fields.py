@@ -10,7 +10,7 @@ from attribution.checkout.conversion import Customer
 from attribution.vendors.meta import MetaConversions
 
 from .google_fakes import google_ads
-from .samples import NOW, attribution, purchase, touch
+from .samples import NOW, attribution, purchase, queued, touch
 from .test_tiktok import tiktok, tiktok_visitor
 
 REFUSED_PERSONALISATION = Consent.of({"ad_personalization": "denied"})
@@ -20,7 +20,7 @@ CUSTOMER = Customer(email="jane@example.com")
 def one(vendor: Any, consent: Consent | None = None) -> dict[str, Any]:
     visitor = attribution(touch(timedelta(days=1), gclid="Cj0KCQ-g", fbclid="IwAR-f"), identifiers={"ttp": "abc"})
     conversion = purchase(visitor, CUSTOMER, **({"consent": consent} if consent is not None else {}))
-    (prepared,) = vendor.prepare(conversion)
+    prepared = queued(vendor, conversion)
     return prepared.payload
 
 
@@ -33,7 +33,7 @@ def test_google_ads_fills_ad_user_data_only_when_the_site_asked_and_fixed_nothin
 
 def test_tiktok_limits_data_use_when_personalisation_is_refused_for_it() -> None:
     def event(consent: Consent | None = None, **options: Any) -> Any:
-        (prepared,) = tiktok(**options).prepare(purchase(tiktok_visitor(), CUSTOMER, consent=consent or Consent()))
+        prepared = queued(tiktok(**options), purchase(tiktok_visitor(), CUSTOMER, consent=consent or Consent()))
         return prepared.payload.get("limited_data_use")
 
     assert event() is None  # no consent hook: nothing claimed

@@ -13,7 +13,7 @@ from attribution.checkout.conversion import Conversion, Customer, EventName
 from attribution.vendors.base import Delivered, Failed, Retry
 from attribution.vendors.convertloop import ConvertLoop
 
-from .samples import NOW, attribution, purchase, response, send, touch
+from .samples import NOW, attribution, purchase, queued, response, send, touch
 
 APP_ID = "app-123"
 KEY = "cl-secret-key-456"
@@ -45,7 +45,7 @@ def test_golden_event_log() -> None:
     vendor = convertloop(add_to_segments=["Buyers"])
     conversion = captured_visitor()
     assert vendor.check(conversion) is None
-    (prepared,) = vendor.prepare(conversion)
+    prepared = queued(vendor, conversion)
     assert prepared.dedup_key == "purchase:ORD-7821"
     wire, outcome = send(vendor, [prepared.payload])
 
@@ -83,7 +83,7 @@ def test_golden_event_log() -> None:
 
 @pytest.mark.parametrize("key", ["ocurred_at", "occured_at", "occurred_at"])
 def test_occurrence_time_key_is_configurable(key: str) -> None:
-    body = convertloop(occurred_at_key=key).prepare(captured_visitor())[0].payload
+    body = convertloop(occurred_at_key=key).payload(captured_visitor())
     assert body[key] == "2025-05-05T21:20:00Z"
     assert [k for k in body if k.endswith("_at")] == [key]
 
@@ -112,7 +112,7 @@ def test_any_one_identity_is_enough(
         attribution=attribution(identifiers=identifiers),
     )
     assert convertloop().check(conversion) is None
-    body = convertloop().prepare(conversion)[0].payload
+    body = convertloop().payload(conversion)
     assert body == {"name": "lead", "ocurred_at": "2025-05-05T21:20:00Z", "person": expected_person}
 
 
@@ -121,7 +121,6 @@ def test_without_pid_email_or_user_id_it_does_not_apply() -> None:
     assert (
         convertloop().check(anonymous) == "ConvertLoop needs a pid (dp_pid cookie), an email in clear text or a user id"
     )
-    assert convertloop().prepare(anonymous) == []
 
 
 def test_no_dedup_key() -> None:
@@ -131,7 +130,7 @@ def test_no_dedup_key() -> None:
 
 def test_secret_stays_out_of_payload_and_repr() -> None:
     vendor = convertloop()
-    (prepared,) = vendor.prepare(captured_visitor())
+    prepared = queued(vendor, captured_visitor())
     assert KEY not in json.dumps(prepared.payload)
     assert KEY not in repr(vendor)
     assert vendor.masked_headers(vendor.build_request([prepared.payload]))["authorization"] == "***"

@@ -11,7 +11,7 @@ from attribution.checkout.conversion import Customer
 from attribution.vendors import ConvertLoop, RDStation, Vendor, Whop
 from attribution.vendors.base import Failed, Retry
 
-from .samples import attribution, purchase, send
+from .samples import attribution, purchase, queued, send
 
 EMAIL = "ana.souza@example.com"
 KEY = "rd-key-5f1c9a7e"
@@ -20,7 +20,7 @@ KEY = "rd-key-5f1c9a7e"
 def reason_for(vendor: Vendor, status: int, **body: Any) -> str:
     """The reason recorded when ``vendor`` answers a real request for Ana's purchase with this body."""
     customer = Customer(email=EMAIL, phone="+5511999998888", first_name="Ana", last_name="Souza")
-    (prepared,) = vendor.prepare(purchase(attribution(), customer))
+    prepared = queued(vendor, purchase(attribution(), customer))
     _, outcome = send(vendor, [prepared.payload], lambda r: httpx2.Response(status, **body))
     assert isinstance(outcome, Failed | Retry)
     return outcome.reason

@@ -21,7 +21,7 @@ from attribution.vendors.base import Delivered, Failed, Retry
 from attribution.vendors.google_ads import GoogleAds, choose_click_id, conversion_date_time, google_email
 
 from .google_fakes import ACCESS_TOKEN, CREDENTIALS, TokenEndpoint, google_ads, partial_failure, row_error
-from .samples import NOW, attribution, purchase, response, touch
+from .samples import NOW, attribution, purchase, queued, response, touch
 
 GCLID = "Cj0KCQiA-example-gclid_AbC"
 #: SHA-256 of "johndoe@gmail.com" and "+16502531234", computed with coreutils' sha256sum.
@@ -60,7 +60,7 @@ async def test_golden_request_matches_googles_example() -> None:
     assert PublicGoogleAds is GoogleAds
     conversion = googles_example()
     assert vendor.check(conversion) is None
-    (prepared,) = vendor.prepare(conversion)
+    prepared = queued(vendor, conversion)
     assert (prepared.vendor, prepared.dedup_key, prepared.batch_key) == (
         "google_ads",
         "purchase:ORD-2019-1",
@@ -105,7 +105,7 @@ def test_action_given_as_resource_name_and_configuration_errors() -> None:
 
 def test_dry_run_request_has_no_token_and_masks_the_developer_token() -> None:
     vendor = google_ads()
-    request = vendor.build_request([vendor.prepare(googles_example())[0].payload])
+    request = vendor.build_request([vendor.payload(googles_example())])
     assert "authorization" not in request.headers
     masked = vendor.masked_headers(request)
     assert masked["developer-token"] == "***"
@@ -134,13 +134,13 @@ def test_payload_carries_one_click_id_and_braids_never_carry_user_identifiers() 
     vendor = google_ads(enhanced_conversions=True)
     customer = Customer(email="John.Doe@GMail.com", phone="+1 650-253-1234")
     both = purchase(attribution(touch(timedelta(hours=9), Channel.PAID_SEARCH, gbraid="GB", wbraid="WB")), customer)
-    payload = vendor.prepare(both)[0].payload
+    payload = vendor.payload(both)
     assert [k for k in ("gclid", "gbraid", "wbraid") if k in payload] == ["wbraid"]
     assert "userIdentifiers" not in payload  # a braid beside user identifiers is VALUE_MUST_BE_UNSET
     with_gclid = purchase(
         attribution(touch(timedelta(hours=9), Channel.PAID_SEARCH, gclid=GCLID, gbraid="GB")), customer
     )
-    payload = vendor.prepare(with_gclid)[0].payload
+    payload = vendor.payload(with_gclid)
     assert payload["gclid"] == GCLID
     assert "gbraid" not in payload
     assert payload["userIdentifiers"] == [{"hashedEmail": GMAIL_HASH}, {"hashedPhoneNumber": PHONE_HASH}]
@@ -153,7 +153,7 @@ def test_without_a_click_id_only_enhanced_conversions_apply() -> None:
         "the visitor did not come from a Google ad (no gclid, gbraid or wbraid within its window)"
     )
     vendor = google_ads(enhanced_conversions=True)
-    (prepared,) = vendor.prepare(organic)
+    prepared = queued(vendor, organic)
     assert prepared.payload["userIdentifiers"] == [{"hashedEmail": GMAIL_HASH}]
     assert not {"gclid", "gbraid", "wbraid"} & set(prepared.payload)
     anonymous = purchase(attribution())
@@ -164,13 +164,13 @@ def test_expired_gclid_is_not_sent() -> None:
     old = purchase(attribution(touch(timedelta(days=91), Channel.PAID_SEARCH, gclid=GCLID)))
     assert google_ads().check(old) is not None
     fresh = purchase(attribution(touch(timedelta(days=89), Channel.PAID_SEARCH, gclid=GCLID)))
-    assert google_ads().prepare(fresh)[0].payload["gclid"] == GCLID
+    assert google_ads().payload(fresh)["gclid"] == GCLID
 
 
 def test_unmapped_event_is_skipped_and_a_lead_without_value_sends_none() -> None:
     lead = Conversion(event="lead", event_id="lead-77", attribution=attribution(touch(timedelta(hours=1), gclid=GCLID)))
     assert google_ads().check(lead) == "event 'lead' has no Google Ads conversion action configured"
-    (prepared,) = google_ads(conversion_actions={"lead": "42"}).prepare(lead)
+    prepared = queued(google_ads(conversion_actions={"lead": "42"}), lead)
     assert prepared.payload["orderId"] == "lead-77"
     assert "conversionValue" not in prepared.payload
     assert "currencyCode" not in prepared.payload
@@ -218,7 +218,7 @@ def test_conversion_date_time_refuses_a_naive_datetime() -> None:
 
 def test_timezone_option_reaches_the_payload() -> None:
     vendor = google_ads(timezone=timezone(timedelta(hours=-3)))
-    payload = vendor.prepare(purchase(attribution(touch(timedelta(hours=1), gclid=GCLID))))[0].payload
+    payload = vendor.payload(purchase(attribution(touch(timedelta(hours=1), gclid=GCLID))))
     assert payload["conversionDateTime"] == "2025-05-05 18:20:00-03:00"  # NOW is 21:20 UTC
 
 
@@ -253,8 +253,8 @@ def test_google_email_normalisation(email: str, normalised: str) -> None:
 )
 def test_user_identifiers_are_hashed_as_google_normalises(customer: Customer, expected: list[dict[str, str]]) -> None:
     conversion = purchase(attribution(touch(timedelta(hours=1), Channel.PAID_SEARCH, gclid=GCLID)), customer)
-    assert google_ads(enhanced_conversions=True).prepare(conversion)[0].payload["userIdentifiers"] == expected
-    assert "userIdentifiers" not in google_ads().prepare(conversion)[0].payload
+    assert google_ads(enhanced_conversions=True).payload(conversion)["userIdentifiers"] == expected
+    assert "userIdentifiers" not in google_ads().payload(conversion)
 
 
 # -- batching and answers ----------------------------------------------------------------------------------
@@ -264,12 +264,12 @@ def test_up_to_2000_conversions_per_request() -> None:
     assert GoogleAds.max_batch == 2000
     vendor = google_ads()
     payloads = [
-        vendor.prepare(
+        vendor.payload(
             purchase(
                 attribution(touch(timedelta(hours=1), gclid=f"{GCLID}{i}")),
                 order=Order(id=f"ORD-{i}", value=Decimal("10"), currency="USD", time=NOW),
             )
-        )[0].payload
+        )
         for i in range(2000)
     ]
     body = json.loads(vendor.build_request(payloads).content)

@@ -179,7 +179,7 @@ async def test_an_expired_token_is_refreshed_and_a_replayed_order_counts_as_deli
 
 def _echo(conversion: Any, vendor: GoogleAds) -> str:
     """The result row Google answers for an accepted conversion: the ids it matched on."""
-    payload = vendor.prepare(conversion)[0].payload
+    payload = vendor.payload(conversion)
     keys = ("gclid", "conversionAction", "conversionDateTime", "userIdentifiers")
     return json.dumps({k: payload[k] for k in keys}, separators=(",", ":"))
 

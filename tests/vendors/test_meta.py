@@ -19,7 +19,7 @@ from attribution.errors import ConfigurationError
 from attribution.vendors.base import JSON, Delivered, Failed, Outcome, Retry, Split
 from attribution.vendors.meta import MetaConversions
 
-from .samples import NOW, UA, attribution, purchase, response, send, touch
+from .samples import NOW, UA, attribution, purchase, queued, response, send, touch
 
 TOKEN = "EAAB-token-123"
 PIXEL = "1234567890123456"
@@ -54,7 +54,7 @@ def test_golden_request_after_metas_example() -> None:
     vendor = meta()
     conversion = metas_example()
     assert vendor.check(conversion) is None
-    (prepared,) = vendor.prepare(conversion)
+    prepared = queued(vendor, conversion)
     assert prepared.dedup_key == "purchase:ORD-7821"
     assert prepared.batch_key == PIXEL
     wire, outcome = send(vendor, [prepared.payload], lambda r: httpx2.Response(200, json=_received(1)))
@@ -127,7 +127,7 @@ HASHES = {
 
 
 def user_data(customer: Customer, vendor: MetaConversions | None = None) -> JSON:
-    data: JSON = (vendor or meta()).prepare(purchase(attribution(), customer))[0].payload["user_data"]
+    data: JSON = (vendor or meta()).payload(purchase(attribution(), customer))["user_data"]
     return data
 
 
@@ -203,7 +203,7 @@ def test_fbc_fbp_ip_and_user_agent_travel_unhashed_and_byte_for_byte() -> None:
 
 
 def user_data_of(attr: Any) -> JSON:
-    data: JSON = meta().prepare(purchase(attr))[0].payload["user_data"]
+    data: JSON = meta().payload(purchase(attr))["user_data"]
     return data
 
 
@@ -243,7 +243,7 @@ def test_website_events_need_the_page_url_and_user_agent() -> None:
     assert meta().check(webhook) == (
         "Meta's website events need the page URL and the browser's user agent (no request context)"
     )
-    (prepared,) = meta(action_source="system_generated").prepare(webhook)
+    prepared = queued(meta(action_source="system_generated"), webhook)
     assert prepared.payload["action_source"] == "system_generated"
     assert "event_source_url" not in prepared.payload
 
@@ -257,19 +257,19 @@ def test_an_event_without_any_customer_detail_is_skipped() -> None:
 def test_events_map_to_meta_standard_names_and_unmapped_ones_are_skipped() -> None:
     lead = Conversion(event="lead", event_id="form-9", customer=Customer(email="a@b.co"), event_time=NOW)
     vendor = meta(action_source="system_generated")
-    (prepared,) = vendor.prepare(lead)
+    prepared = queued(vendor, lead)
     assert (prepared.payload["event_name"], prepared.payload["event_id"]) == ("Lead", "form-9")
     assert "custom_data" not in prepared.payload
     trial = Conversion(event="custom", custom_name="StartTrial", event_id="t1", customer=Customer(email="a@b.co"))
-    assert vendor.prepare(trial)[0].payload["event_name"] == "StartTrial"
+    assert vendor.payload(trial)["event_name"] == "StartTrial"
     assert meta(events={"purchase": "Purchase"}).check(lead) == "event 'lead' is not configured for Meta"
 
 
 def test_limited_data_use_and_test_event_code() -> None:
     conversion = metas_example()
-    assert "data_processing_options" not in meta().prepare(conversion)[0].payload
-    assert meta(limited_data_use=False).prepare(conversion)[0].payload["data_processing_options"] == []
-    payload = meta(limited_data_use=True, ldu_country=1, ldu_state=1000).prepare(conversion)[0].payload
+    assert "data_processing_options" not in meta().payload(conversion)
+    assert meta(limited_data_use=False).payload(conversion)["data_processing_options"] == []
+    payload = meta(limited_data_use=True, ldu_country=1, ldu_state=1000).payload(conversion)
     assert payload["data_processing_options"] == ["LDU"]
     assert (payload["data_processing_options_country"], payload["data_processing_options_state"]) == (1, 1000)
     wire, _ = send(meta(test_event_code="TEST4039"), [payload])
@@ -294,7 +294,7 @@ def test_version_base_url_and_settings_are_checked() -> None:
 
 def test_token_only_at_send_time_and_masked_everywhere_an_operator_looks() -> None:
     vendor = meta(app_secret="app-secret")
-    (prepared,) = vendor.prepare(metas_example())
+    prepared = queued(vendor, metas_example())
     assert TOKEN not in json.dumps(prepared.payload) + repr(vendor)
     request = vendor.build_request([prepared.payload])
     # HMAC-SHA256 of the token keyed with the app secret, computed with a separate tool
@@ -403,7 +403,7 @@ def isolate(vendor: MetaConversions, payloads: Sequence[JSON], client: httpx2.Cl
 def test_one_stale_event_in_a_batch_of_a_thousand_dies_alone() -> None:
     vendor = meta()
     payloads = [
-        vendor.prepare(purchase(attribution(), Customer(email=f"b{i}@example.com"), order=_order(i)))[0].payload
+        vendor.payload(purchase(attribution(), Customer(email=f"b{i}@example.com"), order=_order(i)))
         for i in range(1000)
     ]
     payloads[613] = {**payloads[613], "event_time": payloads[613]["event_time"] - 8 * 86400}
@@ -428,7 +428,7 @@ def test_one_stale_event_in_a_batch_of_a_thousand_dies_alone() -> None:
 def test_up_to_a_thousand_events_per_request() -> None:
     assert MetaConversions.max_batch == 1000
     vendor = meta()
-    one = vendor.prepare(metas_example())[0].payload
+    one = vendor.payload(metas_example())
     wire, _ = send(vendor, [one] * 1000)
     assert len(json.loads(wire.content)["data"]) == 1000
     with pytest.raises(ValueError, match="1 to 1000"):

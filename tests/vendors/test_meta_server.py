@@ -163,8 +163,8 @@ def test_a_stale_event_is_refused_and_isolated_while_its_neighbour_goes_through(
     now = datetime.now(UTC)
     stale_at = now - timedelta(days=8)
     # prepared when it was still fresh (the adapter's own clock then), sent today
-    stale = vendor(url, clock=lambda: stale_at.timestamp() + 60).prepare(conversion("OLD-1", stale_at))[0].payload
-    fresh = vendor(url).prepare(conversion("NEW-1", now))[0].payload
+    stale = vendor(url, clock=lambda: stale_at.timestamp() + 60).payload(conversion("OLD-1", stale_at))
+    fresh = vendor(url).payload(conversion("NEW-1", now))
     adapter = vendor(url)
     assert adapter.check(conversion("OLD-1", stale_at)) is not None  # today, check would have skipped it
 
@@ -199,7 +199,7 @@ def test_the_fake_refuses_what_meta_refuses_and_the_adapter_splits_or_fails(
 ) -> None:
     _, url = fake
     adapter = vendor(url)
-    good = adapter.prepare(conversion("G-1", datetime.now(UTC)))[0].payload
+    good = adapter.payload(conversion("G-1", datetime.now(UTC)))
     bad = json.loads(json.dumps(good))
     bad["event_id"] = "B-1"
     change(bad)
@@ -212,7 +212,7 @@ def test_the_fake_refuses_what_meta_refuses_and_the_adapter_splits_or_fails(
 
 def test_request_level_refusals_fail_every_event_without_splitting(fake: tuple[FakeMeta, str]) -> None:
     _, url = fake
-    good = vendor(url).prepare(conversion("G-1", datetime.now(UTC)))[0].payload
+    good = vendor(url).payload(conversion("G-1", datetime.now(UTC)))
     wrong_token = vendor(url, access_token="EAAB-revoked")
     outcomes = wrong_token.read_batch(post(wrong_token, [good, good]), [good, good])
     assert not isinstance(outcomes, Split)
@@ -231,7 +231,7 @@ def test_request_level_refusals_fail_every_event_without_splitting(fake: tuple[F
 def test_the_fake_takes_a_thousand_events_and_refuses_more(fake: tuple[FakeMeta, str]) -> None:
     meta, url = fake
     adapter = vendor(url)
-    good = adapter.prepare(conversion("G-1", datetime.now(UTC)))[0].payload
+    good = adapter.payload(conversion("G-1", datetime.now(UTC)))
     assert isinstance(adapter.read_response(post(adapter, [good] * 1000)), Delivered)
     assert len(meta.received) == 1000
     request = adapter.build_request([good])

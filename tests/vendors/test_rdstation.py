@@ -13,7 +13,7 @@ from attribution.checkout.conversion import Conversion, Customer, EventName
 from attribution.vendors.base import Delivered, Failed, Retry
 from attribution.vendors.rdstation import RDStation, tracking_id
 
-from .samples import attribution, purchase, response, send, touch
+from .samples import attribution, purchase, queued, response, send, touch
 
 KEY = "rd-conv-key-5f1c9a7e"
 
@@ -27,7 +27,7 @@ def test_golden_request_matches_rds_example() -> None:
     vendor = rd(events={"lead": "Conversão exemplo"})
     conversion = Conversion(event=EventName.LEAD, event_id="form-1", customer=Customer(email="conversao@exemplo.com"))
     assert vendor.check(conversion) is None
-    (prepared,) = vendor.prepare(conversion)
+    prepared = queued(vendor, conversion)
     wire, outcome = send(
         vendor,
         [prepared.payload],
@@ -74,7 +74,7 @@ def test_full_payload_from_captured_attribution() -> None:
         city="São Paulo",
         state="SP",
     )
-    (prepared,) = vendor.prepare(purchase(attr, customer))
+    prepared = queued(vendor, purchase(attr, customer))
     assert prepared.dedup_key == "purchase:ORD-7821"
     assert prepared.payload == {
         "event_type": "CONVERSION",
@@ -111,7 +111,7 @@ def test_without_email_rd_does_not_apply() -> None:
 
 def test_custom_event_is_its_own_conversion_identifier() -> None:
     conversion = Conversion(event="custom", custom_name="Webinar maio", customer=Customer(email="x@y.com"))
-    assert rd().prepare(conversion)[0].payload["payload"]["conversion_identifier"] == "Webinar maio"
+    assert rd().payload(conversion)["payload"]["conversion_identifier"] == "Webinar maio"
 
 
 @pytest.mark.parametrize(

@@ -26,11 +26,10 @@ from attribution.vendors import (
     Whop,
     XAds,
 )
-from attribution.vendors.base import Prepared
 from attribution.web.middleware import AttributionMiddleware, get_attribution
 from tests.helpers import NAVIGATION, SECRET
 
-from .samples import CTWA, attribution, purchase, touch
+from .samples import CTWA, Queued, attribution, purchase, queued, touch
 
 X_CREDENTIALS = {
     "consumer_key": "ck",
@@ -54,15 +53,15 @@ def x_only() -> XAds:
     return XAds(**X_CREDENTIALS, pixel_id="px1", events={"purchase": "tw-purchase"}, only_attributed=True)
 
 
-def route(conversion: Conversion, vendors: list[Vendor]) -> tuple[dict[str, list[Prepared]], dict[str, str]]:
-    """What a checkout does: ask every vendor, prepare where it applies, keep the reason where it does not."""
-    fired: dict[str, list[Prepared]] = {}
+def route(conversion: Conversion, vendors: list[Vendor]) -> tuple[dict[str, Queued], dict[str, str]]:
+    """What a checkout does: ask every vendor, queue where it applies, keep the reason where it does not."""
+    fired: dict[str, Queued] = {}
     skipped: dict[str, str] = {}
     for vendor in vendors:
         reason = vendor.check(conversion)
         key = f"{vendor.name}{'-only' if getattr(vendor, 'only_attributed', False) else ''}"
         if reason is None:
-            fired[key] = vendor.prepare(conversion)
+            fired[key] = queued(vendor, conversion)
         else:
             skipped[key] = reason
     return fired, skipped
@@ -74,16 +73,15 @@ def test_ctwa_visitor_with_email_fires_connectly_and_the_configured_vendors() ->
     fired, skipped = route(conversion, [*site_vendors(), x_only()])
     assert sorted(fired) == ["connectly", "convertloop", "rdstation", "whop", "xads"]
     assert skipped == {"xads-only": "the visitor did not come from an X ad (no twclid within its window)"}
-    assert all(len(prepared) == 1 for prepared in fired.values())
-    assert fired["connectly"][0].payload["attribution"]["meta_ctwa"]["ctwa_clid"] == CTWA["ctwa_clid"]
-    assert fired["whop"][0].payload["context"]["ad_id"] == CTWA["ad_id"]
+    assert fired["connectly"].payload["attribution"]["meta_ctwa"]["ctwa_clid"] == CTWA["ctwa_clid"]
+    assert fired["whop"].payload["context"]["ad_id"] == CTWA["ad_id"]
 
 
 def test_gclid_only_visitor_fires_no_connectly_and_no_x_only_with_reasons() -> None:
     conversion = purchase(attribution(touch(timedelta(hours=1), Channel.PAID_SEARCH, gclid="Cj0KCQ")))
     fired, skipped = route(conversion, [*site_vendors(), x_only()])
     assert sorted(fired) == ["whop"]
-    assert fired["whop"][0].payload["context"]["gclid"] == "Cj0KCQ"
+    assert fired["whop"].payload["context"]["gclid"] == "Cj0KCQ"
     assert skipped == {
         "rdstation": "RD Station needs the customer's email (in clear text)",
         "connectly": "the visitor did not come from a Click-to-WhatsApp ad (no ctwa_clid within its window)",
@@ -127,7 +125,7 @@ async def checkout(request: Request) -> JSONResponse:
     fired, skipped = route(conversion, site_vendors())
     return JSONResponse(
         {
-            "fired": {name: [p.payload for p in prepared] for name, prepared in fired.items()},
+            "fired": {name: [prepared.payload] for name, prepared in fired.items()},
             "skipped": skipped,
         }
     )

@@ -31,7 +31,7 @@ async def order(request: Request) -> JSONResponse:
         customer=Customer(email="ana@example.com"),
         attribution=get_attribution(request),
     )
-    return JSONResponse({name: vendor.prepare(conversion)[0].payload for name, vendor in VENDORS.items()})
+    return JSONResponse({name: vendor.payload(conversion) for name, vendor in VENDORS.items()})
 
 
 async def page(request: Request) -> PlainTextResponse:

@@ -17,7 +17,7 @@ from attribution.vendors.tiktok import TikTok
 from tests.test_uvicorn import Server
 
 from .fake_tiktok import FakeTikTok
-from .samples import NOW, UA, attribution, order, purchase, response, send, touch
+from .samples import NOW, UA, attribution, order, purchase, queued, response, send, touch
 
 TOKEN = "tt-access-token-0123456789"
 PIXEL = "COQDA8RC77U2TMR44LI0"
@@ -46,7 +46,7 @@ def test_golden_request_has_the_2_0_shape_with_raw_click_ids_and_hashed_personal
     vendor = tiktok()
     conversion = purchase(tiktok_visitor(), customer())
     assert vendor.check(conversion) is None
-    (prepared,) = vendor.prepare(conversion)
+    prepared = queued(vendor, conversion)
     assert (prepared.vendor, prepared.dedup_key, prepared.batch_key) == ("tiktok", "purchase:ORD-7821", PIXEL)
     wire, outcome = send(vendor, [prepared.payload], lambda r: httpx2.Response(200, json={"code": 0}))
 
@@ -101,25 +101,25 @@ def test_golden_request_has_the_2_0_shape_with_raw_click_ids_and_hashed_personal
 
 
 def test_event_time_is_whole_unix_seconds_not_milliseconds() -> None:
-    (prepared,) = tiktok().prepare(purchase(tiktok_visitor()))
+    prepared = queued(tiktok(), purchase(tiktok_visitor()))
     assert prepared.payload["event_time"] == 1746480000
 
 
 def test_a_hashed_email_from_the_site_passes_through_and_the_event_id_is_stable_across_prepares() -> None:
     digest = sha("jane.doe@example.com")
     conversion = purchase(attribution(), Customer(email=digest.upper()))
-    first, second = tiktok().prepare(conversion), tiktok().prepare(conversion)
-    assert first[0].payload["user"]["email"] == digest
-    assert first[0].payload["event_id"] == second[0].payload["event_id"] == "ORD-7821"
+    first, second = queued(tiktok(), conversion), queued(tiktok(), conversion)
+    assert first.payload["user"]["email"] == digest
+    assert first.payload["event_id"] == second.payload["event_id"] == "ORD-7821"
 
 
 def test_events_map_to_tiktok_names_and_unmapped_ones_are_skipped_with_a_reason() -> None:
     lead = purchase(tiktok_visitor(), event=EventName.LEAD, order=None, event_id="form-9")
-    assert tiktok().prepare(lead)[0].payload["event"] == "Lead"
+    assert tiktok().payload(lead)["event"] == "Lead"
     vendor = tiktok(events={"purchase": "Purchase"})
     assert vendor.check(lead) == "event 'lead' is not configured for TikTok"
     custom = purchase(tiktok_visitor(), event=EventName.CUSTOM, custom_name="TrialStarted", order=None)
-    assert tiktok().prepare(custom)[0].payload["event"] == "TrialStarted"
+    assert tiktok().payload(custom)["event"] == "TrialStarted"
 
 
 def test_a_visitor_tiktok_cannot_match_is_skipped_with_the_reason() -> None:
@@ -143,7 +143,7 @@ def test_a_conversion_without_a_page_url_is_skipped_rather_than_refused() -> Non
 
 def test_a_test_event_code_is_sent_and_each_such_event_travels_alone() -> None:
     vendor = tiktok(test_event_code="TEST123", limited_data_use=True)
-    (prepared,) = vendor.prepare(purchase(tiktok_visitor()))
+    prepared = queued(vendor, purchase(tiktok_visitor()))
     assert prepared.batch_key == f"{PIXEL}:purchase:ORD-7821"
     assert prepared.payload["limited_data_use"] is True
     wire, _ = send(vendor, [prepared.payload])
@@ -228,9 +228,7 @@ async def deliver(vendor: TikTok, payloads: list[JSON]) -> list[Outcome]:
 async def test_a_batch_is_accepted_by_the_strict_server_and_a_resend_is_deduplicated(fake: Any) -> None:
     server, url = fake
     vendor = tiktok(base_url=url)
-    payloads = [
-        vendor.prepare(purchase(tiktok_visitor(), customer(), order=order(id=f"ORD-{n}")))[0].payload for n in range(5)
-    ]
+    payloads = [vendor.payload(purchase(tiktok_visitor(), customer(), order=order(id=f"ORD-{n}"))) for n in range(5)]
     assert await deliver(vendor, payloads) == [Delivered(answer=_ok())] * 5
     assert await deliver(vendor, payloads[:2]) == [Delivered(answer=_ok())] * 2
     assert sorted(server.accepted) == [f"ORD-{n}" for n in range(5)]
@@ -239,9 +237,7 @@ async def test_a_batch_is_accepted_by_the_strict_server_and_a_resend_is_deduplic
 async def test_one_unhashed_event_is_isolated_and_its_neighbours_land(fake: Any) -> None:
     server, url = fake
     vendor = tiktok(base_url=url)
-    payloads = [
-        vendor.prepare(purchase(tiktok_visitor(), customer(), order=order(id=f"ORD-{n}")))[0].payload for n in range(4)
-    ]
+    payloads = [vendor.payload(purchase(tiktok_visitor(), customer(), order=order(id=f"ORD-{n}"))) for n in range(4)]
     payloads[2] = {**payloads[2], "user": {**payloads[2]["user"], "email": "jane.doe@example.com"}}
     outcomes = await deliver(vendor, payloads)
     assert [type(o) for o in outcomes] == [Delivered, Delivered, Failed, Delivered]
@@ -253,7 +249,7 @@ async def test_rate_limit_then_success_and_a_wrong_token_fails_for_good(fake: An
     server, url = fake
     server.script = [40100]
     vendor = tiktok(base_url=url)
-    payload = vendor.prepare(purchase(tiktok_visitor()))[0].payload
+    payload = vendor.payload(purchase(tiktok_visitor()))
     assert await deliver(vendor, [payload]) == [Retry("TikTok 40100: scripted answer")]
     assert await deliver(vendor, [payload]) == [Delivered(answer=_ok())]
     wrong = tiktok(base_url=url, access_token="not-the-token")

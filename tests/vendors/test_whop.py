@@ -12,7 +12,7 @@ from attribution.checkout.conversion import Conversion, Customer, EventName, Req
 from attribution.vendors.base import Delivered, Failed, Retry, Secret
 from attribution.vendors.whop import Whop
 
-from .samples import NOW, UA, attribution, order, purchase, response, send, touch
+from .samples import NOW, UA, attribution, order, purchase, queued, response, send, touch
 
 KEY = "apik_test_0123456789"
 
@@ -82,7 +82,7 @@ def test_golden_request_matches_whops_example() -> None:
     vendor = whop(action_source="email")
     conversion = lead_like_whops_example()
     assert vendor.check(conversion) is None
-    (prepared,) = vendor.prepare(conversion)
+    prepared = queued(vendor, conversion)
     assert prepared.vendor == "whop"
     assert prepared.dedup_key == "lead:evnt_xxxxxxxxxxxxx"
     assert prepared.batch_key == ""
@@ -143,7 +143,7 @@ def test_golden_request_matches_whops_example() -> None:
 
 def test_purchase_travels_as_custom_with_its_name_and_real_order_time() -> None:
     conversion = purchase(attribution(), order=order(time=NOW - timedelta(days=1)))
-    (prepared,) = whop().prepare(conversion)
+    prepared = queued(whop(), conversion)
     body = prepared.payload
     assert body["event_name"] == "custom"
     assert body["custom_name"] == "purchase"
@@ -158,7 +158,7 @@ def test_purchase_travels_as_custom_with_its_name_and_real_order_time() -> None:
 
 def test_custom_event_uses_its_own_name() -> None:
     conversion = Conversion(event="custom", custom_name="webinar_signup", event_id="w-1")
-    body = whop().prepare(conversion)[0].payload
+    body = whop().payload(conversion)
     assert (body["event_name"], body["custom_name"], body["event_id"]) == (
         "custom",
         "webinar_signup",
@@ -167,14 +167,14 @@ def test_custom_event_uses_its_own_name() -> None:
 
 
 def test_dedup_key_is_stable_across_builds() -> None:
-    first = whop().prepare(purchase(attribution()))[0]
-    again = whop().prepare(purchase(attribution()))[0]
+    first = queued(whop(), purchase(attribution()))
+    again = queued(whop(), purchase(attribution()))
     assert first.dedup_key == again.dedup_key == first.payload["event_id"]
 
 
 def test_unlisted_currency_is_left_out_with_its_value() -> None:
     conversion = purchase(attribution(), order=order(currency="ISK", value=Decimal("1000"), items=[]))
-    body = whop().prepare(conversion)[0].payload
+    body = whop().payload(conversion)
     assert "currency" not in body
     assert "value" not in body
 
@@ -183,24 +183,23 @@ def test_unmapped_event_is_skipped_with_a_reason() -> None:
     vendor = whop(events={"lead": "lead"})
     conversion = purchase(attribution())
     assert vendor.check(conversion) == "event 'purchase' is not configured for Whop"
-    assert vendor.prepare(conversion) == []
 
 
 def test_fbclid_recovered_from_fbc_cookie_when_the_url_param_is_gone() -> None:
     clicked_ms = int((NOW - timedelta(days=3)).timestamp() * 1000)
     attr = attribution(identifiers={"fbc": f"fb.1.{clicked_ms}.IwAR-from-cookie"})
-    assert whop().prepare(purchase(attr))[0].payload["context"]["fbclid"] == "IwAR-from-cookie"
+    assert whop().payload(purchase(attr))["context"]["fbclid"] == "IwAR-from-cookie"
 
 
 def test_hashed_customer_email_is_not_sent_as_plain_text() -> None:
     customer = Customer(email="a" * 64)
-    body = whop().prepare(purchase(attribution(), customer))[0].payload
+    body = whop().payload(purchase(attribution(), customer))
     assert "user" not in body
 
 
 def test_path_company_field_and_base_url_are_configurable() -> None:
     vendor = whop(base_url="http://127.0.0.1:9/api/v1/", path="events", company_field="account_id")
-    (prepared,) = vendor.prepare(purchase(attribution()))
+    prepared = queued(vendor, purchase(attribution()))
     assert prepared.payload["account_id"] == "biz_xxxxxxxxxxxxxx"
     assert "company_id" not in prepared.payload
     assert str(vendor.build_request([prepared.payload]).url) == "http://127.0.0.1:9/api/v1/events"
@@ -208,7 +207,7 @@ def test_path_company_field_and_base_url_are_configurable() -> None:
 
 def test_credentials_never_in_repr_or_payload() -> None:
     vendor = whop(api_key=Secret(KEY))
-    (prepared,) = vendor.prepare(purchase(attribution()))
+    prepared = queued(vendor, purchase(attribution()))
     assert KEY not in repr(vendor)
     assert KEY not in json.dumps(prepared.payload)
     assert vendor.masked_headers(vendor.build_request([prepared.payload]))["authorization"] == "***"

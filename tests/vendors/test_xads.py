@@ -19,7 +19,7 @@ from attribution.checkout.conversion import Conversion, Customer, LineItem, Orde
 from attribution.vendors.base import Delivered, Failed, Retry
 from attribution.vendors.xads import XAds
 
-from .samples import NOW, UA, attribution, purchase, response, send, touch
+from .samples import NOW, UA, attribution, purchase, queued, response, send, touch
 
 CREDENTIALS = {
     "consumer_key": "xvz1evFS4wEEPTGEFPHBog",
@@ -64,7 +64,7 @@ def test_golden_request_matches_xs_example() -> None:
     vendor = xads()
     conversion = xs_example()
     assert vendor.check(conversion) is None
-    (prepared,) = vendor.prepare(conversion)
+    prepared = queued(vendor, conversion)
     assert prepared.batch_key == "oka17"
     assert prepared.dedup_key == "purchase:23294827"
     wire, outcome = send(vendor, [prepared.payload])
@@ -167,19 +167,19 @@ def verify(wire: httpx2.Request, *, url: str | None = None, validator: Validator
 
 
 def test_signature_verifies_with_oauthlib() -> None:
-    wire, _ = send(xads(), [xads().prepare(xs_example())[0].payload])
+    wire, _ = send(xads(), [xads().payload(xs_example())])
     assert verify(wire)
 
 
 def test_signature_fails_for_another_url_or_secret() -> None:
-    wire, _ = send(xads(), [xads().prepare(xs_example())[0].payload])
+    wire, _ = send(xads(), [xads().payload(xs_example())])
     assert not verify(wire, url="https://ads-api.x.com/12/measurement/conversions/other")
     assert not verify(wire, validator=Validator(consumer_secret="not-the-secret"))
 
 
 def test_every_request_gets_a_fresh_nonce() -> None:
     validator = Validator()
-    payload = xads().prepare(xs_example())[0].payload
+    payload = xads().payload(xs_example())
     first, _ = send(xads(), [payload])
     second, _ = send(xads(), [payload])
     assert verify(first, validator=validator)
@@ -188,7 +188,7 @@ def test_every_request_gets_a_fresh_nonce() -> None:
 
 
 def test_body_survives_signing_byte_for_byte() -> None:
-    payloads = [xads().prepare(xs_example())[0].payload]
+    payloads = [xads().payload(xs_example())]
     expected = json.dumps({"conversions": payloads}, ensure_ascii=False, separators=(",", ":")).encode()
     wire, _ = send(xads(), payloads)
     assert wire.content == expected
@@ -198,7 +198,7 @@ def test_body_survives_signing_byte_for_byte() -> None:
 
 def test_credentials_never_in_payload_or_repr() -> None:
     vendor = xads()
-    (prepared,) = vendor.prepare(xs_example())
+    prepared = queued(vendor, xs_example())
     dumped = json.dumps(prepared.payload) + repr(vendor)
     assert not any(secret in dumped for secret in CREDENTIALS.values())
     assert vendor.masked_headers(vendor.build_request([prepared.payload]))["authorization"] == "***"
@@ -209,7 +209,7 @@ def test_credentials_never_in_payload_or_repr() -> None:
 
 def test_twclid_alone_is_enough_and_brings_ip_and_user_agent() -> None:
     conversion = purchase(attribution(touch(timedelta(days=2), twclid=TWCLID)))
-    (prepared,) = xads().prepare(conversion)
+    prepared = queued(xads(), conversion)
     assert prepared.payload["identifiers"] == [
         {"twclid": TWCLID},
         {"ip_address": "203.0.113.7", "user_agent": UA},
@@ -219,7 +219,7 @@ def test_twclid_alone_is_enough_and_brings_ip_and_user_agent() -> None:
 
 def test_email_is_trimmed_lowercased_and_hashed() -> None:
     conversion = purchase(attribution(), Customer(email="  John.Smith@Example.COM "))
-    identifiers = xads().prepare(conversion)[0].payload["identifiers"]
+    identifiers = xads().payload(conversion)["identifiers"]
     # sha256("john.smith@example.com"), computed outside this code base
     assert identifiers[0] == {"hashed_email": "8e621e3d0368631d263d07a351fa8d34fba0d17c15fbcdec11a5f58008d022a0"}
 
@@ -228,7 +228,6 @@ def test_ip_and_user_agent_alone_are_not_enough() -> None:
     conversion = purchase(attribution(touch(timedelta(hours=1), Channel.PAID_SEARCH, gclid="Cj0K")))
     reason = xads().check(conversion)
     assert reason == "X needs a twclid, an email or a phone (IP address and user agent only count beside one)"
-    assert xads().prepare(conversion) == []
 
 
 def test_ipv6_address_is_left_out() -> None:
@@ -236,12 +235,12 @@ def test_ipv6_address_is_left_out() -> None:
         attribution(touch(timedelta(hours=1), twclid=TWCLID)),
         context=RequestContext(ip="2001:db8::1", user_agent=UA),
     )
-    assert xads().prepare(conversion)[0].payload["identifiers"] == [{"twclid": TWCLID}, {"user_agent": UA}]
+    assert xads().payload(conversion)["identifiers"] == [{"twclid": TWCLID}, {"user_agent": UA}]
 
 
 def test_expired_twclid_is_not_sent() -> None:
     old = purchase(attribution(touch(timedelta(days=31), twclid=TWCLID)), Customer(email="a@b.co"))
-    identifiers = xads().prepare(old)[0].payload["identifiers"]
+    identifiers = xads().payload(old)["identifiers"]
     assert all("twclid" not in identifier for identifier in identifiers)
 
 
@@ -259,7 +258,7 @@ def test_event_without_a_tag_is_skipped() -> None:
     lead = Conversion(event="lead", customer=Customer(email="a@b.co"))
     assert xads().check(lead) == "event 'lead' has no X event tag id configured"
     custom = Conversion(event="custom", custom_name="trial_start", event_id="t1", customer=Customer(email="a@b.co"))
-    (prepared,) = xads(events={"trial_start": "tw9x1"}).prepare(custom)
+    prepared = queued(xads(events={"trial_start": "tw9x1"}), custom)
     assert prepared.payload["event_id"] == "tw9x1"
     assert prepared.payload["conversion_id"] == "t1"
     assert prepared.payload["description"] == "trial_start"
@@ -272,7 +271,7 @@ def test_up_to_500_conversions_per_request() -> None:
     assert XAds.max_batch == 500
     vendor = xads()
     payloads = [
-        vendor.prepare(purchase(attribution(), Customer(email=f"buyer{i}@example.com"), order=_order(i)))[0].payload
+        vendor.payload(purchase(attribution(), Customer(email=f"buyer{i}@example.com"), order=_order(i)))
         for i in range(500)
     ]
     assert len({p["conversion_id"] for p in payloads}) == 500

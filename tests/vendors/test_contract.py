@@ -1,0 +1,124 @@
+"""Every adapter reads the customer only through the forms it declares, so an order record that keeps just those
+forms gives the worker the very request checkout would have built; and hash-only vendors keep nothing in clear."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+
+import pytest
+
+from attribution import VENDORS
+from attribution.capture.models import Channel
+from attribution.checkout.conversion import Conversion, Customer, EventName
+from attribution.checkout.identifiers import Identifier, derive_all, revealing, union
+from attribution.errors import ConfigurationError
+from attribution.vendors import Connectly, ConvertLoop, MetaConversions, RDStation, TikTok, Vendor, Whop, XAds
+
+from .google_fakes import google_ads
+from .samples import CTWA, NOW, attribution, order, purchase, touch
+
+X_KEYS = {"consumer_key": "ck", "consumer_secret": "cs", "access_token": "at", "access_token_secret": "ats"}
+
+#: One configured instance of each vendor, as a site would set it up (the fullest set of fields switched on).
+SAMPLES: dict[str, Callable[[], Vendor]] = {
+    "whop": lambda: Whop(api_key="whop-key", company_id="biz_xxxxxxxxxxxxxx"),
+    "rdstation": lambda: RDStation(api_key="rd-key"),
+    "connectly": lambda: Connectly(api_key="cn-key", business_id="biz-3141"),
+    "convertloop": lambda: ConvertLoop(api_key="cl-key", app_id="app-1"),
+    "xads": lambda: XAds(**X_KEYS, pixel_id="oka17", events={"purchase": "ol288"}),
+    "google_ads": lambda: google_ads(enhanced_conversions=True),
+    "tiktok": lambda: TikTok(access_token="tt-token", pixel_code="C4PIXEL"),
+    "meta": lambda: MetaConversions(access_token="meta-token", pixel_id="1234567890", clock=NOW.timestamp),
+}
+
+FULL_CUSTOMER = Customer(
+    email="Maria.Silva+shop@Gmail.com",
+    phone="+55 11 91234-5678",
+    first_name="Maria",
+    last_name="Silva",
+    city="São Paulo",
+    state="SP",
+    postal_code="01310-100",
+    country="BR",
+    external_id="cust-42",
+    user_id="user-7",
+    birthdate=date(1990, 4, 1),
+    gender="f",
+)
+
+
+def everything() -> Conversion:
+    """A purchase from a visitor who brought every click id and browser id a vendor reads."""
+    clicks = {"gclid": "Cj0KCQ-g", "twclid": "23opevjt88", "ttclid": "E.C.P.tt", "fbclid": "IwAR-fb", **CTWA}
+    attr = attribution(
+        touch(timedelta(hours=2), Channel.PAID_SOCIAL, referrer="l.wl.co", utm_source="meta", **clicks),
+        identifiers={"fbp": "fb.1.1.2", "ttp": "ttp-1", "dp_pid": "pid-1", "rdtrk": "rdtrk-1", "wuid": "wuid-1"},
+    )
+    return purchase(attr, FULL_CUSTOMER, order=order(id="ORD-1"))
+
+
+def test_every_registered_vendor_has_a_sample() -> None:
+    assert set(SAMPLES) == set(VENDORS)
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_the_request_from_the_stored_forms_is_the_request_from_the_customer(name: str) -> None:
+    vendor, conversion = SAMPLES[name](), everything()
+    assert vendor.check(conversion) is None
+    stored = derive_all(vendor.identifiers, conversion.customer)
+    assert bool(stored) == bool(vendor.identifiers), "the sample customer fills every form a vendor declares"
+    assert vendor.payload(conversion.with_identifiers(stored)) == vendor.payload(conversion)
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_an_undeclared_form_is_never_read(name: str) -> None:
+    """With one declared form left out of the record, the request changes: each declared form is really used,
+    and (by the test above) nothing outside them is."""
+    vendor, conversion = SAMPLES[name](), everything()
+    full = derive_all(vendor.identifiers, conversion.customer)
+    for form in vendor.identifiers:
+        if form.name in full:
+            partial = {k: v for k, v in full.items() if k != form.name}
+            assert vendor.payload(conversion.with_identifiers(partial)) != vendor.payload(conversion), form.name
+
+
+def test_vendors_that_take_only_digests_keep_nothing_in_clear() -> None:
+    hashed_only = [SAMPLES[name]() for name in ("xads", "google_ads", "tiktok", "meta")]
+    forms = union(vendor.identifiers for vendor in hashed_only)
+    stored = derive_all(forms, FULL_CUSTOMER)
+    assert stored
+    assert revealing(stored, forms) == []
+    text = " ".join(stored.values()).lower()
+    for clear in ("maria", "silva", "5511912345678", "cust-42", "1990"):
+        assert clear not in text
+
+
+def test_vendors_that_need_the_email_in_clear_declare_it() -> None:
+    forms = union(SAMPLES[name]().identifiers for name in ("rdstation", "whop"))
+    stored = derive_all(forms, FULL_CUSTOMER)
+    assert stored["email"] == "maria.silva+shop@gmail.com"
+    assert "email" in revealing(stored, forms)
+
+
+def test_a_digest_given_by_the_site_passes_through_hashed_forms_and_fills_no_plain_one() -> None:
+    digest = "a" * 64
+    customer = Customer(email=digest)
+    forms = union(SAMPLES[name]().identifiers for name in SAMPLES)
+    stored = derive_all(forms, customer)
+    assert "email" not in stored
+    assert {stored[name] for name in ("email_sha256", "google.email_sha256")} == {digest}
+
+
+def test_two_forms_under_one_name_are_refused() -> None:
+    twin = Identifier("email_sha256", lambda c: None, hashed=True)
+    with pytest.raises(ConfigurationError, match="email_sha256"):
+        union([SAMPLES["tiktok"]().identifiers, (twin,)])
+
+
+def test_a_stored_conversion_has_no_customer_left() -> None:
+    conversion = everything()
+    stored = conversion.with_identifiers({"email_sha256": "b" * 64})
+    assert stored.customer == Customer()
+    assert stored.event is EventName.PURCHASE
+    assert stored.order == conversion.order
