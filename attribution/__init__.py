@@ -2,7 +2,8 @@
 
 Capture (``AttributionMiddleware``), read (``get_attribution``), check out (``Tracker``), deliver
 durably (the outbox and ``Worker``), to the vendors in ``VENDORS`` (``Whop``, ``RDStation``, ``Connectly``,
-``ConvertLoop``, ``XAds``, ``MetaConversions``, ``GoogleAds``, ``TikTok``). Jinja2 helpers live in
+``ConvertLoop``, ``XAds``, ``MetaConversions``, ``GoogleAds``, ``TikTok``, ``PinterestConversions``,
+``SnapchatConversions``, ``OpenAIAds``). Jinja2 helpers live in
 ``attribution.templating`` (the ``jinja2`` extra).
 """
 
@@ -36,8 +37,11 @@ from .vendors import (
     ConvertLoop,
     GoogleAds,
     MetaConversions,
+    OpenAIAds,
+    PinterestConversions,
     RDStation,
     Secret,
+    SnapchatConversions,
     TikTok,
     Vendor,
     Whop,
@@ -76,15 +80,18 @@ __all__ = [
     "MetaConversions",
     "MetaCookies",
     "MiddlewareNotInstalledError",
+    "OpenAIAds",
     "Order",
     "Outbox",
     "OutboxError",
+    "PinterestConversions",
     "PostgresOutbox",
     "RDStation",
     "RequestContext",
     "RetryPolicy",
     "SQLiteOutbox",
     "Secret",
+    "SnapchatConversions",
     "Status",
     "TikTok",
     "TokenError",

@@ -10,7 +10,10 @@ from .connectly import Connectly
 from .convertloop import ConvertLoop
 from .google_ads import GoogleAds
 from .meta import MetaConversions
+from .openai_ads import OpenAIAds
+from .pinterest import PinterestConversions
 from .rdstation import RDStation
+from .snapchat import SnapchatConversions
 from .tiktok import TikTok
 from .whop import Whop
 from .xads import XAds
@@ -27,6 +30,9 @@ VENDORS: dict[str, type[Vendor]] = {
         GoogleAds,
         TikTok,
         MetaConversions,
+        PinterestConversions,
+        SnapchatConversions,
+        OpenAIAds,
     )
 }
 
@@ -38,10 +44,13 @@ __all__ = [
     "Failed",
     "GoogleAds",
     "MetaConversions",
+    "OpenAIAds",
     "Outcome",
+    "PinterestConversions",
     "RDStation",
     "Retry",
     "Secret",
+    "SnapchatConversions",
     "Split",
     "TikTok",
     "Vendor",

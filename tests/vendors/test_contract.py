@@ -13,12 +13,37 @@ from attribution.capture.models import Channel
 from attribution.checkout.conversion import Conversion, Customer, EventName
 from attribution.checkout.identifiers import Identifier, derive_all, revealing, union
 from attribution.errors import ConfigurationError
-from attribution.vendors import Connectly, ConvertLoop, MetaConversions, RDStation, TikTok, Vendor, Whop, XAds
+from attribution.vendors import (
+    Connectly,
+    ConvertLoop,
+    MetaConversions,
+    OpenAIAds,
+    PinterestConversions,
+    RDStation,
+    SnapchatConversions,
+    TikTok,
+    Vendor,
+    Whop,
+    XAds,
+)
 
 from .google_fakes import google_ads
 from .samples import CTWA, NOW, attribution, order, purchase, touch
 
 X_KEYS = {"consumer_key": "ck", "consumer_secret": "cs", "access_token": "at", "access_token_secret": "ats"}
+
+
+def openai_ads() -> OpenAIAds:
+    vendor = OpenAIAds(api_key="oa-key", pixel_id="px_1")
+    vendor.clock = NOW.timestamp  # the sample purchase happened at NOW: within OpenAI's 7 days
+    return vendor
+
+
+def snapchat() -> SnapchatConversions:
+    vendor = SnapchatConversions(access_token="snap-token", pixel_id="7b4f6d1e-snap-pixel")
+    vendor.clock = NOW.timestamp  # within Snap's 37 days
+    return vendor
+
 
 #: One configured instance of each vendor, as a site would set it up (the fullest set of fields switched on).
 SAMPLES: dict[str, Callable[[], Vendor]] = {
@@ -30,6 +55,9 @@ SAMPLES: dict[str, Callable[[], Vendor]] = {
     "google_ads": lambda: google_ads(enhanced_conversions=True),
     "tiktok": lambda: TikTok(access_token="tt-token", pixel_code="C4PIXEL"),
     "meta": lambda: MetaConversions(access_token="meta-token", pixel_id="1234567890", clock=NOW.timestamp),
+    "pinterest": lambda: PinterestConversions(access_token="pin-token", ad_account_id="549755885175"),
+    "snapchat": snapchat,
+    "openai_ads": openai_ads,
 }
 
 FULL_CUSTOMER = Customer(
@@ -51,9 +79,12 @@ FULL_CUSTOMER = Customer(
 def everything() -> Conversion:
     """A purchase from a visitor who brought every click id and browser id a vendor reads."""
     clicks = {"gclid": "Cj0KCQ-g", "twclid": "23opevjt88", "ttclid": "E.C.P.tt", "fbclid": "IwAR-fb", **CTWA}
+    clicks |= {"sccid": "snap-click-1", "epik": "dj0yJnU9pin", "oppref": "gAAAAB-oppref=="}
+    browser = {"fbp": "fb.1.1.2", "ttp": "ttp-1", "dp_pid": "pid-1", "rdtrk": "rdtrk-1", "wuid": "wuid-1"}
+    browser |= {"scid": "scid-1", "epik": "epik-cookie", "oppref": "gAAAAB-cookie==", "obref": "obref-1"}
     attr = attribution(
         touch(timedelta(hours=2), Channel.PAID_SOCIAL, referrer="l.wl.co", utm_source="meta", **clicks),
-        identifiers={"fbp": "fb.1.1.2", "ttp": "ttp-1", "dp_pid": "pid-1", "rdtrk": "rdtrk-1", "wuid": "wuid-1"},
+        identifiers=browser,
     )
     return purchase(attr, FULL_CUSTOMER, order=order(id="ORD-1"))
 
@@ -84,7 +115,7 @@ def test_an_undeclared_form_is_never_read(name: str) -> None:
 
 
 def test_vendors_that_take_only_digests_keep_nothing_in_clear() -> None:
-    hashed_only = [SAMPLES[name]() for name in ("xads", "google_ads", "tiktok", "meta")]
+    hashed_only = [SAMPLES[name]() for name in ("xads", "google_ads", "tiktok", "meta", "pinterest", "snapchat")]
     forms = union(vendor.identifiers for vendor in hashed_only)
     stored = derive_all(forms, FULL_CUSTOMER)
     assert stored

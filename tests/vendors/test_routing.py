@@ -20,7 +20,10 @@ from attribution.vendors import (
     ConvertLoop,
     GoogleAds,
     MetaConversions,
+    OpenAIAds,
+    PinterestConversions,
     RDStation,
+    SnapchatConversions,
     TikTok,
     Vendor,
     Whop,
@@ -101,6 +104,9 @@ def test_registry_names_every_vendor_once() -> None:
         "google_ads": GoogleAds,
         "tiktok": TikTok,
         "meta": MetaConversions,
+        "pinterest": PinterestConversions,
+        "snapchat": SnapchatConversions,
+        "openai_ads": OpenAIAds,
     } == VENDORS
     assert all(name == cls.name for name, cls in VENDORS.items())
 
