@@ -3,7 +3,7 @@
     python bench/bench_burst.py [--runs 3] [--at-once 200] [--n 600] [--worker process|in-app] [--pause 0.5]
 
 Per run, fresh processes on 127.0.0.1: the fake vendors of ``tests.vendor_server`` (answering after 1 s), the
-site of ``bench_checkout`` (the middleware, a Tracker with all eight adapters, a SQLite outbox) served by
+site of ``bench_checkout`` (the middleware, a Tracker with all eleven adapters, a SQLite outbox) served by
 uvicorn with httptools and uvloop when installed, and ``attribution worker`` unless ``--worker in-app``.
 This process is the load: it lands ``--n`` distinct visitors (one cookie each, as real buyers), opens
 ``--at-once`` keep-alive connections, then sends the checkouts in waves of ``--at-once`` requests written at

@@ -2,14 +2,14 @@
 
     python bench/bench_checkout_cpu.py [--runs 3] [--at-once 200] [--waves 5]
 
-The site of ``bench_checkout`` (the middleware, a Tracker with all eight adapters, a SQLite outbox, no worker)
+The site of ``bench_checkout`` (the middleware, a Tracker with all eleven adapters, a SQLite outbox, no worker)
 is called directly as an ASGI app, with the scope a server would pass for a visitor who landed from an ad:
 no HTTP client or server shares the process, so what is measured is the middleware, the route and
 ``tracker.checkout()`` with its durable group commit. Each wave sends ``--at-once`` checkouts together; the
 process's CPU (every thread) per checkout and each wave's wall time are reported per run, then as
 min / median / max over the runs. Run it at two commits to compare them.
 
-Then the outbox alone: the rows of ``--at-once`` checkouts (eight deliveries each, as the waves wrote them, under
+Then the outbox alone: the rows of ``--at-once`` checkouts (eleven deliveries each, as the waves wrote them, under
 new dedup keys) handed to ``outbox.enqueue`` at once, each call timed until its rows are durable. That is the
 group commit's share of a burst, apart from the CPU that builds the rows.
 """

@@ -2,11 +2,13 @@
 httpx2 posting the same requests with the same client settings (the limit on this machine).
 
     python bench/bench_throughput.py [--n 10000] [--concurrency 32] [--rounds 3] [--vendors fake,meta,google_ads,tiktok]
+    python bench/bench_throughput.py --vendors pinterest,snapchat,openai_ads
 
 The fake vendor is a separate process (raw asyncio HTTP/1.1, keep-alive) that answers each vendor's success
 shape and logs every event id it gets, so loss and duplicates are counted by the receiver, not by the sender.
-``fake`` sends one conversion per request; Meta, Google Ads (its OAuth token fetched from the fake too) and
-TikTok batch up to 1,000, 2,000 and 1,000 a request, and the run fails if they do not. Both sides share one
+``fake`` sends one conversion per request; Meta, Google Ads (its OAuth token fetched from the fake too),
+TikTok, Pinterest, Snapchat and OpenAI Ads batch up to 1,000, 2,000, 1,000, 1,000, 2,000 and 1,000 a request,
+and the run fails if they do not. Both sides share one
 client configuration (connection limits, timeouts, concurrency) and send the same batches. Rounds alternate
 plain and worker, each against a fresh vendor process; prints min/median/max of the ratio per vendor.
 """
@@ -35,7 +37,16 @@ from attribution.vendors import Vendor  # noqa: E402
 from tests.delivery_fakes import FakeVendor  # noqa: E402
 from tests.vendor_server import loopback_vendors  # noqa: E402
 
-BATCH_KEYS = {"meta": "1234567890", "google_ads": "1234567890", "tiktok": "CBENCH0123456789"}
+BATCH_KEYS = {
+    "meta": "1234567890",
+    "google_ads": "1234567890",
+    "tiktok": "CBENCH0123456789",
+    "pinterest": "549755885175",
+    "snapchat": "CBENCH-snap-pixel",
+    "openai_ads": "px_bench",
+}
+#: The field each vendor's payload keeps its dedup key in (``event_id`` unless named here).
+DEDUP_FIELDS = {"google_ads": "orderId", "openai_ads": "id"}
 
 
 def make_vendor(name: str, url: str) -> Vendor:
@@ -45,7 +56,7 @@ def make_vendor(name: str, url: str) -> Vendor:
 
 
 def items(n: int, vendor: str) -> list[NewDelivery]:
-    key = "orderId" if vendor == "google_ads" else "event_id"
+    key = DEDUP_FIELDS.get(vendor, "event_id")
     return [
         NewDelivery(vendor, f"o{i}", {key: f"o{i}", "value": i}, batch_key=BATCH_KEYS.get(vendor, ""), order_id=f"o{i}")
         for i in range(n)

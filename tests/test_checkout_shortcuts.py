@@ -204,26 +204,31 @@ async def test_checkouts_at_once_never_share_a_visitor_or_customer_value(tmp_pat
         for n in range(4):
             transport = httpx2.ASGITransport(app=app, client=(f"203.0.113.{n + 1}", 5000))
             site = httpx2.AsyncClient(transport=transport, base_url="https://shop.example", headers=NAVIGATION)
-            await site.get(f"/?gclid=g-{n}&twclid=tw-{n}&ttclid=tt-{n}&fbclid=fb-{n}&utm_source=s{n}")
+            clicks = f"gclid=g-{n}&twclid=tw-{n}&ttclid=tt-{n}&fbclid=fb-{n}&epik=pe-{n}&ScCid=sc-{n}&oppref=op-{n}"
+            await site.get(f"/?{clicks}&utm_source=s{n}")
             sites.append(site)
         answers = await asyncio.gather(*(s.post(f"/checkout?n={n}") for n, s in enumerate(sites)))
         assert all("xads" in a.json() for a in answers)
         rows = await tracker.outbox.list(limit=100)
         for site in sites:
             await site.aclose()
-    assert len(rows) == 4 * 7  # every vendor but Connectly, which needs a Click-to-WhatsApp landing
+    assert len(rows) == 4 * 10  # every vendor but Connectly, which needs a Click-to-WhatsApp landing
     for row in rows:
         n = row.order_id.removeprefix("O-")
         text = json.dumps(row.payload)
         clicked = {"google_ads": "g", "xads": "tw", "tiktok": "tt", "whop": "g", "convertloop": "tw"}
+        clicked |= {"pinterest": "pe", "snapchat": "sc", "openai_ads": "op"}
         assert f"{clicked.get(row.vendor, 's')}-{n}" in text or row.vendor in ("rdstation", "meta")
         for m in range(4):
             own = str(m) == n
             assert (f"buyer{m}@" in text) is (own and row.vendor in ("whop", "rdstation", "convertloop"))
-            assert (pii.sha256(f"buyer{m}@example.com") in text) is (own and row.vendor in ("xads", "tiktok", "meta"))
+            digests = ("xads", "tiktok", "meta", "pinterest", "snapchat", "openai_ads")
+            assert (pii.sha256(f"buyer{m}@example.com") in text) is (own and row.vendor in digests)
             assert (pii.sha256(f"+1415555010{m}") in text) is (own and row.vendor in ("xads", "tiktok"))
-            assert (pii.sha256(f"1415555010{m}") in text) is (own and row.vendor == "meta")
-            assert (f"203.0.113.{m + 1}" in text) is (own and row.vendor in ("whop", "xads", "tiktok", "meta"))
+            digits = ("meta", "pinterest", "snapchat", "openai_ads")
+            assert (pii.sha256(f"1415555010{m}") in text) is (own and row.vendor in digits)
+            with_ip = ("whop", "xads", "tiktok", "meta", "pinterest", "snapchat", "openai_ads")
+            assert (f"203.0.113.{m + 1}" in text) is (own and row.vendor in with_ip)
             if not own:
                 assert f'-{m}"' not in text
                 assert f"-{m}," not in text

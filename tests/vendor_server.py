@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 import threading
 from collections.abc import Awaitable, Callable
@@ -27,7 +28,10 @@ from attribution.vendors import (
     ConvertLoop,
     GoogleAds,
     MetaConversions,
+    OpenAIAds,
+    PinterestConversions,
     RDStation,
+    SnapchatConversions,
     TikTok,
     Vendor,
     Whop,
@@ -45,8 +49,18 @@ _JSON = {"content-type": "application/json"}
 
 def success(path: str, body: bytes) -> bytes:
     """What each vendor answers a good request with, chosen by the path its adapter posts to: Google's OAuth
-    token and its per-row ``results``, Meta's ``events_received``, TikTok's ``{"code": 0}`` envelope, and a
-    plain JSON object for the rest."""
+    token and its per-row ``results``, Pinterest's per-event ``events``, Snap's ``VALID``, OpenAI's
+    ``accepted_events``, Meta's ``events_received``, TikTok's ``{"code": 0}`` envelope, and a plain JSON object
+    for the rest."""
+    route = path.split("?", 1)[0]
+    if "/ad_accounts/" in route:
+        events = [{"status": "processed", "error_message": None, "warning_message": None}] * len(_batch(body, "data"))
+        answer = {"num_events_received": len(events), "num_events_processed": len(events), "events": events}
+        return json.dumps(answer, separators=(",", ":")).encode()
+    if re.search(r"/v3/[^/]+/events$", route):
+        return b'{"status":"VALID","reason":"received"}'
+    if route.endswith("/v1/events"):
+        return json.dumps({"accepted_events": len(_batch(body, "events"))}).encode()
     if path.endswith("/token"):
         return b'{"access_token":"ya29.fake","expires_in":3599,"token_type":"Bearer"}'
     if ":uploadClickConversions" in path:
@@ -74,16 +88,16 @@ def _batch(body: bytes, key: str) -> list[dict[str, Any]]:
 
 
 def event_ids(body: bytes) -> list[str]:
-    """The dedup keys in a fake vendor's request body: ``event_id`` (or Google's ``orderId``) of one object or
-    of each in a batch (``conversions`` or ``data``)."""
+    """The dedup keys in a fake vendor's request body: ``event_id`` (or Google's ``orderId``, OpenAI's ``id``) of
+    one object or of each in a batch (``conversions``, ``data`` or ``events``)."""
     try:
         data: Any = json.loads(body)
     except ValueError:
         return []
-    objects = data.get("conversions", data.get("data", [data])) if isinstance(data, dict) else data
+    objects = data.get("conversions", data.get("data", data.get("events", [data]))) if isinstance(data, dict) else data
     rows = objects if isinstance(objects, list) else []
-    keyed = [o for o in rows if isinstance(o, dict) and ("event_id" in o or "orderId" in o)]
-    return [str(o.get("event_id", o.get("orderId"))) for o in keyed]
+    found = [next((o[k] for k in ("event_id", "orderId", "id") if k in o), None) for o in rows if isinstance(o, dict)]
+    return [str(key) for key in found if key is not None]
 
 
 def loopback_vendors(base: str) -> list[Vendor]:
@@ -114,6 +128,9 @@ def loopback_vendors(base: str) -> list[Vendor]:
             token_url=f"{base}/google/token",
         ),
         TikTok(access_token="tiktok-token", pixel_code="CBENCH0123456789", base_url=f"{base}/tiktok"),
+        PinterestConversions(access_token="pin-token", ad_account_id="549755885175", base_url=f"{base}/pinterest"),
+        SnapchatConversions(access_token="snap-token", pixel_id="CBENCH-snap-pixel", base_url=f"{base}/snapchat"),
+        OpenAIAds(api_key="openai-key", pixel_id="px_bench", base_url=f"{base}/openai"),
     ]
 
 

@@ -74,6 +74,21 @@ def landing_links(request: Request) -> list[dict[str, str]]:
             "href": "/product/mug?ttclid=E.C.P.demo-ttclid&utm_source=tiktok&utm_medium=paid_social",
         },
         {
+            "id": "pinterest",
+            "label": "Pinterest ad (epik)",
+            "href": "/product/mug?epik=dj0yJnU9demo-epik&utm_source=pinterest&utm_medium=paid_social",
+        },
+        {
+            "id": "snapchat",
+            "label": "Snapchat ad (ScCid)",
+            "href": "/product/mug?ScCid=4f6d1e2a-demo-sccid&utm_source=snapchat&utm_medium=paid_social",
+        },
+        {
+            "id": "chatgpt",
+            "label": "ChatGPT ad (oppref)",
+            "href": "/product/mug?oppref=gAAAAABdemo-oppref-reference%3D%3D",
+        },
+        {
             "id": "ctwa",
             "label": "Connectly Click-to-WhatsApp",
             "href": "/product/mug?cnct_tracking_id=cnct-trk-001&sendout_id=sendout-42&ctwa_clid=ARAkdemo-ctwa"

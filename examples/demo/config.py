@@ -22,7 +22,10 @@ from attribution.vendors import (
     ConvertLoop,
     GoogleAds,
     MetaConversions,
+    OpenAIAds,
+    PinterestConversions,
     RDStation,
+    SnapchatConversions,
     TikTok,
     Vendor,
     Whop,
@@ -53,6 +56,12 @@ CREDENTIALS: dict[str, dict[str, str]] = {
         "GOOGLE_ADS_PURCHASE_ACTION_ID": "987654321",
     },
     "tiktok": {"TIKTOK_ACCESS_TOKEN": "demo-tiktok-access-token-SECRET", "TIKTOK_PIXEL_CODE": "COQDA8RC77U2TMR44LI0"},
+    "pinterest": {"PINTEREST_ACCESS_TOKEN": "demo-pinterest-token-SECRET", "PINTEREST_AD_ACCOUNT_ID": "549755885175"},
+    "snapchat": {
+        "SNAPCHAT_ACCESS_TOKEN": "demo-snapchat-token-SECRET",
+        "SNAPCHAT_PIXEL_ID": "7b4f6d1e-9a2c-4c1b-8f3e-5d6a7b8c9d0e",
+    },
+    "openai_ads": {"OPENAI_ADS_API_KEY": "demo-openai-ads-key-SECRET", "OPENAI_ADS_PIXEL_ID": "px_demo"},
 }
 
 #: Placeholder values that are credentials (the ids are not secret): none may ever appear on a page.
@@ -110,6 +119,14 @@ def _vendor(name: str, values: Mapping[str, str]) -> Vendor:
         )
     if name == "tiktok":
         return TikTok(access_token=values["TIKTOK_ACCESS_TOKEN"], pixel_code=values["TIKTOK_PIXEL_CODE"])
+    if name == "pinterest":
+        return PinterestConversions(
+            access_token=values["PINTEREST_ACCESS_TOKEN"], ad_account_id=values["PINTEREST_AD_ACCOUNT_ID"]
+        )
+    if name == "snapchat":
+        return SnapchatConversions(access_token=values["SNAPCHAT_ACCESS_TOKEN"], pixel_id=values["SNAPCHAT_PIXEL_ID"])
+    if name == "openai_ads":
+        return OpenAIAds(api_key=values["OPENAI_ADS_API_KEY"], pixel_id=values["OPENAI_ADS_PIXEL_ID"])
     raise ValueError(f"unknown vendor {name!r}")
 
 
