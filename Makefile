@@ -26,6 +26,7 @@ lint: install
 	$(BIN)/ruff check $(SOURCES)
 	$(BIN)/ruff format --check $(SOURCES)
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 test: install chromium postgresql lint
 	$(BIN)/python -m pytest

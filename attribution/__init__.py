@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 from ._version import package_version
 from .capture.consent import Consent
 from .capture.models import Attribution, Channel, Touch
-from .checkout.conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext
 from .checkout.dedup import event_id
 from .checkout.tracker import CheckoutResult, Tracker, VendorResult
-from .delivery.outbox import Delivery, Outbox, SQLiteOutbox, Status
+from .delivery.outbox.base import Delivery, Outbox, Status
+from .delivery.outbox.sqlite import SQLiteOutbox
 from .delivery.policy import RetryPolicy
 from .delivery.worker import Worker
 from .errors import (
@@ -28,8 +28,11 @@ from .errors import (
     MiddlewareNotInstalledError,
     OutboxError,
     TokenError,
+    TokenRefreshError,
+    UnknownOrderError,
 )
 from .forms import hidden_fields
+from .orders.conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext
 from .redact import redact
 from .vendors import (
     VENDORS,
@@ -95,8 +98,10 @@ __all__ = [
     "Status",
     "TikTok",
     "TokenError",
+    "TokenRefreshError",
     "Touch",
     "Tracker",
+    "UnknownOrderError",
     "Vendor",
     "VendorResult",
     "Whop",

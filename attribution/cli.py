@@ -33,14 +33,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .capture.models import Attribution, Channel, Touch
-from .checkout.conversion import Conversion, Customer, LineItem, Order, RequestContext
-from .checkout.identifiers import derive_all
 from .checkout.tracker import DEFAULT_OUTBOX, Tracker
-from .delivery.outbox import POSTGRES_SCHEMES, outbox_from
 from .delivery.outbox.base import TERMINAL, Outbox, Status
+from .delivery.outbox.choose import POSTGRES_SCHEMES, outbox_from
 from .delivery.outbox.sqlite import SQLiteOutbox
 from .delivery.sending import describe_request
 from .errors import AttributionError, ConfigurationError, OutboxError
+from .orders.conversion import Conversion, Customer, LineItem, Order, RequestContext
+from .orders.identifiers import derive_all
 from .redact import personal_values, redact, redact_json
 from .vendors.base import Vendor
 

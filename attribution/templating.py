@@ -29,6 +29,8 @@ from .forms import hidden_fields
 from .web.snippet import SafeHTML
 from .web.state import SCOPE_KEY, LazyAttribution, get_attribution, settings_of
 
+__all__ = ["attribution_context", "install_jinja2"]
+
 
 def attribution_context(request: Request) -> dict[str, Any]:
     """A Starlette context processor: ``attribution`` in every template rendered with a request.

@@ -53,7 +53,7 @@ def site() -> Any:
     from starlette.routing import Route
 
     from attribution.checkout.tracker import Tracker
-    from attribution.delivery.outbox import Status
+    from attribution.delivery.outbox.base import Status
     from attribution.web.middleware import AttributionMiddleware
     from tests.vendor_server import loopback_vendors
 

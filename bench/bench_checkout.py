@@ -33,9 +33,9 @@ from starlette.requests import Request  # noqa: E402
 from starlette.responses import JSONResponse  # noqa: E402
 from starlette.routing import Route  # noqa: E402
 
-from attribution.checkout.conversion import Customer, LineItem, Order  # noqa: E402
 from attribution.checkout.tracker import Tracker  # noqa: E402
-from attribution.delivery.outbox import Status  # noqa: E402
+from attribution.delivery.outbox.base import Status  # noqa: E402
+from attribution.orders.conversion import Customer, LineItem, Order  # noqa: E402
 from attribution.web.middleware import AttributionMiddleware  # noqa: E402
 from tests.vendor_server import loopback_vendors  # noqa: E402
 

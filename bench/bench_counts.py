@@ -35,7 +35,9 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 
 from attribution.cli import main as cli_main  # noqa: E402
-from attribution.delivery.outbox import NewDelivery, Outbox, PostgresOutbox, SQLiteOutbox  # noqa: E402
+from attribution.delivery.outbox.base import NewDelivery, Outbox  # noqa: E402
+from attribution.delivery.outbox.postgres import PostgresOutbox  # noqa: E402
+from attribution.delivery.outbox.sqlite import SQLiteOutbox  # noqa: E402
 from tests.postgres import temporary_server  # noqa: E402
 
 VENDORS = ("meta", "google", "tiktok")
@@ -77,7 +79,7 @@ def status(spec: str) -> None:
 
 async def queue_and_failures(box: Outbox) -> None:
     """A live queue: 300 waiting per vendor, some claimed, some retried or dead with an error."""
-    from attribution.delivery.outbox import Finish, Status
+    from attribution.delivery.outbox.base import Finish, Status
 
     now = time.time()
     await box.enqueue(
@@ -106,7 +108,7 @@ async def checkouts(box: Outbox, n: int, tag: str) -> list[float]:
 
 async def claims(box: Outbox, n: int, tag: str) -> list[float]:
     """A worker's round: claim 64 due deliveries, record them delivered."""
-    from attribution.delivery.outbox import Finish, Status
+    from attribution.delivery.outbox.base import Finish, Status
 
     samples = []
     for i in range(n):

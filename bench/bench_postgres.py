@@ -37,10 +37,12 @@ import httpx2  # noqa: E402
 import psycopg  # noqa: E402
 
 from attribution.capture.models import Attribution  # noqa: E402
-from attribution.checkout.conversion import Order  # noqa: E402
 from attribution.checkout.tracker import Tracker  # noqa: E402
-from attribution.delivery.outbox import Finish, Outbox, PostgresOutbox, SQLiteOutbox, Status  # noqa: E402
+from attribution.delivery.outbox.base import Finish, Outbox, Status  # noqa: E402
+from attribution.delivery.outbox.postgres import PostgresOutbox  # noqa: E402
+from attribution.delivery.outbox.sqlite import SQLiteOutbox  # noqa: E402
 from attribution.delivery.worker import DEFAULT_TIMEOUT  # noqa: E402
+from attribution.orders.conversion import Order  # noqa: E402
 from tests.delivery_fakes import FakeBatchVendor, FakeVendor, items  # noqa: E402
 from tests.postgres import temporary_server  # noqa: E402
 

@@ -31,7 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 import httpx2  # noqa: E402
 
-from attribution.delivery.outbox import NewDelivery, SQLiteOutbox, Status  # noqa: E402
+from attribution.delivery.outbox.base import NewDelivery, Status  # noqa: E402
+from attribution.delivery.outbox.sqlite import SQLiteOutbox  # noqa: E402
 from attribution.delivery.worker import DEFAULT_TIMEOUT, Worker  # noqa: E402
 from attribution.vendors import Vendor  # noqa: E402
 from tests.delivery_fakes import FakeVendor  # noqa: E402

@@ -25,10 +25,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from attribution.web.middleware import AttributionMiddleware, get_attribution
-from attribution.web.snippet import script_tag
-from attribution.web.types import Receive, Scope, Send
+from attribution import AttributionMiddleware, get_attribution, script_tag
 
 SECRET = "browser-example-secret-key-0123456789"
 

@@ -15,10 +15,17 @@ from decimal import Decimal
 from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
-from attribution.checkout.conversion import Customer, LineItem, Order
-from attribution.checkout.tracker import Tracker
-from attribution.vendors import RDStation, Vendor, Whop
-from attribution.web.middleware import AttributionMiddleware, get_attribution
+from attribution import (
+    AttributionMiddleware,
+    Customer,
+    LineItem,
+    Order,
+    RDStation,
+    Tracker,
+    Vendor,
+    Whop,
+    get_attribution,
+)
 
 SECRET_KEY = os.environ.get("EXAMPLE_SECRET_KEY", "fastapi-example-secret-change-me")
 

@@ -19,10 +19,17 @@ from decimal import Decimal
 from litestar import Litestar, Request, get, post
 from litestar.middleware import DefineMiddleware
 
-from attribution.checkout.conversion import Customer, LineItem, Order
-from attribution.checkout.tracker import Tracker
-from attribution.vendors import RDStation, Vendor, Whop
-from attribution.web.middleware import AttributionMiddleware, get_attribution
+from attribution import (
+    AttributionMiddleware,
+    Customer,
+    LineItem,
+    Order,
+    RDStation,
+    Tracker,
+    Vendor,
+    Whop,
+    get_attribution,
+)
 
 SECRET_KEY = os.environ.get("EXAMPLE_SECRET_KEY", "litestar-example-secret-change-me")
 

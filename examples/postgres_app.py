@@ -22,10 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from attribution.checkout.conversion import Customer, Order
-from attribution.checkout.tracker import Tracker
-from attribution.vendors import Vendor, Whop
-from attribution.web.middleware import AttributionMiddleware
+from attribution import AttributionMiddleware, Customer, Order, Tracker, Vendor, Whop
 
 SECRET_KEY = os.environ.get("EXAMPLE_SECRET_KEY", "postgres-example-secret-change-me")
 

@@ -17,10 +17,17 @@ from typing import Any
 
 from quart import Quart, request
 
-from attribution.checkout.conversion import Customer, LineItem, Order
-from attribution.checkout.tracker import Tracker
-from attribution.vendors import RDStation, Vendor, Whop
-from attribution.web.middleware import AttributionMiddleware, get_attribution
+from attribution import (
+    AttributionMiddleware,
+    Customer,
+    LineItem,
+    Order,
+    RDStation,
+    Tracker,
+    Vendor,
+    Whop,
+    get_attribution,
+)
 
 SECRET_KEY = os.environ.get("EXAMPLE_SECRET_KEY", "quart-example-secret-change-me")
 

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from attribution.web.middleware import AttributionMiddleware, get_attribution
+from attribution import AttributionMiddleware, get_attribution
 
 SECRET_KEY = "starlette-example-secret-change-me"
 

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import os
 
-from attribution.checkout.tracker import Tracker
-from attribution.vendors import RDStation, Whop
+from attribution import RDStation, Tracker, Whop
 
 WHOP_API_KEY = os.environ.get("WHOP_API_KEY", "")
 RDSTATION_API_KEY = os.environ.get("RDSTATION_API_KEY", "")

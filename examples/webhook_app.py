@@ -32,11 +32,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from attribution.checkout.conversion import Customer, Order
-from attribution.checkout.tracker import Tracker
-from attribution.errors import InvalidConversionError, TokenError
-from attribution.vendors import RDStation, Vendor, Whop
-from attribution.web.middleware import AttributionMiddleware, get_attribution
+from attribution import (
+    AttributionMiddleware,
+    Customer,
+    InvalidConversionError,
+    Order,
+    RDStation,
+    TokenError,
+    Tracker,
+    Vendor,
+    Whop,
+    get_attribution,
+)
 
 SECRET_KEY = os.environ.get("EXAMPLE_SECRET_KEY", "webhook-example-secret-change-me")
 WEBHOOK_SECRET = os.environ.get("EXAMPLE_WEBHOOK_SECRET", "whsec-example-change-me")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from attribution.delivery.outbox import Outbox, PostgresOutbox, SQLiteOutbox
+from attribution.delivery.outbox.base import Outbox
+from attribution.delivery.outbox.postgres import PostgresOutbox
+from attribution.delivery.outbox.sqlite import SQLiteOutbox
 
 
 def spec_of(box: Outbox) -> str:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from attribution.delivery.outbox import Outbox, outbox_from
+from attribution.delivery.outbox.base import Outbox
+from attribution.delivery.outbox.choose import outbox_from
 
 pytest_plugins = ["tests.postgres"]
 

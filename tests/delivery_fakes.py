@@ -10,10 +10,11 @@ from typing import Any, ClassVar
 
 import httpx2
 
-from attribution.checkout.identifiers import EMAIL, Identifier
-from attribution.delivery.outbox import Delivery, NewDelivery, Outbox, Status, outbox_from
+from attribution.delivery.outbox.base import Delivery, NewDelivery, Outbox, Status
+from attribution.delivery.outbox.choose import outbox_from
 from attribution.delivery.policy import RetryPolicy
 from attribution.delivery.worker import Worker
+from attribution.orders.identifiers import EMAIL, Identifier
 from attribution.vendors.base import JSON, Vendor
 
 FAST = RetryPolicy(max_attempts=6, base_delay=0.01, max_delay=0.05, max_retry_after=5.0)

@@ -21,10 +21,10 @@ from starlette.routing import Route
 
 from attribution.capture.consent import Consent
 from attribution.capture.models import Attribution, Touch
-from attribution.checkout import pii
 from attribution.checkout.client_ip import client_ip
-from attribution.checkout.conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext, of_order
 from attribution.checkout.tracker import Tracker
+from attribution.orders import pii
+from attribution.orders.conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext, of_order
 from attribution.vendors.base import iso_millis
 from attribution.vendors.convertloop import _iso_seconds
 from attribution.vendors.google_ads import conversion_date_time

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from attribution.cli import main, parse_age
-from attribution.delivery.outbox import Finish, NewDelivery, SQLiteOutbox, Status
+from attribution.delivery.outbox.base import Finish, NewDelivery, Status
+from attribution.delivery.outbox.sqlite import SQLiteOutbox
 from tests.cli_site import SECRETS
 from tests.delivery_fakes import claim_one
 

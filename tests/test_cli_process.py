@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from attribution.delivery.outbox import Finish, NewDelivery, SQLiteOutbox, Status
+from attribution.delivery.outbox.base import Finish, NewDelivery, Status
+from attribution.delivery.outbox.sqlite import SQLiteOutbox
 from tests.delivery_fakes import claim_one
 
 ROOT = Path(__file__).resolve().parent.parent

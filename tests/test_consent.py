@@ -18,11 +18,11 @@ from starlette.routing import Route
 from attribution import Consent, get_consent
 from attribution.capture.consent import decide
 from attribution.capture.models import Attribution
-from attribution.checkout.conversion import Conversion, Customer, Order
 from attribution.checkout.token import TokenCodec
 from attribution.checkout.tracker import Tracker
 from attribution.errors import ConfigurationError
 from attribution.forms import hidden_fields
+from attribution.orders.conversion import Conversion, Customer, Order
 from attribution.vendors.base import JSON
 from attribution.web.middleware import AttributionMiddleware
 from tests.delivery_fakes import FAST, FakeBatchVendor, FakeVendor

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from attribution.capture.models import Attribution
-from attribution.checkout.conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext
 from attribution.errors import InvalidConversionError
+from attribution.orders.conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext
 
 WHEN = datetime(2025, 5, 5, 21, 20, tzinfo=UTC)
 

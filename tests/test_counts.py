@@ -9,7 +9,8 @@ from collections import Counter
 import psycopg
 import pytest
 
-from attribution.delivery.outbox import Finish, Outbox, PostgresOutbox, Status
+from attribution.delivery.outbox.base import Finish, Outbox, Status
+from attribution.delivery.outbox.postgres import PostgresOutbox
 from tests.delivery_fakes import claim_one, items
 
 

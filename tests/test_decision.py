@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from attribution.delivery.decision import decide
-from attribution.delivery.outbox import Delivery, Status
+from attribution.delivery.outbox.base import Delivery, Status
 from attribution.delivery.policy import RetryPolicy
 from attribution.delivery.sending import DryRun
 from attribution.vendors.base import Delivered, Failed, Retry

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from attribution.delivery.outbox import Status
+from attribution.delivery.outbox.base import Status
 from tests.delivery_fakes import rows_when_sent
 from tests.helpers import NAVIGATION
 

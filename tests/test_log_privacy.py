@@ -22,9 +22,9 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from attribution.checkout.conversion import Customer, Order
 from attribution.checkout.tracker import Tracker
-from attribution.delivery.outbox import Status
+from attribution.delivery.outbox.base import Status
+from attribution.orders.conversion import Customer, Order
 from attribution.vendors import Connectly, ConvertLoop, RDStation, Whop, XAds
 from attribution.web.middleware import AttributionMiddleware
 

@@ -13,7 +13,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from attribution.delivery.outbox import Finish, NewDelivery, Outbox, PostgresOutbox, SQLiteOutbox, Status
+from attribution.delivery.outbox.base import Finish, NewDelivery, Outbox, Status
+from attribution.delivery.outbox.postgres import PostgresOutbox
+from attribution.delivery.outbox.sqlite import SQLiteOutbox
 from attribution.errors import AttributionError, ConfigurationError, OutboxError
 from tests.backends import twin
 from tests.delivery_fakes import claim_one, items

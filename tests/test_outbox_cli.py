@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 
 from attribution.cli import main, same_outbox
-from attribution.delivery.outbox import Finish, NewDelivery, PostgresOutbox, SQLiteOutbox, Status, outbox_from
+from attribution.delivery.outbox.base import Finish, NewDelivery, Status
+from attribution.delivery.outbox.choose import outbox_from
+from attribution.delivery.outbox.postgres import PostgresOutbox
+from attribution.delivery.outbox.sqlite import SQLiteOutbox
 from tests.delivery_fakes import claim_one
 
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx2
 
-from attribution.delivery.outbox import Delivery, Finish, Outbox, SQLiteOutbox, Status
+from attribution.delivery.outbox.base import Delivery, Finish, Outbox, Status
+from attribution.delivery.outbox.sqlite import SQLiteOutbox
 from attribution.delivery.outbox.sqlite_sets import CHUNK
 from attribution.delivery.worker import Worker
 from tests.delivery_fakes import FAST, FakeVendor, claim_one, items

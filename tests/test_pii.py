@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from attribution.checkout.pii import hash_email, hash_phone, is_sha256, normalize_email, normalize_phone, sha256
 from attribution.errors import InvalidConversionError
+from attribution.orders.pii import hash_email, hash_phone, is_sha256, normalize_email, normalize_phone, sha256
 
 DIGEST = "D360D510A224510F373931CE2D6215A799F5A9C1CEF221B0149B6B6B50CCED62"
 

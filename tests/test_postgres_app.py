@@ -6,7 +6,8 @@ import time
 
 from starlette.testclient import TestClient
 
-from attribution.delivery.outbox import Delivery, PostgresOutbox, Status
+from attribution.delivery.outbox.base import Delivery, Status
+from attribution.delivery.outbox.postgres import PostgresOutbox
 from examples import postgres_app
 from tests.helpers import NAVIGATION
 

@@ -32,7 +32,8 @@ import httpx2
 import pytest
 
 from attribution import AttributionMiddleware, ConfigurationError
-from attribution.delivery.outbox import SQLiteOutbox, Status
+from attribution.delivery.outbox.base import Status
+from attribution.delivery.outbox.sqlite import SQLiteOutbox
 from tests.helpers import BROWSER_UA
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,8 +19,9 @@ import httpx2
 import pytest
 from starlette.testclient import TestClient
 
-from attribution.checkout.conversion import Customer
-from attribution.delivery.outbox import Finish, SQLiteOutbox, Status
+from attribution.delivery.outbox.base import Finish, Status
+from attribution.delivery.outbox.sqlite import SQLiteOutbox
+from attribution.orders.conversion import Customer
 from attribution.redact import personal_values, redact, redact_headers, redact_json, redact_url
 from attribution.vendors import Connectly, ConvertLoop, RDStation, Vendor, Whop, XAds
 from attribution.vendors.base import Delivered, Failed, Retry

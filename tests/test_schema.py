@@ -12,7 +12,10 @@ import psycopg
 import pytest
 
 from attribution.cli import main
-from attribution.delivery.outbox import Outbox, PostgresOutbox, SQLiteOutbox, Status, outbox_from
+from attribution.delivery.outbox.base import Outbox, Status
+from attribution.delivery.outbox.choose import outbox_from
+from attribution.delivery.outbox.postgres import PostgresOutbox
+from attribution.delivery.outbox.sqlite import SQLiteOutbox
 from attribution.errors import OutboxError
 from tests.delivery_fakes import claim_one, items
 from tests.test_counts import assert_exact

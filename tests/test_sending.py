@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import httpx2
 
-from attribution.delivery.outbox import Outbox, Status
+from attribution.delivery.outbox.base import Outbox, Status
 from attribution.delivery.sending import DryRun, Sender
 from attribution.delivery.worker import Worker
 from attribution.vendors.base import JSON, Delivered, Failed, Outcome, Split, Vendor

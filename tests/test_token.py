@@ -13,9 +13,9 @@ from starlette.testclient import TestClient
 
 from attribution import get_attribution
 from attribution.capture.models import Attribution, Channel, Touch
-from attribution.checkout.conversion import RequestContext
 from attribution.checkout.token import TokenCodec
 from attribution.errors import ConfigurationError, TokenError
+from attribution.orders.conversion import RequestContext
 from attribution.web.middleware import AttributionMiddleware
 from tests.helpers import NAVIGATION, SECRET
 

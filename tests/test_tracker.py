@@ -21,11 +21,12 @@ from starlette.testclient import TestClient
 
 from attribution import cli
 from attribution.capture.models import Attribution
-from attribution.checkout.conversion import Customer, Order
 from attribution.checkout.tracker import CheckoutResult, Tracker
-from attribution.delivery.outbox import SQLiteOutbox, Status
+from attribution.delivery.outbox.base import Status
+from attribution.delivery.outbox.sqlite import SQLiteOutbox
 from attribution.delivery.worker import Worker
 from attribution.errors import ConfigurationError, InvalidConversionError, TokenError
+from attribution.orders.conversion import Customer, Order
 from attribution.web.middleware import AttributionMiddleware
 from tests.delivery_fakes import FAST, FakeBatchVendor, FakeVendor, wait_for_status
 from tests.helpers import NAVIGATION, SECRET
@@ -403,7 +404,7 @@ async def test_a_broken_adapter_is_logged_where_it_failed_without_what_it_quoted
 def test_sync_checkouts_write_in_the_callers_transaction(postgres_url: str) -> None:
     import psycopg
 
-    from attribution.delivery.outbox import PostgresOutbox
+    from attribution.delivery.outbox.postgres import PostgresOutbox
 
     tracker = Tracker(
         vendors=[FakeVendor("http://127.0.0.1:9")], outbox=postgres_url, run_worker=False, secret_key=SECRET

@@ -15,9 +15,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from attribution.checkout.conversion import Customer, LineItem, Order
 from attribution.checkout.tracker import Tracker
-from attribution.delivery.outbox import SQLiteOutbox, Status
+from attribution.delivery.outbox.base import Status
+from attribution.delivery.outbox.sqlite import SQLiteOutbox
+from attribution.orders.conversion import Customer, LineItem, Order
 from attribution.web.middleware import AttributionMiddleware
 from tests.delivery_fakes import FAST
 from tests.helpers import NAVIGATION, SECRET

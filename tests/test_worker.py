@@ -17,7 +17,8 @@ from collections.abc import Awaitable, Callable
 import httpx2
 import pytest
 
-from attribution.delivery.outbox import Outbox, PostgresOutbox, Status
+from attribution.delivery.outbox.base import Outbox, Status
+from attribution.delivery.outbox.postgres import PostgresOutbox
 from attribution.delivery.policy import RetryPolicy
 from attribution.delivery.worker import Worker
 from attribution.errors import ConfigurationError

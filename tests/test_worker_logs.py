@@ -13,7 +13,7 @@ import httpx2
 import pytest
 
 from attribution.delivery.activity import Activity
-from attribution.delivery.outbox import Finish, Outbox, Status
+from attribution.delivery.outbox.base import Finish, Outbox, Status
 from attribution.delivery.worker import Worker
 from attribution.vendors.base import JSON, Secret
 from tests.delivery_fakes import FAST, FakeClock, FakeVendor, drain, items

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from attribution.delivery.outbox import Outbox, Status
+from attribution.delivery.outbox.base import Outbox, Status
 from tests.delivery_fakes import items
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,8 +15,8 @@ value as ``checkout(..., event_id=...)``.
 from __future__ import annotations
 
 from ..errors import InvalidConversionError
-from .conversion import Conversion, Order
-from .conversion import _id as check_id
+from ..orders.conversion import Conversion, Order
+from ..orders.conversion import _id as check_id
 
 
 def event_id(source: Order | Conversion | str | int, /) -> str:

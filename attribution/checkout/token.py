@@ -28,7 +28,7 @@ from ..capture.models import Attribution
 from ..capture.params import DEFAULT_CLICK_ID_WINDOWS
 from ..capture.wire import compact, from_wire, parse, to_wire
 from ..errors import ConfigurationError, TokenError
-from .conversion import RequestContext
+from ..orders.conversion import RequestContext
 
 _SALT: Final = "attribution.checkout-token.v1"
 

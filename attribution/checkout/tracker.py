@@ -22,15 +22,15 @@ from starlette.datastructures import URL
 
 from ..capture.consent import Consent
 from ..capture.models import Attribution, trusted
-from ..delivery.outbox import outbox_from
 from ..delivery.outbox.base import Enqueued, NewDelivery, Outbox
+from ..delivery.outbox.choose import outbox_from
 from ..delivery.worker import Worker, WorkerOptions
 from ..errors import ConfigurationError, InvalidConversionError
+from ..orders import pii
+from ..orders.conversion import Conversion, Customer, EventName, Order, RequestContext, of_order
 from ..vendors.base import Vendor
 from ..web.state import get_attribution, get_consent
-from . import pii
 from .client_ip import client_ip, parse_networks
-from .conversion import Conversion, Customer, EventName, Order, RequestContext, of_order
 from .token import TokenCodec
 
 log = logging.getLogger("attribution.tracker")

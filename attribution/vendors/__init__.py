@@ -1,6 +1,10 @@
 """Vendor adapters: one module per conversion API, all fulfilling ``attribution.vendors.base.Vendor``.
 
-Adding a vendor means one module here and one line in ``VENDORS``.
+Adding a vendor means one module here and one line in ``VENDORS``. This package's names are public
+(``from attribution.vendors import VENDORS``); the modules behind them are not.
+
+May use: checkout's conversion model (``conversion``, ``identifiers``, ``pii``), capture's models and the
+ground. Never delivery, the web edge or reports: an adapter decides, builds and reads; the worker sends.
 """
 
 from __future__ import annotations

@@ -36,8 +36,8 @@ from ..redact import personal_values, redact, redact_headers, redact_url
 from .retry_after import parse_retry_after
 
 if TYPE_CHECKING:
-    from ..checkout.conversion import Conversion
-    from ..checkout.identifiers import Identifier
+    from ..orders.conversion import Conversion
+    from ..orders.identifiers import Identifier
 
 JSON = dict[str, Any]
 

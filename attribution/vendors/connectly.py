@@ -28,7 +28,7 @@ from .base import (
 
 if TYPE_CHECKING:
     from ..capture.models import Attribution
-    from ..checkout.conversion import Conversion
+    from ..orders.conversion import Conversion
 
 BASE_URL = "https://api.connectly.ai"
 CTWA_PARAMS = ("cnct_tracking_id", "sendout_id", "ctwa_clid", "ad_id")

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx2
 
-from ..checkout import identifiers
-from ..checkout.identifiers import Identifier
 from ..errors import ConfigurationError
+from ..orders import identifiers
+from ..orders.identifiers import Identifier
 from .base import (
     CANONICAL_EVENTS,
     JSON,
@@ -36,7 +36,7 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from ..checkout.conversion import Conversion
+    from ..orders.conversion import Conversion
 
 BASE_URL = "https://api.convertloop.co/v1"
 OCCURRED_AT_KEYS = ("ocurred_at", "occured_at", "occurred_at")

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx2
 
-from ..checkout import pii
-from ..checkout.identifiers import PHONE_SHA256, Identifier, digest
 from ..errors import ConfigurationError
+from ..orders import pii
+from ..orders.identifiers import PHONE_SHA256, Identifier, digest
 from .base import (
     ERROR_LIMIT,
     JSON,
@@ -42,7 +42,7 @@ from .base import (
 from .oauth2 import GOOGLE_TOKEN_URL, RefreshTokenGrant
 
 if TYPE_CHECKING:
-    from ..checkout.conversion import Conversion, Customer
+    from ..orders.conversion import Conversion, Customer
 
 BASE_URL = "https://googleads.googleapis.com"
 #: Click ids in the order one is chosen: a gclid first (Google lets it win over user identifiers), then

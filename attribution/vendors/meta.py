@@ -40,7 +40,7 @@ from .meta_user_data import forms as user_data_forms
 from .meta_user_data import user_data
 
 if TYPE_CHECKING:
-    from ..checkout.conversion import Conversion
+    from ..orders.conversion import Conversion
 
 BASE_URL = "https://graph.facebook.com"
 API_VERSION = "v25.0"

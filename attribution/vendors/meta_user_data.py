@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..checkout.identifiers import (
+from ..orders.identifiers import (
     EMAIL_SHA256,
     EXTERNAL_ID,
     EXTERNAL_ID_SHA256,
@@ -22,7 +22,7 @@ from .base import JSON, without_empty
 
 if TYPE_CHECKING:
     from ..capture.models import Attribution
-    from ..checkout.conversion import Conversion, Customer
+    from ..orders.conversion import Conversion, Customer
 
 _US_STATE_LIST = """alabama:al alaska:ak arizona:az arkansas:ar california:ca colorado:co connecticut:ct
     delaware:de districtofcolumbia:dc florida:fl georgia:ga hawaii:hi idaho:id illinois:il indiana:in iowa:ia

@@ -30,8 +30,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
 
-from ..checkout.identifiers import EMAIL_SHA256, EXTERNAL_ID_SHA256, Identifier, digest
 from ..errors import ConfigurationError
+from ..orders.identifiers import EMAIL_SHA256, EXTERNAL_ID_SHA256, Identifier, digest
 from .base import (
     ERROR_LIMIT,
     JSON,
@@ -49,7 +49,7 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from ..checkout.conversion import Conversion, Customer
+    from ..orders.conversion import Conversion, Customer
 
 BASE_URL = "https://bzr.openai.com"
 PATH = "/v1/events"

@@ -18,9 +18,9 @@ from urllib.parse import unquote
 
 import httpx2
 
-from ..checkout import identifiers
-from ..checkout.identifiers import Identifier
 from ..errors import ConfigurationError
+from ..orders import identifiers
+from ..orders.identifiers import Identifier
 from .base import (
     CANONICAL_EVENTS,
     JSON,
@@ -35,7 +35,7 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from ..checkout.conversion import Conversion
+    from ..orders.conversion import Conversion
 
 BASE_URL = "https://api.rd.services"
 

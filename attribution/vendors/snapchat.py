@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx2
 
-from ..checkout.identifiers import EMAIL_SHA256, PHONE_DIGITS_SHA256, Identifier, digest
 from ..errors import ConfigurationError
+from ..orders.identifiers import EMAIL_SHA256, PHONE_DIGITS_SHA256, Identifier, digest
 from .base import (
     ERROR_LIMIT,
     JSON,
@@ -43,7 +43,7 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from ..checkout.conversion import Conversion, Customer
+    from ..orders.conversion import Conversion, Customer
 
 BASE_URL = "https://tr.snapchat.com"
 API_VERSION = "v3"

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx2
 
-from ..checkout.identifiers import EMAIL_SHA256, EXTERNAL_ID_SHA256, PHONE_SHA256, Identifier
 from ..errors import ConfigurationError
+from ..orders.identifiers import EMAIL_SHA256, EXTERNAL_ID_SHA256, PHONE_SHA256, Identifier
 from .base import (
     ERROR_LIMIT,
     JSON,
@@ -41,7 +41,7 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from ..checkout.conversion import Conversion
+    from ..orders.conversion import Conversion
 
 BASE_URL = "https://business-api.tiktok.com"
 MAX_BATCH = 1000

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx2
 
-from ..checkout import identifiers
-from ..checkout.identifiers import Identifier
 from ..errors import ConfigurationError
+from ..orders import identifiers
+from ..orders.identifiers import Identifier
 from .base import (
     CANONICAL_EVENTS,
     JSON,
@@ -31,7 +31,7 @@ from .base import (
 
 if TYPE_CHECKING:
     from ..capture.models import Attribution
-    from ..checkout.conversion import Conversion
+    from ..orders.conversion import Conversion
 
 BASE_URL = "https://api.whop.com/api/v1"
 SANDBOX_URL = "https://sandbox-api.whop.com/api/v1"

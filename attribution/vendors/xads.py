@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httpx2
 from authlib.oauth1 import ClientAuth
 
-from ..checkout.identifiers import EMAIL_SHA256, PHONE_SHA256, Identifier
+from ..orders.identifiers import EMAIL_SHA256, PHONE_SHA256, Identifier
 from .base import (
     JSON,
     Secret,
@@ -33,7 +33,7 @@ from .base import (
 from .retry_after import parse_retry_after
 
 if TYPE_CHECKING:
-    from ..checkout.conversion import Conversion
+    from ..orders.conversion import Conversion
 
 BASE_URL = "https://ads-api.x.com"
 RATE_LIMIT_RESETS = ("x-rate-limit-reset", "x-account-rate-limit-reset")

@@ -22,15 +22,21 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from attribution.checkout.conversion import Customer, LineItem, Order
-from attribution.checkout.tracker import CheckoutResult, Tracker
-from attribution.delivery.outbox import Delivery
-from attribution.errors import InvalidConversionError
-from attribution.redact import personal_values, redact
+from attribution import (
+    AttributionMiddleware,
+    CheckoutResult,
+    Customer,
+    Delivery,
+    InvalidConversionError,
+    LineItem,
+    Order,
+    Tracker,
+    Vendor,
+    get_attribution,
+    redact,
+    script_tag,
+)
 from attribution.templating import install_jinja2
-from attribution.vendors import Vendor
-from attribution.web.middleware import AttributionMiddleware, get_attribution
-from attribution.web.snippet import script_tag
 from examples.browser_app import EdgeCache
 
 from .config import DemoConfig, load_config
@@ -237,7 +243,7 @@ def masked_error(d: Delivery) -> Delivery:
     """Vendors' error texts may quote what was sent: masked as the CLI masks them."""
     if not d.last_error:
         return d
-    return dataclasses.replace(d, last_error=redact(d.last_error, secrets=personal_values(d.payload)))
+    return dataclasses.replace(d, last_error=redact(d.last_error))
 
 
 async def deliveries(request: Request) -> HTMLResponse:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from attribution.vendors import (
+from attribution import (
     Connectly,
     ConvertLoop,
     GoogleAds,

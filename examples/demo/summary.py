@@ -14,8 +14,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from attribution.capture.models import Attribution
-from attribution.delivery.outbox.base import Status
+from attribution import Attribution, Status
 
 #: Values shorter than this are only matched whole: "cpc" inside some URL says nothing.
 MIN_CONTAINED = 8

@@ -14,7 +14,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "examples.django_app.settings")
 from django.conf import settings
 from django.core.asgi import get_asgi_application
 
-from attribution.web.middleware import AttributionMiddleware
+from attribution import AttributionMiddleware
 
 from .shop import TRACKER
 

@@ -16,9 +16,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from attribution.checkout.conversion import Customer, Order
-from attribution.checkout.tracker import CheckoutResult, Tracker
-from attribution.vendors import Whop
+from attribution import CheckoutResult, Customer, Order, Tracker, Whop
 
 ORDERS = """
 CREATE TABLE IF NOT EXISTS shop_orders (

@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
-from attribution.web.middleware import get_attribution
+from attribution import get_attribution
 
 from . import shop
 

@@ -12,8 +12,8 @@ import httpx2
 
 from attribution.capture.models import Attribution, Channel, Touch
 from attribution.capture.params import DEFAULT_CLICK_ID_WINDOWS
-from attribution.checkout.conversion import Conversion, Customer, LineItem, Order, RequestContext
-from attribution.checkout.identifiers import derive_all
+from attribution.orders.conversion import Conversion, Customer, LineItem, Order, RequestContext
+from attribution.orders.identifiers import derive_all
 from attribution.vendors.base import JSON, Outcome, Vendor
 
 #: 1746480000 = 2025-05-05T21:20:00Z, the event_time of Connectly's own example.

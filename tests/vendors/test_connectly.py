@@ -9,7 +9,7 @@ import httpx2
 import pytest
 
 from attribution.capture.models import Channel
-from attribution.checkout.conversion import Conversion, EventName
+from attribution.orders.conversion import Conversion, EventName
 from attribution.vendors.base import Delivered, Failed, Retry
 from attribution.vendors.connectly import Connectly, ctwa_landing
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from attribution.capture.consent import Consent
-from attribution.checkout.conversion import Customer
+from attribution.orders.conversion import Customer
 from attribution.vendors.meta import MetaConversions
 
 from .google_fakes import google_ads

@@ -3,16 +3,19 @@ forms gives the worker the very request checkout would have built; and hash-only
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 
 from attribution import VENDORS
 from attribution.capture.models import Channel
-from attribution.checkout.conversion import Conversion, Customer, EventName
-from attribution.checkout.identifiers import Identifier, derive_all, revealing, union
 from attribution.errors import ConfigurationError
+from attribution.orders.conversion import Conversion, Customer, EventName
+from attribution.orders.identifiers import Identifier, derive_all, revealing, union
+from attribution.orders.record import conversion_of, record_of
 from attribution.vendors import (
     Connectly,
     ConvertLoop,
@@ -153,3 +156,55 @@ def test_a_stored_conversion_has_no_customer_left() -> None:
     assert stored.customer == Customer()
     assert stored.event is EventName.PURCHASE
     assert stored.order == conversion.order
+
+
+def stored(conversion: Conversion, vendor: Vendor) -> Conversion:
+    """The conversion as the worker rebuilds it from the order record, after a trip through JSON text."""
+    record = record_of(conversion, vendor.identifiers)
+    data, identifiers = json.loads(json.dumps(record.data)), json.loads(json.dumps(record.identifiers))
+    return conversion_of(record.order_id, record.event, record.value, record.currency, data, identifiers)
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_the_request_from_the_order_record_is_the_request_at_checkout(name: str) -> None:
+    vendor, conversion = SAMPLES[name](), everything()
+    assert vendor.payload(stored(conversion, vendor)) == vendor.payload(conversion)
+    assert vendor.batch_key(stored(conversion, vendor)) == vendor.batch_key(conversion)
+
+
+def test_a_click_id_inside_its_window_at_checkout_is_still_sent_days_later() -> None:
+    """The record keeps the moment checkout read the attribution: the worker sends what checkout saw."""
+    gclid_at = NOW - timedelta(days=89, hours=23)  # a 90-day window: one hour left at checkout
+    conversion = purchase(attribution(touch(NOW - gclid_at, Channel.PAID_SEARCH, gclid="Cj0-late")), FULL_CUSTOMER)
+    vendor = SAMPLES["google_ads"]()
+    rebuilt = stored(conversion, vendor)
+    assert rebuilt.attribution.click_ids == {"gclid": "Cj0-late"}
+    assert vendor.payload(rebuilt)["gclid"] == "Cj0-late"
+
+
+def test_a_custom_event_and_a_lead_without_order_come_back_whole() -> None:
+    lead = Conversion(
+        event="custom",
+        custom_name="trial_started",
+        event_id="T-9",
+        value=Decimal("0"),
+        currency="brl",
+        customer=FULL_CUSTOMER,
+        attribution=attribution(touch(timedelta(hours=1), utm_source="news")),
+    )
+    rebuilt = stored(lead, SAMPLES["tiktok"]())
+    assert (rebuilt.event, rebuilt.custom_name, rebuilt.event_id, rebuilt.order) == (
+        lead.event,
+        "trial_started",
+        "T-9",
+        None,
+    )
+    assert (rebuilt.value, rebuilt.currency, rebuilt.event_time) == (Decimal("0"), "BRL", lead.event_time)
+    assert rebuilt.attribution.utm == {"utm_source": "news"}
+    assert rebuilt.customer == Customer()
+
+
+def test_a_record_of_a_newer_layout_is_refused() -> None:
+    record = record_of(everything(), ())
+    with pytest.raises(ValueError, match="upgrade"):
+        conversion_of(record.order_id, record.event, record.value, record.currency, {**record.data, "v": 99}, {})

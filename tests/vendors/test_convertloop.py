@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from attribution.capture.models import Channel
-from attribution.checkout.conversion import Conversion, Customer, EventName
+from attribution.orders.conversion import Conversion, Customer, EventName
 from attribution.vendors.base import Delivered, Failed, Retry
 from attribution.vendors.convertloop import ConvertLoop
 

@@ -7,7 +7,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from attribution.checkout.conversion import Customer
+from attribution.orders.conversion import Customer
 from attribution.vendors import ConvertLoop, RDStation, Vendor, Whop
 from attribution.vendors.base import Failed, Retry
 

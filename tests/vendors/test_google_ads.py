@@ -15,8 +15,8 @@ import pytest
 from attribution import GoogleAds as PublicGoogleAds
 from attribution.capture.models import Attribution, Channel, Touch
 from attribution.capture.params import DEFAULT_CLICK_ID_WINDOWS
-from attribution.checkout.conversion import Conversion, Customer, Order
 from attribution.errors import ConfigurationError
+from attribution.orders.conversion import Conversion, Customer, Order
 from attribution.vendors.base import Delivered, Failed, Retry
 from attribution.vendors.google_ads import GoogleAds, choose_click_id, conversion_date_time, google_email
 

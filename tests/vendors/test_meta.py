@@ -14,8 +14,8 @@ from typing import Any
 import httpx2
 import pytest
 
-from attribution.checkout.conversion import Conversion, Customer, Order, RequestContext
 from attribution.errors import ConfigurationError
+from attribution.orders.conversion import Conversion, Customer, Order, RequestContext
 from attribution.vendors.base import JSON, Delivered, Failed, Outcome, Retry, Split
 from attribution.vendors.meta import MetaConversions
 

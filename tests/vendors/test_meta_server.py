@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from attribution import AttributionMiddleware, Customer, Order, Status, Tracker
-from attribution.checkout.conversion import Conversion, RequestContext
+from attribution.orders.conversion import Conversion, RequestContext
 from attribution.vendors.base import JSON, Delivered, Failed, Split
 from attribution.vendors.meta import MetaConversions
 from tests.delivery_fakes import FAST, wait_for_status

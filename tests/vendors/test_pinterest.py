@@ -12,8 +12,8 @@ import httpx2
 import pytest
 
 from attribution.capture.consent import Consent
-from attribution.checkout.conversion import Customer, EventName, LineItem
 from attribution.errors import ConfigurationError
+from attribution.orders.conversion import Customer, EventName, LineItem
 from attribution.vendors.base import JSON, Delivered, Failed, Outcome, Retry, Split
 from attribution.vendors.pinterest import PinterestConversions
 from tests.test_uvicorn import Server

@@ -13,7 +13,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from attribution.capture.models import Channel
-from attribution.checkout.conversion import Conversion, Customer, EventName, Order, RequestContext
+from attribution.orders.conversion import Conversion, Customer, EventName, Order, RequestContext
 from attribution.vendors import (
     VENDORS,
     Connectly,

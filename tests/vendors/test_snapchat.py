@@ -11,8 +11,8 @@ import httpx2
 import pytest
 
 from attribution.capture.consent import Consent
-from attribution.checkout.conversion import Customer, EventName
 from attribution.errors import ConfigurationError
+from attribution.orders.conversion import Customer, EventName
 from attribution.vendors.base import JSON, Delivered, Failed, Outcome, Retry, Split
 from attribution.vendors.snapchat import SnapchatConversions
 from tests.test_uvicorn import Server

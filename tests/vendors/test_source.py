@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from attribution.checkout.conversion import Conversion, Customer, Order
+from attribution.orders.conversion import Conversion, Customer, Order
 from attribution.vendors.convertloop import ConvertLoop
 from attribution.vendors.rdstation import RDStation
 from attribution.vendors.whop import Whop

@@ -11,7 +11,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from attribution.checkout.conversion import Customer, EventName, RequestContext
+from attribution.orders.conversion import Customer, EventName, RequestContext
 from attribution.vendors.base import JSON, Delivered, Failed, Outcome, Retry, Split
 from attribution.vendors.tiktok import TikTok
 from tests.test_uvicorn import Server

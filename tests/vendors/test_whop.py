@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from attribution.checkout.conversion import Conversion, Customer, EventName, RequestContext
+from attribution.orders.conversion import Conversion, Customer, EventName, RequestContext
 from attribution.vendors.base import Delivered, Failed, Retry, Secret
 from attribution.vendors.whop import Whop
 

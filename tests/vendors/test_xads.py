@@ -15,7 +15,7 @@ from oauthlib.oauth1.rfc5849 import SIGNATURE_HMAC_SHA1
 
 from attribution.capture.models import Attribution, Channel, Touch
 from attribution.capture.params import DEFAULT_CLICK_ID_WINDOWS
-from attribution.checkout.conversion import Conversion, Customer, LineItem, Order, RequestContext
+from attribution.orders.conversion import Conversion, Customer, LineItem, Order, RequestContext
 from attribution.vendors.base import Delivered, Failed, Retry
 from attribution.vendors.xads import XAds
 
