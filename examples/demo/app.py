@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import json
 import secrets
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -240,10 +241,24 @@ async def checkout(request: Request) -> Response:
 
 
 def masked_error(d: Delivery) -> Delivery:
-    """Vendors' error texts may quote what was sent: masked as the CLI masks them."""
+    """Vendors' error texts may quote what was sent: every value the delivery carried is masked (a name echoed in
+    prose has no shape ``redact`` could know it by), and then emails, phones and credentials by their shape."""
     if not d.last_error:
         return d
-    return dataclasses.replace(d, last_error=redact(d.last_error))
+    return dataclasses.replace(d, last_error=redact(d.last_error, secrets=list(_carried(d.payload))))
+
+
+def _carried(value: Any) -> Iterator[str]:
+    """Every text value of a payload, at any depth (and each word of one with spaces, as a name's parts)."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _carried(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _carried(item)
+    elif isinstance(value, str):
+        yield value
+        yield from value.split()
 
 
 async def deliveries(request: Request) -> HTMLResponse:
