@@ -11,7 +11,6 @@ import contextlib
 import dataclasses
 import json
 import secrets
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -245,20 +244,7 @@ def masked_error(d: Delivery) -> Delivery:
     prose has no shape ``redact`` could know it by), and then emails, phones and credentials by their shape."""
     if not d.last_error:
         return d
-    return dataclasses.replace(d, last_error=redact(d.last_error, secrets=list(_carried(d.payload))))
-
-
-def _carried(value: Any) -> Iterator[str]:
-    """Every text value of a payload, at any depth (and each word of one with spaces, as a name's parts)."""
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from _carried(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _carried(item)
-    elif isinstance(value, str):
-        yield value
-        yield from value.split()
+    return dataclasses.replace(d, last_error=redact(d.last_error, secrets=d.personal_values()))
 
 
 async def deliveries(request: Request) -> HTMLResponse:
