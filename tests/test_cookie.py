@@ -6,6 +6,7 @@ import base64
 import logging
 import secrets
 import string
+import time
 import zlib
 from datetime import UTC, datetime, timedelta
 
@@ -180,8 +181,11 @@ def test_a_cached_cookie_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
     value = c.encode(sample())
     assert c.decode(value) == sample()  # verified and cached now
 
-    monkeypatch.setattr(cookie_module, "_now", lambda: (NOW + timedelta(minutes=5)).timestamp())
-    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(NOW.timestamp()) + 300)
+    # Five minutes after the signing, which happened now, not at NOW: this module may have been imported minutes
+    # before this test runs on a busy machine, and the signature's age counts from the real signing time.
+    later = int(time.time()) + 300
+    monkeypatch.setattr(cookie_module, "_now", lambda: float(later))
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: later)
     assert c.decode(value).is_empty
 
 
