@@ -3,7 +3,7 @@
 Capture (``AttributionMiddleware``), read (``get_attribution``), check out (``Tracker``), deliver
 durably (the outbox and ``Worker``), to the vendors in ``VENDORS`` (``Whop``, ``RDStation``, ``Connectly``,
 ``ConvertLoop``, ``XAds``, ``MetaConversions``, ``GoogleAds``, ``TikTok``, ``LinkedIn``, ``Reddit``,
-``MicrosoftAds``). Jinja2 helpers live in
+``MicrosoftAds``, ``PinterestConversions``, ``SnapchatConversions``, ``OpenAIAds``). Jinja2 helpers live in
 ``attribution.templating`` (the ``jinja2`` extra).
 """
 
@@ -42,9 +42,12 @@ from .vendors import (
     LinkedIn,
     MetaConversions,
     MicrosoftAds,
+    OpenAIAds,
+    PinterestConversions,
     RDStation,
     Reddit,
     Secret,
+    SnapchatConversions,
     TikTok,
     Vendor,
     Whop,
@@ -86,9 +89,11 @@ __all__ = [
     "MetaCookies",
     "MicrosoftAds",
     "MiddlewareNotInstalledError",
+    "OpenAIAds",
     "Order",
     "Outbox",
     "OutboxError",
+    "PinterestConversions",
     "PostgresOutbox",
     "RDStation",
     "Reddit",
@@ -96,6 +101,7 @@ __all__ = [
     "RetryPolicy",
     "SQLiteOutbox",
     "Secret",
+    "SnapchatConversions",
     "Status",
     "TikTok",
     "TokenError",

@@ -30,12 +30,16 @@ PERSONAL_KEYS = frozenset(
         "postal_code", "zip", "address", "company_address", "ip", "ip_address", "client_ip_address",
         "external_id", "user_id", "member_id", "membership_id", "anonymous_id", "pid", "client_tracking_id",
         "twclid", "fbc", "fbp", "ga", "ttp", "email_address", "given_name", "family_name",
+        "click_id", "sc_click_id", "sc_cookie1", "oppref", "obref", "zip_code", "postal_codes", "cities", "regions",
         # camelCase, as LinkedIn and Microsoft spell them (keys are compared lowercased)
         "firstname", "lastname", "externalid", "externalids", "anonymousid", "clientipaddress", "idvalue", "uuid",
     }
 )  # fmt: skip
 #: Fields holding SHA-256 digests of personal data: shortened, enough to compare two deliveries by eye.
-HASHED_KEYS = frozenset({"hashed_email", "hashed_phone_number", "email_sha256", "phone_sha256", "em", "ph"})
+HASHED_KEYS = frozenset(
+    {"hashed_email", "hashed_phone_number", "email_sha256", "phone_sha256", "em", "ph", "emails_sha256"}
+    | {"phone_numbers_sha256"}
+)
 #: Fields, query parameters and headers that carry credentials.
 CREDENTIAL_KEYS = frozenset(
     {

@@ -3,12 +3,12 @@
     python bench/bench_checkout.py [--n 200] [--at-once 1] [--worker in-app|process]
 
 A Starlette site with the middleware and a Tracker configured with every adapter (Meta, Google Ads with its OAuth
-token endpoint, TikTok, LinkedIn, Reddit and Microsoft among them), each pointed at a fake vendor on 127.0.0.1 (its
-own process) that answers after 1 s in the vendor's own success shape. The worker sends while the checkouts are
-measured: from the app's own event loop (``--worker in-app``, the default) or from ``attribution worker`` in another
-process (``--worker process``). Prints the vendor's latency and the checkout's, measured side by side in one run,
-and their ratio (target: checkout at least 100x faster). ``--at-once 200`` sends the checkouts in waves of 200
-concurrent requests instead of one at a time (target: p95 at most 25 ms).
+token endpoint, TikTok, LinkedIn, Reddit, Microsoft, Pinterest, Snapchat and OpenAI Ads among them), each pointed at
+a fake vendor on 127.0.0.1 (its own process) that answers after 1 s in the vendor's own success shape. The worker
+sends while the checkouts are measured: from the app's own event loop (``--worker in-app``, the default) or from
+``attribution worker`` in another process (``--worker process``). Prints the vendor's latency and the checkout's,
+measured side by side in one run, and their ratio (target: checkout at least 100x faster). ``--at-once 200`` sends
+the checkouts in waves of 200 concurrent requests instead of one at a time (target: p95 at most 25 ms).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ LANDING = (
     "/?utm_source=google&utm_medium=cpc&utm_campaign=spring&gclid=Cj0KCQiA-bench&twclid=tw-bench&ttclid=tt-bench"
     "&fbclid=fb-bench&cnct_tracking_id=t-1&sendout_id=s-1&ctwa_clid=c-1&ad_id=a-1&attribution_source=meta_ctwa"
     "&li_fat_id=li-bench&rdt_cid=rdt-bench&msclkid=0f7e5c3a9b2d4e6f8a1b2c3d4e5f6a7b"
+    "&epik=pin-bench&ScCid=snap-bench&oppref=gAAAAB-bench%3D%3D"
 )
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"
 

@@ -2,13 +2,13 @@
 httpx2 posting the same requests with the same client settings (the limit on this machine).
 
     python bench/bench_throughput.py [--n 10000] [--concurrency 32] [--rounds 3]
-        [--vendors fake,meta,google_ads,tiktok,linkedin,reddit,microsoft_ads]
+        [--vendors fake,meta,google_ads,tiktok,linkedin,reddit,microsoft_ads,pinterest,snapchat,openai_ads]
 
 The fake vendor is a separate process (raw asyncio HTTP/1.1, keep-alive) that answers each vendor's success
 shape and logs every event id it gets, so loss and duplicates are counted by the receiver, not by the sender.
 ``fake`` sends one conversion per request; Meta, Google Ads (its OAuth token fetched from the fake too), TikTok,
-LinkedIn, Reddit and Microsoft Advertising batch up to 1,000, 2,000, 1,000, 5,000, 1,000 and 1,000 a request, and
-the run fails if they do not. Both sides share one
+LinkedIn, Reddit, Microsoft Advertising, Pinterest, Snapchat and OpenAI Ads batch up to 1,000, 2,000, 1,000, 5,000,
+1,000, 1,000, 1,000, 2,000 and 1,000 a request, and the run fails if they do not. Both sides share one
 client configuration (connection limits, timeouts, concurrency) and send the same batches. Rounds alternate
 plain and worker, each against a fresh vendor process; prints min/median/max of the ratio per vendor.
 """
@@ -24,6 +24,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,22 +33,24 @@ sys.path.insert(0, str(ROOT))
 
 import httpx2  # noqa: E402
 
-from attribution.delivery.outbox.base import NewDelivery, Status  # noqa: E402
+from attribution.capture.models import Attribution, Channel, Touch  # noqa: E402
+from attribution.capture.params import DEFAULT_CLICK_ID_WINDOWS  # noqa: E402
+from attribution.delivery.outbox.base import NewDelivery, NewOrder, Status  # noqa: E402
 from attribution.delivery.outbox.sqlite import SQLiteOutbox  # noqa: E402
 from attribution.delivery.worker import DEFAULT_TIMEOUT, Worker  # noqa: E402
+from attribution.orders.conversion import Conversion, Customer, Order, RequestContext  # noqa: E402
+from attribution.orders.record import record_of  # noqa: E402
 from attribution.vendors import Vendor  # noqa: E402
 from tests.delivery_fakes import FakeVendor  # noqa: E402
 from tests.vendor_server import loopback_vendors  # noqa: E402
 
-BATCH_KEYS = {
-    "meta": "1234567890",
-    "google_ads": "1234567890",
-    "tiktok": "CBENCH0123456789",
-    "reddit": "a2_bench",
-    "microsoft_ads": "343123456",
-}
-#: Where each vendor's payload carries the dedup key the fake vendor logs (``event_id`` for the others).
-KEYS = {"google_ads": "orderId", "linkedin": "eventId", "microsoft_ads": "eventId"}
+#: What the visitor brought: every vendor's click id and browser id, so each one applies.
+CLICKS = {
+    "gclid": "Cj0KCQiA-bench", "twclid": "tw-bench", "ttclid": "tt-bench", "fbclid": "fb-bench",
+    "li_fat_id": "li-bench", "rdt_cid": "rdt-bench", "msclkid": "0f7e5c3a9b2d4e6f8a1b2c3d4e5f6a7b",
+    "epik": "pin-bench", "sccid": "snap-bench", "oppref": "gAAAAB-bench==",
+    "utm_source": "google", "utm_medium": "cpc", "utm_campaign": "spring",
+}  # fmt: skip
 
 
 def make_vendor(name: str, url: str) -> Vendor:
@@ -55,17 +59,36 @@ def make_vendor(name: str, url: str) -> Vendor:
     return next(v for v in loopback_vendors(url) if v.name == name)
 
 
-def payload(vendor: str, i: int) -> dict[str, object]:
-    if vendor == "reddit":
-        return {"metadata": {"conversion_id": f"o{i}"}, "value": i}
-    return {KEYS.get(vendor, "event_id"): f"o{i}", "value": i}
-
-
-def items(n: int, vendor: str) -> list[NewDelivery]:
+def conversions(n: int) -> list[Conversion]:
+    """``n`` purchases (``o0``, ``o1``, ...) of one visitor and customer, as checkout makes them."""
+    now = datetime.now(UTC)
+    touch = Touch(at=now - timedelta(hours=1), params=CLICKS, path="/landing", channel=Channel.PAID_SEARCH)
+    attribution = Attribution(first=touch, history=[touch], identifiers={"fbp": "fb.1.1.2", "ttp": "ttp-1"})
+    context = RequestContext(ip="198.51.100.7", user_agent=UA, url="https://shop.example/checkout")
+    customer = Customer(email="ana@example.com", phone="+5511912345678", first_name="Ana", last_name="Souza")
+    template = Conversion(
+        order=Order(id="o0", value=Decimal("49.90"), currency="USD", time=now),
+        customer=customer,
+        context=context,
+        attribution=attribution.with_windows(DEFAULT_CLICK_ID_WINDOWS, now),
+    )
     return [
-        NewDelivery(vendor, f"o{i}", payload(vendor, i), batch_key=BATCH_KEYS.get(vendor, ""), order_id=f"o{i}")
+        template.model_copy(update={"order": template.order.model_copy(update={"id": f"o{i}"}), "event_id": f"o{i}"})
         for i in range(n)
-    ]
+    ]  # type: ignore[union-attr]
+
+
+def orders(vendor: Vendor, n: int) -> list[NewOrder]:
+    """What checkout writes for ``n`` purchases: the order records, each with one delivery to ``vendor``."""
+    out = []
+    for conversion in conversions(n):
+        assert vendor.check(conversion) is None, vendor.check(conversion)
+        delivery = NewDelivery(vendor.name, conversion.dedup_id, vendor.batch_key(conversion))
+        out.append(NewOrder(record_of(conversion, vendor.identifiers), (delivery,)))
+    return out
+
+
+UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"
 
 
 def start_vendor(log: Path) -> tuple[subprocess.Popen[str], str]:
@@ -88,7 +111,7 @@ def received(log: Path) -> Counter[str]:
 async def baseline(name: str, url: str, n: int, concurrency: int) -> tuple[float, int]:
     """Plain httpx2: the same requests the adapter builds (batches of its largest size), C at a time."""
     vendor = make_vendor(name, url)
-    payloads = [d.payload for d in items(n, name)]
+    payloads = [vendor.payload(c) for c in conversions(n)]  # built before the clock starts: the worker builds its own
     size = vendor.max_batch
     batches = iter([payloads[i : i + size] for i in range(0, n, size)])
     limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -110,8 +133,10 @@ async def baseline(name: str, url: str, n: int, concurrency: int) -> tuple[float
 
 async def worker_run(name: str, url: str, n: int, concurrency: int, folder: Path) -> tuple[float, int, int]:
     box = SQLiteOutbox(folder / "outbox.sqlite3")
-    await box.enqueue(items(n, name), now=time.time())  # the checkouts, not timed here (see bench_checkout.py)
-    worker = Worker(box, [make_vendor(name, url)], concurrency=concurrency, poll_interval=0.05)
+    vendor = make_vendor(name, url)
+    await box.enqueue(orders(vendor, n), now=time.time())  # the checkouts, not timed here (see bench_checkout.py)
+    # timed: claiming, building each event from its order record, sending, recording
+    worker = Worker(box, [vendor], concurrency=concurrency, poll_interval=0.05)
     started = time.perf_counter()
     await worker.run_until_idle()  # started, drained, every outcome written, stopped
     elapsed = time.perf_counter() - started
@@ -170,7 +195,9 @@ async def main() -> None:
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--vendors", default="fake,meta,google_ads,tiktok,linkedin,reddit,microsoft_ads")
+    parser.add_argument(
+        "--vendors", default="fake,meta,google_ads,tiktok,linkedin,reddit,microsoft_ads,pinterest,snapchat,openai_ads"
+    )
     args = parser.parse_args()
     n, c = args.n, args.concurrency
     results = {}

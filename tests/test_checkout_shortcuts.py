@@ -205,7 +205,8 @@ async def test_checkouts_at_once_never_share_a_visitor_or_customer_value(tmp_pat
         for n in range(4):
             transport = httpx2.ASGITransport(app=app, client=(f"203.0.113.{n + 1}", 5000))
             site = httpx2.AsyncClient(transport=transport, base_url="https://shop.example", headers=NAVIGATION)
-            await site.get(f"/?gclid=g-{n}&twclid=tw-{n}&ttclid=tt-{n}&fbclid=fb-{n}&utm_source=s{n}")
+            clicks = f"gclid=g-{n}&twclid=tw-{n}&ttclid=tt-{n}&fbclid=fb-{n}&epik=pe-{n}&ScCid=sc-{n}&oppref=op-{n}"
+            await site.get(f"/?{clicks}&utm_source=s{n}")
             sites.append(site)
         answers = await asyncio.gather(*(s.post(f"/checkout?n={n}") for n, s in enumerate(sites)))
         assert all("xads" in a.json() for a in answers)
@@ -214,11 +215,22 @@ async def test_checkouts_at_once_never_share_a_visitor_or_customer_value(tmp_pat
         for site in sites:
             await site.aclose()
     assert len(rows) == 4 * (len(tracker.vendors) - 1)  # every vendor but Connectly (a Click-to-WhatsApp landing)
-    hashed_email = ("xads", "tiktok", "meta", "linkedin", "reddit", "microsoft_ads")
+    hashed_email = (
+        "xads",
+        "tiktok",
+        "meta",
+        "linkedin",
+        "reddit",
+        "microsoft_ads",
+        "pinterest",
+        "snapchat",
+        "openai_ads",
+    )
     for row in rows:
         n = row.order_id.removeprefix("O-")
         text = json.dumps(events[row.id])
         clicked = {"google_ads": "g", "xads": "tw", "tiktok": "tt", "whop": "g", "convertloop": "tw"}
+        clicked |= {"pinterest": "pe", "snapchat": "sc", "openai_ads": "op"}
         no_click = ("rdstation", "meta", "linkedin", "reddit", "microsoft_ads")
         assert f"{clicked.get(row.vendor, 's')}-{n}" in text or row.vendor in no_click
         for m in range(4):
@@ -227,9 +239,10 @@ async def test_checkouts_at_once_never_share_a_visitor_or_customer_value(tmp_pat
             assert (pii.sha256(f"buyer{m}@example.com") in text) is (own and row.vendor in hashed_email)
             phone_hashed = ("xads", "tiktok", "reddit", "microsoft_ads")
             assert (pii.sha256(f"+1415555010{m}") in text) is (own and row.vendor in phone_hashed)
-            assert (pii.sha256(f"1415555010{m}") in text) is (own and row.vendor == "meta")
-            ip_plain = ("whop", "xads", "tiktok", "meta", "google_ads", "microsoft_ads")
-            assert (f"203.0.113.{m + 1}" in text) is (own and row.vendor in ip_plain)
+            digits = ("meta", "pinterest", "snapchat", "openai_ads")
+            assert (pii.sha256(f"1415555010{m}") in text) is (own and row.vendor in digits)
+            ip_plain = ("whop", "xads", "tiktok", "meta", "google_ads", "microsoft_ads", "pinterest", "snapchat")
+            assert (f"203.0.113.{m + 1}" in text) is (own and row.vendor in (*ip_plain, "openai_ads"))
             assert (pii.sha256(f"203.0.113.{m + 1}") in text) is (own and row.vendor == "reddit")
             if not own:
                 assert f'-{m}"' not in text

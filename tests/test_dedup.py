@@ -124,3 +124,59 @@ def test_event_id_refuses_what_checkout_would_refuse() -> None:
         with pytest.raises(InvalidConversionError):
             attribution.event_id(bad)
     assert attribution.event_id("x" * 255) == Conversion(event="lead", event_id="x" * 255).event_id
+
+
+def _documented_snippets() -> str:
+    """The pixel snippets exactly as docs/vendors.md shows them ("One dedup id for pixel and server")."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "vendors.md").read_text(encoding="utf-8")
+    section = text.split("## One dedup id for pixel and server", 1)[1]
+    return "<script>\n" + section.split("```html\n", 1)[1].split("```", 1)[0] + "</script>\n"
+
+
+async def test_the_documented_pinterest_snap_and_openai_snippets_render_the_ids_their_servers_queue(
+    tmp_path: Path,
+) -> None:
+    from attribution import OpenAIAds, PinterestConversions, SnapchatConversions
+
+    vendors = [
+        PinterestConversions(access_token="pin-token", ad_account_id="549755885175"),
+        SnapchatConversions(access_token="snap-token", pixel_id="7b4f6d1e-snap"),
+        OpenAIAds(api_key="oa-key", pixel_id="px_1"),
+    ]
+    templates = Jinja2Templates(
+        env=Environment(loader=DictLoader({"thanks.html": _documented_snippets()}), autoescape=True)
+    )
+    install_jinja2(templates)
+    tracker = Tracker(vendors=vendors, outbox=tmp_path / "outbox.sqlite3", run_worker=False)
+
+    async def thanks(request: Request) -> Response:
+        order = Order(id=ORDER_ID, value=Decimal("99.97"), currency="USD")
+        result = await tracker.checkout(request, order, customer=Customer(email="buyer@example.com"))
+        response = templates.TemplateResponse(request, "thanks.html", {"order": order})
+        response.headers["x-deliveries"] = json.dumps([i for r in result for i in r.delivery_ids])
+        return response
+
+    app = Starlette(routes=[Route("/thanks", thanks, methods=["POST"])])
+    app.add_middleware(AttributionMiddleware, secret_key=SECRET)
+    await tracker.start()
+    try:
+        async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="https://shop.example") as c:
+            page = await c.post("/thanks", headers=NAVIGATION)
+        payloads = {}
+        for delivery_id in json.loads(page.headers["x-deliveries"]):
+            delivery = await tracker.outbox.get(delivery_id)
+            assert delivery is not None
+            payloads[delivery.vendor] = await tracker.event(delivery)
+    finally:
+        await tracker.stop()
+    calls = {
+        name: [json.loads(v) for v in re.findall(rf"(?:event_id|client_dedup_id): ({_JS_STRING})", call)]
+        for name, call in re.findall(r"(pintrk|snaptr|oaiq)\((.*?)\);", page.text, re.DOTALL)
+    }
+    assert calls == {"pintrk": [ORDER_ID], "snaptr": [ORDER_ID], "oaiq": [ORDER_ID]}
+    assert payloads["pinterest"]["event_id"] == ORDER_ID
+    assert payloads["snapchat"]["event_id"] == ORDER_ID
+    assert payloads["openai_ads"]["id"] == ORDER_ID
+    assert "amount: 9997," in page.text  # the OpenAI pixel's amount in cents, as the server sends it
+    assert payloads["openai_ads"]["data"]["amount"] == 9997
+    assert ORDER_ID not in page.text

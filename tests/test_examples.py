@@ -221,6 +221,9 @@ def test_demo_config_dry_runs_every_vendor_without_credentials_and_sends_only_co
         "linkedin",
         "reddit",
         "microsoft_ads",
+        "pinterest",
+        "snapchat",
+        "openai_ads",
     ]
     forced = load_config({"RDSTATION_API_KEY": "rd-real", "DEMO_DRY_RUN": "1"})
     assert forced.dry_run is True
@@ -285,12 +288,42 @@ def test_demo_skips_vendors_that_do_not_apply_and_says_why(tmp_path: Path) -> No
         "linkedin": "queued",  # LinkedIn, Reddit and Microsoft too
         "reddit": "queued",
         "microsoft_ads": "queued",
+        "pinterest": "queued",  # Pinterest on the email (and IP + user agent)
+        "snapchat": "queued",  # Snap on the email (and IP + user agent)
+        "openai_ads": "queued",  # OpenAI takes any web purchase within 7 days
     }
     assert "Why: the visitor did not come from a Click-to-WhatsApp ad" in page_text(result)
     assert "&lt;i&gt;nov&lt;/i&gt;" in result.text
     assert "<i>nov</i>" not in result.text
     assert bad.status_code == 400
     assert 'class="error"' in bad.text
+
+
+@pytest.mark.parametrize(
+    ("link", "vendor", "sent"),
+    [
+        ("pinterest", "pinterest", '"click_id": "dj0yJnU9demo-epik"'),
+        ("snapchat", "snapchat", '"sc_click_id": "4f6d1e2a-demo-sccid"'),
+        ("chatgpt", "openai_ads", '"oppref": "gAAAAABdemo-oppref-reference=="'),
+    ],
+)
+def test_demo_ad_links_of_the_shopping_platforms_reach_their_dry_run_requests(
+    tmp_path: Path, link: str, vendor: str, sent: str
+) -> None:
+    app = create_demo(load_config({"DEMO_OUTBOX": str(tmp_path / "demo.sqlite3")}))
+    with TestClient(app, base_url="http://127.0.0.1:8000", headers=NAVIGATION) as client:
+        home = client.get("/")
+        href = html.unescape(re.search(rf'id="link-{link}" href="([^"]+)"', home.text).group(1))  # type: ignore[union-attr]
+        product = client.get(href)
+        assert '<strong id="panel-channel">paid_' in product.text  # paid_social, or paid_search for ChatGPT
+        result = client.post("/checkout", data={"product": "mug", "order_id": f"demo-{link}", "email": "a@b.co"})
+        statuses = dict(re.findall(r'id="vendor-(\w+)" data-status="(\w+)"', result.text))
+        assert statuses[vendor] == "queued"
+        text = page_text(result)
+        assert sent in text
+        assert not [secret for secret in PLACEHOLDER_SECRETS if secret in result.text]
+    if link == "snapchat":
+        assert "v3/7b4f6d1e-9a2c-4c1b-8f3e-5d6a7b8c9d0e/events?access_token=***" in text  # the token in the URL
 
 
 def test_demo_cached_page_is_served_in_front_of_the_app_with_the_snippet(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 import threading
 from collections.abc import Awaitable, Callable
@@ -29,8 +30,11 @@ from attribution.vendors import (
     LinkedIn,
     MetaConversions,
     MicrosoftAds,
+    OpenAIAds,
+    PinterestConversions,
     RDStation,
     Reddit,
+    SnapchatConversions,
     TikTok,
     Vendor,
     Whop,
@@ -50,14 +54,24 @@ def success(path: str, body: bytes) -> bytes:
     """What each vendor answers a good request with, chosen by the path its adapter posts to: Google's OAuth
     token, the Data Manager API's ``requestId`` and the Google Ads API's per-row ``results``, Meta's
     ``events_received``, TikTok's ``{"code": 0}`` envelope, LinkedIn's ``elements`` of a batch, Reddit's message,
-    Microsoft's ``eventsReceived``, and a plain JSON object for the rest."""
-    if path.endswith("/rest/conversionEvents"):
+    Microsoft's ``eventsReceived``, Pinterest's per-event ``events``, Snap's ``VALID``, OpenAI's ``accepted_events``,
+    and a plain JSON object for the rest."""
+    route = path.split("?", 1)[0]
+    if route.endswith("/rest/conversionEvents"):
         rows = _batch(body, "elements")
         return json.dumps({"elements": [{"status": 201} for _ in rows]}, separators=(",", ":")).encode()
-    if path.endswith("/conversion_events"):
+    if route.endswith("/conversion_events"):
         count = len(_events(body))
         return json.dumps({"data": {"message": f"Successfully processed {count} conversion events."}}).encode()
-    if "/v1/" in path and path.endswith("/events"):
+    if "/ad_accounts/" in route:
+        events = [{"status": "processed", "error_message": None, "warning_message": None}] * len(_batch(body, "data"))
+        answer = {"num_events_received": len(events), "num_events_processed": len(events), "events": events}
+        return json.dumps(answer, separators=(",", ":")).encode()
+    if re.search(r"/v3/[^/]+/events$", route):
+        return b'{"status":"VALID","reason":"received"}'
+    if route.endswith("/v1/events"):
+        return json.dumps({"accepted_events": len(_batch(body, "events"))}).encode()
+    if "/v1/" in route and route.endswith("/events"):
         return json.dumps({"eventsReceived": len(_batch(body, "data"))}).encode()
     if path.endswith("/token"):
         return b'{"access_token":"ya29.fake","expires_in":3599,"token_type":"Bearer"}'
@@ -99,8 +113,8 @@ def _events(body: bytes) -> list[dict[str, Any]]:
 
 
 #: Where each vendor's request puts its dedup key: ``event_id`` (most), Google's ``transactionId`` (Data Manager)
-#: or ``orderId``, LinkedIn's and Microsoft's ``eventId``, Reddit's ``metadata.conversion_id``.
-_KEYS = ("event_id", "transactionId", "orderId", "eventId")
+#: or ``orderId``, LinkedIn's and Microsoft's ``eventId``, OpenAI's ``id``, Reddit's ``metadata.conversion_id``.
+_KEYS = ("event_id", "transactionId", "orderId", "eventId", "id")
 
 
 def _key(row: dict[str, Any]) -> str | None:
@@ -158,6 +172,9 @@ def loopback_vendors(base: str) -> list[Vendor]:
         LinkedIn(access_token="linkedin-token", events={"purchase": "12345"}, base_url=f"{base}/linkedin"),
         Reddit(access_token="reddit-token", pixel_id="a2_bench", base_url=f"{base}/reddit"),
         MicrosoftAds(api_token="uet-token", tag_id="343123456", base_url=f"{base}/microsoft"),
+        PinterestConversions(access_token="pin-token", ad_account_id="549755885175", base_url=f"{base}/pinterest"),
+        SnapchatConversions(access_token="snap-token", pixel_id="CBENCH-snap-pixel", base_url=f"{base}/snapchat"),
+        OpenAIAds(api_key="openai-key", pixel_id="px_bench", base_url=f"{base}/openai"),
     ]
 
 

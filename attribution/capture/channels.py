@@ -36,7 +36,9 @@ from .source_kinds import (
 )
 
 # frozensets: ``not ids.isdisjoint(params)`` asks "any of these?" in one C call over the few params
-_PAID_SEARCH_IDS: Final = frozenset(("gclid", "gbraid", "wbraid", "msclkid", "yclid", "gad_source"))
+# ``oppref``: an ad in ChatGPT's answer to the visitor's own question, bought on that intent as a search ad
+# is (and what a tagged ChatGPT click, ``utm_source=chatgpt.com&utm_medium=cpc``, already counts as)
+_PAID_SEARCH_IDS: Final = frozenset(("gclid", "gbraid", "wbraid", "msclkid", "yclid", "gad_source", "oppref"))
 _PAID_SOCIAL_IDS: Final = frozenset(
     (
         "ttclid",

@@ -40,13 +40,14 @@ DEFAULT_CLICK_ID_WINDOWS: Final = MappingProxyType(
         "igshid": 7 * _DAY,  # Instagram share id
         "ig_sid": 7 * _DAY,
         "rdt_cid": 28 * _DAY,  # Reddit: up to 28-day click
-        "sccid": 28 * _DAY,  # Snapchat: up to 28-day swipe
+        "sccid": 28 * _DAY,  # Snapchat: up to 28-day swipe (Snap writes it ``ScCid``: see CASELESS_PARAMS)
         "epik": 30 * _DAY,  # Pinterest: up to 30-day click
         "ctwa_clid": 7 * _DAY,  # Meta Click-to-WhatsApp: 7-day click
         "yclid": 90 * _DAY,  # Yandex Direct
         "qclid": 28 * _DAY,  # Quora Ads: up to 28-day click
         "irclickid": 30 * _DAY,  # impact.com affiliate click
         "_kx": 30 * _DAY,  # Klaviyo: the email recipient's profile exchange id
+        "oppref": 30 * _DAY,  # OpenAI Ads (ChatGPT): as long as its pixel keeps the ``__oppref`` cookie
     }
 )
 
@@ -66,6 +67,10 @@ AD_ID_PARAMS: Final = ("ad_campaign_id", "ad_set_id", "ad_id")
 
 #: Campaign parameters beside the UTMs: Google's ad source and click source, Mailchimp's campaign id.
 CAMPAIGN_PARAMS: Final = ("gad_source", "gclsrc", "mc_cid")
+
+#: Parameters matched in any case and kept under the lowercase name: Snap appends its click id to landing
+#: URLs as ``ScCid``, and a click id missed for its case is a Snapchat conversion lost.
+CASELESS_PARAMS: Final = frozenset(("sccid",))
 
 #: Every query parameter captured by default, in a stable order.
 TRACKED_PARAMS: Final = tuple(
@@ -93,6 +98,8 @@ IDENTIFIER_COOKIES: Final = MappingProxyType(
         "_rdt_cid": "rdt_cid_cookie",  # Reddit pixel's copy of the rdt_cid click id
         "_scid": "scid",  # Snap pixel browser id
         "_epik": "epik",  # Pinterest click id, as its tag keeps it
+        "__oppref": "oppref",  # OpenAI Ads click reference, as its pixel keeps it
+        "__obref": "obref",  # OpenAI Ads pixel browser id
     }
 )
 

@@ -17,12 +17,13 @@ from . import wire
 from .channels import RULES
 from .clicks import clicks_after, fbc_click_ms
 from .domains import is_ip, registrable
-from .params import IDENTIFIER_COOKIES, MAX_ID_LENGTH, MAX_TEXT_LENGTH, UTM_PARAMS
+from .params import CASELESS_PARAMS, IDENTIFIER_COOKIES, MAX_ID_LENGTH, MAX_TEXT_LENGTH, UTM_PARAMS
 from .settings import Settings
 
 # Control characters, and the replacement character that stands for bytes that were not UTF-8.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\ufffd]")
 _FREE_TEXT = frozenset(UTM_PARAMS)
+_CASELESS_LENGTHS: Final = frozenset(len(name) for name in CASELESS_PARAMS)
 MAX_PATH_LENGTH = 200
 MAX_QUERY_FIELDS = 2000
 
@@ -65,6 +66,9 @@ def clean_value(key: str, raw: str) -> str | None:
 def tracked_params(query: str, tracked: frozenset[str]) -> dict[str, str]:
     """The tracked parameters of a query string. The first non-empty, valid value of a key wins.
 
+    Names are matched exactly, except the ``CASELESS_PARAMS`` (``ScCid``), which match in any case and are
+    kept under their lowercase name.
+
     Only the first ``MAX_QUERY_FIELDS`` fields are looked at, and only tracked keys are decoded, so an
     absurd query string costs little.
     """
@@ -75,7 +79,12 @@ def tracked_params(query: str, tracked: frozenset[str]) -> dict[str, str]:
             continue
         if "%" in key or "+" in key:
             key = unquote_plus(key, errors="replace")
-        if key in tracked and key not in found:
+        # ``ScCid``, ``SCCID``: a length test first, so other untracked keys are never lowercased
+        if key not in tracked and (
+            len(key) not in _CASELESS_LENGTHS or (key := key.lower()) not in CASELESS_PARAMS or key not in tracked
+        ):
+            continue
+        if key not in found:
             if "%" in raw or "+" in raw:  # most values are plain: unquoting them would change nothing
                 raw = unquote_plus(raw, errors="replace")
             value = clean_value(key, raw)

@@ -16,8 +16,11 @@ from .google_ads import GoogleAds
 from .linkedin import LinkedIn
 from .meta import MetaConversions
 from .microsoft_ads import MicrosoftAds
+from .openai_ads import OpenAIAds
+from .pinterest import PinterestConversions
 from .rdstation import RDStation
 from .reddit import Reddit
+from .snapchat import SnapchatConversions
 from .tiktok import TikTok
 from .whop import Whop
 from .xads import XAds
@@ -37,6 +40,9 @@ VENDORS: dict[str, type[Vendor]] = {
         LinkedIn,
         Reddit,
         MicrosoftAds,
+        PinterestConversions,
+        SnapchatConversions,
+        OpenAIAds,
     )
 }
 
@@ -50,12 +56,15 @@ __all__ = [
     "LinkedIn",
     "MetaConversions",
     "MicrosoftAds",
+    "OpenAIAds",
     "Outcome",
+    "PinterestConversions",
     "RDStation",
     "Reddit",
     "Resend",
     "Retry",
     "Secret",
+    "SnapchatConversions",
     "Split",
     "TikTok",
     "Vendor",

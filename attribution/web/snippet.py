@@ -15,7 +15,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Final
 
-from ..capture.params import TRACKED_PARAMS
+from ..capture.params import CASELESS_PARAMS, TRACKED_PARAMS
 from ..capture.settings import Settings
 from ..errors import ConfigurationError
 
@@ -93,11 +93,15 @@ def script_tag(
         names: Iterable[str] = sorted(settings.tracked_params)
     else:
         names = TRACKED_PARAMS if params is None else params
+    listed = list(names)
     attributes = {
         "src": f"{prefix}{SCRIPT_NAME}?v={load_snippet().version}",
         "data-endpoint": f"{prefix}{COLLECT_NAME}",
-        "data-params": ",".join(names),
+        "data-params": ",".join(listed),
     }
+    caseless = [name for name in listed if name in CASELESS_PARAMS]
+    if caseless:  # the server matches these in any case (``ScCid``): so must the script
+        attributes["data-caseless"] = ",".join(caseless)
     if nonce:
         attributes["nonce"] = nonce
     rendered = " ".join(f'{name}="{escape(value, quote=True)}"' for name, value in attributes.items())

@@ -95,6 +95,21 @@ def landing_links(request: Request) -> list[dict[str, str]]:
             "href": "/product/mug?msclkid=0f7e5c3a9b2d4e6f8a1b2c3d4e5f6a7b&utm_source=bing&utm_medium=cpc",
         },
         {
+            "id": "pinterest",
+            "label": "Pinterest ad (epik)",
+            "href": "/product/mug?epik=dj0yJnU9demo-epik&utm_source=pinterest&utm_medium=paid_social",
+        },
+        {
+            "id": "snapchat",
+            "label": "Snapchat ad (ScCid)",
+            "href": "/product/mug?ScCid=4f6d1e2a-demo-sccid&utm_source=snapchat&utm_medium=paid_social",
+        },
+        {
+            "id": "chatgpt",
+            "label": "ChatGPT ad (oppref)",
+            "href": "/product/mug?oppref=gAAAAABdemo-oppref-reference%3D%3D",
+        },
+        {
             "id": "ctwa",
             "label": "Connectly Click-to-WhatsApp",
             "href": "/product/mug?cnct_tracking_id=cnct-trk-001&sendout_id=sendout-42&ctwa_clid=ARAkdemo-ctwa"
@@ -237,7 +252,8 @@ async def checkout(request: Request) -> Response:
 
 
 def masked_error(d: Delivery) -> Delivery:
-    """Vendors' error texts may quote what was sent: masked as the CLI masks them."""
+    """Vendors' error texts may quote what was sent: every value the delivery carried is masked (a name echoed in
+    prose has no shape ``redact`` could know it by), and then emails, phones and credentials by their shape."""
     if not d.last_error:
         return d
     return dataclasses.replace(d, last_error=redact(d.last_error, secrets=d.personal_values()))

@@ -24,8 +24,11 @@ from attribution import (
     LinkedIn,
     MetaConversions,
     MicrosoftAds,
+    OpenAIAds,
+    PinterestConversions,
     RDStation,
     Reddit,
+    SnapchatConversions,
     TikTok,
     Vendor,
     Whop,
@@ -58,6 +61,12 @@ CREDENTIALS: dict[str, dict[str, str]] = {
     "linkedin": {"LINKEDIN_ACCESS_TOKEN": "demo-linkedin-access-token-SECRET", "LINKEDIN_PURCHASE_RULE_ID": "12345678"},
     "reddit": {"REDDIT_ACCESS_TOKEN": "demo-reddit-conversion-token-SECRET", "REDDIT_PIXEL_ID": "a2_demo1234"},
     "microsoft_ads": {"MICROSOFT_ADS_API_TOKEN": "demo-uet-capi-token-SECRET", "MICROSOFT_ADS_TAG_ID": "343123456"},
+    "pinterest": {"PINTEREST_ACCESS_TOKEN": "demo-pinterest-token-SECRET", "PINTEREST_AD_ACCOUNT_ID": "549755885175"},
+    "snapchat": {
+        "SNAPCHAT_ACCESS_TOKEN": "demo-snapchat-token-SECRET",
+        "SNAPCHAT_PIXEL_ID": "7b4f6d1e-9a2c-4c1b-8f3e-5d6a7b8c9d0e",
+    },
+    "openai_ads": {"OPENAI_ADS_API_KEY": "demo-openai-ads-key-SECRET", "OPENAI_ADS_PIXEL_ID": "px_demo"},
 }
 
 #: Placeholder values that are credentials (the ids are not secret): none may ever appear on a page.
@@ -122,6 +131,14 @@ def _vendor(name: str, values: Mapping[str, str]) -> Vendor:
         return Reddit(access_token=values["REDDIT_ACCESS_TOKEN"], pixel_id=values["REDDIT_PIXEL_ID"])
     if name == "microsoft_ads":
         return MicrosoftAds(api_token=values["MICROSOFT_ADS_API_TOKEN"], tag_id=values["MICROSOFT_ADS_TAG_ID"])
+    if name == "pinterest":
+        return PinterestConversions(
+            access_token=values["PINTEREST_ACCESS_TOKEN"], ad_account_id=values["PINTEREST_AD_ACCOUNT_ID"]
+        )
+    if name == "snapchat":
+        return SnapchatConversions(access_token=values["SNAPCHAT_ACCESS_TOKEN"], pixel_id=values["SNAPCHAT_PIXEL_ID"])
+    if name == "openai_ads":
+        return OpenAIAds(api_key=values["OPENAI_ADS_API_KEY"], pixel_id=values["OPENAI_ADS_PIXEL_ID"])
     raise ValueError(f"unknown vendor {name!r}")
 
 

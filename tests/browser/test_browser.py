@@ -87,6 +87,20 @@ def test_a_page_the_app_never_saw_is_recorded_by_the_snippet(site: LiveServer, t
     assert tab.errors == []
 
 
+def test_a_cached_page_from_a_snapchat_ad_is_recorded_whatever_the_case_of_its_click_id(
+    site: LiveServer, tab: Tab
+) -> None:
+    base = site.url()
+    with tab.page.expect_response(is_collect) as report:
+        tab.page.goto(f"{base}/cached/offer?ScCid=snap-browser-42")  # as Snap writes it: no lowercase name
+    assert report.value.json()["recorded"] is True
+    attr = tab.attribution(base)
+    assert attr.click_ids == {"sccid": "snap-browser-42"}
+    assert attr.last is not None
+    assert (attr.last.path, attr.last.via) == ("/cached/offer", "browser")
+    assert tab.errors == []
+
+
 def test_a_cached_page_from_a_meta_ad_gets_the_server_set_meta_cookies(
     tab: Tab, start_site: Callable[..., LiveServer]
 ) -> None:

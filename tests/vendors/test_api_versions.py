@@ -28,6 +28,9 @@ PINNED: dict[str, tuple[tuple[str, ...], str]] = {
     "linkedin": (("202604",), "https://api.linkedin.com/rest/conversionEvents"),
     "reddit": (("v3",), "https://ads-api.reddit.com/api/v3/pixels/a2_pixel/conversion_events"),
     "microsoft_ads": (("v1",), "https://capi.uet.microsoft.com/v1/343123456/events"),
+    "pinterest": (("v5",), "https://api.pinterest.com/v5/ad_accounts/549755885175/events"),
+    "snapchat": (("v3",), "https://tr.snapchat.com/v3/7b4f6d1e-snap-pixel/events?access_token=snap-token"),
+    "openai_ads": (("v1",), "https://bzr.openai.com/v1/events?pid=px_1"),
 }
 
 

@@ -22,8 +22,11 @@ from attribution.vendors import (
     LinkedIn,
     MetaConversions,
     MicrosoftAds,
+    OpenAIAds,
+    PinterestConversions,
     RDStation,
     Reddit,
+    SnapchatConversions,
     TikTok,
     Vendor,
     Whop,
@@ -34,6 +37,19 @@ from .google_fakes import data_manager
 from .samples import CTWA, NOW, attribution, order, purchase, touch
 
 X_KEYS = {"consumer_key": "ck", "consumer_secret": "cs", "access_token": "at", "access_token_secret": "ats"}
+
+
+def openai_ads() -> OpenAIAds:
+    vendor = OpenAIAds(api_key="oa-key", pixel_id="px_1")
+    vendor.clock = NOW.timestamp  # the sample purchase happened at NOW: within OpenAI's 7 days
+    return vendor
+
+
+def snapchat() -> SnapchatConversions:
+    vendor = SnapchatConversions(access_token="snap-token", pixel_id="7b4f6d1e-snap-pixel")
+    vendor.clock = NOW.timestamp  # within Snap's 37 days
+    return vendor
+
 
 #: One configured instance of each vendor, as a site would set it up (the fullest set of fields switched on).
 SAMPLES: dict[str, Callable[[], Vendor]] = {
@@ -48,6 +64,9 @@ SAMPLES: dict[str, Callable[[], Vendor]] = {
     "linkedin": lambda: LinkedIn(access_token="li-token", events={"purchase": "12345"}, clock=NOW.timestamp),
     "reddit": lambda: Reddit(access_token="rdt-token", pixel_id="a2_pixel", clock=NOW.timestamp),
     "microsoft_ads": lambda: MicrosoftAds(api_token="uet-token", tag_id="343123456", clock=NOW.timestamp),
+    "pinterest": lambda: PinterestConversions(access_token="pin-token", ad_account_id="549755885175"),
+    "snapchat": snapchat,
+    "openai_ads": openai_ads,
 }
 
 FULL_CUSTOMER = Customer(
@@ -70,9 +89,12 @@ def everything() -> Conversion:
     """A purchase from a visitor who brought every click id and browser id a vendor reads."""
     clicks = {"gclid": "Cj0KCQ-g", "twclid": "23opevjt88", "ttclid": "E.C.P.tt", "fbclid": "IwAR-fb", **CTWA}
     clicks |= {"li_fat_id": "li-fat-1", "rdt_cid": "t2_rdt", "msclkid": "0f7e5c3a9b2d4e6f8a1b2c3d4e5f6a7b"}
+    clicks |= {"sccid": "snap-click-1", "epik": "dj0yJnU9pin", "oppref": "gAAAAB-oppref=="}
+    browser = {"fbp": "fb.1.1.2", "ttp": "ttp-1", "dp_pid": "pid-1", "rdtrk": "rdtrk-1", "wuid": "wuid-1"}
+    browser |= {"scid": "scid-1", "epik": "epik-cookie", "oppref": "gAAAAB-cookie==", "obref": "obref-1"}
     attr = attribution(
         touch(timedelta(hours=2), Channel.PAID_SOCIAL, referrer="l.wl.co", utm_source="meta", **clicks),
-        identifiers={"fbp": "fb.1.1.2", "ttp": "ttp-1", "dp_pid": "pid-1", "rdtrk": "rdtrk-1", "wuid": "wuid-1"},
+        identifiers=browser,
     )
     return purchase(attr, FULL_CUSTOMER, order=order(id="ORD-1"))
 
@@ -103,7 +125,7 @@ def test_an_undeclared_form_is_never_read(name: str) -> None:
 
 
 def test_vendors_that_take_only_digests_keep_nothing_in_clear() -> None:
-    names = ("xads", "google_ads", "tiktok", "meta", "reddit", "microsoft_ads")
+    names = ("xads", "google_ads", "tiktok", "meta", "reddit", "microsoft_ads", "pinterest", "snapchat")
     hashed_only = [SAMPLES[name]() for name in names]
     forms = union(vendor.identifiers for vendor in hashed_only)
     stored = derive_all(forms, FULL_CUSTOMER)

@@ -22,8 +22,11 @@ from attribution.vendors import (
     LinkedIn,
     MetaConversions,
     MicrosoftAds,
+    OpenAIAds,
+    PinterestConversions,
     RDStation,
     Reddit,
+    SnapchatConversions,
     TikTok,
     Vendor,
     Whop,
@@ -107,6 +110,9 @@ def test_registry_names_every_vendor_once() -> None:
         "linkedin": LinkedIn,
         "reddit": Reddit,
         "microsoft_ads": MicrosoftAds,
+        "pinterest": PinterestConversions,
+        "snapchat": SnapchatConversions,
+        "openai_ads": OpenAIAds,
     } == VENDORS
     assert all(name == cls.name for name, cls in VENDORS.items())
 

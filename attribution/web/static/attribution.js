@@ -7,6 +7,7 @@
  * Configured by its <script> tag (rendered by attribution.snippet.script_tag):
  *   data-endpoint  the collect endpoint, e.g. /_attribution/collect
  *   data-params    comma-separated query parameters that make a URL a landing (utm_source,gclid,...)
+ *   data-caseless  those of them that count in any case (sccid: Snap writes ScCid)
  * Forms marked <form data-attribution> (or data-attribution="prefix_") get hidden inputs holding the
  * public attribution (UTMs, click ids, channel); a "attribution" event on document carries it too.
  */
@@ -21,11 +22,8 @@
   var STORE_KEY = "attribution:sent";
   var REMEMBERED = 50;
   var endpoint = script.getAttribute("data-endpoint") || "/_attribution/collect";
-  var tracked = Object.create(null);
-  (script.getAttribute("data-params") || "").split(",").forEach(function (name) {
-    name = name.trim();
-    if (name) tracked[name] = true;
-  });
+  var tracked = names("data-params");
+  var caseless = names("data-caseless");
 
   var sentHere = {}; // this page's reports: the fallback when sessionStorage is unavailable
   var answer = null; // the public attribution from the last collect answer
@@ -33,6 +31,15 @@
   var href = pageUrl();
   // The referrer of the current history entry: the real one on load, the previous URL after pushState.
   var referrer = document.referrer;
+
+  function names(attribute) {
+    var found = Object.create(null);
+    (script.getAttribute(attribute) || "").split(",").forEach(function (name) {
+      name = name.trim();
+      if (name) found[name] = true;
+    });
+    return found;
+  }
 
   function pageUrl() {
     return location.href.split("#")[0];
@@ -49,7 +56,7 @@
   function hasTrackedParam(url) {
     var found = false;
     new URL(url).searchParams.forEach(function (value, name) {
-      if (value && tracked[name]) found = true;
+      if (value && (tracked[name] || caseless[name.toLowerCase()])) found = true;
     });
     return found;
   }
