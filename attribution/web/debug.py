@@ -42,6 +42,8 @@ def no_landing(info: RequestInfo, *, page_load: bool, has_query: bool, external_
     """Why a request held nothing to capture (no tracked parameter, no external referrer, no browser id)."""
     if not page_load and (has_query or info.referer):
         return NOT_A_PAGE_LOAD
+    if has_query and not info.may_be_navigation:
+        return NOT_A_PAGE_LOAD  # the browser says it is an image, a script, a fetch or a frame
     if info.referer and not external_referrer:
         return INTERNAL_REFERRER
     if info.referer and not info.is_navigation and not has_query:

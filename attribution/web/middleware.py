@@ -217,10 +217,12 @@ class AttributionMiddleware:
                 info = info or RequestInfo.from_scope(scope)
                 host = info.hostname
                 query = scope["query_string"]
+                # another page's <img> or fetch of /?clickid=... must not plant attribution: navigations only
+                navigation = page_load and info.may_be_navigation
                 landing = capturer.landing(
                     path=path,
                     host=host,
-                    query=query.decode("utf-8", "replace") if page_load and query else "",
+                    query=query.decode("utf-8", "replace") if navigation and query else "",
                     referrer=info.referer if page_load and info.is_navigation else None,
                     cookies={**cookie_parser(cookie), **meta} if has_ids or meta else None,
                 )
