@@ -105,6 +105,11 @@ class Settings:
             raise ConfigurationError("endpoint_prefix must start and end with '/', like '/_attribution/'")
         if not _COOKIE_NAME.fullmatch(cookie_name):
             raise ConfigurationError(f"cookie_name must be a cookie name (letters, digits, {_NAME_PUNCTUATION!r})")
+        if cookie_name.lower().startswith(("__host-", "__secure-")):
+            raise ConfigurationError(
+                "cookie_name is given without a prefix: the cookie is named __Host-<cookie_name> by itself wherever "
+                "it is Secure and host-only"
+            )
         if domain is not None and not _DOMAIN.fullmatch(domain):
             raise ConfigurationError("domain must be a host name such as '.example.com'")
         lists = {

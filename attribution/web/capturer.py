@@ -74,7 +74,7 @@ class Capturer:
         carries is cleared (consent withdrawn: forget the visitor)."""
         if self.allowed(scope, state):
             return False
-        if state.raw is not None:
+        if state.present:
             state.clear()
         return True
 
@@ -99,19 +99,45 @@ class Capturer:
 
     def explain(self, state: AttributionState, message: Message, method: str, path: str, outcome: str) -> None:
         """Under ``debug``: log why this request was (not) a capture and say it in a response header."""
-        note = debug.report(method, path, outcome, debug.cookie_problem(self.codec, state.raw))
+        note = debug.report(method, path, outcome, debug.cookie_problem(self.codec, state.raw, host=state.raw_host))
         add_header(message, _DEBUG_HEADER, note)
 
     def finish(self, state: AttributionState, message: Message, *, secure: bool) -> None:
         """Add Set-Cookie when the attribution changed (or consent was withdrawn), and Vary: Cookie
-        when the response may depend on it."""
+        when the response may depend on it.
+
+        A genuine value read under the name this response does not write (the plain name of an earlier
+        release, on a Secure host-only site) is written under this one, and the other name is deleted: it is
+        read once, then moved."""
+        codec = self.codec
+        host = codec.writes_host(secure)
+        genuine = state.genuine_host
         if state.cleared:
-            add_header(message, b"set-cookie", self.codec.clear_cookie(secure=secure))
-        elif state.changed:
-            value = self.codec.encode_wire(state.payload() or wire.empty())
-            add_header(message, b"set-cookie", self.codec.set_cookie(value, secure=secure))
+            add_header(message, b"set-cookie", codec.clear_cookie(secure=secure))
+            self._clear_other(state, message, host, secure)
+        elif state.changed or (genuine is not None and genuine != host):
+            value = codec.encode_wire(state.payload() or wire.empty(), host=host)
+            add_header(message, b"set-cookie", codec.set_cookie(value, secure=secure))
+            self._clear_other(state, message, host, secure)
         if state.read or state.changed or state.cleared:
             add_vary_cookie(message)
+
+    def may_move(self, state: AttributionState) -> bool:
+        """Whether ``finish`` may move the genuine value read to the other name, by the settings alone (the
+        request's Secure flag decides the rest): the plain name's where a ``__Host-`` cookie can be written,
+        the ``__Host-`` cookie's where the settings write only the plain name (``domain``, ``secure=False``)."""
+        genuine = state.genuine_host
+        if genuine is None:
+            return False
+        settings = self.settings
+        if genuine:
+            return bool(settings.domain) or settings.secure is False
+        return not settings.domain and settings.secure is not False
+
+    def _clear_other(self, state: AttributionState, message: Message, host: bool, secure: bool) -> None:
+        """Delete the name this response does not write, when the request carried it."""
+        if any(found != host for _, found in state.candidates):
+            add_header(message, b"set-cookie", self.codec.clear_cookie(secure=secure, host=not host))
 
 
 def add_header(message: Message, name: bytes, value: str) -> None:

@@ -152,7 +152,7 @@ class CollectEndpoints:
         outcome = None
         if landing is not None:
             outcome = capturer.apply(scope, info, landing, state)
-        elif state.raw is not None and capturer.withdraw(scope, state):
+        elif state.present and capturer.withdraw(scope, state):
             outcome = debug.CONSENT_REFUSED  # consent withdrawn: forget, as the middleware does on any request
         # Without consent the state reads empty (nothing captured, any cookie cleared); a bot is told nothing.
         hidden = not self.settings.capture_bots and is_bot(info.user_agent)

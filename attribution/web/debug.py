@@ -51,18 +51,18 @@ def no_landing(info: RequestInfo, *, page_load: bool, has_query: bool, external_
     return NO_TRACKED_PARAMETER
 
 
-def cookie_problem(codec: CookieCodec, raw: str | None) -> str | None:
+def cookie_problem(codec: CookieCodec, raw: str | None, *, host: bool = False) -> str | None:
     """Why the request's attribution cookie was refused, or None when there is none or it was read.
 
     ``bad-signature`` covers both a tampered cookie and one signed with a key no longer in ``secret_key``:
     a signature cannot tell them apart.
     """
-    if raw is None or codec.read(raw) is not None:
+    if raw is None or codec.read(raw, host=host) is not None:
         return None
     if len(raw) > MAX_NAME_VALUE_BYTES:
         return "too-large"
     try:
-        codec.verified_payload(raw)
+        codec.verified_payload(raw, host=host)
     except SignatureExpired:
         return "expired"
     except BadSignature:

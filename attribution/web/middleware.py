@@ -177,7 +177,10 @@ class AttributionMiddleware:
             # Nothing to capture: the response only needs Vary: Cookie if the app reads the attribution.
             async def send_vary(message: Message) -> None:
                 if state.read and message["type"] == "http.response.start":
-                    add_vary_cookie(message)
+                    if self.capturer.may_move(state):  # a value under the name of an earlier release: moved
+                        self.capturer.finish(state, message, secure=self.capturer.secure(scope))
+                    else:
+                        add_vary_cookie(message)
                 await send(message)
 
             await self.app(scope, receive, send_vary)
@@ -230,7 +233,7 @@ class AttributionMiddleware:
                     outcome = capturer.apply(scope, info, landing, state)
         # consent withdrawn on a request the capture step did not decide: the cookie is cleared all the same
         undecided = self._consent is not None and not (state.changed or state.cleared)
-        if undecided and self._cookie_marker in cookie and state.raw is not None:
+        if undecided and self._cookie_marker in cookie and state.present:
             capturer.withdraw(scope, state)
         note = self._why(scope, info, outcome, state.cleared) if self.debug else None
 
@@ -277,7 +280,7 @@ class AttributionMiddleware:
         held = self._ids_held(cookie, state)
         if held is False:
             return False
-        until = math.inf if held is None else self.capturer.codec.valid_until(state.raw)
+        until = math.inf if held is None else self.capturer.codec.valid_until(state.raw, host=state.raw_host)
         if until is not None:
             self._settled.put(cookie, until, len(cookie) + _ENTRY_OVERHEAD)
         return True
