@@ -26,7 +26,7 @@ from attribution.checkout.conversion import Customer, LineItem, Order
 from attribution.checkout.tracker import CheckoutResult, Tracker
 from attribution.delivery.outbox import Delivery
 from attribution.errors import InvalidConversionError
-from attribution.redact import personal_values, redact
+from attribution.redact import personal_values, redact, redact_json
 from attribution.templating import install_jinja2
 from attribution.vendors import Vendor
 from attribution.web.middleware import AttributionMiddleware, get_attribution
@@ -239,9 +239,9 @@ async def delivery(request: Request) -> HTMLResponse:
     if found is None or vendor is None:
         return render(request, "not_found.html", status_code=404)
     channel = request.app.state.channels.get(found.order_id)
-    return render(
-        request, "delivery.html", d=masked_error(found), request_sent=describe(vendor, found.payload), channel=channel
-    )
+    # anyone can open /deliveries/1, /deliveries/2, ...: personal data masked as `attribution show` masks it
+    masked = describe(vendor, redact_json(found.payload))
+    return render(request, "delivery.html", d=masked_error(found), request_sent=masked, channel=channel)
 
 
 async def start_over(request: Request) -> Response:
