@@ -29,8 +29,9 @@ from starlette.routing import Route
 from attribution.web.middleware import AttributionMiddleware, get_attribution
 from attribution.web.snippet import script_tag
 from attribution.web.types import Receive, Scope, Send
+from examples.keys import secret
 
-SECRET = "browser-example-secret-key-0123456789"
+SECRET = secret("EXAMPLE_SECRET_KEY", "the attribution cookie")
 
 
 def _page(title: str, body: str, *, nonce: str | None) -> str:

@@ -26,8 +26,9 @@ from attribution.checkout.conversion import Customer, Order
 from attribution.checkout.tracker import Tracker
 from attribution.vendors import Vendor, Whop
 from attribution.web.middleware import AttributionMiddleware
+from examples.keys import secret
 
-SECRET_KEY = os.environ.get("EXAMPLE_SECRET_KEY", "postgres-example-secret-change-me")
+SECRET_KEY = secret("EXAMPLE_SECRET_KEY", "the attribution cookie")
 
 ORDERS = """
 CREATE TABLE IF NOT EXISTS orders (

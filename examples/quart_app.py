@@ -21,8 +21,9 @@ from attribution.checkout.conversion import Customer, LineItem, Order
 from attribution.checkout.tracker import Tracker
 from attribution.vendors import RDStation, Vendor, Whop
 from attribution.web.middleware import AttributionMiddleware, get_attribution
+from examples.keys import secret
 
-SECRET_KEY = os.environ.get("EXAMPLE_SECRET_KEY", "quart-example-secret-change-me")
+SECRET_KEY = secret("EXAMPLE_SECRET_KEY", "the attribution cookie")
 
 
 def example_vendors() -> list[Vendor]:

@@ -37,9 +37,10 @@ from attribution.checkout.tracker import Tracker
 from attribution.errors import InvalidConversionError, TokenError
 from attribution.vendors import RDStation, Vendor, Whop
 from attribution.web.middleware import AttributionMiddleware, get_attribution
+from examples.keys import secret
 
-SECRET_KEY = os.environ.get("EXAMPLE_SECRET_KEY", "webhook-example-secret-change-me")
-WEBHOOK_SECRET = os.environ.get("EXAMPLE_WEBHOOK_SECRET", "whsec-example-change-me")
+SECRET_KEY = secret("EXAMPLE_SECRET_KEY", "the attribution cookie and checkout tokens")
+WEBHOOK_SECRET = secret("EXAMPLE_WEBHOOK_SECRET", "the stand-in provider's webhook signature")
 
 
 @dataclass
