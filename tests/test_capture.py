@@ -28,7 +28,7 @@ from attribution.capture.rules import (
 from attribution.capture.settings import Settings
 
 TRACKED = frozenset(TRACKED_PARAMS)
-SETTINGS = Settings.build(secret_key="k" * 32)
+SETTINGS = Settings.build(secret_key="capture-test-key-5Jr8wQ2mZx7N")
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
@@ -82,7 +82,7 @@ def test_fbclid_is_kept_verbatim_case_and_all() -> None:
 
 
 def test_extra_params_are_captured_when_configured() -> None:
-    settings = Settings.build(secret_key="k" * 32, extra_params=["ref_code"])
+    settings = Settings.build(secret_key="capture-test-key-5Jr8wQ2mZx7N", extra_params=["ref_code"])
     assert tracked_params("ref_code=ABC", settings.tracked_params) == {"ref_code": "ABC"}
     assert tracked_params("ref_code=ABC", TRACKED) == {}
 
@@ -103,7 +103,7 @@ def test_external_referrer(referer: str, expected: str | None) -> None:
 
 
 def test_subdomains_of_the_cookie_domain_are_internal() -> None:
-    settings = Settings.build(secret_key="k" * 32, domain=".example.com")
+    settings = Settings.build(secret_key="capture-test-key-5Jr8wQ2mZx7N", domain=".example.com")
     assert external_referrer("https://blog.example.com/post", "shop.example.com", settings) is None
 
 

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
 from .consent import Consent
+from .keys import check_keys
 from .params import DEFAULT_CLICK_ID_WINDOWS, TRACKED_PARAMS
 
 MAX_COOKIE_AGE: Final = timedelta(days=400)  # Chrome caps every cookie's lifetime here
@@ -90,11 +91,7 @@ class Settings:
             keys = tuple(secret_key)
         else:  # ``...`` copied from an example, None from a missing setting: say so, not a TypeError later
             keys = ()
-        if not keys or any(not isinstance(k, str) or len(k) < 16 for k in keys):
-            raise ConfigurationError(
-                "secret_key must be a string of at least 16 characters (or a list of them, newest first); "
-                "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
-            )
+        keys = check_keys(keys)  # a placeholder, a published example's key or a trivial one: refused
         age = max_age if isinstance(max_age, timedelta) else timedelta(seconds=max_age)
         if not timedelta(0) < age <= MAX_COOKIE_AGE:
             raise ConfigurationError("max_age must be positive and at most 400 days (Chrome's cookie cap)")

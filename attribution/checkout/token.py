@@ -24,10 +24,11 @@ from typing import Any, Final, NamedTuple
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from ..capture.consent import Consent
+from ..capture.keys import check_keys
 from ..capture.models import Attribution
 from ..capture.params import DEFAULT_CLICK_ID_WINDOWS
 from ..capture.wire import compact, from_wire, parse, to_wire
-from ..errors import ConfigurationError, TokenError
+from ..errors import TokenError
 from .conversion import RequestContext
 
 _SALT: Final = "attribution.checkout-token.v1"
@@ -61,9 +62,7 @@ class TokenCodec:
         max_touches: int = 1,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        keys = [secret_key] if isinstance(secret_key, str) else list(secret_key)
-        if not keys or any(len(k) < 16 for k in keys):
-            raise ConfigurationError("the token secret_key must be at least 16 characters")
+        keys = list(check_keys([secret_key] if isinstance(secret_key, str) else list(secret_key)))
         self.max_age = max_age.total_seconds() if isinstance(max_age, timedelta) else float(max_age)
         self.max_touches = max_touches
 
