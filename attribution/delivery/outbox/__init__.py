@@ -31,14 +31,14 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 def outbox_from(spec: Outbox | str | os.PathLike[str], *, migrate: bool = True) -> Outbox:
     """The outbox a string names: a ``postgresql://`` URL is a ``PostgresOutbox``, anything else a SQLite file.
-    ``migrate=False`` opens a PostgreSQL outbox without creating or migrating its tables."""
+    ``migrate=False`` opens an outbox without creating or migrating its tables (what read-only commands use)."""
     if isinstance(spec, Outbox):
         return spec
     if isinstance(spec, str) and spec.startswith(POSTGRES_SCHEMES):
         from .postgres import PostgresOutbox
 
         return PostgresOutbox(spec, migrate=migrate)
-    return SQLiteOutbox(spec)
+    return SQLiteOutbox(spec, migrate=migrate)
 
 
 def __getattr__(name: str) -> Any:

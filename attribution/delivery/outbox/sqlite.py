@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from ...errors import OutboxError
+from . import sqlite_file
 from .base import TERMINAL, Attempt, Delivery, Enqueued, Finish, NewDelivery, Outbox, Status
 from .sqlite_schema import MIGRATIONS, SCHEMA_VERSION, statements
 from .sqlite_sets import due_rows, mark_claimed, record_finished
@@ -97,6 +98,9 @@ class SQLiteOutbox(Outbox):
 
     def _connect(self, *, check: bool = True) -> sqlite3.Connection:
         if self._conn is None:
+            may_create = self.auto_migrate or not check
+            if not may_create and not self.path.exists():
+                raise OutboxError(f"no outbox at {self.path} (and this use creates none)")
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if not self.path.exists():
                 # The outbox holds personal data: readable by the site's user only. SQLite gives the WAL
@@ -105,6 +109,12 @@ class SQLiteOutbox(Outbox):
             # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so every write transaction takes
             # the write lock up front instead of failing to upgrade a read lock under contention.
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
+            try:  # before anything writes: another application's database is refused untouched
+                sqlite_file.foreign(conn, self.path, may_create=may_create)
+            except BaseException:
+                conn.close()
+                raise
+            sqlite_file.tighten(self.path)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
