@@ -29,7 +29,7 @@ from ..errors import ConfigurationError, InvalidConversionError
 from ..vendors.base import Vendor
 from ..web.state import get_attribution, get_consent
 from . import pii
-from .client_ip import client_ip, parse_networks
+from .client_ip import client_ip, parse_proxies
 from .conversion import Conversion, Customer, EventName, Order, RequestContext, of_order
 from .token import TokenCodec
 
@@ -86,8 +86,9 @@ class Tracker:
         outbox: an ``Outbox``, a ``postgresql://`` URL (``PostgresOutbox``), or the path of the SQLite file
             (default ``attribution-outbox.sqlite3``).
         secret_key: signs checkout tokens (``export_token``); a list rotates keys, newest first.
-        trusted_proxies: CIDRs of the site's own reverse proxies, whose ``X-Forwarded-For`` is believed
-            (``"*"`` trusts every hop: only when nothing reaches the app except through the proxy).
+        trusted_proxies: the site's own reverse proxies, whose ``X-Forwarded-For`` entries are believed: their
+            CIDRs, or how many stand in front of the app (``1``: the address the one proxy appended; only when
+            nothing reaches the app except through them). ``"*"`` (every hop) is refused.
         dry_run: build and record every request, send nothing (demos, checking a setup).
         run_worker: start the in-app worker with ``start()`` (set False when ``attribution worker`` runs
             separately).
@@ -104,7 +105,7 @@ class Tracker:
         vendors: Sequence[Vendor],
         outbox: Outbox | str | os.PathLike[str] = DEFAULT_OUTBOX,
         secret_key: str | Sequence[str] | None = None,
-        trusted_proxies: Sequence[str] = (),
+        trusted_proxies: Sequence[str] | int = (),
         dry_run: bool = False,
         run_worker: bool = True,
         token_max_age: timedelta = timedelta(days=14),
@@ -115,7 +116,7 @@ class Tracker:
         self.vendors = list(vendors)
         self.outbox = outbox_from(outbox)
         try:
-            self.trusted_proxies = parse_networks(trusted_proxies)
+            self.trusted_proxies = parse_proxies(trusted_proxies)
         except ValueError as exc:
             raise ConfigurationError(f"trusted_proxies: {exc}") from None
         self.run_worker = run_worker
