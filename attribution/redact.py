@@ -120,6 +120,19 @@ def _shapes(text: str) -> str:
 _by_shape = lru_cache(maxsize=512)(_shapes)
 
 
+#: What must not reach a log line as it is: control characters (a line break starts a forged line, an escape
+#: sequence recolours a terminal), Unicode line separators and bidirectional controls.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def printable(text: str) -> str:
+    """``text`` on one line: every control character written as its escape (``\\n``, ``\\x1b``, ``\\u202e``), so
+    a value from a request or a vendor logged inside a line cannot forge another line or hide what follows."""
+    if text.isprintable():
+        return text
+    return _UNPRINTABLE.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
+
+
 def _ipv6(match: re.Match[str]) -> str:
     candidate = match[0]
     if not any(c.isalnum() for c in candidate):

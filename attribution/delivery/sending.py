@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import httpx2
 
-from ..redact import CREDENTIAL_KEYS, personal_values, redact
+from ..redact import CREDENTIAL_KEYS, personal_values, printable, redact
 from ..vendors.base import JSON, Delivered, Failed, Outcome, Retry, Split, Vendor
 from ..vendors.oauth2 import TokenRefreshError
 from .policy import is_ambiguous
@@ -208,6 +208,6 @@ class Redactor:
             answer = self.text(outcome.answer)
             return outcome if answer == outcome.answer else dataclasses.replace(outcome, answer=answer)
         if isinstance(outcome, Retry | Failed):
-            reason = self.text(outcome.reason)
+            reason = printable(self.text(outcome.reason))  # one line in the worker's log, whatever the vendor sent
             return outcome if reason == outcome.reason else dataclasses.replace(outcome, reason=reason)
         return outcome  # a dry run's request: credentials masked already, its body shown masked by the screens

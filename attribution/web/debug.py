@@ -15,7 +15,7 @@ from typing import Final
 from itsdangerous import BadSignature, SignatureExpired
 
 from ..capture.cookie import MAX_NAME_VALUE_BYTES, CookieCodec
-from ..redact import redact
+from ..redact import printable, redact
 from .requestinfo import RequestInfo
 
 log = logging.getLogger("attribution")
@@ -74,7 +74,7 @@ def cookie_problem(codec: CookieCodec, raw: str | None, *, host: bool = False) -
 
 def report(method: str, path: str, outcome: str, cookie: str | None) -> str:
     """The header value, logged once as well (method and path only, the path redacted: no query string, no
-    captured value)."""
+    captured value; control characters escaped, so ``%0A`` in a path cannot forge a log line)."""
     note = outcome if cookie is None else f"{outcome}; cookie={cookie}"
-    log.info("attribution debug: %s %s: %s", method, redact(path[:200]), note)
+    log.info("attribution debug: %s %s: %s", printable(method), printable(redact(path[:200])), note)
     return note
