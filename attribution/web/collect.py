@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 from ..capture.settings import origin_of
 from ..errors import ConfigurationError
 from . import debug, meta_cookies
-from .capturer import Capturer, add_header
+from .capturer import Capturer, add_cookie
 from .meta_cookies import MetaCookies
 from .requestinfo import RequestInfo, is_bot
 from .snippet import COLLECT_NAME, SCRIPT_NAME, load_snippet
@@ -166,7 +166,7 @@ class CollectEndpoints:
         capturer.finish(state, start, secure=secure)
         if meta and self.meta is not None:
             for name, value in meta.items():
-                add_header(start, b"set-cookie", self.meta.set_cookie(name, value, info.hostname, secure=secure))
+                add_cookie(start, self.meta.set_cookie(name, value, info.hostname, secure=secure))
         if capturer.debug:
             if outcome is None:
                 outcome = debug.EXCLUDED_PATH if body.record and not record else debug.NO_TRACKED_PARAMETER

@@ -36,7 +36,7 @@ from ..capture.settings import (
     Settings,
 )
 from . import debug, meta_cookies
-from .capturer import Capturer, add_header, add_vary_cookie
+from .capturer import Capturer, add_cookie, add_vary_cookie
 from .collect import CollectEndpoints
 from .debug import from_environment as _debug_from_environment
 from .lifespan import run_lifespan
@@ -245,7 +245,7 @@ class AttributionMiddleware:
                 capturer.finish(state, message, secure=secure)
                 if meta and options is not None and host is not None:
                     for name, value in meta.items():
-                        add_header(message, b"set-cookie", options.set_cookie(name, value, host, secure=secure))
+                        add_cookie(message, options.set_cookie(name, value, host, secure=secure))
                 if note is not None:
                     capturer.explain(state, message, scope["method"], path, note)
             await send(message)
