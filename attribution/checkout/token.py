@@ -40,6 +40,8 @@ class Exported(NamedTuple):
     attribution: Attribution
     context: RequestContext
     consent: Consent
+    order_id: str | None = None
+    """The order the token was exported for (``export_token(..., order_id=)``), which alone it may check out."""
 
 
 class TokenCodec:
@@ -78,9 +80,15 @@ class TokenCodec:
         return f"TokenCodec(max_age={self.max_age:g})"
 
     def dumps(
-        self, attribution: Attribution, context: RequestContext | None = None, consent: Consent | None = None
+        self,
+        attribution: Attribution,
+        context: RequestContext | None = None,
+        consent: Consent | None = None,
+        *,
+        order_id: str | None = None,
     ) -> str:
-        """The token for this attribution (and request context, and the visitor's consent)."""
+        """The token for this attribution (and request context, and the visitor's consent), bound to one order
+        when ``order_id`` is given."""
         history = attribution.history[-self.max_touches :] if self.max_touches > 0 else []
         first = attribution.first
         trimmed = Attribution(
@@ -102,13 +110,15 @@ class TokenCodec:
         choices = consent.compact() if consent is not None else None
         if choices is not None:
             payload["k"] = choices
+        if order_id is not None:
+            payload["o"] = str(order_id)
         return self._serializer.dumps(payload)
 
     def loads(self, token: str) -> tuple[Attribution, RequestContext]:
         """The attribution and request context in a token. Raises ``TokenError`` when it was tampered
         with, signed with another key, malformed or older than ``max_age``."""
-        attribution, context, _ = self.read(token)
-        return attribution, context
+        exported = self.read(token)
+        return exported.attribution, exported.context
 
     def read(self, token: str) -> Exported:
         """Everything in a token: attribution, request context and consent (the default, everything
@@ -141,6 +151,9 @@ class TokenCodec:
             ip, user_agent, url, referrer = raw
             context = RequestContext(ip=ip, user_agent=user_agent, url=url, referrer=referrer)
             consent = Consent.from_compact(payload.get("k"))
+            order_id = payload.get("o")
+            if order_id is not None and not isinstance(order_id, str):
+                raise ValueError("not an order id")
         except Exception:
             raise TokenError("the attribution token is signed but its content is not understood") from None
-        return Exported(attribution, context, consent)
+        return Exported(attribution, context, consent, order_id)

@@ -25,7 +25,7 @@ from ..capture.models import Attribution, trusted
 from ..delivery.outbox import outbox_from
 from ..delivery.outbox.base import Enqueued, NewDelivery, Outbox
 from ..delivery.worker import Worker, WorkerOptions
-from ..errors import ConfigurationError, InvalidConversionError
+from ..errors import ConfigurationError, InvalidConversionError, TokenError
 from ..vendors.base import Vendor
 from ..web.state import get_attribution, get_consent
 from . import pii
@@ -200,15 +200,18 @@ class Tracker:
     ) -> CheckoutResult:
         """Like ``checkout``, with the attribution and context of a token from ``export_token`` instead of
         a request: for payment webhooks, which arrive without the visitor's cookie. Raises ``TokenError``
-        when the token was tampered with or has expired."""
+        when the token was tampered with, has expired, or was exported for another order."""
         conversion = self._from_token(token, order, customer, event, details)
         return await self.record(conversion, connection=connection)
 
-    def export_token(self, request: Any, *, include_context: bool = True) -> str:
+    def export_token(self, request: Any, *, include_context: bool = True, order_id: str | None = None) -> str:
         """A signed, time-limited token of the visitor's attribution (and this request's context), to put
-        in a payment provider's metadata or a hidden field and give to ``checkout_token`` later."""
+        in a payment provider's metadata or a hidden field and give to ``checkout_token`` later.
+
+        ``order_id`` binds the token to that order: ``checkout_token`` then refuses it for any other, so a
+        token taken from one payment cannot check out unrelated orders."""
         context = self.context(request) if include_context else None
-        return self._codec().dumps(get_attribution(request), context, get_consent(request))
+        return self._codec().dumps(get_attribution(request), context, get_consent(request), order_id=order_id)
 
     def context(self, request: Any) -> RequestContext:
         """IP (through trusted proxies), user agent, URL and referrer of a request or ASGI scope."""
@@ -376,8 +379,11 @@ class Tracker:
         event: EventName | str,
         details: Mapping[str, Any],
     ) -> Conversion:
-        """The conversion of ``checkout_token`` and ``checkout_token_sync``: what the token carries."""
-        attribution, context, consent = self._codec().read(token)
+        """The conversion of ``checkout_token`` and ``checkout_token_sync``: what the token carries, for the order
+        it was bound to (if it was)."""
+        attribution, context, consent, bound = self._codec().read(token)
+        if bound is not None and (order is None or order.id != bound):
+            raise TokenError("the attribution token was exported for another order: it checks out that order only")
         return self._conversion(order, customer, event, attribution, context, details, consent)
 
     @staticmethod
