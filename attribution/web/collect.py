@@ -70,6 +70,8 @@ class CollectError(Exception):
         self.detail = detail
 
     def response(self, headers: dict[str, str] | None = None) -> Response:
+        # nosniff: a browser must never read an error as HTML or script, whatever a request put in it
+        headers = {"x-content-type-options": "nosniff", **(headers or {})}
         return JSONResponse({"error": self.error, "detail": self.detail}, status_code=self.status, headers=headers)
 
 
@@ -96,7 +98,8 @@ class CollectEndpoints:
             allowed = "POST"
             response = await self.collect(scope, receive) if method == "POST" else None
         else:
-            response = CollectError(404, "not_found", f"nothing is served at {path}").response()
+            # the path is not repeated back: an answer that reflects what the request chose is one to abuse
+            response = CollectError(404, "not_found", f"nothing is served here; see {self.collect_path}").response()
         if response is None:
             response = CollectError(405, "method_not_allowed", f"{path} accepts {allowed} only").response(
                 {"allow": allowed}
@@ -159,7 +162,7 @@ class CollectEndpoints:
         public = {} if hidden else state.load().public()
         response = JSONResponse(
             {"attribution": public, "recorded": state.changed},
-            headers={"cache-control": "no-store", **cors},
+            headers={"cache-control": "no-store", "x-content-type-options": "nosniff", **cors},
         )
         start: Message = {"headers": response.raw_headers}  # what finish adds lands in the response's list
         secure = capturer.secure(scope, info.hostname)
