@@ -165,8 +165,16 @@ def _mask_values(text: str, values: Iterable[str]) -> str:
     return text
 
 
-@lru_cache(maxsize=1024)
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
 def _quoted(value: str) -> str:
+    """``value`` percent-encoded; most values (ids, addresses, browser ids) have nothing to encode."""
+    return value if _UNRESERVED.fullmatch(value) else _quote(value)
+
+
+@lru_cache(maxsize=1024)
+def _quote(value: str) -> str:
     return quote(value, safe="")
 
 

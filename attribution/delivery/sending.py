@@ -23,7 +23,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx2
@@ -79,6 +79,7 @@ class Sender:
         self.clock = clock
         self.sent = 0
         """Requests handed to the client (the request may or may not have reached the vendor)."""
+        self._secrets: dict[int, list[str]] = {}
 
     async def __call__(
         self, vendor: Vendor, payloads: Sequence[JSON], *, deadline: float | None = None
@@ -90,9 +91,12 @@ class Sender:
         request may take). A request (a half, or one delayed by ``authorize``) that would start later is not
         sent: ``Retry``, for its next attempt.
         """
-        sent: set[str] = set()  # credentials the requests carried in their URLs
+        sent: set[str] = set()  # credentials the requests carried (URL parameters, headers)
         outcomes = await self._attempt(vendor, payloads, deadline, sent)
-        return Redactor(vendor, payloads, sent).outcomes(outcomes)
+        secrets = self._secrets.get(id(vendor))
+        if secrets is None:  # the adapter's own credentials, set when it was built; those sent are read per request
+            secrets = self._secrets[id(vendor)] = vendor.secret_values()
+        return Redactor(vendor, payloads, {*secrets, *sent}).outcomes(outcomes)
 
     async def _attempt(
         self, vendor: Vendor, payloads: Sequence[JSON], deadline: float | None, sent: set[str]
@@ -120,7 +124,7 @@ class Sender:
             return [Failed(f"could not build the request: {type(exc).__name__}")] * n
         if self.dry_run:
             return [DryRun(describe_request(vendor, request))] * n
-        sent.update(value for key, value in request.url.params.multi_items() if key.lower() in CREDENTIAL_KEYS)
+        sent.update(_credentials(request))
         # Checked here, after ``authorize`` (a token refresh is a request of its own), for every half as well.
         if deadline is not None and self.clock() > deadline:
             return [Retry("not sent: too little of the lease was left for another request")] * n
@@ -167,22 +171,35 @@ class Sender:
         )
 
 
+def _credentials(request: httpx2.Request) -> Iterator[str]:
+    """The credentials a request carries: credential query parameters (RD Station's ``api_key``, Meta's
+    ``access_token`` and ``appsecret_proof``) and credential headers, whole and by their last word (the token of
+    ``Bearer <token>``, as a refreshed OAuth token is sent)."""
+    for key, value in request.url.params.multi_items():
+        if key.lower() in CREDENTIAL_KEYS:
+            yield value
+    for key, value in request.headers.items():
+        if key.lower() in CREDENTIAL_KEYS:
+            yield value
+            yield value.rsplit(" ", 1)[-1]
+
+
 class Redactor:
     """The one redaction every outcome's text goes through before the worker records or logs it."""
 
-    def __init__(self, vendor: Vendor, payloads: Sequence[JSON], sent: set[str]) -> None:
+    def __init__(self, vendor: Vendor, payloads: Sequence[JSON], secrets: Iterable[str]) -> None:
         self.vendor = vendor
         self.payloads = payloads
-        self.sent = sent
+        self.secrets = secrets
         self._values: list[str] | None = None
         # an adapter that overrides ``redact`` (to mask more) gets its say too
         self._own = type(vendor).redact is not Vendor.redact
 
     def values(self) -> list[str]:
-        """What no text may hold: the vendor's credentials, those its URLs carried, the payloads' personal
+        """What no text may hold: the vendor's credentials, those its requests carried, the payloads' personal
         values. Worked out once per request, and only when a text needs it."""
         if self._values is None:
-            self._values = [*self.vendor.secret_values(), *self.sent, *personal_values(list(self.payloads))]
+            self._values = [*self.secrets, *personal_values(list(self.payloads))]
         return self._values
 
     def text(self, text: str) -> str:
