@@ -19,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -151,7 +151,9 @@ def _phone(match: re.Match[str]) -> str:
 
 def _mask_values(text: str, values: Iterable[str]) -> str:
     """Every occurrence of each value (as written, or percent-encoded), whole words only, ignoring case."""
-    variants = {v for value in values if len(value) >= 3 for v in (value, _quoted(value))}
+    # a percent-encoded value can only be there if the text has a "%": most texts have none
+    encoded = "%" in text
+    variants = {v for value in values if len(value) >= 3 for v in ((value, _quoted(value)) if encoded else (value,))}
     lowered: str | None = None
     for value in sorted(variants, key=len, reverse=True):  # longest first: a name before its parts
         if value.isascii():  # ASCII lowercases alike in str.lower and re.I: a value absent needs no pattern
@@ -206,24 +208,36 @@ def redact_json(value: Any, *, secrets: Iterable[str] = (), _key: str = "", _dep
 
 def personal_values(payload: Any) -> list[str]:
     """The personal values a payload holds (and the words of names), to mask wherever a vendor echoes them."""
-    return sorted(set(_personal(payload, "", 0)))
+    found: set[str] = set()
+    _personal(payload, "", 0, found)
+    return sorted(found)
 
 
-def _personal(value: Any, key: str, depth: int) -> Iterator[str]:
+#: Personal fields whose values are short common words: masking them would mask half a message.
+_COMMON_WORDS = frozenset(("gender", "state", "city"))
+
+
+def _personal(value: Any, key: str, depth: int, found: set[str]) -> None:
+    """Add to ``found`` what ``value`` (under ``key``, ``depth`` objects down) holds that is personal. A plain
+    recursion rather than generators: the worker collects these for every request it sends."""
     if isinstance(value, dict):
         for k, v in value.items():
-            yield from _personal(v, k.lower(), depth + 1)
+            if isinstance(v, str | dict | list):
+                _personal(v, k.lower(), depth + 1, found)
     elif isinstance(value, list):
         for v in value:
-            yield from _personal(v, key, depth)
-    elif isinstance(value, str) and key in PERSONAL_KEYS and not (key == "name" and depth == 1):
-        if key in ("gender", "state", "city"):  # short common words: they would mask half a message
-            return
-        yield value
+            _personal(v, key, depth, found)
+    elif (
+        isinstance(value, str)
+        and key in PERSONAL_KEYS
+        and not (key == "name" and depth == 1)
+        and key not in _COMMON_WORDS
+    ):
+        found.add(value)
         if "name" in key:
-            yield from (word for word in value.split() if len(word) >= 3)
+            found.update(word for word in value.split() if len(word) >= 3)
         if "phone" in key:
-            yield value.lstrip("+")
+            found.add(value.lstrip("+"))
 
 
 def redact_url(url: str, *, secrets: Iterable[str] = ()) -> str:
