@@ -61,10 +61,12 @@ class Store:
         deliveries: dict[str, str] | None = None,
         skips: dict[str, str] | None = None,
         kind: str = "send",
+        data: str = "{}",
     ) -> int:
-        """Write one order with its journey, deliveries ``{vendor: status}`` and skips ``{vendor: reason}``."""
+        """Write one order with its journey, deliveries ``{vendor: status}`` and skips ``{vendor: reason}``;
+        ``data`` is the record's JSON text (where the customer's data would be)."""
         return await asyncio.to_thread(
-            self._add, order_id, at, touches, value, currency, status, event, deliveries or {}, skips or {}, kind
+            self._add, order_id, at, touches, value, currency, status, event, deliveries or {}, skips or {}, kind, data
         )
 
     def _add(
@@ -79,6 +81,7 @@ class Store:
         deliveries: dict[str, str],
         skips: dict[str, str],
         kind: str,
+        data: str,
     ) -> int:
         micros = None if value is None else int(Decimal(value) * 1_000_000)
         ph = "?" if self.dialect == "sqlite" else "%s"
@@ -86,7 +89,7 @@ class Store:
         def q(sql: str) -> str:
             return sql.replace("?", ph)
 
-        order = (order_id, event, at, at, at, value, micros, currency, status, len(touches), "{}", "{}")
+        order = (order_id, event, at, at, at, value, micros, currency, status, len(touches), data, data)
         with self._connect() as conn:
             cur = conn.cursor()
             cur.execute(
