@@ -219,6 +219,7 @@ def _document(title: str, body: str) -> str:
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="icon" href="data:,">'
         f"<style>{STYLE}</style></head><body>{body}</body></html>"
     )
 
@@ -319,7 +320,7 @@ def _revenue_table(reports: Sequence[Report]) -> str:
 
 def _cells(report: Report, row: Row | None) -> str:
     if row is None:
-        return '<td class="n">0</td><td class="n">0.00</td><td class="n">0%</td>'
+        return '<td class="n">0.00</td><td class="n">0.00</td><td class="n">0.0%</td>'
     return (
         f'<td class="n">{row.orders:.2f}</td><td class="n">{money(row.revenue)}</td>'
         f'<td class="n">{report.share(row):.1%}</td>'

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 from ..errors import ConfigurationError
 from . import queries
@@ -24,6 +24,20 @@ BY: Final = tuple(DIMENSIONS)
 DEFAULT_EVENT: Final = "purchase"
 _MICRO: Final = Decimal(1).scaleb(-6)
 _CENT: Final = Decimal("0.01")
+
+
+class ReportOptions(TypedDict, total=False):
+    """What ``Tracker.report`` takes, all keywords: ``since`` (a ``timedelta`` back from now, default 30 days, or an
+    aware ``datetime``), ``until`` (an aware ``datetime``; None, the default: up to now), ``by`` (``channel``,
+    ``source``, ``medium``, ``campaign``, ``source_medium``), ``model`` (``first``, ``last``, ``linear``,
+    ``position``, ``time_decay``), ``half_life`` (time decay's, default 7 days), ``event`` (default ``purchase``)."""
+
+    since: timedelta | datetime
+    until: datetime | None
+    by: str
+    model: Model | str
+    half_life: timedelta
+    event: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +122,7 @@ def window(since: timedelta | datetime, until: datetime | None, *, now: float) -
     if isinstance(since, timedelta):
         if since <= timedelta(0):
             raise ConfigurationError(f"since={since!r}: give a positive period, e.g. timedelta(days=30)")
-        start = datetime.fromtimestamp(now, UTC) - since
+        start = datetime.fromtimestamp(int(now), UTC) - since  # to the second: a window people read
     elif isinstance(since, datetime):
         start = _aware("since", since)
     else:

@@ -105,7 +105,7 @@ async def test_the_page_shows_both_models_the_charts_and_the_deliveries(tracker:
     assert (
         '<tr class="row" data-key="paid_search" data-currency="USD"><td>paid_search</td><td>USD</td>'
         '<td class="n">1.00</td><td class="n">90.00</td><td class="n">75.0%</td>'
-        '<td class="n">0</td><td class="n">0.00</td><td class="n">0%</td></tr>' in html
+        '<td class="n">0.00</td><td class="n">0.00</td><td class="n">0.0%</td></tr>' in html
     )
     assert (
         '<tr class="row" data-key="email" data-currency="USD"><td>email</td><td>USD</td>'
