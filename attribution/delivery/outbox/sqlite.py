@@ -26,6 +26,7 @@ from typing import Any, Literal, TypeVar
 
 from ...errors import OutboxError
 from .base import TERMINAL, Attempt, Delivery, Enqueued, Finish, NewDelivery, Outbox, Status
+from .sqlite_math import ensure_math
 from .sqlite_schema import MIGRATIONS, SCHEMA_VERSION, statements
 from .sqlite_sets import due_rows, mark_claimed, record_finished
 from .sqlite_thread import CHECKOUT, READ, WORKER, DatabaseThread
@@ -110,6 +111,7 @@ class SQLiteOutbox(Outbox):
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
             self._mode = self.synchronous
             conn.execute("PRAGMA foreign_keys=ON")
+            ensure_math(conn)  # the reports' time decay needs pow, missing from some SQLite builds
             # Checkpoints (copying the WAL into the database, with fsyncs) would otherwise run inside
             # whichever commit crosses the threshold, often a checkout's. The worker checkpoints after
             # writing results instead; this high threshold is only the backstop when no worker runs here.
