@@ -27,6 +27,8 @@ from .errors import (
     MiddlewareNotInstalledError,
     OutboxError,
     TokenError,
+    TokenRefreshError,
+    UnknownOrderError,
 )
 from .forms import hidden_fields
 from .orders.conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext
@@ -89,8 +91,10 @@ __all__ = [
     "Status",
     "TikTok",
     "TokenError",
+    "TokenRefreshError",
     "Touch",
     "Tracker",
+    "UnknownOrderError",
     "Vendor",
     "VendorResult",
     "Whop",

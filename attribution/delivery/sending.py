@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import httpx2
 
+from ..errors import TokenRefreshError
 from ..vendors.base import JSON, Failed, Outcome, Retry, Split, Vendor
-from ..vendors.oauth2 import TokenRefreshError
 from .policy import is_ambiguous
 
 log = logging.getLogger("attribution.worker")

@@ -20,24 +20,11 @@ import httpx2
 from authlib.integrations.httpx_client import OAuth2ClientAuth
 from authlib.oauth2.rfc6749.parameters import prepare_token_request
 
-from ..errors import DeliveryError
+from ..errors import TokenRefreshError
 from .base import Secret, response_json
 
 #: Google's token endpoint.
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a password
-
-
-class TokenRefreshError(DeliveryError):
-    """The token endpoint did not hand out an access token.
-
-    ``transient`` is True for what may pass on its own (the endpoint unreachable, a 5xx, a 429) and False
-    for what needs the operator (``invalid_grant``: the refresh token was revoked or expired; ``invalid_client``).
-    The message names the error, never a credential.
-    """
-
-    def __init__(self, message: str, *, transient: bool) -> None:
-        super().__init__(message)
-        self.transient = transient
 
 
 @dataclass(slots=True)

@@ -21,8 +21,8 @@ from attribution import Customer, GoogleAds, Tracker
 from attribution.capture.models import Channel
 from attribution.delivery.outbox.base import Finish, Outbox, Status
 from attribution.delivery.outbox.sqlite import SQLiteOutbox
+from attribution.errors import TokenRefreshError
 from attribution.vendors.base import Delivered, Failed, Outcome, Retry
-from attribution.vendors.oauth2 import TokenRefreshError
 from tests.test_uvicorn import Server
 
 from .google_fakes import ACCESS_TOKEN, CREDENTIALS

@@ -13,9 +13,9 @@ import pytest
 
 from attribution.delivery.outbox.base import NewDelivery, Outbox, Status
 from attribution.delivery.worker import Worker
+from attribution.errors import TokenRefreshError
 from attribution.vendors.base import Failed, Retry
 from attribution.vendors.google_ads import GoogleAds
-from attribution.vendors.oauth2 import TokenRefreshError
 from tests.delivery_fakes import FAST, FakeClock, drain
 
 from .google_fakes import ACCESS_TOKEN, CREDENTIALS, TokenEndpoint, google_ads
