@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._version import package_version
 from .capture.consent import Consent
-from .capture.models import Attribution, Channel, Touch
+from .capture.models import Attribution, Channel, GA4Channel, Touch
 from .checkout.dedup import event_id
 from .checkout.tracker import CheckoutResult, Tracker, VendorResult
 from .delivery.outbox.base import Delivery, Outbox, Status
@@ -73,6 +73,7 @@ __all__ = [
     "Delivery",
     "DeliveryError",
     "EventName",
+    "GA4Channel",
     "GoogleAds",
     "InvalidConversionError",
     "LineItem",

@@ -26,17 +26,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: The modules a capture request runs through.
 HOT = (
-    "middleware",
-    "capturer",
-    "capture",
-    "state",
-    "wire",
-    "cookie",
-    "clicks",
-    "channels",
-    "params",
-    "requestinfo",
-    "lru",
+    "web/middleware",
+    "web/capturer",
+    "capture/rules",
+    "web/state",
+    "capture/wire",
+    "capture/cookie",
+    "capture/clicks",
+    "capture/channels",
+    "capture/params",
+    "web/requestinfo",
+    "capture/lru",
 )
 
 

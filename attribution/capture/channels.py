@@ -1,28 +1,38 @@
-"""Which channel a landing belongs to: click ids first, then utm_medium/utm_source, then the referrer.
+"""Which channel a landing belongs to, by the library's own rules: click ids first, then the campaign's
+utm_medium / utm_source / utm_campaign, then the referring host. ``ga4_channels`` holds GA4's rules.
 
-Search engines, social networks and AI assistants come from Matomo's maintained lists (generated into
-``referrers.py``), so ``chatgpt.com`` or ``perplexity.ai`` as a referrer or ``utm_source`` is
-``ai_assistant``, not a plain referral.
+Worked out once, on the landing, and stored with the touch. The rules follow GA4's Default Channel Group in
+order and naming spirit (a paid medium with a social source is paid social, a ``utm_source`` alone that names
+a search engine is organic search, ``cross-network`` campaigns are paid, ``push`` and ``audio`` media are
+recognised), and differ from it on purpose where GA4 cannot see what the landing shows (the README has the
+table): a lone click id of a platform GA4 does not read (``ttclid``, ``msclkid``) is that platform's paid
+channel; a webmail referrer is email, an AI assistant is ``ai_assistant``; a lone ``fbclid`` is organic social
+(Meta adds it to organic outbound links too: an ad click is told by its utm_medium); video sites count as
+social networks; GA4's shopping and cross-network channels fold into the paid and referral channels.
 
-The rules follow GA4's default channel grouping in spirit, with one deliberate difference: a lone
-``fbclid`` or ``igshid`` counts as organic social, because Meta adds them to organic outbound links as
-well as ads; an ad click is told apart by its utm_medium (``paid_social``, ``cpc`` ...).
+What a host or a ``utm_source`` names is ``source_kinds``' answer: Matomo's lists, GA4's source categories,
+and a short reviewed list of additions.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Final
 
-from .models import Channel
-from .referrers import (
-    AI_ASSISTANT_HOSTS,
-    AI_ASSISTANT_NAMES,
-    SEARCH_HOSTS,
-    SEARCH_NAMES,
-    SOCIAL_HOSTS,
-    SOCIAL_NAMES,
+from . import ga4_channels
+from .ga4_channels import DISPLAY_MEDIA, EMAIL_NAMES, NOT_SET, PAID_MEDIUM, REFERRAL_MEDIA, SOCIAL_MEDIA, is_push
+from .models import Channel, GA4Channel
+from .source_kinds import (
+    AI,
+    DISPLAY_AD,
+    SEARCH,
+    SEARCH_AD,
+    SHOPPING,
+    SOCIAL,
+    VIDEO,
+    host_kinds,
+    is_webmail,
+    source_kinds,
 )
 
 # frozensets: ``not ids.isdisjoint(params)`` asks "any of these?" in one C call over the few params
@@ -43,73 +53,87 @@ _PAID_SOCIAL_IDS: Final = frozenset(
 _ORGANIC_SOCIAL_IDS: Final = frozenset(("fbclid", "igshid", "ig_sid"))
 _EMAIL_IDS: Final = frozenset(("mc_cid", "_kx"))  # Mailchimp campaign, Klaviyo profile exchange
 
-#: What Matomo's list lacks: messaging apps and the short names sites put in ``utm_source``.
-EXTRA_SOCIAL_HOSTS: Final = frozenset(("whatsapp.com", "wa.me", "web.whatsapp.com", "fb.com", "quora.com"))
-EXTRA_SOCIAL_NAMES: Final = frozenset(("fb", "ig", "tw", "yt", "li", "whatsapp", "quora"))
-EMAIL_SITES: Final = frozenset(("mail.google.com", "outlook.live.com", "mail.yahoo.com", "mail.proton.me"))
-
-_PAID_MEDIUM = re.compile(r"^(.*cp.|ppc|retargeting|paid.*)$")
-_SOCIAL_MEDIUM = frozenset(("social", "social-network", "social-media", "social_media", "sm", "network"))
-_DISPLAY_MEDIUM = frozenset(("display", "banner", "expandable", "interstitial", "cpm"))
-_EMAIL_MEDIUM = frozenset(("email", "e-mail", "e_mail", "newsletter"))
-_NOT_NAME = re.compile(r"[^a-z0-9]")
+#: GA4's social media, and the spellings sites use besides.
+_SOCIAL_MEDIA: Final = SOCIAL_MEDIA | {"social_media", "network"}
+_EMAIL_MEDIA: Final = EMAIL_NAMES | {"newsletter"}
+_SEARCH_AD_MEDIA: Final = frozenset(("paid_search", "paidsearch", "paid-search", "paid search", "sem"))
+_DIRECT_MEDIA: Final = frozenset(("", "(none)", NOT_SET))
 
 
-def _listed(host: str, hosts: frozenset[str], *, parents: bool) -> bool:
-    """``host`` is in ``hosts``, directly, as ``name.{}`` (any TLD, ``co.uk`` too) or ``{}.domain`` (any
-    country subdomain); with ``parents``, a subdomain of a listed host counts (``l.facebook.com``)."""
-    host = host.lower().removeprefix("www.")
-    if host in hosts:
-        return True
-    labels = host.split(".")
-    count = len(labels)
-    if any(k >= 1 and ".".join(labels[:k]) + ".{}" in hosts for k in (count - 1, count - 2)):
-        return True
-    if count >= 3 and "{}." + ".".join(labels[1:]) in hosts:
-        return True
-    return parents and any(".".join(labels[i:]) in hosts for i in range(1, count - 1))
-
-
-def is_search_engine(host: str) -> bool:
-    return _listed(host, SEARCH_HOSTS, parents=False)
-
-
-def is_social_site(host: str) -> bool:
-    return _listed(host, SOCIAL_HOSTS, parents=True) or _listed(host, EXTRA_SOCIAL_HOSTS, parents=True)
-
-
-def is_ai_assistant(host: str) -> bool:
-    return _listed(host, AI_ASSISTANT_HOSTS, parents=True)
-
-
-def _host_kind(host: str) -> Channel | None:
-    """What a host is, for a referrer and a ``utm_source`` alike: an assistant or a network that Matomo also
-    lists as an engine (``chatgpt.com``, ``facebook.com``) counts as that first."""
-    if is_ai_assistant(host):
+def _organic(kinds: int) -> Channel | None:
+    """The unpaid channel of a source of these kinds (see ``source_kinds``), None for none."""
+    if kinds & AI:
         return Channel.AI_ASSISTANT
-    if is_social_site(host):
+    if kinds & (SOCIAL | VIDEO):
         return Channel.ORGANIC_SOCIAL
-    if is_search_engine(host):
+    if kinds & SEARCH:
         return Channel.ORGANIC_SEARCH
+    if kinds & SEARCH_AD:
+        return Channel.PAID_SEARCH
+    if kinds & DISPLAY_AD:
+        return Channel.DISPLAY
+    if kinds & SHOPPING:
+        return Channel.REFERRAL
     return None
 
 
-def _source_kind(source: str) -> Channel | None:
-    """What a ``utm_source`` names: a host (``chatgpt.com``) or a name (``google``, ``fb``)."""
-    if "." in source and (kind := _host_kind(source)) is not None:
-        return kind
-    name = _NOT_NAME.sub("", source)
-    if name in AI_ASSISTANT_NAMES:
-        return Channel.AI_ASSISTANT
-    if name in SOCIAL_NAMES or name in EXTRA_SOCIAL_NAMES:
+def _paid(medium: str, source: str, params: Mapping[str, str]) -> Channel:
+    if "social" in medium or not _ORGANIC_SOCIAL_IDS.isdisjoint(params):
+        return Channel.PAID_SOCIAL
+    kinds = source_kinds(source) if source else 0
+    if kinds & (SOCIAL | VIDEO):
+        return Channel.PAID_SOCIAL
+    if kinds & SEARCH or medium in _SEARCH_AD_MEDIA:
+        return Channel.PAID_SEARCH
+    return Channel.DISPLAY if medium in DISPLAY_MEDIA else Channel.PAID_OTHER
+
+
+def _by_medium(medium: str, source: str, params: Mapping[str, str]) -> Channel | None:
+    """The channel a utm_medium decides, None for a medium that leaves it to the source."""
+    if PAID_MEDIUM.match(medium):
+        return _paid(medium, source, params)
+    if medium in DISPLAY_MEDIA:
+        return Channel.DISPLAY
+    if medium in _EMAIL_MEDIA:
+        return Channel.EMAIL
+    if medium == "sms":
+        return Channel.SMS
+    if medium in ("affiliate", "affiliates"):
+        return Channel.AFFILIATE
+    if medium == "audio":  # GA4's Audio: ads on audio platforms
+        return Channel.PAID_OTHER
+    if is_push(medium):
+        return Channel.PUSH
+    if medium in _SOCIAL_MEDIA or "social" in medium:
         return Channel.ORGANIC_SOCIAL
-    if name in SEARCH_NAMES:
-        return Channel.ORGANIC_SEARCH
+    if medium == "organic":
+        kinds = source_kinds(source) if source else 0
+        return Channel.ORGANIC_SOCIAL if kinds & (SOCIAL | VIDEO) else Channel.ORGANIC_SEARCH
+    if medium in REFERRAL_MEDIA:
+        kinds = source_kinds(source) if source else 0
+        return _organic(kinds & (AI | SOCIAL | VIDEO | SEARCH)) or Channel.REFERRAL
     return None
+
+
+def _by_source(source: str) -> Channel | None:
+    if source in EMAIL_NAMES:
+        return Channel.EMAIL
+    if source == "sms":
+        return Channel.SMS
+    if source == "firebase":  # Firebase Cloud Messaging: GA4's push source
+        return Channel.PUSH
+    return _organic(source_kinds(source))
+
+
+def referrer_channel(host: str) -> Channel:
+    """The channel of a visit with nothing but a referring host (lowercase)."""
+    if is_webmail(host):
+        return Channel.EMAIL
+    return _organic(host_kinds(host)) or Channel.REFERRAL
 
 
 def classify(params: Mapping[str, str], referrer: str | None) -> Channel:
-    """The channel of one landing from its captured parameters and referring host."""
+    """The channel of one landing from its captured parameters and referring host (the default rules)."""
     if not _PAID_SEARCH_IDS.isdisjoint(params):
         return Channel.PAID_SEARCH
     if "dclid" in params:
@@ -121,44 +145,26 @@ def classify(params: Mapping[str, str], referrer: str | None) -> Channel:
 
     medium = params.get("utm_medium", "").strip().lower()
     source = params.get("utm_source", "").strip().lower()
-    # what utm_source names is looked up (host lists, name sets) only where a rule below needs it
-
-    if medium:
-        if medium in _EMAIL_MEDIUM:
-            return Channel.EMAIL
-        if medium == "sms":
-            return Channel.SMS
-        if medium == "affiliate":
-            return Channel.AFFILIATE
-        if medium in _DISPLAY_MEDIUM:
-            return Channel.DISPLAY
-        if _PAID_MEDIUM.match(medium):
-            if "social" in medium or not _ORGANIC_SOCIAL_IDS.isdisjoint(params):
-                return Channel.PAID_SOCIAL
-            kind = _source_kind(source) if source else None
-            if kind is Channel.ORGANIC_SOCIAL:
-                return Channel.PAID_SOCIAL
-            search = medium in ("cpc", "ppc", "paid_search", "paidsearch") or kind is Channel.ORGANIC_SEARCH
-            return Channel.PAID_SEARCH if search else Channel.PAID_OTHER
-        if medium in _SOCIAL_MEDIUM or "social" in medium:
-            return Channel.ORGANIC_SOCIAL
-        if medium == "organic":
-            return Channel.ORGANIC_SEARCH
-        if medium == "referral":
-            kind = _source_kind(source) if source else None
-            return Channel.AI_ASSISTANT if kind is Channel.AI_ASSISTANT else Channel.REFERRAL
-
+    if source == "(direct)" and medium in _DIRECT_MEDIA:
+        return Channel.DIRECT
+    if "cross-network" in params.get("utm_campaign", "").lower():  # GA4's Cross-network: a paid campaign
+        return Channel.PAID_OTHER
+    # what utm_source names is looked up (host lists, name sets) only where a rule needs it
+    if medium and (channel := _by_medium(medium, source, params)) is not None:
+        return channel
     if not _ORGANIC_SOCIAL_IDS.isdisjoint(params):
         return Channel.ORGANIC_SOCIAL
     if not _EMAIL_IDS.isdisjoint(params):
         return Channel.EMAIL
-    kind = _source_kind(source) if source else None
-    if kind is not None:
-        return kind
-
+    if source and (channel := _by_source(source)) is not None:
+        return channel
     if referrer:
-        host = referrer.lower()
-        if host in EMAIL_SITES:
-            return Channel.EMAIL
-        return _host_kind(host) or Channel.REFERRAL
+        return referrer_channel(referrer.lower())
     return Channel.OTHER if params else Channel.DIRECT
+
+
+#: The rule sets ``channel_rules`` names, by name.
+RULES: Final[dict[str, Callable[[Mapping[str, str], str | None], Channel | GA4Channel]]] = {
+    "default": classify,
+    "ga4": ga4_channels.classify,
+}

@@ -222,7 +222,7 @@ class CookieCodec:
             if data is not None
             else Attribution.model_construct(first=None, history=[], identifiers={}, clicks={})
         )
-        return attr.with_windows(self.settings.click_id_windows)
+        return attr.with_windows(self.settings.click_id_windows, direct=self.settings.direct_channel)
 
     def encode(self, attr: Attribution) -> str:
         """The signed cookie value for an attribution (see ``encode_wire``)."""

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Final, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
@@ -44,7 +44,8 @@ _private_defaults: dict[type[BaseModel], dict[str, Any]] = {}
 
 
 class Channel(StrEnum):
-    """Where a touch came from, in the spirit of GA4's default channel grouping."""
+    """Where a touch came from: the library's own channel rules, in the spirit of GA4's default channel grouping
+    (where they differ on purpose, the README says why)."""
 
     PAID_SEARCH = "paid_search"
     PAID_SOCIAL = "paid_social"
@@ -54,11 +55,40 @@ class Channel(StrEnum):
     ORGANIC_SOCIAL = "organic_social"
     EMAIL = "email"
     SMS = "sms"
+    PUSH = "push"
     AFFILIATE = "affiliate"
     REFERRAL = "referral"
     AI_ASSISTANT = "ai_assistant"
     DIRECT = "direct"
     OTHER = "other"
+
+
+class GA4Channel(StrEnum):
+    """GA4's Default Channel Group, with GA4's own names: what a site with ``channel_rules="ga4"`` records."""
+
+    DIRECT = "Direct"
+    CROSS_NETWORK = "Cross-network"
+    PAID_SHOPPING = "Paid Shopping"
+    PAID_SEARCH = "Paid Search"
+    PAID_SOCIAL = "Paid Social"
+    PAID_VIDEO = "Paid Video"
+    DISPLAY = "Display"
+    PAID_OTHER = "Paid Other"
+    ORGANIC_SHOPPING = "Organic Shopping"
+    ORGANIC_SOCIAL = "Organic Social"
+    ORGANIC_VIDEO = "Organic Video"
+    ORGANIC_SEARCH = "Organic Search"
+    REFERRAL = "Referral"
+    EMAIL = "Email"
+    AFFILIATES = "Affiliates"
+    AUDIO = "Audio"
+    SMS = "SMS"
+    MOBILE_PUSH_NOTIFICATIONS = "Mobile Push Notifications"
+    UNASSIGNED = "Unassigned"
+
+
+#: Every channel a stored touch may name, by its value: both vocabularies (their values never collide).
+CHANNELS: Final[dict[str, Channel | GA4Channel]] = {c.value: c for c in (*Channel, *GA4Channel)}
 
 
 class Touch(BaseModel):
@@ -71,7 +101,8 @@ class Touch(BaseModel):
     path: str = "/"
     referrer: str | None = None
     """The referring host (``www.google.com``), never the full referring URL."""
-    channel: Channel = Channel.DIRECT
+    channel: Channel | GA4Channel = Channel.DIRECT
+    """Worked out once, on the landing, by the site's channel rules at the time (``channel_rules``)."""
     via: Literal["server", "browser"] = "server"
     """``server`` when the middleware saw the landing, ``browser`` when the snippet reported it."""
 
@@ -114,6 +145,7 @@ class Attribution(BaseModel):
     _windows: Mapping[str, timedelta] | None = PrivateAttr(default=None)
     _now: datetime | None = PrivateAttr(default=None)
     _reads: dict[Any, Any] | None = PrivateAttr(default=None)
+    _direct: Channel | GA4Channel | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _derive_clicks(self) -> Self:
@@ -122,13 +154,24 @@ class Attribution(BaseModel):
             self.clicks = {k: Click(value=v, at=at, params=p) for k, (v, at, p) in found.items()}
         return self
 
-    def with_windows(self, windows: Mapping[str, timedelta], now: datetime | None = None) -> Attribution:
-        """Use these click-id windows (and, for tests and replays, this clock) for every read."""
+    def with_windows(
+        self,
+        windows: Mapping[str, timedelta],
+        now: datetime | None = None,
+        *,
+        direct: Channel | GA4Channel | None = None,
+    ) -> Attribution:
+        """Use these click-id windows (and, for tests and replays, this clock) for every read; ``direct`` is what
+        ``channel`` says for a visitor with no touch (``GA4Channel.DIRECT`` under ``channel_rules="ga4"``)."""
         private = self.__pydantic_private__
         if private is None:  # pragma: no cover - pydantic always sets it for a model with private attributes
             self._windows, self._now = windows, now
+            if direct is not None:
+                self._direct = direct
         else:  # straight into the private dict: pydantic's __setattr__ costs a microsecond each
             private["_windows"], private["_now"] = windows, now
+            if direct is not None:
+                private["_direct"] = direct
         return self
 
     def __eq__(self, other: object) -> bool:
@@ -182,10 +225,14 @@ class Attribution(BaseModel):
         return None
 
     @property
-    def channel(self) -> Channel:
-        """The channel of ``source``, or ``direct`` for a visitor with none."""
+    def channel(self) -> Channel | GA4Channel:
+        """The channel of ``source``, or direct for a visitor with none (``Direct`` under GA4's rules)."""
         source = self.source
-        return source.channel if source is not None else Channel.DIRECT
+        if source is not None:
+            return source.channel
+        private = self.__pydantic_private__
+        direct: Channel | GA4Channel | None = private.get("_direct") if private is not None else None
+        return direct or Channel.DIRECT
 
     # -- reads -----------------------------------------------------------------------------------------
 

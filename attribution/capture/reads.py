@@ -13,12 +13,12 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Final
 
-from .models import Channel
+from .models import CHANNELS, Channel, GA4Channel
 from .params import DEFAULT_CLICK_ID_WINDOWS, UTM_PARAMS
 from .wire import Wire, WireTouch, datetime_of
 
 _UTM: Final = frozenset(UTM_PARAMS)
-_CHANNELS: Final = {c.value: c for c in Channel}
+_CHANNELS: Final = CHANNELS
 _DIRECT: Final = Channel.DIRECT.value
 
 
@@ -47,10 +47,10 @@ def utm(data: Wire) -> dict[str, str]:
     return _utm(source(data))
 
 
-def channel(data: Wire) -> Channel:
-    """``Attribution.channel``."""
+def channel(data: Wire, direct: Channel | GA4Channel = Channel.DIRECT) -> Channel | GA4Channel:
+    """``Attribution.channel``; ``direct`` for a visitor with no touch (the site's rules say how it is named)."""
     touch = source(data)
-    return _CHANNELS[touch[3]] if touch is not None else Channel.DIRECT
+    return _CHANNELS[touch[3]] if touch is not None else direct
 
 
 def click_ids(data: Wire, windows: Mapping[str, timedelta], now: datetime) -> dict[str, str]:

@@ -14,7 +14,7 @@ from typing import Final, Literal
 from urllib.parse import unquote_plus, urlsplit
 
 from . import wire
-from .channels import classify
+from .channels import RULES
 from .clicks import clicks_after, fbc_click_ms
 from .domains import is_ip, registrable
 from .params import IDENTIFIER_COOKIES, MAX_ID_LENGTH, MAX_TEXT_LENGTH, UTM_PARAMS
@@ -187,7 +187,7 @@ def apply_wire(current: wire.Wire | None, landing: Landing, *, now: datetime, se
         last = history[-1] if history else first
         # the same landing seen again (a reload, back/forward, a duplicate report) is not a new touch
         if last is None or (last[5], last[2], last[1]) != (params, referrer, path):
-            channel = classify(params, landing.referrer).value
+            channel = RULES[settings.channel_rules](params, landing.referrer).value
             touch = [seconds, path, referrer, channel, landing.via[0], dict(params)]
             history = [*history, touch][-settings.history_size :]
             first = first if first is not None else touch

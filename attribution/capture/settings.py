@@ -6,11 +6,12 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Final
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
 from .consent import Consent
+from .models import Channel, GA4Channel
 from .params import DEFAULT_CLICK_ID_WINDOWS, TRACKED_PARAMS
 
 MAX_COOKIE_AGE: Final = timedelta(days=400)  # Chrome caps every cookie's lifetime here
@@ -36,6 +37,9 @@ DEFAULT_IGNORED_REFERRERS: Final = (
 _NAME_PUNCTUATION: Final = "!#$%&'*+-.^_`|~"
 _COOKIE_NAME: Final = re.compile(f"[A-Za-z0-9{re.escape(_NAME_PUNCTUATION)}]+")
 _DOMAIN: Final = re.compile(r"\.?[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+#: ``channel_rules``: the library's own channel rules, or GA4's Default Channel Group with GA4's names.
+CHANNEL_RULES: Final = ("default", "ga4")
+ChannelRules = Literal["default", "ga4"]
 DEFAULT_EXCLUDED_PATHS: Final = ("/static/", "/assets/", "/favicon.ico", "/robots.txt", "/sitemap.xml")
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
@@ -64,6 +68,10 @@ class Settings:
     endpoint_prefix: str = "/_attribution/"
     allowed_origins: frozenset[str] = frozenset()
     """Extra origins (``https://shop.example.com``) allowed to post to the collect endpoint."""
+    channel_rules: ChannelRules = "default"
+    """How a landing's channel is named: ``default`` (``Channel``) or ``ga4`` (``GA4Channel``)."""
+    direct_channel: Channel | GA4Channel = Channel.DIRECT
+    """What ``channel`` reads for a visitor with no touch, in the vocabulary of ``channel_rules``."""
 
     @classmethod
     def build(
@@ -83,6 +91,7 @@ class Settings:
         capture_bots: bool = False,
         endpoint_prefix: str = "/_attribution/",
         allowed_origins: Sequence[str] = (),
+        channel_rules: ChannelRules = "default",
     ) -> Settings:
         if isinstance(secret_key, str | bytes):
             keys: tuple[Any, ...] = (secret_key,)
@@ -122,6 +131,11 @@ class Settings:
                 "consent must be a function of the request's scope answering True/False, a Consent or a "
                 f"mapping of its purposes, not a {type(consent).__name__}: consent=lambda scope: ..."
             )
+        if channel_rules not in CHANNEL_RULES:
+            raise ConfigurationError(
+                f"channel_rules must be 'default' (the library's channels) or 'ga4' (GA4's Default Channel Group), "
+                f"not {channel_rules!r}"
+            )
         tracked = frozenset((*TRACKED_PARAMS, *extra_params))
         windows: dict[str, timedelta] = dict(DEFAULT_CLICK_ID_WINDOWS)
         for key, value in (click_id_windows or {}).items():
@@ -148,6 +162,8 @@ class Settings:
             capture_bots=capture_bots,
             endpoint_prefix=endpoint_prefix,
             allowed_origins=frozenset(_origin(o) for o in allowed_origins),
+            channel_rules=channel_rules,
+            direct_channel=GA4Channel.DIRECT if channel_rules == "ga4" else Channel.DIRECT,
         )
 
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from .clicks import clicks_from, companions
-from .models import Attribution, Channel, Click, Touch, trusted
+from .models import CHANNELS, Attribution, Click, Touch, trusted
 from .params import CLICK_IDS
 
 VERSION: Final = 2
@@ -30,7 +30,7 @@ WireClick = list[Any]
 #: The last second ``datetime`` can hold (9999-12-31): a signed payload's times beyond it read as invalid.
 MAX_TIME: Final = 253_402_300_799
 
-_CHANNELS: Final = {c.value: c for c in Channel}
+_CHANNELS: Final = CHANNELS  # both vocabularies: a site may switch its channel_rules
 _KEYS_V1: Final = frozenset(("v", "f", "h", "i"))
 _KEYS: Final = frozenset(("v", "f", "h", "i", "c"))
 _CORE_PARAMS: Final = frozenset(

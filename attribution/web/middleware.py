@@ -32,6 +32,7 @@ from ..capture.settings import (
     DEFAULT_COOKIE_AGE,
     DEFAULT_EXCLUDED_PATHS,
     DEFAULT_IGNORED_REFERRERS,
+    ChannelRules,
     ConsentHook,
     Settings,
 )
@@ -80,6 +81,8 @@ class AttributionMiddleware:
         capture_bots: capture crawlers too (off by default).
         endpoint_prefix: where the snippet and the collect endpoint are served.
         allowed_origins: extra origins allowed to post to the collect endpoint.
+        channel_rules: how each landing's channel is named: ``"default"``, the library's own rules
+            (``Channel``), or ``"ga4"``, GA4's Default Channel Group with GA4's names (``GA4Channel``).
         tracker: a ``Tracker`` whose worker starts and stops with the app's lifespan.
         clock: the time source (tests and replays).
         debug: say on every response why it was or was not captured (an ``Attribution-Debug`` header
@@ -106,6 +109,7 @@ class AttributionMiddleware:
         capture_bots: bool = False,
         endpoint_prefix: str = "/_attribution/",
         allowed_origins: Sequence[str] = (),
+        channel_rules: ChannelRules = "default",
         tracker: ManagedWorker | None = None,
         clock: Callable[[], datetime] | None = None,
         debug: bool | None = None,
@@ -127,6 +131,7 @@ class AttributionMiddleware:
             capture_bots=capture_bots,
             endpoint_prefix=endpoint_prefix,
             allowed_origins=allowed_origins,
+            channel_rules=channel_rules,
         )
         self.debug = debug if debug is not None else _debug_from_environment()
         self.capturer = Capturer(self.settings, clock, debug=self.debug)

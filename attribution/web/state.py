@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 from ..capture import reads, wire
 from ..capture.consent import GRANTED, Consent, decide
 from ..capture.cookie import CookieCodec
-from ..capture.models import Attribution, Channel
+from ..capture.models import Attribution, Channel, GA4Channel
 from ..errors import MiddlewareNotInstalledError
 from .types import Scope
 
@@ -61,7 +61,8 @@ class AttributionState:
             data = self.payload()
             attr = wire.from_wire(data) if data is not None else Attribution.model_construct(history=[], identifiers={})
             now = self.clock() if self.clock is not None else None
-            self._attr = attr.with_windows(self.codec.settings.click_id_windows, now=now)
+            settings = self.codec.settings
+            self._attr = attr.with_windows(settings.click_id_windows, now=now, direct=settings.direct_channel)
         return self._attr
 
     @property
@@ -135,12 +136,13 @@ class LazyAttribution:
         return reads.utm(data) if data is not None else {}
 
     @property
-    def channel(self) -> Channel:
+    def channel(self) -> Channel | GA4Channel:
         """``Attribution.channel``, without building the models (unless they are built already)."""
         if self._state.has_models:
             return self.load().channel
         data = self._payload()
-        return reads.channel(data) if data is not None else Channel.DIRECT
+        direct = self._state.codec.settings.direct_channel
+        return reads.channel(data, direct) if data is not None else direct
 
     def public(self) -> dict[str, str]:
         """``Attribution.public()`` (what hidden fields render), without building the models (unless

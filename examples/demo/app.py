@@ -229,7 +229,7 @@ def masked_error(d: Delivery) -> Delivery:
     """Vendors' error texts may quote what was sent: masked as the CLI masks them."""
     if not d.last_error:
         return d
-    return dataclasses.replace(d, last_error=redact(d.last_error))
+    return dataclasses.replace(d, last_error=redact(d.last_error, secrets=d.personal_values()))
 
 
 async def deliveries(request: Request) -> HTMLResponse:

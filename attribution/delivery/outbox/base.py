@@ -27,6 +27,7 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from ...errors import ConfigurationError
+from ...redact import personal_values
 
 JSON = dict[str, Any]
 
@@ -105,6 +106,11 @@ class Delivery:
     order_id: str = ""
     event: str = ""
     history: tuple[Attempt, ...] = ()
+
+    def personal_values(self) -> list[str]:
+        """The personal values this delivery carries (emails, phones, names, ids, IPs), to mask wherever a
+        vendor's answer or error that may echo them is shown: ``redact(d.last_error, secrets=d.personal_values())``."""
+        return personal_values(self.payload)
 
 
 @dataclass(frozen=True, slots=True)
