@@ -108,18 +108,31 @@ def revenue(box: Readable, bounds: Bounds, *, by: str, model: Model, half_life: 
         position = "0" if model is Model.FIRST else "o.touches - 1"
         sql = (
             f"SELECT {keys}, o.currency, COUNT(*), SUM(o.value_micros) FROM {orders} o "  # noqa: S608 - names from the outbox and DIMENSIONS, values as parameters
-            f"LEFT JOIN {touches} t ON t.order_row = o.id AND t.position = {position} "
-            f"WHERE {where} GROUP BY {group}"
+            f"{_touches(box.dialect, touches, f' AND t.position = {position}')} WHERE {where} GROUP BY {group}"
         )
     elif model in (Model.LINEAR, Model.POSITION):
         weight = _linear() if model is Model.LINEAR else _position()
         sql = (
             f"SELECT {keys}, o.currency, SUM({weight}), SUM(o.value_micros * {weight}) FROM {orders} o "  # noqa: S608 - names from the outbox and DIMENSIONS, values as parameters
-            f"LEFT JOIN {touches} t ON t.order_row = o.id WHERE {where} GROUP BY {group}"
+            f"{_touches(box.dialect, touches)} WHERE {where} GROUP BY {group}"
         )
+    elif box.dialect == "postgres":
+        sql, params = _decay_postgres(keys, group, orders, touches, where, params, half_life)
     else:
         sql, params = _decay(len(columns), keys, group, orders, touches, where, params, half_life, box.dialect)
     return for_dialect(sql, box.dialect), params
+
+
+def _touches(dialect: str, touches: str, condition: str = "") -> str:
+    """The orders' touches, joined so that an order without any still counts (its columns NULL).
+
+    PostgreSQL would hash every touch ever kept to join a month's orders; a LATERAL subquery that the planner may
+    not flatten (``OFFSET 0``) reads each order's few touches through the primary key instead. SQLite's
+    nested loop does that by itself."""
+    if dialect == "postgres":
+        subquery = f"SELECT * FROM {touches} t WHERE t.order_row = o.id{condition} OFFSET 0"  # noqa: S608 - names from the outbox, values as parameters
+        return f"LEFT JOIN LATERAL ({subquery}) t ON TRUE"
+    return f"LEFT JOIN {touches} t ON t.order_row = o.id{condition}"
 
 
 def _linear() -> str:
@@ -166,6 +179,23 @@ def _decay(
         f"o.occurred_at AS occurred_at, o.touches AS touches, {raw} AS w "
         f"FROM {orders} o LEFT JOIN {touches} l ON l.order_row = o.id AND l.position = o.touches - 1 "
         f"LEFT JOIN {touches} t ON t.order_row = o.id WHERE {where}) AS touch) AS credit GROUP BY {group}"
+    )
+    return sql, [half_life, *params]
+
+
+def _decay_postgres(
+    keys: str, group: str, orders: str, touches: str, where: str, params: list[Any], half_life: float
+) -> tuple[str, list[Any]]:
+    """Time decay on PostgreSQL: each order's touches weighed and normalised inside its own LATERAL subquery, the
+    windows over that order's few rows only (no sort of every touch of the month)."""
+    newest = "LEAST(MAX(x.at) OVER (), o.occurred_at)"
+    raw = f"POW({_real(2.0)}, (LEAST(x.at, o.occurred_at) - {newest}) / ?)"
+    weighed = f"SELECT x.*, {raw} AS raw FROM {touches} x WHERE x.order_row = o.id OFFSET 0"  # noqa: S608 - names from the outbox and DIMENSIONS, values as parameters
+    weight = f"COALESCE(t.w, {_real(1.0)})"
+    sql = (
+        f"SELECT {keys}, o.currency, SUM({weight}), SUM(o.value_micros * {weight}) FROM {orders} o "  # noqa: S608 - names from the outbox and DIMENSIONS, values as parameters
+        f"LEFT JOIN LATERAL (SELECT r.*, r.raw / SUM(r.raw) OVER () AS w FROM ({weighed}) AS r) t ON TRUE "
+        f"WHERE {where} GROUP BY {group}"
     )
     return sql, [half_life, *params]
 
