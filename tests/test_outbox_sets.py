@@ -5,6 +5,7 @@ vendor, and more for a fast one as soon as its first rounds went out."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import httpx2
 
 from attribution.delivery.outbox.base import Delivery, Finish, Outbox, Status
 from attribution.delivery.outbox.sqlite import SQLiteOutbox
-from attribution.delivery.outbox.sqlite_sets import CHUNK
+from attribution.delivery.outbox.sqlite_sets import CHUNK, DueRow, Q
 from attribution.delivery.worker import Worker
 from tests.delivery_fakes import FAST, FakeVendor, claim_one, items
 
@@ -89,6 +90,14 @@ async def test_a_result_for_a_delivery_another_worker_took_over_is_ignored_in_a_
     taken = await outbox.get(theirs[0].id)
     assert taken is not None
     assert (taken.status, taken.locked_by, [h.result for h in taken.history]) == (Status.SENDING, "B", ["lost"])
+
+
+def test_a_claims_candidates_are_read_by_the_names_its_statement_lists() -> None:
+    """DueRow names the ``due`` statement's columns by position: a column added to one must be added to the other."""
+    found = re.search(r"json_array\((.*?)\)\) AS due", Q["due"], flags=re.DOTALL)
+    assert found is not None
+    listed = [re.sub(r"quote\((\w+)\)", r"\1", column.strip()) for column in found.group(1).split(",")]
+    assert listed == list(DueRow._fields)
 
 
 async def test_one_delivery_twice_in_one_finish_is_recorded_as_the_first_says(tmp_path: Path) -> None:

@@ -51,6 +51,8 @@ def test_the_wheel_ships_the_script_where_the_loader_reads_it(tmp_path: Path) ->
         names = set(built.namelist())
         assert built.read("attribution/web/static/attribution.js") == SOURCE.read_bytes()
     assert "attribution/py.typed" in names
+    # The outboxes read their statements from these files at import: without them no outbox opens.
+    assert {"attribution/delivery/outbox/sqlite.sql", "attribution/delivery/outbox/postgres.sql"} <= names
     assert not any(name.startswith(("tests/", "examples/", "bench/")) for name in names)
 
 

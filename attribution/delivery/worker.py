@@ -1,11 +1,17 @@
-"""The sending loop's schedule: claim due deliveries, hand them to lanes, record what happened.
+"""The worker: claims due deliveries into per-vendor lanes, starts their requests, records what happened.
 
-Sending and classifying one request is ``sending.Sender``; what to record after it is ``decision.decide``;
-writing outcomes in one transaction per round is ``writer.OutcomeWriter``; the log lines are ``activity``.
+It schedules only. One vendor's state (slots, ready deliveries, pause, rate) is a ``lane.Lane``; sending and
+classifying one request is ``sending.Sender``; what to record after it is ``decision.decide``; writing outcomes in
+one transaction per round is ``writer.OutcomeWriter``; holding back while checkouts run is ``gate.CheckoutGate``;
+the log lines are ``activity``. How these fit together: docs/architecture.md, "Concurrency".
 
 One ``Worker`` runs inside the app (started by the tracker on ASGI lifespan) or alone (``attribution
 worker``). Several workers may share one outbox: a delivery is claimed by one worker under a lease, so no two
 send it at the same time.
+
+    _loop (one task) ──claim──▶ lane.ready ──_dispatch──▶ _send_while_ready (a task per busy slot)
+        ▲                                                   │ Sender ─▶ vendor; decide ─▶ OutcomeWriter
+        └──── _kick: a wake-up, a lane running low, a slot ended, outcomes written ◀──┘
 
 Per vendor the worker keeps claimed deliveries ready besides those in flight (a round of requests, or what
 it sent in the last fifth of a second if more), so a freed request slot is refilled at once and claims come
@@ -24,7 +30,6 @@ import random
 import socket
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import TypedDict, Unpack
@@ -35,6 +40,8 @@ from ..errors import ConfigurationError
 from ..vendors.base import Retry, Vendor
 from .activity import Activity
 from .decision import decide
+from .gate import CheckoutGate
+from .lane import Lane
 from .outbox.base import Delivery, Finish, Outbox, Status
 from .policy import Random, RetryPolicy
 from .sending import Attempted, Sender
@@ -45,9 +52,6 @@ log = logging.getLogger("attribution.worker")
 Clock = Callable[[], float]
 
 DEFAULT_TIMEOUT = httpx2.Timeout(10.0, connect=5.0)
-
-READY_SECONDS = 0.2
-"""Besides a round of requests, a vendor keeps ready as many claimed deliveries as it sent in this long."""
 
 
 class WorkerOptions(TypedDict, total=False):
@@ -109,6 +113,8 @@ class Worker:
         self.vendors = {v.name: v for v in vendors}
         self._options = options
         self._dry_run = dry_run
+        self.clock = clock
+        # -- settings
         self.policy = options.get("policy") or RetryPolicy()
         timeout = options.get("timeout", DEFAULT_TIMEOUT)
         self.timeout = timeout if isinstance(timeout, httpx2.Timeout) else httpx2.Timeout(timeout)
@@ -132,53 +138,37 @@ class Worker:
         retention = options.get("retention", timedelta(days=30))
         self.retention = retention.total_seconds() if isinstance(retention, timedelta) else retention
         self.worker_id = options.get("worker_id") or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.clock = clock
         self.rand = options.get("rand", random.random)
-        self._activity = Activity(vendors, interval=options.get("summary_interval", 60.0), now=clock())
         concurrency = options.get("concurrency", 8)
-        transport, client = options.get("transport"), options.get("client")
-        self._slots = {
-            name: concurrency if isinstance(concurrency, int) else concurrency.get(name, 8) for name in self.vendors
+        self._lanes = {
+            name: Lane(vendor, concurrency if isinstance(concurrency, int) else concurrency.get(name, 8))
+            for name, vendor in self.vendors.items()
         }
-        if any(limit < 1 for limit in self._slots.values()):
+        if any(lane.limit < 1 for lane in self._lanes.values()):
             raise ConfigurationError("concurrency must be at least 1 per vendor")
-        self._transport = transport
-        self._client = client
-        self._clients: dict[str, httpx2.AsyncClient] = {}
-        """The worker's own clients, one per vendor, while it runs."""
-        self._inflight: dict[str, int] = dict.fromkeys(self.vendors, 0)
-        self._inflight_rows: dict[str, int] = dict.fromkeys(self.vendors, 0)
-        self._ready: dict[str, deque[Delivery]] = {name: deque() for name in self.vendors}
-        """Claimed deliveries waiting for a free slot, oldest first."""
-        self._paused_until: dict[str, float] = dict.fromkeys(self.vendors, 0.0)
-        self._next_due: float | None = None
-        self._sent_rate: dict[str, float] = dict.fromkeys(self.vendors, 0.0)
-        self._rate_rows: dict[str, int] = dict.fromkeys(self.vendors, 0)
-        self._rate_since: dict[str, float] = dict.fromkeys(self.vendors, time.monotonic())
-        """Deliveries sent per second lately, by vendor, and the window being counted (see ``_ahead``)."""
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._chunks: dict[asyncio.Task[None], list[Delivery]] = {}
-        """Deliveries of tasks that have not started yet."""
+        self._transport = options.get("transport")
+        self._client = options.get("client")
+        """One client for every vendor, given by the caller (the worker then opens and closes none)."""
+        # -- the parts it schedules
+        self._activity = Activity(vendors, interval=options.get("summary_interval", 60.0), now=clock())
         self._writer = OutcomeWriter(outbox, self.worker_id, written=self._kick_loop)
-        # Events are made in start(): an asyncio.Event belongs to the loop that first waits on it, and a
-        # worker may be started again in another loop (test clients run each app in a loop of their own).
+        self._gate = CheckoutGate()
+        self._sender: Sender | None = None
+        self._sent_before = 0
+        # -- the loop's state. Events are made again in start(): an asyncio.Event belongs to the loop that first
+        # waits on it, and a worker may be started again in another loop (test clients run each app in its own).
         self._kick = asyncio.Event()
+        """Set to make the loop look at the outbox and the lanes again at once."""
         self._idle = asyncio.Event()
         self._passes = 0
         """Looks at the outbox so far; ``_idle_pass`` is the latest that found nothing left to do."""
         self._idle_pass = 0
+        self._next_due: float | None = None
+        """The soonest retry this worker recorded since the loop last slept."""
         self._last_purge = 0.0
-        self._gate = asyncio.Event()
-        self._gate.set()
-        self._gate_timer: asyncio.TimerHandle | None = None
-        self._busy = 0
-        self.max_yield = 0.05
-        """Longest pause of new requests while checkouts run in the same loop (seconds)."""
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
         self._watch_task: asyncio.Task[None] | None = None
-        self._sender: Sender | None = None
-        self._sent_before = 0
 
     @property
     def sent(self) -> int:
@@ -189,6 +179,15 @@ class Worker:
     def dry_run(self) -> bool:
         """Whether this worker builds and records requests without sending them (set at construction)."""
         return self._dry_run
+
+    @property
+    def max_yield(self) -> float:
+        """Longest pause of new requests while checkouts run in the same loop (seconds; see ``yielding``)."""
+        return self._gate.max_yield
+
+    @max_yield.setter
+    def max_yield(self, seconds: float) -> None:
+        self._gate.max_yield = seconds
 
     def with_dry_run(self) -> Worker:
         """A worker with the same outbox, vendors and settings that sends nothing (``attribution worker
@@ -209,28 +208,23 @@ class Worker:
         if self.running:
             return
         await self.outbox.open()
+        own: dict[str, httpx2.AsyncClient] = {}
         if self._client is None:
             # One pool per vendor, sized to its concurrency: a pool's bookkeeping grows with its connections,
             # and one shared pool for every vendor cost a third of the event loop the app's checkouts need.
-            self._clients = {
-                name: httpx2.AsyncClient(
+            for lane in self._lanes.values():
+                lane.client = own[lane.name] = httpx2.AsyncClient(
                     timeout=self.timeout,
-                    limits=httpx2.Limits(max_connections=slots, max_keepalive_connections=slots),
+                    limits=httpx2.Limits(max_connections=lane.limit, max_keepalive_connections=lane.limit),
                     transport=self._transport,
                     trust_env=False,
                 )
-                for name, slots in self._slots.items()
-            }
-        self._sender = Sender(self._client or self._clients, dry_run=self.dry_run, clock=self.clock)
+        self._sender = Sender(self._client or own, dry_run=self.dry_run, clock=self.clock)
         self._stopping = False
         self._kick, self._idle = asyncio.Event(), asyncio.Event()
-        self._open_gate()  # a timer of an earlier start belongs to that start's loop
-        self._gate = asyncio.Event()
-        self._gate.set()
-        if self._busy:  # a checkout already runs: shut the gate as if it had just begun
-            self._shut_gate()
-        self._rate_since = dict.fromkeys(self.vendors, time.monotonic())
-        self._rate_rows = dict.fromkeys(self.vendors, 0)
+        self._gate.renew()
+        for lane in self._lanes.values():
+            lane.restart_rate()
         self._writer.start()
         self._loop_task = asyncio.create_task(self._loop(), name="attribution-worker")
         self._loop_task.add_done_callback(self._loop_ended)
@@ -244,29 +238,31 @@ class Worker:
             return
         self._stopping = True
         self._kick.set()
-        self._open_gate()  # lanes waiting there hand their deliveries back
+        self._gate.open()  # slots waiting there hand their deliveries back
         if self._watch_task is not None:
             self._watch_task.cancel()
             await asyncio.wait({self._watch_task})
             self._watch_task = None
         await asyncio.wait({self._loop_task})  # its own error, if any, was logged when it ended
-        for ready in self._ready.values():
-            self._release(list(ready))
-            ready.clear()
-        if self._tasks:
-            _, late = await asyncio.wait(set(self._tasks), timeout=self.shutdown_grace if grace is None else grace)
+        for lane in self._lanes.values():
+            self._release(lane.drain())
+        tasks = {task for lane in self._lanes.values() for task in lane.tasks}
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=self.shutdown_grace if grace is None else grace)
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
             # A task cancelled before it ever ran sent nothing: hand its deliveries back uncounted.
-            for chunk in self._chunks.values():
-                self._release(chunk)
-            self._chunks.clear()
+            for lane in self._lanes.values():
+                for chunk in lane.unstarted.values():
+                    self._release(chunk)
+                lane.unstarted.clear()
         await self._writer.close()
         await self._summarize(self.clock())
-        clients, self._clients = list(self._clients.values()), {}
-        for own in clients:
-            await own.aclose()
+        for lane in self._lanes.values():
+            own, lane.client = lane.client, None
+            if own is not None:
+                await own.aclose()
         if self._sender is not None:
             self._sent_before += self._sender.sent
             self._sender = None
@@ -313,74 +309,43 @@ class Worker:
         that is not paused, or the end of a vendor's pause. None when nothing waits. With ``run_until_idle``,
         this drives a worker on an injected clock without sleeping."""
         now = self.clock()
-        pauses = [p for p in self._paused_until.values() if p > now]
-        due = await self.outbox.next_due([n for n, p in self._paused_until.items() if p <= now])
+        pauses = [lane.paused_until for lane in self._lanes.values() if lane.paused_until > now]
+        due = await self.outbox.next_due([lane.name for lane in self._lanes.values() if lane.paused_until <= now])
         times = [*pauses, *([due] if due is not None else [])]
         return min(times) if times else None
-
-    # -- the loop --------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def yielding(self) -> Iterator[None]:
         """While any such block runs (a checkout, in the same event loop), start no new requests.
 
         The worker shares the app's event loop; a checkout must not wait behind the CPU work of starting
-        requests. Neither the loop that claims nor the lanes that send start a request while the gate is shut.
+        requests. Neither the loop that claims nor the lanes' slots start a request while the gate is shut.
         It opens when the checkouts finish, or ``max_yield`` seconds after the first of them began, so a
-        steady stream of checkouts delays deliveries but cannot stop them.
+        steady stream of checkouts delays deliveries but cannot stop them (see ``gate``).
         """
-        self._busy += 1
-        if self._busy == 1:
-            self._shut_gate()
-        try:
+        with self._gate.held():
             yield
-        finally:
-            self._busy -= 1
-            if not self._busy:
-                self._open_gate()
 
-    def _shut_gate(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # no running loop: no worker of ours runs in it to hold back
-            return
-        if self._gate.is_set():
-            self._gate.clear()
-            self._gate_timer = loop.call_later(self.max_yield, self._open_gate)
-
-    def _open_gate(self) -> None:
-        if self._gate_timer is not None:
-            self._gate_timer.cancel()
-            self._gate_timer = None
-        self._gate.set()
-
-    async def _give_way(self) -> None:
-        """Before starting requests: wait while the gate is shut (see ``yielding``)."""
-        if not self._gate.is_set():
-            await self._gate.wait()
+    # -- the loop: claim into lanes ----------------------------------------------------------------------
 
     async def _loop(self) -> None:
         while not self._stopping:
             self._kick.clear()
             self._passes += 1
             this_pass = self._passes
-            await self._give_way()
+            await self._gate.wait()
             await self._purge_old()
-            limits: dict[str, int] = {}
             now = self.clock()
             if self._activity.due(now):
                 await self._summarize(now)
-            for name, vendor in self.vendors.items():
-                if self._paused_until[name] > now:
+            limits: dict[str, int] = {}
+            for lane in self._lanes.values():
+                if lane.paused_until > now:
                     continue
-                self._dispatch(vendor)
-                ready = self._ready[name]
-                # Keep claimed deliveries ready besides those in flight, so a freed slot is refilled without a
-                # database round trip and claims come in large, cheap transactions.
-                ahead = self._ahead(vendor)
-                room = self._slots[name] * vendor.max_batch + ahead - self._inflight_rows[name] - len(ready)
-                if room > 0 and len(ready) <= ahead // 2:
-                    limits[name] = room
+                self._dispatch(lane)
+                wanted = lane.to_claim()
+                if wanted:
+                    limits[lane.name] = wanted
             more = False
             claimed: dict[str, list[Delivery]] = {}
             if limits:
@@ -390,12 +355,13 @@ class Worker:
                     log.exception("claiming deliveries failed; trying again after the poll interval")
                     limits = {}  # not "nothing due": sleep rather than ask again at once
                 for name, deliveries in claimed.items():
-                    self._ready[name].extend(deliveries)
-                    self._dispatch(self.vendors[name])
+                    lane = self._lanes[name]
+                    lane.ready.extend(deliveries)
+                    self._dispatch(lane)
                     more = more or len(deliveries) == limits[name]
             if more:
                 continue
-            if not self._tasks and not self._writer.busy and not any(self._ready.values()):
+            if not self._writer.busy and not any(lane.tasks or lane.ready for lane in self._lanes.values()):
                 self._idle_pass = this_pass
                 self._idle.set()
             await self._sleep([name for name in limits if not claimed.get(name)])
@@ -431,71 +397,46 @@ class Worker:
         wakes = [self._next_due] if self._next_due is not None else []
         if found_nothing:
             # Nothing was due for these vendors: ask the outbox when something will be (retries, another
-            # worker's lease running out). Vendors still busy are woken by their lanes instead. A vendor that
+            # worker's lease running out). Vendors still busy are woken by their slots instead. A vendor that
             # another worker paused was skipped by the claim: wait for the end of its pause, not its deliveries.
             try:
                 for name, until in (await self.outbox.paused(now=now)).items():
-                    if name in self._paused_until and until > self._paused_until[name]:
-                        self._paused_until[name] = until
-                found_nothing = [n for n in found_nothing if self._paused_until[n] <= now]
+                    lane = self._lanes.get(name)
+                    if lane is not None and until > lane.paused_until:
+                        lane.paused_until = until
+                found_nothing = [n for n in found_nothing if self._lanes[n].paused_until <= now]
                 due = await self.outbox.next_due(found_nothing) if found_nothing else None
             except Exception:
                 log.exception("reading the next due time failed; looking again after the poll interval")
                 due = None
             wakes += [due] if due is not None else []
             self._next_due = None
-        wakes += [p for p in self._paused_until.values() if p > now]
+        wakes += [lane.paused_until for lane in self._lanes.values() if lane.paused_until > now]
         wait = min([self.poll_interval, *(w - now for w in wakes)])
         if wait <= 0:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._kick.wait(), wait)
 
-    def _dispatch(self, vendor: Vendor) -> None:
-        """Start a lane per free slot while deliveries are ready."""
-        name = vendor.name
-        while self._inflight[name] < self._slots[name]:
-            chunk = self._take(vendor)
+    # -- the lanes' slots: send what is ready ------------------------------------------------------------
+
+    def _dispatch(self, lane: Lane) -> None:
+        """Start a task per free slot of ``lane`` while deliveries are ready."""
+        while len(lane.tasks) < lane.limit:
+            chunk = self._take(lane)
             if chunk is None:
                 return
-            self._inflight[name] += 1
-            task = asyncio.create_task(self._lane(vendor, chunk))
-            self._tasks.add(task)
-            self._chunks[task] = chunk
-            task.add_done_callback(functools.partial(self._done, name))
+            task = asyncio.create_task(self._send_while_ready(lane, chunk))
+            lane.tasks.add(task)
+            lane.unstarted[task] = chunk
+            task.add_done_callback(functools.partial(self._slot_ended, lane))
 
-    def _ahead(self, vendor: Vendor) -> int:
-        """How many claimed deliveries to keep ready: a round of requests, or what the vendor's lanes send in
-        ``READY_SECONDS`` if that is more. A claim's answer waits for the event loop, busy with every lane's
-        request; lanes that ran dry meanwhile would leave connections idle, and httpcore probes each idle one
-        on every request. A slow vendor keeps one round, so nothing claimed waits long for a slot."""
-        return max(self._slots[vendor.name] * vendor.max_batch, int(self._sent_rate[vendor.name] * READY_SECONDS))
-
-    def _count_sent(self, name: str, rows: int) -> None:
-        """Keep each vendor's recent rate of deliveries sent, in windows of a quarter second, or shorter when
-        as many as are kept ready went out: starting from a round, the rate is known after a few rounds
-        instead of a quarter second of lanes running dry between claims."""
-        now = time.monotonic()
-        self._rate_rows[name] += rows
-        elapsed = now - self._rate_since[name]
-        if elapsed >= 0.25 or self._rate_rows[name] >= self._ahead(self.vendors[name]):
-            self._sent_rate[name] = self._rate_rows[name] / elapsed
-            self._rate_since[name], self._rate_rows[name] = now, 0
-
-    def _take(self, vendor: Vendor) -> list[Delivery] | None:
-        """The next request's deliveries: the oldest ready one and, for batching vendors, others with its
-        batch key. None when nothing is ready (or the vendor asked us to wait)."""
-        name, ready = vendor.name, self._ready[vendor.name]
-        while ready and not self._stopping and self._paused_until[name] <= (now := self.clock()):
-            head = ready.popleft()
-            chunk = [head]
-            if vendor.max_batch > 1:
-                keep: deque[Delivery] = deque()
-                while ready:
-                    d = ready.popleft()
-                    (chunk if d.batch_key == head.batch_key and len(chunk) < vendor.max_batch else keep).append(d)
-                ready.extend(keep)
-            if len(ready) <= self._ahead(vendor) // 2:
+    def _take(self, lane: Lane) -> list[Delivery] | None:
+        """The next request's deliveries (see ``Lane.take_request``). None when nothing is ready, the vendor asked
+        us to wait, or the worker stops."""
+        while lane.ready and not self._stopping and lane.paused_until <= (now := self.clock()):
+            chunk = lane.take_request()
+            if lane.running_low():
                 self._kick.set()  # time to claim more
             # A delivery that waited here for half its lease, or that has less lease left than one request
             # may take, is handed back unsent rather than risk being sent while another worker takes it over.
@@ -505,7 +446,7 @@ class Worker:
                 self._release(stale)
                 chunk = [d for d in chunk if d not in stale]
             if chunk:
-                self._inflight_rows[name] += len(chunk)
+                lane.rows_in_flight += len(chunk)
                 return chunk
         return None
 
@@ -515,30 +456,30 @@ class Worker:
         at = now if due is None else due
         self._writer.record([Finish(d.id, Status.PENDING, now, next_attempt_at=at, released=True) for d in deliveries])
 
-    def _done(self, name: str, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._inflight[name] -= 1
-        if not self._tasks:
-            self._writer.flush()  # the last lane ended: its outcomes need not wait for more
+    def _slot_ended(self, lane: Lane, task: asyncio.Task[None]) -> None:
+        lane.tasks.discard(task)
+        if not any(other.tasks for other in self._lanes.values()):
+            self._writer.flush()  # the last slot ended: its outcomes need not wait for more
         self._kick.set()
 
-    async def _lane(self, vendor: Vendor, chunk: list[Delivery]) -> None:
-        """Send requests one after another while deliveries are ready: like a client with one connection
-        per lane, it keeps its connection busy instead of waiting for the loop to hand it the next one."""
+    async def _send_while_ready(self, lane: Lane, chunk: list[Delivery]) -> None:
+        """One slot of ``lane``: send requests one after another while deliveries are ready. Like a client with
+        one connection per slot, it keeps its connection busy instead of waiting for the loop to hand it the
+        next one."""
         task = asyncio.current_task()
         assert task is not None
-        self._chunks.pop(task, None)
+        lane.unstarted.pop(task, None)
+        vendor = lane.vendor
         next_chunk: list[Delivery] | None = chunk
         while next_chunk is not None:
             current = next_chunk
             try:
-                if not self._gate.is_set():
-                    await self._gate.wait()
+                await self._gate.wait()
             except asyncio.CancelledError:
-                self._hand_back(vendor, current)
+                self._hand_back(lane, current)
                 raise
             if self._stopping:
-                self._hand_back(vendor, current)
+                self._hand_back(lane, current)
                 return
             try:
                 assert self._sender is not None
@@ -555,28 +496,28 @@ class Worker:
                     for d in current
                 ]
                 for finish in finishes:
-                    self._activity.attempt(vendor.name, finish)
+                    self._activity.attempt(lane.name, finish)
                 self._writer.record(finishes)
                 raise
             except Exception as exc:
                 # The sender classifies every failure it knows of. Anything else is a bug, but it must not end
-                # the lane with the deliveries still claimed and no outcome, to be claimed again at every
+                # the slot with the deliveries still claimed and no outcome, to be claimed again at every
                 # lease's end forever: it counts as an attempt, and the retry policy ends it. Only the type is
                 # logged, since the message may quote the payload.
-                log.error("%s: sending failed unexpectedly (%s)", vendor.name, type(exc).__name__)
+                log.error("%s: sending failed unexpectedly (%s)", lane.name, type(exc).__name__)
                 outcomes = [Retry(f"sending failed unexpectedly ({type(exc).__name__})")] * len(current)
             finally:
-                self._inflight_rows[vendor.name] -= len(current)
-                self._count_sent(vendor.name, len(current))
-            self._settle(vendor, current, outcomes)
-            next_chunk = self._take(vendor)
+                lane.rows_in_flight -= len(current)
+                lane.count_sent(len(current))
+            self._settle(lane, current, outcomes)
+            next_chunk = self._take(lane)
 
-    def _hand_back(self, vendor: Vendor, chunk: list[Delivery]) -> None:
-        """A lane's deliveries that were never sent (stopped at the gate): back to the outbox, uncounted."""
-        self._inflight_rows[vendor.name] -= len(chunk)
+    def _hand_back(self, lane: Lane, chunk: list[Delivery]) -> None:
+        """A slot's deliveries that were never sent (stopped at the gate): back to the outbox, uncounted."""
+        lane.rows_in_flight -= len(chunk)
         self._release(chunk)
 
-    def _settle(self, vendor: Vendor, chunk: list[Delivery], outcomes: list[Attempted]) -> None:
+    def _settle(self, lane: Lane, chunk: list[Delivery], outcomes: list[Attempted]) -> None:
         """Record what each delivery's attempt came to; pause the vendor if it asked everyone to wait."""
         now = self.clock()
         finishes = []
@@ -586,12 +527,11 @@ class Worker:
             if finish.status == Status.PENDING:
                 due = finish.next_attempt_at
                 self._next_due = due if self._next_due is None else min(self._next_due, due)
-            if pause_until is not None and pause_until > self._paused_until[vendor.name]:
-                self._paused_until[vendor.name] = pause_until
-                self._writer.pause(vendor.name, pause_until)  # stored, so every worker on the outbox waits
+            if pause_until is not None and pause_until > lane.paused_until:
+                lane.paused_until = pause_until
+                self._writer.pause(lane.name, pause_until)  # stored, so every worker on the outbox waits
                 # Deliveries claimed but not yet sent go back, due when the pause ends: held through it, their
                 # lease could expire, and due at once, another worker would send them into the same refusal.
-                self._release(list(self._ready[vendor.name]), due=pause_until)
-                self._ready[vendor.name].clear()
-            self._activity.attempt(vendor.name, finish)
+                self._release(lane.drain(), due=pause_until)
+            self._activity.attempt(lane.name, finish)
         self._writer.record(finishes)

@@ -23,10 +23,8 @@ import asyncio
 import functools
 import json
 import logging
-import re
 import time
-from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
-from importlib import resources
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -35,6 +33,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ...errors import ConfigurationError, OutboxError
+from . import queries
 from .base import TERMINAL, Attempt, Delivery, Enqueued, Finish, NewDelivery, Outbox, Status
 
 T = TypeVar("T")
@@ -44,13 +43,7 @@ SCHEMA_VERSION = 2
 """Recorded in the ``attribution_schema`` table; ``open`` migrates an older database forward."""
 
 
-def _load_queries() -> dict[str, str]:
-    text = resources.files(__package__).joinpath("postgres.sql").read_text(encoding="utf-8")
-    parts = re.split(r"^-- name: (\w+)\s*$", text, flags=re.MULTILINE)
-    return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
-
-
-Q = _load_queries()
+Q = queries.load("postgres.sql")
 
 Connection = psycopg.AsyncConnection[Any]
 
@@ -491,37 +484,46 @@ class PostgresOutbox(Outbox):
             await asyncio.sleep(0)  # let checkouts in this process go first
 
 
-#: One step of the enqueue: a statement and its parameters, answered with the rows it returned.
-_Step = Generator[tuple[str, dict[str, Any]], list[tuple[Any, ...]], list[Enqueued]]
+def _insert_params(items: Sequence[NewDelivery], now: float) -> dict[str, Any]:
+    """The ``enqueue`` statement's parameters: one array per column, one element per item."""
+    return {
+        "now": now,
+        "vendors": [i.vendor for i in items],
+        "dedup_keys": [i.dedup_key for i in items],
+        "batch_keys": [i.batch_key for i in items],
+        "payloads": [json.dumps(i.payload, separators=(",", ":"), ensure_ascii=False) for i in items],
+        "order_ids": [i.order_id for i in items],
+        "events": [i.event for i in items],
+    }
 
 
-def _enqueue_steps(items: Sequence[NewDelivery], now: float, *, retried: bool = False) -> _Step:
-    """The enqueue as statements, without I/O: the async and the sync connection run the same steps.
+def _lookup_params(items: Sequence[NewDelivery], inserted: Sequence[tuple[Any, ...]]) -> dict[str, Any] | None:
+    """The ``existing`` statement's parameters: the keys the insert skipped, already stored. None if it skipped none."""
+    new = {(vendor, key) for _, vendor, key in inserted}
+    missing = [i for i in items if (i.vendor, i.dedup_key) not in new]
+    if not missing:
+        return None
+    return {"vendors": [i.vendor for i in missing], "dedup_keys": [i.dedup_key for i in missing]}
 
-    ``retried``: a first attempt may have committed before its connection was lost, so a row of this batch created
-    at this very ``now`` is its own, new to the caller, not a duplicate of an earlier checkout."""
-    inserted = yield (
-        Q["enqueue"],
-        {
-            "now": now,
-            "vendors": [i.vendor for i in items],
-            "dedup_keys": [i.dedup_key for i in items],
-            "batch_keys": [i.batch_key for i in items],
-            "payloads": [json.dumps(i.payload, separators=(",", ":"), ensure_ascii=False) for i in items],
-            "order_ids": [i.order_id for i in items],
-            "events": [i.event for i in items],
-        },
-    )
-    fresh: dict[tuple[str, str], int] = {(v, k): i for i, v, k in inserted}
+
+def _enqueued(
+    items: Sequence[NewDelivery],
+    inserted: Sequence[tuple[Any, ...]],
+    existing: Sequence[tuple[Any, ...]],
+    *,
+    now: float,
+    retried: bool,
+) -> list[Enqueued]:
+    """What became of each item: new if this checkout wrote its row, else a duplicate of the row stored.
+
+    ``inserted``: the rows the insert returned (id, vendor, dedup key). ``existing``: the rows it skipped (id,
+    vendor, dedup key, created at). ``retried``: a first attempt may have committed before its connection was lost,
+    so a skipped row created at this very ``now`` is this checkout's own, new to the caller, not a duplicate of an
+    earlier checkout. An item repeating an earlier item's key is a duplicate of that item's row."""
+    fresh: dict[tuple[str, str], int] = {(vendor, key): row_id for row_id, vendor, key in inserted}
     known: dict[tuple[str, str], int] = {}
-    missing = [i for i in items if (i.vendor, i.dedup_key) not in fresh]
-    if missing:
-        keys = {"vendors": [i.vendor for i in missing], "dedup_keys": [i.dedup_key for i in missing]}
-        found = yield Q["existing"], keys
-        for row_id, vendor, key, created_at in found:
-            (fresh if retried and created_at == now else known)[vendor, key] = row_id
-    if fresh:
-        yield Q["notify"], {}
+    for row_id, vendor, key, created_at in existing:
+        (fresh if retried and created_at == now else known)[vendor, key] = row_id
     out = []
     for item in items:
         key = (item.vendor, item.dedup_key)
@@ -533,27 +535,40 @@ def _enqueue_steps(items: Sequence[NewDelivery], now: float, *, retried: bool = 
     return out
 
 
+# The enqueue, once per kind of connection: the same statements and decisions, read top to bottom. Insert what is
+# new; look up the ids of the keys already stored; tell listening workers if anything is new (the NOTIFY is
+# delivered when the transaction commits, never if it rolls back).
+
+
 async def _enqueue(
     conn: Connection, items: Sequence[NewDelivery], now: float, *, retried: bool = False
 ) -> list[Enqueued]:
-    """The enqueue statements on ``conn``, in whatever transaction it is in."""
-    steps, cur = _enqueue_steps(items, now, retried=retried), conn.cursor()
-    try:
-        query, params = next(steps)
-        while True:
-            await cur.execute(query, params)
-            query, params = steps.send(await cur.fetchall() if cur.description is not None else [])
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+    """The enqueue on ``conn``, in whatever transaction it is in (``retried``: see ``_enqueued``)."""
+    cur = conn.cursor()
+    await cur.execute(Q["enqueue"], _insert_params(items, now))
+    inserted = await cur.fetchall()
+    existing: list[tuple[Any, ...]] = []
+    lookup = _lookup_params(items, inserted)
+    if lookup is not None:
+        await cur.execute(Q["existing"], lookup)
+        existing = await cur.fetchall()
+    enqueued = _enqueued(items, inserted, existing, now=now, retried=retried)
+    if not all(e.duplicate for e in enqueued):
+        await cur.execute(Q["notify"])
+    return enqueued
 
 
 def _enqueue_sync(conn: psycopg.Connection[Any], items: Sequence[NewDelivery], now: float) -> list[Enqueued]:
     """``_enqueue`` on a synchronous connection (Django's), in whatever transaction it is in."""
-    steps, cur = _enqueue_steps(items, now), conn.cursor()
-    try:
-        query, params = next(steps)
-        while True:
-            cur.execute(query, params)
-            query, params = steps.send(cur.fetchall() if cur.description is not None else [])
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+    cur = conn.cursor()
+    cur.execute(Q["enqueue"], _insert_params(items, now))
+    inserted = cur.fetchall()
+    existing: list[tuple[Any, ...]] = []
+    lookup = _lookup_params(items, inserted)
+    if lookup is not None:
+        cur.execute(Q["existing"], lookup)
+        existing = cur.fetchall()
+    enqueued = _enqueued(items, inserted, existing, now=now, retried=False)
+    if not all(e.duplicate for e in enqueued):
+        cur.execute(Q["notify"])
+    return enqueued

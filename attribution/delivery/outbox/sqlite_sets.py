@@ -1,4 +1,5 @@
-"""The SQLite outbox's worker writes, a set of rows per statement.
+"""The SQLite outbox's statements over many rows: a claim's candidates read, claims and outcomes written, a set of
+rows per statement (the statements are in ``sqlite.sql``).
 
 The outbox's database thread shares the GIL with the event loop. ``executemany`` steps SQLite once per row and
 lets go of the GIL around every step; while the loop is busy, getting it back each time costs far more than
@@ -14,9 +15,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
+from . import queries
 from .base import Finish, Status
+
+Q = queries.load("sqlite.sql")
 
 CHUNK = 64
 """Rows per statement (at most 8 values each: 512 bound values, under every SQLite's limit)."""
@@ -59,22 +63,31 @@ def _values(chunk: Sequence[Row], width: int) -> tuple[str, list[Any]]:
     return sql, params
 
 
-_DUE = (
-    "SELECT json_group_array(json_array(id, vendor, dedup_key, batch_key, payload, status, attempts,"
-    " quote(created_at), last_error, answer, order_id, locked_by, event)) FROM (SELECT * FROM deliveries"
-    " WHERE status IN ('pending', 'sending') AND vendor = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?)"
-)
-"""A claim's candidates, soonest due first, as one JSON array of rows: one step, however many rows. A row's
-columns come in the order of ``_DUE``'s list; ``created_at`` as ``quote`` writes it, every digit kept (JSON
-would round it to 15)."""
+class DueRow(NamedTuple):
+    """A claim's candidate, as the ``due`` statement lists its columns (in this order)."""
+
+    id: int
+    vendor: str
+    dedup_key: str
+    batch_key: str
+    payload: str
+    """As stored: the JSON text."""
+    status: str
+    attempts: int
+    created_at: str
+    """As ``quote`` writes it, every digit kept: ``float`` reads it back exactly."""
+    last_error: str | None
+    answer: str | None
+    order_id: str
+    locked_by: str | None
+    event: str
 
 
-def due_rows(conn: sqlite3.Connection, vendor: str, *, now: float, limit: int) -> list[list[Any]]:
-    """Up to ``limit`` deliveries of ``vendor`` due at ``now`` (pending, or sending with a lease run out)."""
-    rows: list[list[Any]] = json.loads(conn.execute(_DUE, (vendor, now, limit)).fetchone()[0])
-    for row in rows:
-        row[7] = float(row[7])
-    return rows
+def due_rows(conn: sqlite3.Connection, vendor: str, *, now: float, limit: int) -> list[DueRow]:
+    """Up to ``limit`` deliveries of ``vendor`` due at ``now`` (pending, or sending with a lease run out), soonest
+    due first, in one step (the ``due`` statement returns them as one JSON array)."""
+    (found,) = conn.execute(Q["due"], {"vendor": vendor, "now": now, "limit": limit}).fetchone()
+    return list(map(DueRow._make, json.loads(found)))
 
 
 def mark_claimed(conn: sqlite3.Connection, ids: Sequence[int], *, worker_id: str, due: float, now: float) -> None:
@@ -82,10 +95,8 @@ def mark_claimed(conn: sqlite3.Connection, ids: Sequence[int], *, worker_id: str
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         size = _bucket(len(chunk))
-        marks = ", ".join("?" * size)
         conn.execute(
-            "UPDATE deliveries SET status = 'sending', locked_by = ?, next_attempt_at = ?,"  # noqa: S608
-            f" attempts = attempts + 1, updated_at = ? WHERE id IN ({marks})",
+            Q["mark_claimed"].format(ids=", ".join("?" * size)),
             [worker_id, due, now, *chunk, *[None] * (size - len(chunk))],
         )
 
@@ -103,31 +114,14 @@ def record_finished(conn: sqlite3.Connection, worker_id: str, results: Sequence[
     history = [(r.id, r.at, _RESULT[r.status], (r.error or r.answer or "")[:2000]) for r in done]
     for chunk in _chunks(history, unique=False):
         values, params = _values(chunk, 4)
-        conn.execute(
-            "INSERT INTO attempts (delivery_id, number, at, result, detail, worker)"  # noqa: S608
-            " SELECT d.id, d.attempts, r.column2, r.column3, r.column4, ?"
-            f" FROM (VALUES {values}) AS r JOIN deliveries AS d ON d.id = r.column1"
-            " WHERE d.locked_by = ? AND d.status = 'sending'",
-            [worker_id, *params, worker_id],
-        )
+        conn.execute(Q["record_attempts"].format(values=values), [worker_id, *params, worker_id])
     applied = 0
     outcomes = [(r.id, _VALUE[r.status], r.next_attempt_at, r.error, r.answer, r.at) for r in done]
     for chunk in _chunks(outcomes, unique=True):
         values, params = _values(chunk, 6)
-        applied += conn.execute(
-            "UPDATE deliveries SET status = r.column2, locked_by = NULL, next_attempt_at = r.column3,"  # noqa: S608
-            " last_error = COALESCE(r.column4, last_error), answer = COALESCE(r.column5, answer),"
-            f" updated_at = r.column6 FROM (VALUES {values}) AS r"
-            " WHERE deliveries.id = r.column1 AND deliveries.locked_by = ? AND deliveries.status = 'sending'",
-            [*params, worker_id],
-        ).rowcount
+        applied += conn.execute(Q["record_outcomes"].format(values=values), [*params, worker_id]).rowcount
     released = [(r.id, r.next_attempt_at, r.at) for r in results if r.released]
     for chunk in _chunks(released, unique=True):
         values, params = _values(chunk, 3)
-        applied += conn.execute(
-            "UPDATE deliveries SET status = 'pending', locked_by = NULL, next_attempt_at = r.column2,"  # noqa: S608
-            f" attempts = attempts - 1, updated_at = r.column3 FROM (VALUES {values}) AS r"
-            " WHERE deliveries.id = r.column1 AND deliveries.locked_by = ? AND deliveries.status = 'sending'",
-            [*params, worker_id],
-        ).rowcount
+        applied += conn.execute(Q["record_released"].format(values=values), [*params, worker_id]).rowcount
     return applied
