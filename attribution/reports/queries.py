@@ -119,7 +119,7 @@ def revenue(box: Readable, bounds: Bounds, *, by: str, model: Model, half_life: 
     elif box.dialect == "postgres":
         sql, params = _decay_postgres(keys, group, orders, touches, where, params, half_life)
     else:
-        sql, params = _decay(len(columns), keys, group, orders, touches, where, params, half_life, box.dialect)
+        sql, params = _decay(len(columns), keys, group, orders, touches, where, params, half_life)
     return for_dialect(sql, box.dialect), params
 
 
@@ -147,40 +147,35 @@ def _position() -> str:
     )
 
 
-#: The window's partition on SQLite: the order, spelled in the report index's order (``orders_report``: event,
-#: occurred_at, currency, value_micros, touches, then the row id), so the rows stream out of the index already
-#: partitioned. Partitioned by ``id`` alone, SQLite would rather scan every order by id than sort the window's.
-SQLITE_PARTITION: Final = "occurred_at, currency, value_micros, touches, id"
+#: The orders in the report index's own order (``orders_report``: event, occurred_at, currency, value_micros,
+#: touches, then the row id): grouped so, each order's touches stream out of the index already together, and SQLite
+#: adds them up order by order without sorting (grouped by ``id`` alone, it would scan every order by id).
+SQLITE_ORDER: Final = "o.occurred_at, o.currency, o.value_micros, o.touches, o.id"
 
 
 def _decay(
-    width: int,
-    keys: str,
-    group: str,
-    orders: str,
-    touches: str,
-    where: str,
-    params: list[Any],
-    half_life: float,
-    dialect: str,
+    width: int, keys: str, group: str, orders: str, touches: str, where: str, params: list[Any], half_life: float
 ) -> tuple[str, list[Any]]:
-    """Each touch's 2^(-Δ/half-life) against the newest touch (``l``, the last), both capped at the order's time,
-    divided by the order's sum of them: a window over the order's touches."""
-    partition = SQLITE_PARTITION if dialect == "sqlite" else "id"
+    """Time decay on SQLite, in two passes over each order's few touches: first the order's sum of 2^(-Δ/half-life)
+    against its newest touch (``l``, the last; both capped at the order's time), then each touch's share of it."""
+    raw = "POW({two}, (MIN2({at}, {occurred}) - {newest}) / ?)"
+    two = _real(2.0)
+    total = raw.format(two=two, at="x.at", occurred="o.occurred_at", newest="MIN2(l.at, o.occurred_at)")
+    share = raw.format(two=two, at="t.at", occurred="p.occurred_at", newest="p.newest")
+    weight = f"CASE WHEN p.touches = 0 THEN {_real(1.0)} ELSE {share} / p.s END"
     names = ", ".join(f"k{i}" for i in range(width))
-    raw = (
-        f"CASE WHEN o.touches = 0 THEN {_real(1.0)} ELSE "
-        f"POW({_real(2.0)}, (MIN2(t.at, o.occurred_at) - MIN2(l.at, o.occurred_at)) / ?) END"
+    per_order = (
+        f"SELECT o.id AS id, o.currency AS currency, o.value_micros AS value_micros, o.occurred_at AS occurred_at, "  # noqa: S608 - names from the outbox and DIMENSIONS, values as parameters
+        f"o.touches AS touches, MIN2(l.at, o.occurred_at) AS newest, SUM({total}) AS s FROM {orders} o "
+        f"LEFT JOIN {touches} l ON l.order_row = o.id AND l.position = o.touches - 1 "
+        f"LEFT JOIN {touches} x ON x.order_row = o.id WHERE {where} GROUP BY {SQLITE_ORDER}"
     )
     sql = (
-        f"SELECT {names}, currency, SUM(w / s), SUM(value_micros * w / s) FROM ("  # noqa: S608 - names from the outbox and DIMENSIONS, values as parameters
-        f"SELECT {names}, currency, value_micros, w, SUM(w) OVER (PARTITION BY {partition}) AS s FROM ("
-        f"SELECT {keys}, o.id AS id, o.currency AS currency, o.value_micros AS value_micros, "
-        f"o.occurred_at AS occurred_at, o.touches AS touches, {raw} AS w "
-        f"FROM {orders} o LEFT JOIN {touches} l ON l.order_row = o.id AND l.position = o.touches - 1 "
-        f"LEFT JOIN {touches} t ON t.order_row = o.id WHERE {where}) AS touch) AS credit GROUP BY {group}"
+        f"SELECT {names}, currency, SUM(w), SUM(value_micros * w) FROM ("  # noqa: S608 - names from the outbox and DIMENSIONS, values as parameters
+        f"SELECT {keys}, p.currency AS currency, p.value_micros AS value_micros, {weight} AS w "
+        f"FROM ({per_order}) AS p LEFT JOIN {touches} t ON t.order_row = p.id) AS credit GROUP BY {group}"
     )
-    return sql, [half_life, *params]
+    return sql, [half_life, half_life, *params]  # the share's, then the sum's, then the window's
 
 
 def _decay_postgres(
