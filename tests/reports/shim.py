@@ -88,8 +88,10 @@ class ShimPostgres(PostgresOutbox):
 
     async def select(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         async def work(conn: Any) -> list[tuple[Any, ...]]:
-            cur = await conn.execute(sql, params)
-            return [tuple(r) for r in await cur.fetchall()]
+            async with conn.transaction():
+                await conn.execute("SET LOCAL jit = off")
+                cur = await conn.execute(sql, params)
+                return [tuple(r) for r in await cur.fetchall()]
 
         return await self._run(work)
 
