@@ -32,22 +32,22 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import Any, TextIO
 
 from .capture.models import Attribution, Channel, Touch
 from .checkout.tracker import DEFAULT_OUTBOX, Tracker
 from .delivery.outbox.base import TERMINAL, Outbox, Status
 from .delivery.outbox.choose import POSTGRES_SCHEMES, outbox_from
 from .delivery.outbox.sqlite import SQLiteOutbox
+from .delivery.preparing import event_of
 from .delivery.sending import describe_request
 from .errors import AttributionError, ConfigurationError, OutboxError
 from .orders.conversion import Conversion, Customer, LineItem, Order, RequestContext
 from .orders.identifiers import derive_all
-from .redact import personal_values, redact, redact_json
+from .redact import redact, redact_json
 from .reports.deliveries import delivery_report
 from .reports.models import Model
 from .reports.params import parse_moment, parse_period, parse_since
-from .reports.queries import Readable
 from .reports.revenue import BY, DEFAULT_EVENT, revenue_report
 from .reports.text import delivery_csv, delivery_table, revenue_csv, revenue_table
 from .vendors.base import Vendor
@@ -253,7 +253,7 @@ class CLI:
         if errors:
             self.out.write("\nlast error (of deliveries not delivered):\n")
             for vendor, d in sorted(errors.items()):
-                error = redact(d.last_error or "", secrets=personal_values(d.payload))[:200]
+                error = redact(d.last_error or "", secrets=d.personal_values())[:200]
                 self.out.write(f"  {vendor}  #{d.id} {d.status.value}, {_age(now - d.updated_at)} ago: {error}\n")
         return 0
 
@@ -265,7 +265,7 @@ class CLI:
             return 0
         rows: list[list[object]] = [["id", "vendor", "status", "attempts", "order", "event", "updated", "last error"]]
         for d in found:
-            error = redact(d.last_error or "", secrets=personal_values(d.payload))[:60]
+            error = redact(d.last_error or "", secrets=d.personal_values())[:60]
             rows.append([d.id, d.vendor, d.status.value, d.attempts, d.order_id, d.event, _when(d.updated_at), error])
         _table(rows, self.out)
         return 0
@@ -276,30 +276,60 @@ class CLI:
             sys.stderr.write(f"attribution: no delivery {self.args.id}\n")
             return 1
         reveal = self.args.reveal
-        values = personal_values(d.payload)
+        values = d.personal_values()
         text = (lambda s: s) if reveal else (lambda s: redact(s, secrets=values))
-        payload = d.payload if reveal else redact_json(d.payload)
+        masked = " (personal data masked; --reveal shows it)"
         w = self.out.write
-        w(f"delivery {d.id}: {d.vendor} {d.status.value}\n")
+        w(f"delivery {d.id}: {d.vendor} {d.status.value}{'' if d.kind == 'send' else ' (' + d.kind + ')'}\n")
         w(f"  dedup key     {d.dedup_key}\n  order/event   {d.order_id} / {d.event}\n")
         w(f"  batch key     {d.batch_key or '-'}\n  attempts      {d.attempts}\n")
         w(f"  created       {_when(d.created_at)}\n  updated       {_when(d.updated_at)}\n")
-        if d.status in (Status.PENDING, Status.SENDING):
+        if d.status == Status.HELD:
+            w(f"  held until    {_when(d.next_attempt_at)} (then the site's still_valid is asked)\n")
+        elif d.status in (Status.PENDING, Status.SENDING):
             w(f"  next attempt  {_when(d.next_attempt_at)}\n")
+        if d.confirm_at is not None:
+            w(f"  confirmation  asked for at {_when(d.confirm_at)}\n")
         if d.last_error:
             w(f"  last error    {text(d.last_error)}\n")
         if d.answer:
             w(f"  answer        {text(d.answer)}\n")
-        w("\npayload" + ("" if reveal else " (personal data masked; --reveal shows it)") + ":\n")
-        w(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        if d.order is not None:
+            order = d.order
+            value = "-" if order.value is None else f"{order.value} {order.currency}"
+            w(f"\norder record: {order.status}, value {value}\n")
+            if order.scrubbed:
+                w("  its personal parts were purged after the retention period\n")
+            else:
+                data = json.loads(order.data or "{}")
+                identifiers = json.loads(order.identifiers or "{}")
+                names = {"ip": "ip", "ua": "user_agent", "url": "url", "ref": "referrer"}
+                context = {names.get(k, k): v for k, v in data.get("context", {}).items()}
+                kept: dict[str, Any] = {"context": context, "customer": identifiers}
+                with contextlib.suppress(ValueError):
+                    source = order.conversion().attribution.source
+                    if source is not None:
+                        kept["source"] = {"channel": source.channel.value, **source.utm}
+                w("" if reveal else masked.strip() + "\n")
+                w(json.dumps(kept if reveal else redact_json(kept), indent=2, ensure_ascii=False) + "\n")
         vendor = self.vendor(d.vendor)
-        if vendor is not None:
+        payload: Any = d.payload
+        if payload is None and vendor is not None and d.order is not None and not d.order.scrubbed:
             with contextlib.suppress(Exception):
-                w(
-                    "\nrequest (credentials masked):\n"
-                    + describe_request(vendor, vendor.build_request([payload]))
-                    + "\n"
-                )
+                payload = event_of(vendor, d)
+        if payload is not None:
+            shown = payload if reveal else redact_json(payload)
+            w("\nevent" + ("" if reveal else masked) + ":\n")
+            w(json.dumps(shown, indent=2, ensure_ascii=False) + "\n")
+            if vendor is not None:
+                with contextlib.suppress(Exception):
+                    w(
+                        "\nrequest (credentials masked):\n"
+                        + describe_request(vendor, vendor.build_request([shown]))
+                        + "\n"
+                    )
+        elif d.order is not None:
+            w("\n(the event is built from the order record when sent; --config shows it)\n")
         if d.history:
             w("\nattempts:\n")
             for a in d.history:
@@ -359,7 +389,7 @@ class CLI:
         return 0
 
     async def report(self, box: Outbox) -> int:
-        args, now, readable = self.args, time.time(), cast(Readable, box)
+        args, now, readable = self.args, time.time(), box
         if args.deliveries:
             accuracy = await delivery_report(readable, since=args.since, until=args.until, event=args.event, now=now)
             if args.format == "json":

@@ -29,7 +29,7 @@ PERSONAL_KEYS = frozenset(
         "first_name", "last_name", "full_name", "username", "birthdate", "gender", "city", "state",
         "postal_code", "zip", "address", "company_address", "ip", "ip_address", "client_ip_address",
         "external_id", "user_id", "member_id", "membership_id", "anonymous_id", "pid", "client_tracking_id",
-        "twclid", "fbc", "fbp", "ga", "ttp",
+        "twclid", "fbc", "fbp", "ga", "ttp", "email_address", "given_name", "family_name",
     }
 )  # fmt: skip
 #: Fields holding SHA-256 digests of personal data: shortened, enough to compare two deliveries by eye.
@@ -44,7 +44,10 @@ CREDENTIAL_KEYS = frozenset(
     }
 )  # fmt: skip
 #: Personal fields whose values are matched in free text by their key (``"email": "..."``, ``phone=...``).
-_TEXT_KEYS = "email|phone|personal_phone|mobile_phone|phone_number|name|first_name|last_name|full_name|ip_address"
+_TEXT_KEYS = (
+    "email|email_?address|phone|personal_phone|mobile_phone|phone_?number|name|first_name|last_name|full_name"
+    "|given_?name|family_?name|ip_?address"
+)
 _CREDENTIAL_PARAMS = (
     "api_key|apikey|key|token|access_token|refresh_token|client_secret|secret|password|signature|appsecret_proof"
 )
@@ -67,6 +70,7 @@ _CREDENTIAL_PARAM = re.compile(rf"(?<![\w-])((?:{_CREDENTIAL_PARAMS})=)[^&\s\"'<
 _QUOTED_FIELD = re.compile(
     rf"""(?<![\w-])((?:{_TEXT_KEYS}|{_CREDENTIAL_PARAMS})["']\s*:\s*)(["'])(?:(?!\2).)+\2""", re.I
 )
+_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 _FORM_FIELD = re.compile(rf"(?<![\w-])((?:{_TEXT_KEYS})=)[^&\s\"'<>]+", re.I)
 
 
@@ -102,7 +106,7 @@ def redact_json(value: Any, *, secrets: Iterable[str] = (), _key: str = "", _dep
 
     ``name`` at the top of a document is an event's name (ConvertLoop's body); anywhere deeper it is a person's.
     """
-    key = _key.lower()
+    key = field_key(_key)
     if isinstance(value, dict):
         return {k: redact_json(v, secrets=secrets, _key=k, _depth=_depth + 1) for k, v in value.items()}
     if isinstance(value, list):
@@ -121,10 +125,15 @@ def personal_values(payload: Any) -> list[str]:
     return sorted(set(_personal(payload, "", 0)))
 
 
+def field_key(name: str) -> str:
+    """A field's name as the key sets spell it: ``ipAddress`` (Google's REST JSON) reads ``ip_address``."""
+    return _CAMEL.sub(r"_\1", name).lower() if not name.islower() else name
+
+
 def _personal(value: Any, key: str, depth: int) -> Iterator[str]:
     if isinstance(value, dict):
         for k, v in value.items():
-            yield from _personal(v, k.lower(), depth + 1)
+            yield from _personal(v, field_key(k), depth + 1)
     elif isinstance(value, list):
         for v in value:
             yield from _personal(v, key, depth)

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx2
 
-from attribution.delivery.outbox.base import Delivery, NewDelivery, Outbox, Status
+from attribution.capture.models import Attribution, Channel, Touch
+from attribution.delivery.outbox.base import Delivery, NewDelivery, NewOrder, Outbox, Status
 from attribution.delivery.outbox.choose import outbox_from
 from attribution.delivery.policy import RetryPolicy
 from attribution.delivery.worker import Worker
-from attribution.orders.identifiers import EMAIL, Identifier
+from attribution.orders.conversion import Conversion, Customer, Order, RequestContext
+from attribution.orders.identifiers import EMAIL, Identifier, union
+from attribution.orders.record import OrderRecord, record_of
 from attribution.vendors.base import JSON, Vendor
 
 FAST = RetryPolicy(max_attempts=6, base_delay=0.01, max_delay=0.05, max_retry_after=5.0)
@@ -43,7 +52,7 @@ class FakeVendor(Vendor):
 
     def payload(self, conversion: Any) -> JSON:
         return {
-            "event_id": conversion.dedup_id,
+            "event_id": conversion.event_id,
             "value": str(conversion.value),
             "email": EMAIL.of(conversion),
             "utm_source": conversion.attribution.get("utm_source"),
@@ -69,11 +78,106 @@ class FakeNoDedupVendor(FakeVendor):
     has_dedup_key: ClassVar[bool] = False
 
 
-def items(n: int, vendor: str = "fake", *, batch_key: str = "", start: int = 0) -> list[NewDelivery]:
+def record(order_id: str, value: int | Decimal = 0, *, email: str | None = None) -> OrderRecord:
+    """The order record of a purchase ``order_id`` worth ``value`` USD, its customer kept in the fake's forms."""
+    template = _TEMPLATES.get(email)
+    if template is None:
+        conversion = Conversion(
+            order=Order(id="template", value=Decimal(0), currency="USD", time=datetime(2026, 11, 2, 10, tzinfo=UTC)),
+            customer=Customer(email=email),
+        )
+        template = _TEMPLATES[email] = record_of(conversion, FakeVendor.identifiers)
+    amount = Decimal(value)
+    return dataclasses.replace(template, order_id=order_id, value=amount, data={**template.data, "event_id": order_id})
+
+
+_TEMPLATES: dict[str | None, OrderRecord] = {}
+
+
+def previous_release_outbox(path: Path, rows: Sequence[tuple[str, str, JSON, str]], *, now: float = 1.0) -> Path:
+    """A SQLite outbox file as the release before order records wrote it (schema 3), holding pending deliveries
+    (vendor, dedup key, finished payload, batch key): what a site upgrading with a queue still waiting has."""
+    from attribution.delivery.outbox.sqlite_schema import Q, statements
+
+    conn = sqlite3.connect(path)
+    for version in (1, 2, 3):
+        for statement in statements(Q[f"migration_{version}"]):
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 3")
+    conn.executemany(
+        "INSERT INTO deliveries (vendor, dedup_key, batch_key, payload, status, created_at, updated_at,"
+        " next_attempt_at, order_id, event) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, 'purchase')",
+        [
+            (vendor, key, batch_key, json.dumps(payload), now, now, now, key.partition(":")[2])
+            for vendor, key, payload, batch_key in rows
+        ],
+    )
+    conn.commit()
+    conn.close()
+    return path
+
+
+def customer_record(
+    order_id: str,
+    vendors: Sequence[Vendor],
+    *,
+    value: str = "49.90",
+    customer: Customer | None = None,
+    ip: str = "198.51.100.7",
+    user_agent: str = "Mozilla/5.0",
+    utm_source: str = "google",
+) -> OrderRecord:
+    """The record a checkout of ``order_id`` by a customer with an email, a phone and a name writes for ``vendors``."""
+    conversion = Conversion(
+        order=Order(id=order_id, value=Decimal(value), currency="BRL"),
+        customer=customer or Customer(email="ana@example.com", phone="+5511999998888", first_name="Ana"),
+        context=RequestContext(ip=ip, user_agent=user_agent, url="https://shop.example.com/checkout"),
+        attribution=Attribution(
+            first=Touch(at=datetime.now(UTC), params={"utm_source": utm_source}, channel=Channel.OTHER)
+        ),
+    )
+    return record_of(conversion, union(v.identifiers for v in vendors))
+
+
+def new_order(
+    order_id: str,
+    *vendors: str,
+    value: int | Decimal = 0,
+    dedup_key: str | None = None,
+    batch_key: str = "",
+    hold_until: float | None = None,
+) -> NewOrder:
+    """One order with a delivery to each of ``vendors`` (dedup key ``order_id`` unless given)."""
+    deliveries = tuple(NewDelivery(v, dedup_key or order_id, batch_key, hold_until) for v in vendors)
+    return NewOrder(record(order_id, value), deliveries)
+
+
+def unwritable(order_id: str = "bad") -> NewOrder:
+    """An order whose record is not JSON: its checkout fails, alone."""
+    return NewOrder(dataclasses.replace(record(order_id), data={"x": object()}), (NewDelivery("fake", order_id),))
+
+
+def items(n: int, vendor: str = "fake", *, batch_key: str = "", start: int = 0) -> list[NewOrder]:
+    """``n`` orders (``o{start}``, ``o{start + 1}``, ...), each with one delivery to ``vendor`` (dedup key ``o{i}``)."""
     return [
-        NewDelivery(vendor, f"o{i}", {"event_id": f"o{i}", "value": i}, batch_key=batch_key, order_id=f"o{i}")
+        NewOrder(record(f"o{i}", i), (NewDelivery(vendor, f"o{i}", batch_key=batch_key),))
         for i in range(start, start + n)
     ]
+
+
+def dry_run_body(delivery: Delivery) -> Any:
+    """The body a dry-run worker built for a delivery, as it recorded it (``answer``: the request as an operator
+    reads it, headers then a blank line then the body)."""
+    assert delivery.status == Status.DRY_RUN, delivery.status
+    assert delivery.answer is not None
+    return json.loads(delivery.answer.split("\n\n", 1)[1])
+
+
+async def event_for(tracker: Any, delivery_id: int) -> JSON:
+    """The event the tracker's worker sends for a delivery: built from its order record, as when it is sent."""
+    event = await tracker.event(delivery_id)
+    assert event is not None, f"no event for delivery {delivery_id}"
+    return dict(event)
 
 
 async def wait_for_status(outbox: Outbox, ids: Sequence[int], status: Status, *, timeout: float = 10.0) -> None:

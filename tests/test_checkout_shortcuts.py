@@ -27,8 +27,9 @@ from attribution.orders import pii
 from attribution.orders.conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext, of_order
 from attribution.vendors.base import iso_millis
 from attribution.vendors.convertloop import _iso_seconds
-from attribution.vendors.google_ads import conversion_date_time
+from attribution.vendors.google_ads_api import conversion_date_time
 from attribution.web.middleware import AttributionMiddleware
+from tests.delivery_fakes import event_for
 from tests.helpers import NAVIGATION, SECRET
 from tests.vendor_server import loopback_vendors
 
@@ -209,12 +210,13 @@ async def test_checkouts_at_once_never_share_a_visitor_or_customer_value(tmp_pat
         answers = await asyncio.gather(*(s.post(f"/checkout?n={n}") for n, s in enumerate(sites)))
         assert all("xads" in a.json() for a in answers)
         rows = await tracker.outbox.list(limit=100)
+        events = {row.id: await event_for(tracker, row.id) for row in rows}
         for site in sites:
             await site.aclose()
     assert len(rows) == 4 * 7  # every vendor but Connectly, which needs a Click-to-WhatsApp landing
     for row in rows:
         n = row.order_id.removeprefix("O-")
-        text = json.dumps(row.payload)
+        text = json.dumps(events[row.id])
         clicked = {"google_ads": "g", "xads": "tw", "tiktok": "tt", "whop": "g", "convertloop": "tw"}
         assert f"{clicked.get(row.vendor, 's')}-{n}" in text or row.vendor in ("rdstation", "meta")
         for m in range(4):
@@ -223,7 +225,9 @@ async def test_checkouts_at_once_never_share_a_visitor_or_customer_value(tmp_pat
             assert (pii.sha256(f"buyer{m}@example.com") in text) is (own and row.vendor in ("xads", "tiktok", "meta"))
             assert (pii.sha256(f"+1415555010{m}") in text) is (own and row.vendor in ("xads", "tiktok"))
             assert (pii.sha256(f"1415555010{m}") in text) is (own and row.vendor == "meta")
-            assert (f"203.0.113.{m + 1}" in text) is (own and row.vendor in ("whop", "xads", "tiktok", "meta"))
+            assert (f"203.0.113.{m + 1}" in text) is (
+                own and row.vendor in ("whop", "xads", "tiktok", "meta", "google_ads")
+            )
             if not own:
                 assert f'-{m}"' not in text
                 assert f"-{m}," not in text

@@ -13,17 +13,10 @@ from pathlib import Path
 import pytest
 
 from attribution.cli import main, parse_age
-from attribution.delivery.outbox.base import Finish, NewDelivery, Status
+from attribution.delivery.outbox.base import Finish, NewDelivery, NewOrder, Status
 from attribution.delivery.outbox.sqlite import SQLiteOutbox
-from tests.cli_site import SECRETS
-from tests.delivery_fakes import claim_one
-
-PAYLOAD = {
-    "event_id": "purchase:A-1",
-    "value": 49.9,
-    "user": {"email": "ana@example.com", "phone": "+5511999998888", "first_name": "Ana"},
-    "context": {"ip_address": "198.51.100.7", "utm_source": "google"},
-}
+from tests.cli_site import SECRETS, tracker
+from tests.delivery_fakes import claim_one, customer_record
 
 
 def run(*argv: str) -> tuple[int, str]:
@@ -42,12 +35,13 @@ def outbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     async def fill() -> None:
         box = SQLiteOutbox(path)
         now = time.time()
+        vendors = tracker().vendors
         await box.enqueue(
             [
-                NewDelivery("whop", "purchase:A-1", PAYLOAD, order_id="A-1", event="purchase"),
-                NewDelivery("whop", "purchase:A-2", PAYLOAD, order_id="A-2", event="purchase"),
-                NewDelivery("whop", "purchase:A-3", PAYLOAD, order_id="A-3", event="purchase"),
-                NewDelivery("xads", "purchase:A-1", {"conversion_id": "purchase:A-1"}, batch_key="o8z6j"),
+                NewOrder(customer_record("A-1", vendors), (NewDelivery("whop", "purchase:A-1"),)),
+                NewOrder(customer_record("A-2", vendors), (NewDelivery("whop", "purchase:A-2"),)),
+                NewOrder(customer_record("A-3", vendors), (NewDelivery("whop", "purchase:A-3"),)),
+                NewOrder(customer_record("A-1", vendors), (NewDelivery("xads", "purchase:A-1", batch_key="o8z6j"),)),
             ],
             now=now - 3600,
         )
@@ -146,7 +140,7 @@ def test_retry_one_or_every_dead_delivery(outbox: Path) -> None:
 def test_purge_older_than_keeps_recent_and_unfinished(outbox: Path) -> None:
     code, text = run("purge", "--older-than", "30m")
     assert code == 0
-    assert text.startswith("purged 1 delivery (dead, delivered, dry_run)")
+    assert text.startswith("purged 1 delivery (cancelled, dead, delivered, dry_run)")
     assert run("list", "--status", "dead")[1].count("\n") == 2  # the dead one is only 10 s old
     code, text = run("purge", "--older-than", "1s", "--status", "dead")
     assert text.startswith("purged 1 delivery (dead)")

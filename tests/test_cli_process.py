@@ -13,21 +13,16 @@ from typing import Any
 
 import pytest
 
-from attribution.delivery.outbox.base import Finish, NewDelivery, Status
+from attribution import Customer, Whop
+from attribution.delivery.outbox.base import Finish, NewDelivery, NewOrder, Status
 from attribution.delivery.outbox.sqlite import SQLiteOutbox
-from tests.delivery_fakes import claim_one
+from tests.delivery_fakes import claim_one, customer_record
 
 ROOT = Path(__file__).resolve().parent.parent
 EMAIL = "ana.souza@example.com"
 PHONE = "+5511999998888"
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
-PAYLOAD = {
-    "event_id": "purchase:A-1",
-    "value": 49.9,
-    "url": "https://shop.example.com/checkout",
-    "user": {"email": EMAIL, "phone": PHONE, "first_name": "Ana", "last_name": "Souza", "name": "Ana Souza"},
-    "context": {"ip_address": "198.51.100.7", "user_agent": UA, "utm_source": "google"},
-}
+WHOP = Whop(api_key="whop-key", company_id="biz_test")
 
 
 def cli(*argv: str, cwd: Path = ROOT, stdout: int | None = subprocess.PIPE) -> subprocess.CompletedProcess[str]:
@@ -52,8 +47,15 @@ def outbox(tmp_path: Path) -> Path:
     async def fill() -> None:
         box = SQLiteOutbox(path)
         now = time.time()
+        customer = Customer(email=EMAIL, phone=PHONE, first_name="Ana", last_name="Souza")
         await box.enqueue(
-            [NewDelivery("whop", f"purchase:A-{n}", PAYLOAD, order_id=f"A-{n}", event="purchase") for n in (1, 2, 3)],
+            [
+                NewOrder(
+                    customer_record(f"A-{n}", [WHOP], customer=customer, user_agent=UA),
+                    (NewDelivery("whop", f"purchase:A-{n}"),),
+                )
+                for n in (1, 2, 3)
+            ],
             now=now - 3600,
         )
         claimed = await claim_one(box, "w1", "whop", 3, now=now - 3600, lease=60)

@@ -25,7 +25,7 @@ from attribution.forms import hidden_fields
 from attribution.orders.conversion import Conversion, Customer, Order
 from attribution.vendors.base import JSON
 from attribution.web.middleware import AttributionMiddleware
-from tests.delivery_fakes import FAST, FakeBatchVendor, FakeVendor
+from tests.delivery_fakes import FAST, FakeBatchVendor, FakeVendor, event_for
 from tests.helpers import NAVIGATION, SECRET, client, set_cookie_headers
 
 LANDING = "/show?utm_source=google&utm_medium=cpc&gclid=Cj0KCQ-consent"
@@ -122,6 +122,12 @@ class RecordingVendor(FakeVendor):
         return super().payload(conversion)
 
 
+async def sent(tracker: Tracker) -> None:
+    """Build, as the worker does when it sends, the event of every delivery to the recording vendor."""
+    for delivery in await tracker.outbox.list(vendor="recording"):
+        await event_for(tracker, delivery.id)
+
+
 def consent_site(tracker: Tracker, calls: list[int]) -> Starlette:
     def counted(scope: Mapping[str, Any]) -> Any:
         calls.append(1)
@@ -181,6 +187,7 @@ async def test_a_vendor_refused_measurement_is_skipped_with_the_purpose_named(
         "fakebatch": ["skipped", "consent for ad_measurement was not granted"],
     }
     assert calls == [1]  # the browser id made it a capture too: capture and checkout shared one answer
+    await sent(tracker)  # the order record kept the answer for the worker
     [seen] = recording.seen
     assert (seen.ad_measurement, seen.ad_personalization, seen.decided) == (True, False, True)
     assert seen.for_vendor("fakebatch").ad_measurement is False
@@ -211,6 +218,7 @@ async def test_without_a_consent_answer_everything_is_granted_and_undecided(tmp_
     transport = httpx2.ASGITransport(app=app)
     async with httpx2.AsyncClient(transport=transport, base_url="https://shop.example", headers=NAVIGATION) as http:
         assert (await http.post("/checkout")).status_code == 200
+    await sent(tracker)
     await tracker.stop()
     assert recording.seen == [Consent()]
     assert recording.seen[0].decided is False
@@ -220,7 +228,7 @@ async def test_without_a_consent_answer_everything_is_granted_and_undecided(tmp_
 async def test_the_exported_token_carries_the_consent_to_the_webhook(
     shop: tuple[Tracker, RecordingVendor, list[int], httpx2.AsyncClient],
 ) -> None:
-    _, recording, _, http = shop
+    tracker, recording, _, http = shop
     answer = {"ad_personalization": "denied", "vendors": {"fakebatch": False}}
     token = (await http.get("/pay", headers=consent_header(answer))).text
     # the webhook arrives from the payment provider: no consent header, no cookie
@@ -229,6 +237,7 @@ async def test_the_exported_token_carries_the_consent_to_the_webhook(
         "recording": ["queued", None],
         "fakebatch": ["skipped", "consent for ad_measurement was not granted"],
     }
+    await sent(tracker)
     assert recording.seen[0].ad_personalization is False
 
 

@@ -177,11 +177,12 @@ def test_a_cached_cookie_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
     from attribution.capture import cookie as cookie_module
 
     c = codec(max_age=60)
+    signed_at = datetime.now(UTC)  # not the module's NOW: a long suite may reach this test minutes after import
     value = c.encode(sample())
     assert c.decode(value) == sample()  # verified and cached now
 
-    monkeypatch.setattr(cookie_module, "_now", lambda: (NOW + timedelta(minutes=5)).timestamp())
-    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(NOW.timestamp()) + 300)
+    monkeypatch.setattr(cookie_module, "_now", lambda: (signed_at + timedelta(minutes=5)).timestamp())
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(signed_at.timestamp()) + 300)
     assert c.decode(value).is_empty
 
 

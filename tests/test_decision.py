@@ -6,7 +6,7 @@ from attribution.delivery.decision import decide
 from attribution.delivery.outbox.base import Delivery, Status
 from attribution.delivery.policy import RetryPolicy
 from attribution.delivery.sending import DryRun
-from attribution.vendors.base import Delivered, Failed, Retry
+from attribution.vendors.base import Delivered, Failed, Resend, Retry
 
 POLICY = RetryPolicy(max_attempts=3, max_age=1000.0, base_delay=2.0, max_delay=60.0, max_retry_after=100.0)
 NOW = 10_000.0
@@ -60,3 +60,9 @@ def test_out_of_attempts_or_too_old_is_dead_with_both_reasons() -> None:
     finish, _ = decide(Retry("HTTP 503"), delivery(created_at=NOW - 999.5), POLICY, NOW, rand=no_jitter)
     assert finish.status == Status.DEAD
     assert finish.error == "HTTP 503; gave up: older than 1000s"
+
+
+def test_a_resend_is_handed_back_due_now_uncounted_even_out_of_attempts() -> None:
+    """Refused only because a neighbour in its request was bad: no penalty, whatever its attempts so far."""
+    finish, pause = decide(Resend("sent again"), delivery(attempts=3), POLICY, NOW, rand=no_jitter)
+    assert (finish.status, finish.next_attempt_at, finish.released, pause) == (Status.PENDING, NOW, True, None)

@@ -22,6 +22,7 @@ import attribution
 from attribution import AttributionMiddleware, Conversion, Customer, InvalidConversionError, Order, Tracker
 from attribution.templating import install_jinja2
 from attribution.vendors import GoogleAds, MetaConversions, TikTok, XAds
+from tests.delivery_fakes import event_for
 from tests.helpers import NAVIGATION, SECRET
 
 #: The documented snippets of docs/vendors.md, as a site's thank-you page uses them.
@@ -75,7 +76,7 @@ async def test_the_page_renders_the_id_the_server_queues_for_every_pixel_vendor(
     )  # fmt: skip
     tiktok = TikTok(access_token="tt-token", pixel_code="C4PIXEL0001")
     google = GoogleAds(
-        customer_id="123-456-7890", developer_token="dev", client_id="cid", client_secret="cs",
+        customer_id="123-456-7890", client_id="cid", client_secret="cs",
         refresh_token="rt", conversion_actions={"purchase": "987654"}, enhanced_conversions=True,
     )  # fmt: skip
     vendors = [meta, x, tiktok, google]
@@ -88,15 +89,15 @@ async def test_the_page_renders_the_id_the_server_queues_for_every_pixel_vendor(
         assert page.status_code == 200
         ids = rendered_ids(page.text)
         queued = [await tracker.outbox.get(i) for i in json.loads(page.headers["x-deliveries"])]
+        payloads = {d.vendor: await event_for(tracker, d.id) for d in queued if d is not None}
     finally:
         await tracker.stop()
-    payloads = {d.vendor: d.payload for d in queued if d is not None}
     assert sorted(payloads) == ["google_ads", "meta", "tiktok", "xads"]
     assert set(ids.values()) == {ORDER_ID}
     assert payloads["meta"]["event_id"] == ids["eventID"]
     assert payloads["tiktok"]["event_id"] == ids["event_id"]
     assert payloads["xads"]["conversion_id"] == ids["conversion_id"]
-    assert payloads["google_ads"]["orderId"] == ids["transaction_id"]
+    assert payloads["google_ads"]["transactionId"] == ids["transaction_id"]
     assert ORDER_ID not in page.text  # escaped for the script: no quote or tag can break out
 
 

@@ -19,7 +19,7 @@ import httpx2
 import pytest
 
 from attribution.delivery.outbox.base import Status
-from tests.delivery_fakes import rows_when_sent
+from tests.delivery_fakes import dry_run_body, rows_when_sent
 from tests.helpers import NAVIGATION
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,7 +75,7 @@ async def test_a_django_order_and_its_conversions_commit_together_or_not_at_all(
         assert (await browser.get("/orders/")).json() == {"orders": 1}  # dj-2 rolled back ...
     rows = await rows_when_sent(postgres_url, 1)
     assert [(r.order_id, r.status) for r in rows] == [("dj-1", Status.DRY_RUN)]  # ... and its conversion with it
-    assert "Cj0-dj" in str(rows[0].payload)  # the visitor's attribution, joined to the order
+    assert "Cj0-dj" in str(dry_run_body(rows[0]))  # the visitor's attribution, joined to the order
 
 
 def test_without_a_database_the_orders_view_says_what_to_set() -> None:

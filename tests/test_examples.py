@@ -19,6 +19,7 @@ from attribution.delivery.outbox.base import Delivery, Status
 from examples import fastapi_app, starlette_app, webhook_app
 from examples.demo.app import create_app as create_demo
 from examples.demo.config import CREDENTIALS, PLACEHOLDER_SECRETS, load_config
+from tests.delivery_fakes import dry_run_body
 from tests.helpers import NAVIGATION
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,9 +76,9 @@ def test_fastapi_example_checkout_queues_the_applicable_vendors_and_the_worker_d
         assert {v["status"] for v in again.values()} == {"duplicate"}
     assert sorted((r.vendor, r.status) for r in rows) == [("rdstation", Status.DRY_RUN), ("whop", Status.DRY_RUN)]
     assert {r.order_id for r in rows} == {"fa-1"}
-    whop = next(r for r in rows if r.vendor == "whop")
-    assert whop.payload["value"] == 25.0
-    assert whop.payload["context"]["utm_source"] == "google"
+    whop = dry_run_body(next(r for r in rows if r.vendor == "whop"))
+    assert whop["value"] == 25.0
+    assert whop["context"]["utm_source"] == "google"
     assert (tmp_path / "outbox.sqlite3").exists()
 
 
@@ -148,12 +149,12 @@ def test_webhook_example_fires_conversions_from_a_cookieless_webhook_with_the_ex
         }
         rows = wait_for_rows(browser, app, 2, status=Status.DRY_RUN)
     assert sorted((r.vendor, r.status) for r in rows) == [("rdstation", Status.DRY_RUN), ("whop", Status.DRY_RUN)]
-    whop = next(r for r in rows if r.vendor == "whop")
+    whop = dry_run_body(next(r for r in rows if r.vendor == "whop"))
     # The attribution and the context came from the browser's checkout, not from the webhook request.
-    assert whop.payload["context"]["utm_source"] == "facebook"
-    assert "IwAR-hook" in json.dumps(whop.payload)
-    assert whop.payload["url"] == "http://127.0.0.1/checkout"
-    assert whop.payload["user"]["email"] == "buyer@example.com"
+    assert whop["context"]["utm_source"] == "facebook"
+    assert "IwAR-hook" in json.dumps(whop)
+    assert whop["url"] == "http://127.0.0.1/checkout"
+    assert whop["user"]["email"] == "buyer@example.com"
 
 
 def test_webhook_example_happy_path_as_the_readme_runs_it_over_http(tmp_path: Path) -> None:
@@ -313,7 +314,7 @@ def test_demo_result_opens_with_a_per_vendor_summary_of_fields_fed_and_skips(tmp
     assert "skipped" in other
     assert "did not come from a Click-to-WhatsApp ad" in other
     assert "gclid → context.gclid" in page_text_of(skipped.text, "summary-whop")
-    assert "gclid → conversions[0].gclid" in page_text_of(skipped.text, "summary-google_ads")
+    assert "gclid → events[0].adIdentifiers.gclid" in page_text_of(skipped.text, "summary-google_ads")
 
 
 def page_text_of(page: str, element_id: str) -> str:

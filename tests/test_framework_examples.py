@@ -17,7 +17,7 @@ import pytest
 
 from attribution.delivery.outbox.base import Status
 from examples.serve import DEFAULT_PORT, port_from
-from tests.delivery_fakes import rows_when_sent
+from tests.delivery_fakes import dry_run_body, rows_when_sent
 from tests.helpers import BROWSER_UA
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,10 +73,10 @@ async def test_example_captures_reads_and_checks_out_through_a_real_server(examp
     # The worker runs only if the framework's lifespan started it: the dry runs are its doing.
     rows = await rows_when_sent(str(outbox), 2)
     assert sorted((r.vendor, r.status) for r in rows) == [("rdstation", Status.DRY_RUN), ("whop", Status.DRY_RUN)]
-    whop = next(r for r in rows if r.vendor == "whop")
-    assert whop.payload["value"] == 25.0
-    assert whop.payload["context"]["utm_source"] == "google"
-    assert f"G-{name}" in str(whop.payload)
+    whop = dry_run_body(next(r for r in rows if r.vendor == "whop"))
+    assert whop["value"] == 25.0
+    assert whop["context"]["utm_source"] == "google"
+    assert f"G-{name}" in str(whop)
 
 
 def test_the_port_comes_from_the_option_then_the_environment_then_8000() -> None:

@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from attribution import AttributionMiddleware, Order, Tracker
 from attribution.errors import ConfigurationError
 from attribution.web.meta_cookies import MODIFIED, NET_NEW, NO_CHANGE, MetaCookies, fbclid_of
-from tests.delivery_fakes import FakeVendor
+from tests.delivery_fakes import FakeVendor, event_for
 from tests.helpers import NAVIGATION, SECRET, client, make_app, set_cookie_headers
 
 NOW = datetime(2026, 11, 20, 9, 30, 15, 123000, tzinfo=UTC)
@@ -260,6 +260,8 @@ async def test_a_checkout_in_the_first_request_sends_the_values_the_server_wrote
     app.add_middleware(AttributionMiddleware, secret_key=SECRET, meta_cookies=True, clock=lambda: NOW)
     with TestClient(app, base_url=UK, headers=NAVIGATION) as c:
         response = c.get(f"/buy?fbclid={FBCLID}")
+    for delivery in await tracker.outbox.list():  # built from the order record, as the worker builds it
+        await event_for(tracker, delivery.id)
     await tracker.stop()
     written = {name: value_of(h) for name, h in meta_cookie_headers(response).items()}
     assert vendor.sent == [(written["_fbp"], written["_fbc"])]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import sqlite3
 import time
 from pathlib import Path
@@ -13,18 +14,18 @@ from typing import Any
 import psycopg
 import pytest
 
-from attribution.delivery.outbox.base import Finish, NewDelivery, Outbox, Status
+from attribution.delivery.outbox.base import Finish, Outbox, Status
 from attribution.delivery.outbox.postgres import PostgresOutbox
 from attribution.delivery.outbox.sqlite import SQLiteOutbox
 from attribution.errors import AttributionError, ConfigurationError, OutboxError
 from tests.backends import twin
-from tests.delivery_fakes import claim_one, items
+from tests.delivery_fakes import claim_one, items, new_order, unwritable
 from tests.postgres import PostgresServer, free_port
 
 
 async def test_enqueue_is_idempotent_on_vendor_and_dedup_key(outbox: Outbox) -> None:
     first = await outbox.enqueue(items(2), now=100.0)
-    again = await outbox.enqueue([*items(2), NewDelivery("other", "o0", {"x": 1})], now=101.0)
+    again = await outbox.enqueue([*items(2), new_order("o0", "other")], now=101.0)
     assert [e.duplicate for e in first] == [False, False]
     assert [e.duplicate for e in again] == [True, True, False]
     assert [e.id for e in again[:2]] == [e.id for e in first]
@@ -56,12 +57,13 @@ async def test_rows_survive_reopening_the_file(tmp_path: Path) -> None:
     d = await box.get(e.id)
     await box.close()
     assert d is not None
-    assert (d.vendor, d.dedup_key, d.payload, d.status, d.created_at) == (
-        "fake",
+    assert (d.vendor, d.dedup_key, d.payload, d.status, d.created_at) == ("fake", "o0", None, Status.PENDING, 5.0)
+    assert d.order is not None
+    assert (d.order.order_id, d.order.event, d.order.value, d.order.conversion().currency) == (
         "o0",
-        {"event_id": "o0", "value": 0},
-        Status.PENDING,
-        5.0,
+        "purchase",
+        0,
+        "USD",
     )
     journal = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
     assert journal == "wal"
@@ -69,17 +71,26 @@ async def test_rows_survive_reopening_the_file(tmp_path: Path) -> None:
 
 
 async def test_a_claimed_delivery_is_the_stored_row(outbox: Outbox) -> None:
-    row = NewDelivery("fake", "k1", {"event_id": "k1", "nested": [1, "é"]}, batch_key="px", order_id="o1", event="buy")
+    row = new_order("o1", "fake", value=7, dedup_key="k1", batch_key="px")
     (enqueued,) = await outbox.enqueue([row], now=2.0)
     first = await claim_one(outbox, "A", "fake", 10, now=3.0, lease=10.0)
     await outbox.finish("A", [Finish(enqueued.id, Status.PENDING, 4.0, next_attempt_at=5.0, error="HTTP 503")])
     (claimed,) = await claim_one(outbox, "B", "fake", 10, now=6.0, lease=10.0)
     stored = await outbox.get(enqueued.id)
     assert stored is not None
-    assert first[0].payload == row.payload
+    assert first[0].order is not None
+    assert first[0].order.conversion().value == 7
     # Every field as the outbox now holds it (history aside): what a worker sends and records comes from here.
-    assert claimed == dataclasses.replace(stored, history=())
-    assert (claimed.batch_key, claimed.order_id, claimed.event, claimed.last_error) == ("px", "o1", "buy", "HTTP 503")
+    assert dataclasses.replace(claimed, order=None) == dataclasses.replace(stored, history=(), order=None)
+    assert claimed.order is not None
+    assert stored.order is not None
+    assert (claimed.order.data, claimed.order.identifiers) == (stored.order.data, stored.order.identifiers)
+    assert (claimed.batch_key, claimed.order_id, claimed.event, claimed.last_error) == (
+        "px",
+        "o1",
+        "purchase",
+        "HTTP 503",
+    )
     assert (claimed.attempts, claimed.created_at, claimed.next_attempt_at, claimed.locked_by) == (2, 2.0, 16.0, "B")
 
 
@@ -285,8 +296,9 @@ async def test_postgres_enqueue_on_a_sync_connection_joins_its_transaction(
         assert await asyncio.to_thread(write, 0, commit=True) == [("o0", False), ("o1", False)]
         assert await asyncio.to_thread(write, 1, commit=True) == [("o1", True), ("o2", False)]
         assert await box.counts() == {("fake", Status.PENDING): 3}
-        payloads = {d.dedup_key: d.payload for d in await box.list()}
-        assert payloads["o2"] == items(3)[2].payload  # the JSON went through client-side binding intact
+        found = await box.order("o2", "purchase")
+        assert found is not None
+        assert found[0].data == json.dumps(items(3)[2].record.data, separators=(",", ":"))  # bound intact
     finally:
         await box.close()
 
@@ -431,7 +443,7 @@ async def test_postgres_down_is_a_clear_outbox_error_then_it_recovers(
 async def test_next_due_is_the_soonest_pending_or_leased_delivery_of_the_vendors_asked(outbox: Outbox) -> None:
     assert await outbox.next_due(["fake"]) is None
     await outbox.enqueue(items(2), now=100.0)
-    await outbox.enqueue([NewDelivery("other", "x", {})], now=50.0)
+    await outbox.enqueue([new_order("x", "other")], now=50.0)
     assert await outbox.next_due(["fake"]) == 100.0
     assert await outbox.next_due(["fake", "other"]) == 50.0
     [first, second] = await claim_one(outbox, "w", "fake", 2, now=200.0, lease=30.0)
@@ -500,9 +512,8 @@ async def test_purge_deletes_in_small_transactions_that_let_checkouts_through(tm
 
 
 async def test_checkouts_written_together_succeed_or_fail_each_on_its_own(outbox: Outbox) -> None:
-    unwritable = NewDelivery("fake", "bad", {"value": object()})  # not JSON: this checkout alone fails
     batches = [items(2, start=10 * n) for n in range(30)]
-    batches[7] = [*batches[7][:1], unwritable]
+    batches[7] = [*batches[7][:1], unwritable()]  # not JSON: this checkout alone fails
     batches[12] = items(2, start=0)  # the same deliveries as the first checkout: duplicates
     results = await asyncio.gather(*(outbox.enqueue(b, now=1.0) for b in batches), return_exceptions=True)
     assert isinstance(results[7], TypeError)
@@ -521,7 +532,7 @@ async def test_a_checkout_of_many_rows_is_written_in_several_statements(tmp_path
         assert [e.duplicate for e in again] == [True] * 120 + [False] * 130 + [True]
         assert [e.id for e in again[:120]] == [e.id for e in first]
         assert again[-1].id == again[3].id
-        assert [e.dedup_key for e in again[:250]] == [i.dedup_key for i in many]
+        assert [e.dedup_key for e in again[:250]] == [i.deliveries[0].dedup_key for i in many]
         assert len({e.id for e in again}) == 250
         assert await outbox.counts() == {("fake", Status.PENDING): 250}
     finally:
@@ -537,8 +548,8 @@ async def test_a_group_held_behind_other_work_writes_each_checkout_on_its_own(tm
         # the database thread waits here, so every checkout below joins one group
         busy = outbox._thread_now().submit(lambda: asyncio.run_coroutine_threadsafe(release.wait(), loop).result(), 0)
         batches = [items(3, start=10 * n) for n in range(20)]
-        batches[5] = [*batches[5][:2], NewDelivery("fake", "bad", {"value": object()})]  # not JSON
-        batches[9] = [*batches[9][:2], NewDelivery(None, "bad", {})]  # type: ignore[arg-type]  # the database refuses it
+        batches[5] = [*batches[5][:2], unwritable()]  # not JSON
+        batches[9] = [*batches[9][:2], new_order("bad", None)]  # type: ignore[arg-type]  # the database refuses it
         batches[14] = [*batches[14], *batches[3]]  # an earlier checkout of the same group again: duplicates
         pending = [asyncio.ensure_future(outbox.enqueue(b, now=1.0)) for b in batches]
         await asyncio.sleep(0)
@@ -550,7 +561,7 @@ async def test_a_group_held_behind_other_work_writes_each_checkout_on_its_own(tm
         for n, result in enumerate(results):
             if n not in (5, 9):
                 assert isinstance(result, list)
-                assert [e.dedup_key for e in result] == [i.dedup_key for i in batches[n]]
+                assert [e.dedup_key for e in result] == [d.dedup_key for i in batches[n] for d in i.deliveries]
                 assert [e.duplicate for e in result] == [False] * 3 + [True] * (len(result) - 3)
         written = results[3]
         assert isinstance(written, list)

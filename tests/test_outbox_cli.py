@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from attribution.cli import main, same_outbox
-from attribution.delivery.outbox.base import Finish, NewDelivery, Status
+from attribution.delivery.outbox.base import Finish, Status
 from attribution.delivery.outbox.choose import outbox_from
 from attribution.delivery.outbox.postgres import PostgresOutbox
 from attribution.delivery.outbox.sqlite import SQLiteOutbox
-from tests.delivery_fakes import claim_one
+from tests.delivery_fakes import claim_one, new_order
 
 
 def run(*argv: str) -> tuple[int, str]:
@@ -29,7 +29,7 @@ async def fill(spec: str) -> list[int]:
     try:
         now = time.time()
         written = await box.enqueue(
-            [NewDelivery("whop", f"purchase:B-{i}", {"event_id": i}, order_id=f"B-{i}") for i in range(3)],
+            [new_order(f"B-{i}", "whop", dedup_key=f"purchase:B-{i}") for i in range(3)],
             now=now - 3600,
         )
         [first] = await claim_one(box, "w1", "whop", 1, now=now - 3600, lease=60)

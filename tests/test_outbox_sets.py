@@ -34,7 +34,8 @@ async def test_a_claim_and_a_finish_larger_than_a_statement_keep_every_row_and_d
     assert {(d.status, d.attempts, d.locked_by, d.next_attempt_at, d.updated_at) for d in claimed} == {
         (Status.SENDING, 1, "A", now + 60.0, now)
     }
-    assert claimed[7].payload == {"event_id": "o7", "value": 7}
+    assert claimed[7].order is not None
+    assert (claimed[7].payload, claimed[7].order.order_id, claimed[7].order.value) == (None, "o7", 7)
     assert await outbox.counts() == {("fake", Status.SENDING): N}
 
     later = now + 1.000001

@@ -290,3 +290,21 @@ def test_the_demo_deliveries_page_masks_what_a_vendor_echoed(tmp_path: Path) -> 
     page = TestClient(app, base_url="http://127.0.0.1:8000", headers=NAVIGATION).get("/deliveries").text
     assert "HTTP 400: *** &lt;***@***&gt; already has ***; see https://api.rd.services/platform" in page
     assert all(value not in page for value in (EMAIL, PHONE, "Souza"))
+
+
+def test_googles_camel_case_fields_are_masked_like_their_snake_case_twins() -> None:
+    """Google's REST JSON writes ``ipAddress`` and ``emailAddress``: shown and echoed, they are masked all the same."""
+    event = {
+        "transactionId": "ORD-1",
+        "adIdentifiers": {"gclid": "Cj0K", "landingPageDeviceInfo": {"ipAddress": "2001:db8::7", "userAgent": UA}},
+        "userData": {"userIdentifiers": [{"emailAddress": "a" * 64}, {"phoneNumber": "b" * 64}]},
+        "hashedEmail": "c" * 64,
+    }
+    masked = redact_json(event)
+    assert masked["adIdentifiers"]["landingPageDeviceInfo"] == {"ipAddress": "***", "userAgent": UA}
+    assert masked["userData"] == {"userIdentifiers": [{"emailAddress": "***"}, {"phoneNumber": "***"}]}
+    assert masked["hashedEmail"] == "cccccccc…"
+    assert masked["transactionId"] == "ORD-1"
+    assert set(personal_values(event)) == {"2001:db8::7", "a" * 64, "b" * 64}
+    echoed = '{"ipAddress": "2001:db8::7", "emailAddress": "x@y.z", "givenName": "Ana"} at ipAddress=2001:db8::7'
+    assert redact(echoed) == '{"ipAddress": "***", "emailAddress": "***", "givenName": "***"} at ipAddress=***'

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import sqlite3
+import time
 from pathlib import Path
 
+import httpx2
 import psycopg
 import pytest
 
@@ -16,8 +19,9 @@ from attribution.delivery.outbox.base import Outbox, Status
 from attribution.delivery.outbox.choose import outbox_from
 from attribution.delivery.outbox.postgres import PostgresOutbox
 from attribution.delivery.outbox.sqlite import SQLiteOutbox
+from attribution.delivery.worker import Worker
 from attribution.errors import OutboxError
-from tests.delivery_fakes import claim_one, items
+from tests.delivery_fakes import FAST, FakeVendor, claim_one, items, new_order
 from tests.test_counts import assert_exact
 
 # The SQLite schema 1 exactly as the first release wrote it (PRAGMA user_version = 1).
@@ -82,7 +86,7 @@ async def test_a_schema_1_sqlite_file_opens_migrated_with_its_deliveries(tmp_pat
         assert again.duplicate
     finally:
         await box.close()
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 3
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 4
 
 
 async def test_with_migrate_off_an_old_schema_waits_for_attribution_migrate(tmp_path: Path) -> None:
@@ -91,8 +95,8 @@ async def test_with_migrate_off_an_old_schema_waits_for_attribution_migrate(tmp_
     with pytest.raises(OutboxError, match=r"schema 1, older .* run `attribution migrate`"):
         await box.counts()
     await box.close()
-    assert await asyncio.to_thread(run, "--outbox", str(path), "migrate") == (0, "outbox schema 1 -> 3\n")
-    assert await asyncio.to_thread(run, "--outbox", str(path), "migrate") == (0, "outbox schema 3: up to date\n")
+    assert await asyncio.to_thread(run, "--outbox", str(path), "migrate") == (0, "outbox schema 1 -> 4\n")
+    assert await asyncio.to_thread(run, "--outbox", str(path), "migrate") == (0, "outbox schema 4: up to date\n")
     box = SQLiteOutbox(path, migrate=False)
     try:
         assert await box.counts() == {("fake", Status.PENDING): 1}
@@ -104,7 +108,7 @@ async def test_postgres_with_migrate_off_waits_for_attribution_migrate(postgres_
     box = PostgresOutbox(postgres_url, migrate=False)
     with pytest.raises(OutboxError, match=r"no outbox in .*: run `attribution migrate` to create one"):
         await box.open()
-    assert await asyncio.to_thread(run, "--outbox", postgres_url, "migrate") == (0, "outbox schema 0 -> 2\n")
+    assert await asyncio.to_thread(run, "--outbox", postgres_url, "migrate") == (0, "outbox schema 0 -> 3\n")
     try:
         await box.open()
         assert await box.enqueue(items(1), now=0.0) != []
@@ -174,7 +178,7 @@ async def test_a_schema_2_sqlite_file_gets_its_counts_on_migrating(tmp_path: Pat
     )
     conn.commit()
     conn.close()
-    await migrates_with_its_counts(SQLiteOutbox(path), (2, 3))
+    await migrates_with_its_counts(SQLiteOutbox(path), (2, 4))
 
 
 async def test_a_schema_1_postgres_database_gets_its_counts_on_migrating(postgres_url: str) -> None:
@@ -191,4 +195,67 @@ async def test_a_schema_1_postgres_database_gets_its_counts_on_migrating(postgre
                 " next_attempt_at) VALUES (%s, %s, '{}', %s, %s, %s, 0.0)",
                 [(v, k, st, at, at) for v, k, st, at in OLD_ROWS],
             )
-    await migrates_with_its_counts(PostgresOutbox(postgres_url), (1, 2))
+    await migrates_with_its_counts(PostgresOutbox(postgres_url), (1, 3))
+
+
+LEGACY_PAYLOAD = {"event_id": "old-1", "value": "12.50", "email": "kept@example.com"}
+
+
+async def sends_what_it_stored(box: Outbox) -> None:
+    """A delivery queued before order records kept its finished event: the worker sends it byte for byte, and a
+    checkout after the migration records an order beside it."""
+    seen: list[dict[str, object]] = []
+
+    def vendor(request: httpx2.Request) -> httpx2.Response:
+        seen.append(json.loads(request.content))
+        return httpx2.Response(200, json={"id": "v1"})
+
+    try:
+        await box.enqueue([new_order("new-1", "fake", value=3)], now=time.time())
+        await Worker(box, [FakeVendor()], transport=httpx2.MockTransport(vendor), policy=FAST).run_until_idle()
+        assert seen[0] == LEGACY_PAYLOAD
+        assert seen[1]["event_id"] == "new-1"
+        assert await box.counts() == {("fake", Status.DELIVERED): 2}
+        found = await box.order("new-1", "purchase")
+        assert found is not None
+        assert found[0].value == 3
+    finally:
+        await box.close()
+
+
+async def test_a_schema_3_sqlite_file_sends_its_queued_deliveries_and_records_new_orders(tmp_path: Path) -> None:
+    from attribution.delivery.outbox.sqlite_schema import Q, statements
+
+    path = tmp_path / "previous.sqlite3"
+    conn = sqlite3.connect(path)
+    for version in (1, 2, 3):  # the file as the release before order records wrote it
+        for statement in statements(Q[f"migration_{version}"]):
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 3")
+    conn.execute(
+        "INSERT INTO deliveries (vendor, dedup_key, payload, status, created_at, updated_at, next_attempt_at,"
+        " order_id, event) VALUES ('fake', 'purchase:old-1', ?, 'pending', 1.0, 1.0, 1.0, 'old-1', 'purchase')",
+        [json.dumps(LEGACY_PAYLOAD)],
+    )
+    conn.commit()
+    conn.close()
+    await sends_what_it_stored(SQLiteOutbox(path))
+
+
+async def test_a_schema_2_postgres_database_sends_its_queued_deliveries_and_records_new_orders(
+    postgres_url: str,
+) -> None:
+    from attribution.delivery.outbox.postgres import Q
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(Q["migration_1"])
+        conn.execute(Q["migration_2"])
+        conn.execute("CREATE TABLE attribution_schema (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO attribution_schema VALUES (2)")
+        conn.execute(
+            "INSERT INTO attribution_deliveries (vendor, dedup_key, payload, status, created_at, updated_at,"
+            " next_attempt_at, order_id, event) VALUES ('fake', 'purchase:old-1', %s, 'pending', 1.0, 1.0, 1.0,"
+            " 'old-1', 'purchase')",
+            [json.dumps(LEGACY_PAYLOAD)],
+        )
+    await sends_what_it_stored(PostgresOutbox(postgres_url))

@@ -24,15 +24,17 @@ class RowsVendor(Vendor):
     name: ClassVar[str] = "rows"
     max_batch: ClassVar[int] = 8
 
-    def __init__(self) -> None:
+    def __init__(self, marks: dict[str, JSON] | None = None) -> None:
         self.base_url = "http://rows.test"
         self.tokens = 0
+        self.marks = marks or {}
+        """Order id → what its event carries besides its id (``reject``, ``poison``)."""
 
     def check(self, conversion: Any) -> str | None:
         return None
 
     def payload(self, conversion: Any) -> JSON:
-        return {}
+        return {"event_id": conversion.event_id, **self.marks.get(conversion.event_id, {})}
 
     async def authorize(self, client: httpx2.AsyncClient) -> None:
         self.tokens += 1
@@ -120,11 +122,10 @@ async def test_an_adapter_that_miscounts_its_answers_fails_the_batch_loudly() ->
 
 async def test_the_worker_records_a_batchs_outcomes_per_delivery(outbox: Outbox) -> None:
     new = items(6, "rows", batch_key="pixel")
-    new[2] = type(new[2])("rows", "o2", {"event_id": "o2", "reject": True}, batch_key="pixel")
-    new[4] = type(new[4])("rows", "o4", {"event_id": "o4", "poison": True}, batch_key="pixel")
     ids = [e.id for e in await outbox.enqueue(new, now=time.time())]
     seen: list[httpx2.Request] = []
-    worker = Worker(outbox, [RowsVendor()], transport=recording(seen), policy=FAST, lease=5.0, timeout=1.0)
+    vendor = RowsVendor(marks={"o2": {"reject": True}, "o4": {"poison": True}})
+    worker = Worker(outbox, [vendor], transport=recording(seen), policy=FAST, lease=5.0, timeout=1.0)
     await worker.run_until_idle()
     assert await outbox.counts() == {("rows", Status.DELIVERED): 4, ("rows", Status.DEAD): 2}
     rejected, poisoned = await outbox.get(ids[2]), await outbox.get(ids[4])
@@ -178,12 +179,8 @@ async def test_halves_of_a_refused_batch_are_not_sent_once_the_lease_could_run_o
         claimed_elsewhere.extend(d.id for d in other.get("rows", []))
         return rows_vendor_answer(request)
 
-    new = [
-        type(i)(i.vendor, i.dedup_key, {**i.payload, "poison": n == 5}, batch_key="pixel")
-        for n, i in enumerate(items(8, "rows"))
-    ]
-    ids = [e.id for e in await outbox.enqueue(new, now=clock())]
-    worker = one_lane_on_a_short_lease(outbox, RowsVendor(), slow_vendor, clock)
+    ids = [e.id for e in await outbox.enqueue(items(8, "rows", batch_key="pixel"), now=clock())]
+    worker = one_lane_on_a_short_lease(outbox, RowsVendor(marks={"o5": {"poison": True}}), slow_vendor, clock)
     await worker.run_until_idle()
     assert claimed_elsewhere == []  # no delivery was ever sendable by two workers at once
     assert sizes == [8, 4, 4]  # the whole, its first half, its second half; then 70 s of the lease were gone

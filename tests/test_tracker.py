@@ -28,7 +28,7 @@ from attribution.delivery.worker import Worker
 from attribution.errors import ConfigurationError, InvalidConversionError, TokenError
 from attribution.orders.conversion import Customer, Order
 from attribution.web.middleware import AttributionMiddleware
-from tests.delivery_fakes import FAST, FakeBatchVendor, FakeVendor, wait_for_status
+from tests.delivery_fakes import FAST, FakeBatchVendor, FakeVendor, event_for, wait_for_status
 from tests.helpers import NAVIGATION, SECRET
 from tests.vendor_server import FakeVendorServer, event_ids
 
@@ -130,8 +130,8 @@ async def test_checkout_queues_one_delivery_per_vendor_with_attribution_and_cont
     d = await tracker.outbox.get(1)
     assert d is not None
     assert (d.status, d.dedup_key, d.order_id, d.event) == (Status.PENDING, "purchase:A-1", "A-1", "purchase")
-    assert d.payload == {
-        "event_id": "purchase:A-1",
+    assert await event_for(tracker, 1) == {
+        "event_id": "A-1",
         "value": "49.90",
         "email": "ana@example.com",
         "utm_source": "google",
@@ -197,10 +197,48 @@ async def test_a_broken_adapter_does_not_fail_the_checkout(site: tuple[Tracker, 
     def explode(conversion: Any) -> Any:
         raise RuntimeError("bug")
 
-    tracker.vendors[1].payload = explode  # type: ignore[method-assign]
+    tracker.vendors[1].check = explode  # type: ignore[method-assign]
     result = (await http.post("/checkout", json={"order": "A-6", "email": "d@example.com"})).json()
     assert result["fake"][0] == "queued"
     assert result["fakebatch"][:2] == ["skipped", "the fakebatch adapter failed (RuntimeError); see the logs"]
+
+
+async def test_an_adapter_that_cannot_build_its_event_fails_that_delivery_alone(
+    outbox_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The event is built when sent: an adapter's bug there makes that delivery dead with the exception's type (the
+    message may quote the customer), logged for its author, and the other vendor's delivery goes."""
+    received: list[str] = []
+
+    def vendor(request: httpx2.Request) -> httpx2.Response:
+        received.append(request.url.path)
+        return httpx2.Response(200, json={"id": "v1"})
+
+    tracker = make_tracker(outbox_path, transport=httpx2.MockTransport(vendor))
+
+    def explode(conversion: Any) -> Any:
+        raise ValueError(f"cannot send {conversion.order.id} for {EMAIL_IN_BUG} to this pixel")
+
+    tracker.vendors[1].payload = explode  # type: ignore[method-assign]
+    caplog.set_level(logging.DEBUG)
+    result = await tracker.checkout(
+        bare_scope(), Order(id="A-7", value="5", currency="EUR"), customer=Customer(email=EMAIL_IN_BUG)
+    )
+    assert [r.status for r in result] == ["queued", "queued"]
+    await tracker.worker.run_until_idle()
+    fake = await tracker.outbox.get(result["fake"].delivery_ids[0])
+    broken = await tracker.outbox.get(result["fakebatch"].delivery_ids[0])
+    assert fake is not None
+    assert broken is not None
+    assert (fake.status, broken.status) == (Status.DELIVERED, Status.DEAD)
+    assert broken.last_error == "could not build the event: ValueError"
+    assert received == ["/fake"]
+    assert "building delivery" in caplog.text
+    assert EMAIL_IN_BUG not in caplog.text
+    await tracker.stop()
+
+
+EMAIL_IN_BUG = "quoted@example.com"
 
 
 async def test_webhook_checkout_with_an_exported_token(site: tuple[Tracker, httpx2.AsyncClient]) -> None:
@@ -213,14 +251,9 @@ async def test_webhook_checkout_with_an_exported_token(site: tuple[Tracker, http
     ) as provider:
         result = (await provider.post("/webhook", json={"order": "W-1", "token": token})).json()
         assert result["fake"][0] == "queued"
-        d = await tracker.outbox.get(result["fake"][2][0])
-        assert d is not None
-        assert (d.payload["utm_source"], d.payload["gclid"], d.payload["ip"]) == (
-            "google",
-            "Cj0KCQ-test-gclid",
-            "198.51.100.9",
-        )
-        assert d.payload["user_agent"] == NAVIGATION["user-agent"]
+        event = await event_for(tracker, result["fake"][2][0])
+        assert (event["utm_source"], event["gclid"], event["ip"]) == ("google", "Cj0KCQ-test-gclid", "198.51.100.9")
+        assert event["user_agent"] == NAVIGATION["user-agent"]
         # The same webhook delivered twice (providers retry) queues nothing new.
         again = (await provider.post("/webhook", json={"order": "W-1", "token": token})).json()
         assert again["fake"][0] == "duplicate"
@@ -272,7 +305,7 @@ def test_in_app_worker_delivers_to_a_vendor_on_loopback(outbox_path: Path, vendo
             time.sleep(0.01)
     assert not tracker.worker.running  # stopped on lifespan shutdown
     received = sorted(k for body in vendor_server.bodies for k in event_ids(body))
-    assert received == sorted([f"purchase:L-{n}" for n in range(5)] * 2)
+    assert received == sorted([f"L-{n}" for n in range(5)] * 2)
 
     async def statuses() -> dict[tuple[str, Status], int]:
         box = SQLiteOutbox(outbox_path)
@@ -358,7 +391,9 @@ async def test_a_checkout_asks_each_vendor_once_whether_it_applies(outbox_path: 
         bare_scope(), Order(id="C-2", value="5", currency="EUR"), customer=Customer(email="g@example.com")
     )
     assert queued["fake"].status == "queued"
-    assert (vendor.checks, vendor.prepares) == (2, 1)
+    assert (vendor.checks, vendor.prepares) == (2, 0)  # the event is built when the worker sends it
+    await event_for(tracker, queued["fake"].delivery_ids[0])
+    assert vendor.prepares == 1
     await tracker.stop()
 
 
@@ -389,11 +424,11 @@ async def test_a_broken_adapter_is_logged_where_it_failed_without_what_it_quoted
     def explode(conversion: Any) -> Any:
         raise ValueError(f"cannot send {conversion.customer.plain_email} to this pixel")
 
-    tracker.vendors[1].payload = explode  # type: ignore[method-assign]
+    tracker.vendors[1].check = explode  # type: ignore[method-assign]
     caplog.set_level(logging.DEBUG)
     result = (await http.post("/checkout", json={"order": "A-7", "email": "d@example.com"})).json()
     assert result["fakebatch"][:2] == ["skipped", "the fakebatch adapter failed (ValueError); see the logs"]
-    assert "fakebatch could not prepare a conversion (ValueError)" in caplog.text
+    assert "fakebatch could not check a conversion (ValueError)" in caplog.text
     assert "in explode" in caplog.text  # where it failed, for the adapter's author
     assert "d@example.com" not in caplog.text
 
@@ -443,13 +478,14 @@ def test_sync_checkouts_write_in_the_callers_transaction(postgres_url: str) -> N
         client.cookies.clear()
         hook = client.post("/webhook", params={"order": "s-2", "token": token}).json()
         rows = client.portal.call(tracker.outbox.list)
+        webhook_event = client.portal.call(event_for, tracker, next(r.id for r in rows if r.order_id == "s-2"))
     assert isinstance(tracker.outbox, PostgresOutbox)
     assert rolled_back["fake"][0] == "queued"  # queued in a transaction that then rolled back ...
     assert committed["fake"][0] == "queued"  # ... so the same order is new when it commits
     assert again["fake"][:2] == ["duplicate", "already queued for this order and event"]
     assert hook["fake"][0] == "queued"
     assert sorted(r.order_id for r in rows) == ["s-1", "s-2"]
-    assert "Cj0KCQ-test-gclid" in str(next(r.payload for r in rows if r.order_id == "s-2"))
+    assert webhook_event["gclid"] == "Cj0KCQ-test-gclid"
 
 
 async def test_a_sync_checkout_needs_the_postgresql_outbox(tmp_path: Path) -> None:

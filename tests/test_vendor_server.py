@@ -72,7 +72,7 @@ def test_every_adapter_reads_the_fake_vendors_answer_as_delivered(tmp_path: Path
     assert asyncio.run(counts(outbox)) == delivered
     # Google's adapter fetched its OAuth token from the fake once, and sent the conversions with it.
     assert server.paths.count("/google/token") == 1
-    uploads = [b for p, b in zip(server.paths, server.bodies, strict=True) if p.endswith(":uploadClickConversions")]
+    uploads = [b for p, b in zip(server.paths, server.bodies, strict=True) if p.endswith("/v1/events:ingest")]
     keys = [k for body in uploads for k in event_ids(body)]
     assert len(keys) == len(set(keys)) == len(orders)
     assert all(any(n in k for n in orders) for k in keys)

@@ -45,10 +45,12 @@ _JSON = {"content-type": "application/json"}
 
 def success(path: str, body: bytes) -> bytes:
     """What each vendor answers a good request with, chosen by the path its adapter posts to: Google's OAuth
-    token and its per-row ``results``, Meta's ``events_received``, TikTok's ``{"code": 0}`` envelope, and a
-    plain JSON object for the rest."""
+    token, the Data Manager API's ``requestId`` and the Google Ads API's per-row ``results``, Meta's
+    ``events_received``, TikTok's ``{"code": 0}`` envelope, and a plain JSON object for the rest."""
     if path.endswith("/token"):
         return b'{"access_token":"ya29.fake","expires_in":3599,"token_type":"Bearer"}'
+    if path.endswith("/events:ingest"):
+        return json.dumps({"requestId": f"fake-{len(_batch(body, 'events'))}"}).encode()
     if ":uploadClickConversions" in path:
         rows = _batch(body, "conversions")
         results = [{"orderId": row.get("orderId"), "conversionAction": row.get("conversionAction")} for row in rows]
@@ -74,16 +76,16 @@ def _batch(body: bytes, key: str) -> list[dict[str, Any]]:
 
 
 def event_ids(body: bytes) -> list[str]:
-    """The dedup keys in a fake vendor's request body: ``event_id`` (or Google's ``orderId``) of one object or
-    of each in a batch (``conversions`` or ``data``)."""
+    """The dedup keys in a fake vendor's request body: ``event_id`` (or Google's ``transactionId`` / ``orderId``) of
+    one object or of each in a batch (``events``, ``conversions`` or ``data``)."""
     try:
         data: Any = json.loads(body)
     except ValueError:
         return []
-    objects = data.get("conversions", data.get("data", [data])) if isinstance(data, dict) else data
+    objects = data.get("conversions", data.get("events", data.get("data", [data]))) if isinstance(data, dict) else data
     rows = objects if isinstance(objects, list) else []
-    keyed = [o for o in rows if isinstance(o, dict) and ("event_id" in o or "orderId" in o)]
-    return [str(o.get("event_id", o.get("orderId"))) for o in keyed]
+    keys = ("event_id", "orderId", "transactionId")
+    return [str(next(o[k] for k in keys if k in o)) for o in rows if isinstance(o, dict) and any(k in o for k in keys)]
 
 
 def loopback_vendors(base: str) -> list[Vendor]:
@@ -105,7 +107,6 @@ def loopback_vendors(base: str) -> list[Vendor]:
         MetaConversions(access_token="meta-token", pixel_id="1234567890", base_url=f"{base}/meta"),
         GoogleAds(
             customer_id="1234567890",
-            developer_token="dev-token",
             client_id="client-id",
             client_secret="client-secret",
             refresh_token="refresh-token",

@@ -7,6 +7,8 @@ happens later, in the worker, so a slow or failing vendor never slows the checko
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -16,24 +18,28 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Literal, Unpack, cast
+from typing import Any, Literal, Unpack
 
 from starlette.datastructures import URL
 
 from ..capture.consent import Consent
 from ..capture.models import Attribution, trusted
-from ..delivery.outbox.base import Enqueued, NewDelivery, Outbox
+from ..delivery.outbox.base import Change, Delivery, Enqueued, NewDelivery, NewOrder, Outbox
 from ..delivery.outbox.choose import outbox_from
+from ..delivery.preparing import event_of
 from ..delivery.worker import Worker, WorkerOptions
 from ..errors import ConfigurationError, InvalidConversionError
 from ..orders import pii
 from ..orders.conversion import Conversion, Customer, EventName, Order, RequestContext, of_order
-from ..reports.queries import Readable
+from ..orders.identifiers import Identifier, union
+from ..orders.record import record_of
 from ..reports.revenue import Report, ReportOptions, revenue_report
 from ..reports.sync import run_sync
 from ..vendors.base import Vendor
 from ..web.state import get_attribution, get_consent
 from .client_ip import client_ip, parse_networks
+from .corrections import CorrectionResult, adjustment, cancellation, event_name, unknown, with_vendors
+from .holds import HoldSetting, parse_holds
 from .token import TokenCodec
 
 log = logging.getLogger("attribution.tracker")
@@ -95,10 +101,17 @@ class Tracker:
         run_worker: start the in-app worker with ``start()`` (set False when ``attribution worker`` runs
             separately).
         token_max_age: how long an exported token stays valid.
+        hold: how long deliveries wait before they are sent, per event and, where one vendor needs another delay,
+            per vendor: ``{"purchase": timedelta(hours=24)}`` (see ``checkout.holds``). Held deliveries show as
+            ``held`` with their release time.
         clock: seconds since the epoch (tests).
         worker: a ready ``Worker`` (on this tracker's outbox and vendors) instead of one built here.
         worker_options: the settings of the worker built here: ``policy``, ``concurrency``, ``timeout``,
-            ``lease``, ``poll_interval``, ``shutdown_grace``, ``retention``, ``transport``, ... (see ``Worker``).
+            ``lease``, ``poll_interval``, ``shutdown_grace``, ``retention``, ``transport``, ... (see ``Worker``),
+            among them ``still_valid``, ``callable(order_id, event)``, sync or async, asked just before a held
+            delivery is sent (False cancels it; an exception means "ask again later", never "drop"), and
+            ``order_retention``, how long order records and their journeys are kept for reports (400 days; the
+            customer's data in them goes with the deliveries' ``retention``).
     """
 
     def __init__(
@@ -111,11 +124,13 @@ class Tracker:
         dry_run: bool = False,
         run_worker: bool = True,
         token_max_age: timedelta = timedelta(days=14),
+        hold: HoldSetting | None = None,
         clock: Callable[[], float] = time.time,
         worker: Worker | None = None,
         **worker_options: Unpack[WorkerOptions],
     ) -> None:
         self.vendors = list(vendors)
+        self.holds = parse_holds(hold, [v.name for v in self.vendors])
         self.outbox = outbox_from(outbox)
         try:
             self.trusted_proxies = parse_networks(trusted_proxies)
@@ -131,6 +146,7 @@ class Tracker:
         self._tokens = TokenCodec(secret_key, max_age=token_max_age, clock=clock) if secret_key is not None else None
         self._started = False
         self._said_not_started = False
+        self._forms_of: dict[tuple[str, ...], tuple[Identifier, ...]] = {}
 
     @property
     def dry_run(self) -> bool:
@@ -233,13 +249,12 @@ class Tracker:
             return await self._record(conversion, connection)
 
     async def _record(self, conversion: Conversion, connection: Any = None) -> CheckoutResult:
-        results, items = self._prepare(conversion)
-        if not items:
-            written = []
-        elif connection is not None:
-            written = await self.outbox.enqueue_with(connection, items, now=self.clock())
+        results, order = self._prepare(conversion)
+        now = self.clock()
+        if connection is not None:
+            written = await self.outbox.enqueue_with(connection, [order], now=now)
         else:
-            written = await self.outbox.enqueue(items, now=self.clock())
+            written = await self.outbox.enqueue([order], now=now)
         result = self._outcome(conversion, results, written)
         if result.queued:
             self.worker.wake()
@@ -279,49 +294,59 @@ class Tracker:
     def record_sync(self, conversion: Conversion, *, connection: Any) -> CheckoutResult:
         """``record`` on a synchronous connection, in its current transaction (see ``checkout_sync``). The
         workers hear of the deliveries from PostgreSQL when the transaction commits."""
-        results, items = self._prepare(conversion)
-        written = []
-        if items:
-            written = self.outbox.enqueue_with_sync(_psycopg_connection(connection), items, now=self.clock())
+        results, order = self._prepare(conversion)
+        written = self.outbox.enqueue_with_sync(_psycopg_connection(connection), [order], now=self.clock())
         return self._outcome(conversion, results, written)
 
-    def _prepare(self, conversion: Conversion) -> tuple[dict[str, VendorResult], list[NewDelivery]]:
-        """Each vendor's answer for a conversion: skipped (why), or the deliveries to write."""
+    def _prepare(self, conversion: Conversion) -> tuple[dict[str, VendorResult], NewOrder]:
+        """Each vendor's answer for a conversion (skipped, and why), and the order record with the deliveries of the
+        vendors that apply, keeping the customer only in the forms those vendors read."""
         # the vendors read the same ids and hash the same email and phone: each is worked out once
         with conversion.attribution.read_once(), pii.hashing_once():
-            return self._answers(conversion)
+            results, applied = self._answers(conversion)
+            record = record_of(conversion, self._forms(tuple(vendor for vendor, _ in applied)))
+        now = self.clock()
+        event = record.event
+        deliveries = tuple(
+            NewDelivery(
+                vendor.name,
+                conversion.dedup_id,
+                batch_key,
+                hold_until=now + delay if (delay := self.holds.delay(vendor.name, event)) > 0 else None,
+            )
+            for vendor, batch_key in applied
+        )
+        skipped = {name: r.reason or "" for name, r in results.items()}
+        return results, NewOrder(record, deliveries, skipped)
 
-    def _answers(self, conversion: Conversion) -> tuple[dict[str, VendorResult], list[NewDelivery]]:
+    def _forms(self, vendors: tuple[Vendor, ...]) -> tuple[Identifier, ...]:
+        """The customer forms the vendors read, each once (remembered per set of vendors: checkouts repeat them)."""
+        key = tuple(vendor.name for vendor in vendors)
+        forms = self._forms_of.get(key)
+        if forms is None:
+            forms = self._forms_of[key] = union(vendor.identifiers for vendor in vendors)
+        return forms
+
+    def _answers(self, conversion: Conversion) -> tuple[dict[str, VendorResult], list[tuple[Vendor, str]]]:
+        """The vendors that do not apply, with the reason, and those that do, with their batch keys."""
         results: dict[str, VendorResult] = {}
-        items: list[NewDelivery] = []
-        order_id, event = conversion.event_id, conversion.event.value
+        applied: list[tuple[Vendor, str]] = []
         for vendor in self.vendors:
             try:
                 reason = conversion.consent.refusal(vendor.name) or vendor.check(conversion)
                 if not reason:
-                    payload, batch_key = vendor.payload(conversion), vendor.batch_key(conversion)
+                    applied.append((vendor, vendor.batch_key(conversion)))
+                    continue
             except InvalidConversionError as exc:
                 reason = str(exc)
             except Exception as exc:
                 # One adapter's bug must not fail the checkout or the other vendors. The log says where it
                 # failed but not the exception's message, which may quote the customer's data.
                 where = "".join(traceback.format_tb(exc.__traceback__)).rstrip()
-                log.error("%s could not prepare a conversion (%s)\n%s", vendor.name, type(exc).__name__, where)
+                log.error("%s could not check a conversion (%s)\n%s", vendor.name, type(exc).__name__, where)
                 reason = f"the {vendor.name} adapter failed ({type(exc).__name__}); see the logs"
-            if reason:
-                results[vendor.name] = VendorResult(vendor.name, "skipped", reason)
-                continue
-            items.append(
-                NewDelivery(
-                    vendor=vendor.name,
-                    dedup_key=conversion.dedup_id,
-                    payload=payload,
-                    batch_key=batch_key,
-                    order_id=order_id,
-                    event=event,
-                )
-            )
-        return results, items
+            results[vendor.name] = VendorResult(vendor.name, "skipped", reason)
+        return results, applied
 
     def _outcome(
         self, conversion: Conversion, results: dict[str, VendorResult], written: Sequence[Enqueued]
@@ -350,6 +375,104 @@ class Tracker:
                 self.outbox,
             )
         return result
+
+    async def event(self, delivery: int | Delivery) -> dict[str, Any] | None:
+        """The event a delivery sends its vendor, built from its order record as the worker builds it (a delivery
+        queued before order records kept its own): for screens and checks, what goes or went out. None for an unknown
+        delivery, a vendor this tracker is not set up with, or a record whose details were purged. It holds personal
+        data: mask it before showing it (``redact``)."""
+        found = await self.outbox.get(delivery) if isinstance(delivery, int) else delivery
+        vendor = self.worker.vendors.get(found.vendor) if found is not None else None
+        if found is None or vendor is None or (found.order is not None and found.order.scrubbed):
+            return None
+        return event_of(vendor, found)
+
+    # -- corrections -----------------------------------------------------------------------------------
+
+    async def adjust(
+        self,
+        order_id: str,
+        *,
+        value: Decimal | float | int | str,
+        currency: str | None = None,
+        event: EventName | str = EventName.PURCHASE,
+    ) -> CorrectionResult:
+        """Correct the value of an order already checked out (a partial refund, a corrected total).
+
+        Deliveries not sent yet go with the new value (``adjusted``); a vendor that already has the conversion is
+        told where it documents how (``restated``: Google Ads), else it stays as it was (``not_supported``, with the
+        reason). The same call twice changes nothing the second time (``unchanged``). Raises ``UnknownOrderError``
+        for an order never checked out (nothing is changed) and ``InvalidConversionError`` for an impossible value.
+        """
+        return await self._correct(order_id, event_name(event), adjustment(value, currency))
+
+    async def cancel(
+        self, order_id: str, *, event: EventName | str = EventName.PURCHASE, reason: str = "refund"
+    ) -> CorrectionResult:
+        """Cancel an order already checked out (refunded, never paid, a cancelled trial).
+
+        Deliveries not sent yet are never sent (``cancelled``); a vendor that already has the conversion is told
+        where it documents how (``retracted``: Google Ads API), else it stays (``not_supported``, with the reason).
+        Reports leave the order out. Idempotent; ``UnknownOrderError`` for an order never checked out."""
+        return await self._correct(order_id, event_name(event), cancellation(reason))
+
+    async def _correct(self, order_id: str, event: str, change: Change) -> CorrectionResult:
+        found = await self.outbox.order(order_id, event)
+        if found is None:
+            raise unknown(order_id, event)
+        change = with_vendors(change, self.vendors, found[0])
+        done = await self.outbox.correct(order_id, event, change, now=self.clock())
+        if done is None:
+            raise unknown(order_id, event)
+        if any(r.status in ("restated", "retracted") for r in done):
+            self.worker.wake()
+        return CorrectionResult(order_id, event, change.kind, tuple(done))
+
+    def adjust_sync(
+        self,
+        order_id: str,
+        *,
+        value: Decimal | float | int | str,
+        currency: str | None = None,
+        event: EventName | str = EventName.PURCHASE,
+        connection: Any = None,
+    ) -> CorrectionResult:
+        """``adjust`` for synchronous code (a Django view). With the PostgreSQL outbox, pass ``connection``
+        (``django.db.connection`` or a psycopg ``Connection``): the correction is written in its current
+        transaction. With the SQLite outbox, leave it out."""
+        return self._correct_sync(order_id, event_name(event), adjustment(value, currency), connection)
+
+    def cancel_sync(
+        self,
+        order_id: str,
+        *,
+        event: EventName | str = EventName.PURCHASE,
+        reason: str = "refund",
+        connection: Any = None,
+    ) -> CorrectionResult:
+        """``cancel`` for synchronous code, as ``adjust_sync``."""
+        return self._correct_sync(order_id, event_name(event), cancellation(reason), connection)
+
+    def _correct_sync(self, order_id: str, event: str, change: Change, connection: Any) -> CorrectionResult:
+        if connection is not None:
+            conn = _psycopg_connection(connection)
+            found = self.outbox.order_with_sync(conn, order_id, event)
+            if found is None:
+                raise unknown(order_id, event)
+            change = with_vendors(change, self.vendors, found[0])
+            done = self.outbox.correct_with_sync(conn, order_id, event, change, now=self.clock())
+            if done is None:
+                raise unknown(order_id, event)
+            return CorrectionResult(order_id, event, change.kind, tuple(done))
+        if self.outbox.dialect != "sqlite":
+            raise ConfigurationError(
+                f"{type(self.outbox).__name__}: pass connection= (django.db.connection or a psycopg Connection) to "
+                "correct an order from synchronous code"
+            )
+        # The SQLite outbox answers any event loop: run the correction in one of its own, on a thread of its own
+        # (the caller may be inside a running loop's thread, as Django's sync views under ASGI are not).
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, self._correct(order_id, event, change)).result()
 
     # -- helpers ---------------------------------------------------------------------------------------
 
@@ -422,7 +545,7 @@ class Tracker:
     async def report(self, **options: Unpack[ReportOptions]) -> Report:
         """Revenue by channel (or source, medium, campaign) under an attribution model, from the order records:
         ``await tracker.report(since=timedelta(days=30), by="channel", model="last")``. See ``attribution.reports``."""
-        return await revenue_report(cast(Readable, self.outbox), now=self.clock(), **options)
+        return await revenue_report(self.outbox, now=self.clock(), **options)
 
     def report_sync(self, **options: Unpack[ReportOptions]) -> Report:
         """``report`` for synchronous code (a Django view), outside any running event loop."""

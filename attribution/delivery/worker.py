@@ -24,13 +24,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import inspect
 import logging
 import os
 import random
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import TypedDict, Unpack
 
@@ -39,11 +40,13 @@ import httpx2
 from ..errors import ConfigurationError
 from ..vendors.base import Retry, Vendor
 from .activity import Activity
+from .confirming import Confirmer
 from .decision import decide
 from .gate import CheckoutGate
 from .lane import Lane
 from .outbox.base import Delivery, Finish, Outbox, Status
 from .policy import Random, RetryPolicy
+from .preparing import prepare
 from .sending import Attempted, Sender
 from .writer import OutcomeWriter
 
@@ -52,6 +55,13 @@ log = logging.getLogger("attribution.worker")
 Clock = Callable[[], float]
 
 DEFAULT_TIMEOUT = httpx2.Timeout(10.0, connect=5.0)
+
+
+StillValid = Callable[[str, str], "bool | Awaitable[bool]"]
+"""``still_valid(order_id, event)``: whether a held order still stands (sync or async)."""
+
+STILL_VALID_AGAIN = 300.0
+"""Seconds before ``still_valid`` is asked again about a held order it could not answer for (it raised)."""
 
 
 class WorkerOptions(TypedDict, total=False):
@@ -69,6 +79,8 @@ class WorkerOptions(TypedDict, total=False):
     worker_id: str | None
     rand: Random
     summary_interval: float
+    still_valid: StillValid | None
+    order_retention: timedelta | float | None
 
 
 class Worker:
@@ -95,6 +107,10 @@ class Worker:
         worker_id: this worker's name in the outbox (default: host, process id and a random suffix).
         summary_interval: seconds between summary log lines (delivered, retrying, dead, waiting; 60).
         rand: the jitter source, for deterministic tests.
+        still_valid: ``callable(order_id, event)``, sync or async, asked before a held delivery is sent (see
+            ``Tracker``): False cancels it, an exception asks again ``STILL_VALID_AGAIN`` seconds later.
+        order_retention: how long order records (and the journeys reports read) are kept (400 days); None keeps
+            them until ``attribution purge``. Their personal parts go with the deliveries' ``retention``.
     """
 
     def __init__(
@@ -137,6 +153,9 @@ class Worker:
         self.shutdown_grace = options.get("shutdown_grace", 10.0)
         retention = options.get("retention", timedelta(days=30))
         self.retention = retention.total_seconds() if isinstance(retention, timedelta) else retention
+        kept = options.get("order_retention", timedelta(days=400))
+        self.order_retention = kept.total_seconds() if isinstance(kept, timedelta) else kept
+        self.still_valid = options.get("still_valid")
         self.worker_id = options.get("worker_id") or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.rand = options.get("rand", random.random)
         concurrency = options.get("concurrency", 8)
@@ -152,6 +171,7 @@ class Worker:
         # -- the parts it schedules
         self._activity = Activity(vendors, interval=options.get("summary_interval", 60.0), now=clock())
         self._writer = OutcomeWriter(outbox, self.worker_id, written=self._kick_loop)
+        self._confirmer = Confirmer(outbox, self.vendors, worker_id=self.worker_id, lease=lease, clock=clock)
         self._gate = CheckoutGate()
         self._sender: Sender | None = None
         self._sent_before = 0
@@ -338,6 +358,8 @@ class Worker:
             now = self.clock()
             if self._activity.due(now):
                 await self._summarize(now)
+            if not self.dry_run and self._confirmer.due(now):
+                await self._confirm()
             limits: dict[str, int] = {}
             for lane in self._lanes.values():
                 if lane.paused_until > now:
@@ -366,6 +388,18 @@ class Worker:
                 self._idle.set()
             await self._sleep([name for name in limits if not claimed.get(name)])
 
+    async def _confirm(self) -> None:
+        """Ask vendors for the verdicts they give later (see ``confirming``)."""
+        try:
+            await self._confirmer.run(self._client_of)
+        except Exception:
+            log.exception("asking vendors for their later verdicts failed; trying again later")
+
+    def _client_of(self, name: str) -> httpx2.AsyncClient:
+        client = self._client or self._lanes[name].client
+        assert client is not None
+        return client
+
     async def _summarize(self, now: float) -> None:
         try:
             waiting = await self.outbox.count_waiting(list(self.vendors))
@@ -379,8 +413,9 @@ class Worker:
         if self.retention is None or now - self._last_purge < 3600:
             return
         self._last_purge = now
+        orders = None if self.order_retention is None else now - self.order_retention
         try:
-            purged = await self.outbox.purge(older_than=now - self.retention)
+            purged = await self.outbox.purge(older_than=now - self.retention, orders_older_than=orders)
         except Exception:
             log.exception("purging old deliveries failed; trying again in an hour")
             return
@@ -481,12 +516,20 @@ class Worker:
             if self._stopping:
                 self._hand_back(lane, current)
                 return
+            taken = len(current)
             try:
-                assert self._sender is not None
-                # A token refresh or a refused batch's halves take more requests: none may start too late to end
-                # within the lease.
-                deadline = min(d.next_attempt_at for d in current) - self._longest_request
-                outcomes = await self._sender(vendor, [d.payload for d in current], deadline=deadline)
+                # Held deliveries ask the site whether their order still stands; each goes with its event built from
+                # its order record, or is settled without a request (see ``preparing``).
+                current = await self._still_valid(current)
+                prepared = prepare(vendor, current, self.clock())
+                self._settled(lane, prepared.settled)
+                current = prepared.send
+                if current:
+                    assert self._sender is not None
+                    # A token refresh or a refused batch's halves take more requests: none may start too late to end
+                    # within the lease.
+                    deadline = min(d.next_attempt_at for d in current) - self._longest_request
+                    outcomes = await self._sender(vendor, prepared.payloads, deadline=deadline)
             except asyncio.CancelledError:
                 # Abandoned at shutdown: the request may have gone out, so this counts as an attempt; the
                 # delivery is due again at once, for this or another worker.
@@ -507,10 +550,50 @@ class Worker:
                 log.error("%s: sending failed unexpectedly (%s)", lane.name, type(exc).__name__)
                 outcomes = [Retry(f"sending failed unexpectedly ({type(exc).__name__})")] * len(current)
             finally:
-                lane.rows_in_flight -= len(current)
-                lane.count_sent(len(current))
-            self._settle(lane, current, outcomes)
+                lane.rows_in_flight -= taken
+                lane.count_sent(taken)
+            if current:
+                self._settle(lane, current, outcomes)
             next_chunk = self._take(lane)
+
+    async def _still_valid(self, chunk: list[Delivery]) -> list[Delivery]:
+        """The deliveries of ``chunk`` to go on with: a held one goes only if the site says its order still stands
+        (asked once per order); one it says no to is cancelled, one it cannot answer for is held again."""
+        hook = self.still_valid
+        held = [d for d in chunk if d.hold_until is not None and d.kind == "send"]
+        if hook is None or not held:
+            return chunk
+        answers: dict[tuple[str, str], bool | None] = {}
+        for d in held:
+            key = (d.order_id, d.event)
+            if key in answers:
+                continue
+            try:
+                said = hook(d.order_id, d.event)
+                answers[key] = bool(await said if inspect.isawaitable(said) else said)
+            except Exception as exc:
+                log.warning("still_valid failed for a held order (%s); asking again later", type(exc).__name__)
+                answers[key] = None
+        now = self.clock()
+        keep, finishes = [], []
+        for d in chunk:
+            answer = answers.get((d.order_id, d.event), True) if d in held else True
+            if answer is None:
+                again = now + STILL_VALID_AGAIN
+                finishes.append(Finish(d.id, Status.HELD, now, next_attempt_at=again, released=True))
+            elif not answer:
+                finishes.append(Finish(d.id, Status.CANCELLED, now, error="still_valid: the order no longer stands"))
+            else:
+                keep.append(d)
+        self._writer.record(finishes)
+        return keep
+
+    def _settled(self, lane: Lane, finishes: list[Finish]) -> None:
+        """Outcomes reached without a request (see ``preparing``)."""
+        for finish in finishes:
+            if not finish.released:
+                self._activity.attempt(lane.name, finish)
+        self._writer.record(finishes)
 
     def _hand_back(self, lane: Lane, chunk: list[Delivery]) -> None:
         """A slot's deliveries that were never sent (stopped at the gate): back to the outbox, uncounted."""
@@ -522,7 +605,9 @@ class Worker:
         now = self.clock()
         finishes = []
         for delivery, outcome in zip(chunk, outcomes, strict=True):
-            finish, pause_until = decide(outcome, delivery, self.policy, now, rand=self.rand)
+            finish, pause_until = decide(
+                outcome, delivery, self.policy, now, rand=self.rand, confirm_after=lane.vendor.confirm_after
+            )
             finishes.append(finish)
             if finish.status == Status.PENDING:
                 due = finish.next_attempt_at

@@ -169,6 +169,11 @@ def _line_item(raw: list[Any]) -> LineItem:
     return trusted(LineItem, fields)
 
 
+def micros(value: Decimal | None) -> int | None:
+    """A value in millionths, for exact sums in SQL (``Decimal("12.5")`` → 12500000); None stays None."""
+    return None if value is None else int((value * 1_000_000).to_integral_value())
+
+
 def read_value(text: str | None) -> Decimal | None:
     """A stored amount (a decimal string, never a float) back as a ``Decimal``."""
     return None if text is None else Decimal(text)

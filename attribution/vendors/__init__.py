@@ -9,7 +9,7 @@ ground. Never delivery, the web edge or reports: an adapter decides, builds and 
 
 from __future__ import annotations
 
-from .base import Delivered, Failed, Outcome, Retry, Secret, Split, Vendor
+from .base import Delivered, Failed, Outcome, Resend, Retry, Secret, Split, Vendor
 from .connectly import Connectly
 from .convertloop import ConvertLoop
 from .google_ads import GoogleAds
@@ -44,6 +44,7 @@ __all__ = [
     "MetaConversions",
     "Outcome",
     "RDStation",
+    "Resend",
     "Retry",
     "Secret",
     "Split",

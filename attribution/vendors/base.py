@@ -7,7 +7,10 @@ A vendor adapter is pure: it decides, builds and reads, but never sends. The wor
                   customer ──identifiers──▶ the forms of personal data the order record keeps for it
     at send time  order record ──▶ conversion ──payload()──▶ the event, JSON, no credentials
                   [payload, ...] ──build_request()──▶ httpx2.Request  credentials and signatures added
-                  httpx2.Response ──read_batch()──▶ Delivered | Retry | Failed per payload, or Split
+                  httpx2.Response ──read_batch()──▶ Delivered | Retry | Failed | Resend per payload, or Split
+    corrections   corrected order ──correction(kind, at)──▶ a payload of its own batch (correction_batch_key)
+    later         Delivered(confirm=ref) ──confirm_after s──▶ build_confirmation(ref) ──▶ read_confirmation()
+                                        ──▶ per delivery: None (it counted) | Delivered | Failed | Retry
 
 The request is built from the stored order when it is sent, so a corrected value, a fixed mapping or a new
 API version applies to what is still waiting; keeping credentials out of payloads means the outbox never
@@ -64,9 +67,17 @@ CANONICAL_EVENTS: Mapping[str, str] = MappingProxyType(
 
 @dataclass(frozen=True, slots=True)
 class Delivered:
-    """The vendor accepted the delivery. ``answer`` is its (short) response body, kept for the operator."""
+    """The vendor accepted the delivery. ``answer`` is its (short) response body, kept for the operator.
+
+    ``confirm``: the vendor accepted the request but decides later whether each event counts (Google's Data
+    Manager API answers ``{"requestId"}`` and reports refusals only when processing ends). It is the reference to
+    ask about (the request id), the same for every delivery of the request: ``confirm_after`` seconds later the
+    worker asks the vendor with ``build_confirmation(confirm)`` and records ``read_confirmation``'s verdicts on the
+    deliveries that share it. None: the vendor's answer is final.
+    """
 
     answer: str = ""
+    confirm: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +95,17 @@ class Failed:
     reason: str
 
 
-Outcome = Delivered | Retry | Failed
+@dataclass(frozen=True, slots=True)
+class Resend:
+    """Not attempted in substance: the vendor refused the whole request for another payload in it, and
+    ingested nothing (a fast-fail API such as Google's Data Manager names the bad events). Send it again now,
+    without counting an attempt: the payload itself is fine. Only ``read_batch`` answers it, and only beside a
+    ``Failed`` for the payload at fault, so each resend carries fewer payloads and the loop ends."""
+
+    reason: str
+
+
+Outcome = Delivered | Retry | Failed | Resend
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +148,16 @@ class Vendor(ABC):
     name: ClassVar[str]
     max_batch: int = 1
     has_dedup_key: ClassVar[bool] = True
+    confirm_after: ClassVar[float | None] = None
+    """Seconds after a ``Delivered(confirm=...)`` answer at which to ask the vendor what became of the request
+    (``build_confirmation``); None: the vendor never defers its verdict."""
+    confirm_within: ClassVar[float | None] = None
+    """How long after delivery asking still makes sense: past it the vendor's verdict is not coming (Google keeps
+    a request's status for about a day); the delivery stays delivered, and a note says it was not confirmed."""
+    corrections: frozenset[str] = frozenset()
+    """What this vendor can be told about a conversion it already accepted (``correction``): ``"restate"`` (a
+    new value: a partial refund, a corrected total), ``"retract"`` (it did not happen: a cancellation). Empty:
+    the vendor documents no correction."""
     identifiers: tuple[Identifier, ...] = ()
     """Every form of the customer's data the adapter reads (``FORM.of(conversion)``), and nothing else: an
     order record keeps, for the vendors it is sent to, exactly these forms."""
@@ -153,6 +184,36 @@ class Vendor(ABC):
     @abstractmethod
     def build_request(self, payloads: Sequence[JSON]) -> httpx2.Request:
         """The HTTP request for up to ``max_batch`` payloads sharing one batch key, credentials included."""
+
+    # -- corrections of a conversion the vendor accepted ------------------------------------------------------
+
+    def correction(self, conversion: Conversion, kind: str, at: datetime) -> JSON:
+        """The payload that tells the vendor about a correction of ``kind`` (one of ``corrections``) to a conversion
+        it accepted. ``conversion`` is the order as corrected (its new value and currency for ``"restate"``);
+        ``at`` is when the correction was made, stored with it so that every attempt sends the same payload (a
+        vendor that deduplicates corrections by their time needs that). Built at send time, like ``payload``;
+        correction payloads travel in requests of their own, under ``correction_batch_key``."""
+        raise NotImplementedError(f"{self.name} takes no {kind!r} correction")
+
+    def correction_batch_key(self, conversion: Conversion, kind: str) -> str:
+        """The batch key of a correction: ``"<kind>:<batch key>"``, so corrections never share a request with
+        conversions nor with corrections of the other kind; ``build_request`` tells them apart by their payloads."""
+        return f"{kind}:{self.batch_key(conversion)}"
+
+    # -- verdicts a vendor gives later (see ``Delivered.confirm``) ----------------------------------------------
+
+    def build_confirmation(self, reference: str) -> httpx2.Request:
+        """The request asking the vendor what became of the accepted request ``reference``, credentials included
+        (call ``authorize`` first, as for ``build_request``)."""
+        raise NotImplementedError(f"{self.name} defers no verdict")
+
+    def read_confirmation(self, response: httpx2.Response, payloads: Sequence[JSON]) -> Sequence[Outcome | None]:
+        """The vendor's later verdict on each of ``payloads`` (the deliveries that share the reference, rebuilt
+        from their orders, in any order): None, nothing to change (it counted); ``Delivered(answer)``, still
+        delivered, the note replaced (the vendor refused some events of the request without saying which);
+        ``Failed(reason)``, refused after all: the delivery becomes dead; ``Retry(reason, after)``, not decided
+        yet (or the question failed): ask again after ``after`` seconds (``confirm_after`` when None)."""
+        raise NotImplementedError(f"{self.name} defers no verdict")
 
     def read_response(self, response: httpx2.Response) -> Outcome:
         """Classify an answer: 2xx delivered; 408, 429 and 5xx retried; any other 4xx failed for good."""

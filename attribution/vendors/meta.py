@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from ..orders.conversion import Conversion
 
 BASE_URL = "https://graph.facebook.com"
-API_VERSION = "v25.0"
+API_VERSION = "v27.0"
 ACTION_SOURCES = frozenset(
     {"email", "website", "app", "phone_call", "chat", "physical_store", "system_generated"}
     | {"business_messaging", "other"}

@@ -163,13 +163,10 @@ async def result_rows(tracker: Tracker, result: CheckoutResult, captured: dict[s
         requests = []
         for delivery_id in item.delivery_ids:
             delivery = await tracker.outbox.get(delivery_id)
-            if delivery is not None:
+            event = await tracker.event(delivery) if delivery is not None else None
+            if delivery is not None and event is not None:
                 requests.append(
-                    {
-                        "id": delivery_id,
-                        "status": str(delivery.status),
-                        **describe(vendors[item.vendor], delivery.payload),
-                    }
+                    {"id": delivery_id, "status": str(delivery.status), **describe(vendors[item.vendor], event)}
                 )
         fed = sorted({pair for req in requests for pair in fed_fields(req["body"], captured)})
         rows.append(
@@ -243,11 +240,12 @@ async def delivery(request: Request) -> HTMLResponse:
     tracker = _tracker(request)
     found = await tracker.outbox.get(request.path_params["delivery_id"])
     vendor = next((v for v in tracker.vendors if found is not None and v.name == found.vendor), None)
-    if found is None or vendor is None:
+    event = await tracker.event(found) if found is not None else None
+    if found is None or vendor is None or event is None:
         return render(request, "not_found.html", status_code=404)
     channel = request.app.state.channels.get(found.order_id)
     return render(
-        request, "delivery.html", d=masked_error(found), request_sent=describe(vendor, found.payload), channel=channel
+        request, "delivery.html", d=masked_error(found), request_sent=describe(vendor, event), channel=channel
     )
 
 

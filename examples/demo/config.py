@@ -36,7 +36,6 @@ CREDENTIALS: dict[str, dict[str, str]] = {
     "meta": {"META_ACCESS_TOKEN": "demo-meta-access-token-SECRET", "META_PIXEL_ID": "1234567890123456"},
     "google_ads": {
         "GOOGLE_ADS_CUSTOMER_ID": "123-456-7890",
-        "GOOGLE_ADS_DEVELOPER_TOKEN": "demo-google-developer-token-SECRET",
         "GOOGLE_ADS_CLIENT_ID": "demo-client.apps.googleusercontent.com",
         "GOOGLE_ADS_CLIENT_SECRET": "demo-google-client-secret-SECRET",
         "GOOGLE_ADS_REFRESH_TOKEN": "demo-google-refresh-token-SECRET",
@@ -92,7 +91,6 @@ def _vendor(name: str, values: Mapping[str, str]) -> Vendor:
     if name == "google_ads":
         return GoogleAds(
             customer_id=values["GOOGLE_ADS_CUSTOMER_ID"],
-            developer_token=values["GOOGLE_ADS_DEVELOPER_TOKEN"],
             client_id=values["GOOGLE_ADS_CLIENT_ID"],
             client_secret=values["GOOGLE_ADS_CLIENT_SECRET"],
             refresh_token=values["GOOGLE_ADS_REFRESH_TOKEN"],

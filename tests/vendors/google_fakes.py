@@ -9,6 +9,8 @@ import httpx2
 
 from attribution.vendors.google_ads import GoogleAds
 
+from .google_tokens import USER
+
 CREDENTIALS = {
     "developer_token": "DEVTOKEN-abcdef123456",
     "client_id": "1234567890-app.apps.googleusercontent.com",
@@ -21,8 +23,23 @@ SCOPE = "https://www.googleapis.com/auth/adwords"
 
 
 def google_ads(**options: Any) -> GoogleAds:
+    """``GoogleAds`` on the Google Ads API (``api="google_ads"``), with the credentials above."""
     settings: dict[str, Any] = {
+        "api": "google_ads",
         **CREDENTIALS,
+        "customer_id": "123-456-7890",
+        "conversion_actions": {"purchase": "987654321"},
+        "token_url": "https://oauth2.test/token",
+    }
+    settings.update(options)
+    return GoogleAds(**settings)
+
+
+def data_manager(**options: Any) -> GoogleAds:
+    """``GoogleAds`` as a new user sets it up: the Data Manager API (the default), an OAuth client and a refresh
+    token for the datamanager scope (``google_tokens.USER``), no developer token."""
+    settings: dict[str, Any] = {
+        **USER,
         "customer_id": "123-456-7890",
         "conversion_actions": {"purchase": "987654321"},
         "token_url": "https://oauth2.test/token",
@@ -89,7 +106,7 @@ def row_error(index: int, family: str, code: str, message: str, field: str = "gc
 
 
 def partial_failure(
-    results: list[dict[str, Any]], errors: list[dict[str, Any]], version: str = "v25"
+    results: list[dict[str, Any]], errors: list[dict[str, Any]], version: str = "v26"
 ) -> dict[str, Any]:
     """An ``UploadClickConversionsResponse`` with row errors in ``partialFailureError``."""
     body: dict[str, Any] = {"results": results, "jobId": "2147483650"}

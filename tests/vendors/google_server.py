@@ -1,4 +1,5 @@
-"""A strict fake of Google's OAuth token endpoint and of ``customers/{id}:uploadClickConversions``.
+"""A strict fake of Google's OAuth token endpoint and of ``customers/{id}:uploadClickConversions`` and
+``:uploadConversionAdjustments``.
 
 Written from the reference (``google-ads-click-conversions.md``), it refuses what Google refuses: a missing
 or unknown Bearer token (401), a missing developer token, unknown JSON fields, ``partialFailure`` not true,
@@ -6,6 +7,9 @@ more than 2,000 conversions; and per row, in an HTTP 200 with ``partialFailureEr
 id, both braids, a braid beside user identifiers, a malformed ``conversionDateTime``, an unknown conversion
 action, user identifiers that are not one 64-lowercase-hex hash each, an order id already recorded. A gclid
 starting with ``TOO_RECENT`` or ``UNPARSEABLE`` scripts those row errors. Everything accepted is recorded.
+Adjustments find the conversion by its order id and are refused as Google refuses them: a restatement without a
+value or a retraction with one, an adjustment dated before the conversion, after a retraction, or at a time
+already used (``RESTATEMENT_ALREADY_EXISTS``) or older than the last restatement.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -22,7 +27,7 @@ from starlette.routing import Route
 
 from .google_fakes import ACCESS_TOKEN, CREDENTIALS, SCOPE, token_answer
 
-VERSION = "v25"
+VERSION = "v26"
 REQUEST_FIELDS = {"conversions", "partialFailure", "validateOnly", "jobId", "debugEnabled"}
 CONVERSION_FIELDS = {
     "gclid",
@@ -40,6 +45,22 @@ CONVERSION_FIELDS = {
     "externalAttributionData",
     "conversionEnvironment",
     "customerType",
+}
+ADJUSTMENT_FIELDS = {
+    "gclidDateTimePair",
+    "orderId",
+    "conversionAction",
+    "adjustmentDateTime",
+    "adjustmentType",
+    "restatementValue",
+    "userIdentifiers",
+    "userAgent",
+}
+RESTATEMENT_FIELDS = {"adjustedValue", "currencyCode"}
+#: The rows field and the fields of each row, per upload method.
+UPLOADS = {
+    "uploadClickConversions": ("conversions", CONVERSION_FIELDS),
+    "uploadConversionAdjustments": ("conversionAdjustments", ADJUSTMENT_FIELDS),
 }
 DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}")
 HASH = re.compile(r"[0-9a-f]{64}")
@@ -69,6 +90,8 @@ class FakeGoogle:
     uploads: int = 0
     recorded: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     """(conversion action, order id or click key) → the conversion as accepted."""
+    adjusted: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    """(conversion action, order id) → the adjustments accepted, in order."""
 
     def expire_tokens(self) -> None:
         """Every access token handed out so far stops working, as an hour-old one does."""
@@ -98,7 +121,7 @@ class FakeGoogle:
 
     async def upload(self, request: Request) -> Response:
         customer, _, method = request.path_params["upload"].partition(":")
-        if request.path_params["version"] != VERSION or method != "uploadClickConversions":
+        if request.path_params["version"] != VERSION or method not in UPLOADS:
             return request_error(404, "NOT_FOUND", "Method not found.")
         authorization = request.headers.get("authorization", "")
         if authorization.removeprefix("Bearer ") not in self.live_tokens or not authorization.startswith("Bearer "):
@@ -123,10 +146,12 @@ class FakeGoogle:
             body = json.loads(await request.body())
         except ValueError:
             return request_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
-        conversions = body.get("conversions") if isinstance(body, dict) else None
-        unknown = sorted(set(body) - REQUEST_FIELDS) if isinstance(body, dict) else ["(not an object)"]
+        rows_field, row_fields = UPLOADS[method]
+        conversions = body.get(rows_field) if isinstance(body, dict) else None
+        fields = (REQUEST_FIELDS - {"conversions"}) | {rows_field}
+        unknown = sorted(set(body) - fields) if isinstance(body, dict) else ["(not an object)"]
         if not unknown and isinstance(conversions, list):
-            unknown = sorted({k for c in conversions if isinstance(c, dict) for k in c} - CONVERSION_FIELDS)
+            unknown = sorted({k for c in conversions if isinstance(c, dict) for k in c} - row_fields)
         if unknown or not isinstance(conversions, list) or not all(isinstance(c, dict) for c in conversions):
             return request_error(
                 400, "INVALID_ARGUMENT", f'Invalid JSON payload received. Unknown name "{unknown[:1]}"'
@@ -142,7 +167,59 @@ class FakeGoogle:
                 "TOO_MANY_CONVERSIONS_IN_REQUEST",
             )  # fmt: skip
         self.uploads += 1
+        if method == "uploadConversionAdjustments":
+            return self.adjustments(customer, conversions)
         return self.rows(customer, conversions)
+
+    def adjustments(self, customer: str, adjustments: list[dict[str, Any]]) -> JSONResponse:
+        """Restatements and retractions by order id, keyed by Google on their ``adjustmentDateTime``."""
+        results: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        for index, adjustment in enumerate(adjustments):
+            problem = self.adjustment_problem(customer, adjustment)
+            if problem is None:
+                key = (adjustment["conversionAction"], adjustment["orderId"])
+                self.adjusted.setdefault(key, []).append(adjustment)
+                echo = ("conversionAction", "adjustmentDateTime", "adjustmentType", "orderId")
+                results.append({k: adjustment[k] for k in echo})
+                continue
+            family, code, where = problem
+            results.append({})
+            location = [{"fieldName": "conversion_adjustments", "index": index}, {"fieldName": where}]
+            errors.append({"errorCode": {family: code}, "message": code, "location": {"fieldPathElements": location}})
+        body: dict[str, Any] = {"results": results, "jobId": str(2**31 + self.uploads)}
+        if errors:
+            body["partialFailureError"] = {"code": 3, "message": errors[0]["message"], "details": [failure(errors)]}
+        return JSONResponse(body, headers={"request-id": f"fake-{self.uploads}"})
+
+    def adjustment_problem(self, customer: str, adjustment: dict[str, Any]) -> tuple[str, str, str] | None:
+        kind, value = adjustment.get("adjustmentType"), adjustment.get("restatementValue")
+        if kind not in ("RESTATEMENT", "RETRACTION"):
+            return "fieldError", "REQUIRED", "adjustment_type"
+        if (kind == "RESTATEMENT") != (value is not None) or (value is not None and set(value) - RESTATEMENT_FIELDS):
+            return "conversionAdjustmentUploadError", "INVALID_ARGUMENT", "restatement_value"
+        if "gclidDateTimePair" in adjustment and "orderId" in adjustment:
+            return "conversionAdjustmentUploadError", "GCLID_DATE_TIME_PAIR_AND_ORDER_ID_BOTH_SET", "order_id"
+        action = re.fullmatch(rf"customers/{customer}/conversionActions/(\d+)", str(adjustment.get("conversionAction")))
+        if action is None or action.group(1) not in self.actions:
+            return "conversionAdjustmentUploadError", "NO_CONVERSION_ACTION_FOUND", "conversion_action"
+        at = str(adjustment.get("adjustmentDateTime"))
+        if not DATE_TIME.fullmatch(at):
+            return "dateError", "INVALID_STRING_DATE_TIME_SECONDS_WITH_OFFSET", "adjustment_date_time"
+        original = self.recorded.get((adjustment["conversionAction"], str(adjustment.get("orderId"))))
+        if original is None:
+            return "conversionAdjustmentUploadError", "CONVERSION_NOT_FOUND", "order_id"
+        if _instant(at) <= _instant(original["conversionDateTime"]):
+            return "conversionAdjustmentUploadError", "ADJUSTMENT_PRECEDES_CONVERSION", "adjustment_date_time"
+        before = self.adjusted.get((adjustment["conversionAction"], adjustment["orderId"]), [])
+        if any(b["adjustmentType"] == "RETRACTION" for b in before):
+            return "conversionAdjustmentUploadError", "CONVERSION_ALREADY_RETRACTED", "order_id"
+        times = [_instant(b["adjustmentDateTime"]) for b in before if b["adjustmentType"] == "RESTATEMENT"]
+        if kind == "RESTATEMENT" and _instant(at) in times:
+            return "conversionAdjustmentUploadError", "RESTATEMENT_ALREADY_EXISTS", "adjustment_date_time"
+        if kind == "RESTATEMENT" and any(_instant(at) < t for t in times):
+            return "conversionAdjustmentUploadError", "MORE_RECENT_RESTATEMENT_FOUND", "adjustment_date_time"
+        return None
 
     def rows(self, customer: str, conversions: list[dict[str, Any]]) -> JSONResponse:
         results: list[dict[str, Any]] = []
@@ -211,3 +288,8 @@ def _one_hash(identifier: Any) -> bool:
         and keys <= {"hashedEmail", "hashedPhoneNumber"}
         and bool(HASH.fullmatch(str(identifier[keys.pop()])))
     )
+
+
+def _instant(text: str) -> datetime:
+    """``yyyy-mm-dd hh:mm:ss+hh:mm`` as an aware moment."""
+    return datetime.fromisoformat(text.replace(" ", "T"))

@@ -18,7 +18,7 @@ from attribution.orders.identifiers import Identifier, derive_all, revealing, un
 from attribution.orders.record import conversion_of, record_of
 from attribution.vendors import Connectly, ConvertLoop, MetaConversions, RDStation, TikTok, Vendor, Whop, XAds
 
-from .google_fakes import google_ads
+from .google_fakes import data_manager
 from .samples import CTWA, NOW, attribution, order, purchase, touch
 
 X_KEYS = {"consumer_key": "ck", "consumer_secret": "cs", "access_token": "at", "access_token_secret": "ats"}
@@ -30,7 +30,7 @@ SAMPLES: dict[str, Callable[[], Vendor]] = {
     "connectly": lambda: Connectly(api_key="cn-key", business_id="biz-3141"),
     "convertloop": lambda: ConvertLoop(api_key="cl-key", app_id="app-1"),
     "xads": lambda: XAds(**X_KEYS, pixel_id="oka17", events={"purchase": "ol288"}),
-    "google_ads": lambda: google_ads(enhanced_conversions=True),
+    "google_ads": lambda: data_manager(enhanced_conversions=True),
     "tiktok": lambda: TikTok(access_token="tt-token", pixel_code="C4PIXEL"),
     "meta": lambda: MetaConversions(access_token="meta-token", pixel_id="1234567890", clock=NOW.timestamp),
 }
@@ -148,7 +148,7 @@ def test_a_click_id_inside_its_window_at_checkout_is_still_sent_days_later() -> 
     vendor = SAMPLES["google_ads"]()
     rebuilt = stored(conversion, vendor)
     assert rebuilt.attribution.click_ids == {"gclid": "Cj0-late"}
-    assert vendor.payload(rebuilt)["gclid"] == "Cj0-late"
+    assert vendor.payload(rebuilt)["adIdentifiers"]["gclid"] == "Cj0-late"
 
 
 def test_a_custom_event_and_a_lead_without_order_come_back_whole() -> None:

@@ -80,6 +80,7 @@ def test_tiktok_and_google_ads_echoes_of_the_customer_are_masked_in_the_reason()
     assert echoed == "TikTok 40002: user.email ***@*** is not hashed"
 
     google = GoogleAds(
+        api="google_ads",
         customer_id="1234567890",
         developer_token="dev-token-1f2e",
         client_id="client.apps.googleusercontent.com",
@@ -99,7 +100,7 @@ def test_tiktok_and_google_ads_echoes_of_the_customer_are_masked_in_the_reason()
             "code": 3,
             "message": "partial failure",
             "details": [
-                {"@type": "type.googleapis.com/google.ads.googleads.v25.errors.GoogleAdsFailure", "errors": [row_error]}
+                {"@type": "type.googleapis.com/google.ads.googleads.v26.errors.GoogleAdsFailure", "errors": [row_error]}
             ],
         },
     }

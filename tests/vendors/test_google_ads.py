@@ -18,7 +18,8 @@ from attribution.capture.params import DEFAULT_CLICK_ID_WINDOWS
 from attribution.errors import ConfigurationError
 from attribution.orders.conversion import Conversion, Customer, Order
 from attribution.vendors.base import Delivered, Failed, Retry
-from attribution.vendors.google_ads import GoogleAds, choose_click_id, conversion_date_time, google_email
+from attribution.vendors.google_ads import GoogleAds
+from attribution.vendors.google_ads_api import choose_click_id, conversion_date_time, google_email
 
 from .google_fakes import ACCESS_TOKEN, CREDENTIALS, TokenEndpoint, google_ads, partial_failure, row_error
 from .samples import NOW, attribution, purchase, queued, response, touch
@@ -69,7 +70,7 @@ async def test_golden_request_matches_googles_example() -> None:
     wire = await send(vendor, [prepared.payload], httpx2.Response(200, json={"results": [{"gclid": GCLID}]}))
 
     assert wire.method == "POST"
-    assert str(wire.url) == "https://googleads.googleapis.com/v25/customers/1234567890:uploadClickConversions"
+    assert str(wire.url) == "https://googleads.googleapis.com/v26/customers/1234567890:uploadClickConversions"
     assert wire.headers["authorization"] == f"Bearer {ACCESS_TOKEN}1"
     assert wire.headers["developer-token"] == CREDENTIALS["developer_token"]
     assert wire.headers["login-customer-id"] == "1112223333"
@@ -92,7 +93,7 @@ async def test_golden_request_matches_googles_example() -> None:
 
 def test_action_given_as_resource_name_and_configuration_errors() -> None:
     vendor = google_ads(conversion_actions={"purchase": "customers/1234567890/conversionActions/55"})
-    assert vendor.conversion_actions == {"purchase": "customers/1234567890/conversionActions/55"}
+    assert vendor.conversion_actions == {"purchase": "55"}
     with pytest.raises(ConfigurationError, match="10-digit"):
         google_ads(customer_id="123-456")
     with pytest.raises(ConfigurationError, match="10-digit"):
@@ -346,7 +347,7 @@ def test_rows_without_result_or_error_are_retried_and_duplicates_inside_a_reques
 def google_error(status: int, name: str, family: str, code: str, message: str, **extra: Any) -> dict[str, Any]:
     failure = {"errors": [{"errorCode": {family: code}, "message": message, **extra}], "requestId": "rq-1"}
     details: list[dict[str, Any]] = [
-        {"@type": "type.googleapis.com/google.ads.googleads.v25.errors.GoogleAdsFailure", **failure}
+        {"@type": "type.googleapis.com/google.ads.googleads.v26.errors.GoogleAdsFailure", **failure}
     ]
     return {
         "error": {

@@ -21,6 +21,7 @@ from attribution import Customer, GoogleAds, Tracker
 from attribution.capture.models import Channel
 from attribution.delivery.outbox.base import Finish, Outbox, Status
 from attribution.delivery.outbox.sqlite import SQLiteOutbox
+from attribution.delivery.preparing import event_of
 from attribution.errors import TokenRefreshError
 from attribution.vendors.base import Delivered, Failed, Outcome, Retry
 from tests.test_uvicorn import Server
@@ -48,6 +49,7 @@ def live() -> Iterator[LiveGoogle]:
 
 def vendor_for(url: str, **options: Any) -> GoogleAds:
     return GoogleAds(
+        api="google_ads",
         **CREDENTIALS,
         customer_id="123-456-7890",
         conversion_actions={"purchase": "987654321"},
@@ -64,7 +66,7 @@ async def deliver_round(outbox: Outbox, vendor: GoogleAds, client: httpx2.AsyncC
     claimed = (await outbox.claim("loop", limits={vendor.name: vendor.max_batch}, now=now, lease=60)).get(vendor.name)
     if not claimed:
         return []
-    payloads = [d.payload for d in claimed]
+    payloads = [event_of(vendor, d) for d in claimed]  # as the worker builds them, from the order records
     outcomes: list[Outcome]
     try:
         await vendor.authorize(client)
@@ -217,7 +219,7 @@ async def test_the_fake_refuses_bad_requests_as_a_whole(change: dict[str, Any], 
         headers = {"authorization": f"Bearer {token}", "developer-token": CREDENTIALS["developer_token"]}
         for name, value in change.get("headers", {}).items():
             headers.pop(name) if value is None else headers.update({name: value})
-        response = await client.post("/v25/customers/1234567890:uploadClickConversions", json=body, headers=headers)
+        response = await client.post("/v26/customers/1234567890:uploadClickConversions", json=body, headers=headers)
     outcome = vendor_for("http://fake").read_response(response)
     assert isinstance(outcome, kind)
     assert expected in outcome.reason
@@ -251,7 +253,7 @@ async def test_the_fake_refuses_bad_rows_in_a_200(row: dict[str, Any], expected:
     async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=fake.app()), base_url="http://fake") as client:
         token = (await client.post("/token", data=_grant())).json()["access_token"]
         headers = {"authorization": f"Bearer {token}", "developer-token": CREDENTIALS["developer_token"]}
-        response = await client.post("/v25/customers/1234567890:uploadClickConversions", json=body, headers=headers)
+        response = await client.post("/v26/customers/1234567890:uploadClickConversions", json=body, headers=headers)
     assert response.status_code == 200
     ok, refused = vendor_for("http://fake").read_batch(response, body["conversions"])
     assert isinstance(ok, Delivered)

@@ -5,20 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx2
 import pytest
 
-from attribution.delivery.outbox.base import NewDelivery, Outbox, Status
+from attribution.capture.models import Channel
+from attribution.delivery.outbox.base import NewDelivery, NewOrder, Outbox, Status
 from attribution.delivery.worker import Worker
 from attribution.errors import TokenRefreshError
+from attribution.orders.record import record_of
 from attribution.vendors.base import Failed, Retry
 from attribution.vendors.google_ads import GoogleAds
 from tests.delivery_fakes import FAST, FakeClock, drain
 
 from .google_fakes import ACCESS_TOKEN, CREDENTIALS, TokenEndpoint, google_ads
+from .samples import attribution, purchase, touch
 
 UNAUTHENTICATED = {
     "error": {
@@ -27,7 +31,7 @@ UNAUTHENTICATED = {
         "status": "UNAUTHENTICATED",
         "details": [
             {
-                "@type": "type.googleapis.com/google.ads.googleads.v25.errors.GoogleAdsFailure",
+                "@type": "type.googleapis.com/google.ads.googleads.v26.errors.GoogleAdsFailure",
                 "errors": [{"errorCode": {"authenticationError": "OAUTH_TOKEN_EXPIRED"}, "message": "Token expired."}],
             }
         ],
@@ -256,8 +260,12 @@ async def test_a_token_endpoint_outage_leaves_the_delivery_to_retry_not_dead(out
             return answer
         return google(request)
 
-    [queued] = await outbox.enqueue([NewDelivery("google_ads", "o1", {"gclid": "g"})], now=clock())
-    worker = Worker(outbox, [google_ads()], transport=httpx2.MockTransport(handler), policy=FAST, clock=clock)
+    vendor = google_ads()
+    conversion = purchase(attribution(touch(timedelta(hours=1), Channel.PAID_SEARCH, gclid="Cj0-outage")))
+    assert vendor.check(conversion) is None
+    delivery = NewDelivery("google_ads", conversion.dedup_id, vendor.batch_key(conversion))
+    [queued] = await outbox.enqueue([NewOrder(record_of(conversion, vendor.identifiers), (delivery,))], now=clock())
+    worker = Worker(outbox, [vendor], transport=httpx2.MockTransport(handler), policy=FAST, clock=clock)
     await worker.run_until_idle()
     waiting = await outbox.get(queued.id)
     assert waiting is not None

@@ -60,7 +60,7 @@ def test_golden_request_after_metas_example() -> None:
     wire, outcome = send(vendor, [prepared.payload], lambda r: httpx2.Response(200, json=_received(1)))
 
     assert wire.method == "POST"
-    assert str(wire.url) == f"https://graph.facebook.com/v25.0/{PIXEL}/events?access_token={TOKEN}"
+    assert str(wire.url) == f"https://graph.facebook.com/v27.0/{PIXEL}/events?access_token={TOKEN}"
     assert wire.headers["content-type"] == "application/json"
     assert "authorization" not in wire.headers
     # Meta's example with this order's values; em/ph as single strings (Meta takes a string or a list).
@@ -300,7 +300,7 @@ def test_token_only_at_send_time_and_masked_everywhere_an_operator_looks() -> No
     # HMAC-SHA256 of the token keyed with the app secret, computed with a separate tool
     assert request.url.params["appsecret_proof"] == "8bfe5fd75e66715e30a31fbaca1ff867ecb3d6ceba1eee80f6317542c86743e6"
     masked = vendor.masked_url(request)
-    assert masked == f"https://graph.facebook.com/v25.0/{PIXEL}/events?access_token=***&appsecret_proof=***"
+    assert masked == f"https://graph.facebook.com/v27.0/{PIXEL}/events?access_token=***&appsecret_proof=***"
     assert TOKEN not in json.dumps(vendor.masked_headers(request)) + request.content.decode()
 
 

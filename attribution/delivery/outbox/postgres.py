@@ -20,11 +20,13 @@ Every statement is in ``postgres.sql``, next to this module.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import functools
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import psycopg
@@ -33,13 +35,27 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ...errors import ConfigurationError, OutboxError
-from . import queries
-from .base import TERMINAL, Attempt, Delivery, Enqueued, Finish, NewDelivery, Outbox, Status
+from ...orders.record import micros
+from . import corrections, queries
+from .base import (
+    TERMINAL,
+    Attempt,
+    Change,
+    Confirmed,
+    Delivery,
+    Enqueued,
+    Finish,
+    NewOrder,
+    Outbox,
+    Status,
+    StoredOrder,
+    VendorCorrection,
+)
 
 T = TypeVar("T")
 log = logging.getLogger("attribution.outbox")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Recorded in the ``attribution_schema`` table; ``open`` migrates an older database forward."""
 
 
@@ -48,7 +64,12 @@ Q = queries.load("postgres.sql")
 Connection = psycopg.AsyncConnection[Any]
 
 
-def _row(row: DictRow, history: tuple[Attempt, ...] = ()) -> Delivery:
+def _row(
+    row: DictRow,
+    history: tuple[Attempt, ...] = (),
+    order: StoredOrder | None = None,
+    original: tuple[str, float] | None = None,
+) -> Delivery:
     return Delivery(
         id=row["id"],
         vendor=row["vendor"],
@@ -66,6 +87,26 @@ def _row(row: DictRow, history: tuple[Attempt, ...] = ()) -> Delivery:
         order_id=row["order_id"],
         event=row["event"],
         history=history,
+        kind=row["kind"],
+        hold_until=row["hold_until"],
+        order=order,
+        confirm_ref=row["confirm_ref"],
+        confirm_at=row["confirm_at"],
+        original_status=None if original is None else Status(original[0]),
+        original_due=None if original is None else original[1],
+    )
+
+
+def _order(row: DictRow) -> StoredOrder:
+    return StoredOrder(
+        row=row["id"],
+        order_id=row["order_id"],
+        event=row["event"],
+        value=None if row["value"] is None else Decimal(row["value"]),
+        currency=row["currency"],
+        status=row["status"],
+        data=row["data"],
+        identifiers=row["identifiers"],
     )
 
 
@@ -88,6 +129,8 @@ class PostgresOutbox(Outbox):
             older schema and says to run ``attribution migrate``.
         purge_batch: rows deleted per transaction by ``purge``.
     """
+
+    dialect = "postgres"
 
     def __init__(
         self,
@@ -233,33 +276,28 @@ class PostgresOutbox(Outbox):
 
     # -- the contract ----------------------------------------------------------------------------------
 
-    async def enqueue(self, items: Sequence[NewDelivery], *, now: float) -> list[Enqueued]:
-        if not items:
-            return []
-
+    async def enqueue(self, orders: Sequence[NewOrder], *, now: float) -> list[Enqueued]:
         attempts = 0
 
         async def work(conn: Connection) -> list[Enqueued]:
             nonlocal attempts
             attempts += 1
             async with conn.transaction():
-                return await _enqueue(conn, items, now, retried=attempts > 1)
+                return await _enqueue(conn, orders, now, retried=attempts > 1)
 
         return await self._run(work)
 
-    async def enqueue_with(self, connection: Any, items: Sequence[NewDelivery], *, now: float) -> list[Enqueued]:
+    async def enqueue_with(self, connection: Any, orders: Sequence[NewOrder], *, now: float) -> list[Enqueued]:
         if not isinstance(connection, psycopg.AsyncConnection):
             raise TypeError(f"connection must be a psycopg AsyncConnection, not {type(connection).__name__}")
         self._check_database(connection)
         await self._open()  # the schema must exist; the write itself is the caller's
-        if not items:
-            return []
         try:
-            return await _enqueue(connection, items, now)
+            return await _enqueue(connection, orders, now)
         except psycopg.Error as exc:
             raise OutboxError(f"outbox {self!r}: writing in the caller's transaction failed: {_describe(exc)}") from exc
 
-    def enqueue_with_sync(self, connection: Any, items: Sequence[NewDelivery], *, now: float) -> list[Enqueued]:
+    def enqueue_with_sync(self, connection: Any, orders: Sequence[NewOrder], *, now: float) -> list[Enqueued]:
         """``enqueue_with`` for synchronous code: a psycopg ``Connection`` (Django's ``connection.connection``),
         in its current transaction. The tables must exist: the app's tracker opened the outbox when it
         started, or ``attribution migrate`` ran."""
@@ -270,10 +308,8 @@ class PostgresOutbox(Outbox):
                 "when psycopg 3 is installed (psycopg2 connections cannot be written through)"
             )
         self._check_database(connection)
-        if not items:
-            return []
         try:
-            return _enqueue_sync(connection, items, now)
+            return _enqueue_sync(connection, orders, now)
         except psycopg.errors.UndefinedTable as exc:
             raise OutboxError(
                 f"outbox {self!r}: its tables are not in the connection's database: start the tracker with the app "
@@ -281,6 +317,94 @@ class PostgresOutbox(Outbox):
             ) from exc
         except psycopg.Error as exc:
             raise OutboxError(f"outbox {self!r}: writing in the caller's transaction failed: {_describe(exc)}") from exc
+
+    async def correct(
+        self, order_id: str, event: str, change: Change, *, now: float
+    ) -> builtins.list[VendorCorrection] | None:
+        async def work(conn: Connection) -> list[VendorCorrection] | None:
+            async with conn.transaction():
+                cur = conn.cursor(row_factory=dict_row)
+                await cur.execute(Q["order_for_update"], {"order_id": order_id, "event": event})
+                found = await cur.fetchone()
+                if found is None:
+                    return None
+                order = _order(found)
+                await cur.execute(Q["order_deliveries"], {"row": order.row})
+                plan = corrections.plan_for(change, order, _stored(await cur.fetchall()))
+                queued: dict[str, int] = {}
+                for name, params in corrections.statements(plan, order, now):
+                    await cur.execute(Q[name], params)
+                    if name == "queue_correction" and (row := await cur.fetchone()) is not None:
+                        queued[params["vendor"]] = row["id"]
+                if queued:
+                    await cur.execute(Q["notify"])
+            return corrections.answered(plan, queued)
+
+        return await self._run(work)
+
+    def correct_with_sync(
+        self, connection: Any, order_id: str, event: str, change: Change, *, now: float
+    ) -> builtins.list[VendorCorrection] | None:
+        cur = self._sync_connection(connection).cursor(row_factory=dict_row)
+        cur.execute(Q["order_for_update"], {"order_id": order_id, "event": event})
+        found = cur.fetchone()
+        if found is None:
+            return None
+        order = _order(found)
+        cur.execute(Q["order_deliveries"], {"row": order.row})
+        plan = corrections.plan_for(change, order, _stored(cur.fetchall()))
+        queued: dict[str, int] = {}
+        for name, params in corrections.statements(plan, order, now):
+            cur.execute(Q[name], params)
+            if name == "queue_correction" and (row := cur.fetchone()) is not None:
+                queued[params["vendor"]] = row["id"]
+        if queued:
+            cur.execute(Q["notify"])
+        return corrections.answered(plan, queued)
+
+    def order_with_sync(
+        self, connection: Any, order_id: str, event: str
+    ) -> tuple[StoredOrder, builtins.list[Delivery]] | None:
+        cur = self._sync_connection(connection).cursor(row_factory=dict_row)
+        cur.execute(Q["order"], {"order_id": order_id, "event": event})
+        found = cur.fetchone()
+        if found is None:
+            return None
+        order = _order(found)
+        cur.execute(Q["order_deliveries"], {"row": order.row})
+        return order, [_row(r, order=order) for r in cur.fetchall()]
+
+    def _sync_connection(self, connection: Any) -> psycopg.Connection[Any]:
+        if not isinstance(connection, psycopg.Connection):
+            kind = f"{type(connection).__module__}.{type(connection).__qualname__}"
+            raise TypeError(f"connection must be a psycopg (3) Connection, not {kind}")
+        self._check_database(connection)
+        return connection
+
+    async def order(self, order_id: str, event: str) -> tuple[StoredOrder, builtins.list[Delivery]] | None:
+        async def work(conn: Connection) -> tuple[StoredOrder, list[Delivery]] | None:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(Q["order"], {"order_id": order_id, "event": event})
+            found = await cur.fetchone()
+            if found is None:
+                return None
+            order = _order(found)
+            await cur.execute(Q["order_deliveries"], {"row": order.row})
+            return order, [_row(r, order=order) for r in await cur.fetchall()]
+
+        return await self._run(work)
+
+    def table(self, name: str) -> str:
+        return f"attribution_{name}"
+
+    async def select(self, sql: str, params: Sequence[Any] = ()) -> builtins.list[tuple[Any, ...]]:
+        async def work(conn: Connection) -> list[tuple[Any, ...]]:
+            async with conn.transaction():
+                await conn.execute("SET TRANSACTION READ ONLY")
+                cur = await conn.execute(sql, list(params))
+                return [tuple(row) for row in await cur.fetchall()]
+
+        return await self._run(work)
 
     async def claim(
         self, worker_id: str, *, limits: Mapping[str, int], now: float, lease: float
@@ -296,15 +420,53 @@ class PostgresOutbox(Outbox):
             "worker": worker_id,
         }
 
-        async def work(conn: Connection) -> list[DictRow]:
+        async def work(conn: Connection) -> tuple[list[DictRow], dict[int, StoredOrder], dict[int, tuple[str, float]]]:
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(Q["claim"], params)
-            return await cur.fetchall()
+            rows = await cur.fetchall()
+            return rows, *await _records_of(cur, rows)
 
+        rows, orders, originals = await self._run(work)
         claimed: dict[str, list[Delivery]] = {}
-        for row in sorted(await self._run(work), key=lambda r: (r["due"], r["id"])):
-            claimed.setdefault(row["vendor"], []).append(_row(row))
+        for row in sorted(rows, key=lambda r: (r["due"], r["id"])):
+            order = orders.get(row["order_row"]) if row["order_row"] is not None else None
+            claimed.setdefault(row["vendor"], []).append(_row(row, order=order, original=originals.get(row["id"])))
         return claimed
+
+    async def claim_confirmations(
+        self, worker_id: str, *, vendors: Sequence[str], now: float, lease: float, limit: int = 1000
+    ) -> builtins.list[Delivery]:
+        if not vendors:
+            return []
+        params = {"vendors": list(vendors), "now": now, "until": now + lease, "worker": worker_id, "limit": limit}
+
+        async def work(conn: Connection) -> tuple[list[DictRow], dict[int, StoredOrder], dict[int, tuple[str, float]]]:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(Q["claim_confirmations"], params)
+            rows = await cur.fetchall()
+            return rows, *await _records_of(cur, rows)
+
+        rows, orders, _ = await self._run(work)
+        return [_row(r, order=orders.get(r["order_row"]) if r["order_row"] is not None else None) for r in rows]
+
+    async def confirm(self, worker_id: str, results: Sequence[Confirmed]) -> int:
+        if not results:
+            return 0
+        dead = [r.status == Status.DEAD for r in results]
+        params = {
+            "worker": worker_id,
+            "ids": [r.id for r in results],
+            "statuses": [None if r.status is None else r.status.value for r in results],
+            "answers": [None if d else r.note for r, d in zip(results, dead, strict=True)],
+            "errors": [r.note if d else None for r, d in zip(results, dead, strict=True)],
+            "ask_ats": [r.ask_at for r in results],
+            "ats": [r.at for r in results],
+        }
+
+        async def work(conn: Connection) -> int:
+            return (await conn.execute(Q["record_confirmed"], params)).rowcount
+
+        return await self._run(work)
 
     async def finish(self, worker_id: str, results: Sequence[Finish]) -> int:
         if not results:
@@ -320,6 +482,8 @@ class PostgresOutbox(Outbox):
             "released": [r.released for r in results],
             "results": ["retry" if r.status == Status.PENDING else r.status.value for r in results],
             "details": [(r.error or r.answer or "")[:2000] for r in results],
+            "confirm_refs": [r.confirm_ref for r in results],
+            "confirm_ats": [r.confirm_at for r in results],
         }
 
         async def work(conn: Connection) -> int:
@@ -404,7 +568,12 @@ class PostgresOutbox(Outbox):
                 return None
             await cur.execute(Q["history"], {"id": delivery_id})
             history = tuple(Attempt(**a) for a in await cur.fetchall())
-            return _row(row, history)
+            order = None
+            if row["order_row"] is not None:
+                await cur.execute(Q["order_by_row"], {"row": row["order_row"]})
+                found = await cur.fetchone()
+                order = _order(found) if found is not None else None
+            return _row(row, history, order)
 
         return await self._run(work)
 
@@ -426,7 +595,7 @@ class PostgresOutbox(Outbox):
         async def work(conn: Connection) -> list[Delivery]:
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(Q["list"], params)
-            return [_row(r) for r in await cur.fetchall()]
+            return await _with_orders(cur, await cur.fetchall())
 
         return await self._run(work)
 
@@ -448,7 +617,7 @@ class PostgresOutbox(Outbox):
         async def work(conn: Connection) -> dict[str, Delivery]:
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(Q["last_errors"], {"vendors": list(vendors)})
-            return {row["vendor"]: _row(row) for row in await cur.fetchall()}
+            return {d.vendor: d for d in await _with_orders(cur, await cur.fetchall())}
 
         return await self._run(work) if vendors else {}
 
@@ -466,109 +635,232 @@ class PostgresOutbox(Outbox):
 
         return await self._run(work)
 
-    async def purge(self, *, older_than: float, statuses: Sequence[Status] = tuple(TERMINAL)) -> int:
-        params = {"statuses": [Status(s).value for s in statuses], "older_than": older_than, "batch": self.purge_batch}
-        if not params["statuses"]:
-            return 0
+    async def purge(
+        self,
+        *,
+        older_than: float,
+        statuses: Sequence[Status] = tuple(TERMINAL),
+        orders_older_than: float | None = None,
+    ) -> int:
+        batch = self.purge_batch
+        params = {"statuses": [Status(s).value for s in statuses], "older_than": older_than, "batch": batch}
 
-        async def work(conn: Connection) -> int:
-            return (await conn.execute(Q["purge"], params)).rowcount
+        async def batches(name: str, values: dict[str, Any]) -> int:
+            async def work(conn: Connection) -> int:
+                return (await conn.execute(Q[name], values)).rowcount
 
-        total = 0
-        while True:
-            deleted = await self._run(work)
-            total += deleted
-            if deleted < self.purge_batch:
-                await self.fold_counts()
-                return total
-            await asyncio.sleep(0)  # let checkouts in this process go first
+            total = 0
+            while True:
+                done = await self._run(work)
+                total += done
+                if done < batch:
+                    return total
+                await asyncio.sleep(0)  # let checkouts in this process go first
+
+        total = await batches("purge", params) if params["statuses"] else 0
+        await batches("scrub_orders", {"older_than": older_than, "batch": batch})
+        if orders_older_than is not None:
+            await batches("delete_orders", {"older_than": orders_older_than, "batch": batch})
+        await self.fold_counts()
+        return total
 
 
-def _insert_params(items: Sequence[NewDelivery], now: float) -> dict[str, Any]:
-    """The ``enqueue`` statement's parameters: one array per column, one element per item."""
+async def _with_orders(cur: psycopg.AsyncCursor[DictRow], rows: Sequence[DictRow]) -> list[Delivery]:
+    """Rows of deliveries with their order records (one read for all): screens mask what the records hold."""
+    orders = await _orders_of(cur, rows)
+    return [_row(r, order=orders.get(r["order_row"]) if r["order_row"] is not None else None) for r in rows]
+
+
+def _stored(rows: Sequence[DictRow]) -> list[corrections.Stored]:
+    return [corrections.Stored(r["id"], r["vendor"], r["kind"], Status(r["status"])) for r in rows]
+
+
+async def _records_of(
+    cur: psycopg.AsyncCursor[DictRow], rows: Sequence[DictRow]
+) -> tuple[dict[int, StoredOrder], dict[int, tuple[str, float]]]:
+    """The order records of claimed rows, each once, and where the conversions their corrections correct stand."""
+    orders = await _orders_of(cur, rows)
+    corrections_wanted = [r["id"] for r in rows if r["kind"] != "send"]
+    originals: dict[int, tuple[str, float]] = {}
+    if corrections_wanted:
+        await cur.execute(Q["originals"], {"ids": corrections_wanted})
+        originals = {r["id"]: (r["status"], r["next_attempt_at"]) for r in await cur.fetchall()}
+    return orders, originals
+
+
+async def _orders_of(cur: psycopg.AsyncCursor[DictRow], rows: Sequence[DictRow]) -> dict[int, StoredOrder]:
+    wanted = sorted({r["order_row"] for r in rows if r["order_row"] is not None})
+    if not wanted:
+        return {}
+    await cur.execute(Q["claimed_orders"], {"rows": wanted})
+    return {r["id"]: _order(r) for r in await cur.fetchall()}
+
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _order_params(orders: Sequence[NewOrder], now: float) -> dict[str, Any]:
+    """The ``enqueue_orders`` statement's parameters: one array per column, one element per order (or touch, skip)."""
+    records = [o.record for o in orders]
+    touches = [(r, n, t) for r in records for n, t in enumerate(r.journey)]
+    skips = [(o.record, vendor, reason) for o in orders for vendor, reason in o.skipped.items()]
     return {
         "now": now,
-        "vendors": [i.vendor for i in items],
-        "dedup_keys": [i.dedup_key for i in items],
-        "batch_keys": [i.batch_key for i in items],
-        "payloads": [json.dumps(i.payload, separators=(",", ":"), ensure_ascii=False) for i in items],
-        "order_ids": [i.order_id for i in items],
-        "events": [i.event for i in items],
+        "order_ids": [r.order_id for r in records],
+        "events": [r.event for r in records],
+        "occurred": [r.occurred_at.timestamp() for r in records],
+        "values": [None if r.value is None else str(r.value) for r in records],
+        "micros": [micros(r.value) for r in records],
+        "currencies": [r.currency for r in records],
+        "touches": [len(r.journey) for r in records],
+        "datas": [_dumps(r.data) for r in records],
+        "identifiers": [_dumps(r.identifiers) for r in records],
+        "t_order_ids": [r.order_id for r, _, _ in touches],
+        "t_events": [r.event for r, _, _ in touches],
+        "t_positions": [n for _, n, _ in touches],
+        "t_ats": [t.at.timestamp() for _, _, t in touches],
+        "t_channels": [t.channel for _, _, t in touches],
+        "t_sources": [t.source for _, _, t in touches],
+        "t_media": [t.medium for _, _, t in touches],
+        "t_campaigns": [t.campaign for _, _, t in touches],
+        "t_landings": [t.landing for _, _, t in touches],
+        "s_order_ids": [r.order_id for r, _, _ in skips],
+        "s_events": [r.event for r, _, _ in skips],
+        "s_vendors": [v for _, v, _ in skips],
+        "s_reasons": [why for _, _, why in skips],
     }
 
 
-def _lookup_params(items: Sequence[NewDelivery], inserted: Sequence[tuple[Any, ...]]) -> dict[str, Any] | None:
-    """The ``existing`` statement's parameters: the keys the insert skipped, already stored. None if it skipped none."""
-    new = {(vendor, key) for _, vendor, key in inserted}
-    missing = [i for i in items if (i.vendor, i.dedup_key) not in new]
+def _missing_orders(orders: Sequence[NewOrder], recorded: Sequence[tuple[Any, ...]]) -> dict[str, Any] | None:
+    """The ``existing_orders`` statement's parameters: the orders recorded before; None if this one recorded all."""
+    new = {(order_id, event) for _, order_id, event in recorded}
+    missing = [o.record for o in orders if (o.record.order_id, o.record.event) not in new]
     if not missing:
         return None
-    return {"vendors": [i.vendor for i in missing], "dedup_keys": [i.dedup_key for i in missing]}
+    return {"order_ids": [r.order_id for r in missing], "events": [r.event for r in missing]}
+
+
+def _delivery_params(
+    orders: Sequence[NewOrder], rows: Mapping[tuple[str, str], int], now: float
+) -> dict[str, Any] | None:
+    """The ``enqueue`` statement's parameters: one array per column, one element per delivery. None: no delivery."""
+    items = [(o.record, d) for o in orders for d in o.deliveries]
+    if not items:
+        return None
+    return {
+        "now": now,
+        "vendors": [d.vendor for _, d in items],
+        "dedup_keys": [d.dedup_key for _, d in items],
+        "batch_keys": [d.batch_key for _, d in items],
+        "statuses": ["pending" if d.hold_until is None else "held" for _, d in items],
+        "next_ats": [now if d.hold_until is None else d.hold_until for _, d in items],
+        "d_order_ids": [r.order_id for r, _ in items],
+        "d_events": [r.event for r, _ in items],
+        "order_rows": [rows[r.order_id, r.event] for r, _ in items],
+        "holds": [d.hold_until for _, d in items],
+    }
+
+
+def _lookup_params(orders: Sequence[NewOrder], inserted: Sequence[tuple[Any, ...]]) -> dict[str, Any] | None:
+    """The ``existing`` statement's parameters: the keys the insert skipped, already stored. None if it skipped none."""
+    new = {(vendor, key) for _, vendor, key in inserted}
+    missing = [d for o in orders for d in o.deliveries if (d.vendor, d.dedup_key) not in new]
+    if not missing:
+        return None
+    return {"vendors": [d.vendor for d in missing], "dedup_keys": [d.dedup_key for d in missing]}
 
 
 def _enqueued(
-    items: Sequence[NewDelivery],
+    orders: Sequence[NewOrder],
+    rows: Mapping[tuple[str, str], int],
     inserted: Sequence[tuple[Any, ...]],
     existing: Sequence[tuple[Any, ...]],
     *,
     now: float,
     retried: bool,
 ) -> list[Enqueued]:
-    """What became of each item: new if this checkout wrote its row, else a duplicate of the row stored.
+    """What became of each delivery: new if this checkout wrote its row, else a duplicate of the row stored.
 
     ``inserted``: the rows the insert returned (id, vendor, dedup key). ``existing``: the rows it skipped (id,
     vendor, dedup key, created at). ``retried``: a first attempt may have committed before its connection was lost,
     so a skipped row created at this very ``now`` is this checkout's own, new to the caller, not a duplicate of an
-    earlier checkout. An item repeating an earlier item's key is a duplicate of that item's row."""
+    earlier checkout. A delivery repeating an earlier one's key is a duplicate of that one's row."""
     fresh: dict[tuple[str, str], int] = {(vendor, key): row_id for row_id, vendor, key in inserted}
     known: dict[tuple[str, str], int] = {}
     for row_id, vendor, key, created_at in existing:
         (fresh if retried and created_at == now else known)[vendor, key] = row_id
     out = []
-    for item in items:
-        key = (item.vendor, item.dedup_key)
-        if key in fresh:
-            out.append(Enqueued(fresh.pop(key), item.vendor, item.dedup_key, duplicate=False))
-            known[key] = out[-1].id
-        else:
-            out.append(Enqueued(known[key], item.vendor, item.dedup_key, duplicate=True))
+    for order in orders:
+        row = rows[order.record.order_id, order.record.event]
+        for d in order.deliveries:
+            key = (d.vendor, d.dedup_key)
+            if key in fresh:
+                out.append(Enqueued(fresh.pop(key), d.vendor, d.dedup_key, duplicate=False, order_row=row))
+                known[key] = out[-1].id
+            else:
+                out.append(Enqueued(known[key], d.vendor, d.dedup_key, duplicate=True, order_row=row))
     return out
 
 
-# The enqueue, once per kind of connection: the same statements and decisions, read top to bottom. Insert what is
-# new; look up the ids of the keys already stored; tell listening workers if anything is new (the NOTIFY is
+# The enqueue, once per kind of connection: the same statements and decisions, read top to bottom. Record the orders
+# that are new (with their journeys and skips) and look up the ids of those recorded before; insert the deliveries
+# that are new; look up the ids of the keys already stored; tell listening workers if anything is new (the NOTIFY is
 # delivered when the transaction commits, never if it rolls back).
 
 
 async def _enqueue(
-    conn: Connection, items: Sequence[NewDelivery], now: float, *, retried: bool = False
+    conn: Connection, orders: Sequence[NewOrder], now: float, *, retried: bool = False
 ) -> list[Enqueued]:
     """The enqueue on ``conn``, in whatever transaction it is in (``retried``: see ``_enqueued``)."""
+    if not orders:
+        return []
     cur = conn.cursor()
-    await cur.execute(Q["enqueue"], _insert_params(items, now))
+    await cur.execute(Q["enqueue_orders"], _order_params(orders, now))
+    recorded = await cur.fetchall()
+    rows = {(order_id, event): row for row, order_id, event in recorded}
+    missing = _missing_orders(orders, recorded)
+    if missing is not None:
+        await cur.execute(Q["existing_orders"], missing)
+        rows.update({(order_id, event): row for row, order_id, event in await cur.fetchall()})
+    items = _delivery_params(orders, rows, now)
+    if items is None:
+        return []
+    await cur.execute(Q["enqueue"], items)
     inserted = await cur.fetchall()
     existing: list[tuple[Any, ...]] = []
-    lookup = _lookup_params(items, inserted)
+    lookup = _lookup_params(orders, inserted)
     if lookup is not None:
         await cur.execute(Q["existing"], lookup)
         existing = await cur.fetchall()
-    enqueued = _enqueued(items, inserted, existing, now=now, retried=retried)
+    enqueued = _enqueued(orders, rows, inserted, existing, now=now, retried=retried)
     if not all(e.duplicate for e in enqueued):
         await cur.execute(Q["notify"])
     return enqueued
 
 
-def _enqueue_sync(conn: psycopg.Connection[Any], items: Sequence[NewDelivery], now: float) -> list[Enqueued]:
+def _enqueue_sync(conn: psycopg.Connection[Any], orders: Sequence[NewOrder], now: float) -> list[Enqueued]:
     """``_enqueue`` on a synchronous connection (Django's), in whatever transaction it is in."""
+    if not orders:
+        return []
     cur = conn.cursor()
-    cur.execute(Q["enqueue"], _insert_params(items, now))
+    cur.execute(Q["enqueue_orders"], _order_params(orders, now))
+    recorded = cur.fetchall()
+    rows = {(order_id, event): row for row, order_id, event in recorded}
+    missing = _missing_orders(orders, recorded)
+    if missing is not None:
+        cur.execute(Q["existing_orders"], missing)
+        rows.update({(order_id, event): row for row, order_id, event in cur.fetchall()})
+    items = _delivery_params(orders, rows, now)
+    if items is None:
+        return []
+    cur.execute(Q["enqueue"], items)
     inserted = cur.fetchall()
     existing: list[tuple[Any, ...]] = []
-    lookup = _lookup_params(items, inserted)
+    lookup = _lookup_params(orders, inserted)
     if lookup is not None:
         cur.execute(Q["existing"], lookup)
         existing = cur.fetchall()
-    enqueued = _enqueued(items, inserted, existing, now=now, retried=False)
+    enqueued = _enqueued(orders, rows, inserted, existing, now=now, retried=False)
     if not all(e.duplicate for e in enqueued):
         cur.execute(Q["notify"])
     return enqueued

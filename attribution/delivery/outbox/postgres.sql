@@ -99,6 +99,63 @@ SELECT vendor, status, count(*) FROM attribution_deliveries GROUP BY vendor, sta
 CREATE INDEX attribution_deliveries_failing ON attribution_deliveries (vendor, updated_at)
     WHERE last_error IS NOT NULL AND status <> 'delivered';
 
+-- name: migration_3
+-- One record per order and event: the order (its value apart, corrections change it), and the request's context,
+-- the attribution as checkout read it and the customer's forms as JSON text (the personal parts, scrubbed by the
+-- purge once no delivery waits; text, not json: read back byte for byte by the worker), with the journey and the
+-- vendors skipped as rows of their own (nothing personal: reports read them long after). Deliveries refer to their
+-- order and build their request from it; a delivery written before keeps its finished payload.
+CREATE TABLE attribution_orders (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    order_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    occurred_at DOUBLE PRECISION NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    value TEXT,
+    value_micros BIGINT,
+    currency TEXT,
+    status TEXT NOT NULL DEFAULT 'active',
+    touches INTEGER NOT NULL DEFAULT 0,
+    data TEXT,
+    identifiers TEXT,
+    UNIQUE (order_id, event)
+);
+CREATE INDEX attribution_orders_occurred ON attribution_orders (occurred_at);
+CREATE INDEX attribution_orders_created ON attribution_orders (created_at);
+CREATE TABLE attribution_order_touches (
+    order_row BIGINT NOT NULL REFERENCES attribution_orders (id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    at DOUBLE PRECISION NOT NULL,
+    channel TEXT NOT NULL,
+    source TEXT NOT NULL,
+    medium TEXT NOT NULL,
+    campaign TEXT NOT NULL,
+    landing TEXT NOT NULL,
+    PRIMARY KEY (order_row, position)
+);
+CREATE TABLE attribution_order_skips (
+    order_row BIGINT NOT NULL REFERENCES attribution_orders (id) ON DELETE CASCADE,
+    vendor TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (order_row, vendor)
+);
+ALTER TABLE attribution_deliveries
+    ALTER COLUMN payload DROP NOT NULL,
+    ADD COLUMN order_row BIGINT REFERENCES attribution_orders (id),
+    ADD COLUMN kind TEXT NOT NULL DEFAULT 'send',
+    ADD COLUMN hold_until DOUBLE PRECISION,
+    ADD COLUMN confirm_ref TEXT,
+    ADD COLUMN confirm_at DOUBLE PRECISION;
+-- A held delivery is due at the end of its hold, like a pending one at its next attempt.
+DROP INDEX attribution_deliveries_due;
+CREATE INDEX attribution_deliveries_due ON attribution_deliveries (vendor, next_attempt_at)
+    WHERE status IN ('pending', 'sending', 'held');
+CREATE INDEX attribution_deliveries_order ON attribution_deliveries (order_row, vendor) WHERE order_row IS NOT NULL;
+-- Delivered deliveries whose vendor gives its verdict later: asked for when confirm_at comes.
+CREATE INDEX attribution_deliveries_confirm ON attribution_deliveries (vendor, confirm_at)
+    WHERE confirm_at IS NOT NULL;
+
 -- name: schema_table
 CREATE TABLE IF NOT EXISTS attribution_schema (version INTEGER NOT NULL)
 
@@ -112,15 +169,59 @@ SELECT coalesce(max(version), 0) FROM attribution_schema
 -- name: schema_set_version
 WITH gone AS (DELETE FROM attribution_schema) INSERT INTO attribution_schema (version) VALUES (%(version)s)
 
+-- name: enqueue_orders
+-- The checkout's orders, their journeys and their skipped vendors in one statement: an order already recorded (by an
+-- earlier checkout, or one committing now: ON CONFLICT waits for it) keeps its record, and gets no journey or skip
+-- rows from this one. Returns the orders this statement recorded; existing_orders finds the others.
+WITH item AS (
+    SELECT * FROM unnest(%(order_ids)s::text[], %(events)s::text[], %(occurred)s::float8[], %(values)s::text[],
+                         %(micros)s::bigint[], %(currencies)s::text[], %(touches)s::int[], %(datas)s::text[],
+                         %(identifiers)s::text[])
+        AS i (order_id, event, occurred_at, value, value_micros, currency, touches, data, identifiers)
+), recorded AS (
+    INSERT INTO attribution_orders
+        (order_id, event, occurred_at, created_at, updated_at, value, value_micros, currency, touches, data, identifiers)
+    SELECT order_id, event, occurred_at, %(now)s, %(now)s, value, value_micros, currency, touches, data, identifiers
+    FROM item
+    ON CONFLICT (order_id, event) DO NOTHING
+    RETURNING id, order_id, event
+), journeys AS (
+    INSERT INTO attribution_order_touches (order_row, position, at, channel, source, medium, campaign, landing)
+    SELECT r.id, t.position, t.at, t.channel, t.source, t.medium, t.campaign, t.landing
+    FROM recorded r
+    JOIN unnest(%(t_order_ids)s::text[], %(t_events)s::text[], %(t_positions)s::int[], %(t_ats)s::float8[],
+                %(t_channels)s::text[], %(t_sources)s::text[], %(t_media)s::text[], %(t_campaigns)s::text[],
+                %(t_landings)s::text[])
+        AS t (order_id, event, position, at, channel, source, medium, campaign, landing)
+        USING (order_id, event)
+), skips AS (
+    INSERT INTO attribution_order_skips (order_row, vendor, reason)
+    SELECT r.id, s.vendor, s.reason
+    FROM recorded r
+    JOIN unnest(%(s_order_ids)s::text[], %(s_events)s::text[], %(s_vendors)s::text[], %(s_reasons)s::text[])
+        AS s (order_id, event, vendor, reason)
+        USING (order_id, event)
+    ON CONFLICT DO NOTHING
+)
+SELECT id, order_id, event FROM recorded
+
+-- name: existing_orders
+SELECT o.id, o.order_id, o.event
+FROM attribution_orders o
+JOIN unnest(%(order_ids)s::text[], %(events)s::text[]) AS item (order_id, event) USING (order_id, event)
+
 -- name: enqueue
--- One statement for the whole checkout. ON CONFLICT waits for a concurrent transaction writing the same key and
--- then skips it, so two checkouts of one order at once store one row.
+-- One statement for the checkout's deliveries. ON CONFLICT waits for a concurrent transaction writing the same key
+-- and then skips it, so two checkouts of one order at once store one row.
 INSERT INTO attribution_deliveries
-    (vendor, dedup_key, batch_key, payload, status, created_at, updated_at, next_attempt_at, order_id, event)
-SELECT vendor, dedup_key, batch_key, payload::json, 'pending', %(now)s, %(now)s, %(now)s, order_id, event
-FROM unnest(%(vendors)s::text[], %(dedup_keys)s::text[], %(batch_keys)s::text[], %(payloads)s::text[],
-            %(order_ids)s::text[], %(events)s::text[])
-    AS item (vendor, dedup_key, batch_key, payload, order_id, event)
+    (vendor, dedup_key, batch_key, payload, status, created_at, updated_at, next_attempt_at, order_id, event,
+     order_row, kind, hold_until)
+SELECT vendor, dedup_key, batch_key, NULL, status, %(now)s, %(now)s, next_at, order_id, event, order_row, 'send',
+    hold_until
+FROM unnest(%(vendors)s::text[], %(dedup_keys)s::text[], %(batch_keys)s::text[], %(statuses)s::text[],
+            %(next_ats)s::float8[], %(d_order_ids)s::text[], %(d_events)s::text[], %(order_rows)s::bigint[],
+            %(holds)s::float8[])
+    AS item (vendor, dedup_key, batch_key, status, next_at, order_id, event, order_row, hold_until)
 ON CONFLICT (vendor, dedup_key) DO NOTHING
 RETURNING id, vendor, dedup_key
 
@@ -137,9 +238,11 @@ SELECT pg_notify('attribution_outbox', '')
 LISTEN attribution_outbox
 
 -- name: claim
--- Per wanted vendor that is not paused, its soonest due deliveries, skipping rows another worker is claiming right
--- now (SKIP LOCKED): workers never wait for each other and never take the same row. Deliveries still "sending"
--- here belong to a worker whose lease ran out: the history records that attempt as lost.
+-- Per wanted vendor that is not paused, its soonest due deliveries (pending, held at the end of its hold, or sending
+-- with a lease run out), skipping rows another worker is claiming right now (SKIP LOCKED): workers never wait for each
+-- other and never take the same row. Deliveries still "sending" here belong to a worker whose lease ran out: the
+-- history records that attempt as lost. Each comes with its order record and, for a correction, where the
+-- conversion it corrects stands.
 WITH wanted AS (
     SELECT w.vendor, w.lim
     FROM unnest(%(vendors)s::text[], %(limits)s::int[]) AS w (vendor, lim)
@@ -152,7 +255,7 @@ WITH wanted AS (
     CROSS JOIN LATERAL (
         SELECT id, next_attempt_at, status, locked_by, attempts
         FROM attribution_deliveries
-        WHERE vendor = w.vendor AND status IN ('pending', 'sending') AND next_attempt_at <= %(now)s
+        WHERE vendor = w.vendor AND status IN ('pending', 'sending', 'held') AND next_attempt_at <= %(now)s
         ORDER BY next_attempt_at
         LIMIT w.lim
         FOR UPDATE SKIP LOCKED
@@ -169,15 +272,27 @@ FROM picked
 WHERE d.id = picked.id
 RETURNING d.*, picked.due
 
+-- name: claimed_orders
+-- The order records of claimed deliveries, each once.
+SELECT id, order_id, event, value, currency, status, data, identifiers
+FROM attribution_orders WHERE id = ANY(%(rows)s::bigint[])
+
+-- name: originals
+-- For claimed corrections: where the conversion each corrects stands.
+SELECT c.id, s.status, s.next_attempt_at
+FROM unnest(%(ids)s::bigint[]) AS c (id)
+JOIN attribution_deliveries cd ON cd.id = c.id
+JOIN attribution_deliveries s ON s.order_row = cd.order_row AND s.vendor = cd.vendor AND s.kind = 'send'
+
 -- name: finish
 -- Only rows this worker still owns: a worker whose lease ran out cannot overwrite its successor's result.
--- Released deliveries (handed back unsent) count no attempt and leave no history.
+-- Released deliveries (handed back unsent) count no attempt and leave no history; any other outcome ends a hold.
 WITH result AS (
     SELECT *
     FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(ats)s::float8[], %(next_ats)s::float8[],
                 %(errors)s::text[], %(answers)s::text[], %(released)s::bool[], %(results)s::text[],
-                %(details)s::text[])
-        AS r (id, status, at, next_at, error, answer, released, result, detail)
+                %(details)s::text[], %(confirm_refs)s::text[], %(confirm_ats)s::float8[])
+        AS r (id, status, at, next_at, error, answer, released, result, detail, confirm_ref, confirm_at)
 ), owned AS (
     SELECT d.attempts, r.*
     FROM attribution_deliveries d JOIN result r USING (id)
@@ -191,7 +306,9 @@ UPDATE attribution_deliveries d
 SET status = owned.status, locked_by = NULL, next_attempt_at = owned.next_at,
     attempts = d.attempts - CASE WHEN owned.released THEN 1 ELSE 0 END,
     last_error = coalesce(owned.error, d.last_error), answer = coalesce(owned.answer, d.answer),
-    updated_at = owned.at
+    updated_at = owned.at,
+    hold_until = CASE WHEN owned.released THEN d.hold_until END,
+    confirm_ref = owned.confirm_ref, confirm_at = owned.confirm_at
 FROM owned
 WHERE d.id = owned.id
 
@@ -205,11 +322,11 @@ SELECT vendor, until FROM attribution_vendor_pauses WHERE until > %(now)s
 -- name: next_due
 -- The soonest due time among the vendors asked, on the partial index of due deliveries: the worker sleeps until then.
 SELECT min(next_attempt_at) FROM attribution_deliveries
-WHERE vendor = ANY(%(vendors)s::text[]) AND status IN ('pending', 'sending')
+WHERE vendor = ANY(%(vendors)s::text[]) AND status IN ('pending', 'sending', 'held')
 
 -- name: count_waiting
 -- For the worker's summary: as costly as the queue is long, not as the kept history.
-SELECT count(*) FROM attribution_deliveries WHERE vendor = ANY(%(vendors)s::text[]) AND status IN ('pending', 'sending')
+SELECT count(*) FROM attribution_deliveries WHERE vendor = ANY(%(vendors)s::text[]) AND status IN ('pending', 'sending', 'held')
 
 -- name: get
 SELECT * FROM attribution_deliveries WHERE id = %(id)s
@@ -250,7 +367,7 @@ SELECT count(*) FROM folded
 -- name: oldest_waiting
 -- On the partial index of due deliveries: as costly as the queue is long.
 SELECT vendor, min(created_at) FROM attribution_deliveries
-WHERE vendor = ANY(%(vendors)s::text[]) AND status IN ('pending', 'sending')
+WHERE vendor = ANY(%(vendors)s::text[]) AND status IN ('pending', 'sending', 'held')
 GROUP BY vendor
 
 -- name: last_errors
@@ -282,3 +399,87 @@ WHERE id IN (
     WHERE status = ANY(%(statuses)s::text[]) AND updated_at < %(older_than)s
     LIMIT %(batch)s
 )
+
+-- name: scrub_orders
+-- One small batch of old orders losing their personal parts: none of their deliveries waits to be sent or
+-- confirmed, so no request will be built from them again. The journey and the value stay for reports.
+UPDATE attribution_orders SET data = NULL, identifiers = NULL
+WHERE id IN (
+    SELECT o.id FROM attribution_orders o
+    WHERE o.created_at < %(older_than)s AND o.data IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM attribution_deliveries d
+        WHERE d.order_row = o.id AND (d.status IN ('pending', 'sending', 'held') OR d.confirm_at IS NOT NULL)
+    )
+    LIMIT %(batch)s
+    FOR UPDATE SKIP LOCKED
+)
+
+-- name: delete_orders
+-- One small batch of orders past their own retention, with their journeys; never one a delivery still refers to.
+DELETE FROM attribution_orders WHERE id IN (
+    SELECT o.id FROM attribution_orders o
+    WHERE o.created_at < %(older_than)s AND NOT EXISTS (SELECT 1 FROM attribution_deliveries d WHERE d.order_row = o.id)
+    LIMIT %(batch)s
+    FOR UPDATE SKIP LOCKED
+)
+
+-- name: order
+SELECT * FROM attribution_orders WHERE order_id = %(order_id)s AND event = %(event)s
+
+-- name: order_for_update
+SELECT * FROM attribution_orders WHERE order_id = %(order_id)s AND event = %(event)s FOR UPDATE
+
+-- name: order_by_row
+SELECT * FROM attribution_orders WHERE id = %(row)s
+
+-- name: order_deliveries
+SELECT * FROM attribution_deliveries WHERE order_row = %(row)s ORDER BY id
+
+-- name: adjust_order
+UPDATE attribution_orders SET value = %(value)s, value_micros = %(micros)s, currency = %(currency)s,
+    updated_at = %(now)s
+WHERE id = %(row)s
+
+-- name: cancel_order
+UPDATE attribution_orders SET status = 'cancelled', updated_at = %(now)s WHERE id = %(row)s
+
+-- name: cancel_delivery
+-- Only a delivery not sent and not in flight: one a worker holds right now settles first.
+UPDATE attribution_deliveries SET status = 'cancelled', last_error = %(reason)s, hold_until = NULL, updated_at = %(now)s
+WHERE id = %(id)s AND status IN ('pending', 'held', 'dead', 'dry_run')
+
+-- name: queue_correction
+INSERT INTO attribution_deliveries
+    (vendor, dedup_key, batch_key, payload, status, created_at, updated_at, next_attempt_at, order_id, event,
+     order_row, kind)
+VALUES (%(vendor)s, %(dedup_key)s, %(batch_key)s, NULL, 'pending', %(now)s, %(now)s, %(now)s, %(order_id)s,
+    %(event)s, %(row)s, %(kind)s)
+ON CONFLICT (vendor, dedup_key) DO NOTHING
+RETURNING id
+
+-- name: claim_confirmations
+-- Delivered deliveries whose vendor's verdict is due, taken by a worker until the lease ends (confirm_at moves
+-- there, so another worker finds them only after it).
+WITH picked AS (
+    SELECT d.id
+    FROM unnest(%(vendors)s::text[]) AS v (vendor)
+    CROSS JOIN LATERAL (
+        SELECT id FROM attribution_deliveries
+        WHERE vendor = v.vendor AND confirm_at <= %(now)s AND status = 'delivered'
+        ORDER BY confirm_at
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) d
+)
+UPDATE attribution_deliveries d SET locked_by = %(worker)s, confirm_at = %(until)s
+FROM picked WHERE d.id = picked.id
+RETURNING d.*
+
+-- name: record_confirmed
+UPDATE attribution_deliveries d
+SET status = coalesce(r.status, d.status), answer = coalesce(r.answer, d.answer),
+    last_error = coalesce(r.error, d.last_error), locked_by = NULL, updated_at = r.at,
+    confirm_ref = CASE WHEN r.ask_at IS NULL THEN NULL ELSE d.confirm_ref END, confirm_at = r.ask_at
+FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(answers)s::text[], %(errors)s::text[],
+            %(ask_ats)s::float8[], %(ats)s::float8[]) AS r (id, status, answer, error, ask_at, at)
+WHERE d.id = r.id AND d.locked_by = %(worker)s AND d.status = 'delivered'

@@ -19,18 +19,31 @@ claim and the outcomes go a set of rows per statement (``sqlite_sets``); ``sqlit
 from __future__ import annotations
 
 import asyncio
+import builtins
 import functools
 import os
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from .base import TERMINAL, Delivery, Enqueued, Finish, NewDelivery, Outbox, Status
+from .base import (
+    TERMINAL,
+    Change,
+    Confirmed,
+    Delivery,
+    Enqueued,
+    Finish,
+    NewOrder,
+    Outbox,
+    Status,
+    StoredOrder,
+    VendorCorrection,
+)
 from .sqlite_database import Database, Synchronous
 from .sqlite_group import GroupCommit
-from .sqlite_thread import READ, WORKER, DatabaseThread
+from .sqlite_thread import CHECKOUT, READ, WORKER, DatabaseThread
 
 T = TypeVar("T")
 
@@ -43,6 +56,7 @@ class SQLiteOutbox(Outbox):
     """
 
     spaced_writes = True  # each write is a hop to the database thread, whose cost hardly grows with its rows
+    dialect = "sqlite"
 
     def __init__(
         self,
@@ -111,8 +125,41 @@ class SQLiteOutbox(Outbox):
 
     # -- the contract ----------------------------------------------------------------------------------
 
-    async def enqueue(self, items: Sequence[NewDelivery], *, now: float) -> list[Enqueued]:
-        return await self._group.enqueue(items, now)
+    async def enqueue(self, orders: Sequence[NewOrder], *, now: float) -> list[Enqueued]:
+        return await self._group.enqueue(orders, now)
+
+    async def correct(
+        self,
+        order_id: str,
+        event: str,
+        change: Change,
+        *,
+        now: float,
+    ) -> builtins.list[VendorCorrection] | None:
+        return await self._run(lambda conn: self._db.correct(conn, order_id, event, change, now=now), priority=CHECKOUT)
+
+    async def claim_confirmations(
+        self, worker_id: str, *, vendors: Sequence[str], now: float, lease: float, limit: int = 1000
+    ) -> builtins.list[Delivery]:
+        names = list(vendors)
+        if not names:
+            return []
+        return await self._run(
+            lambda conn: self._db.claim_confirmations(conn, worker_id, names, now=now, lease=lease, limit=limit),
+            priority=WORKER,
+        )
+
+    async def confirm(self, worker_id: str, results: Sequence[Confirmed]) -> int:
+        if not results:
+            return 0
+        return await self._run(lambda conn: self._db.confirm(conn, worker_id, results), priority=WORKER)
+
+    async def order(self, order_id: str, event: str) -> tuple[StoredOrder, builtins.list[Delivery]] | None:
+        return await self._run(lambda conn: self._db.order(conn, order_id, event))
+
+    async def select(self, sql: str, params: Sequence[Any] = ()) -> builtins.list[tuple[Any, ...]]:
+        values = list(params)
+        return await self._run(lambda conn: self._db.select(conn, sql, values))
 
     async def claim(
         self, worker_id: str, *, limits: Mapping[str, int], now: float, lease: float
@@ -173,18 +220,37 @@ class SQLiteOutbox(Outbox):
         id_list = [int(i) for i in ids]
         return await self._run(lambda conn: self._db.retry(conn, id_list, dead=dead, now=now))
 
-    async def purge(self, *, older_than: float, statuses: Sequence[Status] = tuple(TERMINAL)) -> int:
+    async def purge(
+        self,
+        *,
+        older_than: float,
+        statuses: Sequence[Status] = tuple(TERMINAL),
+        orders_older_than: float | None = None,
+    ) -> int:
         wanted = [Status(s).value for s in statuses]
-        if not wanted:
-            return 0
         batch = self.purge_batch
         # Small transactions, each queued behind any checkout that arrived meanwhile: deleting a month of
         # history at once held the write lock for tens of milliseconds at a million rows.
         purged = 0
-        while True:
+        while wanted:
             deleted = await self._run(
                 lambda conn: self._db.purge_some(conn, wanted, older_than=older_than, batch=batch), priority=WORKER
             )
             purged += deleted
             if deleted < batch:
-                return purged
+                break
+        while (
+            await self._run(lambda conn: self._db.scrub_some(conn, older_than=older_than, batch=batch), priority=WORKER)
+            == batch
+        ):
+            pass
+        if orders_older_than is not None:
+            cutoff = orders_older_than
+            while (
+                await self._run(
+                    lambda conn: self._db.delete_orders_some(conn, older_than=cutoff, batch=batch), priority=WORKER
+                )
+                == batch
+            ):
+                pass
+        return purged

@@ -76,6 +76,60 @@ END;
 CREATE INDEX deliveries_failing ON deliveries (vendor, updated_at)
     WHERE last_error IS NOT NULL AND status <> 'delivered'
 
+-- name: migration_4
+-- One record per order and event: the order (its value apart, corrections change it), the request's context, the
+-- attribution as checkout read it and the customer's forms as JSON (the personal parts, scrubbed by the purge once
+-- no delivery waits), and the journey and the vendors skipped as rows of their own (nothing personal: reports read
+-- them long after). Deliveries refer to their order and build their request from it; a delivery written before
+-- keeps its finished payload (new ones store JSON null there: SQLite cannot drop the column's NOT NULL in place).
+CREATE TABLE orders (
+    id INTEGER PRIMARY KEY,
+    order_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    occurred_at REAL NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    value TEXT,
+    value_micros INTEGER,
+    currency TEXT,
+    status TEXT NOT NULL DEFAULT 'active',
+    touches INTEGER NOT NULL DEFAULT 0,
+    data TEXT,
+    identifiers TEXT,
+    UNIQUE (order_id, event)
+);
+CREATE INDEX orders_occurred ON orders (occurred_at);
+-- The retention's scrub and delete look for old orders.
+CREATE INDEX orders_created ON orders (created_at);
+CREATE TABLE order_touches (
+    order_row INTEGER NOT NULL REFERENCES orders (id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    at REAL NOT NULL,
+    channel TEXT NOT NULL,
+    source TEXT NOT NULL,
+    medium TEXT NOT NULL,
+    campaign TEXT NOT NULL,
+    landing TEXT NOT NULL,
+    PRIMARY KEY (order_row, position)
+) WITHOUT ROWID;
+CREATE TABLE order_skips (
+    order_row INTEGER NOT NULL REFERENCES orders (id) ON DELETE CASCADE,
+    vendor TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (order_row, vendor)
+) WITHOUT ROWID;
+ALTER TABLE deliveries ADD COLUMN order_row INTEGER REFERENCES orders (id);
+ALTER TABLE deliveries ADD COLUMN kind TEXT NOT NULL DEFAULT 'send';
+ALTER TABLE deliveries ADD COLUMN hold_until REAL;
+ALTER TABLE deliveries ADD COLUMN confirm_ref TEXT;
+ALTER TABLE deliveries ADD COLUMN confirm_at REAL;
+-- A held delivery is due at the end of its hold, like a pending one at its next attempt.
+DROP INDEX deliveries_due;
+CREATE INDEX deliveries_due ON deliveries (vendor, next_attempt_at) WHERE status IN ('pending', 'sending', 'held');
+CREATE INDEX deliveries_order ON deliveries (order_row, vendor) WHERE order_row IS NOT NULL;
+-- Delivered deliveries whose vendor gives its verdict later: asked for when confirm_at comes.
+CREATE INDEX deliveries_confirm ON deliveries (vendor, confirm_at) WHERE confirm_at IS NOT NULL
+
 -- name: open
 -- Run on each new connection, one pragma at a time. WAL: readers never wait for the writer. Checkpoints (copying
 -- the WAL into the database, with fsyncs) would otherwise run inside whichever commit crosses the threshold, often
@@ -100,16 +154,48 @@ PRAGMA user_version = {version}
 -- PASSIVE: copies what it can without waiting for readers or blocking writers.
 PRAGMA wal_checkpoint(PASSIVE)
 
+-- name: enqueue_orders
+-- A group's orders in one statement: {rows} is enqueue_order_row once per order, bound (order_id, event,
+-- occurred_at, created_at, updated_at, value, value_micros, currency, touches, data, identifiers). An order already
+-- recorded is kept as it is.
+INSERT INTO orders (order_id, event, occurred_at, created_at, updated_at, value, value_micros, currency, touches,
+    data, identifiers)
+VALUES {rows}
+ON CONFLICT (order_id, event) DO NOTHING
+
+-- name: enqueue_order_row
+(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+
+-- name: last_order_id
+SELECT coalesce(max(id), 0) AS last_id FROM orders
+
+-- name: orders_since
+-- The new orders' keys as one JSON array.
+SELECT json_group_array(json_array(id, order_id, event)) AS inserted FROM orders WHERE id > :last_id
+
+-- name: stored_order
+SELECT id FROM orders WHERE order_id = :order_id AND event = :event
+
+-- name: enqueue_touches
+-- {rows}: "(?, ?, ?, ?, ?, ?, ?, ?)" per touch, bound (order_row, position, at, channel, source, medium, campaign,
+-- landing).
+INSERT INTO order_touches (order_row, position, at, channel, source, medium, campaign, landing) VALUES {rows}
+
+-- name: enqueue_skips
+-- {rows}: "(?, ?, ?)" per vendor skipped, bound (order_row, vendor, reason).
+INSERT INTO order_skips (order_row, vendor, reason) VALUES {rows} ON CONFLICT DO NOTHING
+
 -- name: enqueue
--- Many rows in one statement: {rows} is enqueue_row once per row, bound (vendor, dedup_key, batch_key, payload,
--- created_at, updated_at, next_attempt_at, order_id, event). A key already stored is skipped.
+-- Many rows in one statement: {rows} is enqueue_row once per row, bound (vendor, dedup_key, batch_key, status,
+-- created_at, updated_at, next_attempt_at, order_id, event, order_row, kind, hold_until). A key already stored is
+-- skipped.
 INSERT INTO deliveries (vendor, dedup_key, batch_key, payload, status, created_at, updated_at, next_attempt_at,
-    order_id, event)
+    order_id, event, order_row, kind, hold_until)
 VALUES {rows}
 ON CONFLICT (vendor, dedup_key) DO NOTHING
 
 -- name: enqueue_row
-(?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)
+(?, ?, ?, 'null', ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- name: last_id
 -- Inside the write transaction nobody else inserts, and a new rowid is one more than the largest: the rows an
@@ -124,15 +210,30 @@ SELECT json_group_array(json_array(id, vendor, dedup_key)) AS inserted FROM deli
 SELECT id FROM deliveries WHERE vendor = :vendor AND dedup_key = :dedup_key
 
 -- name: due
--- A claim's candidates for one vendor, soonest due first (pending, or sending with a lease run out), as one JSON
--- array of rows: one step, however many rows. The columns are sqlite_sets.DueRow's, in its order; created_at as
--- quote() writes it, every digit kept (JSON would round it to 15).
-SELECT json_group_array(json_array(id, vendor, dedup_key, batch_key, payload, status, attempts,
-    quote(created_at), last_error, answer, order_id, locked_by, event)) AS due
+-- A claim's candidates for one vendor, soonest due first (pending, held at the end of its hold, or sending with a
+-- lease run out), with their order records, as one JSON array of rows: one step, however many rows. A correction
+-- comes with where the conversion it corrects stands (its status and when it is due), for the worker to wait until
+-- it has settled. The columns are sqlite_sets.DueRow's, in its order; created_at as quote() writes it, every digit
+-- kept (JSON would round it to 15).
+SELECT json_group_array(json_array(id, vendor, dedup_key, batch_key, payload, status, attempts, quote(created_at),
+    last_error, answer, order_id, locked_by, event, kind, hold_until, order_row, value, currency, order_status, data,
+    identifiers, original_status, original_due, confirm_ref)) AS due
 FROM (
-    SELECT * FROM deliveries
-    WHERE status IN ('pending', 'sending') AND vendor = :vendor AND next_attempt_at <= :now
-    ORDER BY next_attempt_at LIMIT :limit
+    SELECT d.*, o.value, o.currency, o.status AS order_status, o.data, o.identifiers,
+        CASE WHEN d.kind <> 'send' THEN (
+            SELECT s.status FROM deliveries AS s
+            WHERE s.order_row = d.order_row AND s.vendor = d.vendor AND s.kind = 'send'
+        ) END AS original_status,
+        CASE WHEN d.kind <> 'send' THEN (
+            SELECT s.next_attempt_at FROM deliveries AS s
+            WHERE s.order_row = d.order_row AND s.vendor = d.vendor AND s.kind = 'send'
+        ) END AS original_due
+    FROM (
+        SELECT * FROM deliveries
+        WHERE status IN ('pending', 'sending', 'held') AND vendor = :vendor AND next_attempt_at <= :now
+        ORDER BY next_attempt_at LIMIT :limit
+    ) AS d
+    LEFT JOIN orders AS o ON o.id = d.order_row
 )
 
 -- name: lost
@@ -155,32 +256,33 @@ FROM (VALUES {values}) AS r JOIN deliveries AS d ON d.id = r.column1
 WHERE d.locked_by = ? AND d.status = 'sending'
 
 -- name: record_outcomes
--- Outcomes of deliveries this worker still holds. {values} rows: (id, status, next attempt, error, answer, at),
--- then the worker.
+-- Outcomes of deliveries this worker still holds: any outcome ends a hold. {values} rows: (id, status, next attempt,
+-- error, answer, at, confirm_ref, confirm_at), then the worker.
 UPDATE deliveries SET status = r.column2, locked_by = NULL, next_attempt_at = r.column3,
-    last_error = COALESCE(r.column4, last_error), answer = COALESCE(r.column5, answer), updated_at = r.column6
+    last_error = COALESCE(r.column4, last_error), answer = COALESCE(r.column5, answer), updated_at = r.column6,
+    hold_until = NULL, confirm_ref = r.column7, confirm_at = r.column8
 FROM (VALUES {values}) AS r
 WHERE deliveries.id = r.column1 AND deliveries.locked_by = ? AND deliveries.status = 'sending'
 
 -- name: record_released
--- Deliveries handed back unsent: pending again, the attempt the claim counted taken back. {values} rows: (id, next
--- attempt, at), then the worker.
-UPDATE deliveries SET status = 'pending', locked_by = NULL, next_attempt_at = r.column2,
-    attempts = attempts - 1, updated_at = r.column3
+-- Deliveries handed back unsent: pending (or held, still_valid not answered) again, the attempt the claim counted
+-- taken back. {values} rows: (id, status, next attempt, at), then the worker.
+UPDATE deliveries SET status = r.column2, locked_by = NULL, next_attempt_at = r.column3,
+    attempts = attempts - 1, updated_at = r.column4
 FROM (VALUES {values}) AS r
 WHERE deliveries.id = r.column1 AND deliveries.locked_by = ? AND deliveries.status = 'sending'
 
 -- name: next_due
 -- One index seek on deliveries_due (vendor, next_attempt_at).
-SELECT MIN(next_attempt_at) AS due FROM deliveries WHERE vendor = :vendor AND status IN ('pending', 'sending')
+SELECT MIN(next_attempt_at) AS due FROM deliveries WHERE vendor = :vendor AND status IN ('pending', 'sending', 'held')
 
 -- name: count_waiting
 -- On the partial index deliveries_due: proportional to the backlog, not to the kept history.
-SELECT COUNT(*) AS waiting FROM deliveries WHERE vendor = :vendor AND status IN ('pending', 'sending')
+SELECT COUNT(*) AS waiting FROM deliveries WHERE vendor = :vendor AND status IN ('pending', 'sending', 'held')
 
 -- name: oldest_waiting
 -- On the partial index deliveries_due: as costly as the queue is long.
-SELECT MIN(created_at) AS created_at FROM deliveries WHERE vendor = :vendor AND status IN ('pending', 'sending')
+SELECT MIN(created_at) AS created_at FROM deliveries WHERE vendor = :vendor AND status IN ('pending', 'sending', 'held')
 
 -- name: last_error
 -- One seek on the partial index deliveries_failing (vendor, updated_at).
@@ -229,3 +331,84 @@ WHERE status = 'dead'
 DELETE FROM deliveries WHERE id IN (
     SELECT id FROM deliveries WHERE status IN ({statuses}) AND updated_at < ? LIMIT ?
 )
+
+-- name: scrub_orders
+-- One small batch of old orders losing their personal parts (the customer's forms, the request's context, the
+-- attribution): none of their deliveries waits to be sent or confirmed, so no request will be built from them again.
+-- The journey and the value stay for reports.
+UPDATE orders SET data = NULL, identifiers = NULL
+WHERE id IN (
+    SELECT o.id FROM orders AS o
+    WHERE o.created_at < :older_than AND o.data IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM deliveries AS d
+        WHERE d.order_row = o.id AND (d.status IN ('pending', 'sending', 'held') OR d.confirm_at IS NOT NULL)
+    )
+    LIMIT :batch
+)
+
+-- name: delete_orders
+-- One small batch of orders past their own retention, with their journeys; never one a delivery still refers to.
+DELETE FROM orders WHERE id IN (
+    SELECT o.id FROM orders AS o
+    WHERE o.created_at < :older_than AND NOT EXISTS (SELECT 1 FROM deliveries AS d WHERE d.order_row = o.id)
+    LIMIT :batch
+)
+
+-- name: order
+SELECT * FROM orders WHERE order_id = :order_id AND event = :event
+
+-- name: order_by_row
+SELECT * FROM orders WHERE id = :row
+
+-- name: orders_by_rows
+-- {rows} is one "?" per order id.
+SELECT * FROM orders WHERE id IN ({rows})
+
+-- name: order_deliveries
+SELECT * FROM deliveries WHERE order_row = :row ORDER BY id
+
+-- name: adjust_order
+UPDATE orders SET value = :value, value_micros = :micros, currency = :currency, updated_at = :now WHERE id = :row
+
+-- name: cancel_order
+UPDATE orders SET status = 'cancelled', updated_at = :now WHERE id = :row
+
+-- name: cancel_delivery
+-- Only a delivery not sent and not in flight: one a worker holds right now settles first.
+UPDATE deliveries SET status = 'cancelled', last_error = :reason, hold_until = NULL, updated_at = :now
+WHERE id = :id AND status IN ('pending', 'held', 'dead', 'dry_run')
+
+-- name: queue_correction
+INSERT INTO deliveries (vendor, dedup_key, batch_key, payload, status, created_at, updated_at, next_attempt_at,
+    order_id, event, order_row, kind)
+VALUES (:vendor, :dedup_key, :batch_key, 'null', 'pending', :now, :now, :now, :order_id, :event, :row, :kind)
+ON CONFLICT (vendor, dedup_key) DO NOTHING
+RETURNING id
+
+-- name: due_confirmations
+-- Delivered deliveries of one vendor whose verdict is due, with their order records (the columns of DueRow).
+SELECT json_group_array(json_array(id, vendor, dedup_key, batch_key, payload, status, attempts, quote(created_at),
+    last_error, answer, order_id, locked_by, event, kind, hold_until, order_row, value, currency, order_status, data,
+    identifiers, original_status, original_due, confirm_ref)) AS due
+FROM (
+    SELECT d.*, o.value, o.currency, o.status AS order_status, o.data, o.identifiers, NULL AS original_status,
+        NULL AS original_due
+    FROM (
+        SELECT * FROM deliveries
+        WHERE vendor = :vendor AND confirm_at <= :now AND status = 'delivered'
+        ORDER BY confirm_at LIMIT :limit
+    ) AS d
+    LEFT JOIN orders AS o ON o.id = d.order_row
+)
+
+-- name: mark_confirming
+-- Taken by a worker until the lease ends (confirm_at moves there, so another worker finds them only after it).
+-- {ids} is one "?" per id, bound after (worker, lease end).
+UPDATE deliveries SET locked_by = ?, confirm_at = ? WHERE id IN ({ids})
+
+-- name: record_confirmed
+-- A verdict on a delivery this worker took: still delivered (confirmation over, or asked again at ask_at), or dead.
+UPDATE deliveries SET status = coalesce(:status, status), answer = coalesce(:answer, answer),
+    last_error = coalesce(:error, last_error), locked_by = NULL, updated_at = :at,
+    confirm_ref = CASE WHEN :ask_at IS NULL THEN NULL ELSE confirm_ref END, confirm_at = :ask_at
+WHERE id = :id AND locked_by = :worker AND status = 'delivered'

@@ -10,19 +10,21 @@ synchronous code over the statements of ``sqlite.sql``; those that write open th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
 from ...errors import OutboxError
-from . import queries, sqlite_schema
-from .base import Attempt, Delivery, Enqueued, Finish, NewDelivery, Status
+from . import corrections, queries, sqlite_schema
+from .base import Attempt, Change, Confirmed, Delivery, Finish, Status, StoredOrder, VendorCorrection
 from .sqlite_math import ensure_math
-from .sqlite_sets import DueRow, due_rows, mark_claimed, record_finished
+from .sqlite_sets import CHUNK, DueRow, confirmation_rows, due_rows, mark_claimed, record_finished
 
 Q = queries.load("sqlite.sql")
 
@@ -30,20 +32,6 @@ Synchronous = Literal["FULL", "NORMAL"]
 
 AUTOCHECKPOINT_PAGES = 20_000
 """About 80 MB of WAL (4 KiB pages) before a commit checkpoints by itself."""
-
-INSERT_MAX_ROWS = 1000
-"""Rows per INSERT statement: 9 parameters each, below SQLite's limit on parameters (32,766 since 3.32)."""
-
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-"""``json.dumps(payload, separators=(",", ":"), ensure_ascii=False)`` without building an encoder per row."""
-
-Row = tuple[Any, ...]
-
-
-def enqueue_rows(items: Sequence[NewDelivery], now: float) -> list[Row]:
-    """The ``enqueue`` statement's parameters for each item, its payload encoded. Runs in the checkout's event loop,
-    not on the database thread: see ``sqlite_group``. An item that is not JSON raises ``TypeError`` here."""
-    return [(i.vendor, i.dedup_key, i.batch_key, _dumps(i.payload), now, now, now, i.order_id, i.event) for i in items]
 
 
 class Database:
@@ -134,40 +122,6 @@ class Database:
             return f"outbox {self.path} cannot be created: a part of its folder path is a file, not a folder; {where}"
         return f"outbox {self.path} cannot be opened: {exc.strerror or type(exc).__name__}; {where}"
 
-    # -- checkouts (inside the group commit's transaction) ---------------------------------------------
-
-    def insert(self, conn: sqlite3.Connection, rows: Sequence[Row]) -> dict[tuple[str, str], int]:
-        """Rows (``enqueue_rows``) in few statements: the id of each row inserted, by vendor and dedup key. A key
-        already stored, or twice among the rows, is written once.
-
-        Every step of a statement gives the GIL away and waits to get it back from a busy event loop, so no step
-        runs per row: each INSERT is one step, and the new rows' ids come back as one JSON array (``last_id``
-        says why the rows above the largest id before are exactly those inserted)."""
-        (last_id,) = conn.execute(Q["last_id"]).fetchone()
-        row_marks = Q["enqueue_row"]
-        for start in range(0, len(rows), INSERT_MAX_ROWS):
-            chunk = rows[start : start + INSERT_MAX_ROWS]
-            statement = Q["enqueue"].format(rows=", ".join([row_marks] * len(chunk)))
-            conn.execute(statement, [value for row in chunk for value in row])
-        (inserted,) = conn.execute(Q["inserted_since"], {"last_id": last_id}).fetchone()
-        return {(vendor, key): id_ for id_, vendor, key in json.loads(inserted)}
-
-    def enqueued(
-        self, conn: sqlite3.Connection, items: Sequence[NewDelivery], fresh: dict[tuple[str, str], int]
-    ) -> list[Enqueued]:
-        """What became of one checkout's items: the first to claim a key ``insert`` inserted is new (it is taken
-        from ``fresh``), any other (an older row, or the same key earlier in the group) a duplicate of the row
-        stored."""
-        out = []
-        for item in items:
-            found = fresh.pop((item.vendor, item.dedup_key), None)
-            if found is not None:
-                out.append(Enqueued(found, item.vendor, item.dedup_key, duplicate=False))
-                continue
-            (stored,) = conn.execute(Q["stored_id"], {"vendor": item.vendor, "dedup_key": item.dedup_key}).fetchone()
-            out.append(Enqueued(stored, item.vendor, item.dedup_key, duplicate=True))
-        return out
-
     # -- the worker ------------------------------------------------------------------------------------
 
     def claim(
@@ -206,6 +160,37 @@ class Database:
             conn.execute(Q["checkpoint"])
         return applied
 
+    def claim_confirmations(
+        self, conn: sqlite3.Connection, worker_id: str, vendors: Sequence[str], *, now: float, lease: float, limit: int
+    ) -> list[Delivery]:
+        """``Outbox.claim_confirmations``, in one transaction."""
+        with self.transaction(conn, durable=False):
+            rows = [row for vendor in vendors for row in confirmation_rows(conn, vendor, now=now, limit=limit)]
+            until = now + lease
+            for start in range(0, len(rows), CHUNK):
+                ids = [r.id for r in rows[start : start + CHUNK]]
+                conn.execute(Q["mark_confirming"].format(ids=", ".join("?" * len(ids))), [worker_id, until, *ids])
+        orders: dict[int, StoredOrder] = {}
+        return [_from_due(r, orders, status=Status.DELIVERED, locked_by=worker_id, confirm_at=until) for r in rows]
+
+    def confirm(self, conn: sqlite3.Connection, worker_id: str, results: Sequence[Confirmed]) -> int:
+        """``Outbox.confirm``, in one transaction."""
+        applied = 0
+        with self.transaction(conn, durable=False):
+            for r in results:
+                dead = r.status == Status.DEAD
+                params = {
+                    "id": r.id,
+                    "worker": worker_id,
+                    "status": None if r.status is None else r.status.value,
+                    "answer": None if dead else r.note,
+                    "error": r.note if dead else None,
+                    "ask_at": r.ask_at,
+                    "at": r.at,
+                }
+                applied += conn.execute(Q["record_confirmed"], params).rowcount
+        return applied
+
     def pause(self, conn: sqlite3.Connection, vendor: str, until: float) -> None:
         with self.transaction(conn, durable=False):
             conn.execute(Q["pause"], {"vendor": vendor, "until": until})
@@ -231,7 +216,54 @@ class Database:
             Attempt(number=a["number"], at=a["at"], result=a["result"], detail=a["detail"], worker=a["worker"])
             for a in conn.execute(Q["history"], {"id": delivery_id})
         )
-        return _delivery(row, history)
+        order = None
+        if row["order_row"] is not None:
+            found = conn.execute(Q["order_by_row"], {"row": row["order_row"]}).fetchone()
+            order = _stored_order(found) if found is not None else None
+        return _delivery(row, history, order)
+
+    def order(self, conn: sqlite3.Connection, order_id: str, event: str) -> tuple[StoredOrder, list[Delivery]] | None:
+        found = conn.execute(Q["order"], {"order_id": order_id, "event": event}).fetchone()
+        if found is None:
+            return None
+        order = _stored_order(found)
+        rows = conn.execute(Q["order_deliveries"], {"row": order.row}).fetchall()
+        return order, [_delivery(row, order=order) for row in rows]
+
+    def correct(
+        self,
+        conn: sqlite3.Connection,
+        order_id: str,
+        event: str,
+        change: Change,
+        *,
+        now: float,
+    ) -> list[VendorCorrection] | None:
+        """``Outbox.correct``, in one durable transaction."""
+        with self.transaction(conn):
+            found = conn.execute(Q["order"], {"order_id": order_id, "event": event}).fetchone()
+            if found is None:
+                return None
+            order = _stored_order(found)
+            stored = [
+                corrections.Stored(r["id"], r["vendor"], r["kind"], Status(r["status"]))
+                for r in conn.execute(Q["order_deliveries"], {"row": order.row})
+            ]
+            plan = corrections.plan_for(change, order, stored)
+            queued: dict[str, int] = {}
+            for name, params in corrections.statements(plan, order, now):
+                row = conn.execute(Q[name], params).fetchone()
+                if name == "queue_correction" and row is not None:
+                    queued[params["vendor"]] = row[0]
+        return corrections.answered(plan, queued)
+
+    def select(self, conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """One read-only statement: SQLite refuses it if it would write (``query_only``)."""
+        conn.execute("PRAGMA query_only = ON")
+        try:
+            return [tuple(row) for row in conn.execute(sql, params).fetchall()]
+        finally:
+            conn.execute("PRAGMA query_only = OFF")
 
     def list_deliveries(
         self, conn: sqlite3.Connection, *, status: Status | None, vendor: str | None, limit: int, offset: int
@@ -245,7 +277,7 @@ class Database:
             where.append(Q["list_vendor"])
             params["vendor"] = vendor
         clause = f"WHERE {' AND '.join(where)}" if where else ""
-        return [_delivery(row) for row in conn.execute(Q["list"].format(where=clause), params).fetchall()]
+        return _with_orders(conn, conn.execute(Q["list"].format(where=clause), params).fetchall())
 
     def counts(self, conn: sqlite3.Connection) -> dict[tuple[str, Status], int]:
         return {(row["vendor"], Status(row["status"])): row["n"] for row in conn.execute(Q["counts"]).fetchall()}
@@ -255,8 +287,8 @@ class Database:
         return {name: at for name, at in found.items() if at is not None}
 
     def last_errors(self, conn: sqlite3.Connection, vendors: Sequence[str]) -> dict[str, Delivery]:
-        found = {name: conn.execute(Q["last_error"], {"vendor": name}).fetchone() for name in vendors}
-        return {name: _delivery(row) for name, row in found.items() if row is not None}
+        found = [row for name in vendors if (row := conn.execute(Q["last_error"], {"vendor": name}).fetchone())]
+        return {d.vendor: d for d in _with_orders(conn, found)}
 
     def retry(self, conn: sqlite3.Connection, ids: Sequence[int], *, dead: bool, now: float) -> int:
         """``Outbox.retry``, in one durable transaction."""
@@ -274,42 +306,114 @@ class Database:
         with self.transaction(conn, durable=False):
             return int(conn.execute(statement, (*statuses, older_than, batch)).rowcount)
 
+    def scrub_some(self, conn: sqlite3.Connection, *, older_than: float, batch: int) -> int:
+        """Scrub the personal parts of up to ``batch`` old orders (``Outbox.purge``); returns how many."""
+        with self.transaction(conn, durable=False):
+            return int(conn.execute(Q["scrub_orders"], {"older_than": older_than, "batch": batch}).rowcount)
+
+    def delete_orders_some(self, conn: sqlite3.Connection, *, older_than: float, batch: int) -> int:
+        """Delete up to ``batch`` orders past their retention, with their journeys; returns how many."""
+        with self.transaction(conn, durable=False):
+            return int(conn.execute(Q["delete_orders"], {"older_than": older_than, "batch": batch}).rowcount)
+
 
 def _claimed(rows: Sequence[DueRow], worker_id: str, *, now: float, due: float) -> dict[str, list[Delivery]]:
-    """The claimed rows as deliveries by vendor, as ``mark_claimed`` left them."""
+    """The claimed rows as deliveries by vendor, as ``mark_claimed`` left them: one ``StoredOrder`` per order."""
     claimed: dict[str, list[Delivery]] = {}
-    sending, loads = Status.SENDING, json.loads
+    orders: dict[int, StoredOrder] = {}
     for r in rows:
-        claimed.setdefault(r.vendor, []).append(
-            Delivery(
-                id=r.id,
-                vendor=r.vendor,
-                dedup_key=r.dedup_key,
-                batch_key=r.batch_key,
-                payload=loads(r.payload),
-                status=sending,
-                attempts=r.attempts + 1,
-                created_at=float(r.created_at),
-                updated_at=now,
-                next_attempt_at=due,
-                locked_by=worker_id,
-                last_error=r.last_error,
-                answer=r.answer,
-                order_id=r.order_id,
-                event=r.event,
-            )
-        )
+        delivery = _from_due(r, orders, status=Status.SENDING, locked_by=worker_id, attempts=r.attempts + 1)
+        claimed.setdefault(r.vendor, []).append(dataclasses.replace(delivery, updated_at=now, next_attempt_at=due))
     return claimed
 
 
-def _delivery(row: sqlite3.Row, history: tuple[Attempt, ...] = ()) -> Delivery:
+def _from_due(
+    r: DueRow,
+    orders: dict[int, StoredOrder],
+    *,
+    status: Status,
+    locked_by: str,
+    attempts: int | None = None,
+    confirm_at: float | None = None,
+) -> Delivery:
+    order = None
+    if r.order_row is not None:
+        order = orders.get(r.order_row)
+        if order is None:
+            order = orders[r.order_row] = StoredOrder(
+                row=r.order_row,
+                order_id=r.order_id,
+                event=r.event,
+                value=None if r.value is None else Decimal(r.value),
+                currency=r.currency,
+                status=r.order_status or "active",
+                data=r.data,
+                identifiers=r.identifiers,
+            )
+    created = float(r.created_at)
+    return Delivery(
+        id=r.id,
+        vendor=r.vendor,
+        dedup_key=r.dedup_key,
+        batch_key=r.batch_key,
+        payload=_payload(r.payload),
+        status=status,
+        attempts=r.attempts if attempts is None else attempts,
+        created_at=created,
+        updated_at=created,
+        next_attempt_at=created,
+        locked_by=locked_by,
+        last_error=r.last_error,
+        answer=r.answer,
+        order_id=r.order_id,
+        event=r.event,
+        kind=r.kind,  # type: ignore[arg-type]
+        hold_until=r.hold_until,
+        order=order,
+        confirm_ref=r.confirm_ref,
+        confirm_at=confirm_at,
+        original_status=None if r.original_status is None else Status(r.original_status),
+        original_due=r.original_due,
+    )
+
+
+def _with_orders(conn: sqlite3.Connection, rows: Sequence[sqlite3.Row]) -> list[Delivery]:
+    """Rows of ``deliveries`` with their order records (one read for all): screens mask what the records hold."""
+    wanted = sorted({row["order_row"] for row in rows if row["order_row"] is not None})
+    orders: dict[int, StoredOrder] = {}
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        statement = Q["orders_by_rows"].format(rows=", ".join("?" * len(chunk)))
+        orders.update((row["id"], _stored_order(row)) for row in conn.execute(statement, chunk))
+    return [_delivery(row, order=orders.get(row["order_row"])) for row in rows]
+
+
+def _payload(text: str | None) -> Any:
+    """A stored payload: the finished event of a delivery written before order records, else None (``null``)."""
+    return None if text is None or text == "null" else json.loads(text)
+
+
+def _stored_order(row: sqlite3.Row) -> StoredOrder:
+    return StoredOrder(
+        row=row["id"],
+        order_id=row["order_id"],
+        event=row["event"],
+        value=None if row["value"] is None else Decimal(row["value"]),
+        currency=row["currency"],
+        status=row["status"],
+        data=row["data"],
+        identifiers=row["identifiers"],
+    )
+
+
+def _delivery(row: sqlite3.Row, history: tuple[Attempt, ...] = (), order: StoredOrder | None = None) -> Delivery:
     """A row of ``deliveries`` read whole (``SELECT *``)."""
     return Delivery(
         id=row["id"],
         vendor=row["vendor"],
         dedup_key=row["dedup_key"],
         batch_key=row["batch_key"],
-        payload=json.loads(row["payload"]),
+        payload=_payload(row["payload"]),
         status=Status(row["status"]),
         attempts=row["attempts"],
         created_at=row["created_at"],
@@ -321,4 +425,9 @@ def _delivery(row: sqlite3.Row, history: tuple[Attempt, ...] = ()) -> Delivery:
         order_id=row["order_id"],
         event=row["event"],
         history=history,
+        kind=row["kind"],
+        hold_until=row["hold_until"],
+        order=order,
+        confirm_ref=row["confirm_ref"],
+        confirm_at=row["confirm_at"],
     )

@@ -5,15 +5,15 @@ A durable commit costs an fsync whatever it holds, so 200 checkouts arriving at 
 would queue 200 fsyncs; grouped, they wait for the commit in progress and then share the next one. The way there
 crosses from the checkouts' event loops to the database thread and back:
 
-1. In the checkout's event loop (``enqueue``): its rows are encoded (``enqueue_rows``, the JSON payloads) there,
-   so the database thread, which shares the GIL with every event loop, runs little Python per group. An
-   ``Arrival`` (the items, their rows, a future of this loop, the loop itself) joins ``_arrivals`` under a lock:
+1. In the checkout's event loop (``enqueue``): its orders are encoded as rows (``sqlite_checkout.encode``, the
+   records' JSON) there, so the database thread, which shares the GIL with every event loop, runs little Python per
+   group. An ``Arrival`` (the rows, a future of this loop, the loop itself) joins ``_arrivals`` under a lock:
    checkouts may come from several threads, each running its own loop. The first arrival since the last group was
    taken submits one ``_write`` to the database thread at ``CHECKOUT`` priority (behind the statement running,
    ahead of the worker's queued work); later arrivals only join the list. The checkout then awaits its future.
 2. On the database thread (``_write``): every arrival waiting at that moment becomes the group, and the list starts
    anew, so the next arrival schedules the next group. The group is written in one durable transaction
-   (``_together``): one INSERT per 1,000 rows, and the new ids read back in one statement. If a checkout's rows
+   (``_together``, ``sqlite_checkout.write``): a handful of statements for the whole group. If a checkout's rows
    fail (the database refuses one), that transaction is rolled back and the group written again with a savepoint
    per checkout (``_each_apart``): the failing checkout gets its error, the others their rows. Savepoints cost more
    than the inserts they guard, so only a group with a failure pays for them. When the transaction itself fails
@@ -32,8 +32,9 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .base import Enqueued, NewDelivery
-from .sqlite_database import Database, Row, enqueue_rows
+from . import sqlite_checkout
+from .base import Enqueued, NewOrder
+from .sqlite_database import Database
 from .sqlite_thread import CHECKOUT, DatabaseThread
 
 Outcome = list[Enqueued] | BaseException
@@ -44,9 +45,8 @@ Outcome = list[Enqueued] | BaseException
 class Arrival:
     """One checkout waiting for the next group commit."""
 
-    items: Sequence[NewDelivery]
-    rows: list[Row]
-    """The INSERT's parameters for each item, payload encoded."""
+    rows: list[sqlite_checkout.Encoded]
+    """The checkout's orders as rows, records encoded."""
     future: asyncio.Future[list[Enqueued]]
     loop: asyncio.AbstractEventLoop
     """The checkout's event loop, the only one that may settle ``future``."""
@@ -64,13 +64,13 @@ class GroupCommit:
         self._scheduled = False
         """Whether a ``_write`` is queued on the database thread that has not taken the arrivals yet."""
 
-    async def enqueue(self, items: Sequence[NewDelivery], now: float) -> list[Enqueued]:
+    async def enqueue(self, orders: Sequence[NewOrder], now: float) -> list[Enqueued]:
         """Step 1, in the checkout's event loop: join the next group and wait for its commit."""
-        rows = enqueue_rows(items, now)
+        rows = sqlite_checkout.encode(orders, now)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Enqueued]] = loop.create_future()
         with self._lock:
-            self._arrivals.append(Arrival(items, rows, future, loop))
+            self._arrivals.append(Arrival(rows, future, loop))
             schedule, self._scheduled = not self._scheduled, True
         if schedule:
             self._thread().submit_raw(self._write, CHECKOUT)
@@ -102,8 +102,7 @@ class GroupCommit:
     def _together(self, conn: sqlite3.Connection, group: Sequence[Arrival]) -> list[Outcome]:
         """Every checkout's rows in the same statements, without savepoints."""
         try:
-            fresh = self._db.insert(conn, [row for arrival in group for row in arrival.rows])
-            return [self._db.enqueued(conn, arrival.items, fresh) for arrival in group]
+            return list(sqlite_checkout.write(conn, [arrival.rows for arrival in group]))
         except Exception as exc:
             if len(group) == 1:  # nothing to tell apart: its error is the checkout's
                 raise
@@ -115,7 +114,7 @@ class GroupCommit:
         for arrival in group:
             conn.execute("SAVEPOINT checkout")
             try:
-                outcomes.append(self._db.enqueued(conn, arrival.items, self._db.insert(conn, arrival.rows)))
+                outcomes.append(sqlite_checkout.write(conn, [arrival.rows])[0])
             except Exception as exc:  # this checkout only; the others still commit
                 conn.execute("ROLLBACK TO checkout")
                 outcomes.append(self._db.failure(exc) if isinstance(exc, sqlite3.Error) else exc)

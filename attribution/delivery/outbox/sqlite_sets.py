@@ -71,7 +71,7 @@ class DueRow(NamedTuple):
     dedup_key: str
     batch_key: str
     payload: str
-    """As stored: the JSON text."""
+    """As stored: the JSON text (``null`` for a delivery built from its order record)."""
     status: str
     attempts: int
     created_at: str
@@ -81,12 +81,31 @@ class DueRow(NamedTuple):
     order_id: str
     locked_by: str | None
     event: str
+    kind: str
+    hold_until: float | None
+    order_row: int | None
+    value: str | None
+    """The order's: its current value (a decimal string), currency, status and the record's JSON texts."""
+    currency: str | None
+    order_status: str | None
+    data: str | None
+    identifiers: str | None
+    original_status: str | None
+    """For a correction: the status and due time of the conversion it corrects."""
+    original_due: float | None
+    confirm_ref: str | None
 
 
 def due_rows(conn: sqlite3.Connection, vendor: str, *, now: float, limit: int) -> list[DueRow]:
     """Up to ``limit`` deliveries of ``vendor`` due at ``now`` (pending, or sending with a lease run out), soonest
     due first, in one step (the ``due`` statement returns them as one JSON array)."""
     (found,) = conn.execute(Q["due"], {"vendor": vendor, "now": now, "limit": limit}).fetchone()
+    return list(map(DueRow._make, json.loads(found)))
+
+
+def confirmation_rows(conn: sqlite3.Connection, vendor: str, *, now: float, limit: int) -> list[DueRow]:
+    """Up to ``limit`` delivered deliveries of ``vendor`` whose vendor's verdict is due at ``now``, in one step."""
+    (found,) = conn.execute(Q["due_confirmations"], {"vendor": vendor, "now": now, "limit": limit}).fetchone()
     return list(map(DueRow._make, json.loads(found)))
 
 
@@ -116,12 +135,14 @@ def record_finished(conn: sqlite3.Connection, worker_id: str, results: Sequence[
         values, params = _values(chunk, 4)
         conn.execute(Q["record_attempts"].format(values=values), [worker_id, *params, worker_id])
     applied = 0
-    outcomes = [(r.id, _VALUE[r.status], r.next_attempt_at, r.error, r.answer, r.at) for r in done]
+    outcomes = [
+        (r.id, _VALUE[r.status], r.next_attempt_at, r.error, r.answer, r.at, r.confirm_ref, r.confirm_at) for r in done
+    ]
     for chunk in _chunks(outcomes, unique=True):
-        values, params = _values(chunk, 6)
+        values, params = _values(chunk, 8)
         applied += conn.execute(Q["record_outcomes"].format(values=values), [*params, worker_id]).rowcount
-    released = [(r.id, r.next_attempt_at, r.at) for r in results if r.released]
+    released = [(r.id, _VALUE[r.status], r.next_attempt_at, r.at) for r in results if r.released]
     for chunk in _chunks(released, unique=True):
-        values, params = _values(chunk, 3)
+        values, params = _values(chunk, 4)
         applied += conn.execute(Q["record_released"].format(values=values), [*params, worker_id]).rowcount
     return applied
