@@ -11,7 +11,7 @@ skips with their reasons; then time the 30-day revenue report by channel under e
 under ``last``, and the delivery report, ``--runs`` times each after one warm-up (min / median / max), and print
 a query plan. ``--window 30`` puts every order inside the report's window: the worst case, every order read.
 
-The report indexes (``REPORT_INDEXES``) are created unless ``--no-index``, to show what they are worth. Without
+The outbox's report indexes are dropped with ``--no-index``, to show what they are worth. Without
 ``--url`` it starts its own PostgreSQL server from Debian's binaries (see tests/postgres.py). The load average is
 printed beside each case: on a shared machine, figures move with it.
 """
@@ -38,26 +38,19 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
+from attribution.delivery.outbox.choose import outbox_from  # noqa: E402
 from attribution.reports.deliveries import delivery_report  # noqa: E402
 from attribution.reports.models import Model  # noqa: E402
 from attribution.reports.revenue import revenue_report  # noqa: E402
 from tests.postgres import temporary_server  # noqa: E402
-from tests.reports.shim import shim_outbox  # noqa: E402
 
 CHANNELS = ("paid_search", "paid_social", "email", "organic_search", "referral", "display", "affiliate", "other")
 
+#: The indexes the outbox's schema makes for reports (SQLite's migration 5, PostgreSQL's 4): ``--no-index`` drops
+#: them, to show what they are worth.
 REPORT_INDEXES = {
-    "sqlite": [
-        "CREATE INDEX IF NOT EXISTS orders_report ON orders (event, occurred_at, currency, value_micros, touches)"
-        " WHERE status = 'active'",
-        "CREATE INDEX IF NOT EXISTS deliveries_report ON deliveries (order_row, kind, vendor, status)",
-    ],
-    "postgres": [
-        "CREATE INDEX IF NOT EXISTS attribution_orders_report ON attribution_orders (event, occurred_at)"
-        " INCLUDE (currency, value_micros, touches) WHERE status = 'active'",
-        "CREATE INDEX IF NOT EXISTS attribution_deliveries_report ON attribution_deliveries (order_row)"
-        " INCLUDE (kind, vendor, status)",
-    ],
+    "sqlite": ["orders_report", "deliveries_report"],
+    "postgres": ["attribution_orders_report", "attribution_deliveries_report"],
 }
 
 # One statement per table: orders, their touches, their deliveries and skips. Everything derives from the id.
@@ -144,8 +137,8 @@ def fill_sqlite(path: Path, orders: int, now: float, window: int, index: bool) -
     values = {"orders": orders, "now": now, "step": (window * 86400 - 120) / orders}  # the newest first, evenly spread
     for statement in SQLITE_FILL:
         conn.execute(statement.replace("{channel}", CHANNEL), values)
-    for statement in REPORT_INDEXES["sqlite"] if index else ():
-        conn.execute(statement)
+    for name in () if index else REPORT_INDEXES["sqlite"]:
+        conn.execute(f"DROP INDEX {name}")
     conn.commit()
     conn.execute("ANALYZE")
     conn.close()
@@ -157,8 +150,8 @@ def fill_postgres(url: str, orders: int, now: float, window: int, index: bool) -
         for statement in POSTGRES_FILL:
             sql = statement.replace("{channel}", CHANNEL).replace("%", "%%").replace("%%(", "%(")
             conn.execute(sql, values)  # type: ignore[arg-type]
-        for statement in REPORT_INDEXES["postgres"] if index else ():
-            conn.execute(statement)  # type: ignore[arg-type]
+        for name in () if index else REPORT_INDEXES["postgres"]:
+            conn.execute(f"DROP INDEX {name}")  # type: ignore[arg-type]
         conn.execute("VACUUM ANALYZE")
 
 
@@ -173,13 +166,13 @@ def _shift_postgres(url: str, now: float) -> None:
 
 async def bench(label: str, spec: str, args: argparse.Namespace) -> None:
     now = time.time()
-    box = shim_outbox(spec)
+    box = outbox_from(spec)
     await box.open()
     started = time.perf_counter()
     if label == "sqlite":
         await box.close()
         fill_sqlite(Path(spec), args.orders, now, args.window, not args.no_index)
-        box = shim_outbox(spec)
+        box = outbox_from(spec)
     elif (await box.select(f"SELECT COUNT(*) FROM {box.table('orders')}"))[0][0] == 0:
         fill_postgres(spec, args.orders, now, args.window, not args.no_index)
     else:  # --database: a database filled by an earlier run, its orders' times moved to end now

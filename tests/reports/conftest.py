@@ -1,4 +1,4 @@
-"""``store``: an open outbox with order tables, on each backend, and a writer of order rows."""
+"""``store``: an open outbox, on each backend, and a writer of order rows into its tables."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.reports.shim import shim_outbox
+from attribution.delivery.outbox.choose import outbox_from
 from tests.reports.store import Store
 
 
 @pytest.fixture
 async def store(outbox_spec: str) -> AsyncIterator[Store]:
-    box = shim_outbox(outbox_spec)
+    box = outbox_from(outbox_spec)
     await box.open()
     yield Store(box, outbox_spec)
     await box.close()

@@ -24,11 +24,7 @@ def run(*args: str) -> tuple[int, str]:
 
 
 @pytest.fixture
-async def filled(store: Store, monkeypatch: pytest.MonkeyPatch) -> Store:
-    import attribution.cli
-    from tests.reports.shim import shim_outbox
-
-    monkeypatch.setattr(attribution.cli, "outbox_from", lambda spec, migrate=True: shim_outbox(spec))
+async def filled(store: Store) -> Store:
     now = datetime.now(UTC).timestamp()
     search = T(now - 5 * DAY, "paid_search", "google", "cpc", "brand")
     social = T(now - 3 * DAY, "paid_social", "facebook", "paid_social", "retargeting")

@@ -7,10 +7,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from attribution.delivery.outbox.sqlite import SQLiteOutbox
 from attribution.delivery.outbox.sqlite_math import ensure_math
 from attribution.reports.models import Model
 from attribution.reports.revenue import revenue_report
-from tests.reports.shim import shim_outbox
 from tests.reports.store import Store, T
 
 DAY = 86400.0
@@ -45,7 +45,7 @@ def test_missing_functions_are_registered_and_present_ones_left_alone() -> None:
 
 async def test_the_python_functions_give_the_same_time_decay_report(tmp_path: Path) -> None:
     spec = str(tmp_path / "outbox.sqlite3")
-    box = shim_outbox(spec)
+    box = SQLiteOutbox(spec)
     await box.open()
     store = Store(box, spec)
     now = 1_800_000_000.0
