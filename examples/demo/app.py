@@ -278,7 +278,8 @@ def staff_only(token: str) -> Any:
         if secrets.compare_digest(request.cookies.get(STAFF_COOKIE, ""), token):
             return True
         return HTMLResponse(
-            '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Staff only</title></head><body>'
+            '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Staff only</title>'
+            '<link rel="icon" href="data:,"></head><body>'
             '<h1 id="refused">Staff only</h1><p>The report shows the shop\'s revenue: sign in first.</p>'
             '<form method="post" action="/_demo/staff"><button id="staff-sign-in">Sign in as staff (demo)</button>'
             '</form><p><a href="/">Back to the shop</a></p></body></html>',
