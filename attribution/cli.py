@@ -8,6 +8,8 @@
     attribution worker                       send deliveries until SIGTERM or Ctrl-C (needs --config)
     attribution migrate                      bring the outbox's schema up to date
     attribution check                        the request each configured vendor would send for a sample
+    attribution report [--since 30d] [--by channel] [--model last] [--format table|json|csv]
+    attribution report --deliveries          per vendor: orders seen, delivered, failed, pending, skipped and why
 
 ``--outbox PATH|URL`` (or ``ATTRIBUTION_OUTBOX``) picks the outbox: a SQLite file or a ``postgresql://`` URL;
 ``--config module:attr`` (or ``ATTRIBUTION_CONFIG``) names the site's ``Tracker`` (or a function returning one),
@@ -43,6 +45,11 @@ from .errors import AttributionError, ConfigurationError, OutboxError
 from .orders.conversion import Conversion, Customer, LineItem, Order, RequestContext
 from .orders.identifiers import derive_all
 from .redact import redact, redact_json, redact_url
+from .reports.deliveries import delivery_report
+from .reports.models import Model
+from .reports.params import parse_moment, parse_period, parse_since
+from .reports.revenue import BY, DEFAULT_EVENT, revenue_report
+from .reports.text import delivery_csv, delivery_table, revenue_csv, revenue_table
 from .vendors.base import Vendor
 
 
@@ -84,7 +91,7 @@ def _error(exc: BaseException) -> str:
 
 
 #: Commands that only read: they never create an outbox nor migrate one.
-READ_ONLY = frozenset({"status", "list", "show"})
+READ_ONLY = frozenset({"status", "list", "show", "report"})
 
 
 def open_outbox(spec: str | None, tracker: Tracker | None, *, read_only: bool = False) -> Outbox:
@@ -381,6 +388,31 @@ class CLI:
         self.out.write(f"outbox schema {found} -> {now}\n" if found != now else f"outbox schema {now}: up to date\n")
         return 0
 
+    async def report(self, box: Outbox) -> int:
+        args, now, readable = self.args, time.time(), box
+        if args.deliveries:
+            accuracy = await delivery_report(readable, since=args.since, until=args.until, event=args.event, now=now)
+            if args.format == "json":
+                self.out.write(_json(accuracy.to_dict()))
+            else:
+                self.out.write(delivery_csv(accuracy) if args.format == "csv" else delivery_table(accuracy))
+            return 0
+        found = await revenue_report(
+            readable,
+            since=args.since,
+            until=args.until,
+            by=args.by,
+            model=args.model,
+            half_life=args.half_life,
+            event=args.event or DEFAULT_EVENT,
+            now=now,
+        )
+        if args.format == "json":
+            self.out.write(_json(found.to_dict()))
+        else:
+            self.out.write(revenue_csv(found) if args.format == "csv" else revenue_table(found))
+        return 0
+
     async def check(self, box: Outbox) -> int:
         tracker = self.require_tracker()
         conversion = sample_conversion()
@@ -402,6 +434,23 @@ class CLI:
                 failed += 1
                 self.out.write(f"error: {type(exc).__name__}: {redact(str(exc), secrets=vendor.secret_values())}\n")
         return 1 if failed else 0
+
+
+def _json(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def _argument(parse: Any, name: str) -> Any:
+    """A report parser as an argparse type: its error as argparse's, under the option's name."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ConfigurationError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = name
+    return convert
 
 
 def same_outbox(spec: str, box: Outbox) -> bool:
@@ -436,6 +485,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="build and record requests, send nothing")
     sub.add_parser("check", help="the request each configured vendor would send for a sample purchase")
     sub.add_parser("migrate", help="bring the outbox's schema up to date (when opened with migrate=False)")
+    p = sub.add_parser("report", help="revenue by channel, source, medium or campaign under an attribution model")
+    p.add_argument("--since", type=_argument(parse_since, "since"), default="30d", help="30d, 12h, or a moment")
+    p.add_argument(
+        "--until", type=_argument(lambda t: parse_moment(t, name="--until"), "until"), help="e.g. 2026-12-01T00:00:00Z"
+    )
+    p.add_argument("--by", choices=BY, default="channel")
+    p.add_argument("--model", choices=[m.value for m in Model], default=Model.LAST.value)
+    p.add_argument(
+        "--half-life",
+        type=_argument(lambda t: parse_period(t, name="--half-life"), "half-life"),
+        default="7d",
+        help="time_decay's, e.g. 7d",
+    )
+    p.add_argument("--event", help=f"the orders' event (default {DEFAULT_EVENT}; --deliveries: every event)")
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.add_argument("--deliveries", action="store_true", help="per vendor: what came of the window's orders")
     return parser
 
 

@@ -33,6 +33,8 @@ from ..orders import pii
 from ..orders.conversion import Conversion, Customer, EventName, Order, RequestContext, of_order
 from ..orders.identifiers import Identifier, union
 from ..orders.record import record_of
+from ..reports.revenue import Report, ReportOptions, revenue_report
+from ..reports.sync import run_sync
 from ..vendors.base import Vendor
 from ..web.state import get_attribution, get_consent
 from .client_ip import client_ip, parse_proxies
@@ -544,6 +546,17 @@ class Tracker:
         if isinstance(value, float):
             data["value"] = Decimal(str(value))  # 9.99, not 9.9900000000000002131628...
         return Conversion(**data)
+
+    # -- reports ---------------------------------------------------------------------------------------
+
+    async def report(self, **options: Unpack[ReportOptions]) -> Report:
+        """Revenue by channel (or source, medium, campaign) under an attribution model, from the order records:
+        ``await tracker.report(since=timedelta(days=30), by="channel", model="last")``. See ``attribution.reports``."""
+        return await revenue_report(self.outbox, now=self.clock(), **options)
+
+    def report_sync(self, **options: Unpack[ReportOptions]) -> Report:
+        """``report`` for synchronous code (a Django view), outside any running event loop."""
+        return run_sync(self.outbox, lambda box: revenue_report(box, now=self.clock(), **options))
 
 
 def _headers(scope: Any) -> tuple[str | None, str | None]:

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from ...errors import OutboxError
 from . import corrections, queries, sqlite_file, sqlite_schema
 from .base import Attempt, Change, Confirmed, Delivery, Finish, Status, StoredOrder, VendorCorrection
+from .sqlite_math import ensure_math
 from .sqlite_sets import CHUNK, DueRow, confirmation_rows, due_rows, mark_claimed, record_finished
 
 Q = queries.load("sqlite.sql")
@@ -74,6 +75,7 @@ class Database:
             for pragma in sqlite_schema.statements(setup):
                 conn.execute(pragma)
             self._mode = self.synchronous
+            ensure_math(conn)  # the reports' time decay needs pow, missing from some SQLite builds
             if check:
                 try:
                     sqlite_schema.migrate(conn, self.path, apply=self.auto_migrate)
