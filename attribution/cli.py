@@ -242,6 +242,10 @@ class CLI:
         total_age = _age(now - min(waiting)) if waiting else "-"
         rows.append(["total", *[sum(counts.get((v, s), 0) for v in vendors) for s in statuses], total_age])
         _table(rows, self.out)
+        held = await box.list(status=Status.HELD, limit=10_000)
+        if held:
+            first = min(d.next_attempt_at for d in held)
+            self.out.write(f"\nheld: {len(held)}, the next released at {_when(first)} (then still_valid is asked)\n")
         errors = await box.last_errors(vendors)
         if errors:
             self.out.write("\nlast error (of deliveries not delivered):\n")
@@ -259,6 +263,8 @@ class CLI:
         rows: list[list[object]] = [["id", "vendor", "status", "attempts", "order", "event", "updated", "last error"]]
         for d in found:
             error = redact(d.last_error or "", secrets=d.personal_values())[:60]
+            if d.status == Status.HELD:
+                error = f"held until {_when(d.next_attempt_at)}"
             rows.append([d.id, d.vendor, d.status.value, d.attempts, d.order_id, d.event, _when(d.updated_at), error])
         _table(rows, self.out)
         return 0

@@ -9,15 +9,14 @@ the vendor documents how (``Vendor.corrections``), with a correction delivery th
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from ..delivery.outbox.base import Change, StoredOrder, VendorCorrection
+from ..delivery.outbox.base import Change, VendorCorrection
 from ..errors import InvalidConversionError, UnknownOrderError
 from ..orders.conversion import ISO_4217, EventName
-from ..vendors.base import Vendor
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,29 +77,6 @@ def adjustment(value: Decimal | float | int | str, currency: str | None) -> Chan
 
 def cancellation(reason: str) -> Change:
     return Change("cancel", reason=str(reason)[:200])
-
-
-def with_vendors(change: Change, vendors: Sequence[Vendor], stored: StoredOrder | None) -> Change:
-    """``change`` told which vendors can be corrected, and the batch keys of their corrections (built from the
-    stored order; none when its details were purged)."""
-    if stored is None or stored.scrubbed:
-        reason = "the order's details were purged after the retention period: the vendors cannot be told"
-        return Change(change.kind, change.value, change.currency, change.reason, unavailable=reason)
-    conversion = stored.conversion()
-    keys = {
-        (vendor.name, kind): vendor.correction_batch_key(conversion, kind)
-        for vendor in vendors
-        for kind in vendor.corrections
-    }
-    return Change(
-        change.kind,
-        change.value,
-        change.currency,
-        change.reason,
-        restate=frozenset(v.name for v in vendors if "restate" in v.corrections),
-        retract=frozenset(v.name for v in vendors if "retract" in v.corrections),
-        batch_keys=keys,
-    )
 
 
 def unknown(order_id: str, event: str) -> UnknownOrderError:

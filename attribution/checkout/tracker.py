@@ -26,6 +26,7 @@ from ..capture.consent import Consent
 from ..capture.models import Attribution, trusted
 from ..delivery.outbox.base import Change, Delivery, Enqueued, NewDelivery, NewOrder, Outbox
 from ..delivery.outbox.choose import outbox_from
+from ..delivery.outbox.corrections import with_vendors
 from ..delivery.preparing import event_of
 from ..delivery.worker import Worker, WorkerOptions
 from ..errors import ConfigurationError, InvalidConversionError
@@ -36,7 +37,7 @@ from ..orders.record import record_of
 from ..vendors.base import Vendor
 from ..web.state import get_attribution, get_consent
 from .client_ip import client_ip, parse_networks
-from .corrections import CorrectionResult, adjustment, cancellation, event_name, unknown, with_vendors
+from .corrections import CorrectionResult, adjustment, cancellation, event_name, unknown
 from .holds import HoldSetting, parse_holds
 from .token import TokenCodec
 
