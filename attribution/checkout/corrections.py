@@ -9,14 +9,16 @@ the vendor documents how (``Vendor.corrections``), with a correction delivery th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from ..delivery.outbox.base import Change, VendorCorrection
+from ..delivery.outbox.base import Change, Outbox, VendorCorrection
+from ..delivery.outbox.corrections import with_vendors
 from ..errors import InvalidConversionError, UnknownOrderError
 from ..orders.conversion import ISO_4217, EventName
+from ..vendors.base import Vendor
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,3 +85,18 @@ def unknown(order_id: str, event: str) -> UnknownOrderError:
     return UnknownOrderError(
         f"no order {order_id!r} with event {event!r} was checked out (or its record was purged): nothing was changed"
     )
+
+
+async def correct(
+    outbox: Outbox, vendors: Sequence[Vendor], order_id: str, event: str, change: Change, *, now: float
+) -> CorrectionResult:
+    """Apply ``change`` to a stored order, telling ``vendors`` where they can be told (``Tracker.adjust`` and
+    ``cancel``, and the CLI's). Raises ``UnknownOrderError`` when no such order is kept: nothing is changed."""
+    found = await outbox.order(order_id, event)
+    if found is None:
+        raise unknown(order_id, event)
+    change = with_vendors(change, vendors, found[0])
+    done = await outbox.correct(order_id, event, change, now=now)
+    if done is None:
+        raise unknown(order_id, event)
+    return CorrectionResult(order_id, event, change.kind, tuple(done))

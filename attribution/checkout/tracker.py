@@ -37,7 +37,7 @@ from ..orders.record import record_of
 from ..vendors.base import Vendor
 from ..web.state import get_attribution, get_consent
 from .client_ip import client_ip, parse_networks
-from .corrections import CorrectionResult, adjustment, cancellation, event_name, unknown
+from .corrections import CorrectionResult, adjustment, cancellation, correct, event_name, unknown
 from .holds import HoldSetting, parse_holds
 from .token import TokenCodec
 
@@ -416,16 +416,10 @@ class Tracker:
         return await self._correct(order_id, event_name(event), cancellation(reason))
 
     async def _correct(self, order_id: str, event: str, change: Change) -> CorrectionResult:
-        found = await self.outbox.order(order_id, event)
-        if found is None:
-            raise unknown(order_id, event)
-        change = with_vendors(change, self.vendors, found[0])
-        done = await self.outbox.correct(order_id, event, change, now=self.clock())
-        if done is None:
-            raise unknown(order_id, event)
-        if any(r.status in ("restated", "retracted") for r in done):
+        result = await correct(self.outbox, self.vendors, order_id, event, change, now=self.clock())
+        if any(r.status in ("restated", "retracted") for r in result):
             self.worker.wake()
-        return CorrectionResult(order_id, event, change.kind, tuple(done))
+        return result
 
     def adjust_sync(
         self,
