@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from attribution import GoogleAds, cli
+from attribution import CorrectionResult, GoogleAds, VendorCorrection, cli
 from attribution.checkout.tracker import Tracker
 from attribution.delivery.outbox.base import Status
 from attribution.delivery.worker import STILL_VALID_AGAIN
@@ -175,6 +175,8 @@ async def test_a_value_corrected_while_queued_is_the_value_the_vendor_receives(s
     async with shop_factory(["fake"]) as shop:
         assert await shop.buy("A-1", "49.90") == {"fake": "queued"}
         result = await shop.tracker.adjust("A-1", value=Decimal("12.50"))
+        assert isinstance(result, CorrectionResult)  # the public names
+        assert result["fake"] == VendorCorrection("fake", "adjusted", "not sent yet: it goes with the new value", 1)
         assert [(r.vendor, r.status) for r in result] == [("fake", "adjusted")]
         assert result.kind == "adjust"
         assert result.changed
