@@ -34,7 +34,7 @@ from .errors import (
 )
 from .forms import hidden_fields
 from .orders.conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext
-from .redact import redact
+from .redact import redact, redact_json
 from .vendors import (
     VENDORS,
     Connectly,
@@ -123,6 +123,7 @@ __all__ = [
     "hidden_fields",
     "install_jinja2",
     "redact",
+    "redact_json",
     "script_tag",
 ]
 

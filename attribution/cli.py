@@ -52,7 +52,7 @@ from .delivery.sending import describe_request
 from .errors import AttributionError, ConfigurationError, OutboxError, UnknownOrderError
 from .orders.conversion import Conversion, Customer, LineItem, Order, RequestContext
 from .orders.identifiers import derive_all
-from .redact import redact, redact_json
+from .redact import redact, redact_json, redact_url
 from .vendors.base import Vendor
 
 
@@ -427,8 +427,8 @@ class CLI:
             # The worker is the tracker's, bound to its outbox: sending from another file would leave
             # the checkouts' deliveries unsent. Refuse rather than guess which one was meant.
             raise ConfigurationError(
-                f"--outbox (or ATTRIBUTION_OUTBOX) {spec} is not the outbox of the tracker given by --config "
-                f"({tracker.outbox!r}); the worker sends from the tracker's outbox: drop --outbox"
+                f"--outbox (or ATTRIBUTION_OUTBOX) {redact_url(spec)} is not the outbox of the tracker given by "
+                f"--config ({tracker.outbox!r}); the worker sends from the tracker's outbox: drop --outbox"
             )
         worker = tracker.worker.with_dry_run() if self.args.dry_run else tracker.worker
         stop = asyncio.Event()
@@ -563,7 +563,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         cli.out.flush()
         return code
     except AttributionError as exc:
-        sys.stderr.write(f"attribution: {exc}\n")
+        # what the site's own code said (a --config import failure) may quote a URL with its password
+        sys.stderr.write(f"attribution: {redact(str(exc))}\n")
         return 2
     except BrokenPipeError:
         # `attribution show 10 | head`: the reader has what it wanted. Point stdout at /dev/null so the

@@ -34,6 +34,7 @@ from attribution import (
     Vendor,
     get_attribution,
     redact,
+    redact_json,
     script_tag,
 )
 from attribution.templating import install_jinja2
@@ -274,9 +275,9 @@ async def delivery(request: Request) -> HTMLResponse:
     if found is None or vendor is None or event is None:
         return render(request, "not_found.html", status_code=404)
     channel = request.app.state.channels.get(found.order_id)
-    return render(
-        request, "delivery.html", d=masked_error(found), request_sent=describe(vendor, event), channel=channel
-    )
+    # anyone can open /deliveries/1, /deliveries/2, ...: personal data masked as `attribution show` masks it
+    masked = describe(vendor, redact_json(event))
+    return render(request, "delivery.html", d=masked_error(found), request_sent=masked, channel=channel)
 
 
 async def start_over(request: Request) -> Response:
