@@ -26,6 +26,7 @@ from ..capture.consent import Consent
 from ..capture.models import Attribution, trusted
 from ..delivery.outbox.base import Change, Delivery, Enqueued, NewDelivery, NewOrder, Outbox
 from ..delivery.outbox.choose import outbox_from
+from ..delivery.outbox.corrections import with_vendors
 from ..delivery.preparing import event_of
 from ..delivery.worker import Worker, WorkerOptions
 from ..errors import ConfigurationError, InvalidConversionError, TokenError
@@ -38,7 +39,7 @@ from ..reports.sync import run_sync
 from ..vendors.base import Vendor
 from ..web.state import get_attribution, get_consent
 from .client_ip import client_ip, parse_proxies
-from .corrections import CorrectionResult, adjustment, cancellation, event_name, unknown, with_vendors
+from .corrections import CorrectionResult, adjustment, cancellation, correct, event_name, unknown
 from .holds import HoldSetting, parse_holds
 from .token import TokenCodec
 
@@ -421,16 +422,10 @@ class Tracker:
         return await self._correct(order_id, event_name(event), cancellation(reason))
 
     async def _correct(self, order_id: str, event: str, change: Change) -> CorrectionResult:
-        found = await self.outbox.order(order_id, event)
-        if found is None:
-            raise unknown(order_id, event)
-        change = with_vendors(change, self.vendors, found[0])
-        done = await self.outbox.correct(order_id, event, change, now=self.clock())
-        if done is None:
-            raise unknown(order_id, event)
-        if any(r.status in ("restated", "retracted") for r in done):
+        result = await correct(self.outbox, self.vendors, order_id, event, change, now=self.clock())
+        if any(r.status in ("restated", "retracted") for r in result):
             self.worker.wake()
-        return CorrectionResult(order_id, event, change.kind, tuple(done))
+        return result
 
     def adjust_sync(
         self,
