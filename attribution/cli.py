@@ -262,10 +262,12 @@ class CLI:
         total_age = _age(now - min(waiting)) if waiting else "-"
         rows.append(["total", *[sum(counts.get((v, s), 0) for v in vendors) for s in statuses], total_age])
         _table(rows, self.out)
-        held = await box.list(status=Status.HELD, limit=10_000)
+        held = sum(n for (_, status), n in counts.items() if status == Status.HELD)
         if held:
-            first = min(d.next_attempt_at for d in held)
-            self.out.write(f"\nheld: {len(held)}, the next released at {_when(first)} (then still_valid is asked)\n")
+            # one aggregate over the held rows, however many there are
+            sql = f"SELECT MIN(next_attempt_at) FROM {box.table('deliveries')} WHERE status = 'held'"  # noqa: S608 - the table's name from the outbox
+            first = (await box.select(sql))[0][0]
+            self.out.write(f"\nheld: {held}, the next released at {_when(first)} (then still_valid is asked)\n")
         errors = await box.last_errors(vendors)
         if errors:
             self.out.write("\nlast error (of deliveries not delivered):\n")
