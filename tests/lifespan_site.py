@@ -1,5 +1,5 @@
 """A site whose tracker's outbox path comes from ``ATTRIBUTION_TEST_OUTBOX``, served by uvicorn in
-``tests/test_lifespan.py``: ``uvicorn tests.lifespan_site:app``."""
+``tests/processes/test_lifespan.py``: ``uvicorn tests.lifespan_site:app``."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from attribution.delivery.outbox.choose import outbox_from
 from attribution.orders.conversion import Conversion, Customer, Order
 from attribution.orders.record import record_of
 from tests.delivery_fakes import FakeVendor, claim_one
-from tests.test_cli_process import cli as process
+from tests.processes.test_cli_process import cli as process
 from tests.vendors.google_fakes import google_ads
 
 T = TypeVar("T")

@@ -31,7 +31,7 @@ from attribution.orders.conversion import Conversion, Order, RequestContext
 from attribution.orders.identifiers import derive_all
 from attribution.vendors.base import Delivered, Failed, Retry
 from tests.delivery_fakes import FAST, FakeClock, drain, previous_release_outbox
-from tests.test_uvicorn import Server
+from tests.processes.test_uvicorn import Server
 
 from .fake_datamanager import CONVERSION_ACTION, MANAGER_ACCOUNT, OPERATING_ACCOUNT, FakeDataManager
 from .google_tokens import ADWORDS_ONLY_REFRESH_TOKEN, USER, ServiceAccountKey, service_account_key

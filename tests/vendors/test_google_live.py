@@ -24,7 +24,7 @@ from attribution.delivery.outbox.sqlite import SQLiteOutbox
 from attribution.delivery.preparing import event_of
 from attribution.errors import TokenRefreshError
 from attribution.vendors.base import Delivered, Failed, Outcome, Retry
-from tests.test_uvicorn import Server
+from tests.processes.test_uvicorn import Server
 
 from .google_fakes import ACCESS_TOKEN, CREDENTIALS
 from .google_server import FakeGoogle

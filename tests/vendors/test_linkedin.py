@@ -16,7 +16,7 @@ from attribution.errors import ConfigurationError, TokenRefreshError
 from attribution.orders.conversion import Customer, EventName
 from attribution.vendors.base import JSON, Delivered, Failed, Outcome, Retry, Split
 from attribution.vendors.linkedin import LinkedIn
-from tests.test_uvicorn import Server
+from tests.processes.test_uvicorn import Server
 
 from .fake_linkedin import FakeLinkedIn
 from .samples import NOW, attribution, order, purchase, queued, response, send, touch

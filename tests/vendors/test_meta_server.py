@@ -24,7 +24,7 @@ from attribution.vendors.base import JSON, Delivered, Failed, Split
 from attribution.vendors.meta import MetaConversions
 from tests.delivery_fakes import FAST, wait_for_status
 from tests.helpers import NAVIGATION, SECRET
-from tests.test_uvicorn import Server
+from tests.processes.test_uvicorn import Server
 
 from .fake_meta import FakeMeta
 

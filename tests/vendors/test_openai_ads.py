@@ -23,7 +23,7 @@ from attribution.vendors.openai_ads import (
     minor_units,
     source_url,
 )
-from tests.test_uvicorn import Server
+from tests.processes.test_uvicorn import Server
 
 from .fake_openai_ads import SINGULAR_USER_FIELDS, FakeOpenAIAds
 from .samples import NOW, UA, attribution, order, purchase, queued, response, send, touch

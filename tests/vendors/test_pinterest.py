@@ -16,7 +16,7 @@ from attribution.errors import ConfigurationError
 from attribution.orders.conversion import Customer, EventName, LineItem
 from attribution.vendors.base import JSON, Delivered, Failed, Outcome, Retry, Split
 from attribution.vendors.pinterest import PinterestConversions
-from tests.test_uvicorn import Server
+from tests.processes.test_uvicorn import Server
 
 from .fake_pinterest import FakePinterest
 from .samples import UA, attribution, order, purchase, queued, response, send, touch

@@ -16,7 +16,7 @@ from attribution.errors import ConfigurationError
 from attribution.orders.conversion import Customer, EventName, RequestContext
 from attribution.vendors.base import JSON, Delivered, Failed, Outcome, Retry, Split
 from attribution.vendors.reddit import USER_AGENT, Reddit, reddit_email
-from tests.test_uvicorn import Server
+from tests.processes.test_uvicorn import Server
 
 from .fake_reddit import FakeReddit
 from .samples import NOW, UA, attribution, order, purchase, queued, response, send, touch

@@ -38,7 +38,7 @@ from attribution import (
 from attribution.vendors.pinterest import DEFAULT_EVENTS as PINTEREST_EVENTS
 from tests.delivery_fakes import FAST, wait_for_status
 from tests.helpers import BROWSER_UA, NAVIGATION, SECRET
-from tests.test_uvicorn import Server
+from tests.processes.test_uvicorn import Server
 
 from .fake_openai_ads import FakeOpenAIAds
 from .fake_pinterest import FakePinterest

@@ -15,7 +15,7 @@ from attribution.errors import ConfigurationError
 from attribution.orders.conversion import Customer, EventName
 from attribution.vendors.base import JSON, Delivered, Failed, Outcome, Retry, Split
 from attribution.vendors.snapchat import SnapchatConversions
-from tests.test_uvicorn import Server
+from tests.processes.test_uvicorn import Server
 
 from .fake_snapchat import FakeSnapchat
 from .samples import NOW, UA, attribution, order, purchase, queued, response, send, touch

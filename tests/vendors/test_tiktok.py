@@ -14,7 +14,7 @@ import pytest
 from attribution.orders.conversion import Customer, EventName, RequestContext
 from attribution.vendors.base import JSON, Delivered, Failed, Outcome, Retry, Split
 from attribution.vendors.tiktok import TikTok
-from tests.test_uvicorn import Server
+from tests.processes.test_uvicorn import Server
 
 from .fake_tiktok import FakeTikTok
 from .samples import NOW, UA, attribution, order, purchase, queued, response, send, touch

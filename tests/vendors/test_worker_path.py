@@ -29,7 +29,7 @@ from attribution import AttributionMiddleware, Customer, LinkedIn, MicrosoftAds,
 from attribution.vendors.base import Vendor
 from tests.delivery_fakes import FAST, wait_for_status
 from tests.helpers import NAVIGATION, SECRET
-from tests.test_uvicorn import Server
+from tests.processes.test_uvicorn import Server
 
 from .fake_linkedin import FakeLinkedIn
 from .fake_microsoft import FakeMicrosoft

@@ -17,7 +17,7 @@ from attribution.templating import install_jinja2
 from attribution.web.snippet import SafeHTML, load_snippet, script_tag
 from tests.helpers import SECRET
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "attribution" / "web" / "static" / "attribution.js"
 
 

@@ -22,7 +22,7 @@ from attribution.delivery.outbox.base import Status
 from tests.delivery_fakes import dry_run_body, rows_when_sent
 from tests.helpers import NAVIGATION
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from attribution.capture.params import (
 )
 from attribution.capture.settings import DEFAULT_COOKIE_AGE, DEFAULT_EXCLUDED_PATHS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 DOCS = "\n".join(path.read_text(encoding="utf-8") for path in sorted((ROOT / "docs").glob("*.md")))
 

@@ -18,7 +18,7 @@ from attribution.delivery.outbox.base import Finish, NewDelivery, NewOrder, Stat
 from attribution.delivery.outbox.sqlite import SQLiteOutbox
 from tests.delivery_fakes import claim_one, customer_record
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EMAIL = "ana.souza@example.com"
 PHONE = "+5511999998888"
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"

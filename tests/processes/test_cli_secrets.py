@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.test_cli_process import cli
+from tests.processes.test_cli_process import cli
 
 PASSWORD = "S3cret-Passw0rd"
 URL = f"postgresql://shop:{PASSWORD}@db.internal.example:5432/orders"

@@ -128,7 +128,7 @@ def test_event_id_refuses_what_checkout_would_refuse() -> None:
 
 def _documented_snippets() -> str:
     """The pixel snippets exactly as docs/vendors.md shows them ("One dedup id for pixel and server")."""
-    text = (Path(__file__).resolve().parent.parent / "docs" / "vendors.md").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parents[2] / "docs" / "vendors.md").read_text(encoding="utf-8")
     section = text.split("## One dedup id for pixel and server", 1)[1]
     return "<script>\n" + section.split("```html\n", 1)[1].split("```", 1)[0] + "</script>\n"
 

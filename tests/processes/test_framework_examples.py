@@ -20,7 +20,7 @@ from examples.serve import DEFAULT_PORT, port_from
 from tests.delivery_fakes import dry_run_body, rows_when_sent
 from tests.helpers import BROWSER_UA
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = {"litestar": "litestar-example-outbox.sqlite3", "quart": "quart-example-outbox.sqlite3"}
 
 

@@ -35,7 +35,7 @@ from examples.demo.app import create_app as create_demo
 from examples.demo.config import load_config
 from tests.helpers import NAVIGATION
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 #: Every constant the examples fell back to before: public, in this repository's history.
 OLD_KEYS = {
     "starlette": "starlette-example-secret-change-me",

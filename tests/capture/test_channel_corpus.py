@@ -17,7 +17,7 @@ from attribution.capture.models import GA4Channel
 from attribution.capture.source_kinds import is_webmail
 from tests.channel_corpus import DIFFERENCES, GA4_NAME_OF, Outcome, ga4_hosts, ga4_landings, ga4_names, run, snowplow
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 
 
 @cache

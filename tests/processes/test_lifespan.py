@@ -16,9 +16,9 @@ from attribution.checkout.tracker import Tracker
 from attribution.web.middleware import AttributionMiddleware
 from tests.delivery_fakes import FakeVendor
 from tests.helpers import BROWSER_UA, SECRET
-from tests.test_uvicorn import Server
+from tests.processes.test_uvicorn import Server
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_tracker_that_cannot_start_stops_the_server_with_the_reason(tmp_path: Path) -> None:

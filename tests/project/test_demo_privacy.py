@@ -11,7 +11,7 @@ from attribution.delivery.outbox.base import Status
 from examples.demo.app import create_app as create_demo
 from examples.demo.config import load_config
 from tests.helpers import NAVIGATION
-from tests.test_examples import wait_for_rows
+from tests.project.test_examples import wait_for_rows
 
 EMAIL, PHONE, NAME = "ana.souza@example.com", "+5511999998888", "Ana Souza"
 

@@ -24,9 +24,7 @@ from tests.helpers import BROWSER_UA, COOKIE, NAVIGATION, SECRET, make_app, raw_
 SITE = "https://shop.example.com"
 COLLECT = "/_attribution/collect"
 SCRIPT = "/_attribution/attribution.js"
-SCRIPT_BYTES = (
-    Path(__file__).resolve().parent.parent / "attribution" / "web" / "static" / "attribution.js"
-).read_bytes()
+SCRIPT_BYTES = (Path(__file__).resolve().parents[2] / "attribution" / "web" / "static" / "attribution.js").read_bytes()
 VERSION = hashlib.sha256(SCRIPT_BYTES).hexdigest()[:16]
 #: What Chrome sends with the snippet's fetch from one of the site's own pages.
 SAME_ORIGIN = {

@@ -19,7 +19,7 @@ import pytest
 from attribution.delivery.outbox.base import Outbox, Status
 from tests.delivery_fakes import items
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:

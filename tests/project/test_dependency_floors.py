@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 #: (package, the newest version an advisory affects, the advisories)
 ADVISORIES = [
     ("starlette", "0.47.1", "CVE-2025-54121: a large multipart file blocks the event loop"),

@@ -23,7 +23,7 @@ from examples.demo.config import CREDENTIALS, PLACEHOLDER_SECRETS, load_config
 from tests.delivery_fakes import dry_run_body
 from tests.helpers import NAVIGATION
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def wait_for_rows(client: TestClient, app: Any, count: int, *, status: Status, timeout: float = 5.0) -> list[Delivery]:

@@ -36,7 +36,7 @@ from attribution.delivery.outbox.base import Status
 from attribution.delivery.outbox.sqlite import SQLiteOutbox
 from tests.helpers import BROWSER_UA
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 FILE_MARK = re.compile(r"# (\w+)\.py\n")

@@ -16,7 +16,7 @@ import yaml
 
 from attribution.capture import referrers
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "channels"
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import attribution
 from attribution._version import UNKNOWN, package_version
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 
 

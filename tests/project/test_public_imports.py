@@ -12,7 +12,7 @@ import pytest
 
 import attribution
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 #: Public modules besides ``attribution`` itself, each with the names it offers.
 PUBLIC_MODULES = {
     "attribution": set(attribution.__all__),
