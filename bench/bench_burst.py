@@ -2,7 +2,7 @@
 
     python bench/bench_burst.py [--runs 3] [--at-once 200] [--n 600] [--worker process|in-app] [--pause 0.5]
 
-Per run, fresh processes on 127.0.0.1: the fake vendors of ``tests.vendor_server`` (answering after 1 s), the
+Per run, fresh processes on 127.0.0.1: the fake vendors of ``tests.support.vendor_server`` (answering after 1 s), the
 site of ``bench_checkout`` (the middleware, a Tracker with every adapter, a SQLite outbox) served by
 uvicorn with httptools and uvloop when installed, and ``attribution worker`` unless ``--worker in-app``.
 This process is the load: it lands ``--n`` distinct visitors (one cookie each, as real buyers), opens
@@ -55,7 +55,7 @@ def site() -> Any:
     from attribution.checkout.tracker import Tracker
     from attribution.delivery.outbox.base import Status
     from attribution.web.middleware import AttributionMiddleware
-    from tests.vendor_server import loopback_vendors
+    from tests.support.vendor_server import loopback_vendors
 
     tracker = Tracker(
         vendors=loopback_vendors(os.environ["BENCH_VENDOR_URL"]),
@@ -188,7 +188,7 @@ def one_run(args: argparse.Namespace) -> dict[str, Any]:
     """Fresh vendor, site and worker processes, one outbox: the waves, then every delivery checked."""
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'bench'}"}
     vendor = subprocess.Popen(
-        [sys.executable, "-m", "tests.vendor_server", "--delay", "1.0"],
+        [sys.executable, "-m", "tests.support.vendor_server", "--delay", "1.0"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

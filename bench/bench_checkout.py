@@ -36,7 +36,7 @@ from attribution.checkout.tracker import Tracker  # noqa: E402
 from attribution.delivery.outbox.base import Status  # noqa: E402
 from attribution.orders.conversion import Customer, LineItem, Order  # noqa: E402
 from attribution.web.middleware import AttributionMiddleware  # noqa: E402
-from tests.vendor_server import loopback_vendors  # noqa: E402
+from tests.support.vendor_server import loopback_vendors  # noqa: E402
 
 LANDING = (
     "/?utm_source=google&utm_medium=cpc&utm_campaign=spring&gclid=Cj0KCQiA-bench&twclid=tw-bench&ttclid=tt-bench"
@@ -77,7 +77,7 @@ async def main() -> None:
 
     # The fake vendor runs in its own process, so it is not part of what is measured.
     vendor_process = subprocess.Popen(
-        [sys.executable, "-m", "tests.vendor_server", "--delay", "1.0"],
+        [sys.executable, "-m", "tests.support.vendor_server", "--delay", "1.0"],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,

@@ -41,7 +41,7 @@ from starlette.routing import Route  # noqa: E402
 from attribution.checkout.tracker import Tracker  # noqa: E402
 from attribution.delivery.outbox.base import Enqueued, NewDelivery  # noqa: E402
 from attribution.web.middleware import AttributionMiddleware  # noqa: E402
-from tests.vendor_server import loopback_vendors  # noqa: E402
+from tests.support.vendor_server import loopback_vendors  # noqa: E402
 
 SECRET = "bench-secret-0123456789abcdef"
 

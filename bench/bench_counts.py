@@ -10,7 +10,7 @@ deliveries) and a worker's round (claim 64, record them) are timed with the coun
 place and with them dropped, to show what keeping the counts costs. The plans of the status queries are
 printed, to show they use indexes.
 
-Without ``--url`` it starts its own PostgreSQL server (fsync on) from Debian's binaries (see tests/postgres.py).
+Without ``--url`` it starts its own PostgreSQL server (fsync on) from Debian's binaries (see tests/support/postgres.py).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from attribution.cli import main as cli_main  # noqa: E402
 from attribution.delivery.outbox.base import NewDelivery, Outbox  # noqa: E402
 from attribution.delivery.outbox.postgres import PostgresOutbox  # noqa: E402
 from attribution.delivery.outbox.sqlite import SQLiteOutbox  # noqa: E402
-from tests.postgres import temporary_server  # noqa: E402
+from tests.support.postgres import temporary_server  # noqa: E402
 
 VENDORS = ("meta", "google", "tiktok")
 OLD_COUNT = "SELECT vendor, status, count(*) FROM {table} GROUP BY vendor, status"

@@ -10,7 +10,7 @@
    requests in flight in one process. The receiver counts loss and duplicates.
 3. Claim and checkout cost with ``--rows`` delivered rows kept (30 days of history), against an empty table.
 
-Without ``--url`` it starts its own server from Debian's PostgreSQL (see tests/postgres.py), as a non-root user.
+Without ``--url`` it starts its own server from Debian's PostgreSQL (see tests/support/postgres.py), as a non-root user.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ from attribution.delivery.outbox.postgres import PostgresOutbox  # noqa: E402
 from attribution.delivery.outbox.sqlite import SQLiteOutbox  # noqa: E402
 from attribution.delivery.worker import DEFAULT_TIMEOUT  # noqa: E402
 from attribution.orders.conversion import Order  # noqa: E402
-from tests.delivery_fakes import FakeBatchVendor, FakeVendor, items  # noqa: E402
-from tests.postgres import temporary_server  # noqa: E402
+from tests.support.delivery_fakes import FakeBatchVendor, FakeVendor, items  # noqa: E402
+from tests.support.postgres import temporary_server  # noqa: E402
 
 PER_WORKER = 16
 """Requests in flight per worker process."""
@@ -94,7 +94,7 @@ async def checkouts(box: Outbox, n: int, prefix: str) -> tuple[list[float], list
 
 def start_vendor(log: Path, delay: float) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.vendor_server", "--log", str(log), "--delay", str(delay)],
+        [sys.executable, "-m", "tests.support.vendor_server", "--log", str(log), "--delay", str(delay)],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
@@ -140,7 +140,7 @@ async def worker_processes(url: str, db: str, n: int, count: int) -> float:
         "FAKE_CONCURRENCY": str(PER_WORKER),
         "FAKE_LEASE": "30",
     }
-    command = [sys.executable, "-m", "attribution.cli", "--config", "tests.crash_site:tracker", "worker"]
+    command = [sys.executable, "-m", "attribution.cli", "--config", "tests.support.crash_site:tracker", "worker"]
     procs = [
         subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         for _ in range(count)

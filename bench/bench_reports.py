@@ -12,8 +12,8 @@ under ``last``, and the delivery report, ``--runs`` times each after one warm-up
 a query plan. ``--window 30`` puts every order inside the report's window: the worst case, every order read.
 
 The outbox's report indexes are dropped with ``--no-index``, to show what they are worth. Without
-``--url`` it starts its own PostgreSQL server from Debian's binaries (see tests/postgres.py). The load average is
-printed beside each case: on a shared machine, figures move with it.
+``--url`` it starts its own PostgreSQL server from Debian's binaries (see tests/support/postgres.py). The load average
+is printed beside each case: on a shared machine, figures move with it.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from attribution.delivery.outbox.choose import outbox_from  # noqa: E402
 from attribution.reports.deliveries import delivery_report  # noqa: E402
 from attribution.reports.models import Model  # noqa: E402
 from attribution.reports.revenue import revenue_report  # noqa: E402
-from tests.postgres import temporary_server  # noqa: E402
+from tests.support.postgres import temporary_server  # noqa: E402
 
 CHANNELS = ("paid_search", "paid_social", "email", "organic_search", "referral", "display", "affiliate", "other")
 

@@ -41,8 +41,8 @@ from attribution.delivery.worker import DEFAULT_TIMEOUT, Worker  # noqa: E402
 from attribution.orders.conversion import Conversion, Customer, Order, RequestContext  # noqa: E402
 from attribution.orders.record import record_of  # noqa: E402
 from attribution.vendors import Vendor  # noqa: E402
-from tests.delivery_fakes import FakeVendor  # noqa: E402
-from tests.vendor_server import loopback_vendors  # noqa: E402
+from tests.support.delivery_fakes import FakeVendor  # noqa: E402
+from tests.support.vendor_server import loopback_vendors  # noqa: E402
 
 #: What the visitor brought: every vendor's click id and browser id, so each one applies.
 CLICKS = {
@@ -93,7 +93,7 @@ UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chr
 
 def start_vendor(log: Path) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.vendor_server", "--log", str(log)],
+        [sys.executable, "-m", "tests.support.vendor_server", "--log", str(log)],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,

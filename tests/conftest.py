@@ -1,16 +1,19 @@
-"""Fixtures shared by the whole suite: ``outbox`` runs each outbox and worker test on every backend."""
+"""Fixtures shared by the whole suite: ``outbox`` runs each outbox and worker test on every backend; the suite's
+PostgreSQL server (``postgres_server``, ``postgres_url``, from ``tests.support.postgres``); the fake vendor server on
+127.0.0.1."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from attribution.delivery.outbox.base import Outbox
 from attribution.delivery.outbox.choose import outbox_from
+from tests.support.vendor_server import FakeVendorServer
 
-pytest_plugins = ["tests.postgres"]
+pytest_plugins = ["tests.support.postgres"]
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -28,3 +31,11 @@ async def outbox(outbox_spec: str) -> AsyncIterator[Outbox]:
     await box.open()
     yield box
     await box.close()
+
+
+@pytest.fixture
+def vendor_server() -> Iterator[FakeVendorServer]:
+    """The fake vendor the benchmarks send to, answering every adapter on a free port of 127.0.0.1."""
+    server = FakeVendorServer().start_in_thread()
+    yield server
+    server.stop()

@@ -15,8 +15,8 @@ import pytest
 from attribution.cli import main, parse_age
 from attribution.delivery.outbox.base import Finish, NewDelivery, NewOrder, Status
 from attribution.delivery.outbox.sqlite import SQLiteOutbox
-from tests.cli_site import SECRETS, tracker
-from tests.delivery_fakes import claim_one, customer_record
+from tests.support.cli_site import SECRETS, tracker
+from tests.support.delivery_fakes import claim_one, customer_record
 
 
 def run(*argv: str) -> tuple[int, str]:
@@ -116,7 +116,7 @@ def test_show_masks_personal_data_unless_revealed(outbox: Path) -> None:
 def test_show_with_the_site_config_adds_the_request_with_credentials_masked(
     outbox: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    code, text = run("--config", "tests.cli_site:tracker", "--outbox", str(outbox), "show", "1")
+    code, text = run("--config", "tests.support.cli_site:tracker", "--outbox", str(outbox), "show", "1")
     assert code == 0
     assert "request (credentials masked):" in text
     assert "authorization: ***" in text
@@ -148,7 +148,7 @@ def test_purge_older_than_keeps_recent_and_unfinished(outbox: Path) -> None:
 
 
 def test_check_shows_each_vendors_request_for_a_sample_without_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ATTRIBUTION_CONFIG", "tests.cli_site:tracker")
+    monkeypatch.setenv("ATTRIBUTION_CONFIG", "tests.support.cli_site:tracker")
     code, text = run("check")
     assert code == 0
     for name in ("whop", "rdstation", "connectly", "convertloop", "xads"):
@@ -164,7 +164,7 @@ def test_worker_and_check_need_a_config(monkeypatch: pytest.MonkeyPatch, capsys:
     assert "needs the site's tracker" in capsys.readouterr().err
     assert run("--config", "tests.nowhere:tracker", "check")[0] == 2
     assert "No module named" in capsys.readouterr().err
-    assert run("--config", "tests.cli_site:SECRETS", "check")[0] == 2
+    assert run("--config", "tests.support.cli_site:SECRETS", "check")[0] == 2
     assert "is not a Tracker" in capsys.readouterr().err
 
 

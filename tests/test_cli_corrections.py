@@ -18,8 +18,8 @@ from attribution.delivery.outbox.base import Finish, NewDelivery, NewOrder, Outb
 from attribution.delivery.outbox.choose import outbox_from
 from attribution.orders.conversion import Conversion, Customer, Order
 from attribution.orders.record import record_of
-from tests.delivery_fakes import FakeVendor, claim_one
-from tests.processes.test_cli_process import cli as process
+from tests.support.delivery_fakes import FakeVendor, claim_one
+from tests.support.processes import cli as process
 from tests.vendors.google_fakes import google_ads
 
 T = TypeVar("T")
@@ -133,7 +133,7 @@ def test_a_sent_order_needs_the_sites_configuration_and_is_then_told_where_it_ca
     assert "'A-2' (purchase) was already sent to fake, google_ads" in err
     assert "pass --config module:attr" in err
     assert order_of(spec, "A-2")[0].value == Decimal("49.90")  # nothing changed
-    config = ["--config", "tests.cli_corrections_site:tracker"]
+    config = ["--config", "tests.support.cli_corrections_site:tracker"]
     code, text = run(*config, "adjust", "A-2", "--value", "20", "--currency", "usd")
     assert code == 0, text
     assert text.splitlines() == [
@@ -192,7 +192,7 @@ def test_purge_takes_the_order_retention_from_the_sites_configuration(spec: str)
     on(spec, age)
     assert run("purge", "--older-than", "30d")[0] == 0  # no --config: orders are kept 400 days
     assert on(spec, lambda box: box.order("OLD", "purchase")) is not None
-    code, text = run("--config", "tests.cli_corrections_site:tracker", "purge", "--older-than", "30d")
+    code, text = run("--config", "tests.support.cli_corrections_site:tracker", "purge", "--older-than", "30d")
     assert code == 0, text
     assert on(spec, lambda box: box.order("OLD", "purchase")) is None  # the site keeps them 90 days
 

@@ -29,9 +29,8 @@ from attribution.delivery.outbox.base import Status
 from attribution.orders.conversion import Customer, Order
 from attribution.vendors import Connectly, ConvertLoop, RDStation, Whop, XAds
 from attribution.web.middleware import AttributionMiddleware
-
-from .delivery_fakes import FAST, wait_for_status
-from .helpers import NAVIGATION, SECRET
+from tests.support.delivery_fakes import FAST, wait_for_status
+from tests.support.helpers import NAVIGATION, SECRET
 
 EMAIL = "ana.souza@example.com"
 PHONE = "+5511999998888"

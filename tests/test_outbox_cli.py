@@ -15,7 +15,7 @@ from attribution.delivery.outbox.base import Finish, Status
 from attribution.delivery.outbox.choose import outbox_from
 from attribution.delivery.outbox.postgres import PostgresOutbox
 from attribution.delivery.outbox.sqlite import SQLiteOutbox
-from tests.delivery_fakes import claim_one, new_order
+from tests.support.delivery_fakes import claim_one, new_order
 
 
 def run(*argv: str) -> tuple[int, str]:

@@ -27,9 +27,9 @@ from attribution.vendors import Connectly, ConvertLoop, LinkedIn, MicrosoftAds, 
 from attribution.vendors.base import Delivered, Failed, Retry
 from examples.demo.app import create_app as create_demo
 from examples.demo.config import load_config
+from tests.support.delivery_fakes import claim_one
+from tests.support.helpers import NAVIGATION
 
-from .delivery_fakes import claim_one
-from .helpers import NAVIGATION
 from .vendors.samples import CTWA, NOW, UA, attribution, purchase, queued, send, touch
 
 EMAIL = "ana.souza@example.com"

@@ -13,7 +13,7 @@ from starlette.templating import Jinja2Templates
 
 from attribution.templating import install_jinja2
 from attribution.web.middleware import AttributionMiddleware
-from tests.helpers import SECRET, client
+from tests.support.helpers import SECRET, client
 
 XSS = '"><script>alert(1)</script>'
 

@@ -6,122 +6,16 @@ is missing the browser tests skip locally with the reason, and fail when ``CI=tr
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import uvicorn
 
-from attribution.capture.cookie import CookieCodec
-from attribution.capture.models import Attribution
-from attribution.capture.settings import Settings
-from examples.browser_app import SECRET, create_app
+from examples.browser_app import create_app
+from examples.demo.app import create_app as create_demo
+from examples.demo.config import load_config
 from tests.browser.evil import create_evil_app
-
-#: Playwright's headless user agent says "HeadlessChrome", which the crawler list rightly flags as a bot.
-CHROME_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"
-#: Running as root needs --no-sandbox; the rest keep Chromium from calling home on a closed network.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def find_chromium() -> str | None:
-    explicit = os.environ.get("CHROMIUM_PATH")
-    if explicit:  # asked for this one: never quietly test another
-        return explicit if os.access(explicit, os.X_OK) else None
-    candidates = [
-        "/usr/bin/chromium",
-        "/usr/bin/chromium-browser",
-        shutil.which("chromium"),
-        shutil.which("chromium-browser"),
-    ]
-    for candidate in candidates:
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
-def unavailable(reason: str) -> None:
-    """Skip locally, fail in CI: a CI run that quietly skipped the browser would prove nothing."""
-    if IN_CI:
-        pytest.fail(f"browser tests must run in CI: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-# -- servers ----------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Recorder:
-    """Wraps an ASGI app and records (method, path, status) of each response: what the server said."""
-
-    app: Any
-    seen: list[tuple[str, str, int]] = field(default_factory=list)
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def record(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                self.seen.append((scope["method"], scope["path"], message["status"]))
-            await send(message)
-
-        await self.app(scope, receive, record)
-
-    def collects(self) -> list[int]:
-        return [status for method, path, status in self.seen if path == "/_attribution/collect"]
-
-    def wait_for_collects(self, count: int, timeout: float = 5.0) -> list[int]:
-        deadline = time.monotonic() + timeout
-        while len(self.collects()) < count and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return self.collects()
-
-
-class LiveServer:
-    """A real uvicorn server on 127.0.0.1 and a free port, in a background thread."""
-
-    def __init__(self, app: Any, *, lifespan: str = "off") -> None:
-        self.recorder = Recorder(app)
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(self.recorder, lifespan=lifespan, log_level="warning", access_log=False)
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._socket]}, daemon=True)
-
-    def url(self, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}"
-
-    def __enter__(self) -> LiveServer:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
+from tests.support.browser import CHROME_UA, CHROMIUM_ARGS, LiveServer, Tab, find_chromium, unavailable
 
 
 @pytest.fixture(scope="session")
@@ -135,6 +29,15 @@ def evil() -> Iterator[LiveServer]:
 @pytest.fixture(scope="session")
 def site() -> Iterator[LiveServer]:
     with LiveServer(create_app()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The demo shop with an outbox of its own, for each module that drives it."""
+    outbox = tmp_path_factory.mktemp("demo") / "outbox.sqlite3"
+    # lifespan on: the demo's middleware starts the tracker's worker (and opens the outbox) on startup
+    with LiveServer(create_demo(load_config({"DEMO_OUTBOX": str(outbox)})), lifespan="on") as server:
         yield server
 
 
@@ -179,27 +82,6 @@ def browser() -> Iterator[Any]:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
-
-
-@dataclass
-class Tab:
-    """One fresh browser profile (cookies, sessionStorage) and its page, with what went wrong in it."""
-
-    context: Any
-    page: Any
-    errors: list[str]
-
-    def cookie(self, base: str) -> dict[str, Any] | None:
-        cookies = [c for c in self.context.cookies(base) if c["name"] == "attribution"]
-        return cookies[0] if cookies else None
-
-    def attribution(self, base: str) -> Attribution:
-        """The stored attribution, read back from the browser's cookie with the site's codec."""
-        cookie = self.cookie(base)
-        return CODEC.decode(cookie["value"] if cookie else None)
-
-
-CODEC = CookieCodec(Settings.build(secret_key=SECRET))
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import LiveServer, Tab
+from tests.support.browser import LiveServer, Tab
 
 pytestmark = pytest.mark.browser
 

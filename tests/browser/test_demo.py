@@ -4,26 +4,16 @@ landings only the snippet sees (a cached page and an SPA navigation)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from examples.demo.app import create_app
-from examples.demo.config import CREDENTIALS, PLACEHOLDER_SECRETS, load_config
-from tests.browser.conftest import LiveServer, Tab
+from examples.demo.config import CREDENTIALS, PLACEHOLDER_SECRETS
+from tests.support.browser import LiveServer, Tab
 
 pytestmark = pytest.mark.browser
 
 COLLECT = "/_attribution/collect"
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    outbox = tmp_path_factory.mktemp("demo") / "outbox.sqlite3"
-    # lifespan on: the demo's middleware starts the tracker's worker (and opens the outbox) on startup
-    with LiveServer(create_app(load_config({"DEMO_OUTBOX": str(outbox)})), lifespan="on") as server:
-        yield server
 
 
 def is_collect(response: Any) -> bool:

@@ -5,27 +5,17 @@ at."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from examples.demo.app import create_app
-from examples.demo.config import load_config
-from tests.browser.conftest import CHROME_UA, LiveServer, Tab
+from tests.support.browser import CHROME_UA, LiveServer, Tab
 
 pytestmark = pytest.mark.browser
 
 #: What Chromium's console says of a page answered 401, the refusal itself: the only error either page may show.
 REFUSED = ["Failed to load resource: the server responded with a status of 401 (Unauthorized)"]
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    outbox = tmp_path_factory.mktemp("report-demo") / "outbox.sqlite3"
-    with LiveServer(create_app(load_config({"DEMO_OUTBOX": str(outbox)})), lifespan="on") as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

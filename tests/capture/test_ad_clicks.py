@@ -12,7 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from attribution.web.snippet import script_tag
-from tests.helpers import BROWSER_UA, NAVIGATION, client
+from tests.support.helpers import BROWSER_UA, NAVIGATION, client
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 #: A top-level navigation from an ad on another site, as Chrome sends it.

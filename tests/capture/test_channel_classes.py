@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from attribution import Channel, ConfigurationError, GA4Channel
-from tests.helpers import COOKIE, client
+from tests.support.helpers import COOKIE, client
 
 
 def landed(query: str = "", referer: str | None = None, **options: Any) -> str:
@@ -245,7 +245,7 @@ def test_the_models_and_the_lazy_reads_agree_on_ga4_channels() -> None:
     from starlette.routing import Route
 
     from attribution.web.middleware import AttributionMiddleware, get_attribution
-    from tests.helpers import NAVIGATION, SECRET
+    from tests.support.helpers import NAVIGATION, SECRET
 
     async def both(request: Request) -> JSONResponse:
         lazy = request.scope["attribution"]

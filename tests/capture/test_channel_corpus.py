@@ -15,7 +15,16 @@ import pytest
 
 from attribution.capture.models import GA4Channel
 from attribution.capture.source_kinds import is_webmail
-from tests.channel_corpus import DIFFERENCES, GA4_NAME_OF, Outcome, ga4_hosts, ga4_landings, ga4_names, run, snowplow
+from tests.support.channel_corpus import (
+    DIFFERENCES,
+    GA4_NAME_OF,
+    Outcome,
+    ga4_hosts,
+    ga4_landings,
+    ga4_names,
+    run,
+    snowplow,
+)
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from attribution.capture.cookie import CookieCodec
 from attribution.capture.settings import Settings
-from tests.helpers import SECRET, client, set_cookie_headers
+from tests.support.helpers import SECRET, client, set_cookie_headers
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

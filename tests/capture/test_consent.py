@@ -25,8 +25,8 @@ from attribution.forms import hidden_fields
 from attribution.orders.conversion import Conversion, Customer, Order
 from attribution.vendors.base import JSON
 from attribution.web.middleware import AttributionMiddleware
-from tests.delivery_fakes import FAST, FakeBatchVendor, FakeVendor, event_for
-from tests.helpers import COOKIE, NAVIGATION, SECRET, client, set_cookie_headers
+from tests.support.delivery_fakes import FAST, FakeBatchVendor, FakeVendor, event_for
+from tests.support.helpers import COOKIE, NAVIGATION, SECRET, client, set_cookie_headers
 
 LANDING = "/show?utm_source=google&utm_medium=cpc&gclid=Cj0KCQ-consent"
 

@@ -231,7 +231,7 @@ def test_a_cookie_the_site_wrote_always_reads_back_even_when_it_would_decode_pas
     landings once made a 1.7 KB cookie that decoded to 77 KB, past the reader's cap, so it read empty."""
     from attribution.capture.cookie import MAX_DECODED_BYTES
     from attribution.capture.params import TRACKED_PARAMS, UTM_PARAMS
-    from tests.helpers import COOKIE, SECRET, client
+    from tests.support.helpers import COOKIE, SECRET, client
 
     c = client()
     for i in range(6):

@@ -15,7 +15,7 @@ from attribution.capture.cookie import CookieCodec
 from attribution.capture.models import Attribution
 from attribution.capture.rules import Landing, apply_wire
 from attribution.capture.settings import Settings
-from tests.helpers import SECRET, client
+from tests.support.helpers import SECRET, client
 
 SETTINGS = Settings.build(secret_key=SECRET)
 CODEC = CookieCodec(SETTINGS)

@@ -11,7 +11,7 @@ import random
 import string
 
 from attribution.capture.params import IDENTIFIER_COOKIES
-from tests.helpers import COOKIE, client, set_cookie_headers
+from tests.support.helpers import COOKIE, client, set_cookie_headers
 
 
 def noise(rand: random.Random, n: int) -> str:

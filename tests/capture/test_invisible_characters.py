@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import client
+from tests.support.helpers import client
 
 
 @pytest.mark.parametrize(

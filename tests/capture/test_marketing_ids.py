@@ -3,7 +3,7 @@ captured through real HTTP with a browser's User-Agent."""
 
 from __future__ import annotations
 
-from tests.helpers import client
+from tests.support.helpers import client
 
 
 def test_a_landing_keeps_the_extra_click_ids_and_campaign_parameters_with_their_channel() -> None:

@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from attribution.forms import hidden_fields
 from attribution.web.middleware import AttributionMiddleware, get_attribution
 from attribution.web.state import LazyAttribution
-from tests.helpers import NAVIGATION, SECRET
+from tests.support.helpers import NAVIGATION, SECRET
 
 
 def reads(attr: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from attribution.errors import TokenError
 from attribution.orders.conversion import Order
 from attribution.vendors import Whop
 from attribution.web.middleware import AttributionMiddleware
-from tests.helpers import NAVIGATION, SECRET
+from tests.support.helpers import NAVIGATION, SECRET
 
 TOKEN_KEY = "bound-token-key-8Vx2nQ5rT7mK"
 

@@ -29,9 +29,9 @@ from attribution.vendors.base import iso_millis
 from attribution.vendors.convertloop import _iso_seconds
 from attribution.vendors.google_ads_api import conversion_date_time
 from attribution.web.middleware import AttributionMiddleware
-from tests.delivery_fakes import event_for
-from tests.helpers import NAVIGATION, SECRET
-from tests.vendor_server import loopback_vendors
+from tests.support.delivery_fakes import event_for
+from tests.support.helpers import NAVIGATION, SECRET
+from tests.support.vendor_server import loopback_vendors
 
 UA = NAVIGATION["user-agent"]
 

@@ -32,8 +32,8 @@ from attribution.errors import UnknownOrderError
 from attribution.orders.conversion import Customer, Order
 from attribution.vendors.base import Vendor
 from attribution.web.middleware import AttributionMiddleware
-from tests.delivery_fakes import FAST, FakeClock, FakeVendor, drain
-from tests.helpers import NAVIGATION, SECRET
+from tests.support.delivery_fakes import FAST, FakeClock, FakeVendor, drain
+from tests.support.helpers import NAVIGATION, SECRET
 from tests.vendors.fake_datamanager import CONVERSION_ACTION, FakeDataManager
 from tests.vendors.google_fakes import google_ads
 from tests.vendors.google_server import FakeGoogle

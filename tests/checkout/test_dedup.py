@@ -22,8 +22,8 @@ import attribution
 from attribution import AttributionMiddleware, Conversion, Customer, InvalidConversionError, Order, Tracker
 from attribution.templating import install_jinja2
 from attribution.vendors import GoogleAds, MetaConversions, TikTok, XAds
-from tests.delivery_fakes import event_for
-from tests.helpers import NAVIGATION, SECRET
+from tests.support.delivery_fakes import event_for
+from tests.support.helpers import NAVIGATION, SECRET
 
 #: The documented snippets of docs/vendors.md, as a site's thank-you page uses them.
 THANKS = """\

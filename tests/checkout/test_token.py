@@ -17,7 +17,7 @@ from attribution.checkout.token import TokenCodec
 from attribution.errors import ConfigurationError, TokenError
 from attribution.orders.conversion import RequestContext
 from attribution.web.middleware import AttributionMiddleware
-from tests.helpers import NAVIGATION, SECRET
+from tests.support.helpers import NAVIGATION, SECRET
 
 KEY = "token-secret-0123456789abcdef"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

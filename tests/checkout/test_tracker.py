@@ -7,7 +7,7 @@ import asyncio
 import io
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,9 @@ from attribution.delivery.worker import Worker
 from attribution.errors import ConfigurationError, InvalidConversionError, TokenError
 from attribution.orders.conversion import Customer, Order
 from attribution.web.middleware import AttributionMiddleware
-from tests.delivery_fakes import FAST, FakeBatchVendor, FakeVendor, event_for, wait_for_status
-from tests.helpers import NAVIGATION, SECRET
-from tests.vendor_server import FakeVendorServer, event_ids
+from tests.support.delivery_fakes import FAST, FakeBatchVendor, FakeVendor, event_for, wait_for_status
+from tests.support.helpers import NAVIGATION, SECRET
+from tests.support.vendor_server import FakeVendorServer, event_ids
 
 LANDING = "/?utm_source=google&utm_medium=cpc&gclid=Cj0KCQ-test-gclid"
 
@@ -282,13 +282,6 @@ def test_tokens_need_a_secret_key(outbox_path: Path) -> None:
 def test_bad_trusted_proxies_are_a_configuration_error(outbox_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="trusted_proxies"):
         make_tracker(outbox_path, trusted_proxies=["not-a-network"])
-
-
-@pytest.fixture
-def vendor_server() -> Iterator[FakeVendorServer]:
-    server = FakeVendorServer().start_in_thread()
-    yield server
-    server.stop()
 
 
 def test_in_app_worker_delivers_to_a_vendor_on_loopback(outbox_path: Path, vendor_server: FakeVendorServer) -> None:

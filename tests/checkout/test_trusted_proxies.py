@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 from attribution.checkout.tracker import Tracker
 from attribution.errors import ConfigurationError
 from attribution.web.middleware import AttributionMiddleware
-from tests.helpers import NAVIGATION, SECRET
+from tests.support.helpers import NAVIGATION, SECRET
 
 
 def site(tmp_path: Path, trusted: Any, peer: str = "10.0.0.2") -> TestClient:

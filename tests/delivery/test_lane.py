@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from attribution.delivery.lane import READY_SECONDS, Lane
 from attribution.delivery.outbox.base import Delivery, Status
-from tests.delivery_fakes import FakeBatchVendor, FakeVendor
+from tests.support.delivery_fakes import FakeBatchVendor, FakeVendor
 
 
 def ready(lane: Lane, keys: str) -> None:

@@ -14,7 +14,7 @@ from attribution.delivery.outbox.base import Outbox, Status
 from attribution.delivery.sending import DryRun, Sender
 from attribution.delivery.worker import Worker
 from attribution.vendors.base import JSON, Delivered, Failed, Outcome, Split, Vendor
-from tests.delivery_fakes import FAST, FakeClock, items
+from tests.support.delivery_fakes import FAST, FakeClock, items
 
 
 class RowsVendor(Vendor):

@@ -23,8 +23,8 @@ from attribution.delivery.policy import RetryPolicy
 from attribution.delivery.worker import Worker
 from attribution.errors import ConfigurationError
 from attribution.vendors.base import Vendor
-from tests.backends import twin
-from tests.delivery_fakes import (
+from tests.support.backends import twin
+from tests.support.delivery_fakes import (
     FAST,
     FakeBatchVendor,
     FakeClock,
@@ -35,7 +35,7 @@ from tests.delivery_fakes import (
     running,
     wait_for_status,
 )
-from tests.postgres import PostgresServer
+from tests.support.postgres import PostgresServer
 
 Handler = Callable[[httpx2.Request], Awaitable[httpx2.Response]]
 

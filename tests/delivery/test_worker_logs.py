@@ -16,7 +16,7 @@ from attribution.delivery.activity import Activity
 from attribution.delivery.outbox.base import Finish, Outbox, Status
 from attribution.delivery.worker import Worker
 from attribution.vendors.base import JSON, Secret
-from tests.delivery_fakes import FAST, FakeClock, FakeVendor, drain, items
+from tests.support.delivery_fakes import FAST, FakeClock, FakeVendor, drain, items
 
 EMAIL, PHONE, KEY = "jane.doe@example.com", "+5511999998888", "key-SECRET-4242"
 

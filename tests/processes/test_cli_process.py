@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,27 +14,13 @@ import pytest
 from attribution import Customer, Whop
 from attribution.delivery.outbox.base import Finish, NewDelivery, NewOrder, Status
 from attribution.delivery.outbox.sqlite import SQLiteOutbox
-from tests.delivery_fakes import claim_one, customer_record
+from tests.support.delivery_fakes import claim_one, customer_record
+from tests.support.processes import cli
 
-ROOT = Path(__file__).resolve().parents[2]
 EMAIL = "ana.souza@example.com"
 PHONE = "+5511999998888"
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 WHOP = Whop(api_key="whop-key", company_id="biz_test")
-
-
-def cli(*argv: str, cwd: Path = ROOT, stdout: int | None = subprocess.PIPE) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ATTRIBUTION_")}
-    env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run(
-        [sys.executable, "-m", "attribution.cli", *argv],
-        stdout=stdout,
-        stderr=subprocess.PIPE,
-        text=True,
-        check=False,
-        cwd=cwd,
-        env=env,
-    )
 
 
 @pytest.fixture
@@ -117,7 +101,8 @@ def test_a_config_that_is_not_a_tracker_is_a_one_line_error(outbox: Path, tmp_pa
     (tmp_path / "needs_args.py").write_text("def tracker(env):\n    return None\n")
     (tmp_path / "other_thing.py").write_text("tracker = {'vendors': []}\n")
     expected = {
-        "tests.cli_site:SECRETS": "attribution: --config 'tests.cli_site:SECRETS' is not a Tracker (got tuple)\n",
+        "tests.support.cli_site:SECRETS": "attribution: --config 'tests.support.cli_site:SECRETS' is not a Tracker "
+        "(got tuple)\n",
         "broken_site:tracker": "attribution: --config 'broken_site:tracker': importing failed: RuntimeError: "
         "settings.py is missing DATABASE_URL\n",
         "needs_args:tracker": "attribution: --config 'needs_args:tracker': calling it failed: TypeError: "
@@ -132,7 +117,7 @@ def test_a_config_that_is_not_a_tracker_is_a_one_line_error(outbox: Path, tmp_pa
 
 
 def test_worker_refuses_an_outbox_that_is_not_its_trackers(outbox: Path, tmp_path: Path) -> None:
-    done = cli("--config", "tests.cli_site:tracker", "--outbox", str(outbox), "worker")
+    done = cli("--config", "tests.support.cli_site:tracker", "--outbox", str(outbox), "worker")
     assert done.returncode == 2
     assert done.stderr.startswith(f"attribution: --outbox (or ATTRIBUTION_OUTBOX) {outbox} is not the outbox of")
     assert "drop --outbox" in done.stderr

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.processes.test_cli_process import cli
+from tests.support.processes import cli
 
 PASSWORD = "S3cret-Passw0rd"
 URL = f"postgresql://shop:{PASSWORD}@db.internal.example:5432/orders"
 
 
 def test_the_worker_refusing_another_outbox_names_it_without_its_password(tmp_path: Path) -> None:
-    done = cli("--config", "tests.cli_site:tracker", "--outbox", URL, "worker", cwd=tmp_path)
+    done = cli("--config", "tests.support.cli_site:tracker", "--outbox", URL, "worker", cwd=tmp_path)
     assert done.returncode == 2
     assert "is not the outbox of the tracker" in done.stderr
     assert "db.internal.example:5432/orders" in done.stderr  # still says which outbox was meant

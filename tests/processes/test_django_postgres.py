@@ -19,8 +19,8 @@ import httpx2
 import pytest
 
 from attribution.delivery.outbox.base import Status
-from tests.delivery_fakes import dry_run_body, rows_when_sent
-from tests.helpers import NAVIGATION
+from tests.support.delivery_fakes import dry_run_body, rows_when_sent
+from tests.support.helpers import NAVIGATION
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,8 +17,8 @@ import pytest
 
 from attribution.delivery.outbox.base import Status
 from examples.serve import DEFAULT_PORT, port_from
-from tests.delivery_fakes import dry_run_body, rows_when_sent
-from tests.helpers import BROWSER_UA
+from tests.support.delivery_fakes import dry_run_body, rows_when_sent
+from tests.support.helpers import BROWSER_UA
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = {"litestar": "litestar-example-outbox.sqlite3", "quart": "quart-example-outbox.sqlite3"}

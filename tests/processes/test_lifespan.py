@@ -14,9 +14,9 @@ import pytest
 
 from attribution.checkout.tracker import Tracker
 from attribution.web.middleware import AttributionMiddleware
-from tests.delivery_fakes import FakeVendor
-from tests.helpers import BROWSER_UA, SECRET
-from tests.processes.test_uvicorn import Server
+from tests.support.delivery_fakes import FakeVendor
+from tests.support.helpers import BROWSER_UA, SECRET
+from tests.support.servers import Server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +25,7 @@ def test_a_tracker_that_cannot_start_stops_the_server_with_the_reason(tmp_path: 
     (tmp_path / "taken").write_text("a file where the outbox's folder should be")
     outbox = tmp_path / "taken" / "outbox.sqlite3"
     server = subprocess.run(
-        [sys.executable, "-m", "uvicorn", "tests.lifespan_site:app", "--host", "127.0.0.1", "--port", "0"],
+        [sys.executable, "-m", "uvicorn", "tests.support.lifespan_site:app", "--host", "127.0.0.1", "--port", "0"],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), "ATTRIBUTION_TEST_OUTBOX": str(outbox)},
         capture_output=True,

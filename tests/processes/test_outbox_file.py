@@ -17,8 +17,8 @@ import pytest
 
 from attribution.checkout.tracker import Tracker
 from attribution.delivery.outbox.sqlite import SQLiteOutbox
-from tests.delivery_fakes import new_order
-from tests.processes.test_cli_process import cli
+from tests.support.delivery_fakes import new_order
+from tests.support.processes import cli
 
 
 def site_database(path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.postgres import PostgresServer, _unavailable, find_bindir
+from tests.support.postgres import PostgresServer, _unavailable, find_bindir
 
 
 def test_each_test_gets_an_empty_database_on_a_server_it_can_restart(

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -20,22 +18,15 @@ from attribution.delivery.outbox.base import Status
 from attribution.delivery.outbox.sqlite import SQLiteOutbox
 from attribution.orders.conversion import Customer, LineItem, Order
 from attribution.web.middleware import AttributionMiddleware
-from tests.delivery_fakes import FAST
-from tests.helpers import NAVIGATION, SECRET
-from tests.vendor_server import FakeVendorServer, event_ids, loopback_vendors
+from tests.support.delivery_fakes import FAST
+from tests.support.helpers import NAVIGATION, SECRET
+from tests.support.vendor_server import FakeVendorServer, event_ids, loopback_vendors
 
 LANDING = (
     "/?utm_source=google&utm_medium=cpc&utm_campaign=spring&gclid=Cj0KCQ-test&twclid=tw-test&ttclid=tt-test"
     "&fbclid=fb-test&cnct_tracking_id=t-1&sendout_id=s-1&ctwa_clid=c-1&ad_id=a-1&attribution_source=meta_ctwa"
     "&li_fat_id=li-test&rdt_cid=rdt-test&msclkid=0f7e5c3a9b2d4e6f8a1b2c3d4e5f6a7b"
 )
-
-
-@pytest.fixture
-def server() -> Iterator[FakeVendorServer]:
-    server = FakeVendorServer().start_in_thread()
-    yield server
-    server.stop()
 
 
 async def counts(path: Path) -> dict[tuple[str, Status], int]:
@@ -46,8 +37,10 @@ async def counts(path: Path) -> dict[tuple[str, Status], int]:
         await box.close()
 
 
-def test_every_adapter_reads_the_fake_vendors_answer_as_delivered(tmp_path: Path, server: FakeVendorServer) -> None:
-    vendors = loopback_vendors(server.url)
+def test_every_adapter_reads_the_fake_vendors_answer_as_delivered(
+    tmp_path: Path, vendor_server: FakeVendorServer
+) -> None:
+    vendors = loopback_vendors(vendor_server.url)
     outbox = tmp_path / "outbox.sqlite3"
     tracker = Tracker(vendors=vendors, outbox=outbox, policy=FAST, poll_interval=0.02)
 
@@ -72,12 +65,14 @@ def test_every_adapter_reads_the_fake_vendors_answer_as_delivered(tmp_path: Path
     # Each adapter read the fake's answer as a success.
     assert asyncio.run(counts(outbox)) == delivered
     # Google's adapter fetched its OAuth token from the fake once, and sent the conversions with it.
-    assert server.paths.count("/google/token") == 1
-    uploads = [b for p, b in zip(server.paths, server.bodies, strict=True) if p.endswith("/v1/events:ingest")]
+    assert vendor_server.paths.count("/google/token") == 1
+    uploads = [
+        b for p, b in zip(vendor_server.paths, vendor_server.bodies, strict=True) if p.endswith("/v1/events:ingest")
+    ]
     keys = [k for body in uploads for k in event_ids(body)]
     assert len(keys) == len(set(keys)) == len(orders)
     assert all(any(n in k for n in orders) for k in keys)
     # Each batching vendor's dedup keys are found where its request puts them, every order once.
     for vendor in ("/linkedin/", "/reddit/", "/microsoft/"):
-        bodies = [b for p, b in zip(server.paths, server.bodies, strict=True) if p.startswith(vendor)]
+        bodies = [b for p, b in zip(vendor_server.paths, vendor_server.bodies, strict=True) if p.startswith(vendor)]
         assert sorted(k for body in bodies for k in event_ids(body)) == orders, vendor

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from attribution.delivery.outbox.base import Outbox, Status
-from tests.delivery_fakes import items
+from tests.support.delivery_fakes import items
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +38,7 @@ def vendor(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str
     """A fake vendor process answering 200 after ``delay`` seconds, logging every event_id it receives."""
     delay = getattr(request, "param", 0.15)
     log = tmp_path / "received.txt"
-    proc = spawn("-m", "tests.vendor_server", "--delay", str(delay), "--log", str(log))
+    proc = spawn("-m", "tests.support.vendor_server", "--delay", str(delay), "--log", str(log))
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert line.startswith("PORT "), proc.stderr.read() if proc.stderr else line
@@ -56,7 +56,7 @@ def start_worker(outbox: str, url: str, **env: str) -> subprocess.Popen[str]:
         "-m",
         "attribution.cli",
         "--config",
-        "tests.crash_site:tracker",
+        "tests.support.crash_site:tracker",
         "worker",
         env={"FAKE_VENDOR_URL": url, "ATTRIBUTION_TEST_OUTBOX": str(outbox), **env},
     )

@@ -10,8 +10,8 @@ from starlette.testclient import TestClient
 from attribution.delivery.outbox.base import Status
 from examples.demo.app import create_app as create_demo
 from examples.demo.config import load_config
-from tests.helpers import NAVIGATION
-from tests.project.test_examples import wait_for_rows
+from tests.support.delivery_fakes import wait_for_rows
+from tests.support.helpers import NAVIGATION
 
 EMAIL, PHONE, NAME = "ana.souza@example.com", "+5511999998888", "Ana Souza"
 

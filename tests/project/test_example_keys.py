@@ -33,7 +33,7 @@ from attribution.orders.conversion import Order
 from examples import starlette_app, webhook_app
 from examples.demo.app import create_app as create_demo
 from examples.demo.config import load_config
-from tests.helpers import NAVIGATION
+from tests.support.helpers import NAVIGATION
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Every constant the examples fell back to before: public, in this repository's history.

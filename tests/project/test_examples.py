@@ -16,24 +16,14 @@ import httpx2
 import pytest
 from starlette.testclient import TestClient
 
-from attribution.delivery.outbox.base import Delivery, Status
+from attribution.delivery.outbox.base import Status
 from examples import fastapi_app, starlette_app, webhook_app
 from examples.demo.app import create_app as create_demo
 from examples.demo.config import CREDENTIALS, PLACEHOLDER_SECRETS, load_config
-from tests.delivery_fakes import dry_run_body
-from tests.helpers import NAVIGATION
+from tests.support.delivery_fakes import dry_run_body, wait_for_rows
+from tests.support.helpers import NAVIGATION
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for_rows(client: TestClient, app: Any, count: int, *, status: Status, timeout: float = 5.0) -> list[Delivery]:
-    """The outbox rows once ``count`` of them have reached ``status`` (the in-app worker runs meanwhile)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        rows: list[Delivery] = client.portal.call(app.tracker.outbox.list)  # type: ignore[union-attr]
-        if sum(r.status == status for r in rows) >= count or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.05)
 
 
 # -- starlette_app ----------------------------------------------------------------------------------------

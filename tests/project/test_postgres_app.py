@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 from attribution.delivery.outbox.base import Delivery, Status
 from attribution.delivery.outbox.postgres import PostgresOutbox
 from examples import postgres_app
-from tests.helpers import NAVIGATION
+from tests.support.helpers import NAVIGATION
 
 
 def rows(client: TestClient, box: PostgresOutbox, status: Status, count: int) -> list[Delivery]:

@@ -34,7 +34,7 @@ import pytest
 from attribution import AttributionMiddleware, ConfigurationError
 from attribution.delivery.outbox.base import Status
 from attribution.delivery.outbox.sqlite import SQLiteOutbox
-from tests.helpers import BROWSER_UA
+from tests.support.helpers import BROWSER_UA
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

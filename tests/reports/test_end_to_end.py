@@ -23,8 +23,8 @@ from starlette.routing import Mount, Route
 from attribution import AttributionMiddleware, Customer, LineItem, Order, Tracker
 from attribution.cli import main
 from attribution.reports import ReportApp
-from tests.delivery_fakes import FakeVendor
-from tests.helpers import BROWSER_UA
+from tests.support.delivery_fakes import FakeVendor
+from tests.support.helpers import BROWSER_UA
 
 SECRET = "end-to-end-secret-0123456789abcdef"
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

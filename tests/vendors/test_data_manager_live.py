@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -30,8 +29,8 @@ from attribution.delivery.worker import Worker
 from attribution.orders.conversion import Conversion, Order, RequestContext
 from attribution.orders.identifiers import derive_all
 from attribution.vendors.base import Delivered, Failed, Retry
-from tests.delivery_fakes import FAST, FakeClock, drain, previous_release_outbox
-from tests.processes.test_uvicorn import Server
+from tests.support.delivery_fakes import FAST, FakeClock, drain, previous_release_outbox
+from tests.support.servers import Serve
 
 from .fake_datamanager import CONVERSION_ACTION, MANAGER_ACCOUNT, OPERATING_ACCOUNT, FakeDataManager
 from .google_tokens import ADWORDS_ONLY_REFRESH_TOKEN, USER, ServiceAccountKey, service_account_key
@@ -49,13 +48,12 @@ class Live:
 
 
 @pytest.fixture
-def live() -> Iterator[Live]:
+def live(serve: Serve) -> Live:
     """The strict fake under uvicorn on 127.0.0.1, knowing one service account."""
     key = service_account_key()
     fake = FakeDataManager()
     fake.tokens.service_accounts[key.email] = key
-    with Server(fake.app()) as server:
-        yield Live(server.url, fake, key)
+    return Live(serve(fake.app()), fake, key)
 
 
 def vendor_for(live: Live, **options: Any) -> GoogleAds:

@@ -8,7 +8,6 @@ The worker in this code base still reads one outcome per request; the loop below
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +23,7 @@ from attribution.delivery.outbox.sqlite import SQLiteOutbox
 from attribution.delivery.preparing import event_of
 from attribution.errors import TokenRefreshError
 from attribution.vendors.base import Delivered, Failed, Outcome, Retry
-from tests.processes.test_uvicorn import Server
+from tests.support.servers import Serve
 
 from .google_fakes import ACCESS_TOKEN, CREDENTIALS
 from .google_server import FakeGoogle
@@ -40,11 +39,10 @@ class LiveGoogle:
 
 
 @pytest.fixture
-def live() -> Iterator[LiveGoogle]:
+def live(serve: Serve) -> LiveGoogle:
     """The strict fake under uvicorn on 127.0.0.1."""
     fake = FakeGoogle()
-    with Server(fake.app()) as server:
-        yield LiveGoogle(server.url, fake)
+    return LiveGoogle(serve(fake.app()), fake)
 
 
 def vendor_for(url: str, **options: Any) -> GoogleAds:

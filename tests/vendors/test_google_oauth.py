@@ -19,7 +19,7 @@ from attribution.errors import TokenRefreshError
 from attribution.orders.record import record_of
 from attribution.vendors.base import Failed, Retry
 from attribution.vendors.google_ads import GoogleAds
-from tests.delivery_fakes import FAST, FakeClock, drain
+from tests.support.delivery_fakes import FAST, FakeClock, drain
 
 from .google_fakes import ACCESS_TOKEN, CREDENTIALS, TokenEndpoint, google_ads
 from .samples import attribution, purchase, touch

@@ -16,7 +16,7 @@ from attribution.errors import ConfigurationError, TokenRefreshError
 from attribution.orders.conversion import Customer, EventName
 from attribution.vendors.base import JSON, Delivered, Failed, Outcome, Retry, Split
 from attribution.vendors.linkedin import LinkedIn
-from tests.processes.test_uvicorn import Server
+from tests.support.servers import Serve
 
 from .fake_linkedin import FakeLinkedIn
 from .samples import NOW, attribution, order, purchase, queued, response, send, touch
@@ -239,10 +239,9 @@ def test_a_batch_answer_gives_each_element_its_own_status() -> None:
 
 
 @pytest.fixture
-def fake() -> Any:
+def fake(serve: Serve) -> Any:
     server = FakeLinkedIn()
-    with Server(server.app()) as running:
-        yield server, running.url
+    return server, serve(server.app())
 
 
 def refreshing(url: str, **options: Any) -> LinkedIn:

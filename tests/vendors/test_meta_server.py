@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -22,9 +20,9 @@ from attribution import AttributionMiddleware, Customer, Order, Status, Tracker
 from attribution.orders.conversion import Conversion, RequestContext
 from attribution.vendors.base import JSON, Delivered, Failed, Split
 from attribution.vendors.meta import MetaConversions
-from tests.delivery_fakes import FAST, wait_for_status
-from tests.helpers import NAVIGATION, SECRET
-from tests.processes.test_uvicorn import Server
+from tests.support.delivery_fakes import StartTracker, wait_for_status
+from tests.support.helpers import NAVIGATION, SECRET
+from tests.support.servers import Serve
 
 from .fake_meta import FakeMeta
 
@@ -35,10 +33,9 @@ APP_SECRET = "app-secret-of-the-shop"
 
 
 @pytest.fixture
-def fake() -> Iterator[tuple[FakeMeta, str]]:
+def fake(serve: Serve) -> tuple[FakeMeta, str]:
     meta = FakeMeta(token=TOKEN, pixel_id=PIXEL, app_secret=APP_SECRET)
-    with Server(meta.app()) as server:
-        yield meta, server.url
+    return meta, serve(meta.app())
 
 
 def vendor(url: str, **options: Any) -> MetaConversions:
@@ -62,17 +59,8 @@ def shop(tracker: Tracker) -> Starlette:
 
 
 @pytest.fixture
-async def tracker(fake: tuple[FakeMeta, str], tmp_path: Path) -> AsyncIterator[Tracker]:
-    tracker = Tracker(
-        vendors=[vendor(fake[1], throttle_pause=0.01)],
-        outbox=tmp_path / "outbox.sqlite3",
-        run_worker=False,
-        policy=FAST,
-        poll_interval=0.01,
-    )
-    await tracker.start()
-    yield tracker
-    await tracker.stop()
+async def tracker(fake: tuple[FakeMeta, str], start_tracker: StartTracker) -> Tracker:
+    return await start_tracker([vendor(fake[1], throttle_pause=0.01)])
 
 
 async def checkouts(tracker: Tracker, orders: int) -> list[int]:

@@ -15,7 +15,7 @@ from attribution.errors import ConfigurationError
 from attribution.orders.conversion import Customer, EventName
 from attribution.vendors.base import JSON, Delivered, Failed, Outcome, Retry, Split
 from attribution.vendors.microsoft_ads import MicrosoftAds, microsoft_email
-from tests.processes.test_uvicorn import Server
+from tests.support.servers import Serve
 
 from .fake_microsoft import FakeMicrosoft
 from .samples import NOW, UA, attribution, order, purchase, queued, response, send, touch
@@ -197,10 +197,9 @@ def test_token_provisioning_throttling_and_outages() -> None:
 
 
 @pytest.fixture
-def fake() -> Any:
+def fake(serve: Serve) -> Any:
     server = FakeMicrosoft(tag_id=TAG, token=TOKEN)
-    with Server(server.app()) as running:
-        yield server, running.url
+    return server, serve(server.app())
 
 
 async def deliver(vendor: MicrosoftAds, payloads: list[JSON]) -> list[Outcome]:

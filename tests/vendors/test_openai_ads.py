@@ -23,7 +23,7 @@ from attribution.vendors.openai_ads import (
     minor_units,
     source_url,
 )
-from tests.processes.test_uvicorn import Server
+from tests.support.servers import Serve
 
 from .fake_openai_ads import SINGULAR_USER_FIELDS, FakeOpenAIAds
 from .samples import NOW, UA, attribution, order, purchase, queued, response, send, touch
@@ -330,10 +330,9 @@ def test_credentials_errors_fail_without_the_key_and_outages_are_retried() -> No
 
 
 @pytest.fixture
-def fake() -> Any:
+def fake(serve: Serve) -> Any:
     fake = FakeOpenAIAds(api_key=KEY, pixel_id=PIXEL, clock=NOW.timestamp)
-    with Server(fake.app()) as server:
-        yield fake, server.url
+    return fake, serve(fake.app())
 
 
 async def deliver(vendor: OpenAIAds, payloads: list[JSON]) -> list[Outcome]:

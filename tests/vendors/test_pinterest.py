@@ -16,7 +16,7 @@ from attribution.errors import ConfigurationError
 from attribution.orders.conversion import Customer, EventName, LineItem
 from attribution.vendors.base import JSON, Delivered, Failed, Outcome, Retry, Split
 from attribution.vendors.pinterest import PinterestConversions
-from tests.processes.test_uvicorn import Server
+from tests.support.servers import Serve
 
 from .fake_pinterest import FakePinterest
 from .samples import UA, attribution, order, purchase, queued, response, send, touch
@@ -282,10 +282,9 @@ def test_a_refused_batch_is_split_and_credential_errors_fail_without_the_token()
 
 
 @pytest.fixture
-def fake() -> Any:
+def fake(serve: Serve) -> Any:
     fake = FakePinterest(token=TOKEN, ad_account_id=ACCOUNT)
-    with Server(fake.app()) as server:
-        yield fake, server.url
+    return fake, serve(fake.app())
 
 
 async def deliver(vendor: PinterestConversions, payloads: list[JSON]) -> list[Outcome]:

@@ -16,7 +16,7 @@ from attribution.errors import ConfigurationError
 from attribution.orders.conversion import Customer, EventName, RequestContext
 from attribution.vendors.base import JSON, Delivered, Failed, Outcome, Retry, Split
 from attribution.vendors.reddit import USER_AGENT, Reddit, reddit_email
-from tests.processes.test_uvicorn import Server
+from tests.support.servers import Serve
 
 from .fake_reddit import FakeReddit
 from .samples import NOW, UA, attribution, order, purchase, queued, response, send, touch
@@ -240,10 +240,9 @@ def test_throttling_waits_for_retry_after_or_reddits_rate_limit_reset_and_5xx_is
 
 
 @pytest.fixture
-def fake() -> Any:
+def fake(serve: Serve) -> Any:
     server = FakeReddit(token=TOKEN, pixel_id=PIXEL)
-    with Server(server.app()) as running:
-        yield server, running.url
+    return server, serve(server.app())
 
 
 async def deliver(vendor: Reddit, payloads: list[JSON]) -> list[Outcome]:

@@ -33,7 +33,7 @@ from attribution.vendors import (
     XAds,
 )
 from attribution.web.middleware import AttributionMiddleware, get_attribution
-from tests.helpers import NAVIGATION, SECRET
+from tests.support.helpers import NAVIGATION, SECRET
 
 from .samples import CTWA, Queued, attribution, purchase, queued, touch
 

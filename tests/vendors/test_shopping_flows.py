@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -36,9 +35,9 @@ from attribution import (
     event_id,
 )
 from attribution.vendors.pinterest import DEFAULT_EVENTS as PINTEREST_EVENTS
-from tests.delivery_fakes import FAST, wait_for_status
-from tests.helpers import BROWSER_UA, NAVIGATION, SECRET
-from tests.processes.test_uvicorn import Server
+from tests.support.delivery_fakes import StartTracker, wait_for_status
+from tests.support.helpers import BROWSER_UA, NAVIGATION, SECRET
+from tests.support.servers import Serve
 
 from .fake_openai_ads import FakeOpenAIAds
 from .fake_pinterest import FakePinterest
@@ -216,24 +215,14 @@ def platform(request: pytest.FixtureRequest) -> Platform:
 
 
 @pytest.fixture
-def fake(platform: Platform) -> Iterator[tuple[Any, str]]:
+def fake(platform: Platform, serve: Serve) -> tuple[Any, str]:
     server = platform.fake()
-    with Server(server.app()) as running:
-        yield server, running.url
+    return server, serve(server.app())
 
 
 @pytest.fixture
-async def tracker(platform: Platform, fake: tuple[Any, str], tmp_path: Path) -> AsyncIterator[Tracker]:
-    tracker = Tracker(
-        vendors=[platform.vendor(fake[1])],
-        outbox=tmp_path / "outbox.sqlite3",
-        run_worker=False,
-        policy=FAST,
-        poll_interval=0.01,
-    )
-    await tracker.start()
-    yield tracker
-    await tracker.stop()
+async def tracker(platform: Platform, fake: tuple[Any, str], start_tracker: StartTracker) -> Tracker:
+    return await start_tracker([platform.vendor(fake[1])])
 
 
 async def visit(tracker: Tracker, platform: Platform, orders: list[dict[str, Any]], cmp: str = "all") -> list[Any]:

@@ -15,7 +15,7 @@ from attribution.errors import ConfigurationError
 from attribution.orders.conversion import Customer, EventName
 from attribution.vendors.base import JSON, Delivered, Failed, Outcome, Retry, Split
 from attribution.vendors.snapchat import SnapchatConversions
-from tests.processes.test_uvicorn import Server
+from tests.support.servers import Serve
 
 from .fake_snapchat import FakeSnapchat
 from .samples import NOW, UA, attribution, order, purchase, queued, response, send, touch
@@ -229,10 +229,9 @@ def test_a_validate_answer_gives_each_event_its_own_outcome() -> None:
 
 
 @pytest.fixture
-def fake() -> Any:
+def fake(serve: Serve) -> Any:
     fake = FakeSnapchat(token=TOKEN, pixel_id=PIXEL, clock=NOW.timestamp)
-    with Server(fake.app()) as server:
-        yield fake, server.url
+    return fake, serve(fake.app())
 
 
 async def deliver(vendor: SnapchatConversions, payloads: list[JSON]) -> list[Outcome]:

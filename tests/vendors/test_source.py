@@ -16,7 +16,7 @@ from attribution.vendors.convertloop import ConvertLoop
 from attribution.vendors.rdstation import RDStation
 from attribution.vendors.whop import Whop
 from attribution.web.middleware import AttributionMiddleware, get_attribution
-from tests.helpers import NAVIGATION, SECRET
+from tests.support.helpers import NAVIGATION, SECRET
 
 VENDORS = {
     "convertloop": ConvertLoop(app_id="app-1", api_key="cl-key-0123456789"),

@@ -14,7 +14,7 @@ import pytest
 from attribution.orders.conversion import Customer, EventName, RequestContext
 from attribution.vendors.base import JSON, Delivered, Failed, Outcome, Retry, Split
 from attribution.vendors.tiktok import TikTok
-from tests.processes.test_uvicorn import Server
+from tests.support.servers import Serve
 
 from .fake_tiktok import FakeTikTok
 from .samples import NOW, UA, attribution, order, purchase, queued, response, send, touch
@@ -207,10 +207,9 @@ def test_a_refused_batch_is_split_to_isolate_the_bad_event_and_a_lone_event_fail
 
 
 @pytest.fixture
-def fake() -> Any:
+def fake(serve: Serve) -> Any:
     fake = FakeTikTok(token=TOKEN, pixel_code=PIXEL)
-    with Server(fake.app()) as server:
-        yield fake, server.url
+    return fake, serve(fake.app())
 
 
 async def deliver(vendor: TikTok, payloads: list[JSON]) -> list[Outcome]:

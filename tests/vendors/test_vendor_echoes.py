@@ -31,8 +31,8 @@ from attribution.orders.conversion import Customer, Order
 from attribution.vendors import MetaConversions, XAds
 from attribution.vendors.base import JSON, Failed, Outcome, Split, Vendor, response_text
 from attribution.web.middleware import AttributionMiddleware
-from tests.delivery_fakes import FAST, wait_for_status
-from tests.helpers import NAVIGATION, SECRET
+from tests.support.delivery_fakes import FAST, wait_for_status
+from tests.support.helpers import NAVIGATION, SECRET
 
 CLIENT_IP = "2001:db8:85a3::8a2e:370:7334"
 FBP = "fb.1.1746480000000.1234567890"

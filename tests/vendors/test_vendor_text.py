@@ -8,7 +8,7 @@ import pytest
 
 from attribution.delivery.sending import Sender
 from attribution.vendors.base import Delivered, Failed, Retry
-from tests.delivery_fakes import FakeVendor
+from tests.support.delivery_fakes import FakeVendor
 
 
 async def answer(status: int, body: bytes, content_type: str | None) -> object:

@@ -11,11 +11,10 @@ outage and a throttle are retried until delivered, the platform's asked delay ho
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -27,9 +26,9 @@ from starlette.routing import Route
 
 from attribution import AttributionMiddleware, Customer, LinkedIn, MicrosoftAds, Order, Reddit, Status, Tracker
 from attribution.vendors.base import Vendor
-from tests.delivery_fakes import FAST, wait_for_status
-from tests.helpers import NAVIGATION, SECRET
-from tests.processes.test_uvicorn import Server
+from tests.support.delivery_fakes import StartTracker, wait_for_status
+from tests.support.helpers import NAVIGATION, SECRET
+from tests.support.servers import Serve
 
 from .fake_linkedin import FakeLinkedIn
 from .fake_microsoft import FakeMicrosoft
@@ -194,26 +193,17 @@ def platform(request: pytest.FixtureRequest) -> Platform:
 
 
 @pytest.fixture
-def served(platform: Platform) -> Iterator[tuple[Any, str]]:
+def served(platform: Platform, serve: Serve) -> tuple[Any, str]:
     fake = platform.fake()
-    with Server(fake.app()) as server:
-        yield fake, server.url
+    return fake, serve(fake.app())
 
 
 @pytest.fixture
-async def setup(platform: Platform, served: tuple[Any, str], tmp_path: Path) -> AsyncIterator[Setup]:
+async def setup(platform: Platform, served: tuple[Any, str], start_tracker: StartTracker) -> Setup:
     fake, url = served
     clock = Clock()
-    tracker = Tracker(
-        vendors=[platform.vendor(url, clock)],
-        outbox=tmp_path / "outbox.sqlite3",
-        run_worker=False,
-        policy=FAST,
-        poll_interval=0.01,
-    )
-    await tracker.start()
-    yield Setup(platform, fake, tracker, clock)
-    await tracker.stop()
+    tracker = await start_tracker([platform.vendor(url, clock)])
+    return Setup(platform, fake, tracker, clock)
 
 
 async def test_a_batch_with_a_late_event_a_duplicate_and_a_refused_consent(setup: Setup) -> None:

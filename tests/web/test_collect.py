@@ -19,7 +19,7 @@ from attribution.capture.models import Attribution
 from attribution.capture.settings import Settings
 from attribution.web.collect import MAX_BODY_BYTES
 from attribution.web.middleware import AttributionMiddleware
-from tests.helpers import BROWSER_UA, COOKIE, NAVIGATION, SECRET, make_app, raw_asgi, set_cookie_headers
+from tests.support.helpers import BROWSER_UA, COOKIE, NAVIGATION, SECRET, make_app, raw_asgi, set_cookie_headers
 
 SITE = "https://shop.example.com"
 COLLECT = "/_attribution/collect"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.helpers import BROWSER_UA, client
+from tests.support.helpers import BROWSER_UA, client
 
 
 def test_an_unknown_path_under_the_prefix_is_not_reflected_and_not_sniffed() -> None:

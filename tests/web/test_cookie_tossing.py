@@ -18,7 +18,7 @@ from attribution.capture.cookie import CookieCodec
 from attribution.capture.models import Attribution
 from attribution.capture.settings import Settings
 from attribution.errors import ConfigurationError
-from tests.helpers import COOKIE, NAVIGATION, SECRET, client, make_app, set_cookie_headers
+from tests.support.helpers import COOKIE, NAVIGATION, SECRET, client, make_app, set_cookie_headers
 
 VISITOR = "/show?gclid=Cj0-visitor&utm_source=google&utm_medium=cpc"
 ATTACKER = "/show?irclickid=ATTACKER&utm_source=affiliate&utm_medium=affiliate"

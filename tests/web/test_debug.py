@@ -17,7 +17,7 @@ from attribution.capture.cookie import CookieCodec
 from attribution.capture.models import Attribution
 from attribution.capture.settings import Settings
 from attribution.web.middleware import AttributionMiddleware
-from tests.helpers import BROWSER_UA, COOKIE, NAVIGATION, SECRET, client, set_cookie_headers
+from tests.support.helpers import BROWSER_UA, COOKIE, NAVIGATION, SECRET, client, set_cookie_headers
 
 LANDING = "/show?utm_source=spring-newsletter&utm_medium=email&gclid=Cj0KCQdebug"
 HEADER = "attribution-debug"

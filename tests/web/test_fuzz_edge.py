@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from attribution import AttributionMiddleware, get_attribution
-from tests.helpers import BROWSER_UA, SECRET, raw_asgi
+from tests.support.helpers import BROWSER_UA, SECRET, raw_asgi
 
 HOST = b"shop.example.com"
 PAGE = [(b"host", HOST), (b"user-agent", BROWSER_UA.encode()), (b"sec-fetch-dest", b"document")]

@@ -18,7 +18,7 @@ from attribution.capture.cookie import CACHE_BYTES, CookieCodec
 from attribution.capture.lru import ByteLRU
 from attribution.capture.settings import Settings
 from attribution.web.requestinfo import UA_CHECKED_LENGTH, is_bot
-from tests.helpers import SECRET, client, set_cookie_headers
+from tests.support.helpers import SECRET, client, set_cookie_headers
 
 KNOWN_BOTS = [agent for entry in crawleruseragents.CRAWLER_USER_AGENTS_DATA for agent in entry.get("instances", [])]
 BROWSERS = [

@@ -16,7 +16,7 @@ import pytest
 
 from attribution.delivery.sending import Sender
 from attribution.vendors.base import JSON, Failed, Outcome, Split, Vendor
-from tests.helpers import client
+from tests.support.helpers import client
 
 
 def debug_lines(caplog: pytest.LogCaptureFixture) -> list[str]:

@@ -18,8 +18,8 @@ from starlette.testclient import TestClient
 from attribution import AttributionMiddleware, Order, Tracker
 from attribution.errors import ConfigurationError
 from attribution.web.meta_cookies import MODIFIED, NET_NEW, NO_CHANGE, MetaCookies, fbclid_of
-from tests.delivery_fakes import FakeVendor, event_for
-from tests.helpers import NAVIGATION, SECRET, client, make_app, set_cookie_headers
+from tests.support.delivery_fakes import FakeVendor, event_for
+from tests.support.helpers import NAVIGATION, SECRET, client, make_app, set_cookie_headers
 
 NOW = datetime(2026, 11, 20, 9, 30, 15, 123000, tzinfo=UTC)
 NOW_MS = 1795167015123

@@ -19,7 +19,7 @@ from starlette.websockets import WebSocket
 from attribution.capture.cookie import CookieCodec
 from attribution.errors import MiddlewareNotInstalledError
 from attribution.web.middleware import AttributionMiddleware, get_attribution
-from tests.helpers import BROWSER_UA, COOKIE, NAVIGATION, SECRET, client, make_app, set_cookie_headers
+from tests.support.helpers import BROWSER_UA, COOKIE, NAVIGATION, SECRET, client, make_app, set_cookie_headers
 
 LANDING = "/show?utm_source=google&utm_medium=cpc&utm_campaign=spring&gclid=Cj0KCQ"
 

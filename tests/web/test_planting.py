@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from tests.helpers import BROWSER_UA, client, set_cookie_headers
+from tests.support.helpers import BROWSER_UA, client, set_cookie_headers
 
 PAID = "/?gclid=Cj0-visitor-own&utm_source=google&utm_medium=cpc"
 PLANTED = "/?irclickid=ATTACKER-AFFILIATE&utm_source=affiliate&utm_medium=affiliate"

@@ -13,7 +13,7 @@ import pytest
 from starlette.applications import Starlette
 
 from attribution import AttributionMiddleware, ConfigurationError
-from tests.helpers import SECRET, client
+from tests.support.helpers import SECRET, client
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from attribution.web.middleware import AttributionMiddleware
-from tests.helpers import COOKIE, NAVIGATION, SECRET, set_cookie_headers
+from tests.support.helpers import COOKIE, NAVIGATION, SECRET, set_cookie_headers
 
 LANDING = "/page?gclid=Cj0-shared&utm_source=google&utm_medium=cpc"
 

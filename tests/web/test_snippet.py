@@ -15,7 +15,7 @@ from attribution.capture.params import TRACKED_PARAMS
 from attribution.capture.settings import Settings
 from attribution.templating import install_jinja2
 from attribution.web.snippet import SafeHTML, load_snippet, script_tag
-from tests.helpers import SECRET
+from tests.support.helpers import SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "attribution" / "web" / "static" / "attribution.js"

@@ -14,7 +14,7 @@ import pytest
 from attribution.checkout.tracker import Tracker
 from attribution.errors import ConfigurationError
 from attribution.web.middleware import AttributionMiddleware
-from tests.helpers import SECRET, make_app
+from tests.support.helpers import SECRET, make_app
 
 WEAK = [
     "change-me-change-me",

@@ -4,28 +4,14 @@ delivery moves, on both backends. On PostgreSQL, concurrent checkouts must not w
 from __future__ import annotations
 
 import logging
-from collections import Counter
 
 import psycopg
 import pytest
 
 from attribution.delivery.outbox.base import Finish, Outbox, Status
 from attribution.delivery.outbox.postgres import PostgresOutbox
-from tests.delivery_fakes import claim_one, items
-
-
-async def truth(outbox: Outbox) -> dict[tuple[str, Status], int]:
-    """The counts taken from the rows themselves."""
-    return dict(Counter((d.vendor, d.status) for d in await outbox.list(limit=10_000)))
-
-
-async def assert_exact(outbox: Outbox) -> dict[tuple[str, Status], int]:
-    counts = await outbox.counts()
-    assert counts == await truth(outbox)
-    if isinstance(outbox, PostgresOutbox):  # the same once the logged changes are folded into the totals
-        await outbox.fold_counts()
-        assert await outbox.counts() == counts
-    return counts
+from tests.support.backends import assert_exact
+from tests.support.delivery_fakes import claim_one, items
 
 
 async def test_counts_stay_exact_through_every_move(outbox: Outbox) -> None:

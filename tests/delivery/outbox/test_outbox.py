@@ -18,9 +18,9 @@ from attribution.delivery.outbox.base import Finish, Outbox, Status
 from attribution.delivery.outbox.postgres import PostgresOutbox
 from attribution.delivery.outbox.sqlite import SQLiteOutbox
 from attribution.errors import AttributionError, ConfigurationError, OutboxError
-from tests.backends import twin
-from tests.delivery_fakes import claim_one, items, new_order, unwritable
-from tests.postgres import PostgresServer, free_port
+from tests.support.backends import twin
+from tests.support.delivery_fakes import claim_one, items, new_order, unwritable
+from tests.support.postgres import PostgresServer, free_port
 
 
 async def test_enqueue_is_idempotent_on_vendor_and_dedup_key(outbox: Outbox) -> None:

@@ -16,7 +16,7 @@ from attribution.delivery.outbox.base import Delivery, Finish, Outbox, Status
 from attribution.delivery.outbox.sqlite import SQLiteOutbox
 from attribution.delivery.outbox.sqlite_sets import CHUNK, DueRow, Q
 from attribution.delivery.worker import Worker
-from tests.delivery_fakes import FAST, FakeVendor, claim_one, items
+from tests.support.delivery_fakes import FAST, FakeVendor, claim_one, items
 
 N = 2 * CHUNK + 22
 """Three statements' worth, the last one padded."""

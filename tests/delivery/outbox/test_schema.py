@@ -21,8 +21,8 @@ from attribution.delivery.outbox.postgres import PostgresOutbox
 from attribution.delivery.outbox.sqlite import SQLiteOutbox
 from attribution.delivery.worker import Worker
 from attribution.errors import OutboxError
-from tests.delivery.outbox.test_counts import assert_exact
-from tests.delivery_fakes import FAST, FakeVendor, claim_one, items, new_order
+from tests.support.backends import assert_exact
+from tests.support.delivery_fakes import FAST, FakeVendor, claim_one, items, new_order
 
 # The SQLite schema 1 exactly as the first release wrote it (PRAGMA user_version = 1).
 SQLITE_SCHEMA_1 = """

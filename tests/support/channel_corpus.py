@@ -27,7 +27,7 @@ from starlette.routing import Route
 
 from attribution.web.middleware import AttributionMiddleware, get_attribution
 
-DATA = Path(__file__).resolve().parent / "data" / "channels"
+DATA = Path(__file__).resolve().parents[1] / "data" / "channels"
 SECRET = "corpus-secret-key-0123456789abcdef"
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"

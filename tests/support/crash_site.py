@@ -1,4 +1,4 @@
-"""A site configuration for the worker-process tests: ``--config tests.crash_site:tracker``.
+"""A site configuration for the worker-process tests: ``--config tests.support.crash_site:tracker``.
 
 Settings come from the environment so each test points it at its own outbox and fake vendor.
 """
@@ -9,7 +9,7 @@ import os
 
 from attribution.checkout.tracker import Tracker
 from attribution.delivery.policy import RetryPolicy
-from tests.delivery_fakes import FakeVendor
+from tests.support.delivery_fakes import FakeVendor
 
 
 def tracker() -> Tracker:

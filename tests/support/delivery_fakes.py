@@ -8,15 +8,17 @@ import dataclasses
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx2
+from starlette.testclient import TestClient
 
 from attribution.capture.models import Attribution, Channel, Touch
+from attribution.checkout.tracker import Tracker
 from attribution.delivery.outbox.base import Delivery, NewDelivery, NewOrder, Outbox, Status
 from attribution.delivery.outbox.choose import outbox_from
 from attribution.delivery.policy import RetryPolicy
@@ -27,6 +29,8 @@ from attribution.orders.record import OrderRecord, record_of
 from attribution.vendors.base import JSON, Vendor
 
 FAST = RetryPolicy(max_attempts=6, base_delay=0.01, max_delay=0.05, max_retry_after=5.0)
+#: The ``start_tracker`` fixture's type: ``await start_tracker(vendors)`` gives a started tracker.
+StartTracker = Callable[[list[Vendor]], Awaitable[Tracker]]
 
 
 class FakeVendor(Vendor):
@@ -248,3 +252,13 @@ async def drain(worker: Worker, clock: FakeClock, *, rounds: int = 50) -> None:
             return
         clock.now = max(clock.now, due)
     raise AssertionError(f"still deliveries to send after {rounds} rounds")
+
+
+def wait_for_rows(client: TestClient, app: Any, count: int, *, status: Status, timeout: float = 5.0) -> list[Delivery]:
+    """The outbox rows once ``count`` of them have reached ``status`` (the in-app worker runs meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows: list[Delivery] = client.portal.call(app.tracker.outbox.list)  # type: ignore[union-attr]
+        if sum(r.status == status for r in rows) >= count or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)

@@ -1,4 +1,4 @@
-"""A site configured with all five real adapters, for ``attribution --config tests.cli_site:tracker``.
+"""A site configured with all five real adapters, for ``attribution --config tests.support.cli_site:tracker``.
 
 Credentials are made up; base URLs point at ``ATTRIBUTION_TEST_VENDOR_URL`` (loopback in tests) so nothing
 can reach a real vendor.

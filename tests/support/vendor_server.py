@@ -3,7 +3,7 @@
 Used in tests (in a thread, or as a process for crash tests) and by the benchmarks. Raw asyncio rather
 than uvicorn so that the fake vendor costs as little CPU as possible and the benchmark measures the client.
 
-    python -m tests.vendor_server --port 0 --log received.txt --delay 0.5
+    python -m tests.support.vendor_server --port 0 --log received.txt --delay 0.5
 
 prints ``PORT <n>`` once listening, answers every POST with 200 after ``--delay`` seconds in the success shape
 of the vendor its path names (``success``), and appends each request's dedup keys (one line each, flushed) to
