@@ -148,3 +148,17 @@ def test_the_api_reference_names_nothing_that_is_not_public_and_the_readme_links
 
 def test_the_version_is_set() -> None:
     assert re.fullmatch(r"\d+\.\d+\.\d+\S*", attribution.__version__)
+
+
+def test_the_architecture_map_names_every_part_of_the_tree() -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    rows = table_rows(section("The parts", text, "docs/architecture.md"))
+    folders = {row[1].strip("`") for row in rows if row[1] != "top level"}
+    package = ROOT / "attribution"
+    subpackages = {
+        str(path.parent.relative_to(package)) + "/" for path in package.rglob("__init__.py") if path.parent != package
+    }
+    assert folders == subpackages
+    top_level = {name for row in rows if row[1] == "top level" for name in names_in(row[2])}
+    modules = {path.stem for path in package.glob("*.py")}
+    assert top_level == modules
