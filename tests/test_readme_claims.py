@@ -22,7 +22,7 @@ from attribution.capture.params import (
     IDENTIFIER_COOKIES,
     UTM_PARAMS,
 )
-from attribution.capture.settings import DEFAULT_COOKIE_AGE, DEFAULT_EXCLUDED_PATHS
+from attribution.capture.settings import DEFAULT_COOKIE_AGE, DEFAULT_EXCLUDED_PATHS, DEFAULTS, CaptureOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -56,28 +56,35 @@ def configuration() -> dict[str, tuple[str, str]]:
     return {names_in(row[0])[0]: (row[1], row[2]) for row in table_rows(capture_section("Configuration"))}
 
 
-def test_the_configuration_table_lists_exactly_the_middlewares_options() -> None:
+def middleware_options() -> dict[str, object]:
+    """Each option of the middleware with its default (``inspect.Parameter.empty``: required): its own keywords
+    and the capture options of its ``**options`` (``CaptureOptions``, their defaults in ``DEFAULTS``)."""
     parameters = inspect.signature(AttributionMiddleware.__init__).parameters
-    options = {name for name, p in parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
-    assert set(configuration()) == options
+    own = {name: p.default for name, p in parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    captured = {name: DEFAULTS.get(name, inspect.Parameter.empty) for name in CaptureOptions.__annotations__}
+    return {**own, **captured}
+
+
+def test_the_configuration_table_lists_exactly_the_middlewares_options() -> None:
+    assert set(configuration()) == set(middleware_options())
 
 
 def test_the_configuration_tables_defaults_are_the_codes() -> None:
-    parameters = inspect.signature(AttributionMiddleware.__init__).parameters
+    defaults = middleware_options()
     table = configuration()
     assert table["secret_key"][0] == "required"
-    assert parameters["secret_key"].default is inspect.Parameter.empty
+    assert defaults["secret_key"] is inspect.Parameter.empty
     literal = {"`None`": None, "`False`": False, "`()`": (), '`"attribution"`': "attribution"}
     for name, (default, _) in table.items():
         if default in literal:
-            assert parameters[name].default == literal[default], name
+            assert defaults[name] == literal[default], name
         elif re.fullmatch(r"\d+", default):
-            assert parameters[name].default == int(default), name
+            assert defaults[name] == int(default), name
     assert table["max_age"][0] == f"{DEFAULT_COOKIE_AGE.days} days"
-    assert parameters["max_age"].default == DEFAULT_COOKIE_AGE
-    assert table["endpoint_prefix"][0] == f'`"{parameters["endpoint_prefix"].default}"`'
+    assert defaults["max_age"] == DEFAULT_COOKIE_AGE
+    assert table["endpoint_prefix"][0] == f'`"{defaults["endpoint_prefix"]}"`'
     assert tuple(names_in(table["excluded_paths"][0])) == DEFAULT_EXCLUDED_PATHS
-    assert parameters["excluded_paths"].default == DEFAULT_EXCLUDED_PATHS
+    assert defaults["excluded_paths"] == DEFAULT_EXCLUDED_PATHS
 
 
 def test_the_capture_table_is_params_py() -> None:
