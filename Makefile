@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SOURCES := attribution tests examples bench
 
-.PHONY: install chromium postgresql lint test demo bench clean
+.PHONY: install chromium postgresql lint test demo bench audit clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,5 +37,15 @@ demo: install
 bench: install
 	$(BIN)/python bench/bench_capture.py
 
+# Before a release: every installed dependency against the published advisories (pip-audit, in a venv of its
+# own). Not part of `make test`: it needs the advisory database online. --strict fails when a package could
+# not be checked (offline), so a run that checked nothing never reads as clean.
+AUDIT := .venv-audit
+audit: install
+	@test -x $(AUDIT)/bin/pip-audit || { $(PYTHON) -m venv $(AUDIT) && \
+		$(AUDIT)/bin/python -m pip install --quiet --disable-pip-version-check 'pip-audit>=2.10'; }
+	$(BIN)/python -m pip freeze --exclude-editable > $(AUDIT)/requirements.txt
+	$(AUDIT)/bin/pip-audit --strict --no-deps --disable-pip --progress-spinner off -r $(AUDIT)/requirements.txt
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(AUDIT) .pytest_cache .mypy_cache .ruff_cache

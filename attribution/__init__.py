@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 from ._version import package_version
 from .capture.consent import Consent
 from .capture.models import Attribution, Channel, GA4Channel, Touch
+from .checkout.corrections import CorrectionResult
 from .checkout.dedup import event_id
 from .checkout.tracker import CheckoutResult, Tracker, VendorResult
-from .delivery.outbox.base import Delivery, Outbox, Status
+from .delivery.outbox.base import Delivery, Outbox, Status, VendorCorrection
 from .delivery.outbox.sqlite import SQLiteOutbox
 from .delivery.policy import RetryPolicy
 from .delivery.worker import Worker
@@ -33,7 +34,7 @@ from .errors import (
 )
 from .forms import hidden_fields
 from .orders.conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext
-from .redact import redact
+from .redact import redact, redact_json
 from .vendors import (
     VENDORS,
     Connectly,
@@ -76,6 +77,7 @@ __all__ = [
     "Consent",
     "Conversion",
     "ConvertLoop",
+    "CorrectionResult",
     "Customer",
     "Delivery",
     "DeliveryError",
@@ -110,6 +112,7 @@ __all__ = [
     "Tracker",
     "UnknownOrderError",
     "Vendor",
+    "VendorCorrection",
     "VendorResult",
     "Whop",
     "Worker",
@@ -120,6 +123,7 @@ __all__ = [
     "hidden_fields",
     "install_jinja2",
     "redact",
+    "redact_json",
     "script_tag",
 ]
 

@@ -4,10 +4,21 @@
     attribution list [--status S] [--vendor V] [--limit N]
     attribution show ID [--reveal]           a delivery, its request and the vendor's answers (PII masked)
     attribution retry ID [ID ...] | --dead   send again (attempts start from zero)
-    attribution purge --older-than 30d       delete delivered/dead/dry-run deliveries older than that
+    attribution purge --older-than 30d [--orders-older-than 400d]
+                                             delete finished deliveries older than that, scrub the personal
+                                             data of their orders, delete orders past their own retention
     attribution worker                       send deliveries until SIGTERM or Ctrl-C (needs --config)
     attribution migrate                      bring the outbox's schema up to date
     attribution check                        the request each configured vendor would send for a sample
+    attribution report [--since 30d] [--by channel] [--model last] [--format table|json|csv]
+    attribution report --deliveries          per vendor: orders seen, delivered, failed, pending, skipped and why
+    attribution adjust ORDER --value 12.50 [--currency BRL] [--event purchase]
+    attribution cancel ORDER [--event purchase] [--reason refund]
+                                             correct an order: per vendor, what came of it
+
+``adjust`` and ``cancel`` tell the vendors that already have the order where they can be told, which their settings
+decide: with ``--config`` they do as ``Tracker.adjust`` / ``cancel``; without it they correct an order none of whose
+deliveries was sent yet, and refuse (changing nothing) one a vendor may already have.
 
 ``--outbox PATH|URL`` (or ``ATTRIBUTION_OUTBOX``) picks the outbox: a SQLite file or a ``postgresql://`` URL;
 ``--config module:attr`` (or ``ATTRIBUTION_CONFIG``) names the site's ``Tracker`` (or a function returning one),
@@ -33,16 +44,22 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .capture.models import Attribution, Channel, Touch
+from .checkout.corrections import CorrectionResult, adjustment, cancellation, correct
 from .checkout.tracker import DEFAULT_OUTBOX, Tracker
-from .delivery.outbox.base import TERMINAL, Outbox, Status
+from .delivery.outbox.base import TERMINAL, Change, Outbox, Status
 from .delivery.outbox.choose import POSTGRES_SCHEMES, outbox_from
 from .delivery.outbox.sqlite import SQLiteOutbox
 from .delivery.preparing import event_of
 from .delivery.sending import describe_request
-from .errors import AttributionError, ConfigurationError, OutboxError
+from .errors import AttributionError, ConfigurationError, OutboxError, UnknownOrderError
 from .orders.conversion import Conversion, Customer, LineItem, Order, RequestContext
 from .orders.identifiers import derive_all
-from .redact import redact, redact_json
+from .redact import redact, redact_json, redact_url
+from .reports.deliveries import delivery_report
+from .reports.models import Model
+from .reports.params import parse_moment, parse_period, parse_since
+from .reports.revenue import BY, DEFAULT_EVENT, revenue_report
+from .reports.text import delivery_csv, delivery_table, revenue_csv, revenue_table
 from .vendors.base import Vendor
 
 
@@ -83,8 +100,11 @@ def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {redact(str(exc))}"
 
 
+#: How long order records are kept when no tracker says otherwise (``Worker(order_retention=...)``'s default).
+ORDER_RETENTION = timedelta(days=400)
+
 #: Commands that only read: they never create an outbox nor migrate one.
-READ_ONLY = frozenset({"status", "list", "show"})
+READ_ONLY = frozenset({"status", "list", "show", "report"})
 
 
 def open_outbox(spec: str | None, tracker: Tracker | None, *, read_only: bool = False) -> Outbox:
@@ -242,6 +262,12 @@ class CLI:
         total_age = _age(now - min(waiting)) if waiting else "-"
         rows.append(["total", *[sum(counts.get((v, s), 0) for v in vendors) for s in statuses], total_age])
         _table(rows, self.out)
+        held = sum(n for (_, status), n in counts.items() if status == Status.HELD)
+        if held:
+            # one aggregate over the held rows, however many there are
+            sql = f"SELECT MIN(next_attempt_at) FROM {box.table('deliveries')} WHERE status = 'held'"  # noqa: S608 - the table's name from the outbox
+            first = (await box.select(sql))[0][0]
+            self.out.write(f"\nheld: {held}, the next released at {_when(first)} (then still_valid is asked)\n")
         errors = await box.last_errors(vendors)
         if errors:
             self.out.write("\nlast error (of deliveries not delivered):\n")
@@ -259,6 +285,8 @@ class CLI:
         rows: list[list[object]] = [["id", "vendor", "status", "attempts", "order", "event", "updated", "last error"]]
         for d in found:
             error = redact(d.last_error or "", secrets=d.personal_values())[:60]
+            if d.status == Status.HELD:
+                error = f"held until {_when(d.next_attempt_at)}"
             rows.append([d.id, d.vendor, d.status.value, d.attempts, d.order_id, d.event, _when(d.updated_at), error])
         _table(rows, self.out)
         return 0
@@ -344,10 +372,62 @@ class CLI:
     async def purge(self, box: Outbox) -> int:
         statuses = [Status(s) for s in self.args.status] if self.args.status else list(TERMINAL)
         cutoff = time.time() - self.args.older_than.total_seconds()
-        n = await box.purge(older_than=cutoff, statuses=statuses)
+        kept = self.args.orders_older_than
+        if kept is None:
+            tracker = self.tracker
+            retention = tracker.worker.order_retention if tracker is not None else ORDER_RETENTION.total_seconds()
+        else:
+            retention = kept.total_seconds()
+        orders = None if retention is None else time.time() - retention
+        n = await box.purge(older_than=cutoff, statuses=statuses, orders_older_than=orders)
         names = ", ".join(sorted(s.value for s in statuses))
         self.out.write(f"purged {n} deliver{'y' if n == 1 else 'ies'} ({names}) last updated before {_when(cutoff)}\n")
+        self.out.write(f"scrubbed the personal data of orders checked out before {_when(cutoff)} and sent\n")
+        if orders is not None:
+            self.out.write(f"deleted orders (and their journeys) checked out before {_when(orders)} and sent\n")
         return 0
+
+    async def adjust(self, box: Outbox) -> int:
+        return await self._correct(box, adjustment(self.args.value, self.args.currency))
+
+    async def cancel(self, box: Outbox) -> int:
+        return await self._correct(box, cancellation(self.args.reason))
+
+    async def _correct(self, box: Outbox, change: Change) -> int:
+        order_id, event = self.args.order, self.args.event
+        tracker = self.tracker
+        try:
+            if tracker is None:
+                found = await box.order(order_id, event)
+                sent = [] if found is None or found[0].cancelled else [
+                    d for d in found[1] if d.kind == "send" and d.status in (Status.DELIVERED, Status.SENDING)
+                ]  # fmt: skip
+                if sent:
+                    names = ", ".join(sorted({d.vendor for d in sent}))
+                    sys.stderr.write(
+                        f"attribution: {order_id!r} ({event}) was already sent to {names}; whether a vendor can be "
+                        "told of a correction depends on its settings: pass --config module:attr (or set "
+                        "ATTRIBUTION_CONFIG). Nothing was changed.\n"
+                    )
+                    return 2
+            vendors = tracker.vendors if tracker is not None else []
+            result = await correct(box, vendors, order_id, event, change, now=time.time())
+        except UnknownOrderError as exc:
+            sys.stderr.write(f"attribution: {exc.args[0]}\n")
+            return 1
+        self._print_correction(result, change)
+        return 0
+
+    def _print_correction(self, result: CorrectionResult, change: Change) -> None:
+        what = f"value {change.value}" + (f" {change.currency}" if change.currency else "")
+        head = what if result.kind == "adjust" else f"cancelled ({change.reason})"
+        self.out.write(f"order {result.order_id} ({result.event}): {head}\n")
+        if not result.vendors:
+            self.out.write("no vendor had a delivery of it: the order record alone was corrected\n")
+            return
+        if not result.changed:
+            self.out.write("nothing changed: the same correction was made before\n")
+        _table([["vendor", "outcome", "reason"], *[[r.vendor, r.status, r.reason or ""] for r in result]], self.out)
 
     async def worker(self, box: Outbox) -> int:
         tracker = self.require_tracker()
@@ -356,8 +436,8 @@ class CLI:
             # The worker is the tracker's, bound to its outbox: sending from another file would leave
             # the checkouts' deliveries unsent. Refuse rather than guess which one was meant.
             raise ConfigurationError(
-                f"--outbox (or ATTRIBUTION_OUTBOX) {spec} is not the outbox of the tracker given by --config "
-                f"({tracker.outbox!r}); the worker sends from the tracker's outbox: drop --outbox"
+                f"--outbox (or ATTRIBUTION_OUTBOX) {redact_url(spec)} is not the outbox of the tracker given by "
+                f"--config ({tracker.outbox!r}); the worker sends from the tracker's outbox: drop --outbox"
             )
         worker = tracker.worker.with_dry_run() if self.args.dry_run else tracker.worker
         stop = asyncio.Event()
@@ -381,6 +461,31 @@ class CLI:
         self.out.write(f"outbox schema {found} -> {now}\n" if found != now else f"outbox schema {now}: up to date\n")
         return 0
 
+    async def report(self, box: Outbox) -> int:
+        args, now, readable = self.args, time.time(), box
+        if args.deliveries:
+            accuracy = await delivery_report(readable, since=args.since, until=args.until, event=args.event, now=now)
+            if args.format == "json":
+                self.out.write(_json(accuracy.to_dict()))
+            else:
+                self.out.write(delivery_csv(accuracy) if args.format == "csv" else delivery_table(accuracy))
+            return 0
+        found = await revenue_report(
+            readable,
+            since=args.since,
+            until=args.until,
+            by=args.by,
+            model=args.model,
+            half_life=args.half_life,
+            event=args.event or DEFAULT_EVENT,
+            now=now,
+        )
+        if args.format == "json":
+            self.out.write(_json(found.to_dict()))
+        else:
+            self.out.write(revenue_csv(found) if args.format == "csv" else revenue_table(found))
+        return 0
+
     async def check(self, box: Outbox) -> int:
         tracker = self.require_tracker()
         conversion = sample_conversion()
@@ -402,6 +507,23 @@ class CLI:
                 failed += 1
                 self.out.write(f"error: {type(exc).__name__}: {redact(str(exc), secrets=vendor.secret_values())}\n")
         return 1 if failed else 0
+
+
+def _json(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def _argument(parse: Any, name: str) -> Any:
+    """A report parser as an argparse type: its error as argparse's, under the option's name."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ConfigurationError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = name
+    return convert
 
 
 def same_outbox(spec: str, box: Outbox) -> bool:
@@ -432,10 +554,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--status", action="append", choices=[s.value for s in Status], help="repeatable; default: finished ones"
     )
+    p.add_argument(
+        "--orders-older-than",
+        type=parse_age,
+        help="delete order records (journeys for reports) checked out before that; default: the tracker's "
+        "order_retention with --config, else 400d",
+    )
     p = sub.add_parser("worker", help="send deliveries until stopped (SIGTERM, Ctrl-C)")
     p.add_argument("--dry-run", action="store_true", help="build and record requests, send nothing")
     sub.add_parser("check", help="the request each configured vendor would send for a sample purchase")
     sub.add_parser("migrate", help="bring the outbox's schema up to date (when opened with migrate=False)")
+    p = sub.add_parser("report", help="revenue by channel, source, medium or campaign under an attribution model")
+    p.add_argument("--since", type=_argument(parse_since, "since"), default="30d", help="30d, 12h, or a moment")
+    p.add_argument(
+        "--until", type=_argument(lambda t: parse_moment(t, name="--until"), "until"), help="e.g. 2026-12-01T00:00:00Z"
+    )
+    p.add_argument("--by", choices=BY, default="channel")
+    p.add_argument("--model", choices=[m.value for m in Model], default=Model.LAST.value)
+    p.add_argument(
+        "--half-life",
+        type=_argument(lambda t: parse_period(t, name="--half-life"), "half-life"),
+        default="7d",
+        help="time_decay's, e.g. 7d",
+    )
+    p.add_argument("--event", help=f"the orders' event (default {DEFAULT_EVENT}; --deliveries: every event)")
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.add_argument("--deliveries", action="store_true", help="per vendor: what came of the window's orders")
+    p = sub.add_parser("adjust", help="correct an order's value (a partial refund, a corrected total)")
+    p.add_argument("order", help="the order id given at checkout")
+    p.add_argument("--value", required=True, help="the new value, e.g. 12.50")
+    p.add_argument("--currency", help="ISO 4217 code, if it changes (e.g. BRL)")
+    p.add_argument("--event", default="purchase", help="the event checked out (default: purchase)")
+    p = sub.add_parser("cancel", help="cancel an order (refunded, never paid)")
+    p.add_argument("order", help="the order id given at checkout")
+    p.add_argument("--event", default="purchase", help="the event checked out (default: purchase)")
+    p.add_argument("--reason", default="refund", help="kept with the cancelled deliveries (default: refund)")
     return parser
 
 
@@ -477,7 +630,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         cli.out.flush()
         return code
     except AttributionError as exc:
-        sys.stderr.write(f"attribution: {exc}\n")
+        # what the site's own code said (a --config import failure) may quote a URL with its password
+        sys.stderr.write(f"attribution: {redact(str(exc))}\n")
         return 2
     except BrokenPipeError:
         # `attribution show 10 | head`: the reader has what it wanted. Point stdout at /dev/null so the

@@ -1,9 +1,11 @@
 """One place that decides what personal data and credentials look like, for logs, errors, the CLI and the demo.
 
-``redact(text)`` masks, in free text: emails, phone numbers, IPv4 addresses standing alone, the values of
+``redact(text)`` masks, in free text: emails, phone numbers, IP addresses (v4 and v6) standing alone, browser
+ids of a known shape (Meta's ``fb.1.<ms>.<id>``, Google Analytics' ``GA1.1.<id>.<time>``), the values of
 personal fields written ``"name": "..."`` or ``phone=...``, credentials (``Bearer``/``Basic``/``OAuth``
-values, ``api_key=`` and similar parameters), and any exact value passed in ``secrets`` (a vendor's
-credentials, or the personal values of the payload an error is about: a name echoed in prose has no shape).
+values, ``api_key=`` and similar parameters, the password of a ``scheme://user:password@host`` URL), and any
+exact value passed in ``secrets`` (a vendor's credentials, or the personal values of the delivery an error is
+about: a name echoed in prose has no shape).
 It leaves alone what an operator needs to read: versions (``Chrome/131.0.0.0``), hosts (``//127.0.0.1:9``),
 ids, dates, times and amounts. ``redact_json``, ``redact_url`` and ``redact_headers`` apply the same rules to
 structured values, field by field.
@@ -14,9 +16,11 @@ carries RD Station's ``api_key`` in its query string); see ``install_log_redacti
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
@@ -78,18 +82,76 @@ _QUOTED_FIELD = re.compile(
 )
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 _FORM_FIELD = re.compile(rf"(?<![\w-])((?:{_TEXT_KEYS})=)[^&\s\"'<>]+", re.I)
+# The password of a URL's user info (postgresql://shop:PASSWORD@db/...); the user name stays readable.
+_URL_PASSWORD = re.compile(r"(://[^/\s:@]*:)[^/\s@]+@")
+# Candidates for an IPv6 address (checked by ``ipaddress``): hex groups and colons, an IPv4 tail allowed.
+_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{0,4}|\d{1,3}(?:\.\d{1,3}){3})(?![\w:.])")
+# Meta's _fbp / _fbc (fb.<index>.<ms>.<random or fbclid>[.<appendix>]) and Google Analytics' _ga.
+_BROWSER_ID = re.compile(r"(?<![\w.])(?:fb\.\d\.\d{10,16}\.[\w-]+(?:\.[\w-]{2,8})?|GA\d\.\d\.\d+\.\d+)(?![\w.-])")
+_DIGIT = re.compile(r"\d")
+_AUTH_WORDS = ("Bearer", "Basic", "OAuth", "Token")
 
 
 def redact(text: str, *, secrets: Iterable[str] = ()) -> str:
     """``text`` with personal data and credentials masked (see the module's docstring)."""
-    text = _AUTH_SCHEME.sub(lambda m: f"{m[1]} {MASK}", text)
-    text = _CREDENTIAL_PARAM.sub(rf"\1{MASK}", text)
-    text = _QUOTED_FIELD.sub(rf"\1\2{MASK}\2", text)
-    text = _FORM_FIELD.sub(rf"\1{MASK}", text)
-    text = _EMAIL.sub(f"{MASK}@{MASK}", text)
-    text = _PHONE.sub(_phone, text)
-    text = _IPV4.sub(MASK, text)
-    return _mask_values(text, secrets)
+    return _mask_values(_by_shape(text) if len(text) <= _CACHED_LENGTH else _shapes(text), secrets)
+
+
+_CACHED_LENGTH = 2048
+
+
+def _shapes(text: str) -> str:
+    """What every text loses: whatever has the shape of personal data or a credential.
+
+    Each pattern runs only when the text holds what every match of it must hold (an ``=``, an ``@``, a digit):
+    the worker redacts every answer a vendor gives, most of them a few characters with nothing to mask."""
+    if any(word in text for word in _AUTH_WORDS):
+        text = _AUTH_SCHEME.sub(lambda m: f"{m[1]} {MASK}", text)
+    if "=" in text:
+        text = _CREDENTIAL_PARAM.sub(rf"\1{MASK}", text)
+    if ":" in text:
+        text = _QUOTED_FIELD.sub(rf"\1\2{MASK}\2", text)
+    if "=" in text:
+        text = _FORM_FIELD.sub(rf"\1{MASK}", text)
+    if "://" in text and "@" in text:
+        text = _URL_PASSWORD.sub(rf"\1{MASK}@", text)
+    if "@" in text or "%40" in text:
+        text = _EMAIL.sub(f"{MASK}@{MASK}", text)
+    if ":" in text:
+        text = _IPV6.sub(_ipv6, text)
+    if _DIGIT.search(text):
+        text = _BROWSER_ID.sub(MASK, text)
+        text = _PHONE.sub(_phone, text)
+        text = _IPV4.sub(MASK, text)
+    return text
+
+
+#: ``_shapes`` remembered for short texts: a vendor answers thousands of requests with the same few bodies.
+_by_shape = lru_cache(maxsize=512)(_shapes)
+
+
+#: What must not reach a log line as it is: control characters (a line break starts a forged line, an escape
+#: sequence recolours a terminal), Unicode line separators and bidirectional controls.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def printable(text: str) -> str:
+    """``text`` on one line: every control character written as its escape (``\\n``, ``\\x1b``, ``\\u202e``), so
+    a value from a request or a vendor logged inside a line cannot forge another line or hide what follows."""
+    if text.isprintable():
+        return text
+    return _UNPRINTABLE.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
+
+
+def _ipv6(match: re.Match[str]) -> str:
+    candidate = match[0]
+    if not any(c.isalnum() for c in candidate):
+        return candidate  # "::" in prose
+    try:
+        ipaddress.IPv6Address(candidate)
+    except ValueError:
+        return candidate  # a time (12:30:45), a MAC address, a ratio
+    return MASK
 
 
 def _phone(match: re.Match[str]) -> str:
@@ -99,12 +161,40 @@ def _phone(match: re.Match[str]) -> str:
 
 def _mask_values(text: str, values: Iterable[str]) -> str:
     """Every occurrence of each value (as written, or percent-encoded), whole words only, ignoring case."""
-    variants = {v for value in values if len(value) >= 3 for v in (value, quote(value, safe=""))}
+    # a percent-encoded value can only be there if the text has a "%": most texts have none
+    encoded = "%" in text
+    variants = {v for value in values if len(value) >= 3 for v in ((value, _quoted(value)) if encoded else (value,))}
+    lowered: str | None = None
     for value in sorted(variants, key=len, reverse=True):  # longest first: a name before its parts
-        before = r"(?<!\w)" if value[0].isalnum() else ""
-        after = r"(?!\w)" if value[-1].isalnum() else ""
-        text = re.sub(before + re.escape(value) + after, MASK, text, flags=re.I)
+        if value.isascii():  # ASCII lowercases alike in str.lower and re.I: a value absent needs no pattern
+            if lowered is None:
+                lowered = text.lower()
+            if value.lower() not in lowered:
+                continue
+        masked = _value_pattern(value).sub(MASK, text)
+        if masked != text:
+            text, lowered = masked, None
     return text
+
+
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def _quoted(value: str) -> str:
+    """``value`` percent-encoded; most values (ids, addresses, browser ids) have nothing to encode."""
+    return value if _UNRESERVED.fullmatch(value) else _quote(value)
+
+
+@lru_cache(maxsize=1024)
+def _quote(value: str) -> str:
+    return quote(value, safe="")
+
+
+@lru_cache(maxsize=1024)
+def _value_pattern(value: str) -> re.Pattern[str]:
+    before = r"(?<!\w)" if value[0].isalnum() else ""
+    after = r"(?!\w)" if value[-1].isalnum() else ""
+    return re.compile(before + re.escape(value) + after, re.I)
 
 
 def redact_json(value: Any, *, secrets: Iterable[str] = (), _key: str = "", _depth: int = 0) -> Any:
@@ -128,7 +218,9 @@ def redact_json(value: Any, *, secrets: Iterable[str] = (), _key: str = "", _dep
 
 def personal_values(payload: Any) -> list[str]:
     """The personal values a payload holds (and the words of names), to mask wherever a vendor echoes them."""
-    return sorted(set(_personal(payload, "", 0)))
+    found: set[str] = set()
+    _personal(payload, "", 0, found)
+    return sorted(found)
 
 
 def field_key(name: str) -> str:
@@ -136,21 +228,31 @@ def field_key(name: str) -> str:
     return _CAMEL.sub(r"_\1", name).lower() if not name.islower() else name
 
 
-def _personal(value: Any, key: str, depth: int) -> Iterator[str]:
+#: Personal fields whose values are short common words: masking them would mask half a message.
+_COMMON_WORDS = frozenset(("gender", "state", "city"))
+
+
+def _personal(value: Any, key: str, depth: int, found: set[str]) -> None:
+    """Add to ``found`` what ``value`` (under ``key``, ``depth`` objects down) holds that is personal. A plain
+    recursion rather than generators: the worker collects these for every request it sends."""
     if isinstance(value, dict):
         for k, v in value.items():
-            yield from _personal(v, field_key(k), depth + 1)
+            if isinstance(v, str | dict | list):
+                _personal(v, field_key(k), depth + 1, found)
     elif isinstance(value, list):
         for v in value:
-            yield from _personal(v, key, depth)
-    elif isinstance(value, str) and key in PERSONAL_KEYS and not (key == "name" and depth == 1):
-        if key in ("gender", "state", "city"):  # short common words: they would mask half a message
-            return
-        yield value
+            _personal(v, key, depth, found)
+    elif (
+        isinstance(value, str)
+        and key in PERSONAL_KEYS
+        and not (key == "name" and depth == 1)
+        and key not in _COMMON_WORDS
+    ):
+        found.add(value)
         if "name" in key:
-            yield from (word for word in value.split() if len(word) >= 3)
+            found.update(word for word in value.split() if len(word) >= 3)
         if "phone" in key:
-            yield value.lstrip("+")
+            found.add(value.lstrip("+"))
 
 
 def redact_url(url: str, *, secrets: Iterable[str] = ()) -> str:

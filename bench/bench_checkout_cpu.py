@@ -103,7 +103,8 @@ async def one_run(at_once: int, waves: int, vendors: int) -> tuple[float, float,
             transport = httpx2.ASGITransport(app=app, client=("203.0.113.7", 5000))
             async with httpx2.AsyncClient(transport=transport, base_url="https://shop.example") as browser:
                 landing = await browser.get(LANDING, headers={"user-agent": UA})
-                cookie = f"attribution={landing.cookies['attribution']}".encode()
+                # the cookie under the name the site set (__Host-attribution on HTTPS), as the browser sends it back
+                cookie = "; ".join(f"{name}={value}" for name, value in landing.cookies.items()).encode()
             headers = [(b"host", b"shop.example"), (b"user-agent", UA.encode()), (b"cookie", cookie)]
             answers: list[int] = []
 

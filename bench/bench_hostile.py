@@ -51,7 +51,7 @@ def user_agents(n: int) -> tuple[float, float]:
 def cookies(n: int, keys: int) -> tuple[float, float, int]:
     """Memory held (MB), mean ms per read and decoded JSON size for n distinct signed cookies whose
     payload has ``keys`` repetitive 400-character parameters (they compress ~40x)."""
-    settings = Settings.build(secret_key="k" * 32)
+    settings = Settings.build(secret_key="bench-hostile-key-6Rn2xQ8vT4mW")
     codec = CookieCodec(settings)
     values = []
     for i in range(n):

@@ -28,8 +28,9 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from attribution import AttributionMiddleware, get_attribution, script_tag
+from examples.keys import secret
 
-SECRET = "browser-example-secret-key-0123456789"
+SECRET = secret("EXAMPLE_SECRET_KEY", "the attribution cookie")
 
 
 def _page(title: str, body: str, *, nonce: str | None) -> str:

@@ -23,8 +23,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from attribution import AttributionMiddleware, Customer, Order, Tracker, Vendor, Whop
+from examples.keys import secret
 
-SECRET_KEY = os.environ.get("EXAMPLE_SECRET_KEY", "postgres-example-secret-change-me")
+SECRET_KEY = secret("EXAMPLE_SECRET_KEY", "the attribution cookie")
 
 ORDERS = """
 CREATE TABLE IF NOT EXISTS orders (

@@ -28,8 +28,9 @@ from attribution import (
     Whop,
     get_attribution,
 )
+from examples.keys import secret
 
-SECRET_KEY = os.environ.get("EXAMPLE_SECRET_KEY", "quart-example-secret-change-me")
+SECRET_KEY = secret("EXAMPLE_SECRET_KEY", "the attribution cookie")
 
 
 def example_vendors() -> list[Vendor]:

@@ -11,8 +11,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from attribution import AttributionMiddleware, get_attribution
+from examples.keys import secret
 
-SECRET_KEY = "starlette-example-secret-change-me"
+SECRET_KEY = secret("EXAMPLE_SECRET_KEY", "the attribution cookie")
 
 
 async def home(request: Request) -> JSONResponse:

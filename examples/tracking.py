@@ -12,7 +12,9 @@ name it on the command line, so both sides always agree on the vendors and the o
     attribution --config examples.tracking:tracker status
 
 Credentials come from the environment. Until both vendors have theirs, the tracker runs dry: every request is
-built and recorded in the outbox, nothing is sent.
+built and recorded in the outbox, nothing is sent. Checkout tokens (``export_token`` / ``checkout_token``) are
+signed with ``TRACKING_TOKEN_KEY``, the same in every process of the site; without it the tracker signs and
+accepts none (``ConfigurationError``), rather than a key anyone could read here.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ tracker = Tracker(
     ],
     # The CLI reads ATTRIBUTION_OUTBOX too: one variable, so the commands and the tracker name one file.
     outbox=os.environ.get("ATTRIBUTION_OUTBOX", "attribution-outbox.sqlite3"),
-    secret_key=os.environ.get("TRACKING_TOKEN_KEY", "tracking-example-token-key-change-me"),
+    secret_key=os.environ.get("TRACKING_TOKEN_KEY") or None,
     dry_run=not (WHOP_API_KEY and RDSTATION_API_KEY),
     run_worker=False,
 )

@@ -44,9 +44,10 @@ from attribution import (
     Whop,
     get_attribution,
 )
+from examples.keys import secret
 
-SECRET_KEY = os.environ.get("EXAMPLE_SECRET_KEY", "webhook-example-secret-change-me")
-WEBHOOK_SECRET = os.environ.get("EXAMPLE_WEBHOOK_SECRET", "whsec-example-change-me")
+SECRET_KEY = secret("EXAMPLE_SECRET_KEY", "the attribution cookie and checkout tokens")
+WEBHOOK_SECRET = secret("EXAMPLE_WEBHOOK_SECRET", "the stand-in provider's webhook signature")
 
 
 @dataclass

@@ -13,6 +13,8 @@ from starlette.testclient import TestClient
 from attribution.web.middleware import AttributionMiddleware, get_attribution
 
 SECRET = "test-secret-key-0123456789abcdef"
+#: The cookie's name on an HTTPS site without ``domain=`` (every test client's default base URL).
+COOKIE = "__Host-attribution"
 BROWSER_UA = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/130.0.0.0 Safari/537.36"

@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from attribution import Channel, ConfigurationError, GA4Channel
-from tests.helpers import client
+from tests.helpers import COOKIE, client
 
 
 def landed(query: str = "", referer: str | None = None, **options: Any) -> str:
@@ -225,14 +225,14 @@ def test_the_ga4_channel_is_stored_and_read_back_as_ga4s_enum() -> None:
 def test_the_channel_is_worked_out_on_the_landing_and_kept_when_the_rules_change() -> None:
     default = client()
     default.get("/show?utm_source=google&utm_medium=cpc")
-    cookie = default.cookies.get("attribution")
+    cookie = default.cookies.get(COOKIE)
     assert cookie is not None
     ga4 = client(channel_rules="ga4")
-    ga4.cookies.set("attribution", cookie, domain="shop.example.com")
+    ga4.cookies.set(COOKIE, cookie, domain="shop.example.com")
     assert ga4.get("/show").json()["channel"] == "paid_search"  # an old touch keeps its stored channel
     assert ga4.get("/show?utm_source=bing&utm_medium=cpc").json()["channel"] == "Paid Search"
     back = client()
-    back.cookies.set("attribution", ga4.cookies.get("attribution") or "", domain="shop.example.com")
+    back.cookies.set(COOKIE, ga4.cookies.get(COOKIE) or "", domain="shop.example.com")
     history = back.get("/show").json()
     assert history["channel"] == "Paid Search"  # the default rules' site reads GA4's names too
     assert history["first"]["channel"] == "paid_search"

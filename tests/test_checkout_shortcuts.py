@@ -87,7 +87,7 @@ def expected_context(s: dict[str, Any], tracker: Tracker) -> RequestContext:
     ],
 )
 def test_the_request_context_is_the_one_validation_makes(case: dict[str, Any], tmp_path: Any) -> None:
-    for proxies in ((), ("203.0.113.0/24",), ("*",)):
+    for proxies in ((), ("203.0.113.0/24",), 1):  # no proxy, by network, by count
         tracker = Tracker(vendors=[], outbox=tmp_path / "o.sqlite3", run_worker=False, trusted_proxies=proxies)
         same(tracker.context(dict(case)), expected_context(dict(case), tracker))
 

@@ -19,7 +19,7 @@ from attribution.capture.models import Attribution
 from attribution.capture.settings import Settings
 from attribution.web.collect import MAX_BODY_BYTES
 from attribution.web.middleware import AttributionMiddleware
-from tests.helpers import BROWSER_UA, NAVIGATION, SECRET, make_app, raw_asgi, set_cookie_headers
+from tests.helpers import BROWSER_UA, COOKIE, NAVIGATION, SECRET, make_app, raw_asgi, set_cookie_headers
 
 SITE = "https://shop.example.com"
 COLLECT = "/_attribution/collect"
@@ -52,7 +52,7 @@ def post(c: TestClient, body: Any, headers: dict[str, str] | None = None, **kwar
 def stored(c: TestClient, **options: Any) -> Attribution:
     """The attribution in the client's cookie jar, read back through the codec."""
     codec = CookieCodec(Settings.build(secret_key=SECRET, **options))
-    return codec.decode(c.cookies.get("attribution"))
+    return codec.decode(c.cookies.get(COOKIE), host=True)
 
 
 def assert_refused(response: Any, status: int, error: str) -> None:

@@ -26,7 +26,7 @@ from attribution.orders.conversion import Conversion, Customer, Order
 from attribution.vendors.base import JSON
 from attribution.web.middleware import AttributionMiddleware
 from tests.delivery_fakes import FAST, FakeBatchVendor, FakeVendor, event_for
-from tests.helpers import NAVIGATION, SECRET, client, set_cookie_headers
+from tests.helpers import COOKIE, NAVIGATION, SECRET, client, set_cookie_headers
 
 LANDING = "/show?utm_source=google&utm_medium=cpc&gclid=Cj0KCQ-consent"
 
@@ -52,10 +52,10 @@ def test_measurement_refused_in_a_mapping_captures_nothing_and_clears_the_cookie
     for refusal in (False, {"ad_measurement": False}, {"ad_measurement": "denied", "ad_personalization": True}):
         response = c.get(LANDING.replace("consent", "again"), headers=consent_header(refusal))
         assert response.json()["click_ids"] == {}, refusal  # neither the landing nor the cookie being cleared
-        assert any(h.startswith("attribution=") and "Max-Age=0" in h for h in set_cookie_headers(response))
-        assert "attribution" not in c.cookies
+        assert any(h.startswith(f"{COOKIE}=") and "Max-Age=0" in h for h in set_cookie_headers(response))
+        assert COOKIE not in c.cookies
         assert c.get(LANDING, headers=consent_header(refusal)).json()["click_ids"] == {}
-        assert "attribution" not in c.cookies
+        assert COOKIE not in c.cookies
         c.get(LANDING)  # captured again with full consent, for the next refusal
 
 
@@ -71,7 +71,7 @@ def test_a_request_that_withdraws_consent_reads_nothing_of_the_cookie_it_clears(
         assert any("Max-Age=0" in h for h in set_cookie_headers(response))
         c.get(LANDING)  # consent given again: captured again
     form = client(hidden)
-    form.cookies.set("attribution", c.cookies["attribution"], domain="shop.example.com")
+    form.cookies.set(COOKIE, c.cookies[COOKIE], domain="shop.example.com")
     assert "Cj0KCQ-consent" in form.get("/form").text
     assert form.get("/form", headers=consent_header(False)).text == ""
 
@@ -84,7 +84,7 @@ def test_personalization_refused_still_captures() -> None:
     c = client(consent=header_consent)
     response = c.get(LANDING, headers=consent_header({"ad_personalization": "denied"}))
     assert response.json()["click_ids"] == {"gclid": "Cj0KCQ-consent"}
-    assert "attribution" in c.cookies
+    assert COOKIE in c.cookies
 
 
 def test_measurement_granted_for_one_vendor_only_still_captures() -> None:

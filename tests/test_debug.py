@@ -17,7 +17,7 @@ from attribution.capture.cookie import CookieCodec
 from attribution.capture.models import Attribution
 from attribution.capture.settings import Settings
 from attribution.web.middleware import AttributionMiddleware
-from tests.helpers import BROWSER_UA, NAVIGATION, SECRET, client, set_cookie_headers
+from tests.helpers import BROWSER_UA, COOKIE, NAVIGATION, SECRET, client, set_cookie_headers
 
 LANDING = "/show?utm_source=spring-newsletter&utm_medium=email&gclid=Cj0KCQdebug"
 HEADER = "attribution-debug"
@@ -114,7 +114,7 @@ def test_one_log_line_per_request_with_no_cookie_or_captured_value(caplog: pytes
     c = client(debug=True)
     c.get(LANDING)
     caplog.clear()
-    cookie = c.cookies.get("attribution")
+    cookie = c.cookies.get(COOKIE)
     assert cookie
     c.get(LANDING, headers={"user-agent": BOTS[0]})
     lines = [r.getMessage() for r in caplog.records if r.name == "attribution"]

@@ -19,7 +19,7 @@ from starlette.websockets import WebSocket
 from attribution.capture.cookie import CookieCodec
 from attribution.errors import MiddlewareNotInstalledError
 from attribution.web.middleware import AttributionMiddleware, get_attribution
-from tests.helpers import BROWSER_UA, NAVIGATION, SECRET, client, make_app, set_cookie_headers
+from tests.helpers import BROWSER_UA, COOKIE, NAVIGATION, SECRET, client, make_app, set_cookie_headers
 
 LANDING = "/show?utm_source=google&utm_medium=cpc&utm_campaign=spring&gclid=Cj0KCQ"
 
@@ -31,7 +31,7 @@ def test_a_landing_sets_one_signed_httponly_cookie_and_the_next_page_reads_it() 
     cookies = set_cookie_headers(first)
     assert len(cookies) == 1
     header = cookies[0]
-    assert header.startswith("attribution=")
+    assert header.startswith(f"{COOKIE}=")  # Secure and host-only: a name no other host can set
     for attribute in ("Path=/", "HttpOnly", "SameSite=Lax", "Secure", f"Max-Age={90 * 86400}"):
         assert attribute in header
     assert first.json()["utm"] == {"utm_source": "google", "utm_medium": "cpc", "utm_campaign": "spring"}
@@ -118,7 +118,7 @@ def test_a_request_that_neither_captures_nor_reads_never_decodes_the_cookie(monk
     c.get(LANDING)
     calls = []
     original = CookieCodec.read
-    monkeypatch.setattr(CookieCodec, "read", lambda self, raw: calls.append(raw) or original(self, raw))
+    monkeypatch.setattr(CookieCodec, "read", lambda self, raw, **kw: calls.append(raw) or original(self, raw, **kw))
     c.get("/plain")
     assert calls == []
     c.get("/show")
@@ -179,7 +179,7 @@ def test_without_consent_nothing_is_captured_and_an_existing_cookie_is_cleared()
     consenting["yes"] = False
     response = c.get("/show?utm_source=other")
     (header,) = set_cookie_headers(response)
-    assert header.startswith('attribution=""')
+    assert header.startswith(f'{COOKIE}=""')
     assert "Max-Age=0" in header
     assert c.get("/show").json()["utm"] == {}
     assert set_cookie_headers(c.get(LANDING)) == []
@@ -251,7 +251,9 @@ def test_a_tampered_cookie_is_ignored_and_replaced() -> None:
     assert shown.status_code == 200
     assert shown.json()["utm"] == {}
     landing = c.get(LANDING)
-    assert len(set_cookie_headers(landing)) == 1
+    written, deleted = set_cookie_headers(landing)
+    assert written.startswith(f"{COOKIE}=")
+    assert deleted.startswith('attribution=""; Path=/; Max-Age=0')  # the forged plain-named value goes
     assert c.get("/show").json()["utm"]["utm_source"] == "google"
 
 
@@ -437,7 +439,7 @@ def test_a_returning_visitors_header_is_remembered_until_the_cookie_expires(monk
     assert set_cookie_headers(c.get("/plain")) == []  # ids compared with the payload, and the header kept
     reads: list[object] = []
     original = CookieCodec.read
-    monkeypatch.setattr(CookieCodec, "read", lambda self, raw: reads.append(raw) or original(self, raw))
+    monkeypatch.setattr(CookieCodec, "read", lambda self, raw, **kw: reads.append(raw) or original(self, raw, **kw))
     assert set_cookie_headers(c.get("/plain")) == []
     assert reads == []  # the same header again: not even the cookie is looked up
     # past the cookie's max_age the remembered header counts for nothing: the cookie reads as expired,
@@ -460,7 +462,7 @@ def test_a_header_with_no_id_cookie_is_remembered_and_never_verified(monkeypatch
     c.cookies.set("theme", "dark", domain="shop.example.com")
     reads: list[object] = []
     original = CookieCodec.read
-    monkeypatch.setattr(CookieCodec, "read", lambda self, raw: reads.append(raw) or original(self, raw))
+    monkeypatch.setattr(CookieCodec, "read", lambda self, raw, **kw: reads.append(raw) or original(self, raw, **kw))
     parsed: list[str] = []
     monkeypatch.setattr(middleware_module, "cookie_parser", lambda header: parsed.append(header) or {})
     for _ in range(2):
@@ -482,7 +484,7 @@ def test_id_cookies_are_compared_wherever_and_however_often_they_appear(monkeypa
     c.cookies.set("_fbp", "fb.1.1700000000000.1234", domain="shop.example.com")
     c.cookies.set("_ga", "GA1.1.555.1700000000", domain="shop.example.com")
     c.get("/plain")
-    stored = f"attribution={c.cookies['attribution']}"
+    stored = f"{COOKIE}={c.cookies[COOKIE]}"
     c.cookies.clear()
     parsed: list[str] = []
     original = middleware_module.cookie_parser
@@ -503,7 +505,7 @@ def test_id_cookies_are_compared_wherever_and_however_often_they_appear(monkeypa
     assert len(parsed) == 2
     c.cookies.clear()
     value = written.split(";", 1)[0].split("=", 1)[1]
-    c.cookies.set("attribution", value, domain="shop.example.com")
+    c.cookies.set(COOKIE, value, domain="shop.example.com")
     assert c.get("/show").json()["identifiers"]["fbp"] == "fb.1.1700000000000.9999"
 
 

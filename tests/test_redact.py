@@ -230,7 +230,7 @@ def test_user_agents_are_left_as_they_are(agent: str) -> None:
         "https://ads-api.x.com/12/measurement/conversions/o8z6j",
         "connect to 10.0.0.12:5432 failed",
         "order ORD-7821 of 2025-05-05 21:20:00 for 1,299.90 BRL (99.97 USD), 3 items, event 1746480000",
-        "uuid 5408c5a3-4711-4f2e-8d0b-13407a3e30f3, fbp fb.1.1746480000000.1234567890, ga GA1.1.12345.1746480000",
+        "uuid 5408c5a3-4711-4f2e-8d0b-13407a3e30f3, pixel 1234567890123456, at 21:20:01, ratio 3:2:1",
         "ad 120210000000001 in campaign 23851234567890123, sendout so_1207, version 12, HTTP/1.1 503",
         "name can't be blank; email: is invalid; Token expired; Basic plan",
         "GET /orders/123456789012/items/2025-05-05",
@@ -244,6 +244,18 @@ def test_hosts_ids_dates_amounts_and_field_names_stay_readable(text: str) -> Non
     ("text", "expected"),
     [
         ("mail ana.souza@example.com now", "mail ***@*** now"),
+        # browser ids by their shape: Meta's _fbp and _fbc (with the builder's appendix), Google Analytics' _ga
+        (
+            "fbp fb.1.1746480000000.1234567890, fbc fb.1.1746480000000.IwAR-x_Y.AQIBAAEA, ga GA1.1.12345.1746480000",
+            "fbp ***, fbc ***, ga ***",
+        ),
+        # IPv6 addresses, compressed, bracketed or with an IPv4 tail; a time, a MAC address or "::" are not one
+        (
+            "client 2001:db8:85a3::8a2e:370:7334 [::1] ::ffff:198.51.100.7 at 12:30:45 mac aa:bb:cc:dd:ee:ff a :: b",
+            "client *** [***] *** at 12:30:45 mac aa:bb:cc:dd:ee:ff a :: b",
+        ),
+        # the password of a URL's user info; the user name and host stay readable
+        ("postgresql://shop:s3cr%40t@db.example.com:5432/orders", "postgresql://shop:***@db.example.com:5432/orders"),
         ("call +55 11 99999-8888, +1 (415) 555-0100 or +5511999998888.", "call ***, *** or ***."),
         ("call (11) 99999-8888 or 415-555-0100 or 415.555.0100", "call *** or *** or ***"),
         ("from 198.51.100.7 via Chrome/131.0.0.0", "from *** via Chrome/131.0.0.0"),

@@ -86,7 +86,7 @@ async def test_a_schema_1_sqlite_file_opens_migrated_with_its_deliveries(tmp_pat
         assert again.duplicate
     finally:
         await box.close()
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 4
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 5
 
 
 async def test_with_migrate_off_an_old_schema_waits_for_attribution_migrate(tmp_path: Path) -> None:
@@ -95,8 +95,8 @@ async def test_with_migrate_off_an_old_schema_waits_for_attribution_migrate(tmp_
     with pytest.raises(OutboxError, match=r"schema 1, older .* run `attribution migrate`"):
         await box.counts()
     await box.close()
-    assert await asyncio.to_thread(run, "--outbox", str(path), "migrate") == (0, "outbox schema 1 -> 4\n")
-    assert await asyncio.to_thread(run, "--outbox", str(path), "migrate") == (0, "outbox schema 4: up to date\n")
+    assert await asyncio.to_thread(run, "--outbox", str(path), "migrate") == (0, "outbox schema 1 -> 5\n")
+    assert await asyncio.to_thread(run, "--outbox", str(path), "migrate") == (0, "outbox schema 5: up to date\n")
     box = SQLiteOutbox(path, migrate=False)
     try:
         assert await box.counts() == {("fake", Status.PENDING): 1}
@@ -108,7 +108,7 @@ async def test_postgres_with_migrate_off_waits_for_attribution_migrate(postgres_
     box = PostgresOutbox(postgres_url, migrate=False)
     with pytest.raises(OutboxError, match=r"no outbox in .*: run `attribution migrate` to create one"):
         await box.open()
-    assert await asyncio.to_thread(run, "--outbox", postgres_url, "migrate") == (0, "outbox schema 0 -> 3\n")
+    assert await asyncio.to_thread(run, "--outbox", postgres_url, "migrate") == (0, "outbox schema 0 -> 4\n")
     try:
         await box.open()
         assert await box.enqueue(items(1), now=0.0) != []
@@ -178,7 +178,7 @@ async def test_a_schema_2_sqlite_file_gets_its_counts_on_migrating(tmp_path: Pat
     )
     conn.commit()
     conn.close()
-    await migrates_with_its_counts(SQLiteOutbox(path), (2, 4))
+    await migrates_with_its_counts(SQLiteOutbox(path), (2, 5))
 
 
 async def test_a_schema_1_postgres_database_gets_its_counts_on_migrating(postgres_url: str) -> None:
@@ -195,7 +195,7 @@ async def test_a_schema_1_postgres_database_gets_its_counts_on_migrating(postgre
                 " next_attempt_at) VALUES (%s, %s, '{}', %s, %s, %s, 0.0)",
                 [(v, k, st, at, at) for v, k, st, at in OLD_ROWS],
             )
-    await migrates_with_its_counts(PostgresOutbox(postgres_url), (1, 3))
+    await migrates_with_its_counts(PostgresOutbox(postgres_url), (1, 4))
 
 
 LEGACY_PAYLOAD = {"event_id": "old-1", "value": "12.50", "email": "kept@example.com"}

@@ -1,8 +1,15 @@
-"""The signed cookie: signing, key rotation, a size budget, and the Set-Cookie header.
+"""The signed cookie: signing, key rotation, a size budget, its two names, and the Set-Cookie header.
 
 The payload is ``wire.py``'s compact form as JSON, base64url-encoded (zlib-compressed first when it is
 large and that helps, marked by a leading ``.``) and signed with itsdangerous' ``TimestampSigner``
 (HMAC-SHA1 over value and time).
+
+Wherever the cookie is Secure and host-only (no ``domain``), it is named ``__Host-<cookie_name>``: browsers
+accept that name only from the host itself, Secure, with ``Path=/`` and no ``Domain``, so a subdomain cannot
+set one beside it ("cookie tossing"). Elsewhere (plain-HTTP localhost, ``secure=False``, a ``domain``) it
+keeps the plain name. Each name has its own signing salt, so a value is genuine only under the name it was
+written for: a ``__Host-`` value an attacker got for themselves, tossed under the plain name, verifies as
+nothing.
 """
 
 from __future__ import annotations
@@ -37,6 +44,9 @@ MAX_NAME_VALUE_BYTES: Final = 3800
 #: produces more: repetitive values compress so well that a 1.7 KB cookie could otherwise hold 77 KB.
 MAX_DECODED_BYTES: Final = 64 * 1024
 _SALT: Final = "attribution.cookie.v1"
+#: The ``__Host-`` name's salt: a value signed for one name never verifies under the other.
+_HOST_SALT: Final = "attribution.cookie.v1:__Host-"
+HOST_PREFIX: Final = "__Host-"
 _COMPRESS_FROM: Final = 600  # bytes of JSON; below this zlib rarely pays for itself
 #: What the verified-cookie cache may hold, and the most one entry may weigh (a larger one is re-verified).
 CACHE_BYTES: Final = 4 * 1024 * 1024
@@ -71,8 +81,8 @@ class _PreKeyedHMAC(HMACAlgorithm):
 class _Signer(TimestampSigner):
     """itsdangerous' TimestampSigner, deriving each key once instead of on every sign and verify."""
 
-    def __init__(self, keys: list[str]) -> None:
-        super().__init__(keys, salt=_SALT, algorithm=_PreKeyedHMAC())
+    def __init__(self, keys: list[str], salt: str = _SALT) -> None:
+        super().__init__(keys, salt=salt, algorithm=_PreKeyedHMAC())
         self._derived: dict[bytes, bytes] = {}
         self._sep = self.sep.encode() if isinstance(self.sep, str) else self.sep
         self._stamp: tuple[int, bytes] = (-1, b"")  # the last second signed at, and its encoding
@@ -154,29 +164,44 @@ class CookieCodec:
     requests verify and parse once per process, not once per request. The cache is bounded by bytes
     (``CACHE_BYTES``), so distinct large cookies cannot grow the process; it holds the signing time, so a
     cached value still expires on time.
+
+    Methods that sign or verify take ``host``: whether the value is (to be) the ``__Host-`` cookie's.
     """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.name = settings.cookie_name
+        self.host_name = HOST_PREFIX + settings.cookie_name
         # itsdangerous signs with the LAST key and verifies with all; our setting lists the newest first.
-        self._signer = _Signer(list(reversed(settings.secret_keys)))
+        keys = list(reversed(settings.secret_keys))
+        self._signer = _Signer(keys)
+        self._host_signer = _Signer(keys, _HOST_SALT)
         self._max_age = int(settings.max_age.total_seconds())
         self._attributes = f"; Path=/; Max-Age={self._max_age}; HttpOnly; SameSite=Lax"
         if settings.domain:
             self._attributes += f"; Domain={settings.domain}"
+        # one cache for both names: a plain-name value is cached under its value with a leading "=", which no
+        # signed value has, so a value verified for one name is never taken from the cache for the other
         self._verified: ByteLRU[str, tuple[float, wire.Wire | None]] = ByteLRU(CACHE_BYTES, _CACHE_ENTRY_BYTES)
 
-    def sign(self, data: Any) -> str:
-        """Sign any JSON-serialisable payload as a cookie value (``to_wire`` output, normally)."""
-        return self._signer.sign(_dump(data)).decode("ascii")
+    def writes_host(self, secure: bool) -> bool:
+        """Whether a cookie written with this Secure flag is the ``__Host-`` one: Secure and host-only."""
+        return secure and not self.settings.domain
 
-    def verified_payload(self, raw: str) -> Any:
+    def sign(self, data: Any, *, host: bool = False) -> str:
+        """Sign any JSON-serialisable payload as a cookie value (``to_wire`` output, normally)."""
+        return self._signer_for(host).sign(_dump(data)).decode("ascii")
+
+    def _signer_for(self, host: bool) -> _Signer:
+        return self._host_signer if host else self._signer
+
+    def verified_payload(self, raw: str, *, host: bool = False) -> Any:
         """The decoded JSON of a genuine, unexpired cookie value, uncached and unchecked (diagnostics).
         Raises BadSignature (and its subclasses) or a decoding error otherwise."""
-        payload = self._signer.unsign(raw, max_age=self._max_age)
+        payload = self._signer_for(host).unsign(raw, max_age=self._max_age)
         return json.loads(_load(payload))
 
-    def read(self, raw: str | None) -> wire.Wire | None:
+    def read(self, raw: str | None, *, host: bool = False) -> wire.Wire | None:
         """The payload of a genuine, unexpired cookie (of the current format, or the previous one read
         forward); None for anything else (a debug line is logged, without the value). The payload is
         shared: never mutate it."""
@@ -185,11 +210,12 @@ class CookieCodec:
         if len(raw) > MAX_NAME_VALUE_BYTES:
             log.debug("attribution cookie ignored: %d bytes is over the size limit", len(raw))
             return None
-        hit = self._verified.get(raw)
+        key = raw if host else "=" + raw
+        hit = self._verified.get(key)
         if hit is not None and _now() - hit[0] <= self._max_age:
             return hit[1]
         try:
-            payload, signed_at = self._signer.unsign(raw, max_age=self._max_age, return_timestamp=True)
+            payload, signed_at = self._signer_for(host).unsign(raw, max_age=self._max_age, return_timestamp=True)
             text = _load(payload)
             data = json.loads(text)
         except BadSignature as exc:
@@ -202,21 +228,21 @@ class CookieCodec:
         if parsed is None:
             log.debug("attribution cookie ignored: signed, but not in a format this version reads")
         # what the entry keeps alive: the value, and the parsed payload at about twice its JSON's size
-        self._verified.put(raw, (signed_at.timestamp(), parsed), len(raw) + 2 * len(text))
+        self._verified.put(key, (signed_at.timestamp(), parsed), len(raw) + 2 * len(text))
         return parsed
 
-    def valid_until(self, raw: str | None) -> float | None:
+    def valid_until(self, raw: str | None, *, host: bool = False) -> float | None:
         """When a cookie value ``read`` verified and still holds stops being valid (its signing time plus
         ``max_age``, in epoch seconds); None when it is not a valid value held in the cache."""
-        hit = self._verified.get(raw) if raw else None
+        hit = self._verified.get(raw if host else "=" + raw) if raw else None
         if hit is None or hit[1] is None:
             return None
         return hit[0] + self._max_age
 
-    def decode(self, raw: str | None) -> Attribution:
+    def decode(self, raw: str | None, *, host: bool = False) -> Attribution:
         """The attribution in a cookie value; empty for a missing, tampered, expired, malformed,
         oversized or old-format cookie."""
-        data = self.read(raw)
+        data = self.read(raw, host=host)
         attr = (
             wire.from_wire(data)
             if data is not None
@@ -224,33 +250,75 @@ class CookieCodec:
         )
         return attr.with_windows(self.settings.click_id_windows, direct=self.settings.direct_channel)
 
-    def encode(self, attr: Attribution) -> str:
+    def encode(self, attr: Attribution, *, host: bool = False) -> str:
         """The signed cookie value for an attribution (see ``encode_wire``)."""
-        return self.encode_wire(wire.to_wire(attr))
+        return self.encode_wire(wire.to_wire(attr), host=host)
 
-    def encode_wire(self, data: wire.Wire) -> str:
+    def encode_wire(self, data: wire.Wire, *, host: bool = False) -> str:
         """The signed cookie value, shrunk until it fits the size budget and decodes within
         ``MAX_DECODED_BYTES`` (oldest middle touches go first), so every cookie written reads back."""
-        budget = MAX_NAME_VALUE_BYTES - len(self.settings.cookie_name) - 1
+        signer = self._signer_for(host)
+        budget = MAX_NAME_VALUE_BYTES - len(self.host_name if host else self.name) - 1
         raw = _wire_json(wire.compact(data, self.settings.click_id_windows))
         if len(raw) <= MAX_DECODED_BYTES:  # nearly always: the payload as it is, without the shrinking loop
-            value = self._signer.sign(_pack(raw)).decode("ascii")
+            value = signer.sign(_pack(raw)).decode("ascii")
             if len(value) <= budget:
                 return value
         for candidate in islice(wire.shrinking(data), 1, None):  # the payload itself was tried above
             raw = _wire_json(wire.compact(candidate, self.settings.click_id_windows))
             if len(raw) > MAX_DECODED_BYTES:
                 continue
-            value = self._signer.sign(_pack(raw)).decode("ascii")
+            value = signer.sign(_pack(raw)).decode("ascii")
             if len(value) <= budget:
                 return value
         raise AssertionError("unreachable: an attribution with no touches always fits")  # pragma: no cover
 
     def set_cookie(self, value: str, *, secure: bool) -> str:
-        """The Set-Cookie header value for a new cookie."""
-        return f"{self.settings.cookie_name}={value}{self._attributes}{'; Secure' if secure else ''}"
+        """The Set-Cookie header value for a new cookie, under the name this Secure flag writes; ``value``
+        must be signed for it (``encode_wire(..., host=writes_host(secure))``)."""
+        name = self.host_name if self.writes_host(secure) else self.name
+        return f"{name}={value}{self._attributes}{'; Secure' if secure else ''}"
 
-    def clear_cookie(self, *, secure: bool) -> str:
-        """The Set-Cookie header value that deletes the cookie (consent withdrawn)."""
+    def clear_cookie(self, *, secure: bool, host: bool | None = None) -> str:
+        """The Set-Cookie header value that deletes the cookie (consent withdrawn, or the other name's once
+        its value moved): the name this Secure flag writes, or the one ``host`` says."""
+        host = self.writes_host(secure) if host is None else host
         attributes = self._attributes.replace(f"Max-Age={self._max_age}", "Max-Age=0")
-        return f'{self.settings.cookie_name}=""{attributes}{"; Secure" if secure else ""}'
+        if host:  # a __Host- cookie is only ever Secure, host-only
+            return f'{self.host_name}=""{attributes.split("; Domain=")[0]}; Secure'
+        return f'{self.name}=""{attributes}{"; Secure" if secure else ""}'
+
+
+def cookie_values(header: str, name: str) -> list[tuple[str, bool]]:
+    """Every value of the cookie ``name`` and of ``__Host-<name>`` in a Cookie header, as ``(value, host)``:
+    the ``__Host-`` ones first (no other host can have set them), then the others in the header's order
+    (the browser's: the longest path first, then the oldest). Empty values are left out.
+
+    Every value is returned, not the first: a value another subdomain tossed in with a longer path comes
+    first in the header, and must not hide the visitor's own.
+    """
+    found: list[tuple[str, bool]] = []
+    plain: list[tuple[str, bool]] = []
+    marker = name + "="
+    start = 0
+    prefix = len(HOST_PREFIX)
+    while True:
+        at = header.find(marker, start)
+        if at < 0:
+            break
+        start = at + 1
+        if at == 0 or header[at - 1] in "; ":
+            into = plain
+        elif (
+            at >= prefix
+            and header.startswith(HOST_PREFIX, at - prefix)
+            and (at == prefix or header[at - prefix - 1] in "; ")
+        ):
+            into = found
+        else:
+            continue
+        end = header.find(";", at)
+        value = header[at + len(marker) : end if end >= 0 else None].strip().strip('"')
+        if value:
+            into.append((value, into is found))
+    return found + plain if plain else found

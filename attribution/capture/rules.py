@@ -20,8 +20,12 @@ from .domains import is_ip, registrable
 from .params import CASELESS_PARAMS, IDENTIFIER_COOKIES, MAX_ID_LENGTH, MAX_TEXT_LENGTH, UTM_PARAMS
 from .settings import Settings
 
-# Control characters, and the replacement character that stands for bytes that were not UTF-8.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\ufffd]")
+# Control characters (C0 and C1), the invisible characters that reorder or hide text (bidirectional overrides
+# and isolates such as U+202E, zero-width spaces, line separators, the BOM), and the replacement character
+# that stands for bytes that were not UTF-8. ZWJ and ZWNJ stay: scripts and emoji need them.
+_CONTROL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufffd]"
+)
 _FREE_TEXT = frozenset(UTM_PARAMS)
 _CASELESS_LENGTHS: Final = frozenset(len(name) for name in CASELESS_PARAMS)
 MAX_PATH_LENGTH = 200
@@ -192,6 +196,8 @@ def apply_wire(current: wire.Wire | None, landing: Landing, *, now: datetime, se
     touched = False
     if params or landing.referrer:
         path = landing.path[:MAX_PATH_LENGTH]
+        if not path.isprintable():  # %0A or %E2%80%AE in a path: never stored to be shown later
+            path = _CONTROL.sub("", path)
         referrer = landing.referrer or ""
         last = history[-1] if history else first
         # the same landing seen again (a reload, back/forward, a duplicate report) is not a new touch

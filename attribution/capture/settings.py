@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
 from .consent import Consent
+from .keys import check_keys
 from .models import Channel, GA4Channel
 from .params import DEFAULT_CLICK_ID_WINDOWS, TRACKED_PARAMS
 
@@ -99,11 +100,7 @@ class Settings:
             keys = tuple(secret_key)
         else:  # ``...`` copied from an example, None from a missing setting: say so, not a TypeError later
             keys = ()
-        if not keys or any(not isinstance(k, str) or len(k) < 16 for k in keys):
-            raise ConfigurationError(
-                "secret_key must be a string of at least 16 characters (or a list of them, newest first); "
-                "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
-            )
+        keys = check_keys(keys)  # a placeholder, a published example's key or a trivial one: refused
         age = max_age if isinstance(max_age, timedelta) else timedelta(seconds=max_age)
         if not timedelta(0) < age <= MAX_COOKIE_AGE:
             raise ConfigurationError("max_age must be positive and at most 400 days (Chrome's cookie cap)")
@@ -114,6 +111,11 @@ class Settings:
             raise ConfigurationError("endpoint_prefix must start and end with '/', like '/_attribution/'")
         if not _COOKIE_NAME.fullmatch(cookie_name):
             raise ConfigurationError(f"cookie_name must be a cookie name (letters, digits, {_NAME_PUNCTUATION!r})")
+        if cookie_name.lower().startswith(("__host-", "__secure-")):
+            raise ConfigurationError(
+                "cookie_name is given without a prefix: the cookie is named __Host-<cookie_name> by itself wherever "
+                "it is Secure and host-only"
+            )
         if domain is not None and not _DOMAIN.fullmatch(domain):
             raise ConfigurationError("domain must be a host name such as '.example.com'")
         lists = {

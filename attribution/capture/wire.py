@@ -230,11 +230,19 @@ def _core(t: WireTouch) -> WireTouch:
 
 
 def shrinking(wire: Wire) -> Iterator[Wire]:
-    """Ever smaller versions of a payload: middle touches dropped oldest first, then the non-core
-    parameters of the first and last touch, then the first touch, then every touch, then click ids
-    oldest click first. Click ids outlive the touches: they are what vendors credit."""
+    """Ever smaller versions of a payload: browser ids dropped longest first, then middle touches oldest
+    first, then the non-core parameters of the first and last touch, then the first touch, then every
+    touch, then click ids oldest click first.
+
+    Browser ids go first: the browser sends its id cookies again on every request (checkout captures them
+    from its own request), while a landing's touch or click id is said once. A dozen huge id cookies, which
+    any page on the domain can set, must not push a paid click out of the cookie. Click ids outlive the
+    touches: they are what vendors credit."""
     yield wire
-    first, history, ids, clicks = first_of(wire), list(wire["h"]), wire["i"], wire["c"]
+    first, history, ids, clicks = first_of(wire), list(wire["h"]), dict(wire["i"]), wire["c"]
+    for key in sorted(ids, key=lambda k: len(ids[k]), reverse=True):
+        del ids[key]
+        yield pack(first, list(history), dict(ids), clicks)
     head = 1 if wire["f"] == 0 else 0  # the first touch is stored as h[0]: keep it there
     while len(history) - head > 1:
         del history[head]

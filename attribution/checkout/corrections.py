@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from ..delivery.outbox.base import Change, StoredOrder, VendorCorrection
+from ..delivery.outbox.base import Change, Outbox, VendorCorrection
+from ..delivery.outbox.corrections import with_vendors
 from ..errors import InvalidConversionError, UnknownOrderError
 from ..orders.conversion import ISO_4217, EventName
 from ..vendors.base import Vendor
@@ -80,30 +81,22 @@ def cancellation(reason: str) -> Change:
     return Change("cancel", reason=str(reason)[:200])
 
 
-def with_vendors(change: Change, vendors: Sequence[Vendor], stored: StoredOrder | None) -> Change:
-    """``change`` told which vendors can be corrected, and the batch keys of their corrections (built from the
-    stored order; none when its details were purged)."""
-    if stored is None or stored.scrubbed:
-        reason = "the order's details were purged after the retention period: the vendors cannot be told"
-        return Change(change.kind, change.value, change.currency, change.reason, unavailable=reason)
-    conversion = stored.conversion()
-    keys = {
-        (vendor.name, kind): vendor.correction_batch_key(conversion, kind)
-        for vendor in vendors
-        for kind in vendor.corrections
-    }
-    return Change(
-        change.kind,
-        change.value,
-        change.currency,
-        change.reason,
-        restate=frozenset(v.name for v in vendors if "restate" in v.corrections),
-        retract=frozenset(v.name for v in vendors if "retract" in v.corrections),
-        batch_keys=keys,
-    )
-
-
 def unknown(order_id: str, event: str) -> UnknownOrderError:
     return UnknownOrderError(
         f"no order {order_id!r} with event {event!r} was checked out (or its record was purged): nothing was changed"
     )
+
+
+async def correct(
+    outbox: Outbox, vendors: Sequence[Vendor], order_id: str, event: str, change: Change, *, now: float
+) -> CorrectionResult:
+    """Apply ``change`` to a stored order, telling ``vendors`` where they can be told (``Tracker.adjust`` and
+    ``cancel``, and the CLI's). Raises ``UnknownOrderError`` when no such order is kept: nothing is changed."""
+    found = await outbox.order(order_id, event)
+    if found is None:
+        raise unknown(order_id, event)
+    change = with_vendors(change, vendors, found[0])
+    done = await outbox.correct(order_id, event, change, now=now)
+    if done is None:
+        raise unknown(order_id, event)
+    return CorrectionResult(order_id, event, change.kind, tuple(done))

@@ -24,10 +24,11 @@ from typing import Any, Final, NamedTuple
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from ..capture.consent import Consent
+from ..capture.keys import check_keys
 from ..capture.models import Attribution
 from ..capture.params import DEFAULT_CLICK_ID_WINDOWS
 from ..capture.wire import compact, from_wire, parse, to_wire
-from ..errors import ConfigurationError, TokenError
+from ..errors import TokenError
 from ..orders.conversion import RequestContext
 
 _SALT: Final = "attribution.checkout-token.v1"
@@ -39,6 +40,8 @@ class Exported(NamedTuple):
     attribution: Attribution
     context: RequestContext
     consent: Consent
+    order_id: str | None = None
+    """The order the token was exported for (``export_token(..., order_id=)``), which alone it may check out."""
 
 
 class TokenCodec:
@@ -61,9 +64,7 @@ class TokenCodec:
         max_touches: int = 1,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        keys = [secret_key] if isinstance(secret_key, str) else list(secret_key)
-        if not keys or any(len(k) < 16 for k in keys):
-            raise ConfigurationError("the token secret_key must be at least 16 characters")
+        keys = list(check_keys([secret_key] if isinstance(secret_key, str) else list(secret_key)))
         self.max_age = max_age.total_seconds() if isinstance(max_age, timedelta) else float(max_age)
         self.max_touches = max_touches
 
@@ -79,9 +80,15 @@ class TokenCodec:
         return f"TokenCodec(max_age={self.max_age:g})"
 
     def dumps(
-        self, attribution: Attribution, context: RequestContext | None = None, consent: Consent | None = None
+        self,
+        attribution: Attribution,
+        context: RequestContext | None = None,
+        consent: Consent | None = None,
+        *,
+        order_id: str | None = None,
     ) -> str:
-        """The token for this attribution (and request context, and the visitor's consent)."""
+        """The token for this attribution (and request context, and the visitor's consent), bound to one order
+        when ``order_id`` is given."""
         history = attribution.history[-self.max_touches :] if self.max_touches > 0 else []
         first = attribution.first
         trimmed = Attribution(
@@ -103,13 +110,15 @@ class TokenCodec:
         choices = consent.compact() if consent is not None else None
         if choices is not None:
             payload["k"] = choices
+        if order_id is not None:
+            payload["o"] = str(order_id)
         return self._serializer.dumps(payload)
 
     def loads(self, token: str) -> tuple[Attribution, RequestContext]:
         """The attribution and request context in a token. Raises ``TokenError`` when it was tampered
         with, signed with another key, malformed or older than ``max_age``."""
-        attribution, context, _ = self.read(token)
-        return attribution, context
+        exported = self.read(token)
+        return exported.attribution, exported.context
 
     def read(self, token: str) -> Exported:
         """Everything in a token: attribution, request context and consent (the default, everything
@@ -142,6 +151,9 @@ class TokenCodec:
             ip, user_agent, url, referrer = raw
             context = RequestContext(ip=ip, user_agent=user_agent, url=url, referrer=referrer)
             consent = Consent.from_compact(payload.get("k"))
+            order_id = payload.get("o")
+            if order_id is not None and not isinstance(order_id, str):
+                raise ValueError("not an order id")
         except Exception:
             raise TokenError("the attribution token is signed but its content is not understood") from None
-        return Exported(attribution, context, consent)
+        return Exported(attribution, context, consent, order_id)

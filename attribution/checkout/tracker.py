@@ -26,17 +26,20 @@ from ..capture.consent import Consent
 from ..capture.models import Attribution, trusted
 from ..delivery.outbox.base import Change, Delivery, Enqueued, NewDelivery, NewOrder, Outbox
 from ..delivery.outbox.choose import outbox_from
+from ..delivery.outbox.corrections import with_vendors
 from ..delivery.preparing import event_of
 from ..delivery.worker import Worker, WorkerOptions
-from ..errors import ConfigurationError, InvalidConversionError
+from ..errors import ConfigurationError, InvalidConversionError, TokenError
 from ..orders import pii
 from ..orders.conversion import Conversion, Customer, EventName, Order, RequestContext, of_order
 from ..orders.identifiers import Identifier, union
 from ..orders.record import record_of
+from ..reports.revenue import Report, ReportOptions, revenue_report
+from ..reports.sync import run_sync
 from ..vendors.base import Vendor
 from ..web.state import get_attribution, get_consent
-from .client_ip import client_ip, parse_networks
-from .corrections import CorrectionResult, adjustment, cancellation, event_name, unknown, with_vendors
+from .client_ip import client_ip, parse_proxies
+from .corrections import CorrectionResult, adjustment, cancellation, correct, event_name, unknown
 from .holds import HoldSetting, parse_holds
 from .token import TokenCodec
 
@@ -93,8 +96,9 @@ class Tracker:
         outbox: an ``Outbox``, a ``postgresql://`` URL (``PostgresOutbox``), or the path of the SQLite file
             (default ``attribution-outbox.sqlite3``).
         secret_key: signs checkout tokens (``export_token``); a list rotates keys, newest first.
-        trusted_proxies: CIDRs of the site's own reverse proxies, whose ``X-Forwarded-For`` is believed
-            (``"*"`` trusts every hop: only when nothing reaches the app except through the proxy).
+        trusted_proxies: the site's own reverse proxies, whose ``X-Forwarded-For`` entries are believed: their
+            CIDRs, or how many stand in front of the app (``1``: the address the one proxy appended; only when
+            nothing reaches the app except through them). ``"*"`` (every hop) is refused.
         dry_run: build and record every request, send nothing (demos, checking a setup).
         run_worker: start the in-app worker with ``start()`` (set False when ``attribution worker`` runs
             separately).
@@ -118,7 +122,7 @@ class Tracker:
         vendors: Sequence[Vendor],
         outbox: Outbox | str | os.PathLike[str] = DEFAULT_OUTBOX,
         secret_key: str | Sequence[str] | None = None,
-        trusted_proxies: Sequence[str] = (),
+        trusted_proxies: Sequence[str] | int = (),
         dry_run: bool = False,
         run_worker: bool = True,
         token_max_age: timedelta = timedelta(days=14),
@@ -131,7 +135,7 @@ class Tracker:
         self.holds = parse_holds(hold, [v.name for v in self.vendors])
         self.outbox = outbox_from(outbox)
         try:
-            self.trusted_proxies = parse_networks(trusted_proxies)
+            self.trusted_proxies = parse_proxies(trusted_proxies)
         except ValueError as exc:
             raise ConfigurationError(f"trusted_proxies: {exc}") from None
         self.run_worker = run_worker
@@ -216,15 +220,18 @@ class Tracker:
     ) -> CheckoutResult:
         """Like ``checkout``, with the attribution and context of a token from ``export_token`` instead of
         a request: for payment webhooks, which arrive without the visitor's cookie. Raises ``TokenError``
-        when the token was tampered with or has expired."""
+        when the token was tampered with, has expired, or was exported for another order."""
         conversion = self._from_token(token, order, customer, event, details)
         return await self.record(conversion, connection=connection)
 
-    def export_token(self, request: Any, *, include_context: bool = True) -> str:
+    def export_token(self, request: Any, *, include_context: bool = True, order_id: str | None = None) -> str:
         """A signed, time-limited token of the visitor's attribution (and this request's context), to put
-        in a payment provider's metadata or a hidden field and give to ``checkout_token`` later."""
+        in a payment provider's metadata or a hidden field and give to ``checkout_token`` later.
+
+        ``order_id`` binds the token to that order: ``checkout_token`` then refuses it for any other, so a
+        token taken from one payment cannot check out unrelated orders."""
         context = self.context(request) if include_context else None
-        return self._codec().dumps(get_attribution(request), context, get_consent(request))
+        return self._codec().dumps(get_attribution(request), context, get_consent(request), order_id=order_id)
 
     def context(self, request: Any) -> RequestContext:
         """IP (through trusted proxies), user agent, URL and referrer of a request or ASGI scope."""
@@ -415,16 +422,10 @@ class Tracker:
         return await self._correct(order_id, event_name(event), cancellation(reason))
 
     async def _correct(self, order_id: str, event: str, change: Change) -> CorrectionResult:
-        found = await self.outbox.order(order_id, event)
-        if found is None:
-            raise unknown(order_id, event)
-        change = with_vendors(change, self.vendors, found[0])
-        done = await self.outbox.correct(order_id, event, change, now=self.clock())
-        if done is None:
-            raise unknown(order_id, event)
-        if any(r.status in ("restated", "retracted") for r in done):
+        result = await correct(self.outbox, self.vendors, order_id, event, change, now=self.clock())
+        if any(r.status in ("restated", "retracted") for r in result):
             self.worker.wake()
-        return CorrectionResult(order_id, event, change.kind, tuple(done))
+        return result
 
     def adjust_sync(
         self,
@@ -499,8 +500,11 @@ class Tracker:
         event: EventName | str,
         details: Mapping[str, Any],
     ) -> Conversion:
-        """The conversion of ``checkout_token`` and ``checkout_token_sync``: what the token carries."""
-        attribution, context, consent = self._codec().read(token)
+        """The conversion of ``checkout_token`` and ``checkout_token_sync``: what the token carries, for the order
+        it was bound to (if it was)."""
+        attribution, context, consent, bound = self._codec().read(token)
+        if bound is not None and (order is None or order.id != bound):
+            raise TokenError("the attribution token was exported for another order: it checks out that order only")
         return self._conversion(order, customer, event, attribution, context, details, consent)
 
     @staticmethod
@@ -537,6 +541,17 @@ class Tracker:
         if isinstance(value, float):
             data["value"] = Decimal(str(value))  # 9.99, not 9.9900000000000002131628...
         return Conversion(**data)
+
+    # -- reports ---------------------------------------------------------------------------------------
+
+    async def report(self, **options: Unpack[ReportOptions]) -> Report:
+        """Revenue by channel (or source, medium, campaign) under an attribution model, from the order records:
+        ``await tracker.report(since=timedelta(days=30), by="channel", model="last")``. See ``attribution.reports``."""
+        return await revenue_report(self.outbox, now=self.clock(), **options)
+
+    def report_sync(self, **options: Unpack[ReportOptions]) -> Report:
+        """``report`` for synchronous code (a Django view), outside any running event loop."""
+        return run_sync(self.outbox, lambda box: revenue_report(box, now=self.clock(), **options))
 
 
 def _headers(scope: Any) -> tuple[str | None, str | None]:

@@ -8,21 +8,29 @@ what happens next (that is ``decision.decide``) and never touches the outbox (th
 
 A failure to build or read is the adapter's or the configuration's, not the network's: the delivery is
 ``Failed`` with the exception's type only, since its message may quote the payload or a credential.
+
+Every outcome's text (a reason, an answer) leaves here redacted, whatever ``read_response`` or ``read_batch``
+the adapter has: ``attribution.redact`` with the vendor's credentials, the credential parameters of the URLs
+sent (Meta's ``appsecret_proof``) and the personal values of the deliveries' own payloads, and the adapter's
+own ``redact`` when it has one. An adapter cannot forget it, so the outbox's ``last_error``, the worker's log
+lines and every screen that shows them hold what the vendor said, without what it echoed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx2
 
 from ..errors import TokenRefreshError
-from ..vendors.base import JSON, Failed, Outcome, Retry, Split, Vendor
+from ..redact import CREDENTIAL_KEYS, personal_values, printable, redact
+from ..vendors.base import JSON, Delivered, Failed, Outcome, Retry, Split, Vendor
 from .policy import is_ambiguous
 
 log = logging.getLogger("attribution.worker")
@@ -71,17 +79,28 @@ class Sender:
         self.clock = clock
         self.sent = 0
         """Requests handed to the client (the request may or may not have reached the vendor)."""
+        self._secrets: dict[int, list[str]] = {}
 
     async def __call__(
         self, vendor: Vendor, payloads: Sequence[JSON], *, deadline: float | None = None
     ) -> list[Attempted]:
-        """One outcome per payload, in order. A batch the vendor answers with ``Split`` is sent again as two
-        halves, recursively, so one bad payload cannot sink the others.
+        """One outcome per payload, in order, its text redacted. A batch the vendor answers with ``Split`` is
+        sent again as two halves, recursively, so one bad payload cannot sink the others.
 
         ``deadline``: by the clock, the last moment a request may start (the worker's lease, less the time one
         request may take). A request (a half, or one delayed by ``authorize``) that would start later is not
         sent: ``Retry``, for its next attempt.
         """
+        sent: set[str] = set()  # credentials the requests carried (URL parameters, headers)
+        outcomes = await self._attempt(vendor, payloads, deadline, sent)
+        secrets = self._secrets.get(id(vendor))
+        if secrets is None:  # the adapter's own credentials, set when it was built; those sent are read per request
+            secrets = self._secrets[id(vendor)] = vendor.secret_values()
+        return Redactor(vendor, payloads, {*secrets, *sent}).outcomes(outcomes)
+
+    async def _attempt(
+        self, vendor: Vendor, payloads: Sequence[JSON], deadline: float | None, sent: set[str]
+    ) -> list[Attempted]:
         n = len(payloads)
         client = self.clients if isinstance(self.clients, httpx2.AsyncClient) else self.clients[vendor.name]
         if not self.dry_run:
@@ -105,6 +124,7 @@ class Sender:
             return [Failed(f"could not build the request: {type(exc).__name__}")] * n
         if self.dry_run:
             return [DryRun(describe_request(vendor, request))] * n
+        sent.update(_credentials(request))
         # Checked here, after ``authorize`` (a token refresh is a request of its own), for every half as well.
         if deadline is not None and self.clock() > deadline:
             return [Retry("not sent: too little of the lease was left for another request")] * n
@@ -126,8 +146,8 @@ class Sender:
             if n == 1:  # the contract says a single payload gets Failed, not Split; never loop on it
                 return [Failed(answer.reason)]
             half = n // 2
-            first = await self(vendor, payloads[:half], deadline=deadline)
-            return [*first, *await self(vendor, payloads[half:], deadline=deadline)]
+            first = await self._attempt(vendor, payloads[:half], deadline, sent)
+            return [*first, *await self._attempt(vendor, payloads[half:], deadline, sent)]
         if len(outcomes) != n:
             message = f"the {vendor.name} adapter read {len(outcomes)} outcomes for {n} payloads"
             log.error("%s", message)
@@ -149,3 +169,62 @@ class Sender:
             f"{kind} after the request was sent; retried"
             + ("" if vendor.has_dedup_key else " (may duplicate: the vendor has no dedup key)")
         )
+
+
+def _credentials(request: httpx2.Request) -> Iterator[str]:
+    """The credentials a request carries: credential query parameters (RD Station's ``api_key``, Meta's
+    ``access_token`` and ``appsecret_proof``) and credential headers, whole and by their last word (the token of
+    ``Bearer <token>``, as a refreshed OAuth token is sent)."""
+    for key, value in request.url.params.multi_items():
+        if key.lower() in CREDENTIAL_KEYS:
+            yield value
+    for key, value in request.headers.items():
+        if key.lower() in CREDENTIAL_KEYS:
+            yield value
+            yield value.rsplit(" ", 1)[-1]
+
+
+class Redactor:
+    """The one redaction every outcome's text goes through before the worker records or logs it."""
+
+    def __init__(self, vendor: Vendor, payloads: Sequence[JSON], secrets: Iterable[str]) -> None:
+        self.vendor = vendor
+        self.payloads = payloads
+        self.secrets = secrets
+        self._values: list[str] | None = None
+        # an adapter that overrides ``redact`` (to mask more) gets its say too
+        self._own = type(vendor).redact is not Vendor.redact
+
+    def values(self) -> list[str]:
+        """What no text may hold: the vendor's credentials, those its requests carried, the payloads' personal
+        values. Worked out once per request, and only when a text needs it."""
+        if self._values is None:
+            self._values = [*self.secrets, *personal_values(list(self.payloads))]
+        return self._values
+
+    def text(self, text: str) -> str:
+        if not text:
+            return text
+        if self._own:
+            text = self.vendor.redact(text)
+        return redact(text, secrets=self.values())
+
+    def outcomes(self, outcomes: list[Attempted]) -> list[Attempted]:
+        """The outcomes with their texts redacted; a batch's shared outcome is redacted once."""
+        done: dict[int, Attempted] = {}
+        cleaned = []
+        for outcome in outcomes:
+            found = done.get(id(outcome))
+            if found is None:
+                found = done[id(outcome)] = self._one(outcome)
+            cleaned.append(found)
+        return cleaned
+
+    def _one(self, outcome: Attempted) -> Attempted:
+        if isinstance(outcome, Delivered):
+            answer = self.text(outcome.answer)
+            return outcome if answer == outcome.answer else dataclasses.replace(outcome, answer=answer)
+        if isinstance(outcome, Retry | Failed):
+            reason = printable(self.text(outcome.reason))  # one line in the worker's log, whatever the vendor sent
+            return outcome if reason == outcome.reason else dataclasses.replace(outcome, reason=reason)
+        return outcome  # a dry run's request: credentials masked already, its body shown masked by the screens

@@ -44,7 +44,8 @@ from .confirming import Confirmer
 from .decision import decide
 from .gate import CheckoutGate
 from .lane import Lane
-from .outbox.base import Delivery, Finish, Outbox, Status
+from .outbox.base import Change, Delivery, Finish, Outbox, Status
+from .outbox.corrections import with_vendors
 from .policy import Random, RetryPolicy
 from .preparing import count_readers, prepare
 from .sending import Attempted, Sender
@@ -576,6 +577,7 @@ class Worker:
             except Exception as exc:
                 log.warning("still_valid failed for a held order (%s); asking again later", type(exc).__name__)
                 answers[key] = None
+        await self._cancel_orders([d for d in held if answers[(d.order_id, d.event)] is False])
         now = self.clock()
         keep, finishes = [], []
         for d in chunk:
@@ -589,6 +591,22 @@ class Worker:
                 keep.append(d)
         self._writer.record(finishes)
         return keep
+
+    async def _cancel_orders(self, refused: list[Delivery]) -> None:
+        """The orders ``still_valid`` said no longer stand, cancelled as ``Tracker.cancel`` cancels them: the record
+        (reports leave it out) and every delivery not sent yet; a vendor already told is told of the cancellation
+        where it can be. The deliveries in hand are cancelled by the caller whatever comes of this."""
+        done: set[tuple[str, str]] = set()
+        for d in refused:
+            if (d.order_id, d.event) in done or d.order is None:
+                continue
+            done.add((d.order_id, d.event))
+            change = Change("cancel", reason="the site's still_valid said the order no longer stands")
+            try:
+                change = with_vendors(change, list(self.vendors.values()), d.order)
+                await self.outbox.correct(d.order_id, d.event, change, now=self.clock())
+            except Exception as exc:
+                log.error("cancelling an order still_valid refused failed (%s)", type(exc).__name__)
 
     def _settled(self, lane: Lane, finishes: list[Finish]) -> None:
         """Outcomes reached without a request (see ``preparing``)."""

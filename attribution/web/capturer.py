@@ -74,7 +74,7 @@ class Capturer:
         carries is cleared (consent withdrawn: forget the visitor)."""
         if self.allowed(scope, state):
             return False
-        if state.raw is not None:
+        if state.present:
             state.clear()
         return True
 
@@ -99,24 +99,87 @@ class Capturer:
 
     def explain(self, state: AttributionState, message: Message, method: str, path: str, outcome: str) -> None:
         """Under ``debug``: log why this request was (not) a capture and say it in a response header."""
-        note = debug.report(method, path, outcome, debug.cookie_problem(self.codec, state.raw))
+        note = debug.report(method, path, outcome, debug.cookie_problem(self.codec, state.raw, host=state.raw_host))
         add_header(message, _DEBUG_HEADER, note)
 
     def finish(self, state: AttributionState, message: Message, *, secure: bool) -> None:
         """Add Set-Cookie when the attribution changed (or consent was withdrawn), and Vary: Cookie
-        when the response may depend on it."""
+        when the response may depend on it.
+
+        A genuine value read under the name this response does not write (the plain name of an earlier
+        release, on a Secure host-only site) is written under this one, and the other name is deleted: it is
+        read once, then moved."""
+        codec = self.codec
+        host = codec.writes_host(secure)
+        genuine = state.genuine_host
         if state.cleared:
-            add_header(message, b"set-cookie", self.codec.clear_cookie(secure=secure))
-        elif state.changed:
-            value = self.codec.encode_wire(state.payload() or wire.empty())
-            add_header(message, b"set-cookie", self.codec.set_cookie(value, secure=secure))
+            add_cookie(message, codec.clear_cookie(secure=secure))
+            self._clear_other(state, message, host, secure)
+        elif state.changed or (genuine is not None and genuine != host):
+            value = codec.encode_wire(state.payload() or wire.empty(), host=host)
+            add_cookie(message, codec.set_cookie(value, secure=secure))
+            self._clear_other(state, message, host, secure)
         if state.read or state.changed or state.cleared:
             add_vary_cookie(message)
+
+    def may_move(self, state: AttributionState) -> bool:
+        """Whether ``finish`` may move the genuine value read to the other name, by the settings alone (the
+        request's Secure flag decides the rest): the plain name's where a ``__Host-`` cookie can be written,
+        the ``__Host-`` cookie's where the settings write only the plain name (``domain``, ``secure=False``)."""
+        genuine = state.genuine_host
+        if genuine is None:
+            return False
+        settings = self.settings
+        if genuine:
+            return bool(settings.domain) or settings.secure is False
+        return not settings.domain and settings.secure is not False
+
+    def _clear_other(self, state: AttributionState, message: Message, host: bool, secure: bool) -> None:
+        """Delete the name this response does not write, when the request carried it."""
+        if any(found != host for _, found in state.candidates):
+            add_cookie(message, self.codec.clear_cookie(secure=secure, host=not host))
 
 
 def add_header(message: Message, name: bytes, value: str) -> None:
     """Append a header to a response start message (its ``headers`` made a list if it was not one)."""
     _raw_headers(message).append((name, value.encode("latin-1")))
+
+
+#: Headers that tell a CDN, not the browser, how long to keep a response (RFC 9213's and Fastly's / Akamai's): a
+#: response with a visitor's cookie is nothing a CDN may keep, whatever the app told it.
+_CDN_CACHE_HEADERS = frozenset((b"cdn-cache-control", b"surrogate-control"))
+_SHARED_ONLY = frozenset((b"public", b"s-maxage"))
+_ALREADY_PRIVATE = frozenset((b"private", b"no-store"))
+
+
+def add_cookie(message: Message, set_cookie: str) -> None:
+    """Add a Set-Cookie of ours, and make sure no shared cache stores the response that carries it.
+
+    A cache that ignores Set-Cookie (some CDNs, some proxies) would otherwise hand one visitor's attribution,
+    and a server-made ``_fbp``, to everyone who asks for the same page: ``public`` and ``s-maxage`` are
+    dropped from Cache-Control and ``private`` added (unless ``private`` or ``no-store`` is there already,
+    ``private`` alone when the app set none), and the CDN-only cache headers removed. The browser's own
+    caching (``max-age``) is left as the app set it."""
+    raw = _raw_headers(message)
+    raw.append((b"set-cookie", set_cookie.encode("latin-1")))
+    found = False
+    for index in range(len(raw) - 1, -1, -1):
+        name = bytes(raw[index][0]).lower()
+        if name in _CDN_CACHE_HEADERS:
+            del raw[index]
+        elif name == b"cache-control":
+            found = True
+            raw[index] = (raw[index][0], _private(bytes(raw[index][1])))
+    if not found:
+        raw.append((b"cache-control", b"private"))
+
+
+def _private(value: bytes) -> bytes:
+    directives = [d.strip() for d in value.split(b",") if d.strip()]
+    kept = [d for d in directives if d.split(b"=", 1)[0].strip().lower() not in _SHARED_ONLY]
+    if not {d.split(b"=", 1)[0].strip().lower() for d in kept} & _ALREADY_PRIVATE:
+        kept.insert(0, b"private")
+    return b", ".join(kept)
 
 
 def add_vary_cookie(message: Message) -> None:

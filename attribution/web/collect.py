@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 from ..capture.settings import origin_of
 from ..errors import ConfigurationError
 from . import debug, meta_cookies
-from .capturer import Capturer, add_header
+from .capturer import Capturer, add_cookie
 from .meta_cookies import MetaCookies
 from .requestinfo import RequestInfo, is_bot
 from .snippet import COLLECT_NAME, SCRIPT_NAME, load_snippet
@@ -70,6 +70,8 @@ class CollectError(Exception):
         self.detail = detail
 
     def response(self, headers: dict[str, str] | None = None) -> Response:
+        # nosniff: a browser must never read an error as HTML or script, whatever a request put in it
+        headers = {"x-content-type-options": "nosniff", **(headers or {})}
         return JSONResponse({"error": self.error, "detail": self.detail}, status_code=self.status, headers=headers)
 
 
@@ -96,7 +98,8 @@ class CollectEndpoints:
             allowed = "POST"
             response = await self.collect(scope, receive) if method == "POST" else None
         else:
-            response = CollectError(404, "not_found", f"nothing is served at {path}").response()
+            # the path is not repeated back: an answer that reflects what the request chose is one to abuse
+            response = CollectError(404, "not_found", f"nothing is served here; see {self.collect_path}").response()
         if response is None:
             response = CollectError(405, "method_not_allowed", f"{path} accepts {allowed} only").response(
                 {"allow": allowed}
@@ -152,21 +155,21 @@ class CollectEndpoints:
         outcome = None
         if landing is not None:
             outcome = capturer.apply(scope, info, landing, state)
-        elif state.raw is not None and capturer.withdraw(scope, state):
+        elif state.present and capturer.withdraw(scope, state):
             outcome = debug.CONSENT_REFUSED  # consent withdrawn: forget, as the middleware does on any request
         # Without consent the state reads empty (nothing captured, any cookie cleared); a bot is told nothing.
         hidden = not self.settings.capture_bots and is_bot(info.user_agent)
         public = {} if hidden else state.load().public()
         response = JSONResponse(
             {"attribution": public, "recorded": state.changed},
-            headers={"cache-control": "no-store", **cors},
+            headers={"cache-control": "no-store", "x-content-type-options": "nosniff", **cors},
         )
         start: Message = {"headers": response.raw_headers}  # what finish adds lands in the response's list
         secure = capturer.secure(scope, info.hostname)
         capturer.finish(state, start, secure=secure)
         if meta and self.meta is not None:
             for name, value in meta.items():
-                add_header(start, b"set-cookie", self.meta.set_cookie(name, value, info.hostname, secure=secure))
+                add_cookie(start, self.meta.set_cookie(name, value, info.hostname, secure=secure))
         if capturer.debug:
             if outcome is None:
                 outcome = debug.EXCLUDED_PATH if body.record and not record else debug.NO_TRACKED_PARAMETER

@@ -15,7 +15,7 @@ from typing import Final
 from itsdangerous import BadSignature, SignatureExpired
 
 from ..capture.cookie import MAX_NAME_VALUE_BYTES, CookieCodec
-from ..redact import redact
+from ..redact import printable, redact
 from .requestinfo import RequestInfo
 
 log = logging.getLogger("attribution")
@@ -42,6 +42,8 @@ def no_landing(info: RequestInfo, *, page_load: bool, has_query: bool, external_
     """Why a request held nothing to capture (no tracked parameter, no external referrer, no browser id)."""
     if not page_load and (has_query or info.referer):
         return NOT_A_PAGE_LOAD
+    if has_query and not info.may_be_navigation:
+        return NOT_A_PAGE_LOAD  # the browser says it is an image, a script, a fetch or a frame
     if info.referer and not external_referrer:
         return INTERNAL_REFERRER
     if info.referer and not info.is_navigation and not has_query:
@@ -49,18 +51,18 @@ def no_landing(info: RequestInfo, *, page_load: bool, has_query: bool, external_
     return NO_TRACKED_PARAMETER
 
 
-def cookie_problem(codec: CookieCodec, raw: str | None) -> str | None:
+def cookie_problem(codec: CookieCodec, raw: str | None, *, host: bool = False) -> str | None:
     """Why the request's attribution cookie was refused, or None when there is none or it was read.
 
     ``bad-signature`` covers both a tampered cookie and one signed with a key no longer in ``secret_key``:
     a signature cannot tell them apart.
     """
-    if raw is None or codec.read(raw) is not None:
+    if raw is None or codec.read(raw, host=host) is not None:
         return None
     if len(raw) > MAX_NAME_VALUE_BYTES:
         return "too-large"
     try:
-        codec.verified_payload(raw)
+        codec.verified_payload(raw, host=host)
     except SignatureExpired:
         return "expired"
     except BadSignature:
@@ -72,7 +74,7 @@ def cookie_problem(codec: CookieCodec, raw: str | None) -> str | None:
 
 def report(method: str, path: str, outcome: str, cookie: str | None) -> str:
     """The header value, logged once as well (method and path only, the path redacted: no query string, no
-    captured value)."""
+    captured value; control characters escaped, so ``%0A`` in a path cannot forge a log line)."""
     note = outcome if cookie is None else f"{outcome}; cookie={cookie}"
-    log.info("attribution debug: %s %s: %s", method, redact(path[:200]), note)
+    log.info("attribution debug: %s %s: %s", printable(method), printable(redact(path[:200])), note)
     return note

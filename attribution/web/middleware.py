@@ -37,7 +37,7 @@ from ..capture.settings import (
     Settings,
 )
 from . import debug, meta_cookies
-from .capturer import Capturer, add_header, add_vary_cookie
+from .capturer import Capturer, add_cookie, add_vary_cookie
 from .collect import CollectEndpoints
 from .debug import from_environment as _debug_from_environment
 from .lifespan import run_lifespan
@@ -182,7 +182,10 @@ class AttributionMiddleware:
             # Nothing to capture: the response only needs Vary: Cookie if the app reads the attribution.
             async def send_vary(message: Message) -> None:
                 if state.read and message["type"] == "http.response.start":
-                    add_vary_cookie(message)
+                    if self.capturer.may_move(state):  # a value under the name of an earlier release: moved
+                        self.capturer.finish(state, message, secure=self.capturer.secure(scope))
+                    else:
+                        add_vary_cookie(message)
                 await send(message)
 
             await self.app(scope, receive, send_vary)
@@ -222,10 +225,12 @@ class AttributionMiddleware:
                 info = info or RequestInfo.from_scope(scope)
                 host = info.hostname
                 query = scope["query_string"]
+                # another page's <img> or fetch of /?clickid=... must not plant attribution: navigations only
+                navigation = page_load and info.may_be_navigation
                 landing = capturer.landing(
                     path=path,
                     host=host,
-                    query=query.decode("utf-8", "replace") if page_load and query else "",
+                    query=query.decode("utf-8", "replace") if navigation and query else "",
                     referrer=info.referer if page_load and info.is_navigation else None,
                     cookies={**cookie_parser(cookie), **meta} if has_ids or meta else None,
                 )
@@ -233,7 +238,7 @@ class AttributionMiddleware:
                     outcome = capturer.apply(scope, info, landing, state)
         # consent withdrawn on a request the capture step did not decide: the cookie is cleared all the same
         undecided = self._consent is not None and not (state.changed or state.cleared)
-        if undecided and self._cookie_marker in cookie and state.raw is not None:
+        if undecided and self._cookie_marker in cookie and state.present:
             capturer.withdraw(scope, state)
         note = self._why(scope, info, outcome, state.cleared) if self.debug else None
 
@@ -245,7 +250,7 @@ class AttributionMiddleware:
                 capturer.finish(state, message, secure=secure)
                 if meta and options is not None and host is not None:
                     for name, value in meta.items():
-                        add_header(message, b"set-cookie", options.set_cookie(name, value, host, secure=secure))
+                        add_cookie(message, options.set_cookie(name, value, host, secure=secure))
                 if note is not None:
                     capturer.explain(state, message, scope["method"], path, note)
             await send(message)
@@ -280,7 +285,7 @@ class AttributionMiddleware:
         held = self._ids_held(cookie, state)
         if held is False:
             return False
-        until = math.inf if held is None else self.capturer.codec.valid_until(state.raw)
+        until = math.inf if held is None else self.capturer.codec.valid_until(state.raw, host=state.raw_host)
         if until is not None:
             self._settled.put(cookie, until, len(cookie) + _ENTRY_OVERHEAD)
         return True

@@ -18,6 +18,7 @@ _FIELDS = {
     b"user-agent": "user_agent",
     b"accept": "accept",
     b"sec-fetch-dest": "sec_fetch_dest",
+    b"sec-fetch-mode": "sec_fetch_mode",
     b"origin": "origin",
     b"sec-fetch-site": "sec_fetch_site",
     b"content-type": "content_type",
@@ -34,6 +35,7 @@ class RequestInfo:
     user_agent: str = ""
     accept: str = ""
     sec_fetch_dest: str = ""
+    sec_fetch_mode: str = ""
     origin: str = ""
     sec_fetch_site: str = ""
     content_type: str = ""
@@ -65,10 +67,32 @@ class RequestInfo:
 
     @property
     def is_navigation(self) -> bool:
-        """A top-level page load: Sec-Fetch-Dest says document, or (older clients) HTML is accepted."""
-        if self.sec_fetch_dest:
-            return self.sec_fetch_dest == "document"
+        """A top-level page load: the browser says so (``Sec-Fetch-Mode: navigate`` of a ``document``), or, from
+        an older client that sends no Sec-Fetch headers, HTML is accepted."""
+        if self.sec_fetch_dest or self.sec_fetch_mode:
+            return self.fetch_says_navigation
         return "text/html" in self.accept
+
+    @property
+    def may_be_navigation(self) -> bool:
+        """Whether the request may be the visitor's own page navigation, so its query string may be captured.
+
+        A browser that sends ``Sec-Fetch-Mode`` / ``Sec-Fetch-Dest`` says what the request is, and only a
+        top-level navigation counts: an ``<img>``, a script, a fetch or a frame that another page (a product
+        review, a sibling subdomain) points at ``/?irclickid=...`` would otherwise plant attribution. A client
+        that sends neither (older browsers, scripts with a browser's user agent) is not refused: it says
+        nothing either way.
+        """
+        if self.sec_fetch_dest or self.sec_fetch_mode:
+            return self.fetch_says_navigation
+        return True
+
+    @property
+    def fetch_says_navigation(self) -> bool:
+        """Sec-Fetch-Mode (when sent) is ``navigate`` and Sec-Fetch-Dest (when sent) is ``document``."""
+        mode = self.sec_fetch_mode.strip().lower()
+        dest = self.sec_fetch_dest.strip().lower()
+        return mode in ("", "navigate") and dest in ("", "document")
 
 
 def wants_secure(scheme: str, hostname: str) -> bool:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..capture import reads, wire
 from ..capture.consent import GRANTED, Consent, decide
-from ..capture.cookie import CookieCodec
+from ..capture.cookie import CookieCodec, cookie_values
 from ..capture.models import Attribution, Channel, GA4Channel
 from ..errors import MiddlewareNotInstalledError
 from .types import Scope
@@ -26,15 +26,38 @@ SCOPE_KEY: Final = "attribution"
 
 
 class AttributionState:
-    """One request's view of the cookie: found, verified and turned into models only on first use."""
+    """One request's view of the cookie: found, verified and turned into models only on first use.
 
-    __slots__ = ("_attr", "_consent", "_raw", "_wire", "changed", "cleared", "clock", "codec", "cookie_header", "read")
+    The request may carry several values (the ``__Host-`` cookie, the plain-named one of an earlier release,
+    values another subdomain tossed in): each is tried in ``cookie_values``' order and the first genuine
+    one is the attribution, so an invalid value never hides a valid one.
+    """
+
+    __slots__ = (
+        "_attr",
+        "_candidates",
+        "_consent",
+        "_genuine",
+        "_raw",
+        "_wire",
+        "changed",
+        "cleared",
+        "clock",
+        "codec",
+        "cookie_header",
+        "raw_host",
+        "read",
+    )
 
     def __init__(self, codec: CookieCodec, cookie_header: str, clock: Callable[[], datetime] | None = None) -> None:
         self.codec = codec
         self.cookie_header = cookie_header
         self.clock = clock
-        self._raw: str | bool | None = False  # False: not looked for yet
+        self._candidates: list[tuple[str, bool]] | None = None  # None: not looked for yet
+        self._raw: str | None = None
+        self._genuine: bool | None = None
+        self.raw_host = False
+        """Whether ``raw`` is the ``__Host-`` cookie's value."""
         self._wire: wire.Wire | bool | None = False  # False: not read yet
         self._attr: Attribution | None = None
         self._consent: Consent | None = None
@@ -43,17 +66,45 @@ class AttributionState:
         self.read = False
 
     @property
+    def candidates(self) -> list[tuple[str, bool]]:
+        """Every attribution cookie value the request carries, as ``(value, host)``, in the order tried."""
+        if self._candidates is None:
+            self._candidates = cookie_values(self.cookie_header, self.codec.name)
+        return self._candidates
+
+    @property
+    def present(self) -> bool:
+        """Whether the request carries an attribution cookie at all (genuine or not)."""
+        return bool(self.candidates)
+
+    @property
     def raw(self) -> str | None:
-        """This site's attribution cookie value, if the request carries one."""
-        if self._raw is False:
-            self._raw = cookie_value(self.cookie_header, self.codec.settings.cookie_name)
-        return self._raw  # type: ignore[return-value]
+        """The request's attribution cookie value: the genuine one, else the first (to say why it was refused)."""
+        self.payload()
+        return self._raw
 
     def payload(self) -> wire.Wire | None:
         """The verified payload in its compact form (shared: never mutate it), None when there is none."""
         if self._wire is False:
-            self._wire = self.codec.read(self.raw)
+            found: wire.Wire | None = None
+            candidates = self.candidates
+            for value, host in candidates:
+                found = self.codec.read(value, host=host)
+                if found is not None:
+                    self._raw, self.raw_host, self._genuine = value, host, host
+                    break
+            else:
+                if candidates:
+                    self._raw, self.raw_host = candidates[0]
+            self._wire = found
         return self._wire  # type: ignore[return-value]
+
+    @property
+    def genuine_host(self) -> bool | None:
+        """Whether the genuine value read is the ``__Host-`` cookie's (True) or the plain name's (False); None
+        when none was read (not looked at yet, or none genuine). ``Capturer.finish`` moves a value found under
+        the name this response does not write."""
+        return self._genuine
 
     def load(self) -> Attribution:
         """The models, built from the payload on first use."""
@@ -89,21 +140,6 @@ class AttributionState:
         self._wire = data
         self._attr = None
         self.changed = True
-
-
-def cookie_value(header: str, name: str) -> str | None:
-    """One cookie's value from a Cookie header, without parsing the others."""
-    start = 0
-    marker = name + "="
-    while True:
-        at = header.find(marker, start)
-        if at < 0:
-            return None
-        if at == 0 or header[at - 1] in "; ":
-            end = header.find(";", at)
-            value = header[at + len(marker) : end if end >= 0 else None].strip()
-            return value.strip('"') or None
-        start = at + 1
 
 
 class LazyAttribution:

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.templating import Jinja2Templates
 
 from attribution import (
@@ -34,8 +34,10 @@ from attribution import (
     Vendor,
     get_attribution,
     redact,
+    redact_json,
     script_tag,
 )
+from attribution.reports import ReportApp
 from attribution.templating import install_jinja2
 from examples.browser_app import EdgeCache
 
@@ -274,9 +276,9 @@ async def delivery(request: Request) -> HTMLResponse:
     if found is None or vendor is None or event is None:
         return render(request, "not_found.html", status_code=404)
     channel = request.app.state.channels.get(found.order_id)
-    return render(
-        request, "delivery.html", d=masked_error(found), request_sent=describe(vendor, event), channel=channel
-    )
+    # anyone can open /deliveries/1, /deliveries/2, ...: personal data masked as `attribution show` masks it
+    masked = describe(vendor, redact_json(event))
+    return render(request, "delivery.html", d=masked_error(found), request_sent=masked, channel=channel)
 
 
 async def start_over(request: Request) -> Response:
@@ -295,6 +297,41 @@ async def panel(request: Request) -> HTMLResponse:
 
 async def spa(request: Request) -> HTMLResponse:
     return render(request, "spa.html")
+
+
+STAFF_COOKIE = "demo_staff"
+
+
+def staff_only(token: str) -> Any:
+    """The report page's ``authorize``: yes for a browser that signed in as staff, else a 401 page that offers to.
+    A real site asks its own login (``request.user.is_staff``, a session, an SSO header)."""
+
+    def authorize(request: Request) -> bool | Response:
+        if secrets.compare_digest(request.cookies.get(STAFF_COOKIE, ""), token):
+            return True
+        return HTMLResponse(
+            '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Staff only</title>'
+            '<link rel="icon" href="data:,"></head><body>'
+            '<h1 id="refused">Staff only</h1><p>The report shows the shop\'s revenue: sign in first.</p>'
+            '<form method="post" action="/_demo/staff"><button id="staff-sign-in">Sign in as staff (demo)</button>'
+            '</form><p><a href="/">Back to the shop</a></p></body></html>',
+            status_code=401,
+        )
+
+    return authorize
+
+
+async def staff_sign_in(request: Request) -> Response:
+    """The demo's whole login: a cookie with this server's staff token. Never do this in a real shop."""
+    response = RedirectResponse("/report/", status_code=303)
+    response.set_cookie(STAFF_COOKIE, request.app.state.staff_token, httponly=True, samesite="strict")
+    return response
+
+
+async def staff_sign_out(request: Request) -> Response:
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(STAFF_COOKIE)
+    return response
 
 
 def cached_page() -> str:
@@ -320,9 +357,14 @@ def create_app(config: DemoConfig | None = None) -> EdgeCache:
         dry_run=config.dry_run,
         poll_interval=0.5,
     )
+    staff_token = secrets.token_urlsafe(24)
+    report = ReportApp(tracker, authorize=staff_only(staff_token), title="Demo shop: attribution report")
     shop = Starlette(
         routes=[
             Route("/", home),
+            Mount("/report", report),
+            Route("/_demo/staff", staff_sign_in, methods=["POST"]),
+            Route("/_demo/staff-out", staff_sign_out, methods=["POST"]),
             Route("/_demo/referrer", referrer),
             Route("/product/{slug}", product),
             Route("/checkout", checkout_form, methods=["GET"]),
@@ -336,6 +378,7 @@ def create_app(config: DemoConfig | None = None) -> EdgeCache:
         ]
     )
     shop.state.config = config
+    shop.state.staff_token = staff_token
     shop.state.tracker = tracker
     shop.state.channels = {}  # order id -> the visitor's channel at checkout, while this server runs
     captured = AttributionMiddleware(shop, secret_key=config.secret_key, tracker=tracker)

@@ -34,6 +34,7 @@ from attribution import (
     Whop,
     XAds,
 )
+from examples.keys import secret
 
 #: Per vendor, the environment variables it needs (all of them) and the placeholder used in dry run.
 CREDENTIALS: dict[str, dict[str, str]] = {
@@ -160,5 +161,5 @@ def load_config(env: Mapping[str, str] | None = None) -> DemoConfig:
         configured=configured,
         left_out=[name for name in CREDENTIALS if name not in names],
         outbox=Path(env.get("DEMO_OUTBOX") or default_outbox()),
-        secret_key=env.get("DEMO_SECRET_KEY") or "demo-secret-key-change-me-0123456789",
+        secret_key=secret("DEMO_SECRET_KEY", "the demo's cookie and checkout tokens", env),
     )

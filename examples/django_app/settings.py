@@ -6,8 +6,10 @@ import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from examples.keys import secret
+
 BASE_DIR = Path(__file__).resolve().parent
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "django-example-secret-change-me")
+SECRET_KEY = secret("DJANGO_SECRET_KEY", "Django's own signing")
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 ROOT_URLCONF = "examples.django_app.urls"
@@ -39,4 +41,4 @@ def _database(url: str) -> dict[str, str]:
 DATABASES = {"default": _database(os.environ["DATABASE_URL"])} if os.environ.get("DATABASE_URL") else {}
 USE_TZ = True
 #: The signing key of the attribution cookie (use its own secret, not Django's SECRET_KEY).
-ATTRIBUTION_SECRET_KEY = os.environ.get("ATTRIBUTION_SECRET_KEY", "django-example-attribution-secret")
+ATTRIBUTION_SECRET_KEY = secret("ATTRIBUTION_SECRET_KEY", "the attribution cookie")

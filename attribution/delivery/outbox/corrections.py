@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from ...orders.record import micros
+from ...vendors.base import Vendor
 from .base import Change, Kind, Status, StoredOrder, VendorCorrection
 
 _NOT_SENT = frozenset({Status.PENDING, Status.HELD, Status.DEAD, Status.DRY_RUN})
@@ -47,6 +48,29 @@ class Plan:
     queue: list[tuple[str, Kind, str, str]] = field(default_factory=list)
     """(vendor, kind, dedup key, batch key) of the correction deliveries to write."""
     results: list[VendorCorrection] = field(default_factory=list)
+
+
+def with_vendors(change: Change, vendors: Sequence[Vendor], stored: StoredOrder | None) -> Change:
+    """``change`` told which vendors can be corrected, and the batch keys of their corrections (built from the
+    stored order; none when its details were purged)."""
+    if stored is None or stored.scrubbed:
+        reason = "the order's details were purged after the retention period: the vendors cannot be told"
+        return Change(change.kind, change.value, change.currency, change.reason, unavailable=reason)
+    conversion = stored.conversion()
+    keys = {
+        (vendor.name, kind): vendor.correction_batch_key(conversion, kind)
+        for vendor in vendors
+        for kind in vendor.corrections
+    }
+    return Change(
+        change.kind,
+        change.value,
+        change.currency,
+        change.reason,
+        restate=frozenset(v.name for v in vendors if "restate" in v.corrections),
+        retract=frozenset(v.name for v in vendors if "retract" in v.corrections),
+        batch_keys=keys,
+    )
 
 
 def plan(

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ...errors import OutboxError
-from . import corrections, queries, sqlite_schema
+from . import corrections, queries, sqlite_file, sqlite_schema
 from .base import Attempt, Change, Confirmed, Delivery, Finish, Status, StoredOrder, VendorCorrection
+from .sqlite_math import ensure_math
 from .sqlite_sets import CHUNK, DueRow, confirmation_rows, due_rows, mark_claimed, record_finished
 
 Q = queries.load("sqlite.sql")
@@ -51,6 +52,9 @@ class Database:
     def connection(self, *, check: bool = True) -> sqlite3.Connection:
         """The connection, opened if need be; with ``check``, the schema brought up to date (or refused) first."""
         if self._conn is None:
+            may_create = self.auto_migrate or not check
+            if not may_create and not self.path.exists():
+                raise OutboxError(f"no outbox at {self.path} (and this use creates none)")
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if not self.path.exists():
                 # The outbox holds personal data: readable by the site's user only. SQLite gives the WAL
@@ -59,11 +63,18 @@ class Database:
             # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so every write transaction takes
             # the write lock up front instead of failing to upgrade a read lock under contention.
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
+            try:  # before anything writes: another application's database is refused untouched
+                sqlite_file.foreign(conn, self.path, may_create=may_create)
+            except BaseException:
+                conn.close()
+                raise
+            sqlite_file.tighten(self.path)
             conn.row_factory = sqlite3.Row
             setup = Q["open"].format(synchronous=self.synchronous, autocheckpoint=AUTOCHECKPOINT_PAGES)
             for pragma in sqlite_schema.statements(setup):
                 conn.execute(pragma)
             self._mode = self.synchronous
+            ensure_math(conn)  # the reports' time decay needs pow, missing from some SQLite builds
             if check:
                 try:
                     sqlite_schema.migrate(conn, self.path, apply=self.auto_migrate)
