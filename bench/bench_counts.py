@@ -8,7 +8,7 @@ outbox included) and the full-table count that ``counts()`` replaced, ``--runs``
 A checkout (one order, two deliveries) and a worker's round (claim 64, record them) are timed with the count
 triggers in place and with them dropped, to show what keeping the counts costs. The plans of the status queries are
 printed, to show they use indexes. Last, an outbox of the previous schema version with as many rows is made beside
-it and migrating it forward (the latest migration, order records) is timed.
+it and migrating it forward (the latest migration) is timed.
 
 Without ``--url`` it starts its own PostgreSQL server (fsync on) from Debian's binaries (see tests/postgres.py).
 """
@@ -178,7 +178,7 @@ async def bench(label: str, spec: str, box: Outbox, args: argparse.Namespace) ->
 
 async def migrating(box: Outbox, spec: str, rows: int) -> float:
     """Seconds ``migrate`` takes on an outbox of the previous schema version holding ``rows`` delivered rows: the
-    latest migration (the order records) on a file or database of this size, made beside the one measured above."""
+    latest migration on a file or database of this size, made beside the one measured above."""
     if isinstance(box, SQLiteOutbox):
         from attribution.delivery.outbox.sqlite_schema import SCHEMA_VERSION, Q, statements
 
@@ -191,6 +191,7 @@ async def migrating(box: Outbox, spec: str, rows: int) -> float:
         conn.execute(FILL_SQLITE, (rows,))
         conn.commit()
         conn.close()
+        path.chmod(0o600)  # as the outbox makes its own files: it holds customers' data
         previous: Outbox = SQLiteOutbox(path)
     else:
         from attribution.delivery.outbox.postgres import SCHEMA_VERSION as PG_VERSION
