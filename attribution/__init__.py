@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import package_version
 from .capture.consent import Consent
 from .capture.models import Attribution, Channel, GA4Channel, Touch
+from .capture.settings import CaptureOptions
 from .checkout.corrections import CorrectionResult
 from .checkout.dedup import event_id
 from .checkout.tracker import CheckoutResult, Tracker, VendorResult
@@ -70,6 +71,7 @@ __all__ = [
     "Attribution",
     "AttributionError",
     "AttributionMiddleware",
+    "CaptureOptions",
     "Channel",
     "CheckoutResult",
     "ConfigurationError",

@@ -1,4 +1,4 @@
-"""How often the channel is right, per labelled corpus: a table like the one in the README (not a timing).
+"""How often the channel is right, per labelled corpus: a table like the one in docs/capture.md (not a timing).
 
     python bench/bench_channels.py [--rules default ga4] [--wrong N] [--labels] [--timing]
 
@@ -6,7 +6,7 @@ Runs every case of the corpora in ``tests/data/channels`` (their origins and lic
 as a Chrome page load through ``AttributionMiddleware`` and reads the channel the app sees. "default" is the
 library's own rules; "ga4" is ``channel_rules="ga4"``, measured on the corpora that say GA4's answer. For the
 landings corpus, the default rules are also compared with GA4's answer itself: "same as GA4" counts the cases
-where they agree, the rest differ on purpose (the README's table says why).
+where they agree, the rest differ on purpose (docs/capture.md's table says why).
 
 ``--timing`` also times the rules alone on every case's parameters and referring host (no HTTP), in
 microseconds per landing, min/median/max over three runs: the first pass over the cases (cold lookup caches)

@@ -10,7 +10,7 @@ The provider here is a stand-in (``FakeProvider``): a dict of payments and an HM
 providers sign theirs. Verify the signature before trusting anything in the body.
 ``GET /_provider/payments/{id}/webhook`` answers with the exact body the stand-in would post for that payment
 (the token is in ``data.metadata.attribution``) and its signature in an ``x-signature`` header, so the whole
-flow can be tried with curl (the README's Examples section shows the commands):
+flow can be tried with curl (docs/examples.md shows the commands):
 
     python -m examples.webhook_app --port 8000
 """

@@ -81,7 +81,7 @@ class Case:
     ga4: str | None = None
     """GA4's Default Channel Group, where the corpus says it."""
     why: str | None = None
-    """For a deliberate difference from GA4: the row of the README's table that says why."""
+    """For a deliberate difference from GA4: the row of docs/capture.md's table that says why."""
     label: str = ""
     """The corpus's own label (Snowplow's medium, GA4's category), for per-class figures."""
 
@@ -288,7 +288,7 @@ def run_all(rule_sets: Iterable[str] = ("default", "ga4")) -> list[Outcome]:
     return [run(corpus, rules) for corpus in corpora() for rules in corpus.rules if rules in wanted]
 
 
-#: The rows of the README's table of deliberate differences from GA4, by the ``why`` the landings corpus
+#: The rows of docs/capture.md's table of deliberate differences from GA4, by the ``why`` the landings corpus
 #: gives: each names the row's first cell.
 DIFFERENCES: Final = {
     "click-ids": "A click id GA4 does not read",

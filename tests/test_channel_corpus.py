@@ -3,7 +3,7 @@ file's origin and licence in its README), every case a Chrome page load through 
 
 Floors, not exact figures: a change that makes the channel wrong more often fails here; ``bench_channels.py``
 prints the figures themselves. Where the default rules differ from GA4 on purpose, the case says why, and the
-reason must be a row of the README's table of differences.
+reason must be a row of the table of differences in docs/capture.md.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from attribution.capture.models import GA4Channel
 from attribution.capture.source_kinds import is_webmail
 from tests.channel_corpus import DIFFERENCES, GA4_NAME_OF, Outcome, ga4_hosts, ga4_landings, ga4_names, run, snowplow
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+CAPTURE = (Path(__file__).resolve().parent.parent / "docs" / "capture.md").read_text(encoding="utf-8")
 
 
 @cache
@@ -63,22 +63,22 @@ def test_every_snowplow_class_is_right_with_the_full_url_and_with_the_origin_alo
 
 
 def test_where_the_default_rules_call_a_ga4_search_host_something_else_it_is_a_webmail() -> None:
-    # GA4's list counts mail.yandex.ru, mail.rambler.ru and email.seznam.cz as search: the README says why not
+    # GA4's list counts mail.yandex.ru, mail.rambler.ru and email.seznam.cz as search: docs/capture.md says why not
     wrong = outcome("ga4 hosts", "default").wrong
     assert all(answer == "email" and is_webmail(case.name) for case, answer in wrong), wrong
 
 
-def test_the_default_rules_agree_with_ga4_or_differ_where_the_readme_says_why() -> None:
+def test_the_default_rules_agree_with_ga4_or_differ_where_the_docs_say_why() -> None:
     result = outcome("ga4 landings", "default")
-    start = README.index("**Where the default rules differ from GA4's on purpose**")
-    table = README[start : README.index("\n## ", start)]
+    start = CAPTURE.index("**Where the default rules differ from GA4's on purpose**")
+    table = CAPTURE[start : CAPTURE.index("\n## ", start)]
     rows = {line.split(" | ")[0].strip("| ") for line in table.splitlines() if line.startswith("| ")}
     for case, answer in zip(result.corpus.cases, result.answers, strict=True):
         if GA4_NAME_OF.get(answer) == case.ga4:
             continue
         assert case.why is not None, f"{case.name}: {answer}, GA4 says {case.ga4}, and no reason is given"
         assert answer in case.default, f"{case.name}: {answer}, not the documented {case.default}"
-        assert DIFFERENCES[case.why] in rows, f"the README's table has no row for {case.why!r}"
+        assert DIFFERENCES[case.why] in rows, f"docs/capture.md's table has no row for {case.why!r}"
     assert result.agrees_with_ga4 / len(result.corpus.cases) >= 0.6
 
 

@@ -1,4 +1,4 @@
-"""The README's deployment commands, run as written against ``examples/tracking.py``."""
+"""The deployment commands of docs/delivery.md, run as written against ``examples/tracking.py``."""
 
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ SCRIPT = Path(sys.executable).parent / "attribution"  # the console script pypro
 
 
 def deployment_block() -> list[str]:
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("\n## Deployment\n", 1)[1].split("\n## ", 1)[0]
+    delivery = (ROOT / "docs" / "delivery.md").read_text()
+    section = delivery.split("\n## Deployment\n", 1)[1].split("\n## ", 1)[0]
     block = re.search(r"```sh\n(.*?)```", section, re.S)
     assert block is not None, "the deployment section has no sh block"
     return [line.split("  #")[0].strip() for line in block[1].splitlines() if line.strip()]
 
 
-def test_the_readmes_deployment_commands_run_as_written(tmp_path: Path) -> None:
+def test_the_documented_deployment_commands_run_as_written(tmp_path: Path) -> None:
     lines = deployment_block()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ATTRIBUTION_", "WHOP_", "RDSTATION_"))}
     env["HOME"] = str(tmp_path)

@@ -158,8 +158,8 @@ def test_webhook_example_fires_conversions_from_a_cookieless_webhook_with_the_ex
     assert whop["user"]["email"] == "buyer@example.com"
 
 
-def test_webhook_example_happy_path_as_the_readme_runs_it_over_http(tmp_path: Path) -> None:
-    """The README's curl session: land, check out, fetch the webhook the stand-in provider would send
+def test_webhook_example_happy_path_as_the_docs_run_it_over_http(tmp_path: Path) -> None:
+    """The curl session of docs/examples.md: land, check out, fetch the webhook the stand-in provider would send
     (the token inside), post it with its signature."""
     app = webhook_app.create_app(outbox=tmp_path / "outbox.sqlite3")
     with TestClient(app, base_url="http://127.0.0.1:8000", headers=NAVIGATION) as client:

@@ -1,5 +1,6 @@
-"""The README's tables and lists say what the code does: options and defaults, what is captured, the vendors,
-and every public name documented somewhere a user reads."""
+"""The README's and the docs' tables and lists say what the code does: options and defaults, what is captured
+(docs/capture.md), the vendors (the README and docs/vendors.md), and every public name documented somewhere a user
+reads."""
 
 from __future__ import annotations
 
@@ -21,18 +22,24 @@ from attribution.capture.params import (
     IDENTIFIER_COOKIES,
     UTM_PARAMS,
 )
-from attribution.capture.settings import DEFAULT_COOKIE_AGE, DEFAULT_EXCLUDED_PATHS
+from attribution.capture.settings import DEFAULT_COOKIE_AGE, DEFAULT_EXCLUDED_PATHS, DEFAULTS, CaptureOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 DOCS = "\n".join(path.read_text(encoding="utf-8") for path in sorted((ROOT / "docs").glob("*.md")))
+CAPTURE = (ROOT / "docs" / "capture.md").read_text(encoding="utf-8")
+VENDORS_DOC = (ROOT / "docs" / "vendors.md").read_text(encoding="utf-8")
 
 
-def section(title: str) -> str:
-    """The README's text under ``## title``, up to the next ``## ``."""
-    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", README, re.MULTILINE | re.DOTALL)
-    assert match is not None, f"the README has no '## {title}' section"
+def section(title: str, text: str = README, where: str = "the README") -> str:
+    """The text under ``## title`` (of the README unless ``text`` is given), up to the next ``## ``."""
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", text, re.MULTILINE | re.DOTALL)
+    assert match is not None, f"{where} has no '## {title}' section"
     return match.group(1)
+
+
+def capture_section(title: str) -> str:
+    return section(title, CAPTURE, "docs/capture.md")
 
 
 def table_rows(text: str) -> list[list[str]]:
@@ -46,35 +53,42 @@ def names_in(cell: str) -> list[str]:
 
 
 def configuration() -> dict[str, tuple[str, str]]:
-    return {names_in(row[0])[0]: (row[1], row[2]) for row in table_rows(section("Configuration"))}
+    return {names_in(row[0])[0]: (row[1], row[2]) for row in table_rows(capture_section("Configuration"))}
+
+
+def middleware_options() -> dict[str, object]:
+    """Each option of the middleware with its default (``inspect.Parameter.empty``: required): its own keywords
+    and the capture options of its ``**options`` (``CaptureOptions``, their defaults in ``DEFAULTS``)."""
+    parameters = inspect.signature(AttributionMiddleware.__init__).parameters
+    own = {name: p.default for name, p in parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    captured = {name: DEFAULTS.get(name, inspect.Parameter.empty) for name in CaptureOptions.__annotations__}
+    return {**own, **captured}
 
 
 def test_the_configuration_table_lists_exactly_the_middlewares_options() -> None:
-    parameters = inspect.signature(AttributionMiddleware.__init__).parameters
-    options = {name for name, p in parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
-    assert set(configuration()) == options
+    assert set(configuration()) == set(middleware_options())
 
 
 def test_the_configuration_tables_defaults_are_the_codes() -> None:
-    parameters = inspect.signature(AttributionMiddleware.__init__).parameters
+    defaults = middleware_options()
     table = configuration()
     assert table["secret_key"][0] == "required"
-    assert parameters["secret_key"].default is inspect.Parameter.empty
+    assert defaults["secret_key"] is inspect.Parameter.empty
     literal = {"`None`": None, "`False`": False, "`()`": (), '`"attribution"`': "attribution"}
     for name, (default, _) in table.items():
         if default in literal:
-            assert parameters[name].default == literal[default], name
+            assert defaults[name] == literal[default], name
         elif re.fullmatch(r"\d+", default):
-            assert parameters[name].default == int(default), name
+            assert defaults[name] == int(default), name
     assert table["max_age"][0] == f"{DEFAULT_COOKIE_AGE.days} days"
-    assert parameters["max_age"].default == DEFAULT_COOKIE_AGE
-    assert table["endpoint_prefix"][0] == f'`"{parameters["endpoint_prefix"].default}"`'
+    assert defaults["max_age"] == DEFAULT_COOKIE_AGE
+    assert table["endpoint_prefix"][0] == f'`"{defaults["endpoint_prefix"]}"`'
     assert tuple(names_in(table["excluded_paths"][0])) == DEFAULT_EXCLUDED_PATHS
-    assert parameters["excluded_paths"].default == DEFAULT_EXCLUDED_PATHS
+    assert defaults["excluded_paths"] == DEFAULT_EXCLUDED_PATHS
 
 
 def test_the_capture_table_is_params_py() -> None:
-    rows = table_rows(section("What is captured"))
+    rows = table_rows(capture_section("What is captured"))
     query = [name for row in rows if not row[0].startswith("first-party") for name in names_in(row[1])]
     listed = [name.strip() for entry in query for name in entry.split(",")]
     assert sorted(listed) == sorted({*UTM_PARAMS, *CLICK_IDS, *CONNECTLY_PARAMS, *AD_ID_PARAMS, *CAMPAIGN_PARAMS})
@@ -83,7 +97,7 @@ def test_the_capture_table_is_params_py() -> None:
 
 
 def test_the_click_id_windows_sentence_is_params_py() -> None:
-    match = re.search(r"\*\*Click-id windows\*\*.*?—", section("What is captured"), re.DOTALL)
+    match = re.search(r"\*\*Click-id windows\*\*.*?—", capture_section("What is captured"), re.DOTALL)
     assert match is not None
     said: dict[str, timedelta] = {}
     for names, days in re.findall(r"((?:`\w+`,?\s*)+)(\d+) days", match.group(0)):
@@ -95,18 +109,32 @@ def test_the_click_id_windows_sentence_is_params_py() -> None:
 def test_the_vendor_table_and_the_opening_name_every_registered_vendor() -> None:
     rows = table_rows(section("Vendors"))
     assert sorted(names_in(row[0])[0] for row in rows) == sorted(cls.__name__ for cls in VENDORS.values())
-    batched = {names_in(row[0])[0]: row[3] for row in rows}  # the dedup key column says how it batches
+    sends = {names_in(row[0])[0]: row[1] for row in rows}  # the "what it sends" column says how it batches
     for cls in VENDORS.values():
         if cls.max_batch > 1:
-            assert f"batched {cls.max_batch:,} per request" in batched[cls.__name__], cls.__name__
+            assert f"batched {cls.max_batch:,} per request" in sends[cls.__name__], cls.__name__
         else:
-            assert "batched" not in batched[cls.__name__], cls.__name__
-        # "none", or "none (...)" for a vendor that batches without a dedup key of its own (LinkedIn)
-        assert batched[cls.__name__].startswith("none") is (not cls.has_dedup_key), cls.__name__
+            assert "batched" not in sends[cls.__name__], cls.__name__
     opening = README.split("\n## ", 1)[0]
     labels = ("Whop", "RD Station", "Connectly", "ConvertLoop", "X Ads", "Meta", "Google Ads", "TikTok", "LinkedIn")
     for label in (*labels, "Reddit", "Microsoft Advertising"):
         assert label in opening, label
+
+
+def test_the_vendors_at_a_glance_table_says_each_adapters_dedup_key_and_batch() -> None:
+    rows = table_rows(section("At a glance", VENDORS_DOC, "docs/vendors.md"))
+    by_name = {names_in(row[0])[0]: row for row in rows}
+    assert sorted(by_name) == sorted(cls.__name__ for cls in VENDORS.values())
+    for cls in VENDORS.values():
+        row = by_name[cls.__name__]
+        assert names_in(row[0])[1] == cls.name, cls.__name__
+        dedup, batch = row[4], row[5]
+        # "none", or "none (...)" for a vendor that batches without a dedup key of its own (LinkedIn)
+        assert dedup.startswith("none") is (not cls.has_dedup_key), cls.__name__
+        if cls.max_batch > 1:
+            assert batch.startswith(f"{cls.max_batch:,} "), cls.__name__
+        else:
+            assert batch == "1", cls.__name__
 
 
 API = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
@@ -127,3 +155,17 @@ def test_the_api_reference_names_nothing_that_is_not_public_and_the_readme_links
 
 def test_the_version_is_set() -> None:
     assert re.fullmatch(r"\d+\.\d+\.\d+\S*", attribution.__version__)
+
+
+def test_the_architecture_map_names_every_part_of_the_tree() -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    rows = table_rows(section("The parts", text, "docs/architecture.md"))
+    folders = {row[1].strip("`") for row in rows if row[1] != "top level"}
+    package = ROOT / "attribution"
+    subpackages = {
+        str(path.parent.relative_to(package)) + "/" for path in package.rglob("__init__.py") if path.parent != package
+    }
+    assert folders == subpackages
+    top_level = {name for row in rows if row[1] == "top level" for name in names_in(row[2])}
+    modules = {path.stem for path in package.glob("*.py")}
+    assert top_level == modules

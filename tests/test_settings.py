@@ -63,3 +63,20 @@ def test_lists_of_options_work_and_a_window_for_an_extra_parameter_is_allowed() 
     assert "Domain=example.com" in cookie
     assert c.get("/static/x?utm_source=other").status_code == 200
     assert c.get("/show").json()["utm"] == {"utm_source": "news"}
+
+
+def test_a_misspelt_option_is_a_type_error_naming_it_and_a_missing_key_says_how_to_make_one() -> None:
+    options: dict[str, Any] = {"secret_key": SECRET, "cookie_nam": "visit"}
+    with pytest.raises(TypeError, match="'cookie_nam'"):
+        AttributionMiddleware(Starlette(), **options)
+    with pytest.raises(ConfigurationError, match=r"secret_key is required: secrets\.token_urlsafe"):
+        AttributionMiddleware(Starlette())  # type: ignore[call-arg]
+
+
+def test_the_options_a_site_keeps_in_its_settings_are_typed_once() -> None:
+    from attribution import CaptureOptions
+
+    options: CaptureOptions = {"secret_key": SECRET, "cookie_name": "visit", "history_size": 3}
+    middleware = AttributionMiddleware(Starlette(), **options)
+    assert (middleware.settings.cookie_name, middleware.settings.history_size) == ("visit", 3)
+    assert middleware.settings.endpoint_prefix == "/_attribution/"  # a default, from DEFAULTS

@@ -4,8 +4,8 @@ utm_medium / utm_source / utm_campaign, then the referring host. ``ga4_channels`
 Worked out once, on the landing, and stored with the touch. The rules follow GA4's Default Channel Group in
 order and naming spirit (a paid medium with a social source is paid social, a ``utm_source`` alone that names
 a search engine is organic search, ``cross-network`` campaigns are paid, ``push`` and ``audio`` media are
-recognised), and differ from it on purpose where GA4 cannot see what the landing shows (the README has the
-table): a lone click id of a platform GA4 does not read (``ttclid``, ``msclkid``) is that platform's paid
+recognised), and differ from it on purpose where GA4 cannot see what the landing shows (docs/capture.md has
+the table): a lone click id of a platform GA4 does not read (``ttclid``, ``msclkid``) is that platform's paid
 channel; a webmail referrer is email, an AI assistant is ``ai_assistant``; a lone ``fbclid`` is organic social
 (Meta adds it to organic outbound links too: an ad click is told by its utm_medium); video sites count as
 social networks; GA4's shopping and cross-network channels fold into the paid and referral channels.

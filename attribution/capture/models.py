@@ -45,7 +45,7 @@ _private_defaults: dict[type[BaseModel], dict[str, Any]] = {}
 
 class Channel(StrEnum):
     """Where a touch came from: the library's own channel rules, in the spirit of GA4's default channel grouping
-    (where they differ on purpose, the README says why)."""
+    (where they differ on purpose, docs/capture.md says why)."""
 
     PAID_SEARCH = "paid_search"
     PAID_SOCIAL = "paid_social"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Final, Literal
+from types import MappingProxyType
+from typing import Any, Final, Literal, Required, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
@@ -48,52 +49,119 @@ _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 ConsentHook = Callable[[Any], bool | Consent | Mapping[str, Any]]
 
 
+class CaptureOptions(TypedDict, total=False):
+    """The capture options, declared here once: ``AttributionMiddleware(app, **options)`` takes them as they are
+    and ``Settings.build`` validates them; each default is in ``DEFAULTS``. Every one is keyword-only and typed,
+    so a type checker catches a misspelt or mistyped option at the call site."""
+
+    secret_key: Required[str | Sequence[str]]
+    """Signing key, or a list of keys newest first (the first signs, all verify)."""
+    cookie_name: str
+    """The cookie's name, without a prefix (it becomes ``__Host-<name>`` wherever Secure and host-only)."""
+    max_age: timedelta | int
+    """How long the cookie lives (a timedelta or seconds), at most 400 days (Chrome's cap)."""
+    domain: str | None
+    """Share the cookie with subdomains (``.example.com``); None keeps it host-only."""
+    secure: bool | None
+    """None: Secure on every origin except plain-HTTP localhost / 127.0.0.1 / ::1."""
+    history_size: int
+    """Touches kept besides the first, 1 to 20."""
+    extra_params: Sequence[str]
+    """More query parameters to capture."""
+    click_id_windows: Mapping[str, timedelta | int] | None
+    """Per click id, how long it attributes (a timedelta or days)."""
+    excluded_paths: Sequence[str]
+    """Path prefixes never captured (static assets)."""
+    ignored_referrers: Sequence[str]
+    """Hosts whose referrals are not touches (payment pages, sign-in providers)."""
+    consent: ConsentHook | None
+    """``callable(scope)`` answering ``True``/``False``, a ``Consent`` or a mapping of its purposes
+    (``attribution.consent``); without consent for measurement nothing is captured and the cookie is cleared."""
+    capture_bots: bool
+    """Capture crawlers too."""
+    endpoint_prefix: str
+    """Where the snippet and the collect endpoint are served."""
+    allowed_origins: Sequence[str]
+    """Extra origins (``https://shop.example.com``) allowed to post to the collect endpoint."""
+    channel_rules: ChannelRules
+    """How a landing's channel is named: ``default`` (``Channel``) or ``ga4`` (GA4's Default Channel Group,
+    ``GA4Channel``)."""
+
+
+#: Each capture option's default (every option but ``secret_key`` has one).
+DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
+    {
+        "cookie_name": "attribution",
+        "max_age": DEFAULT_COOKIE_AGE,
+        "domain": None,
+        "secure": None,
+        "history_size": 5,
+        "extra_params": (),
+        "click_id_windows": None,
+        "excluded_paths": DEFAULT_EXCLUDED_PATHS,
+        "ignored_referrers": DEFAULT_IGNORED_REFERRERS,
+        "consent": None,
+        "capture_bots": False,
+        "endpoint_prefix": "/_attribution/",
+        "allowed_origins": (),
+        "channel_rules": "default",
+    }
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Everything the middleware and the collect endpoint need, derived from the keyword arguments."""
+    """Everything the middleware and the collect endpoint need, derived from the ``CaptureOptions`` once."""
 
     secret_keys: tuple[str, ...]
     """Newest first: the first key signs, every key verifies."""
-    cookie_name: str = "attribution"
-    max_age: timedelta = DEFAULT_COOKIE_AGE
-    domain: str | None = None
-    secure: bool | None = None
+    cookie_name: str
+    max_age: timedelta
+    domain: str | None
+    secure: bool | None
     """None: Secure on every origin except plain-HTTP localhost / 127.0.0.1 / ::1."""
-    history_size: int = 5
-    tracked_params: frozenset[str] = frozenset(TRACKED_PARAMS)
-    click_id_windows: Mapping[str, timedelta] = field(default_factory=lambda: dict(DEFAULT_CLICK_ID_WINDOWS))
-    excluded_paths: tuple[str, ...] = DEFAULT_EXCLUDED_PATHS
-    ignored_referrers: tuple[str, ...] = DEFAULT_IGNORED_REFERRERS
-    consent: ConsentHook | None = None
-    capture_bots: bool = False
-    endpoint_prefix: str = "/_attribution/"
-    allowed_origins: frozenset[str] = frozenset()
+    history_size: int
+    tracked_params: frozenset[str]
+    click_id_windows: Mapping[str, timedelta]
+    excluded_paths: tuple[str, ...]
+    ignored_referrers: tuple[str, ...]
+    consent: ConsentHook | None
+    capture_bots: bool
+    endpoint_prefix: str
+    allowed_origins: frozenset[str]
     """Extra origins (``https://shop.example.com``) allowed to post to the collect endpoint."""
-    channel_rules: ChannelRules = "default"
+    channel_rules: ChannelRules
     """How a landing's channel is named: ``default`` (``Channel``) or ``ga4`` (``GA4Channel``)."""
-    direct_channel: Channel | GA4Channel = Channel.DIRECT
+    direct_channel: Channel | GA4Channel
     """What ``channel`` reads for a visitor with no touch, in the vocabulary of ``channel_rules``."""
 
     @classmethod
-    def build(
-        cls,
-        *,
-        secret_key: str | Sequence[str],
-        cookie_name: str = "attribution",
-        max_age: timedelta | int = DEFAULT_COOKIE_AGE,
-        domain: str | None = None,
-        secure: bool | None = None,
-        history_size: int = 5,
-        extra_params: Sequence[str] = (),
-        click_id_windows: Mapping[str, timedelta | int] | None = None,
-        excluded_paths: Sequence[str] = DEFAULT_EXCLUDED_PATHS,
-        ignored_referrers: Sequence[str] = DEFAULT_IGNORED_REFERRERS,
-        consent: ConsentHook | None = None,
-        capture_bots: bool = False,
-        endpoint_prefix: str = "/_attribution/",
-        allowed_origins: Sequence[str] = (),
-        channel_rules: ChannelRules = "default",
-    ) -> Settings:
+    def build(cls, **options: Unpack[CaptureOptions]) -> Settings:
+        """The settings of these options, each checked: ``ConfigurationError`` says what is wrong and how to
+        write it; an option that does not exist is a ``TypeError``, as for any other keyword argument."""
+        unknown = sorted(options.keys() - CaptureOptions.__annotations__.keys())
+        if unknown:
+            raise TypeError(
+                f"unexpected capture option {unknown[0]!r}; the options: {', '.join(CaptureOptions.__annotations__)}"
+            )
+        if "secret_key" not in options:
+            raise ConfigurationError("secret_key is required: secrets.token_urlsafe(32), kept out of the code")
+        o: dict[str, Any] = {**DEFAULTS, **options}
+        secret_key = o["secret_key"]
+        cookie_name = o["cookie_name"]
+        max_age = o["max_age"]
+        domain = o["domain"]
+        secure = o["secure"]
+        history_size = o["history_size"]
+        extra_params = o["extra_params"]
+        click_id_windows = o["click_id_windows"]
+        excluded_paths = o["excluded_paths"]
+        ignored_referrers = o["ignored_referrers"]
+        consent = o["consent"]
+        capture_bots = o["capture_bots"]
+        endpoint_prefix = o["endpoint_prefix"]
+        allowed_origins = o["allowed_origins"]
+        channel_rules = o["channel_rules"]
         if isinstance(secret_key, str | bytes):
             keys: tuple[Any, ...] = (secret_key,)
         elif isinstance(secret_key, Sequence):

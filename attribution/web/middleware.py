@@ -18,24 +18,17 @@ mounted sub-app wrapped again never captures or writes the cookie twice.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime
 from time import time as _now
-from typing import Final, Protocol
+from typing import Final, Protocol, Unpack
 
 from starlette.requests import cookie_parser
 
 from ..capture import rules
 from ..capture.lru import ByteLRU
 from ..capture.params import IDENTIFIER_COOKIES
-from ..capture.settings import (
-    DEFAULT_COOKIE_AGE,
-    DEFAULT_EXCLUDED_PATHS,
-    DEFAULT_IGNORED_REFERRERS,
-    ChannelRules,
-    ConsentHook,
-    Settings,
-)
+from ..capture.settings import CaptureOptions, Settings
 from . import debug, meta_cookies
 from .capturer import Capturer, add_cookie, add_vary_cookie
 from .collect import CollectEndpoints
@@ -67,22 +60,9 @@ class AttributionMiddleware:
 
     Args:
         app: the ASGI app to wrap.
-        secret_key: signing key, or a list of keys newest first (the first signs, all verify).
-        cookie_name, max_age, domain, secure: the cookie (``secure=None`` means Secure except on
-            plain-HTTP localhost).
-        history_size: touches kept besides the first (default 5).
-        extra_params: more query parameters to capture.
-        click_id_windows: per click id, how long it attributes (timedelta or days).
-        excluded_paths: path prefixes never captured (static assets).
-        ignored_referrers: hosts whose referrals are not touches (payment pages, sign-in providers).
-        consent: ``callable(scope)`` answering ``True``/``False``, a ``Consent`` or a mapping of its
-            purposes (``attribution.consent``); without consent for measurement nothing is captured and
-            the cookie is cleared. Checkout reads the answer from the request.
-        capture_bots: capture crawlers too (off by default).
-        endpoint_prefix: where the snippet and the collect endpoint are served.
-        allowed_origins: extra origins allowed to post to the collect endpoint.
-        channel_rules: how each landing's channel is named: ``"default"``, the library's own rules
-            (``Channel``), or ``"ga4"``, GA4's Default Channel Group with GA4's names (``GA4Channel``).
+        options: the capture options, ``secret_key`` first (``CaptureOptions``: each one, its type and meaning;
+            ``attribution.capture.settings.DEFAULTS``: their defaults). Checkout reads the consent answer from
+            the request.
         tracker: a ``Tracker`` whose worker starts and stops with the app's lifespan.
         clock: the time source (tests and replays).
         debug: say on every response why it was or was not captured (an ``Attribution-Debug`` header
@@ -95,44 +75,14 @@ class AttributionMiddleware:
         self,
         app: ASGIApp,
         *,
-        secret_key: str | Sequence[str],
-        cookie_name: str = "attribution",
-        max_age: timedelta | int = DEFAULT_COOKIE_AGE,
-        domain: str | None = None,
-        secure: bool | None = None,
-        history_size: int = 5,
-        extra_params: Sequence[str] = (),
-        click_id_windows: Mapping[str, timedelta | int] | None = None,
-        excluded_paths: Sequence[str] = DEFAULT_EXCLUDED_PATHS,
-        ignored_referrers: Sequence[str] = DEFAULT_IGNORED_REFERRERS,
-        consent: ConsentHook | None = None,
-        capture_bots: bool = False,
-        endpoint_prefix: str = "/_attribution/",
-        allowed_origins: Sequence[str] = (),
-        channel_rules: ChannelRules = "default",
         tracker: ManagedWorker | None = None,
         clock: Callable[[], datetime] | None = None,
         debug: bool | None = None,
         meta_cookies: bool | MetaCookies = False,
+        **options: Unpack[CaptureOptions],
     ) -> None:
         self.app = app
-        self.settings = Settings.build(
-            secret_key=secret_key,
-            cookie_name=cookie_name,
-            max_age=max_age,
-            domain=domain,
-            secure=secure,
-            history_size=history_size,
-            extra_params=extra_params,
-            click_id_windows=click_id_windows,
-            excluded_paths=excluded_paths,
-            ignored_referrers=ignored_referrers,
-            consent=consent,
-            capture_bots=capture_bots,
-            endpoint_prefix=endpoint_prefix,
-            allowed_origins=allowed_origins,
-            channel_rules=channel_rules,
-        )
+        self.settings = Settings.build(**options)
         self.debug = debug if debug is not None else _debug_from_environment()
         self.capturer = Capturer(self.settings, clock, debug=self.debug)
         self._meta = MetaCookies() if meta_cookies is True else (meta_cookies or None)
