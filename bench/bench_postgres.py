@@ -7,7 +7,8 @@
    and all at once (``--checkouts`` concurrent), on SQLite (synchronous=FULL) and on PostgreSQL (fsync on).
 2. Delivery throughput to a fake vendor on loopback (its own process, answering after ``--vendor-delay``):
    1, 2 and 4 ``attribution worker`` processes on one PostgreSQL outbox, against plain httpx2 with as many
-   requests in flight in one process. The receiver counts loss and duplicates.
+   requests in flight in one process, building each body from its order in memory on the clock (as a hand-written
+   sender must; the workers build theirs from the order records). The receiver counts loss and duplicates.
 3. Claim and checkout cost with ``--rows`` delivered rows kept (30 days of history), against an empty table.
 
 Without ``--url`` it starts its own server from Debian's PostgreSQL (see tests/support/postgres.py), as a non-root user.
@@ -43,7 +44,8 @@ from attribution.delivery.outbox.postgres import PostgresOutbox  # noqa: E402
 from attribution.delivery.outbox.sqlite import SQLiteOutbox  # noqa: E402
 from attribution.delivery.worker import DEFAULT_TIMEOUT  # noqa: E402
 from attribution.orders.conversion import Order  # noqa: E402
-from tests.support.delivery_fakes import FakeBatchVendor, FakeVendor, items  # noqa: E402
+from attribution.orders.record import conversion_of  # noqa: E402
+from tests.support.delivery_fakes import FakeBatchVendor, FakeVendor, items, new_order  # noqa: E402
 from tests.support.postgres import temporary_server  # noqa: E402
 
 PER_WORKER = 16
@@ -115,14 +117,16 @@ def vendor(log: Path, delay: float) -> Iterator[str]:
 
 
 async def plain_httpx2(url: str, n: int, concurrency: int) -> float:
+    """A hand-written sender with the orders in memory: each body built from its order (timed), then posted."""
     fake = FakeVendor(url)
-    queue = iter([d.payload for d in items(n)])
+    queue = iter([conversion_of(r.order_id, r.event, r.value, r.currency, r.data, r.identifiers)
+                  for r in (o.record for o in items(n))])  # fmt: skip
     limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx2.AsyncClient(timeout=DEFAULT_TIMEOUT, limits=limits, trust_env=False) as client:
 
         async def lane() -> None:
-            for payload in queue:
-                (await client.send(fake.build_request([payload]))).raise_for_status()
+            for conversion in queue:
+                (await client.send(fake.build_request([fake.payload(conversion)]))).raise_for_status()
 
         return await timed(lambda: asyncio.gather(*(lane() for _ in range(concurrency))))
 
@@ -189,7 +193,8 @@ async def growth(db: str, rows: int) -> None:
                     for i in range(100)]  # fmt: skip
         claims = []
         for _ in range(20):
-            await box.enqueue(items(64, "fakebatch", start=int(time.time() * 1e6)), now=time.time())
+            start = int(time.time() * 1e6)  # new order ids each round; worth nothing (their ids are not amounts)
+            await box.enqueue([new_order(f"o{start + j}", "fakebatch") for j in range(64)], now=time.time())
             started = time.perf_counter()
             claimed = await box.claim("w", limits={"fakebatch": 64}, now=time.time() + 1, lease=60)
             claims.append(time.perf_counter() - started)

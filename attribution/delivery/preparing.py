@@ -12,7 +12,7 @@ Pure: the worker passes the time in and writes the outcomes; nothing here touche
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -57,17 +57,29 @@ def prepare(vendor: Vendor, chunk: Sequence[Delivery], now: float) -> Prepared:
     return out
 
 
+def count_readers(claimed: Iterable[Delivery]) -> None:
+    """Count, on each order record of a claim, the deliveries that will build a request from it: the record is decoded
+    once however many vendors read it, and its conversion let go once the last of them has (``event_of``)."""
+    for delivery in claimed:
+        if delivery.order is not None and delivery.payload is None:
+            delivery.order.readers += 1
+
+
 def event_of(vendor: Vendor, delivery: Delivery) -> JSON:
     """The event ``delivery`` sends: its stored payload (a delivery written before order records), else the vendor's
     event (or correction) built from the order record."""
     if delivery.payload is not None:
         return delivery.payload
-    if delivery.order is None:
+    order = delivery.order
+    if order is None:
         raise ValueError("the delivery has neither a payload nor an order record")
-    conversion = delivery.order.conversion()
-    if delivery.kind == "send":
-        return vendor.payload(conversion)
-    return vendor.correction(conversion, delivery.kind, datetime.fromtimestamp(delivery.created_at, UTC))
+    try:
+        conversion = order.conversion()
+        if delivery.kind == "send":
+            return vendor.payload(conversion)
+        return vendor.correction(conversion, delivery.kind, datetime.fromtimestamp(delivery.created_at, UTC))
+    finally:
+        order.done_reading()
 
 
 def _without_request(delivery: Delivery, now: float) -> Finish | None:

@@ -47,7 +47,7 @@ from .lane import Lane
 from .outbox.base import Change, Delivery, Finish, Outbox, Status
 from .outbox.corrections import with_vendors
 from .policy import Random, RetryPolicy
-from .preparing import prepare
+from .preparing import count_readers, prepare
 from .sending import Attempted, Sender
 from .writer import OutcomeWriter
 
@@ -377,6 +377,8 @@ class Worker:
                 except Exception:
                     log.exception("claiming deliveries failed; trying again after the poll interval")
                     limits = {}  # not "nothing due": sleep rather than ask again at once
+                for deliveries in claimed.values():
+                    count_readers(deliveries)
                 for name, deliveries in claimed.items():
                     lane = self._lanes[name]
                     lane.ready.extend(deliveries)

@@ -317,10 +317,11 @@ class Conversion(_Model):
     def identifier(self, form: Identifier) -> str | None:
         """``form`` of the customer: as an order record stored it, else derived from ``customer`` (once per
         form and conversion, since several vendors read the same one)."""
-        stored = self._stored
+        private = self.__pydantic_private__ or {}  # the dict itself: pydantic's __getattr__ costs microseconds
+        stored: Mapping[str, str] | None = private.get("_stored")
         if stored is not None:
             return stored.get(form.name)
-        derived = self._derived
+        derived: dict[str, str | None] | None = private.get("_derived")
         if derived is None:
             derived = self._derived = {}
         try:

@@ -11,6 +11,12 @@ vendor's request from it when it sends. The record holds everything a vendor rea
 
 Touch and click times are kept to the second, as the cookie keeps them. ``journey`` (``orders.journey``) is
 what reports read: times, channels and campaign names, never the customer or the visitor's ids.
+
+The worker decodes a record for every delivery it sends, so the layout is made to decode cheaply: since layout 2
+the attribution is kept whole (every click id written out, as ``wire.from_wire`` reads it), not in the cookie's
+compact form that a signed cookie needs checked and its click ids derived back from the touches. The outbox's own
+rows are trusted data: they are read without validating them again (a record that does not decode is a delivery
+dead with the error's type). Layout 1 records, written before, still decode through the cookie's checked path.
 """
 
 from __future__ import annotations
@@ -21,17 +27,19 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
-from ..capture.consent import Consent
+from ..capture.consent import GRANTED, Consent
 from ..capture.models import Attribution, trusted
 from ..capture.params import DEFAULT_CLICK_ID_WINDOWS
-from ..capture.wire import compact, from_wire, parse, to_wire
+from ..capture.wire import from_wire, parse, to_wire
 from .conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext
 from .identifiers import Identifier, derive_all
 from .journey import JourneyTouch, journey
 
 JSON = dict[str, Any]
-VERSION: Final = 1
+VERSION: Final = 2
 """The layout of ``data``; a record written by a newer release is refused, not misread."""
+_COMPACT: Final = 1
+"""The layout before 2: the attribution in the cookie's compact wire form (``wire.compact``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +78,7 @@ def record_of(conversion: Conversion, forms: Iterable[Identifier]) -> OrderRecor
         "v": VERSION,
         "event_id": conversion.event_id,
         "time": conversion.event_time.isoformat(),
-        "attribution": compact(to_wire(attribution)),
+        "attribution": to_wire(attribution),
         "read_at": read_at.timestamp(),
     }
     if conversion.custom_name is not None:
@@ -110,13 +118,20 @@ def conversion_of(
     """The conversion a record describes, as vendors read it: no ``Customer``, only the stored forms
     (``Conversion.with_identifiers``), the attribution read at the moment checkout read it. Raises ``ValueError``
     for a record this release cannot read."""
-    if data.get("v") != VERSION:
-        raise ValueError(f"an order record of layout {data.get('v')!r}, not {VERSION}: upgrade asgi-attribution")
-    wire = parse(data["attribution"])
-    if wire is None:
-        raise ValueError("an order record whose attribution is not understood")
-    windows = {**DEFAULT_CLICK_ID_WINDOWS, **{k: timedelta(seconds=v) for k, v in data.get("windows", {}).items()}}
-    attribution = from_wire(wire).with_windows(windows, datetime.fromtimestamp(data["read_at"], UTC))
+    version = data.get("v")
+    if version == VERSION:
+        wire = data["attribution"]
+    elif version == _COMPACT:
+        wire = parse(data["attribution"])
+        if wire is None:
+            raise ValueError("an order record whose attribution is not understood")
+    else:
+        raise ValueError(f"an order record of layout {version!r}, not {VERSION}: upgrade asgi-attribution")
+    own = data.get("windows")
+    windows = {**DEFAULT_CLICK_ID_WINDOWS, **{k: timedelta(seconds=v) for k, v in own.items()}} if own else None
+    attribution = from_wire(wire).with_windows(
+        windows or DEFAULT_CLICK_ID_WINDOWS, datetime.fromtimestamp(data["read_at"], UTC)
+    )
     ctx = data.get("context", {})
     context = trusted(
         RequestContext,
@@ -149,7 +164,7 @@ def conversion_of(
             "customer": _NOBODY,
             "attribution": attribution,
             "context": context,
-            "consent": Consent.from_compact(data.get("consent")),
+            "consent": _consent(data.get("consent")),
         },
     )
     conversion._stored = dict(identifiers)
@@ -157,6 +172,11 @@ def conversion_of(
 
 
 _NOBODY: Final = Customer()
+
+
+def _consent(choices: Any) -> Consent:
+    # the default (no consent hook) is one frozen instance, not a validation per delivery
+    return GRANTED if choices is None else Consent.from_compact(choices)
 
 
 def _item(item: LineItem) -> list[Any]:

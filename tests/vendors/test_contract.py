@@ -7,11 +7,13 @@ import json
 from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from attribution import VENDORS
 from attribution.capture.models import Channel
+from attribution.delivery.outbox.base import StoredOrder
 from attribution.errors import ConfigurationError
 from attribution.orders.conversion import Conversion, Customer, EventName
 from attribution.orders.identifiers import Identifier, derive_all, revealing, union
@@ -210,6 +212,32 @@ def test_a_custom_event_and_a_lead_without_order_come_back_whole() -> None:
     assert (rebuilt.value, rebuilt.currency, rebuilt.event_time) == (Decimal("0"), "BRL", lead.event_time)
     assert rebuilt.attribution.utm == {"utm_source": "news"}
     assert rebuilt.customer == Customer()
+
+
+def layout_1() -> StoredOrder:
+    """``everything()`` as the release before layout 2 recorded it for every vendor (the JSON texts it wrote)."""
+    saved = json.loads((Path(__file__).parent.parent / "data" / "records" / "layout_1.json").read_text())
+    return StoredOrder(
+        1, saved["order_id"], saved["event"], Decimal(saved["value"]), saved["currency"], "active",
+        saved["data"], saved["identifiers"],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_a_record_of_layout_1_written_before_builds_the_same_request(name: str) -> None:
+    """Layout 1 kept the attribution in the cookie's compact form, its click ids left for the touches to say."""
+    vendor, conversion = SAMPLES[name](), everything()
+    assert '"c":{}' in (layout_1().data or ""), "the saved record leaves its click ids to the touches"
+    assert vendor.payload(layout_1().conversion()) == vendor.payload(conversion)
+
+
+def test_a_record_keeps_its_click_ids_written_out() -> None:
+    """Layout 2 decodes without deriving click ids from the touches: each one is in the record."""
+    conversion = everything()
+    record = record_of(conversion, ())
+    assert record.data["v"] == 2
+    assert set(record.data["attribution"]["c"]) == set(conversion.attribution.clicks)
+    assert "gclid" in record.data["attribution"]["c"]
 
 
 def test_a_record_of_a_newer_layout_is_refused() -> None:

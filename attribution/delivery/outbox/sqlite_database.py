@@ -10,7 +10,6 @@ synchronous code over the statements of ``sqlite.sql``; those that write open th
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import sqlite3
@@ -331,8 +330,10 @@ def _claimed(rows: Sequence[DueRow], worker_id: str, *, now: float, due: float) 
     claimed: dict[str, list[Delivery]] = {}
     orders: dict[int, StoredOrder] = {}
     for r in rows:
-        delivery = _from_due(r, orders, status=Status.SENDING, locked_by=worker_id, attempts=r.attempts + 1)
-        claimed.setdefault(r.vendor, []).append(dataclasses.replace(delivery, updated_at=now, next_attempt_at=due))
+        delivery = _from_due(
+            r, orders, status=Status.SENDING, locked_by=worker_id, attempts=r.attempts + 1, updated=(now, due)
+        )
+        claimed.setdefault(r.vendor, []).append(delivery)
     return claimed
 
 
@@ -344,7 +345,10 @@ def _from_due(
     locked_by: str,
     attempts: int | None = None,
     confirm_at: float | None = None,
+    updated: tuple[float, float] | None = None,
 ) -> Delivery:
+    """A delivery of the ``due`` statement's row; ``updated``: its ``updated_at`` and ``next_attempt_at`` as a claim
+    just wrote them (else its creation time for both)."""
     order = None
     if r.order_row is not None:
         order = orders.get(r.order_row)
@@ -360,6 +364,7 @@ def _from_due(
                 identifiers=r.identifiers,
             )
     created = float(r.created_at)
+    updated_at, next_attempt_at = updated or (created, created)
     return Delivery(
         id=r.id,
         vendor=r.vendor,
@@ -369,8 +374,8 @@ def _from_due(
         status=status,
         attempts=r.attempts if attempts is None else attempts,
         created_at=created,
-        updated_at=created,
-        next_attempt_at=created,
+        updated_at=updated_at,
+        next_attempt_at=next_attempt_at,
         locked_by=locked_by,
         last_error=r.last_error,
         answer=r.answer,

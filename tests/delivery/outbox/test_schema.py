@@ -259,3 +259,35 @@ async def test_a_schema_2_postgres_database_sends_its_queued_deliveries_and_reco
             [json.dumps(LEGACY_PAYLOAD)],
         )
     await sends_what_it_stored(PostgresOutbox(postgres_url))
+
+
+async def test_an_order_recorded_in_layout_1_is_sent_as_checkout_built_it(outbox: Outbox) -> None:
+    """Order records written before layout 2 (the attribution in the cookie's compact form) still decode: the worker
+    sends the request checkout would have built, on both backends."""
+    from attribution.delivery.outbox.base import NewDelivery, NewOrder
+    from attribution.orders.record import OrderRecord
+    from tests.vendors.test_contract import SAMPLES, everything, layout_1
+
+    saved, vendor = layout_1(), SAMPLES["meta"]()
+    assert saved.data is not None
+    assert saved.identifiers is not None
+    conversion = everything()
+    record = OrderRecord(
+        saved.order_id,
+        saved.event,
+        conversion.event_time,
+        saved.value,
+        saved.currency,
+        json.loads(saved.data),
+        json.loads(saved.identifiers),
+    )
+    await outbox.enqueue([NewOrder(record, (NewDelivery("meta", conversion.dedup_id),))], now=time.time())
+    seen: list[bytes] = []
+
+    def meta(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request.content)
+        return httpx2.Response(200, json={"events_received": 1, "fbtrace_id": "A1"})
+
+    await Worker(outbox, [vendor], transport=httpx2.MockTransport(meta), policy=FAST).run_until_idle()
+    assert seen == [vendor.build_request([vendor.payload(conversion)]).content]
+    assert await outbox.counts() == {("meta", Status.DELIVERED): 1}
