@@ -8,6 +8,7 @@ clock to the next due time and runs it again, so no test sleeps through a backof
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -313,15 +314,27 @@ async def test_stop_lets_quick_requests_finish(outbox: Outbox) -> None:
 
 async def test_two_workers_on_one_outbox_never_send_a_delivery_twice(outbox: Outbox) -> None:
     sent: Counter[str] = Counter()
+    senders: set[int] = set()
+    both = asyncio.Event()
 
-    async def handler(request: httpx2.Request) -> httpx2.Response:
-        sent[json.loads(request.content)["event_id"]] += 1
-        await asyncio.sleep(0.001)
-        return httpx2.Response(200)
+    def handler_of(index: int) -> Callable[[httpx2.Request], Awaitable[httpx2.Response]]:
+        async def handler(request: httpx2.Request) -> httpx2.Response:
+            sent[json.loads(request.content)["event_id"]] += 1
+            senders.add(index)
+            if len(senders) == 2:
+                both.set()
+            # The first requests wait (a while at most) for the other worker's first, so how fast one worker
+            # starts cannot let it take the whole outbox before the other has claimed anything.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(both.wait(), timeout=10)
+            await asyncio.sleep(0.001)
+            return httpx2.Response(200)
+
+        return handler
 
     await outbox.enqueue(items(400), now=time.time())
     other = twin(outbox)  # connections of its own, as another process would have
-    workers = [worker(box, handler, concurrency=4) for box in (outbox, other)]
+    workers = [worker(box, handler_of(i), concurrency=4) for i, box in enumerate((outbox, other))]
     try:
         await asyncio.gather(*(w.run_until_idle() for w in workers))
     finally:
