@@ -46,6 +46,19 @@ def digest(value: str | None) -> str | None:
     return value.lower() if pii.is_sha256(value) else pii.sha256(value)
 
 
+def hashed(name: str, normalize: Callable[[Customer], str | None]) -> Identifier:
+    """The form ``name``: the customer's value as ``normalize`` writes it, then hashed; a digest the site gave
+    passes through (a vendor's own normalisation rules, as its API describes them)."""
+    return Identifier(name, lambda customer: digest(normalize(customer)), hashed=True)
+
+
+def two_letter_code(value: str | None) -> str | None:
+    """A two-letter code (a country's ISO 3166-1 code, a state's), trimmed and lowercased (``BR`` → ``br``); None
+    for anything else."""
+    code = (value or "").strip().lower()
+    return code if len(code) == 2 and code.isascii() and code.isalpha() else None
+
+
 def _plain(value: str | None) -> str | None:
     return value if value and not pii.is_sha256(value) else None
 

@@ -16,7 +16,7 @@ from ..orders.identifiers import (
     EXTERNAL_ID_SHA256,
     PHONE_DIGITS_SHA256,
     Identifier,
-    digest,
+    hashed,
 )
 from .base import JSON, without_empty
 
@@ -58,7 +58,7 @@ def forms(*, hash_external_id: bool = True) -> tuple[Identifier, ...]:
 
 def _meta(key: str, normalize: Callable[[Customer], str | None]) -> Identifier:
     """Meta's ``key``, normalised as Meta specifies and then hashed (a digest given by the site passes through)."""
-    return Identifier(f"meta.{key}", lambda customer: digest(normalize(customer)), hashed=True)
+    return hashed(f"meta.{key}", normalize)
 
 
 def _country(customer: Customer) -> str:
@@ -79,7 +79,7 @@ HASHED_FIELDS: tuple[tuple[str, Identifier], ...] = (
     ("zp", _meta("zp", lambda c: _zip(c.postal_code or "", _country(c)))),
     (
         "country",
-        _meta("country", lambda c: country if len(country := _country(c)) == 2 and country.isascii() else None),
+        _meta("country", lambda c: _country_code(_country(c))),
     ),
 )
 

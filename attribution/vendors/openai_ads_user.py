@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
-from ..orders.identifiers import EMAIL_SHA256, EXTERNAL_ID_SHA256, Identifier, digest
+from ..orders.identifiers import EMAIL_SHA256, EXTERNAL_ID_SHA256, Identifier, digest, hashed
 from .base import JSON
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def _plain(name: str, derive: Callable[[Customer], str | None]) -> Identifier:
 
 
 def _hashed(name: str, derive: Callable[[Customer], str | None]) -> Identifier:
-    return Identifier(f"openai_ads.{name}_sha256", lambda customer: digest(derive(customer)), hashed=True)
+    return hashed(f"openai_ads.{name}_sha256", derive)
 
 
 PHONE_SHA256 = Identifier("openai_ads.phone_sha256", lambda c: digest(_phone_digits(c)), hashed=True)

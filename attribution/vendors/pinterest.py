@@ -24,7 +24,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httpx2
 
 from ..errors import ConfigurationError
-from ..orders.identifiers import EMAIL_SHA256, EXTERNAL_ID_SHA256, PHONE_DIGITS_SHA256, Identifier, digest
+from ..orders.identifiers import (
+    EMAIL_SHA256,
+    EXTERNAL_ID_SHA256,
+    PHONE_DIGITS_SHA256,
+    Identifier,
+    hashed,
+    two_letter_code,
+)
 from .base import (
     ERROR_LIMIT,
     JSON,
@@ -78,11 +85,6 @@ def _compact(value: str | None) -> str | None:
     return "".join(ch for ch in lowered if ch.isalnum()) or None
 
 
-def _two_letters(value: str | None) -> str | None:
-    code = (value or "").strip().lower()
-    return code if len(code) == 2 and code.isascii() and code.isalpha() else None
-
-
 def _postal_code(value: str | None) -> str | None:
     """Digits only, as Pinterest asks: a code with letters (``SW1A 1AA``) has no such form and is left out."""
     code = (value or "").strip()
@@ -96,7 +98,7 @@ _GENDERS = {"female": "f", "f": "f", "male": "m", "m": "m", "non-binary": "n", "
 
 def _form(key: str, normalize: Callable[[Customer], str | None]) -> Identifier:
     """Pinterest's ``key``: normalised as its API description says, then hashed (a site's digest passes)."""
-    return Identifier(f"pinterest.{key}", lambda customer: digest(normalize(customer)), hashed=True)
+    return hashed(f"pinterest.{key}", normalize)
 
 
 #: Each hashed ``user_data`` key and the form it carries. Email (trimmed, lowercased) and phone (E.164 digits,
@@ -109,9 +111,9 @@ USER_FIELDS: tuple[tuple[str, Identifier], ...] = (
     ("ge", _form("ge", lambda c: _GENDERS.get(c.gender or ""))),
     ("db", _form("db", lambda c: c.birthdate.strftime("%Y%m%d") if c.birthdate else None)),
     ("ct", _form("ct", lambda c: _compact(c.city))),
-    ("st", _form("st", lambda c: _two_letters(c.state))),
+    ("st", _form("st", lambda c: two_letter_code(c.state))),
     ("zp", _form("zp", lambda c: _postal_code(c.postal_code))),
-    ("country", _form("country", lambda c: _two_letters(c.country))),
+    ("country", _form("country", lambda c: two_letter_code(c.country))),
     ("external_id", EXTERNAL_ID_SHA256),
 )
 

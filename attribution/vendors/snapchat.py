@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httpx2
 
 from ..errors import ConfigurationError
-from ..orders.identifiers import EMAIL_SHA256, PHONE_DIGITS_SHA256, Identifier, digest
+from ..orders.identifiers import EMAIL_SHA256, PHONE_DIGITS_SHA256, Identifier, hashed, two_letter_code
 from .base import (
     ERROR_LIMIT,
     JSON,
@@ -72,14 +72,9 @@ def _squeezed(value: str | None) -> str | None:
     return "".join(unicodedata.normalize("NFC", value.lower()).split()) or None
 
 
-def _two_letters(value: str | None) -> str | None:
-    code = (value or "").strip().lower()
-    return code if len(code) == 2 and code.isascii() and code.isalpha() else None
-
-
 def _form(key: str, normalize: Callable[[Customer], str | None]) -> Identifier:
     """Snap's ``key``: normalised as Snap asks, then hashed (a site's digest passes through)."""
-    return Identifier(f"snapchat.{key}", lambda customer: digest(normalize(customer)), hashed=True)
+    return hashed(f"snapchat.{key}", normalize)
 
 
 def _external(customer: Customer) -> str | None:
@@ -94,9 +89,9 @@ USER_FIELDS: tuple[tuple[str, Identifier], ...] = (
     ("fn", _form("fn", lambda c: _squeezed(c.first_name))),
     ("ln", _form("ln", lambda c: _squeezed(c.last_name))),
     ("ct", _form("ct", lambda c: _squeezed(c.city))),
-    ("st", _form("st", lambda c: _two_letters(c.state))),
+    ("st", _form("st", lambda c: two_letter_code(c.state))),
     ("zp", _form("zp", lambda c: _squeezed(c.postal_code))),
-    ("country", _form("country", lambda c: _two_letters(c.country))),
+    ("country", _form("country", lambda c: two_letter_code(c.country))),
     ("external_id", _form("external_id", _external)),
 )
 
