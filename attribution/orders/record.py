@@ -32,7 +32,7 @@ from ..capture.models import Attribution, trusted
 from ..capture.params import DEFAULT_CLICK_ID_WINDOWS
 from ..capture.wire import from_wire, parse, to_wire
 from .conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext
-from .identifiers import Identifier, derive_all
+from .identifiers import Identifier
 from .journey import JourneyTouch, journey
 
 JSON = dict[str, Any]
@@ -102,7 +102,8 @@ def record_of(conversion: Conversion, forms: Iterable[Identifier]) -> OrderRecor
         value=conversion.value,
         currency=conversion.currency,
         data=data,
-        identifiers=derive_all(forms, conversion.customer),
+        # through the conversion: the forms the vendors' checks derived a moment ago are not derived again
+        identifiers={form.name: value for form in forms if (value := conversion.identifier(form))},
         journey=journey(attribution),
     )
 

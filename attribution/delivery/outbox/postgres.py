@@ -55,7 +55,7 @@ from .base import (
 T = TypeVar("T")
 log = logging.getLogger("attribution.outbox")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Recorded in the ``attribution_schema`` table; ``open`` migrates an older database forward."""
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from ...errors import OutboxError
 from . import queries
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Stored in ``PRAGMA user_version``; ``migration_N`` in ``sqlite.sql`` leads from schema N - 1 to N."""
 
 Q = queries.load("sqlite.sql")

@@ -86,7 +86,7 @@ async def test_a_schema_1_sqlite_file_opens_migrated_with_its_deliveries(tmp_pat
         assert again.duplicate
     finally:
         await box.close()
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 5
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 6
 
 
 async def test_with_migrate_off_an_old_schema_waits_for_attribution_migrate(tmp_path: Path) -> None:
@@ -95,8 +95,8 @@ async def test_with_migrate_off_an_old_schema_waits_for_attribution_migrate(tmp_
     with pytest.raises(OutboxError, match=r"schema 1, older .* run `attribution migrate`"):
         await box.counts()
     await box.close()
-    assert await asyncio.to_thread(run, "--outbox", str(path), "migrate") == (0, "outbox schema 1 -> 5\n")
-    assert await asyncio.to_thread(run, "--outbox", str(path), "migrate") == (0, "outbox schema 5: up to date\n")
+    assert await asyncio.to_thread(run, "--outbox", str(path), "migrate") == (0, "outbox schema 1 -> 6\n")
+    assert await asyncio.to_thread(run, "--outbox", str(path), "migrate") == (0, "outbox schema 6: up to date\n")
     box = SQLiteOutbox(path, migrate=False)
     try:
         assert await box.counts() == {("fake", Status.PENDING): 1}
@@ -108,7 +108,7 @@ async def test_postgres_with_migrate_off_waits_for_attribution_migrate(postgres_
     box = PostgresOutbox(postgres_url, migrate=False)
     with pytest.raises(OutboxError, match=r"no outbox in .*: run `attribution migrate` to create one"):
         await box.open()
-    assert await asyncio.to_thread(run, "--outbox", postgres_url, "migrate") == (0, "outbox schema 0 -> 4\n")
+    assert await asyncio.to_thread(run, "--outbox", postgres_url, "migrate") == (0, "outbox schema 0 -> 5\n")
     try:
         await box.open()
         assert await box.enqueue(items(1), now=0.0) != []
@@ -178,7 +178,7 @@ async def test_a_schema_2_sqlite_file_gets_its_counts_on_migrating(tmp_path: Pat
     )
     conn.commit()
     conn.close()
-    await migrates_with_its_counts(SQLiteOutbox(path), (2, 5))
+    await migrates_with_its_counts(SQLiteOutbox(path), (2, 6))
 
 
 async def test_a_schema_1_postgres_database_gets_its_counts_on_migrating(postgres_url: str) -> None:
@@ -195,7 +195,7 @@ async def test_a_schema_1_postgres_database_gets_its_counts_on_migrating(postgre
                 " next_attempt_at) VALUES (%s, %s, '{}', %s, %s, %s, 0.0)",
                 [(v, k, st, at, at) for v, k, st, at in OLD_ROWS],
             )
-    await migrates_with_its_counts(PostgresOutbox(postgres_url), (1, 4))
+    await migrates_with_its_counts(PostgresOutbox(postgres_url), (1, 5))
 
 
 LEGACY_PAYLOAD = {"event_id": "old-1", "value": "12.50", "email": "kept@example.com"}
@@ -291,3 +291,70 @@ async def test_an_order_recorded_in_layout_1_is_sent_as_checkout_built_it(outbox
     await Worker(outbox, [vendor], transport=httpx2.MockTransport(meta), policy=FAST).run_until_idle()
     assert seen == [vendor.build_request([vendor.payload(conversion)]).content]
     assert await outbox.counts() == {("meta", Status.DELIVERED): 1}
+
+
+async def orders_found_without_the_order_index(box: Outbox) -> None:
+    """An outbox as schema 5 (SQLite) or 4 (PostgreSQL) left it, with an order and its deliveries: migrated, each
+    order's deliveries are still found (on the report index, which starts with the order's row)."""
+    try:
+        found = await box.order("o1", "purchase")
+        assert found is not None
+        assert sorted(d.vendor for d in found[1]) == ["fake", "meta"]
+        [again] = await box.enqueue([new_order("o2", "fake")], now=3.0)
+        assert not again.duplicate
+    finally:
+        await box.close()
+
+
+async def test_a_schema_5_sqlite_file_drops_the_order_index_and_still_finds_each_orders_deliveries(
+    tmp_path: Path,
+) -> None:
+    from attribution.delivery.outbox.sqlite_schema import Q, statements
+
+    path = tmp_path / "schema5.sqlite3"
+    conn = sqlite3.connect(path)
+    for version in range(1, 6):
+        for statement in statements(Q[f"migration_{version}"]):
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 5")
+    conn.commit()
+    conn.close()
+
+    def indexes() -> set[str]:
+        with sqlite3.connect(path) as db:
+            return {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+
+    assert "deliveries_order" in indexes()
+    box = SQLiteOutbox(path, migrate=False)
+    assert await box.migrate() == (5, 6)
+    await box.enqueue([new_order("o1", "fake", "meta")], now=1.0)
+    await box.close()
+    assert "deliveries_order" not in indexes()
+    assert "deliveries_report" in indexes()
+    await orders_found_without_the_order_index(SQLiteOutbox(path))
+
+
+async def test_a_schema_4_postgres_database_drops_the_order_index_and_still_finds_each_orders_deliveries(
+    postgres_url: str,
+) -> None:
+    from attribution.delivery.outbox.postgres import Q
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        for version in range(1, 5):
+            conn.execute(Q[f"migration_{version}"])
+        conn.execute("CREATE TABLE attribution_schema (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO attribution_schema VALUES (4)")
+        before = {
+            r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'attribution_deliveries'")
+        }
+    assert "attribution_deliveries_order" in before
+    box = PostgresOutbox(postgres_url)
+    assert await box.migrate() == (4, 5)
+    await box.enqueue([new_order("o1", "fake", "meta")], now=1.0)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        after = {
+            r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'attribution_deliveries'")
+        }
+    assert "attribution_deliveries_order" not in after
+    assert "attribution_deliveries_report" in after
+    await orders_found_without_the_order_index(box)
