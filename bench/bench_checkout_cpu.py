@@ -1,6 +1,6 @@
 """CPU per checkout when 200 arrive at once: the site's own share of a burst, without a client in the process.
 
-    python bench/bench_checkout_cpu.py [--runs 3] [--at-once 200] [--waves 5] [--vendors 1,8,0]
+    python bench/bench_checkout_cpu.py [--runs 3] [--at-once 200] [--waves 5] [--vendors 1,8,0] [--parts]
 
 The site of ``bench_checkout`` (the middleware, a Tracker with every adapter, a SQLite outbox, no worker)
 is called directly as an ASGI app, with the scope a server would pass for a visitor who landed from an ad:
@@ -19,6 +19,13 @@ costs its own delivery row (the insert, its indexes and count trigger are about 
 ``check`` and ``batch_key``, and its customer forms (hashes) in the record. This machine measured the earlier
 rounds' 543-584 µs at about a third of today's figures for the same code: compare side by side, not with them.
 
+``--parts`` takes the cost of the vendors apart instead: every adapter configured, run as it is and with one part
+of each vendor's work taken away at a time (``checks``: each vendor applies without its ``check`` and ``batch_key``
+running; ``rows``: only the first vendor's delivery row is written; ``forms``: the record keeps only the first
+vendor's customer forms; ``all``: the three at once), beside the first adapter alone. These are measurements, not
+configurations a site can run: what remains with ``all`` is what the vendors cost beyond their checks, rows and
+forms.
+
 Then the outbox alone: the rows of ``--at-once`` checkouts (one delivery per vendor, as the waves wrote them, under
 new dedup keys) handed to ``outbox.enqueue`` at once, each call timed until its rows are durable. That is the
 group commit's share of a burst, apart from the CPU that builds the rows.
@@ -28,12 +35,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +57,7 @@ from starlette.responses import JSONResponse  # noqa: E402
 from starlette.routing import Route  # noqa: E402
 
 from attribution.checkout.tracker import Tracker  # noqa: E402
+from attribution.delivery.outbox import sqlite_checkout  # noqa: E402
 from attribution.delivery.outbox.base import Enqueued, NewOrder  # noqa: E402
 from attribution.web.middleware import AttributionMiddleware  # noqa: E402
 from tests.support.vendor_server import loopback_vendors  # noqa: E402
@@ -68,6 +77,41 @@ def site(outbox: Path, vendors: int) -> tuple[Tracker, AttributionMiddleware]:
 
     app = Starlette(routes=[Route("/checkout", checkout, methods=["POST"])])
     return tracker, AttributionMiddleware(app, secret_key=SECRET, tracker=tracker)
+
+
+PARTS = ("as is", "checks", "rows", "forms", "all")
+"""``--parts``: the cases, each the site with every adapter and one part of each vendor's work taken away."""
+
+
+@contextlib.contextmanager
+def without(part: str) -> Iterator[None]:
+    """The tracker and the outbox with ``part`` of each vendor's work taken away (see ``--parts``)."""
+    patches: list[tuple[Any, str, Any]] = []
+    if part in ("checks", "all"):
+
+        def applies(self: Tracker, conversion: Any) -> tuple[dict[str, Any], list[tuple[Any, str]]]:
+            return {}, [(vendor, "") for vendor in self.vendors]
+
+        patches.append((Tracker, "_answers", applies))
+    if part in ("rows", "all"):
+        encode = sqlite_checkout.encode
+
+        def first_row(orders: Sequence[NewOrder], now: float) -> list[Any]:
+            rows = encode(orders, now)
+            return [dataclasses.replace(r, deliveries=r.deliveries[:1], keys=r.keys[:1]) for r in rows]
+
+        patches.append((sqlite_checkout, "encode", first_row))
+    if part in ("forms", "all"):
+        forms = Tracker._forms
+        patches.append((Tracker, "_forms", lambda self, vendors: forms(self, vendors[:1])))
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
+    for owner, name, value in patches:
+        setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        for owner, name, value in saved:
+            setattr(owner, name, value)
 
 
 def again(order: NewOrder) -> NewOrder:
@@ -166,7 +210,11 @@ async def main() -> None:
     parser.add_argument("--at-once", type=int, default=200)
     parser.add_argument("--waves", type=int, default=5)
     parser.add_argument("--vendors", default="0", help="comma-separated counts of adapters configured (0: all)")
+    parser.add_argument("--parts", action="store_true", help="take the vendors' cost apart (see the docstring)")
     args = parser.parse_args()
+    if args.parts:
+        await parts(args.runs, args.at_once, args.waves)
+        return
     summary = []
     for count in (int(v) for v in args.vendors.split(",")):
         results = []
@@ -187,6 +235,25 @@ async def main() -> None:
             summary.append(f"{queued:>2} vendors  {label:<19}{low:.1f} / {middle:.1f} / {high:.1f} {unit}")
     print("\nmin / median / max over the runs:")
     print("\n".join(summary))
+
+
+async def parts(runs: int, at_once: int, waves: int) -> None:
+    """``--parts``: the first adapter alone, then every adapter as it is and without each part; the cases alternate
+    within each run, so that drift on a shared machine reaches them all."""
+    cases = [("first adapter alone", 1, "as is")] + [(f"all adapters, {p}", 0, p) for p in PARTS]
+    cpu: dict[str, list[float]] = {label: [] for label, _, _ in cases}
+    for number in range(runs):
+        for label, vendors, part in cases:
+            with without(part):
+                spent, _, _, _ = await one_run(at_once, waves, vendors)
+            cpu[label].append(spent)
+            print(f"run {number + 1}: {label:<28} {spent:.0f} µs of CPU per checkout", flush=True)
+    print("\nmin / median / max over the runs (µs of CPU per checkout; 'without' a part: see the docstring):")
+    for label, values in cpu.items():
+        values.sort()
+        shown = label.replace(", checks", ", without checks").replace(", rows", ", without rows")
+        shown = shown.replace(", forms", ", without forms").replace(", all", ", without all three")
+        print(f"  {shown:<42}{values[0]:.0f} / {statistics.median(values):.0f} / {values[-1]:.0f}")
 
 
 if __name__ == "__main__":

@@ -310,17 +310,20 @@ class Tracker:
         with conversion.attribution.read_once(), pii.hashing_once():
             results, applied = self._answers(conversion)
             record = record_of(conversion, self._forms(tuple(vendor for vendor, _ in applied)))
-        now = self.clock()
-        event = record.event
-        deliveries = tuple(
-            NewDelivery(
-                vendor.name,
-                conversion.dedup_id,
-                batch_key,
-                hold_until=now + delay if (delay := self.holds.delay(vendor.name, event)) > 0 else None,
+        dedup_id = conversion.dedup_id
+        if self.holds:
+            now, event = self.clock(), record.event
+            deliveries = tuple(
+                NewDelivery(
+                    vendor.name,
+                    dedup_id,
+                    batch_key,
+                    hold_until=now + delay if (delay := self.holds.delay(vendor.name, event)) > 0 else None,
+                )
+                for vendor, batch_key in applied
             )
-            for vendor, batch_key in applied
-        )
+        else:
+            deliveries = tuple(NewDelivery(vendor.name, dedup_id, batch_key) for vendor, batch_key in applied)
         skipped = {name: r.reason or "" for name, r in results.items()}
         return results, NewOrder(record, deliveries, skipped)
 
