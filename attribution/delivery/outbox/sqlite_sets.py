@@ -85,28 +85,43 @@ class DueRow(NamedTuple):
     hold_until: float | None
     order_row: int | None
     value: str | None
-    """The order's: its current value (a decimal string), currency, status and the record's JSON texts."""
+    """The order's: its current value (a decimal string), currency, status, and below, the record's JSON texts."""
     currency: str | None
     order_status: str | None
-    data: str | None
-    identifiers: str | None
     original_status: str | None
     """For a correction: the status and due time of the conversion it corrects."""
     original_due: float | None
     confirm_ref: str | None
+    data: str | None
+    identifiers: str | None
 
 
 def due_rows(conn: sqlite3.Connection, vendor: str, *, now: float, limit: int) -> list[DueRow]:
     """Up to ``limit`` deliveries of ``vendor`` due at ``now`` (pending, or sending with a lease run out), soonest
-    due first, in one step (the ``due`` statement returns them as one JSON array)."""
-    (found,) = conn.execute(Q["due"], {"vendor": vendor, "now": now, "limit": limit}).fetchone()
-    return list(map(DueRow._make, json.loads(found)))
+    due first, in one step (the ``due`` statement returns them as one JSON array, their records' texts beside it)."""
+    return _rows(conn.execute(Q["due"], {"vendor": vendor, "now": now, "limit": limit}).fetchone())
 
 
 def confirmation_rows(conn: sqlite3.Connection, vendor: str, *, now: float, limit: int) -> list[DueRow]:
     """Up to ``limit`` delivered deliveries of ``vendor`` whose vendor's verdict is due at ``now``, in one step."""
-    (found,) = conn.execute(Q["due_confirmations"], {"vendor": vendor, "now": now, "limit": limit}).fetchone()
-    return list(map(DueRow._make, json.loads(found)))
+    return _rows(conn.execute(Q["due_confirmations"], {"vendor": vendor, "now": now, "limit": limit}).fetchone())
+
+
+def _rows(found: tuple[str, str | None, str | None]) -> list[DueRow]:
+    """The rows of a ``due`` answer: the JSON array's columns, then each record's texts, the n-th for the n-th row."""
+    array, data, identifiers = found
+    rows = json.loads(array)
+    datas, forms = _texts(data), _texts(identifiers)
+    if not len(rows) == len(datas) == len(forms):  # cannot be (char(30) is replaced in the texts); said if it were
+        raise sqlite3.DatabaseError(f"a claim read {len(rows)} rows but {len(datas)} and {len(forms)} order records")
+    return [DueRow._make((*row, text, form)) for row, text, form in zip(rows, datas, forms, strict=True)]
+
+
+def _texts(joined: str | None) -> list[str | None]:
+    """The texts ``group_concat`` joined with char(30), each written after a ``=``, an empty one for NULL."""
+    if joined is None:  # no row
+        return []
+    return [text[1:] if text else None for text in joined.split("\x1e")]
 
 
 def mark_claimed(conn: sqlite3.Connection, ids: Sequence[int], *, worker_id: str, due: float, now: float) -> None:
