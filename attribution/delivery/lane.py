@@ -101,11 +101,13 @@ class Lane:
         head = ready.popleft()
         chunk = [head]
         if max_batch > 1:
-            keep: deque[Delivery] = deque()
-            while ready:
+            # Up to a full chunk, not through the whole of ``ready``: thousands wait there for a fast vendor. Those
+            # of other batch keys passed on the way go back in front, in their order.
+            key, keep = head.batch_key, list[Delivery]()
+            while ready and len(chunk) < max_batch:
                 d = ready.popleft()
-                (chunk if d.batch_key == head.batch_key and len(chunk) < max_batch else keep).append(d)
-            ready.extend(keep)
+                (chunk if d.batch_key == key else keep).append(d)
+            ready.extendleft(reversed(keep))
         return chunk
 
     def drain(self) -> list[Delivery]:

@@ -24,6 +24,8 @@ def test_a_request_takes_the_oldest_delivery_and_its_batch_mates_in_order() -> N
     assert len(first) == FakeBatchVendor.max_batch  # no more than one request carries
     assert {d.batch_key for d in first} == {"a"}
     assert [d.id for d in lane.ready][:2] == [1, 3]  # the others stay, oldest first
+    taken = {d.id for d in first}
+    assert [d.id for d in lane.ready] == [i for i in range(604) if i not in taken]  # every one, in its order
     assert [d.id for d in lane.take_request()] == [1, 3]
 
 
