@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import httpx2
 import pytest
 
+from attribution.delivery.outbox import sqlite_sets
 from attribution.delivery.outbox.base import Delivery, Finish, Outbox, Status
 from attribution.delivery.outbox.sqlite import SQLiteOutbox
 from attribution.delivery.outbox.sqlite_sets import CHUNK, DueRow, Q
@@ -20,9 +22,31 @@ from attribution.delivery.worker import Worker
 from tests.support.delivery_fakes import FAST, FakeVendor, claim_one, items
 
 N = 2 * CHUNK + 22
-"""Three statements' worth, the last one padded."""
+"""Three statements' worth where SQLite binds few values (``statement_rows``), the last one padded."""
 
 
+@pytest.fixture(params=["as many rows a statement as SQLite binds", "CHUNK rows a statement"])
+def statement_rows(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both ways a SQLite outbox writes many rows: a few large statements, or (an SQLite that binds 999 values at
+    most) statements of ``CHUNK`` rows."""
+    if request.param == "CHUNK rows a statement":
+        monkeypatch.setattr(sqlite_sets, "MOST_ROWS", CHUNK)
+
+
+def test_a_statement_takes_as_many_rows_as_sqlite_binds_values_for() -> None:
+    conn = sqlite3.connect(":memory:")
+    try:
+        assert sqlite_sets.rows_per_statement(conn, 8) <= sqlite_sets.MOST_ROWS
+        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)  # SQLite before 3.32
+        assert (sqlite_sets.rows_per_statement(conn, 8), sqlite_sets.rows_per_statement(conn, 4)) == (CHUNK, 2 * CHUNK)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32766)
+        assert sqlite_sets.rows_per_statement(conn, 8) == min(sqlite_sets.MOST_ROWS, 2048)
+        assert sqlite_sets.rows_per_statement(conn, 1) == sqlite_sets.MOST_ROWS
+    finally:
+        conn.close()
+
+
+@pytest.mark.usefixtures("statement_rows")
 async def test_a_claim_and_a_finish_larger_than_a_statement_keep_every_row_and_digit(outbox: Outbox) -> None:
     base = 1_763_862_000.123456789
     created = [base + i * 0.000123457 for i in range(N)]
@@ -81,6 +105,7 @@ async def test_a_claim_and_a_finish_larger_than_a_statement_keep_every_row_and_d
         )
 
 
+@pytest.mark.usefixtures("statement_rows")
 async def test_a_result_for_a_delivery_another_worker_took_over_is_ignored_in_a_large_finish(
     outbox: Outbox,
 ) -> None:
@@ -104,6 +129,7 @@ def test_a_claims_candidates_are_read_by_the_names_its_statement_lists() -> None
         assert listed == list(DueRow._fields), statement
 
 
+@pytest.mark.usefixtures("statement_rows")
 async def test_one_delivery_twice_in_one_finish_is_recorded_as_the_first_says(tmp_path: Path) -> None:
     box = SQLiteOutbox(tmp_path / "outbox.sqlite3")
     try:
@@ -184,8 +210,6 @@ async def test_a_claim_reads_each_records_texts_as_stored_whatever_they_hold(tmp
     """The claim reads the records' texts beside its rows, joined: each row gets its own, a NULL (scrubbed) stays None
     and an empty text stays empty, and a text that is no JSON (never written so, but a file is a file; this one with
     the separator in it) fails its own delivery when built, not the claim nor its neighbours."""
-    import sqlite3
-
     box = SQLiteOutbox(tmp_path / "outbox.sqlite3")
     try:
         await box.enqueue(items(5), now=1.0)
