@@ -225,34 +225,50 @@ def personal_values(payload: Any) -> list[str]:
 
 def field_key(name: str) -> str:
     """A field's name as the key sets spell it: ``ipAddress`` (Google's REST JSON) reads ``ip_address``."""
-    return _CAMEL.sub(r"_\1", name).lower() if not name.islower() else name
+    found = _field_keys.get(name)
+    if found is None:
+        found = _CAMEL.sub(r"_\1", name).lower() if not name.islower() else name
+        if len(_field_keys) < _FIELD_KEYS_KEPT:
+            _field_keys[name] = found
+    return found
 
+
+#: ``field_key`` remembered: the worker reads the same few dozen field names in every payload it sends.
+_field_keys: dict[str, str] = {}
+_FIELD_KEYS_KEPT = 4096
 
 #: Personal fields whose values are short common words: masking them would mask half a message.
 _COMMON_WORDS = frozenset(("gender", "state", "city"))
+#: The fields whose string values ``personal_values`` collects (``name`` at a payload's top aside).
+_COLLECTED = PERSONAL_KEYS - _COMMON_WORDS
 
 
 def _personal(value: Any, key: str, depth: int, found: set[str]) -> None:
     """Add to ``found`` what ``value`` (under ``key``, ``depth`` objects down) holds that is personal. A plain
-    recursion rather than generators: the worker collects these for every request it sends."""
+    recursion rather than generators, a string under an object's key checked in place rather than by a call of
+    its own: the worker collects these for every request it sends."""
     if isinstance(value, dict):
+        depth += 1
         for k, v in value.items():
-            if isinstance(v, str | dict | list):
-                _personal(v, field_key(k), depth + 1, found)
+            if isinstance(v, str):
+                name = field_key(k)
+                if name in _COLLECTED and not (depth == 1 and name == "name"):
+                    _collect(v, name, found)
+            elif isinstance(v, dict | list):
+                _personal(v, field_key(k), depth, found)
     elif isinstance(value, list):
         for v in value:
             _personal(v, key, depth, found)
-    elif (
-        isinstance(value, str)
-        and key in PERSONAL_KEYS
-        and not (key == "name" and depth == 1)
-        and key not in _COMMON_WORDS
-    ):
-        found.add(value)
-        if "name" in key:
-            found.update(word for word in value.split() if len(word) >= 3)
-        if "phone" in key:
-            found.add(value.lstrip("+"))
+    elif isinstance(value, str) and key in _COLLECTED and not (depth == 1 and key == "name"):
+        _collect(value, key, found)
+
+
+def _collect(value: str, key: str, found: set[str]) -> None:
+    found.add(value)
+    if "name" in key:
+        found.update(word for word in value.split() if len(word) >= 3)
+    if "phone" in key:
+        found.add(value.lstrip("+"))
 
 
 def redact_url(url: str, *, secrets: Iterable[str] = ()) -> str:

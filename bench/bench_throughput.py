@@ -21,15 +21,19 @@ same bodies, posts them and records every outcome durably. The ratio is therefor
 baseline built its bodies untimed (ratios 0.02-0.08 for the batching vendors then: not comparable with these).
 On both sides the heap that exists before the clock starts is frozen out of the garbage collector's walks.
 
-Figures (2-core machine shared with other jobs, load average 2.5-4.3; 3 rounds each, ratio min / median / max):
-fake 0.62 / 0.68 / 0.80, meta 0.20 / 0.24 / 0.24, google_ads 0.11 / 0.13 / 0.16, tiktok 0.18 / 0.21 / 0.29
-(``--vendors fake,meta,google_ads,tiktok``: the worker 2,500-4,700 conversions a second to the batching fakes, the
-baseline 13,000-25,000); every default vendor, load 2-5: 0.14-0.50, medians 0.17-0.40. The goal of 0.8 is not met
-against this baseline: the durable claim, decode and outcome cost several times the body building they wrap. Where
-the worker's time goes (py-spy, Meta): of the event loop's, decoding the order records (the JSON texts, then the
-models) about 45 %, building the bodies 20 %, encoding and sending them 25 %; the database thread's claim (each row
-read with its record) and outcomes run beside it, the claim before any request can start. Side by side, the release
-before order records (bodies built at checkout and stored) sent 11,000-17,000 a second here.
+Figures (2-core machine shared with other jobs, load average 0.7-1.1; 3 rounds each, ratio min / median / max): fake
+0.65 / 0.73 / 0.89, meta 0.20 / 0.28 / 0.32, google_ads 0.22 / 0.30 / 0.32, tiktok 0.27 / 0.29 / 0.29 (``--rounds 3
+--vendors fake,meta,google_ads,tiktok``: the worker 3,900-4,900 conversions a second to the batching fakes, the
+baseline 12,500-20,000; a second session, load 0.8-1.2: fake 0.70 / 0.75 / 0.79, meta 0.23 / 0.25 / 0.32, google_ads
+0.22 / 0.25 / 0.29, tiktok 0.23 / 0.24 / 0.30, the worker 3,700-4,700 a second). The same command at the start of the
+round that got there, load 1.3-1.5: fake 0.64 / 0.72 / 0.77, meta 0.19 / 0.26 / 0.29, google_ads 0.13 / 0.15 / 0.19,
+tiktok 0.18 / 0.22 / 0.22 (the worker 2,900-4,000 a second). The goal of 0.8 is not met against this baseline. Where
+the worker's time goes (Meta, timed per step): of the event loop's, decoding the order records (the JSON texts, then
+the models) about 40 %, building the bodies 20 %, encoding the requests and masking the answers 11 %; the database
+thread's claims (2,048 rows at most, read beside the loop's work) and outcome writes hold the GIL for their Python
+part, about 30 µs a row.
+Side by side, the release before order records (bodies built at checkout and stored) sent 11,000-17,000 a second
+here.
 """
 
 from __future__ import annotations

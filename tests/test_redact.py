@@ -22,7 +22,7 @@ from starlette.testclient import TestClient
 from attribution.delivery.outbox.base import Finish, Status
 from attribution.delivery.outbox.sqlite import SQLiteOutbox
 from attribution.orders.conversion import Customer
-from attribution.redact import personal_values, redact, redact_headers, redact_json, redact_url
+from attribution.redact import PERSONAL_KEYS, personal_values, redact, redact_headers, redact_json, redact_url
 from attribution.vendors import Connectly, ConvertLoop, LinkedIn, MicrosoftAds, RDStation, Reddit, Vendor, Whop, XAds
 from attribution.vendors.base import Delivered, Failed, Retry
 from examples.demo.app import create_app as create_demo
@@ -364,3 +364,60 @@ def test_googles_camel_case_fields_are_masked_like_their_snake_case_twins() -> N
     assert set(personal_values(event)) == {"2001:db8::7", "a" * 64, "b" * 64}
     echoed = '{"ipAddress": "2001:db8::7", "emailAddress": "x@y.z", "givenName": "Ana"} at ipAddress=2001:db8::7'
     assert redact(echoed) == '{"ipAddress": "***", "emailAddress": "***", "givenName": "***"} at ipAddress=***'
+
+
+def _reference_personal_values(payload: Any) -> list[str]:
+    """``personal_values`` as first written, the plainest walk: the faster one must find exactly what this finds."""
+    import re
+
+    camel = re.compile(r"(?<=[a-z0-9])([A-Z])")
+
+    def key_of(name: str) -> str:
+        return camel.sub(r"_\1", name).lower() if not name.islower() else name
+
+    found: set[str] = set()
+
+    def walk(value: Any, key: str, depth: int) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if isinstance(v, str | dict | list):
+                    walk(v, key_of(k), depth + 1)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, key, depth)
+        elif (
+            isinstance(value, str)
+            and key in PERSONAL_KEYS
+            and not (key == "name" and depth == 1)
+            and key not in ("gender", "state", "city")
+        ):
+            found.add(value)
+            if "name" in key:
+                found.update(word for word in value.split() if len(word) >= 3)
+            if "phone" in key:
+                found.add(value.lstrip("+"))
+
+    walk(payload, "", 0)
+    return sorted(found)
+
+
+def test_personal_values_finds_what_the_plain_walk_finds_in_every_vendors_payloads() -> None:
+    from attribution.orders.identifiers import derive_all
+    from tests.vendors.test_contract import SAMPLES, everything
+
+    shapes: list[Any] = [
+        {"name": "Purchase", "user": {"name": "Ana Maria Souza", "firstName": "Ana", "phoneNumber": "+5511912345678"}},
+        [{"name": "top"}, [{"ipAddress": "198.51.100.7", "emails": ["a@b.co", ["c@d.co"]], "city": "Rio"}]],
+        {"data": [{"user_data": {"externalIds": ["x-1", "x-2"], "clientIpAddress": "2001:db8::1", "zip": 1}}]},
+        {"Name": "Title Case Name", "STATE": "SP", "gender": "f", "full_name": "Bo Li", "n": None, "v": 4.5},
+        "a plain string",
+    ]
+    for name, make in sorted(SAMPLES.items()):
+        vendor, conversion = make(), everything()
+        payload = vendor.payload(conversion.with_identifiers(derive_all(vendor.identifiers, conversion.customer)))
+        shapes += [payload, [payload, payload]]
+        assert personal_values(payload) == _reference_personal_values(payload), name
+    for shape in shapes:
+        assert personal_values(shape) == _reference_personal_values(shape)
+    assert personal_values(shapes[0]) == sorted({"Ana Maria Souza", "Ana", "Maria", "Souza", "+5511912345678",
+                                                 "5511912345678"})  # fmt: skip

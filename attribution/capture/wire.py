@@ -14,15 +14,18 @@ landing costs a few dict and list operations; pydantic models are built only whe
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
+
+from pydantic import BaseModel
 
 from .clicks import clicks_from, companions
 from .models import CHANNELS, Attribution, Click, Touch, trusted
 from .params import CLICK_IDS
 
 VERSION: Final = 2
+_F = TypeVar("_F", bound=BaseModel)
 Wire = dict[str, Any]
 WireTouch = list[Any]
 WireClick = list[Any]
@@ -223,6 +226,58 @@ def from_wire(wire: Wire) -> Attribution:
     }
     fields = {"first": first, "history": history, "identifiers": dict(wire["i"]), "clicks": clicks}
     return trusted(Attribution, fields)
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _frozen(cls: type[_F]) -> Callable[[dict[str, Any]], _F]:
+    """``trusted(cls, ...)`` for a model without private attributes (``Touch``, ``Click``): what ``trusted`` looks up
+    per instance looked up once. Every field given, in declaration order, as ``trusted`` takes them."""
+    assert not cls.__private_attributes__, cls
+    names = tuple(cls.model_fields)
+
+    def make(fields: dict[str, Any]) -> _F:
+        m = _new(cls)
+        _set(m, "__dict__", fields)
+        _set(m, "__pydantic_fields_set__", set(names))
+        _set(m, "__pydantic_extra__", None)
+        _set(m, "__pydantic_private__", None)
+        return m
+
+    return make
+
+
+_touch, _click = _frozen(Touch), _frozen(Click)
+
+
+def from_record(wire: Wire) -> Attribution:
+    """``from_wire`` for the attribution of an order record just decoded from its JSON text (``orders.record``): the
+    worker decodes one for every delivery it sends. The decoded lists and dicts are this call's own, so the models
+    take them as they are rather than copies; ``from_wire`` copies what a cookie's payload may share."""
+    history = [_record_touch(t) for t in wire["h"]]
+    raw_first, first = first_of(wire), None
+    if raw_first is not None:
+        first = history[0] if wire["f"] == 0 else _record_touch(raw_first)
+    clicks = {
+        key: _click({"value": c[0], "at": datetime_of(c[1]), "params": c[2] if len(c) == 3 else {}})
+        for key, c in wire["c"].items()
+    }
+    return trusted(Attribution, {"first": first, "history": history, "identifiers": wire["i"], "clicks": clicks})
+
+
+def _record_touch(t: WireTouch) -> Touch:
+    at, path, referrer, channel, via, params = t
+    fields = {
+        "at": datetime_of(at),
+        "params": params,
+        "path": path,
+        "referrer": referrer or None,
+        "channel": _CHANNELS[channel],
+        "via": "browser" if via == "b" else "server",
+    }
+    return _touch(fields)
 
 
 def _core(t: WireTouch) -> WireTouch:

@@ -30,7 +30,7 @@ from typing import Any, Final
 from ..capture.consent import GRANTED, Consent
 from ..capture.models import Attribution, trusted
 from ..capture.params import DEFAULT_CLICK_ID_WINDOWS
-from ..capture.wire import from_wire, parse, to_wire
+from ..capture.wire import from_record, from_wire, parse, to_wire
 from .conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext
 from .identifiers import Identifier
 from .journey import JourneyTouch, journey
@@ -121,18 +121,18 @@ def conversion_of(
     for a record this release cannot read."""
     version = data.get("v")
     if version == VERSION:
-        wire = data["attribution"]
+        decoded = from_record(data["attribution"])
     elif version == _COMPACT:
         wire = parse(data["attribution"])
         if wire is None:
             raise ValueError("an order record whose attribution is not understood")
+        decoded = from_wire(wire)
     else:
         raise ValueError(f"an order record of layout {version!r}, not {VERSION}: upgrade asgi-attribution")
     own = data.get("windows")
     windows = {**DEFAULT_CLICK_ID_WINDOWS, **{k: timedelta(seconds=v) for k, v in own.items()}} if own else None
-    attribution = from_wire(wire).with_windows(
-        windows or DEFAULT_CLICK_ID_WINDOWS, datetime.fromtimestamp(data["read_at"], UTC)
-    )
+    read_at = datetime.fromtimestamp(data["read_at"], UTC)
+    attribution = decoded.with_windows(windows or DEFAULT_CLICK_ID_WINDOWS, read_at)
     ctx = data.get("context", {})
     context = trusted(
         RequestContext,
@@ -168,7 +168,9 @@ def conversion_of(
             "consent": _consent(data.get("consent")),
         },
     )
-    conversion._stored = dict(identifiers)
+    private = conversion.__pydantic_private__
+    assert private is not None  # trusted sets the defaults of Conversion's private attributes
+    private["_stored"] = dict(identifiers)  # as ``conversion._stored = ...``, without pydantic's __setattr__
     return conversion
 
 

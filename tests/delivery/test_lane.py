@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from attribution.delivery.lane import READY_SECONDS, Lane
+from attribution.delivery.lane import CLAIM_ROWS, READY_SECONDS, Lane
 from attribution.delivery.outbox.base import Delivery, Status
 from tests.support.delivery_fakes import FakeBatchVendor, FakeVendor
 
@@ -24,6 +24,8 @@ def test_a_request_takes_the_oldest_delivery_and_its_batch_mates_in_order() -> N
     assert len(first) == FakeBatchVendor.max_batch  # no more than one request carries
     assert {d.batch_key for d in first} == {"a"}
     assert [d.id for d in lane.ready][:2] == [1, 3]  # the others stay, oldest first
+    taken = {d.id for d in first}
+    assert [d.id for d in lane.ready] == [i for i in range(604) if i not in taken]  # every one, in its order
     assert [d.id for d in lane.take_request()] == [1, 3]
 
 
@@ -56,3 +58,18 @@ def test_the_rate_is_known_as_soon_as_a_round_went_out() -> None:
     assert lane.rate == 0.0
     lane.count_sent(4)  # as many as are kept ready: no need to wait for the window's end
     assert lane.rate > 0.0
+
+
+def test_a_claim_takes_whole_batches_of_at_most_claim_rows_and_the_lane_claims_again_while_there_is_room() -> None:
+    class Huge(FakeBatchVendor):
+        max_batch = CLAIM_ROWS * 2
+
+    lane = Lane(FakeBatchVendor(), limit=32)  # room for 32 requests of 500 and as many ready: far more than a claim
+    part = (CLAIM_ROWS // 500) * 500
+    assert lane.to_claim() == part  # whole batches: no part of a claim is a small request
+    lane.rows_in_flight = part  # the first part went to the slots: room for more, claimed again at once
+    assert lane.to_claim() == part
+    lane.rows_in_flight = 32 * 500 + 32 * 500 - 100  # nearly full: only what is left
+    assert lane.to_claim() == 100
+    assert Lane(Huge(), limit=2).to_claim() == CLAIM_ROWS * 2  # a batch larger than CLAIM_ROWS is claimed whole
+    assert Lane(FakeVendor(), limit=4).to_claim() == 8  # a small lane is not cut

@@ -228,10 +228,15 @@ SELECT id FROM deliveries WHERE vendor = :vendor AND dedup_key = :dedup_key
 -- lease run out), with their order records, as one JSON array of rows: one step, however many rows. A correction
 -- comes with where the conversion it corrects stands (its status and when it is due), for the worker to wait until
 -- it has settled. The columns are sqlite_sets.DueRow's, in its order; created_at as quote() writes it, every digit
--- kept (JSON would round it to 15).
+-- kept (JSON would round it to 15). The records' JSON texts come beside the array, not in it (a JSON string in JSON is
+-- escaped, and decoding it costs more than decoding the record it holds): each column's texts in the rows' order,
+-- joined by the record separator (char(30), never in a JSON text: JSON escapes control characters; a text that has
+-- one is no JSON anyway, and keeps an invalid char(31) instead), each text after a '=' (NULL: nothing).
 SELECT json_group_array(json_array(id, vendor, dedup_key, batch_key, payload, status, attempts, quote(created_at),
-    last_error, answer, order_id, locked_by, event, kind, hold_until, order_row, value, currency, order_status, data,
-    identifiers, original_status, original_due, confirm_ref)) AS due
+    last_error, answer, order_id, locked_by, event, kind, hold_until, order_row, value, currency, order_status,
+    original_status, original_due, confirm_ref)) AS due,
+    group_concat(coalesce('=' || replace(data, char(30), char(31)), ''), char(30)) AS data,
+    group_concat(coalesce('=' || replace(identifiers, char(30), char(31)), ''), char(30)) AS identifiers
 FROM (
     SELECT d.*, o.value, o.currency, o.status AS order_status, o.data, o.identifiers,
         CASE WHEN d.kind <> 'send' THEN (
@@ -400,10 +405,13 @@ ON CONFLICT (vendor, dedup_key) DO NOTHING
 RETURNING id
 
 -- name: due_confirmations
--- Delivered deliveries of one vendor whose verdict is due, with their order records (the columns of DueRow).
+-- Delivered deliveries of one vendor whose verdict is due, with their order records (the columns of DueRow, as due
+-- gives them).
 SELECT json_group_array(json_array(id, vendor, dedup_key, batch_key, payload, status, attempts, quote(created_at),
-    last_error, answer, order_id, locked_by, event, kind, hold_until, order_row, value, currency, order_status, data,
-    identifiers, original_status, original_due, confirm_ref)) AS due
+    last_error, answer, order_id, locked_by, event, kind, hold_until, order_row, value, currency, order_status,
+    original_status, original_due, confirm_ref)) AS due,
+    group_concat(coalesce('=' || replace(data, char(30), char(31)), ''), char(30)) AS data,
+    group_concat(coalesce('=' || replace(identifiers, char(30), char(31)), ''), char(30)) AS identifiers
 FROM (
     SELECT d.*, o.value, o.currency, o.status AS order_status, o.data, o.identifiers, NULL AS original_status,
         NULL AS original_due

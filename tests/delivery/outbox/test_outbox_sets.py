@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx2
+import pytest
 
+from attribution.delivery.outbox import sqlite_sets
 from attribution.delivery.outbox.base import Delivery, Finish, Outbox, Status
 from attribution.delivery.outbox.sqlite import SQLiteOutbox
 from attribution.delivery.outbox.sqlite_sets import CHUNK, DueRow, Q
@@ -19,9 +22,31 @@ from attribution.delivery.worker import Worker
 from tests.support.delivery_fakes import FAST, FakeVendor, claim_one, items
 
 N = 2 * CHUNK + 22
-"""Three statements' worth, the last one padded."""
+"""Three statements' worth where SQLite binds few values (``statement_rows``), the last one padded."""
 
 
+@pytest.fixture(params=["as many rows a statement as SQLite binds", "CHUNK rows a statement"])
+def statement_rows(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both ways a SQLite outbox writes many rows: a few large statements, or (an SQLite that binds 999 values at
+    most) statements of ``CHUNK`` rows."""
+    if request.param == "CHUNK rows a statement":
+        monkeypatch.setattr(sqlite_sets, "MOST_ROWS", CHUNK)
+
+
+def test_a_statement_takes_as_many_rows_as_sqlite_binds_values_for() -> None:
+    conn = sqlite3.connect(":memory:")
+    try:
+        assert sqlite_sets.rows_per_statement(conn, 8) <= sqlite_sets.MOST_ROWS
+        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)  # SQLite before 3.32
+        assert (sqlite_sets.rows_per_statement(conn, 8), sqlite_sets.rows_per_statement(conn, 4)) == (CHUNK, 2 * CHUNK)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32766)
+        assert sqlite_sets.rows_per_statement(conn, 8) == min(sqlite_sets.MOST_ROWS, 2048)
+        assert sqlite_sets.rows_per_statement(conn, 1) == sqlite_sets.MOST_ROWS
+    finally:
+        conn.close()
+
+
+@pytest.mark.usefixtures("statement_rows")
 async def test_a_claim_and_a_finish_larger_than_a_statement_keep_every_row_and_digit(outbox: Outbox) -> None:
     base = 1_763_862_000.123456789
     created = [base + i * 0.000123457 for i in range(N)]
@@ -80,6 +105,7 @@ async def test_a_claim_and_a_finish_larger_than_a_statement_keep_every_row_and_d
         )
 
 
+@pytest.mark.usefixtures("statement_rows")
 async def test_a_result_for_a_delivery_another_worker_took_over_is_ignored_in_a_large_finish(
     outbox: Outbox,
 ) -> None:
@@ -95,12 +121,15 @@ async def test_a_result_for_a_delivery_another_worker_took_over_is_ignored_in_a_
 
 def test_a_claims_candidates_are_read_by_the_names_its_statement_lists() -> None:
     """DueRow names the ``due`` statement's columns by position: a column added to one must be added to the other."""
-    found = re.search(r"json_array\((.*?)\)\) AS due", Q["due"], flags=re.DOTALL)
-    assert found is not None
-    listed = [re.sub(r"quote\((\w+)\)", r"\1", column.strip()) for column in found.group(1).split(",")]
-    assert listed == list(DueRow._fields)
+    for statement in ("due", "due_confirmations"):
+        found = re.search(r"json_array\((.*?)\)\) AS due,(.*?)\nFROM", Q[statement], flags=re.DOTALL)
+        assert found is not None
+        listed = [re.sub(r"quote\((\w+)\)", r"\1", column.strip()) for column in found.group(1).split(",")]
+        listed += re.findall(r"\) AS (\w+)", found.group(2))  # the records' texts, beside the array
+        assert listed == list(DueRow._fields), statement
 
 
+@pytest.mark.usefixtures("statement_rows")
 async def test_one_delivery_twice_in_one_finish_is_recorded_as_the_first_says(tmp_path: Path) -> None:
     box = SQLiteOutbox(tmp_path / "outbox.sqlite3")
     try:
@@ -175,3 +204,40 @@ async def test_a_fast_vendor_gets_more_than_a_round_claimed_once_its_first_round
     # Two rounds (two in flight, two ready) at first; then what the lanes send in a fifth of a second.
     assert asked[0] == 4
     assert max(asked) > 4
+
+
+async def test_a_claim_reads_each_records_texts_as_stored_whatever_they_hold(tmp_path: Path) -> None:
+    """The claim reads the records' texts beside its rows, joined: each row gets its own, a NULL (scrubbed) stays None
+    and an empty text stays empty, and a text that is no JSON (never written so, but a file is a file; this one with
+    the separator in it) fails its own delivery when built, not the claim nor its neighbours."""
+    box = SQLiteOutbox(tmp_path / "outbox.sqlite3")
+    try:
+        await box.enqueue(items(5), now=1.0)
+        with sqlite3.connect(tmp_path / "outbox.sqlite3") as conn:
+            conn.execute("UPDATE orders SET data = 'not' || char(30) || 'json' WHERE order_id = 'o1'")
+            conn.execute("""UPDATE orders SET identifiers = '"a string"' WHERE order_id = 'o2'""")
+            conn.execute("UPDATE orders SET data = NULL, identifiers = NULL WHERE order_id = 'o3'")
+            conn.execute("UPDATE orders SET identifiers = '' WHERE order_id = 'o4'")
+        claimed = {d.dedup_key: d for d in await claim_one(box, "A", "fake", 10, now=2.0, lease=10.0)}
+        assert sorted(claimed) == ["o0", "o1", "o2", "o3", "o4"]
+        orders = {key: d.order for key, d in claimed.items() if d.order is not None}
+        assert sorted(orders) == sorted(claimed)
+        for key, delivery in claimed.items():
+            stored = await box.get(delivery.id)
+            assert stored is not None
+            assert stored.order is not None
+            assert orders[key].order_id == key
+            if key != "o1":
+                assert (orders[key].data, orders[key].identifiers) == (stored.order.data, stored.order.identifiers)
+        assert orders["o1"].data == "not\x1fjson"
+        assert orders["o4"].identifiers == ""
+        assert orders["o0"].conversion().event_id == "o0"
+        assert orders["o4"].conversion().event_id == "o4"
+        for key in ("o1", "o2"):
+            with pytest.raises(ValueError):
+                orders[key].conversion()
+        assert orders["o3"].scrubbed
+        with pytest.raises(ValueError, match="purged"):
+            orders["o3"].conversion()
+    finally:
+        await box.close()
