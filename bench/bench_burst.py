@@ -19,9 +19,9 @@ Reported per run (p50 / p95, ms), then as min / median / max over the runs:
 Every conversion must reach the fake vendors exactly once per vendor, or the bench fails.
 
 Figures (``--runs 1 --n 600`` three times, alternating with the release before order records; 2-core machine
-shared with other jobs, load average 1-3.5): whole request p95 452 / 795 / 1,917 ms with 14 vendors, against
-726 / 1,425 / 2,073 ms before with 8 (min / median / max); server CPU 2,000 / 2,133 / 2,817 µs per checkout against
-2,400 / 2,800 / 3,350. The earlier round's 166 ms p95 was measured on a quieter machine: the same code measures
+shared with other jobs, load average 0.9-1.0): whole request p95 602 / 660 / 742 ms with 14 vendors, against
+610 / 685 / 741 ms before with 8 (min / median / max); server CPU 2,750 / 2,817 / 3,150 µs per checkout against
+2,683 / 2,783 / 3,200. The earlier round's 166 ms p95 was measured on a quieter machine: the same code measures
 several times slower here today, so only the side-by-side comparison says anything.
 """
 

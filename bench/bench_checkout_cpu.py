@@ -10,14 +10,15 @@ process's CPU (every thread) per checkout and each wave's wall time are reported
 min / median / max over the runs. Run it at two commits to compare them. ``--vendors 1,8,0`` runs it with the first
 adapter, the first eight and all of them configured: the CPU per checkout should not grow with them.
 
-Figures (2-core machine shared with other jobs, load average about 1; three sessions, each running the release
-before order records (eight vendors, every body built at checkout) and then this one; µs of CPU per checkout,
-min / median / max): before, 8 vendors 1,866 / 1,955 / 2,207; now 1 vendor 782 / 1,033 / 1,144, 8 vendors
-1,449 / 1,480 / 1,727, 14 vendors 1,984 / 2,016 / 2,070. The outbox alone, p95 until durable for 200 checkouts'
-rows at once: before (8) 52-70 ms; now 29-34 ms (1), 71-154 ms (8), 98-133 ms (14). Not flat: each vendor still
-costs its own delivery row (the insert, its indexes and count trigger are about half of the growth), its
-``check`` and ``batch_key``, and its customer forms (hashes) in the record. This machine measured the earlier
-rounds' 543-584 µs at about a third of today's figures for the same code: compare side by side, not with them.
+Figures (2-core machine shared with other jobs, load average 0.8-1.0; three rounds, each running the release before
+order records (eight vendors, every body built at checkout, ``96b8090~1``), the start of this round (``9c84eef``) and
+this code one after the other; µs of CPU per checkout, min / median / max): before order records, 8 vendors 1,908 /
+2,279 / 2,512; the round's start, 1 vendor 928 / 968 / 986, 8 vendors 1,269 / 1,395 / 1,399, 14 vendors 1,880 /
+1,991 / 2,069; now 1 vendor 809 / 932 / 1,034, 8 vendors 1,359 / 1,419 / 1,574, 14 vendors 1,578 / 1,805 / 2,013.
+Eight vendors cost 0.62 of what they did before order records, not half; each vendor still adds some 60-80 µs:
+its delivery row, its ``check`` and ``batch_key``, its customer forms (``--parts`` below, and docs/delivery.md on why
+each vendor's row is written at checkout). This machine measured the earlier rounds' 543-584 µs at about a third of
+these figures for the same code: compare side by side, not with them.
 
 ``--parts`` takes the cost of the vendors apart instead: every adapter configured, run as it is and with one part
 of each vendor's work taken away at a time (``checks``: each vendor applies without its ``check`` and ``batch_key``
