@@ -108,3 +108,22 @@ def test_two_decodes_of_one_text_share_nothing_they_could_change() -> None:
     assert first == second
     assert first.history[0].params is not second.history[0].params
     assert isinstance(first.history[0], Touch)
+
+
+def test_a_record_keeps_each_form_as_derived_from_the_customer_whatever_the_checks_derived_before() -> None:
+    """The record reads the customer's forms through the conversion, where the vendors' checks left the forms they
+    derived: what it keeps is each declared form exactly as derived from the customer, no more, no fewer."""
+    from attribution.orders import pii
+    from attribution.orders.identifiers import derive_all, union
+
+    vendors = [make() for make in SAMPLES.values()]
+    forms = union(v.identifiers for v in vendors)
+    for name, case in CASES.items():
+        fresh, checked = case(), case()
+        with checked.attribution.read_once(), pii.hashing_once():
+            for vendor in vendors:
+                vendor.check(checked)  # fills the conversion's forms, some of them outside ``forms[:5]``
+            kept = record_of(checked, forms[:5]).identifiers
+        assert kept == derive_all(forms[:5], checked.customer), name
+        assert record_of(fresh, forms).identifiers == derive_all(forms, fresh.customer), name
+        assert set(record_of(fresh, forms).identifiers) <= {form.name for form in forms}
