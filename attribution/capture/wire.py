@@ -14,18 +14,15 @@ landing costs a few dict and list operations; pydantic models are built only whe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection, Iterator
 from datetime import UTC, datetime
-from typing import Any, Final, TypeVar
-
-from pydantic import BaseModel
+from typing import Any, Final
 
 from .clicks import clicks_from, companions
 from .models import CHANNELS, Attribution, Click, Touch, trusted
 from .params import CLICK_IDS
 
 VERSION: Final = 2
-_F = TypeVar("_F", bound=BaseModel)
 Wire = dict[str, Any]
 WireTouch = list[Any]
 WireClick = list[Any]
@@ -188,11 +185,11 @@ def datetime_of(at: int) -> datetime:
     return found
 
 
-def touch_from_wire(t: WireTouch) -> Touch:
+def touch_from_wire(t: WireTouch, *, copy: bool = True) -> Touch:
     at, path, referrer, channel, via, params = t
     fields = {  # checked by parse already
         "at": datetime_of(at),
-        "params": dict(params),
+        "params": dict(params) if copy else params,
         "path": path,
         "referrer": referrer or None,
         "channel": _CHANNELS[channel],
@@ -210,74 +207,24 @@ def to_wire(attr: Attribution) -> Wire:
     return pack(first, history, dict(attr.identifiers), clicks)
 
 
-def from_wire(wire: Wire) -> Attribution:
-    """The models for a payload that ``parse`` returned."""
-    history = [touch_from_wire(t) for t in wire["h"]]
+def from_wire(wire: Wire, *, copy: bool = True) -> Attribution:
+    """The models for a payload that ``parse`` returned. ``copy=False`` for a payload that is this call's own (an order
+    record just decoded from its JSON text, which the worker does for every delivery it sends): the models take its
+    lists and dicts as they are, where a cookie's payload, which may share them, is copied."""
+    history = [touch_from_wire(t, copy=copy) for t in wire["h"]]
     raw_first = first_of(wire)
     first = None
     if raw_first is not None:
-        first = history[0] if wire["f"] == 0 else touch_from_wire(raw_first)
+        first = history[0] if wire["f"] == 0 else touch_from_wire(raw_first, copy=copy)
     clicks = {
         key: trusted(
             Click,
-            {"value": c[0], "at": datetime_of(c[1]), "params": dict(c[2]) if len(c) == 3 else {}},
+            {"value": c[0], "at": datetime_of(c[1]), "params": (dict(c[2]) if copy else c[2]) if len(c) == 3 else {}},
         )
         for key, c in wire["c"].items()
     }
-    fields = {"first": first, "history": history, "identifiers": dict(wire["i"]), "clicks": clicks}
-    return trusted(Attribution, fields)
-
-
-_new = object.__new__
-_set = object.__setattr__
-
-
-def _frozen(cls: type[_F]) -> Callable[[dict[str, Any]], _F]:
-    """``trusted(cls, ...)`` for a model without private attributes (``Touch``, ``Click``): what ``trusted`` looks up
-    per instance looked up once. Every field given, in declaration order, as ``trusted`` takes them."""
-    assert not cls.__private_attributes__, cls
-    names = tuple(cls.model_fields)
-
-    def make(fields: dict[str, Any]) -> _F:
-        m = _new(cls)
-        _set(m, "__dict__", fields)
-        _set(m, "__pydantic_fields_set__", set(names))
-        _set(m, "__pydantic_extra__", None)
-        _set(m, "__pydantic_private__", None)
-        return m
-
-    return make
-
-
-_touch, _click = _frozen(Touch), _frozen(Click)
-
-
-def from_record(wire: Wire) -> Attribution:
-    """``from_wire`` for the attribution of an order record just decoded from its JSON text (``orders.record``): the
-    worker decodes one for every delivery it sends. The decoded lists and dicts are this call's own, so the models
-    take them as they are rather than copies; ``from_wire`` copies what a cookie's payload may share."""
-    history = [_record_touch(t) for t in wire["h"]]
-    raw_first, first = first_of(wire), None
-    if raw_first is not None:
-        first = history[0] if wire["f"] == 0 else _record_touch(raw_first)
-    clicks = {
-        key: _click({"value": c[0], "at": datetime_of(c[1]), "params": c[2] if len(c) == 3 else {}})
-        for key, c in wire["c"].items()
-    }
-    return trusted(Attribution, {"first": first, "history": history, "identifiers": wire["i"], "clicks": clicks})
-
-
-def _record_touch(t: WireTouch) -> Touch:
-    at, path, referrer, channel, via, params = t
-    fields = {
-        "at": datetime_of(at),
-        "params": params,
-        "path": path,
-        "referrer": referrer or None,
-        "channel": _CHANNELS[channel],
-        "via": "browser" if via == "b" else "server",
-    }
-    return _touch(fields)
+    identifiers = dict(wire["i"]) if copy else wire["i"]
+    return trusted(Attribution, {"first": first, "history": history, "identifiers": identifiers, "clicks": clicks})
 
 
 def _core(t: WireTouch) -> WireTouch:

@@ -30,7 +30,7 @@ from typing import Any, Final
 from ..capture.consent import GRANTED, Consent
 from ..capture.models import Attribution, trusted
 from ..capture.params import DEFAULT_CLICK_ID_WINDOWS
-from ..capture.wire import from_record, from_wire, parse, to_wire
+from ..capture.wire import from_wire, parse, to_wire
 from .conversion import Conversion, Customer, EventName, LineItem, Order, RequestContext
 from .identifiers import Identifier
 from .journey import JourneyTouch, journey
@@ -121,7 +121,7 @@ def conversion_of(
     for a record this release cannot read."""
     version = data.get("v")
     if version == VERSION:
-        decoded = from_record(data["attribution"])
+        decoded = from_wire(data["attribution"], copy=False)  # the decode's own dicts: not copied
     elif version == _COMPACT:
         wire = parse(data["attribution"])
         if wire is None:

@@ -1,5 +1,5 @@
-"""Decoding order records: the worker's fast path (``wire.from_record``, models built without validation from the
-decode's own dicts) gives exactly the models the checked paths give, for records of every layout."""
+"""Decoding order records: the worker's fast path (``wire.from_wire(..., copy=False)``, models built without validation
+from the decode's own dicts) gives exactly the models the checked paths give, for records of every layout."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from attribution.capture.models import Attribution, Channel, Touch
-from attribution.capture.wire import from_record, from_wire, parse, to_wire
+from attribution.capture.wire import from_wire, parse, to_wire
 from attribution.orders.conversion import Conversion
 from attribution.orders.record import conversion_of, record_of
 from tests.vendors.samples import CTWA, NOW, attribution, purchase, touch
@@ -63,7 +63,7 @@ def test_a_records_attribution_decodes_to_what_the_checked_paths_build(case: str
     conversion = CASES[case]()
     data, _, _ = round_trip(conversion)
     wire = data["attribution"]
-    fast = from_record(copy.deepcopy(wire))
+    fast = from_wire(copy.deepcopy(wire), copy=False)
     same_models(fast, from_wire(copy.deepcopy(wire)))  # the cookie's path, copying
     checked = parse(copy.deepcopy(wire))  # checked down to every field, then built
     assert checked is not None
@@ -104,7 +104,7 @@ def test_a_record_of_layout_1_decodes_to_the_models_of_layout_2() -> None:
 def test_two_decodes_of_one_text_share_nothing_they_could_change() -> None:
     """The fast path keeps the decoded dicts in its models: each decode of a record has its own."""
     text = json.dumps(record_of(everything(), ()).data)
-    first, second = (from_record(json.loads(text)["attribution"]) for _ in range(2))
+    first, second = (from_wire(json.loads(text)["attribution"], copy=False) for _ in range(2))
     assert first == second
     assert first.history[0].params is not second.history[0].params
     assert isinstance(first.history[0], Touch)
