@@ -310,20 +310,16 @@ class Tracker:
         with conversion.attribution.read_once(), pii.hashing_once():
             results, applied = self._answers(conversion)
             record = record_of(conversion, self._forms(tuple(vendor for vendor, _ in applied)))
-        dedup_id = conversion.dedup_id
-        if self.holds:
-            now, event = self.clock(), record.event
-            deliveries = tuple(
-                NewDelivery(
-                    vendor.name,
-                    dedup_id,
-                    batch_key,
-                    hold_until=now + delay if (delay := self.holds.delay(vendor.name, event)) > 0 else None,
-                )
-                for vendor, batch_key in applied
+        now, event, dedup_id = self.clock(), record.event, conversion.dedup_id
+        deliveries = tuple(
+            NewDelivery(
+                vendor.name,
+                dedup_id,
+                batch_key,
+                hold_until=now + delay if (delay := self.holds.delay(vendor.name, event)) > 0 else None,
             )
-        else:
-            deliveries = tuple(NewDelivery(vendor.name, dedup_id, batch_key) for vendor, batch_key in applied)
+            for vendor, batch_key in applied
+        )
         skipped = {name: r.reason or "" for name, r in results.items()}
         return results, NewOrder(record, deliveries, skipped)
 
