@@ -1,6 +1,6 @@
 """CPU per checkout when 200 arrive at once: the site's own share of a burst, without a client in the process.
 
-    python bench/bench_checkout_cpu.py [--runs 3] [--at-once 200] [--waves 5] [--vendors 1,8,0] [--parts]
+    python bench/bench_checkout_cpu.py [--runs 3] [--at-once 200] [--waves 5] [--vendors 1,8,0] [--parts | --floor]
 
 The site of ``bench_checkout`` (the middleware, a Tracker with every adapter, a SQLite outbox, no worker)
 is called directly as an ASGI app, with the scope a server would pass for a visitor who landed from an ad:
@@ -27,6 +27,20 @@ vendor's customer forms; ``all``: the three at once), beside the first adapter a
 configurations a site can run: what remains with ``all`` is what the vendors cost beyond their checks, rows and
 forms.
 
+A quiet session (load 0.5-0.9), three rounds alternating with ``96b8090~1``: before order records, 8 vendors 1,387 /
+1,461 / 1,573; now 1 vendor 639 / 676 / 723, 8 vendors 958 / 1,027 / 1,044, 14 vendors 1,346 / 1,492 / 1,534 (8
+vendors: 0.70 of before).
+
+``--floor`` measures, in process, the two parts of each vendor's cost that this design cannot take away: its
+``check`` (with ``consent`` and ``batch_key``: checkout answers per vendor, ``skipped`` and why), and its delivery
+row (the INSERT and the read-back of the new rows' ids, timed alone inside a group of ``--at-once`` checkouts
+written together). Each is given for the first adapter and for all, and per vendor beyond
+the first: what fourteen vendors must add to one even when everything else a vendor costs is gone. Beside them,
+the whole ``tracker.record()`` of the same conversions, ``--at-once`` at once (no request: what the middleware and
+the HTTP layer cost is left out). ``--floor --runs 5``, two sessions: per vendor beyond the first, checks 11.9 and
+14.6 µs, rows 15.1 and 15.7 µs, the whole ``record()`` 44.5 and 47.1 µs; thirteen more vendors add at least 351 and
+394 µs, more than one vendor's whole ``record()`` (337 µs).
+
 Then the outbox alone: the rows of ``--at-once`` checkouts (one delivery per vendor, as the waves wrote them, under
 new dedup keys) handed to ``outbox.enqueue`` at once, each call timed until its rows are durable. That is the
 group commit's share of a burst, apart from the CPU that builds the rows.
@@ -52,6 +66,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import httpx2  # noqa: E402
 from bench_checkout import LANDING, UA, purchase  # noqa: E402
+from bench_throughput import CLICKS, conversions  # noqa: E402
 from starlette.applications import Starlette  # noqa: E402
 from starlette.requests import Request  # noqa: E402
 from starlette.responses import JSONResponse  # noqa: E402
@@ -60,6 +75,8 @@ from starlette.routing import Route  # noqa: E402
 from attribution.checkout.tracker import Tracker  # noqa: E402
 from attribution.delivery.outbox import sqlite_checkout  # noqa: E402
 from attribution.delivery.outbox.base import Enqueued, NewOrder  # noqa: E402
+from attribution.delivery.outbox.sqlite_database import Database  # noqa: E402
+from attribution.orders import pii  # noqa: E402
 from attribution.web.middleware import AttributionMiddleware  # noqa: E402
 from tests.support.vendor_server import loopback_vendors  # noqa: E402
 
@@ -212,7 +229,11 @@ async def main() -> None:
     parser.add_argument("--waves", type=int, default=5)
     parser.add_argument("--vendors", default="0", help="comma-separated counts of adapters configured (0: all)")
     parser.add_argument("--parts", action="store_true", help="take the vendors' cost apart (see the docstring)")
+    parser.add_argument("--floor", action="store_true", help="what each vendor costs at least (see the docstring)")
     args = parser.parse_args()
+    if args.floor:
+        await floor(args.runs, args.at_once)
+        return
     if args.parts:
         await parts(args.runs, args.at_once, args.waves)
         return
@@ -255,6 +276,105 @@ async def parts(runs: int, at_once: int, waves: int) -> None:
         shown = label.replace(", checks", ", without checks").replace(", rows", ", without rows")
         shown = shown.replace(", forms", ", without forms").replace(", all", ", without all three")
         print(f"  {shown:<42}{values[0]:.0f} / {statistics.median(values):.0f} / {values[-1]:.0f}")
+
+
+EVERY_CLICK = {
+    **CLICKS,
+    **{
+        "ctwa_clid": "c-1",
+        "cnct_tracking_id": "t-1",
+        "sendout_id": "s-1",
+        "ad_id": "a-1",
+        "attribution_source": "meta_ctwa",
+    },
+}
+"""Every adapter's click id, Connectly's Click-to-WhatsApp one too: each vendor applies and writes its row."""
+
+
+async def floor(runs: int, at_once: int) -> None:
+    """``--floor``: the vendors' checks and their delivery rows, per checkout, beside the whole of ``tracker.record``
+    (the conversion already built: no request; ``at_once`` at once, as the waves), with the first adapter and with
+    all; min / median / max over ``runs`` runs of ``at_once`` checkouts each, the two cases alternating."""
+    cases = {"first adapter": 1, "all adapters": 0}
+    parts = ("whole record()", "checks", "rows")
+    spent: dict[tuple[str, str], list[float]] = {(part, label): [] for part in parts for label in cases}
+    counts: dict[str, int] = {}
+    for number in range(runs):
+        for label, vendors in cases.items():
+            with tempfile.TemporaryDirectory() as tmp:
+                tracker, _ = site(Path(tmp) / "outbox.sqlite3", vendors)
+                counts[label] = len(tracker.vendors)
+                batch = [
+                    c.model_copy(update={"event_id": f"F{number}-{c.event_id}"})
+                    for c in conversions(at_once, EVERY_CLICK)
+                ]
+                checks = 0.0
+                for conversion in batch:
+                    started = time.perf_counter()
+                    with conversion.attribution.read_once(), pii.hashing_once():
+                        _, applied = tracker._answers(conversion)
+                    checks += time.perf_counter() - started
+                    if len(applied) != len(tracker.vendors):
+                        raise SystemExit("a vendor did not apply to the floor's conversion")
+                orders = [tracker._prepare(conversion)[1] for conversion in batch]
+                rows = _rows_insert(Path(tmp) / "floor.sqlite3", orders)
+                async with tracker.lifespan():
+                    await tracker.record(batch[0].model_copy(update={"event_id": "warm-up"}))
+                    again = [c.model_copy(update={"event_id": "R" + c.event_id}) for c in batch]
+                    started = time.process_time()
+                    await asyncio.gather(*(tracker.record(conversion) for conversion in again))
+                    whole = time.process_time() - started
+            for part, seconds in zip(parts, (whole, checks, rows), strict=True):
+                spent[part, label].append(seconds / at_once * 1e6)
+            print(
+                f"run {number + 1}: {label:<14} ({counts[label]:>2} vendors) per checkout: whole record() "
+                f"{spent['whole record()', label][-1]:6.1f} µs of CPU, checks {spent['checks', label][-1]:6.1f} µs, "
+                f"delivery rows {spent['rows', label][-1]:6.1f} µs",
+                flush=True,
+            )
+    extra = counts["all adapters"] - counts["first adapter"]
+    print("\nmin / median / max over the runs, µs per checkout:")
+    medians: dict[tuple[str, str], float] = {}
+    for (part, label), values in spent.items():
+        values.sort()
+        medians[part, label] = statistics.median(values)
+        print(f"  {part:<16}{label:<15}{values[0]:7.1f} / {medians[part, label]:7.1f} / {values[-1]:7.1f}")
+    added = {part: medians[part, "all adapters"] - medians[part, "first adapter"] for part in parts}
+    floor_added = added["checks"] + added["rows"]
+    one = medians["whole record()", "first adapter"]
+    print(
+        f"per vendor beyond the first (medians): checks {added['checks'] / extra:.1f} µs, delivery rows "
+        f"{added['rows'] / extra:.1f} µs, the whole record() {added['whole record()'] / extra:.1f} µs. "
+        f"{extra} more vendors add at least {floor_added:.0f} µs: {floor_added / one:.0%} of one vendor's whole "
+        f"record() ({one:.0f} µs)"
+    )
+
+
+def _rows_insert(path: Path, orders: list[NewOrder]) -> float:
+    """Seconds the delivery rows take when ``orders`` are written as one group (``sqlite_checkout.write`` in one
+    durable transaction): their INSERT and the read-back of their ids (``_insert_deliveries``), timed alone."""
+    database = Database(path, synchronous="FULL", busy_timeout=5.0, migrate=True)
+    conn = database.connection()
+    insert = sqlite_checkout._insert_deliveries
+    spent = 0.0
+
+    def timed(conn: Any, rows: Any) -> Any:
+        nonlocal spent
+        started = time.perf_counter()
+        try:
+            return insert(conn, rows)
+        finally:
+            spent += time.perf_counter() - started
+
+    sqlite_checkout._insert_deliveries = timed  # type: ignore[assignment]
+    try:
+        encoded = [sqlite_checkout.encode([order], time.time()) for order in orders]
+        with database.transaction(conn):
+            sqlite_checkout.write(conn, encoded)
+    finally:
+        sqlite_checkout._insert_deliveries = insert
+        database.close()
+    return spent
 
 
 if __name__ == "__main__":

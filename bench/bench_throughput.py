@@ -1,7 +1,7 @@
 """Delivery throughput: the worker draining 10,000 conversions to a fake vendor on loopback, against plain
 httpx2 posting the same requests with the same client settings (the limit on this machine).
 
-    python bench/bench_throughput.py [--n 10000] [--concurrency 32] [--rounds 3]
+    python bench/bench_throughput.py [--n 10000] [--concurrency 32] [--rounds 3] [--floor]
         [--vendors fake,meta,google_ads,tiktok,linkedin,reddit,microsoft_ads,pinterest,snapchat,openai_ads]
 
 The fake vendor is a separate process (raw asyncio HTTP/1.1, keep-alive) that answers each vendor's success
@@ -34,7 +34,18 @@ records (the JSON texts, then the models) about 40 %, building the bodies 20 %, 
 answers 11 %; the database thread's claims (2,048 rows at most, read beside the loop's work) and outcome writes hold the
 GIL for their Python part, about 30 µs a row.
 Side by side, the release before order records (bodies built at checkout and stored) sent 11,000-17,000 a second
-here.
+here. On a quiet machine (load 0.5-0.9): fake 0.61 / 0.80 / 0.91, meta 0.22 / 0.27 / 0.31, google_ads 0.24 / 0.28 /
+0.29, tiktok 0.20 / 0.21 / 0.27, the worker 4,300-5,700 a second, plain httpx2 16,000-27,000.
+
+``--floor`` runs no worker: it alternates the baseline with the SQLite outbox alone claiming and finishing the same
+deliveries (``outbox_alone``: claims of the worker's largest size, each marked sending and read with its order
+records, then every one recorded delivered; nothing decoded, built or sent). No worker on this outbox drains it
+faster, so plain httpx2's rate over the outbox's is the highest ratio any worker can reach. Two sessions, ``--floor
+--rounds 3 --vendors fake,meta,google_ads,tiktok``: fake 15.0 / 15.0 / 16.8 and 12.8 / 14.1 / 18.7, meta 0.42 / 0.63
+/ 0.79 and 0.68 / 0.69 / 0.70, google_ads 0.41 / 0.43 / 0.64 and 0.58 / 0.58 / 0.66, tiktok 0.56 / 0.64 / 0.70 and
+0.50 / 0.59 / 0.59: the outbox alone 57-126 µs a delivery, plain httpx2 32-63 µs a conversion of a batch. So 0.8 is
+in reach where a request carries one conversion and out of reach for a durable per-delivery outbox where it
+carries a thousand (docs/performance.md, "The floors under the last two goals").
 """
 
 from __future__ import annotations
@@ -50,7 +61,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -62,7 +73,8 @@ import httpx2  # noqa: E402
 
 from attribution.capture.models import Attribution, Channel, Touch  # noqa: E402
 from attribution.capture.params import DEFAULT_CLICK_ID_WINDOWS  # noqa: E402
-from attribution.delivery.outbox.base import NewDelivery, NewOrder, Status  # noqa: E402
+from attribution.delivery.lane import CLAIM_ROWS  # noqa: E402
+from attribution.delivery.outbox.base import Finish, NewDelivery, NewOrder, Status  # noqa: E402
 from attribution.delivery.outbox.sqlite import SQLiteOutbox  # noqa: E402
 from attribution.delivery.worker import DEFAULT_TIMEOUT, Worker  # noqa: E402
 from attribution.orders.conversion import Conversion, Customer, Order, RequestContext  # noqa: E402
@@ -87,10 +99,10 @@ def make_vendor(name: str, url: str) -> Vendor:
     return next(v for v in loopback_vendors(url) if v.name == name)
 
 
-def conversions(n: int) -> list[Conversion]:
+def conversions(n: int, clicks: Mapping[str, str] = CLICKS) -> list[Conversion]:
     """``n`` purchases (``o0``, ``o1``, ...) of one visitor and customer, as checkout makes them."""
     now = datetime.now(UTC)
-    touch = Touch(at=now - timedelta(hours=1), params=CLICKS, path="/landing", channel=Channel.PAID_SEARCH)
+    touch = Touch(at=now - timedelta(hours=1), params=dict(clicks), path="/landing", channel=Channel.PAID_SEARCH)
     attribution = Attribution(first=touch, history=[touch], identifiers={"fbp": "fb.1.1.2", "ttp": "ttp-1"})
     context = RequestContext(ip="198.51.100.7", user_agent=UA, url="https://shop.example/checkout")
     customer = Customer(email="ana@example.com", phone="+5511912345678", first_name="Ana", last_name="Souza")
@@ -193,6 +205,55 @@ async def worker_run(name: str, url: str, n: int, concurrency: int, folder: Path
     return elapsed, delivered, worker.sent
 
 
+async def outbox_alone(name: str, n: int, folder: Path) -> float:
+    """Seconds the SQLite outbox alone takes to claim and finish the same ``n`` deliveries the worker sends: claims
+    of ``CLAIM_ROWS`` (the worker's largest), each read with its order records and its deliveries marked sending,
+    then every one recorded delivered; nothing decoded, built or sent. No worker on this outbox can drain it faster,
+    so ``plain / outbox_alone`` is the highest ratio any worker on it can reach (``--floor``)."""
+    box = SQLiteOutbox(folder / "outbox.sqlite3")
+    vendor = make_vendor(name, "http://unused")
+    await box.enqueue(orders(vendor, n), now=time.time())
+    done = 0
+    with frozen_heap():
+        started = time.perf_counter()
+        while True:
+            now = time.time()
+            claimed = (await box.claim("floor", limits={name: CLAIM_ROWS}, now=now, lease=120.0)).get(name, [])
+            if not claimed:
+                break
+            done += await box.finish("floor", [Finish(d.id, Status.DELIVERED, at=now) for d in claimed])
+        elapsed = time.perf_counter() - started
+    await box.close()
+    if done != n:
+        raise SystemExit(f"FAILED ({name}): the outbox alone finished {done}/{n}")
+    return elapsed
+
+
+async def run_floor(name: str, n: int, c: int, rounds: int, folder: Path) -> list[float]:
+    """``--floor``: plain httpx2 and the outbox alone, alternated; the ratios plain / outbox alone."""
+    ceilings = []
+    for round_ in range(rounds):
+        log = folder / f"{name}-floor-plain-{round_}.txt"
+        proc, url = start_vendor(log)
+        try:
+            plain, _ = await baseline(name, url, n, c)
+        finally:
+            proc.kill()
+            proc.wait()
+        check_received(log, n, "the baseline: the fake vendor is broken")
+        run_dir = folder / f"{name}-floor-{round_}"
+        run_dir.mkdir()
+        alone = await outbox_alone(name, n, run_dir)
+        ceilings.append(plain / alone)
+        print(
+            f"{name:<10} round {round_ + 1}: httpx2 {n / plain:7.0f}/s   outbox alone (claim + finish) "
+            f"{n / alone:7.0f}/s, {alone / n * 1e6:.0f} µs a delivery   highest ratio a worker can reach "
+            f"{plain / alone:.2f}",
+            flush=True,
+        )
+    return ceilings
+
+
 def check_received(log: Path, n: int, who: str) -> None:
     got = received(log)
     lost, doubled = n - len(got), sum(1 for v in got.values() if v > 1)
@@ -244,6 +305,9 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
+        "--floor", action="store_true", help="plain httpx2 against the outbox alone (claim + finish), no worker"
+    )
+    parser.add_argument(
         "--vendors", default="fake,meta,google_ads,tiktok,linkedin,reddit,microsoft_ads,pinterest,snapchat,openai_ads"
     )
     args = parser.parse_args()
@@ -251,7 +315,14 @@ async def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.vendors.split(","):
-            results[name] = await run_vendor(name, n, c, args.rounds, Path(tmp))
+            run = run_floor if args.floor else run_vendor
+            results[name] = await run(name, n, c, args.rounds, Path(tmp))
+    if args.floor:
+        print(f"\n{n} deliveries per run, {args.rounds} rounds; plain httpx2 rate / the outbox alone's rate:")
+        for name, ratios in results.items():
+            low, mid, high = min(ratios), statistics.median(ratios), max(ratios)
+            print(f"  {name:<10} min {low:.2f}  median {mid:.2f}  max {high:.2f}   (no worker on it can pass this)")
+        return
     print(f"\n{n} conversions per run, concurrency {c}, {args.rounds} rounds; worker rate / plain httpx2 rate:")
     for name, ratios in results.items():
         low, mid, high = min(ratios), statistics.median(ratios), max(ratios)
