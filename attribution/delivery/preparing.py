@@ -34,6 +34,12 @@ class Prepared:
     settled: list[Finish] = field(default_factory=list)
     """Finished without a request (cancelled, dead), or handed back (``released``)."""
 
+    def add(self, other: Prepared) -> None:
+        """``other``'s deliveries after these (a chunk prepared in parts, in order)."""
+        self.send += other.send
+        self.payloads += other.payloads
+        self.settled += other.settled
+
 
 def prepare(vendor: Vendor, chunk: Sequence[Delivery], now: float) -> Prepared:
     """Each delivery of ``chunk``: its event to send, or the outcome it comes to without one."""

@@ -1,0 +1,124 @@
+"""A large batch's events are built in slices: the event loop an in-app worker shares with the site runs between
+them, a checkout that begins meanwhile goes first, and one slot builds at a time. What is sent is the same."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import Callable, Sequence
+
+import httpx2
+import pytest
+
+from attribution.delivery import worker as worker_module
+from attribution.delivery.outbox.base import Delivery, Outbox, Status
+from attribution.delivery.preparing import Prepared
+from attribution.delivery.worker import PREPARE_SLICE, Worker
+from attribution.vendors.base import Vendor
+from tests.support.delivery_fakes import FAST, FakeBatchVendor, items
+
+
+class Slices:
+    """Every call of ``prepare`` the worker makes: how many deliveries, from which task, at which turn of the loop
+    (``tick`` counts the turns), and whether a checkout was running; ``hook`` runs after each is recorded."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+        self.tasks: list[asyncio.Task[object] | None] = []
+        self.turns: list[int] = []
+        self.during_checkout: list[bool] = []
+        self.turn = 0
+        self.checkout_running = False
+        self.hook: Callable[[], None] | None = None
+
+    async def tick(self) -> None:
+        while True:
+            self.turn += 1
+            await asyncio.sleep(0)
+
+
+@pytest.fixture
+def slices(monkeypatch: pytest.MonkeyPatch) -> Slices:
+    seen = Slices()
+    prepare = worker_module.prepare
+
+    def recorded(vendor: Vendor, chunk: Sequence[Delivery], now: float) -> Prepared:
+        seen.sizes.append(len(chunk))
+        seen.tasks.append(asyncio.current_task())
+        seen.turns.append(seen.turn)
+        seen.during_checkout.append(seen.checkout_running)
+        if seen.hook is not None:
+            seen.hook()
+        return prepare(vendor, chunk, now)
+
+    monkeypatch.setattr(worker_module, "prepare", recorded)
+    return seen
+
+
+def batching_worker(outbox: Outbox, requests: list[httpx2.Request], **kw: object) -> Worker:
+    async def vendor(request: httpx2.Request) -> httpx2.Response:
+        requests.append(request)
+        return httpx2.Response(200, json={})
+
+    options: dict = {"policy": FAST, "poll_interval": 0.01, "lease": 5.0, "timeout": 1.0, **kw}
+    return Worker(outbox, [FakeBatchVendor()], transport=httpx2.MockTransport(vendor), **options)
+
+
+def sent_ids(requests: list[httpx2.Request]) -> list[list[str]]:
+    return [[event["event_id"] for event in json.loads(r.content)["conversions"]] for r in requests]
+
+
+async def test_a_batch_is_built_in_slices_with_the_loop_free_between_them(outbox: Outbox, slices: Slices) -> None:
+    await outbox.enqueue(items(300, "fakebatch", batch_key="pixel"), now=time.time())
+    requests: list[httpx2.Request] = []
+    ticker = asyncio.create_task(slices.tick())
+    try:
+        await batching_worker(outbox, requests, concurrency=1).run_until_idle()
+    finally:
+        ticker.cancel()
+    assert sent_ids(requests) == [[f"o{i}" for i in range(300)]]  # one request, every event, in order
+    assert await outbox.counts() == {("fakebatch", Status.DELIVERED): 300}
+    assert slices.sizes == [PREPARE_SLICE] * 4 + [300 - 4 * PREPARE_SLICE]
+    assert all(later > earlier for earlier, later in itertools.pairwise(slices.turns)), slices.turns
+
+
+async def test_a_checkout_that_begins_while_a_batch_is_built_goes_first(outbox: Outbox, slices: Slices) -> None:
+    await outbox.enqueue(items(300, "fakebatch", batch_key="pixel"), now=time.time())
+    requests: list[httpx2.Request] = []
+    w = batching_worker(outbox, requests, concurrency=1)
+    w.max_yield = 3600.0  # only the checkout's end lets the building go on
+    checkout_over = asyncio.Event()
+
+    async def checkout() -> None:
+        with w.yielding():
+            slices.checkout_running = True
+            for _ in range(20):  # many turns of the loop, as a checkout awaiting its durable commit
+                await asyncio.sleep(0)
+            slices.checkout_running = False
+        checkout_over.set()
+
+    def a_checkout_begins_after_the_first_slice() -> None:
+        if len(slices.sizes) == 1:
+            asyncio.get_running_loop().create_task(checkout())
+
+    slices.hook = a_checkout_begins_after_the_first_slice
+    async with asyncio.timeout(30):
+        await w.run_until_idle()
+        await checkout_over.wait()
+    assert sent_ids(requests) == [[f"o{i}" for i in range(300)]]
+    assert len(slices.sizes) == 5
+    assert slices.during_checkout == [False] * 5  # the checkout began after the first and ended before the second
+
+
+async def test_one_slot_builds_at_a_time(outbox: Outbox, slices: Slices) -> None:
+    await outbox.enqueue(items(1000, "fakebatch", batch_key="pixel"), now=time.time())
+    requests: list[httpx2.Request] = []
+    await batching_worker(outbox, requests, concurrency=2).run_until_idle()
+    assert sorted(len(ids) for ids in sent_ids(requests)) == [500, 500]
+    assert sorted(itertools.chain(*sent_ids(requests))) == sorted(f"o{i}" for i in range(1000))
+    # two slots, each building its batch of 500 in 8 slices: one batch's slices all come before the other's
+    runs = [task for task, _ in itertools.groupby(slices.tasks)]
+    assert len(set(slices.tasks)) == 2
+    assert len(runs) == 2, [id(task) for task in slices.tasks]
