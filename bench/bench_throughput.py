@@ -39,8 +39,8 @@ here. On a quiet machine (load 0.5-0.9): fake 0.61 / 0.80 / 0.91, meta 0.22 / 0.
 
 Beside the worker, a task asks to run every 5 ms, as a site's requests do when the worker runs in the app; each
 round prints how late it ran (p99, longest). Alternated with the round before events were built in slices
-(``--rounds 1`` three times each, Meta / Google / TikTok): the longest 317-429 / 343-378 / 348-448 ms then,
-73-109 / 37-118 / 70-124 ms in slices, the ratios within each other's spread.
+(``--rounds 1`` five times each, Meta / Google / TikTok): the longest 250-429 / 214-378 / 256-448 ms then,
+45-109 / 37-130 / 65-140 ms in slices, the ratios within each other's spread.
 
 ``--floor`` runs no worker: it alternates the baseline with the SQLite outbox alone claiming and finishing the same
 deliveries (``outbox_alone``: claims of the worker's largest size, each marked sending and read with its order

@@ -1,5 +1,6 @@
 """A large batch's events are built in slices: the event loop an in-app worker shares with the site runs between
-them, a checkout that begins meanwhile goes first, and one slot builds at a time. What is sent is the same."""
+them, a checkout that begins meanwhile goes first, and one slot builds at a time. A small one is built at once. What
+is sent is the same."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from attribution.delivery import worker as worker_module
 from attribution.delivery.outbox.base import Delivery, Outbox, Status
 from attribution.delivery.preparing import Prepared
-from attribution.delivery.worker import PREPARE_SLICE, Worker
+from attribution.delivery.worker import PREPARE_AT_ONCE, PREPARE_SLICE, Worker
 from attribution.vendors.base import Vendor
 from tests.support.delivery_fakes import FAST, FakeBatchVendor, items
 
@@ -57,6 +58,10 @@ def slices(monkeypatch: pytest.MonkeyPatch) -> Slices:
     return seen
 
 
+LARGE = PREPARE_AT_ONCE + PREPARE_SLICE // 2
+"""A batch just too large to be built in one step: whole slices, then half of one."""
+
+
 def batching_worker(outbox: Outbox, requests: list[httpx2.Request], **kw: object) -> Worker:
     async def vendor(request: httpx2.Request) -> httpx2.Response:
         requests.append(request)
@@ -71,21 +76,21 @@ def sent_ids(requests: list[httpx2.Request]) -> list[list[str]]:
 
 
 async def test_a_batch_is_built_in_slices_with_the_loop_free_between_them(outbox: Outbox, slices: Slices) -> None:
-    await outbox.enqueue(items(300, "fakebatch", batch_key="pixel"), now=time.time())
+    await outbox.enqueue(items(LARGE, "fakebatch", batch_key="pixel"), now=time.time())
     requests: list[httpx2.Request] = []
     ticker = asyncio.create_task(slices.tick())
     try:
         await batching_worker(outbox, requests, concurrency=1).run_until_idle()
     finally:
         ticker.cancel()
-    assert sent_ids(requests) == [[f"o{i}" for i in range(300)]]  # one request, every event, in order
-    assert await outbox.counts() == {("fakebatch", Status.DELIVERED): 300}
-    assert slices.sizes == [PREPARE_SLICE] * 4 + [300 - 4 * PREPARE_SLICE]
+    assert sent_ids(requests) == [[f"o{i}" for i in range(LARGE)]]  # one request, every event, in order
+    assert await outbox.counts() == {("fakebatch", Status.DELIVERED): LARGE}
+    assert slices.sizes == [PREPARE_SLICE] * (LARGE // PREPARE_SLICE) + [PREPARE_SLICE // 2]
     assert all(later > earlier for earlier, later in itertools.pairwise(slices.turns)), slices.turns
 
 
 async def test_a_checkout_that_begins_while_a_batch_is_built_goes_first(outbox: Outbox, slices: Slices) -> None:
-    await outbox.enqueue(items(300, "fakebatch", batch_key="pixel"), now=time.time())
+    await outbox.enqueue(items(LARGE, "fakebatch", batch_key="pixel"), now=time.time())
     requests: list[httpx2.Request] = []
     w = batching_worker(outbox, requests, concurrency=1)
     w.max_yield = 3600.0  # only the checkout's end lets the building go on
@@ -107,18 +112,28 @@ async def test_a_checkout_that_begins_while_a_batch_is_built_goes_first(outbox: 
     async with asyncio.timeout(30):
         await w.run_until_idle()
         await checkout_over.wait()
-    assert sent_ids(requests) == [[f"o{i}" for i in range(300)]]
-    assert len(slices.sizes) == 5
-    assert slices.during_checkout == [False] * 5  # the checkout began after the first and ended before the second
+    assert sent_ids(requests) == [[f"o{i}" for i in range(LARGE)]]
+    slices_built = LARGE // PREPARE_SLICE + 1
+    assert len(slices.sizes) == slices_built
+    assert slices.during_checkout == [False] * slices_built  # the checkout began after the first, ended before the next
 
 
 async def test_one_slot_builds_at_a_time(outbox: Outbox, slices: Slices) -> None:
+    assert FakeBatchVendor.max_batch > PREPARE_AT_ONCE  # each batch is built in slices
     await outbox.enqueue(items(1000, "fakebatch", batch_key="pixel"), now=time.time())
     requests: list[httpx2.Request] = []
     await batching_worker(outbox, requests, concurrency=2).run_until_idle()
     assert sorted(len(ids) for ids in sent_ids(requests)) == [500, 500]
     assert sorted(itertools.chain(*sent_ids(requests))) == sorted(f"o{i}" for i in range(1000))
-    # two slots, each building its batch of 500 in 8 slices: one batch's slices all come before the other's
+    # two slots, each building its batch of 500 in slices: one batch's slices all come before the other's
     runs = [task for task, _ in itertools.groupby(slices.tasks)]
     assert len(set(slices.tasks)) == 2
     assert len(runs) == 2, [id(task) for task in slices.tasks]
+
+
+async def test_a_batch_small_enough_is_built_in_one_step(outbox: Outbox, slices: Slices) -> None:
+    await outbox.enqueue(items(PREPARE_AT_ONCE, "fakebatch", batch_key="pixel"), now=time.time())
+    requests: list[httpx2.Request] = []
+    await batching_worker(outbox, requests, concurrency=1).run_until_idle()
+    assert sent_ids(requests) == [[f"o{i}" for i in range(PREPARE_AT_ONCE)]]
+    assert slices.sizes == [PREPARE_AT_ONCE]
