@@ -513,17 +513,19 @@ class Worker:
             self._writer.flush()  # the last slot ended: its outcomes need not wait for more
         self._kick.set()
 
-    async def _prepare(self, vendor: Vendor, chunk: list[Delivery]) -> Prepared:
+    async def _prepare(self, vendor: Vendor, chunk: list[Delivery]) -> Prepared | None:
         """``prepare``; for more than ``PREPARE_AT_ONCE`` deliveries, in slices of ``PREPARE_SLICE`` with the event
         loop free between them, one slot at a time (the CPU is the same either way, and ten slots building at once
         would make each step of the loop ten slices long); a checkout that began meanwhile runs before the next
-        slice (the gate, as before a request)."""
+        slice (the gate, as before a request). None: the worker began to stop meanwhile."""
         if len(chunk) <= PREPARE_AT_ONCE:
             return prepare(vendor, chunk, self.clock())
         async with self._building:
             prepared = Prepared()
             for start in range(0, len(chunk), PREPARE_SLICE):
                 await self._gate.wait()
+                if self._stopping:
+                    return None
                 prepared.add(prepare(vendor, chunk[start : start + PREPARE_SLICE], self.clock()))
                 await asyncio.sleep(0)
             return prepared
@@ -552,7 +554,18 @@ class Worker:
                 # Held deliveries ask the site whether their order still stands; each goes with its event built from
                 # its order record, or is settled without a request (see ``preparing``).
                 current = await self._still_valid(current)
-                prepared = await self._prepare(vendor, current)
+                # The worker may stop while a large batch is built (at the gate, or behind another slot's
+                # building): nothing went out, so the batch goes back uncounted.
+                try:
+                    prepared = await self._prepare(vendor, current)
+                except asyncio.CancelledError:
+                    self._release(current)
+                    current = []
+                    raise
+                if prepared is None:
+                    self._release(current)
+                    current = []
+                    return
                 self._settled(lane, prepared.settled)
                 current = prepared.send
                 if current:

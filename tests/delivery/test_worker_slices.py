@@ -137,3 +137,51 @@ async def test_a_batch_small_enough_is_built_in_one_step(outbox: Outbox, slices:
     await batching_worker(outbox, requests, concurrency=1).run_until_idle()
     assert sent_ids(requests) == [[f"o{i}" for i in range(PREPARE_AT_ONCE)]]
     assert slices.sizes == [PREPARE_AT_ONCE]
+
+
+async def test_a_worker_stopped_while_building_hands_the_batch_back_uncounted(outbox: Outbox, slices: Slices) -> None:
+    ids = [e.id for e in await outbox.enqueue(items(LARGE, "fakebatch", batch_key="pixel"), now=time.time())]
+    requests: list[httpx2.Request] = []
+    w = batching_worker(outbox, requests, concurrency=1, shutdown_grace=0.0)
+    w.max_yield = 3600.0
+    checkout = w.yielding()  # a checkout that outlasts the worker: the building waits at the gate until stopped
+    first_slice = asyncio.Event()
+
+    def a_checkout_begins_after_the_first_slice() -> None:
+        if len(slices.sizes) == 1:
+            checkout.__enter__()
+            first_slice.set()
+
+    slices.hook = a_checkout_begins_after_the_first_slice
+    await w.start()
+    try:
+        async with asyncio.timeout(30):
+            await first_slice.wait()
+            for _ in range(5):
+                await asyncio.sleep(0)
+            await w.stop()
+    finally:
+        checkout.__exit__(None, None, None)
+    assert requests == []
+    assert len(slices.sizes) == 1
+    found = [await outbox.get(i) for i in ids]
+    assert {(d.status, d.attempts) for d in found if d} == {(Status.PENDING, 0)}
+
+
+async def test_a_slot_cancelled_while_waiting_to_build_hands_its_batch_back_uncounted(
+    outbox: Outbox, slices: Slices
+) -> None:
+    ids = [e.id for e in await outbox.enqueue(items(LARGE, "fakebatch", batch_key="pixel"), now=time.time())]
+    requests: list[httpx2.Request] = []
+    w = batching_worker(outbox, requests, concurrency=1, shutdown_grace=0.0)
+    await w.start()
+    async with w._building:  # another slot is building: this one's batch waits its turn
+        async with asyncio.timeout(30):
+            while not any(lane.tasks for lane in w._lanes.values()):
+                await asyncio.sleep(0.01)
+            for _ in range(5):
+                await asyncio.sleep(0)
+            await w.stop()  # the grace is over at once: the waiting slot is cancelled
+    assert (requests, slices.sizes) == ([], [])
+    found = [await outbox.get(i) for i in ids]
+    assert {(d.status, d.attempts) for d in found if d} == {(Status.PENDING, 0)}
