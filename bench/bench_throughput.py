@@ -45,12 +45,12 @@ round prints how late it ran (p99, longest). Alternated with the round before ev
 ``--floor`` runs no worker: it alternates the baseline with the SQLite outbox alone claiming and finishing the same
 deliveries (``outbox_alone``: claims of the worker's largest size, each marked sending and read with its order
 records, then every one recorded delivered; nothing decoded, built or sent). No worker on this outbox drains it
-faster, so plain httpx2's rate over the outbox's is the highest ratio any worker can reach. Two sessions, ``--floor
+faster, so the outbox's rate over plain httpx2's is the highest ratio any worker can reach. Two sessions, ``--floor
 --rounds 3 --vendors fake,meta,google_ads,tiktok``: fake 15.0 / 15.0 / 16.8 and 12.8 / 14.1 / 18.7, meta 0.42 / 0.63
 / 0.79 and 0.68 / 0.69 / 0.70, google_ads 0.41 / 0.43 / 0.64 and 0.58 / 0.58 / 0.66, tiktok 0.56 / 0.64 / 0.70 and
 0.50 / 0.59 / 0.59: the outbox alone 57-126 µs a delivery, plain httpx2 32-63 µs a conversion of a batch. So 0.8 is
-in reach where a request carries one conversion and out of reach for a durable per-delivery outbox where it
-carries a thousand (docs/performance.md, "The floors under the last two goals").
+in reach where a request carries one conversion and out of reach on this SQLite outbox where it carries a
+thousand (docs/performance.md, "The floors under the last two goals").
 """
 
 from __future__ import annotations
@@ -233,7 +233,8 @@ async def outbox_alone(name: str, n: int, folder: Path) -> float:
     """Seconds the SQLite outbox alone takes to claim and finish the same ``n`` deliveries the worker sends: claims
     of ``CLAIM_ROWS`` (the worker's largest), each read with its order records and its deliveries marked sending,
     then every one recorded delivered; nothing decoded, built or sent. No worker on this outbox can drain it faster,
-    so ``plain / outbox_alone`` is the highest ratio any worker on it can reach (``--floor``)."""
+    so ``plain / outbox_alone`` (seconds over seconds: the outbox's rate over plain httpx2's) is the highest ratio
+    any worker on it can reach (``--floor``)."""
     box = SQLiteOutbox(folder / "outbox.sqlite3")
     vendor = make_vendor(name, "http://unused")
     await box.enqueue(orders(vendor, n), now=time.time())
@@ -350,7 +351,7 @@ async def main() -> None:
             run = run_floor if args.floor else run_vendor
             results[name] = await run(name, n, c, args.rounds, Path(tmp))
     if args.floor:
-        print(f"\n{n} deliveries per run, {args.rounds} rounds; plain httpx2 rate / the outbox alone's rate:")
+        print(f"\n{n} deliveries per run, {args.rounds} rounds; the outbox alone's rate / plain httpx2's rate:")
         for name, ratios in results.items():
             low, mid, high = min(ratios), statistics.median(ratios), max(ratios)
             print(f"  {name:<10} min {low:.2f}  median {mid:.2f}  max {high:.2f}   (no worker on it can pass this)")

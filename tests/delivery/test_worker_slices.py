@@ -30,6 +30,8 @@ class Slices:
         self.tasks: list[asyncio.Task[object] | None] = []
         self.turns: list[int] = []
         self.during_checkout: list[bool] = []
+        self.log: list[str] = []
+        """``slice`` per call, in order with what a test adds (a checkout's beginning and end)."""
         self.turn = 0
         self.checkout_running = False
         self.hook: Callable[[], None] | None = None
@@ -50,6 +52,7 @@ def slices(monkeypatch: pytest.MonkeyPatch) -> Slices:
         seen.tasks.append(asyncio.current_task())
         seen.turns.append(seen.turn)
         seen.during_checkout.append(seen.checkout_running)
+        seen.log.append("slice")
         if seen.hook is not None:
             seen.hook()
         return prepare(vendor, chunk, now)
@@ -99,8 +102,10 @@ async def test_a_checkout_that_begins_while_a_batch_is_built_goes_first(outbox: 
     async def checkout() -> None:
         with w.yielding():
             slices.checkout_running = True
+            slices.log.append("checkout begins")
             for _ in range(20):  # many turns of the loop, as a checkout awaiting its durable commit
                 await asyncio.sleep(0)
+            slices.log.append("checkout ends")
             slices.checkout_running = False
         checkout_over.set()
 
@@ -115,7 +120,9 @@ async def test_a_checkout_that_begins_while_a_batch_is_built_goes_first(outbox: 
     assert sent_ids(requests) == [[f"o{i}" for i in range(LARGE)]]
     slices_built = LARGE // PREPARE_SLICE + 1
     assert len(slices.sizes) == slices_built
-    assert slices.during_checkout == [False] * slices_built  # the checkout began after the first, ended before the next
+    assert slices.during_checkout == [False] * slices_built
+    # the checkout began right after the first slice, and the building went on only once it had ended
+    assert slices.log == ["slice", "checkout begins", "checkout ends"] + ["slice"] * (slices_built - 1)
 
 
 async def test_one_slot_builds_at_a_time(outbox: Outbox, slices: Slices) -> None:

@@ -48,5 +48,8 @@ def test_the_checkout_floor_times_each_vendors_check_and_row() -> None:
     }
     assert set(rows) == {"first adapter", "all adapters"}, out
     assert all(value > 0 for value in rows.values()), rows  # the rows' INSERT was timed, not skipped
-    per_vendor = re.search(rf"checks {NUMBER} µs, delivery rows {NUMBER} µs, the whole record\(\) -?{NUMBER} µs", out)
+    # differences of medians over 20 checkouts: on a busy machine one may come out below zero
+    per_vendor = re.search(
+        rf"checks -?{NUMBER} µs, delivery rows -?{NUMBER} µs, the whole record\(\) -?{NUMBER} µs", out
+    )
     assert per_vendor is not None, out
