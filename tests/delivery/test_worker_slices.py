@@ -9,12 +9,14 @@ import itertools
 import json
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import httpx2
 import pytest
 
 from attribution.delivery import worker as worker_module
 from attribution.delivery.outbox.base import Delivery, Outbox, Status
+from attribution.delivery.outbox.sqlite import SQLiteOutbox
 from attribution.delivery.preparing import Prepared
 from attribution.delivery.worker import PREPARE_AT_ONCE, PREPARE_SLICE, Worker
 from attribution.vendors.base import Vendor
@@ -192,3 +194,22 @@ async def test_a_slot_cancelled_while_waiting_to_build_hands_its_batch_back_unco
     assert (requests, slices.sizes) == ([], [])
     found = [await outbox.get(i) for i in ids]
     assert {(d.status, d.attempts) for d in found if d} == {(Status.PENDING, 0)}
+
+
+def test_a_worker_started_again_in_another_event_loop_builds_large_batches_there(tmp_path: Path) -> None:
+    box = SQLiteOutbox(tmp_path / "outbox.sqlite3")
+    requests: list[httpx2.Request] = []
+    w = batching_worker(box, requests, concurrency=2)
+    assert FakeBatchVendor.max_batch > PREPARE_AT_ONCE  # two slots wait for each other's building
+
+    async def send(start: int) -> list[tuple[Status, int]]:
+        queued = await box.enqueue(items(1000, "fakebatch", batch_key="pixel", start=start), now=time.time())
+        await w.run_until_idle()
+        found = [await box.get(e.id) for e in queued]
+        return [(d.status, d.attempts) for d in found if d]
+
+    first = asyncio.run(send(0))  # as a test client runs each app in an event loop of its own
+    second = asyncio.run(send(1000))
+    asyncio.run(box.close())
+    assert first == second == [(Status.DELIVERED, 1)] * 1000  # each sent at its first attempt, in either loop
+    assert sorted(itertools.chain(*sent_ids(requests))) == sorted(f"o{i}" for i in range(2000))
