@@ -1,7 +1,7 @@
 """Delivery throughput: the worker draining 10,000 conversions to a fake vendor on loopback, against plain
 httpx2 posting the same requests with the same client settings (the limit on this machine).
 
-    python bench/bench_throughput.py [--n 10000] [--concurrency 32] [--rounds 3] [--floor]
+    python bench/bench_throughput.py [--n 10000] [--concurrency 32] [--rounds 3] [--floor] [--backend postgres]
         [--vendors fake,meta,google_ads,tiktok,linkedin,reddit,microsoft_ads,pinterest,snapchat,openai_ads]
 
 The fake vendor is a separate process (raw asyncio HTTP/1.1, keep-alive) that answers each vendor's success
@@ -50,7 +50,10 @@ faster, so the outbox's rate over plain httpx2's is the highest ratio any worker
 / 0.79 and 0.68 / 0.69 / 0.70, google_ads 0.41 / 0.43 / 0.64 and 0.58 / 0.58 / 0.66, tiktok 0.56 / 0.64 / 0.70 and
 0.50 / 0.59 / 0.59: the outbox alone 57-126 µs a delivery, plain httpx2 32-63 µs a conversion of a batch. So 0.8 is
 in reach where a request carries one conversion and out of reach on this SQLite outbox where it carries a
-thousand (docs/performance.md, "The floors under the last two goals").
+thousand (docs/performance.md, "The floors under the last two goals"). ``--backend postgres`` runs either mode on
+the PostgreSQL outbox of a throwaway server (fsync on): ``--floor --rounds 3`` gave fake 8.32 / 9.45 / 9.66, meta
+0.34 / 0.40 / 0.44, google_ads 0.24 / 0.30 / 0.36, tiktok 0.22 / 0.28 / 0.38, the outbox alone 113-162 µs a
+delivery.
 """
 
 from __future__ import annotations
@@ -66,10 +69,11 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -79,7 +83,7 @@ import httpx2  # noqa: E402
 from attribution.capture.models import Attribution, Channel, Touch  # noqa: E402
 from attribution.capture.params import DEFAULT_CLICK_ID_WINDOWS  # noqa: E402
 from attribution.delivery.lane import CLAIM_ROWS  # noqa: E402
-from attribution.delivery.outbox.base import Finish, NewDelivery, NewOrder, Status  # noqa: E402
+from attribution.delivery.outbox.base import Finish, NewDelivery, NewOrder, Outbox, Status  # noqa: E402
 from attribution.delivery.outbox.sqlite import SQLiteOutbox  # noqa: E402
 from attribution.delivery.worker import DEFAULT_TIMEOUT, Worker  # noqa: E402
 from attribution.orders.conversion import Conversion, Customer, Order, RequestContext  # noqa: E402
@@ -87,6 +91,7 @@ from attribution.orders.identifiers import derive_all  # noqa: E402
 from attribution.orders.record import record_of  # noqa: E402
 from attribution.vendors import Vendor  # noqa: E402
 from tests.support.delivery_fakes import FakeVendor  # noqa: E402
+from tests.support.postgres import temporary_server  # noqa: E402
 from tests.support.vendor_server import loopback_vendors  # noqa: E402
 
 #: What the visitor brought: every vendor's click id and browser id, so each one applies.
@@ -195,11 +200,40 @@ def frozen_heap() -> Iterator[None]:
         gc.unfreeze()
 
 
+NewOutbox = Callable[[Path], Awaitable[Outbox]]
+"""A fresh, open, empty outbox (``--backend``), given a folder of the run's own."""
+
+
+async def sqlite_outbox(folder: Path) -> Outbox:
+    box = SQLiteOutbox(folder / "outbox.sqlite3")
+    await box.open()
+    return box
+
+
+def postgres_outboxes(server: str) -> NewOutbox:
+    """Outboxes on the PostgreSQL server at ``server`` (a maintenance database's URL), each in a new database."""
+    import psycopg
+
+    from attribution.delivery.outbox.postgres import PostgresOutbox
+
+    names = iter(range(1_000_000))
+
+    async def fresh(folder: Path) -> Outbox:
+        name = f"bench_throughput_{os.getpid()}_{next(names)}"
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        box = PostgresOutbox(urlsplit(server)._replace(path=f"/{name}").geturl())
+        await box.open()
+        return box
+
+    return fresh
+
+
 async def worker_run(
-    name: str, url: str, n: int, concurrency: int, folder: Path
+    name: str, url: str, n: int, concurrency: int, folder: Path, new_outbox: NewOutbox = sqlite_outbox
 ) -> tuple[float, int, int, list[float]]:
     """(seconds, delivered, requests, the waits of a site's task beside the worker): see ``waits``."""
-    box = SQLiteOutbox(folder / "outbox.sqlite3")
+    box = await new_outbox(folder)
     vendor = make_vendor(name, url)
     await box.enqueue(orders(vendor, n), now=time.time())  # the checkouts, not timed here (see bench_checkout.py)
     # timed: claiming, building each event from its order record, sending, recording
@@ -229,13 +263,13 @@ async def waits(found: list[float]) -> None:
         found.append(max(loop.time() - asked, 0.0))
 
 
-async def outbox_alone(name: str, n: int, folder: Path) -> float:
-    """Seconds the SQLite outbox alone takes to claim and finish the same ``n`` deliveries the worker sends: claims
+async def outbox_alone(name: str, n: int, folder: Path, new_outbox: NewOutbox = sqlite_outbox) -> float:
+    """Seconds the outbox alone takes to claim and finish the same ``n`` deliveries the worker sends: claims
     of ``CLAIM_ROWS`` (the worker's largest), each read with its order records and its deliveries marked sending,
     then every one recorded delivered; nothing decoded, built or sent. No worker on this outbox can drain it faster,
     so ``plain / outbox_alone`` (seconds over seconds: the outbox's rate over plain httpx2's) is the highest ratio
     any worker on it can reach (``--floor``)."""
-    box = SQLiteOutbox(folder / "outbox.sqlite3")
+    box = await new_outbox(folder)
     vendor = make_vendor(name, "http://unused")
     await box.enqueue(orders(vendor, n), now=time.time())
     done = 0
@@ -254,7 +288,9 @@ async def outbox_alone(name: str, n: int, folder: Path) -> float:
     return elapsed
 
 
-async def run_floor(name: str, n: int, c: int, rounds: int, folder: Path) -> list[float]:
+async def run_floor(
+    name: str, n: int, c: int, rounds: int, folder: Path, new_outbox: NewOutbox = sqlite_outbox
+) -> list[float]:
     """``--floor``: plain httpx2 and the outbox alone, alternated; the ratios plain / outbox alone."""
     ceilings = []
     for round_ in range(rounds):
@@ -268,7 +304,7 @@ async def run_floor(name: str, n: int, c: int, rounds: int, folder: Path) -> lis
         check_received(log, n, "the baseline: the fake vendor is broken")
         run_dir = folder / f"{name}-floor-{round_}"
         run_dir.mkdir()
-        alone = await outbox_alone(name, n, run_dir)
+        alone = await outbox_alone(name, n, run_dir, new_outbox)
         ceilings.append(plain / alone)
         print(
             f"{name:<10} round {round_ + 1}: httpx2 {n / plain:7.0f}/s   outbox alone (claim + finish) "
@@ -286,7 +322,9 @@ def check_received(log: Path, n: int, who: str) -> None:
         raise SystemExit(f"FAILED ({who}): lost {lost}, sent twice {doubled}")
 
 
-async def run_vendor(name: str, n: int, c: int, rounds: int, folder: Path) -> list[float]:
+async def run_vendor(
+    name: str, n: int, c: int, rounds: int, folder: Path, new_outbox: NewOutbox = sqlite_outbox
+) -> list[float]:
     ratios, longest = [], []
     for round_ in range(rounds):
         # Alternate, each against a fresh vendor process, so drift on a shared machine hits both.
@@ -304,7 +342,7 @@ async def run_vendor(name: str, n: int, c: int, rounds: int, folder: Path) -> li
         run_dir = folder / f"{name}-run-{round_}"
         run_dir.mkdir()
         try:
-            elapsed, delivered, requests, late = await worker_run(name, url, n, c, run_dir)
+            elapsed, delivered, requests, late = await worker_run(name, url, n, c, run_dir, new_outbox)
         finally:
             proc.kill()
             proc.wait()
@@ -341,15 +379,24 @@ async def main() -> None:
         "--floor", action="store_true", help="plain httpx2 against the outbox alone (claim + finish), no worker"
     )
     parser.add_argument(
+        "--backend",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="the outbox: SQLite, or PostgreSQL on a throwaway server (fsync on) started for the run",
+    )
+    parser.add_argument(
         "--vendors", default="fake,meta,google_ads,tiktok,linkedin,reddit,microsoft_ads,pinterest,snapchat,openai_ads"
     )
     args = parser.parse_args()
     n, c = args.n, args.concurrency
     results = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+        new_outbox = sqlite_outbox
+        if args.backend == "postgres":
+            new_outbox = postgres_outboxes(stack.enter_context(temporary_server(fsync=True)).url())
         for name in args.vendors.split(","):
             run = run_floor if args.floor else run_vendor
-            results[name] = await run(name, n, c, args.rounds, Path(tmp))
+            results[name] = await run(name, n, c, args.rounds, Path(tmp), new_outbox)
     if args.floor:
         print(f"\n{n} deliveries per run, {args.rounds} rounds; the outbox alone's rate / plain httpx2's rate:")
         for name, ratios in results.items():

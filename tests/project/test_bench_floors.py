@@ -53,3 +53,21 @@ def test_the_checkout_floor_times_each_vendors_check_and_row() -> None:
         rf"checks -?{NUMBER} µs, delivery rows -?{NUMBER} µs, the whole record\(\) -?{NUMBER} µs", out
     )
     assert per_vendor is not None, out
+
+
+def test_the_throughput_floor_runs_on_the_postgresql_outbox_too() -> None:
+    out = bench(
+        "bench/bench_throughput.py",
+        "--floor",
+        "--backend",
+        "postgres",
+        "--n",
+        "300",
+        "--rounds",
+        "1",
+        "--vendors",
+        "meta",
+    )
+    line = re.search(rf"^meta +round 1: .*outbox alone \(claim \+ finish\) +{NUMBER}/s", out, re.MULTILINE)
+    assert line is not None, out
+    assert float(line.group(1)) > 0
