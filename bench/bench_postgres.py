@@ -26,16 +26,17 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import httpx2  # noqa: E402
 import psycopg  # noqa: E402
+from bench_throughput import fresh_databases, vendor  # noqa: E402
 
 from attribution.capture.models import Attribution  # noqa: E402
 from attribution.checkout.tracker import Tracker  # noqa: E402
@@ -92,28 +93,6 @@ async def checkouts(box: Outbox, n: int, prefix: str) -> tuple[list[float], list
     finally:
         await tracker.stop()
     return single, together
-
-
-def start_vendor(log: Path, delay: float) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.vendor_server", "--log", str(log), "--delay", str(delay)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    return proc, f"http://127.0.0.1:{proc.stdout.readline().split()[1]}"
-
-
-@contextlib.contextmanager
-def vendor(log: Path, delay: float) -> Iterator[str]:
-    proc, url = start_vendor(log, delay)
-    try:
-        yield url
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 async def plain_httpx2(url: str, n: int, concurrency: int) -> float:
@@ -229,13 +208,7 @@ async def main() -> None:
 
     with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
         base = args.url or stack.enter_context(temporary_server(fsync=True)).url()
-        names = iter(range(1_000_000))
-
-        def fresh() -> str:
-            name = f"bench_{os.getpid()}_{next(names)}"
-            with psycopg.connect(base, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-            return urlsplit(base)._replace(path=f"/{name}").geturl()
+        fresh = fresh_databases(base)
 
         print(f"1. checkout latency, {args.checkouts} checkouts of two vendors each")
         for label, box in (

@@ -141,17 +141,23 @@ def orders(vendor: Vendor, n: int) -> list[NewOrder]:
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"
 
 
-def start_vendor(log: Path) -> tuple[subprocess.Popen[str], str]:
+@contextlib.contextmanager
+def vendor(log: Path, delay: float = 0.0) -> Iterator[str]:
+    """The fake vendor in a process of its own, logging each event id it gets to ``log``, answering after ``delay``
+    seconds: its URL, until the block ends."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.vendor_server", "--log", str(log)],
+        [sys.executable, "-m", "tests.support.vendor_server", "--log", str(log), "--delay", str(delay)],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert proc.stdout is not None
-    port = proc.stdout.readline().split()[1]
-    return proc, f"http://127.0.0.1:{port}"
+    try:
+        assert proc.stdout is not None
+        yield f"http://127.0.0.1:{proc.stdout.readline().split()[1]}"
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def received(log: Path) -> Counter[str]:
@@ -210,23 +216,34 @@ async def sqlite_outbox(folder: Path) -> Outbox:
     return box
 
 
-def postgres_outboxes(server: str) -> NewOutbox:
-    """Outboxes on the PostgreSQL server at ``server`` (a maintenance database's URL), each in a new database."""
+def fresh_databases(server: str) -> Callable[[], str]:
+    """A new, empty database on the PostgreSQL server at ``server`` (a maintenance database's URL) at each call: its
+    URL."""
     import psycopg
-
-    from attribution.delivery.outbox.postgres import PostgresOutbox
 
     names = iter(range(1_000_000))
 
-    async def fresh(folder: Path) -> Outbox:
-        name = f"bench_throughput_{os.getpid()}_{next(names)}"
+    def fresh() -> str:
+        name = f"bench_{os.getpid()}_{next(names)}"
         with psycopg.connect(server, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
-        box = PostgresOutbox(urlsplit(server)._replace(path=f"/{name}").geturl())
+        return urlsplit(server)._replace(path=f"/{name}").geturl()
+
+    return fresh
+
+
+def postgres_outboxes(server: str) -> NewOutbox:
+    """Outboxes on the PostgreSQL server at ``server`` (a maintenance database's URL), each in a new database."""
+    from attribution.delivery.outbox.postgres import PostgresOutbox
+
+    fresh = fresh_databases(server)
+
+    async def open_one(folder: Path) -> Outbox:
+        box = PostgresOutbox(fresh())
         await box.open()
         return box
 
-    return fresh
+    return open_one
 
 
 async def worker_run(
@@ -288,20 +305,21 @@ async def outbox_alone(name: str, n: int, folder: Path, new_outbox: NewOutbox = 
     return elapsed
 
 
+async def plain_round(name: str, n: int, c: int, log: Path) -> tuple[float, int]:
+    """The baseline against a fresh vendor process (``baseline``), every event checked received once."""
+    with vendor(log) as url:
+        timed = await baseline(name, url, n, c)
+    check_received(log, n, "the baseline: the fake vendor is broken")
+    return timed
+
+
 async def run_floor(
     name: str, n: int, c: int, rounds: int, folder: Path, new_outbox: NewOutbox = sqlite_outbox
 ) -> list[float]:
     """``--floor``: plain httpx2 and the outbox alone, alternated; the ratios plain / outbox alone."""
     ceilings = []
     for round_ in range(rounds):
-        log = folder / f"{name}-floor-plain-{round_}.txt"
-        proc, url = start_vendor(log)
-        try:
-            plain, _ = await baseline(name, url, n, c)
-        finally:
-            proc.kill()
-            proc.wait()
-        check_received(log, n, "the baseline: the fake vendor is broken")
+        plain, _ = await plain_round(name, n, c, folder / f"{name}-floor-plain-{round_}.txt")
         run_dir = folder / f"{name}-floor-{round_}"
         run_dir.mkdir()
         alone = await outbox_alone(name, n, run_dir, new_outbox)
@@ -324,28 +342,19 @@ def check_received(log: Path, n: int, who: str) -> None:
 
 async def run_vendor(
     name: str, n: int, c: int, rounds: int, folder: Path, new_outbox: NewOutbox = sqlite_outbox
-) -> list[float]:
+) -> tuple[list[float], list[float]]:
+    """The worker against plain httpx2, alternated: per round, the ratio worker / plain and the longest a task beside
+    the worker waited (seconds)."""
     ratios, longest = [], []
     for round_ in range(rounds):
         # Alternate, each against a fresh vendor process, so drift on a shared machine hits both.
-        log = folder / f"{name}-plain-{round_}.txt"
-        proc, url = start_vendor(log)
-        try:
-            plain, plain_requests = await baseline(name, url, n, c)
-        finally:
-            proc.kill()
-            proc.wait()
-        check_received(log, n, "the baseline: the fake vendor is broken")
+        plain, plain_requests = await plain_round(name, n, c, folder / f"{name}-plain-{round_}.txt")
 
         log = folder / f"{name}-worker-{round_}.txt"
-        proc, url = start_vendor(log)
         run_dir = folder / f"{name}-run-{round_}"
         run_dir.mkdir()
-        try:
+        with vendor(log) as url:
             elapsed, delivered, requests, late = await worker_run(name, url, n, c, run_dir, new_outbox)
-        finally:
-            proc.kill()
-            proc.wait()
         if delivered != n:
             raise SystemExit(f"FAILED ({name}): delivered {delivered}/{n}")
         check_received(log, n, f"{name} worker")
@@ -362,12 +371,7 @@ async def run_vendor(
             f"{p99 * 1e3:.0f} ms, at most {longest[-1] * 1e3:.0f} ms",
             flush=True,
         )
-    LONGEST[name] = longest
-    return ratios
-
-
-LONGEST: dict[str, list[float]] = {}
-"""Per vendor, the longest a task beside the worker waited in each round (seconds)."""
+    return ratios, longest
 
 
 async def main() -> None:
@@ -389,26 +393,29 @@ async def main() -> None:
     )
     args = parser.parse_args()
     n, c = args.n, args.concurrency
-    results = {}
+    ratios: dict[str, list[float]] = {}
+    longest: dict[str, list[float]] = {}
     with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
         new_outbox = sqlite_outbox
         if args.backend == "postgres":
             new_outbox = postgres_outboxes(stack.enter_context(temporary_server(fsync=True)).url())
         for name in args.vendors.split(","):
-            run = run_floor if args.floor else run_vendor
-            results[name] = await run(name, n, c, args.rounds, Path(tmp), new_outbox)
+            if args.floor:
+                ratios[name] = await run_floor(name, n, c, args.rounds, Path(tmp), new_outbox)
+            else:
+                ratios[name], longest[name] = await run_vendor(name, n, c, args.rounds, Path(tmp), new_outbox)
     if args.floor:
         print(f"\n{n} deliveries per run, {args.rounds} rounds; the outbox alone's rate / plain httpx2's rate:")
-        for name, ratios in results.items():
-            low, mid, high = min(ratios), statistics.median(ratios), max(ratios)
+        for name, values in ratios.items():
+            low, mid, high = min(values), statistics.median(values), max(values)
             print(f"  {name:<10} min {low:.2f}  median {mid:.2f}  max {high:.2f}   (no worker on it can pass this)")
         return
     print(f"\n{n} conversions per run, concurrency {c}, {args.rounds} rounds; worker rate / plain httpx2 rate:")
-    for name, ratios in results.items():
-        low, mid, high = min(ratios), statistics.median(ratios), max(ratios)
+    for name, values in ratios.items():
+        low, mid, high = min(values), statistics.median(values), max(values)
         print(f"  {name:<10} min {low:.2f}  median {mid:.2f}  max {high:.2f}   (goal >= 0.80), zero loss")
     print("the longest a task beside the worker waited to run, per round (ms):")
-    for name, values in LONGEST.items():
+    for name, values in longest.items():
         low, mid, high = (f(values) * 1e3 for f in (min, statistics.median, max))
         print(f"  {name:<10} min {low:.0f}  median {mid:.0f}  max {high:.0f}")
 

@@ -23,7 +23,6 @@ from attribution.delivery.outbox.postgres import PostgresOutbox
 from attribution.delivery.policy import RetryPolicy
 from attribution.delivery.worker import Worker
 from attribution.errors import ConfigurationError
-from attribution.vendors.base import Vendor
 from tests.support.backends import twin
 from tests.support.delivery_fakes import (
     FAST,
@@ -31,19 +30,14 @@ from tests.support.delivery_fakes import (
     FakeClock,
     FakeNoDedupVendor,
     FakeVendor,
+    Handler,
     drain,
     items,
     running,
     wait_for_status,
+    worker,
 )
 from tests.support.postgres import PostgresServer
-
-Handler = Callable[[httpx2.Request], Awaitable[httpx2.Response]]
-
-
-def worker(outbox: Outbox, handler: Handler, vendors: list[Vendor] | None = None, **kw: object) -> Worker:
-    options: dict = {"policy": FAST, "poll_interval": 0.01, "lease": 5.0, "timeout": 1.0, **kw}
-    return Worker(outbox, vendors or [FakeVendor()], transport=httpx2.MockTransport(handler), **options)
 
 
 def scripted(*answers: httpx2.Response | Exception) -> tuple[Handler, list[httpx2.Request]]:

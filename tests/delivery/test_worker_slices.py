@@ -20,7 +20,7 @@ from attribution.delivery.outbox.sqlite import SQLiteOutbox
 from attribution.delivery.preparing import Prepared
 from attribution.delivery.worker import PREPARE_AT_ONCE, PREPARE_SLICE, Worker
 from attribution.vendors.base import Vendor
-from tests.support.delivery_fakes import FAST, FakeBatchVendor, items
+from tests.support.delivery_fakes import FakeBatchVendor, items, worker
 
 
 class Slices:
@@ -72,8 +72,7 @@ def batching_worker(outbox: Outbox, requests: list[httpx2.Request], **kw: object
         requests.append(request)
         return httpx2.Response(200, json={})
 
-    options: dict = {"policy": FAST, "poll_interval": 0.01, "lease": 5.0, "timeout": 1.0, **kw}
-    return Worker(outbox, [FakeBatchVendor()], transport=httpx2.MockTransport(vendor), **options)
+    return worker(outbox, vendor, [FakeBatchVendor()], **kw)
 
 
 def sent_ids(requests: list[httpx2.Request]) -> list[list[str]]:

@@ -29,8 +29,16 @@ from attribution.orders.record import OrderRecord, record_of
 from attribution.vendors.base import JSON, Vendor
 
 FAST = RetryPolicy(max_attempts=6, base_delay=0.01, max_delay=0.05, max_retry_after=5.0)
+Handler = Callable[[httpx2.Request], Awaitable[httpx2.Response]]
+"""A vendor as ``httpx2.MockTransport`` calls it."""
 #: The ``start_tracker`` fixture's type: ``await start_tracker(vendors)`` gives a started tracker.
 StartTracker = Callable[[list[Vendor]], Awaitable[Tracker]]
+
+
+def worker(outbox: Outbox, handler: Handler, vendors: list[Vendor] | None = None, **kw: object) -> Worker:
+    """A worker for tests: ``FakeVendor`` unless ``vendors``, answered by ``handler``, fast retries, short polls."""
+    options: dict[str, Any] = {"policy": FAST, "poll_interval": 0.01, "lease": 5.0, "timeout": 1.0, **kw}
+    return Worker(outbox, vendors or [FakeVendor()], transport=httpx2.MockTransport(handler), **options)
 
 
 class FakeVendor(Vendor):
